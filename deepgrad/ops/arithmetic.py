@@ -1,0 +1,438 @@
+"""Elementwise arithmetic, matmul and the elementwise math functions.
+
+Binary ops broadcast like NumPy; their backward sums each gradient back to
+its input's shape (:func:`unbroadcast`). Python scalars are "weak": they take
+the tensor's dtype, so ``x * 0.5`` stays float32.
+"""
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Function, Tensor, as_array
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape``."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, size in enumerate(shape) if size == 1 and grad.shape[extra + i] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def as_operand(value, like):
+    """``value`` as a Tensor to combine with ``like``; scalars take ``like``'s dtype."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (int, float, np.number, np.bool_)) or (
+        isinstance(value, np.ndarray) and value.ndim == 0
+    ):
+        if like.data.dtype.kind == "f":
+            return Tensor._wrap(np.asarray(value, dtype=like.data.dtype))
+        if isinstance(value, (float, np.floating)):
+            return Tensor._wrap(np.asarray(value, dtype=backend.get_default_dtype()))
+    return Tensor._wrap(as_array(value, where="operand"))
+
+
+# ----------------------------------------------------------------------------
+# Binary ops
+
+
+class Add(Function):
+    """out = a + b"""
+
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a + b
+
+    def backward(self, grad):
+        sa, sb = self.shapes
+        return unbroadcast(grad, sa), unbroadcast(grad, sb)
+
+
+class Sub(Function):
+    """out = a - b"""
+
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a - b
+
+    def backward(self, grad):
+        sa, sb = self.shapes
+        need_a, need_b = self.needs_input_grad
+        return (
+            unbroadcast(grad, sa) if need_a else None,
+            unbroadcast(-grad, sb) if need_b else None,
+        )
+
+
+class Mul(Function):
+    """out = a * b;  da = g * b,  db = g * a"""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, grad):
+        a, b = self.a, self.b
+        need_a, need_b = self.needs_input_grad
+        return (
+            unbroadcast(grad * b, a.shape) if need_a else None,
+            unbroadcast(grad * a, b.shape) if need_b else None,
+        )
+
+
+class Div(Function):
+    """out = a / b;  da = g / b,  db = -g * a / b²"""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, grad):
+        a, b = self.a, self.b
+        need_a, need_b = self.needs_input_grad
+        return (
+            unbroadcast(grad / b, a.shape) if need_a else None,
+            unbroadcast(-grad * a / (b * b), b.shape) if need_b else None,
+        )
+
+
+class Pow(Function):
+    """out = a ** b;  da = g * b * a^(b-1),  db = g * out * log(a)
+
+    As in PyTorch, da is 0 where b == 0 and db is 0 where a == 0 and b >= 0,
+    so that x**0 and 0**y have finite gradients.
+    """
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        self.out = a**b
+        return self.out
+
+    def backward(self, grad):
+        a, b, out = self.a, self.b, self.out
+        need_a, need_b = self.needs_input_grad
+        da = db = None
+        if need_a:
+            local = np.where(b == 0, 0, b * a ** (b - 1))
+            da = unbroadcast(grad * local, a.shape)
+        if need_b:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                local = np.where((a == 0) & (b >= 0), 0, out * np.log(a))
+            db = unbroadcast(grad * local, b.shape)
+        return da, db
+
+
+class PowScalar(Function):
+    """out = x ** p for a constant p;  dx = g * p * x^(p-1)"""
+
+    def __init__(self, exponent):
+        self.exponent = exponent
+
+    def forward(self, x):
+        self.x = x
+        p = self.exponent
+        return x * x if p == 2 else x**p
+
+    def backward(self, grad):
+        x, p = self.x, self.exponent
+        if p == 0:
+            return (np.zeros_like(grad),)
+        if p == 2:
+            return (grad * (2 * x),)
+        return (grad * (p * x ** (p - 1)),)
+
+
+class Maximum(Function):
+    """out = max(a, b) elementwise; ties split the gradient in half (as PyTorch)."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return np.maximum(a, b)
+
+    def backward(self, grad):
+        return _split_between(grad, self.a, self.b, self.a > self.b, self.needs_input_grad)
+
+
+class Minimum(Function):
+    """out = min(a, b) elementwise; ties split the gradient in half (as PyTorch)."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return np.minimum(a, b)
+
+    def backward(self, grad):
+        return _split_between(grad, self.a, self.b, self.a < self.b, self.needs_input_grad)
+
+
+def _split_between(grad, a, b, a_wins, needs):
+    share_a = a_wins + 0.5 * (a == b)
+    share_a = share_a.astype(grad.dtype, copy=False)
+    need_a, need_b = needs
+    return (
+        unbroadcast(grad * share_a, a.shape) if need_a else None,
+        unbroadcast(grad * (1 - share_a), b.shape) if need_b else None,
+    )
+
+
+class MatMul(Function):
+    """out = a @ b (NumPy's matmul: 1-d, 2-d and broadcast batches);
+    da = g @ bᵀ,  db = aᵀ @ g"""
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("both operands must have at least one dimension")
+        k_a = a.shape[-1]
+        k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if k_a != k_b:
+            raise ValueError(
+                f"shapes {a.shape} and {b.shape} cannot be multiplied: "
+                f"expected a.shape[-1] == b.shape[-2] ({k_a} != {k_b})"
+            )
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, grad):
+        a, b = self.a, self.b
+        need_a, need_b = self.needs_input_grad
+        # Treat vectors as matrices: a (k,) as (1, k), b (k,) as (k, 1).
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = grad
+        if b.ndim == 1:
+            g2 = g2[..., None]
+        if a.ndim == 1:
+            g2 = g2[..., None, :]
+        da = db = None
+        if need_a:
+            da = g2 @ b2.swapaxes(-1, -2)
+            da = unbroadcast(da, a2.shape).reshape(a.shape)
+        if need_b:
+            db = a2.swapaxes(-1, -2) @ g2
+            db = unbroadcast(db, b2.shape).reshape(b.shape)
+        return da, db
+
+
+class Where(Function):
+    """out = a where cond else b;  da = g·cond,  db = g·¬cond"""
+
+    def __init__(self, condition):
+        self.condition = condition
+
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return np.where(self.condition, a, b)
+
+    def backward(self, grad):
+        sa, sb = self.shapes
+        zero = np.zeros((), dtype=grad.dtype)
+        need_a, need_b = self.needs_input_grad
+        cond = self.condition
+        return (
+            unbroadcast(np.where(cond, grad, zero), sa) if need_a else None,
+            unbroadcast(np.where(cond, zero, grad), sb) if need_b else None,
+        )
+
+
+# ----------------------------------------------------------------------------
+# Unary ops
+
+
+class Neg(Function):
+    """out = -x"""
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, grad):
+        return (-grad,)
+
+
+class Exp(Function):
+    """out = eˣ;  dx = g · out"""
+
+    def forward(self, x):
+        self.out = np.exp(x)
+        return self.out
+
+    def backward(self, grad):
+        return (grad * self.out,)
+
+
+class Log(Function):
+    """out = ln x;  dx = g / x"""
+
+    def forward(self, x):
+        self.x = x
+        return np.log(x)
+
+    def backward(self, grad):
+        return (grad / self.x,)
+
+
+class Sqrt(Function):
+    """out = √x;  dx = g / (2·out)"""
+
+    def forward(self, x):
+        self.out = np.sqrt(x)
+        return self.out
+
+    def backward(self, grad):
+        return (grad / (2 * self.out),)
+
+
+class Abs(Function):
+    """out = |x|;  dx = g · sign(x)  (0 at x = 0, as PyTorch)"""
+
+    def forward(self, x):
+        self.x = x
+        return np.abs(x)
+
+    def backward(self, grad):
+        return (grad * np.sign(self.x),)
+
+
+class Clamp(Function):
+    """out = min(max(x, low), high);  dx = g where low ≤ x ≤ high, else 0"""
+
+    def __init__(self, low, high):
+        self.low, self.high = low, high
+
+    def forward(self, x):
+        self.x = x
+        return np.clip(x, self.low, self.high)
+
+    def backward(self, grad):
+        x, low, high = self.x, self.low, self.high
+        if low is None:
+            inside = x <= high
+        elif high is None:
+            inside = x >= low
+        else:
+            inside = (x >= low) & (x <= high)
+        return (grad * inside,)
+
+
+class Cast(Function):
+    """out = x converted to another dtype; the gradient is converted back."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        self.input_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, grad):
+        return (grad.astype(self.input_dtype),)
+
+
+# ----------------------------------------------------------------------------
+# Public functions (also attached to Tensor as operators and methods)
+
+
+def add(a, b):
+    if not isinstance(a, Tensor):
+        a = as_operand(a, b)
+    return Add()(a, as_operand(b, a))
+
+
+def sub(a, b):
+    if not isinstance(a, Tensor):
+        a = as_operand(a, b)
+    return Sub()(a, as_operand(b, a))
+
+
+def mul(a, b):
+    if not isinstance(a, Tensor):
+        a = as_operand(a, b)
+    return Mul()(a, as_operand(b, a))
+
+
+def div(a, b):
+    if not isinstance(a, Tensor):
+        a = as_operand(a, b)
+    return Div()(a, as_operand(b, a))
+
+
+def pow(a, b):  # noqa: A001 - mirrors torch.pow
+    if not isinstance(a, Tensor):
+        a = as_operand(a, b)
+    if isinstance(b, (int, float)) and not isinstance(b, bool):
+        return PowScalar(b)(a)
+    return Pow()(a, as_operand(b, a))
+
+
+def matmul(a, b):
+    if not isinstance(a, Tensor):
+        a = as_operand(a, b)
+    return MatMul()(a, as_operand(b, a))
+
+
+def maximum(a, b):
+    if not isinstance(a, Tensor):
+        a = as_operand(a, b)
+    return Maximum()(a, as_operand(b, a))
+
+
+def minimum(a, b):
+    if not isinstance(a, Tensor):
+        a = as_operand(a, b)
+    return Minimum()(a, as_operand(b, a))
+
+
+def where(condition, a, b):
+    """Elementwise ``a if condition else b``; ``condition`` is a bool array or Tensor."""
+    condition = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if condition.dtype != np.bool_:
+        raise TypeError(f"where: condition must be boolean, got dtype {condition.dtype}")
+    if not isinstance(a, Tensor):
+        a = as_operand(a, b) if isinstance(b, Tensor) else Tensor._wrap(as_array(a))
+    return Where(condition)(a, as_operand(b, a))
+
+
+def neg(x):
+    return Neg()(x)
+
+
+def exp(x):
+    return Exp()(x)
+
+
+def log(x):
+    return Log()(x)
+
+
+def sqrt(x):
+    return Sqrt()(x)
+
+
+def abs(x):  # noqa: A001 - mirrors torch.abs
+    return Abs()(x)
+
+
+def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's argument names
+    """Limit ``x`` to [min, max]; either bound may be None."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return Clamp(min, max)(x)
+
+
+def clip(x, min=None, max=None):  # noqa: A002
+    """Alias of :func:`clamp`."""
+    return clamp(x, min, max)
+
+
+def cast(x, dtype):
+    """``x`` converted to ``dtype`` (differentiable; a no-op when the dtype matches)."""
+    dtype = np.dtype(dtype)
+    if dtype == x.data.dtype:
+        return x
+    if x.requires_grad and dtype.kind != "f":
+        return Tensor._wrap(x.data.astype(dtype))
+    return Cast(dtype)(x)

@@ -1,0 +1,196 @@
+"""Reductions: sum, mean, max/min (amax semantics), var/std, argmax/argmin.
+
+Each takes PyTorch's ``dim``/``keepdim`` and NumPy's ``axis``/``keepdims``
+as aliases. Backward broadcasts the gradient back over the reduced axes.
+"""
+
+import builtins
+
+import numpy as np
+
+from ..tensor import Function, Tensor
+
+
+def reduction_axes(x, dim, keepdim, axis, keepdims, op):
+    """Resolve the dim/axis aliases to (a tuple of axes or None, keepdim)."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{op}: pass either dim or axis, not both")
+        dim = axis
+    if keepdims is not None:
+        keepdim = keepdims
+    if dim is None:
+        return None, bool(keepdim)
+    ndim = x.ndim
+    bound = ndim or 1  # a 0-d tensor accepts dim 0 and -1, as in PyTorch
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    axes = []
+    for d in dims:
+        if not isinstance(d, (int, np.integer)) or not -bound <= d < bound:
+            raise IndexError(
+                f"{op}: dim {d!r} is out of range for a tensor of shape {tuple(x.shape)} "
+                f"(expected an integer in [{-bound}, {bound - 1}])"
+            )
+        axes.append(int(d) % bound)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{op}: dim {dim!r} names an axis twice")
+    if ndim == 0:
+        return None, bool(keepdim)
+    return tuple(axes), bool(keepdim)
+
+
+def expand_reduced(grad, shape, axes, keepdim):
+    """Broadcast the gradient of a reduction back to the input ``shape`` (a read-only view)."""
+    if not keepdim and axes is not None:
+        grad = np.expand_dims(grad, axes)
+    return np.broadcast_to(grad, shape)
+
+
+def _count(shape, axes):
+    if axes is None:
+        return int(np.prod(shape))
+    return int(np.prod([shape[a] for a in axes]))
+
+
+class Sum(Function):
+    """out = Σ x over axes;  dx = g broadcast back"""
+
+    def __init__(self, axes, keepdim):
+        self.axes, self.keepdim = axes, keepdim
+
+    def forward(self, x):
+        self.shape = x.shape
+        return np.sum(x, axis=self.axes, keepdims=self.keepdim)
+
+    def backward(self, grad):
+        return (expand_reduced(grad, self.shape, self.axes, self.keepdim),)
+
+
+class Mean(Function):
+    """out = Σ x / n over axes;  dx = g / n broadcast back"""
+
+    def __init__(self, axes, keepdim):
+        self.axes, self.keepdim = axes, keepdim
+
+    def forward(self, x):
+        self.shape = x.shape
+        return np.mean(x, axis=self.axes, keepdims=self.keepdim)
+
+    def backward(self, grad):
+        n = _count(self.shape, self.axes)
+        return (expand_reduced(grad / n, self.shape, self.axes, self.keepdim),)
+
+
+class Extremum(Function):
+    """out = max (or min) over axes; the gradient is shared evenly between tied
+    extremal elements (PyTorch's amax/amin)."""
+
+    def __init__(self, axes, keepdim, reduce):
+        self.axes, self.keepdim, self.reduce = axes, keepdim, reduce
+
+    def forward(self, x):
+        if x.size == 0:
+            raise ValueError("cannot reduce an empty tensor")
+        self.x = x
+        self.out = self.reduce(x, axis=self.axes, keepdims=True)
+        if self.keepdim:
+            return self.out
+        if self.axes is None:
+            return self.out.reshape(())
+        return np.squeeze(self.out, axis=self.axes)
+
+    def backward(self, grad):
+        hit = self.x == self.out
+        count = np.sum(hit, axis=self.axes, keepdims=True)
+        if not self.keepdim:
+            grad = np.expand_dims(grad, self.axes) if self.axes is not None else grad.reshape(count.shape)
+        return (hit * (grad / count),)
+
+
+class Var(Function):
+    """out = Σ (x − mean)² / (n − correction);  dx = g · 2 (x − mean) / (n − correction)"""
+
+    def __init__(self, axes, keepdim, correction):
+        self.axes, self.keepdim, self.correction = axes, keepdim, correction
+
+    def forward(self, x):
+        self.shape = x.shape
+        self.centered = x - np.mean(x, axis=self.axes, keepdims=True)
+        self.dof = builtins.max(_count(x.shape, self.axes) - self.correction, 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.sum(self.centered * self.centered, axis=self.axes, keepdims=self.keepdim) / self.dof
+
+    def backward(self, grad):
+        grad = expand_reduced(grad, self.shape, self.axes, self.keepdim)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (grad * self.centered * (2 / self.dof if self.dof else np.inf),)
+
+
+# ----------------------------------------------------------------------------
+# Public functions
+
+
+def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, "sum")
+    return Sum(axes, keepdim)(x)
+
+
+def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"mean: expected a floating tensor, got dtype {x.dtype}")
+    axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, "mean")
+    return Mean(axes, keepdim)(x)
+
+
+def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    """Largest value over ``dim`` (all elements by default); ties share the gradient."""
+    axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, "max")
+    return Extremum(axes, keepdim, np.max)(x)
+
+
+def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    """Smallest value over ``dim`` (all elements by default); ties share the gradient."""
+    axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, "min")
+    return Extremum(axes, keepdim, np.min)(x)
+
+
+def _correction(correction, unbiased, op):
+    if correction is not None and unbiased is not None:
+        raise TypeError(f"{op}: pass either correction or unbiased, not both")
+    if unbiased is not None:
+        return 1 if unbiased else 0
+    return 1 if correction is None else correction
+
+
+def var(x, dim=None, keepdim=False, *, correction=None, unbiased=None, axis=None, keepdims=None):
+    """Variance over ``dim``; unbiased (correction=1) by default, as PyTorch."""
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"var: expected a floating tensor, got dtype {x.dtype}")
+    axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, "var")
+    return Var(axes, keepdim, _correction(correction, unbiased, "var"))(x)
+
+
+def std(x, dim=None, keepdim=False, *, correction=None, unbiased=None, axis=None, keepdims=None):
+    """Standard deviation: √var with the same arguments."""
+    from .arithmetic import sqrt
+
+    return sqrt(var(x, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis, keepdims=keepdims))
+
+
+def argmax(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Index of the largest value (flattened when ``dim`` is None); not differentiable."""
+    return _arg(np.argmax, x, dim, keepdim, axis, keepdims, "argmax")
+
+
+def argmin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Index of the smallest value (flattened when ``dim`` is None); not differentiable."""
+    return _arg(np.argmin, x, dim, keepdim, axis, keepdims, "argmin")
+
+
+def _arg(reduce, x, dim, keepdim, axis, keepdims, op):
+    axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, op)
+    if axes is not None and len(axes) != 1:
+        raise ValueError(f"{op}: expected a single dim, got {axes}")
+    data = x.data if isinstance(x, Tensor) else x
+    out = reduce(data, axis=None if axes is None else axes[0], keepdims=keepdim)
+    return Tensor._wrap(np.asarray(out, dtype=np.int64))

@@ -1,0 +1,291 @@
+"""Shape ops: reshape, permute, expand, indexing, concatenation, padding.
+
+They move or copy elements without arithmetic, so each backward is the
+inverse movement of the gradient (with sums where elements were repeated).
+"""
+
+import numpy as np
+
+from ..tensor import Function, Tensor
+from .arithmetic import unbroadcast
+
+
+def _shape_arg(shape, op):
+    """Accept both f(2, 3) and f((2, 3))."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if not all(isinstance(s, (int, np.integer)) for s in shape):
+        raise TypeError(f"{op}: expected integer sizes, got {shape!r}")
+    return tuple(int(s) for s in shape)
+
+
+def _axis(dim, ndim, op):
+    if not isinstance(dim, (int, np.integer)) or not -ndim <= dim < ndim:
+        raise IndexError(f"{op}: dim {dim!r} is out of range for a {ndim}-d tensor")
+    return int(dim) % ndim
+
+
+class Reshape(Function):
+    """out = x with a new shape (same elements in the same order)"""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, grad):
+        return (grad.reshape(self.input_shape),)
+
+
+class Permute(Function):
+    """out = x with its axes reordered; the gradient is permuted back"""
+
+    def __init__(self, dims):
+        self.dims = dims
+
+    def forward(self, x):
+        return x.transpose(self.dims)
+
+    def backward(self, grad):
+        return (grad.transpose(np.argsort(self.dims)),)
+
+
+class Expand(Function):
+    """out = x broadcast to a larger shape (a view); dx = g summed over the broadcast axes"""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        return np.broadcast_to(x, self.shape)
+
+    def backward(self, grad):
+        return (unbroadcast(grad, self.input_shape),)
+
+
+class GetItem(Function):
+    """out = x[index];  dx = g scattered into zeros (added where an index repeats)"""
+
+    def __init__(self, index, advanced):
+        self.index, self.advanced = index, advanced
+
+    def forward(self, x):
+        self.x_like = x
+        return x[self.index]
+
+    def backward(self, grad):
+        dx = np.zeros_like(self.x_like, dtype=grad.dtype)
+        if self.advanced:
+            np.add.at(dx, self.index, grad)
+        else:
+            dx[self.index] = grad
+        return (dx,)
+
+
+class Concatenate(Function):
+    """out = inputs joined along ``axis``; each gradient is its slice of g"""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *arrays):
+        self.bounds = np.cumsum([a.shape[self.axis] for a in arrays])[:-1]
+        return np.concatenate(arrays, axis=self.axis)
+
+    def backward(self, grad):
+        return tuple(np.split(grad, self.bounds, axis=self.axis))
+
+
+class Stack(Function):
+    """out = inputs stacked along a new ``axis``; each gradient is its slice of g"""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *arrays):
+        return np.stack(arrays, axis=self.axis)
+
+    def backward(self, grad):
+        return tuple(np.moveaxis(grad, self.axis, 0))
+
+
+class Pad(Function):
+    """out = x padded with a constant;  dx = g with the padding cut away"""
+
+    def __init__(self, pad_width, value):
+        self.pad_width, self.value = pad_width, value
+
+    def forward(self, x):
+        self.inner = tuple(slice(before, before + n) for (before, _), n in zip(self.pad_width, x.shape))
+        return np.pad(x, self.pad_width, mode="constant", constant_values=self.value)
+
+    def backward(self, grad):
+        return (grad[self.inner],)
+
+
+# ----------------------------------------------------------------------------
+# Public functions
+
+
+def reshape(x, *shape):
+    shape = _shape_arg(shape, "reshape")
+    if shape == x.data.shape:
+        return x
+    return Reshape(shape)(x)
+
+
+def permute(x, *dims):
+    dims = _shape_arg(dims, "permute")
+    ndim = x.data.ndim
+    if sorted(d % ndim if ndim else d for d in dims) != list(range(ndim)) or len(dims) != ndim:
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {ndim} axes of shape {x.shape}")
+    dims = tuple(d % ndim for d in dims)
+    return Permute(dims)(x)
+
+
+def transpose(x, dim0, dim1):
+    """Swap two axes (PyTorch's transpose)."""
+    ndim = x.data.ndim
+    dims = list(range(ndim))
+    a, b = _axis(dim0, ndim, "transpose"), _axis(dim1, ndim, "transpose")
+    dims[a], dims[b] = dims[b], dims[a]
+    return Permute(tuple(dims))(x)
+
+
+def T(x):
+    """All axes reversed."""
+    return Permute(tuple(reversed(range(x.data.ndim))))(x)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge the axes start_dim..end_dim into one."""
+    shape = x.data.shape
+    if not shape:
+        return reshape(x, 1)
+    start, end = _axis(start_dim, len(shape), "flatten"), _axis(end_dim, len(shape), "flatten")
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    merged = int(np.prod(shape[start : end + 1]))
+    return reshape(x, shape[:start] + (merged,) + shape[end + 1 :])
+
+
+def expand(x, *sizes):
+    """Broadcast to ``sizes`` (new axes in front; -1 keeps an axis), as PyTorch's expand."""
+    sizes = _shape_arg(sizes, "expand")
+    shape = x.data.shape
+    lead = len(sizes) - len(shape)
+    if lead < 0:
+        raise ValueError(f"expand: cannot expand shape {shape} to fewer dims {sizes}")
+    target = tuple(shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes))
+    return broadcast_to(x, target)
+
+
+def broadcast_to(x, shape):
+    """Broadcast to ``shape`` by NumPy's rules (a view; the gradient is summed back)."""
+    shape = _shape_arg((shape,), "broadcast_to")
+    if shape == x.data.shape:
+        return x
+    try:
+        fits = np.broadcast_shapes(x.data.shape, shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
+    return Expand(shape)(x)
+
+
+def squeeze(x, dim=None):
+    """Drop axes of size 1 (all of them, or those in ``dim`` that have size 1)."""
+    shape = x.data.shape
+    if dim is None:
+        dims = range(len(shape))
+    else:
+        dims = [_axis(d, len(shape), "squeeze") for d in ((dim,) if isinstance(dim, int) else dim)]
+    drop = {d for d in dims if shape[d] == 1}
+    return reshape(x, tuple(s for i, s in enumerate(shape) if i not in drop))
+
+
+def unsqueeze(x, dim):
+    """Insert an axis of size 1 at ``dim``."""
+    ndim = x.data.ndim
+    d = _axis(dim, ndim + 1, "unsqueeze")
+    shape = x.data.shape
+    return reshape(x, shape[:d] + (1,) + shape[d:])
+
+
+def _is_advanced(part):
+    return isinstance(part, (list, np.ndarray)) and not (
+        isinstance(part, np.ndarray) and part.ndim == 0 and part.dtype.kind in "iu"
+    )
+
+
+def _plain_index(index):
+    """Replace Tensors by their arrays and lists by arrays; tell whether NumPy's
+    advanced indexing (which can repeat elements) is involved."""
+    parts = index if isinstance(index, tuple) else (index,)
+    plain = []
+    for part in parts:
+        if isinstance(part, Tensor):
+            part = part.data
+        if isinstance(part, list):
+            part = np.asarray(part)
+        if isinstance(part, np.ndarray) and part.dtype.kind not in "biu":
+            raise IndexError(f"getitem: index arrays must be integer or bool, got dtype {part.dtype}")
+        plain.append(part)
+    advanced = any(_is_advanced(p) for p in plain)
+    # A single boolean mask selects each element at most once: plain assignment suffices.
+    repeats = advanced and not (len(plain) == 1 and plain[0].dtype == np.bool_)
+    return (tuple(plain) if isinstance(index, tuple) else plain[0]), repeats
+
+
+def getitem(x, index):
+    index, repeats = _plain_index(index)
+    return GetItem(index, repeats)(x)
+
+
+def concatenate(tensors, dim=0, *, axis=None):
+    """Join tensors along an existing axis."""
+    tensors = _tensor_list(tensors, "concatenate")
+    axis = dim if axis is None else axis
+    ndim = tensors[0].data.ndim
+    a = _axis(axis, ndim, "concatenate")
+    for t in tensors[1:]:
+        if t.data.ndim != ndim or t.shape[:a] + t.shape[a + 1 :] != tensors[0].shape[:a] + tensors[0].shape[a + 1 :]:
+            raise ValueError(
+                f"concatenate: shapes {[tuple(t.shape) for t in tensors]} differ outside dim {axis}"
+            )
+    return Concatenate(a)(*tensors)
+
+
+def stack(tensors, dim=0, *, axis=None):
+    """Join same-shaped tensors along a new axis."""
+    tensors = _tensor_list(tensors, "stack")
+    axis = dim if axis is None else axis
+    if any(t.shape != tensors[0].shape for t in tensors):
+        raise ValueError(f"stack: expected tensors of equal shape, got {[tuple(t.shape) for t in tensors]}")
+    return Stack(_axis(axis, tensors[0].data.ndim + 1, "stack"))(*tensors)
+
+
+def _tensor_list(tensors, op):
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError(f"{op}: expected a non-empty sequence of tensors")
+    return tensors
+
+
+def pad(x, pad_width, value=0):
+    """Constant padding with NumPy-style widths: an int, (before, after), or one pair per axis."""
+    ndim = x.data.ndim
+    try:
+        widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (ndim, 2))
+    except ValueError:
+        raise ValueError(
+            f"pad: pad_width {pad_width!r} does not fit a {ndim}-d tensor; expected an int, "
+            f"a (before, after) pair or {ndim} pairs"
+        ) from None
+    if (widths < 0).any():
+        raise ValueError(f"pad: pad widths must be non-negative, got {pad_width!r}")
+    return Pad(tuple(map(tuple, widths.tolist())), value)(x)

@@ -1,0 +1,452 @@
+"""Tensor, the define-by-run graph, and reverse-mode differentiation.
+
+A :class:`Function` is one node of the graph: ``forward`` maps input arrays to
+one output array and may keep what its ``backward`` needs on ``self``;
+``backward`` maps the gradient of the output to one gradient per input.
+Both work on raw backend arrays, never on Tensors, so building and walking
+the graph costs a few attribute writes per op.
+
+This module knows nothing of concrete ops: ``deepgrad.ops`` defines them and
+attaches the operators and methods (``+``, ``@``, ``.sum()``, ...) to Tensor.
+"""
+
+import contextlib
+
+import numpy as np
+
+from . import backend
+
+
+class _GradMode:
+    enabled = True
+
+
+def is_grad_enabled():
+    """Whether ops currently record the graph."""
+    return _GradMode.enabled
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Build no graph inside the block (or the decorated function)."""
+
+    mode = False
+
+    def __init__(self):
+        self._previous = []  # a stack, so one decorated function may recurse
+
+    def __enter__(self):
+        self._previous.append(_GradMode.enabled)
+        _GradMode.enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _GradMode.enabled = self._previous.pop()
+        return False
+
+
+class enable_grad(no_grad):
+    """Record the graph inside the block, even within ``no_grad``."""
+
+    mode = True
+
+
+class set_grad_enabled:
+    """Turn graph recording on or off: as a call, or as a ``with`` block that restores it."""
+
+    def __init__(self, mode):
+        self._previous = _GradMode.enabled
+        _GradMode.enabled = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _GradMode.enabled = self._previous
+        return False
+
+
+# ----------------------------------------------------------------------------
+# Conversion of user data
+
+
+def as_array(data, dtype=None, copy=False, where="tensor"):
+    """Convert user data to a backend array following deepgrad's dtype rules.
+
+    NumPy arrays keep a floating dtype (float64 stays float64); Python floats
+    and lists of them take the default dtype; integers become int64; bools stay
+    bool. Anything else (strings, objects, complex) is refused.
+    """
+    if isinstance(data, Tensor):
+        array = data.data
+    elif hasattr(data, "__array_namespace__") or isinstance(data, (np.ndarray, np.generic)):
+        array = data
+    else:
+        array = np.asarray(data)
+        if array.dtype.kind == "f" and dtype is None:
+            array = array.astype(backend.get_default_dtype())
+    kind = array.dtype.kind
+    if dtype is not None:
+        dtype = np.dtype(dtype)
+        if kind not in "biuf":
+            raise TypeError(f"{where}: cannot convert data of dtype {array.dtype} to {dtype}")
+        array = array.astype(dtype, copy=copy)
+    elif kind in "iu" and array.dtype != backend.int64:
+        array = array.astype(backend.int64)
+    elif kind not in "bf" and kind not in "iu":
+        raise TypeError(
+            f"{where}: unsupported data of dtype {array.dtype}; expected floating, integer or bool data"
+        )
+    elif copy:
+        array = array.copy()
+    if not isinstance(array, np.ndarray) and isinstance(array, np.generic):
+        array = np.asarray(array)
+    return array
+
+
+def _check_can_require_grad(dtype, where):
+    if dtype.kind != "f":
+        raise TypeError(
+            f"{where}: only floating-point tensors can require gradients, got dtype {dtype}"
+        )
+
+
+# ----------------------------------------------------------------------------
+# Tensor
+
+
+class Tensor:
+    """An array that remembers the op that made it, so gradients can flow back.
+
+    ``data`` is the backend array; ``grad`` is ``None`` until a backward pass
+    reaches this tensor, then an array of the same shape and dtype, summed over
+    backward passes until zeroed.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "__weakref__")
+    # Make NumPy defer to Tensor's reflected operators (ndarray + Tensor -> Tensor).
+    __array_ufunc__ = None
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        self.data = as_array(data, dtype=dtype, where="Tensor")
+        if requires_grad:
+            _check_can_require_grad(self.data.dtype, "Tensor")
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._ctx = None
+        self._retains_grad = False
+
+    # -- properties ---------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def numel(self):
+        return self.data.size
+
+    def dim(self):
+        return self.data.ndim
+
+    @property
+    def is_leaf(self):
+        """True for tensors made by the user rather than by an op that records grad."""
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        """The Function that produced this tensor, or None for a leaf."""
+        return self._ctx
+
+    # -- conversion ---------------------------------------------------------
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors convert to a Python scalar, got shape {self.shape}")
+        return self.data.item()
+
+    def numpy(self):
+        """The data as a NumPy array (shares memory with the tensor)."""
+        return self.data
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None and dtype != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def detach(self):
+        """A tensor sharing the data, cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad:
+            _check_can_require_grad(self.data.dtype, "requires_grad_")
+        elif self._ctx is not None:
+            raise RuntimeError("requires_grad_: cannot turn off gradients of a non-leaf tensor; use detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self):
+        """Keep ``.grad`` for this non-leaf tensor in the next backward pass."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: the tensor does not require grad")
+        self._retains_grad = True
+        return self
+
+    @staticmethod
+    def _wrap(data):
+        """A tensor around an existing array (no copy, no checks): the op fast path."""
+        out = Tensor.__new__(Tensor)
+        out.data = data
+        out.grad = None
+        out.requires_grad = False
+        out._ctx = None
+        out._retains_grad = False
+        return out
+
+    # -- python protocol ----------------------------------------------------
+    __hash__ = object.__hash__
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor with {self.data.size} elements is ambiguous; use .any() or .all()"
+            )
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __repr__(self):
+        body = np.array2string(np.asarray(self.data), separator=", ", prefix="tensor(")
+        extras = []
+        if self.data.dtype not in (backend.get_default_dtype(), backend.int64, backend.bool_):
+            extras.append(f"dtype={self.data.dtype}")
+        if self._ctx is not None:
+            extras.append(f"grad_fn=<{type(self._ctx).__name__}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    # -- autograd -----------------------------------------------------------
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+        ``grad`` is the gradient of some scalar with respect to ``self``; it may
+        be omitted only when ``self`` holds one element. The graph is freed
+        afterwards unless ``retain_graph`` is true.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward: the tensor does not require grad and has no grad_fn; "
+                "did you create the inputs with requires_grad=True, or run inside no_grad()?"
+            )
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward: grad can be implicitly created only for a one-element output, "
+                    f"got shape {self.shape}; pass grad= of that shape"
+                )
+            grad = np.ones_like(self.data)
+        else:
+            grad = as_array(grad, dtype=self.data.dtype, copy=True, where="backward")
+            if grad.shape != self.data.shape:
+                raise ValueError(
+                    f"backward: grad has shape {grad.shape}, expected the tensor's shape {self.shape}"
+                )
+        run_backward(self, grad, retain_graph)
+
+
+# ----------------------------------------------------------------------------
+# Function and the backward pass
+
+
+class Function:
+    """One differentiable operation.
+
+    Subclasses implement ``forward(*arrays) -> array`` and
+    ``backward(grad) -> tuple`` (one gradient or None per input, each of its
+    input's shape). ``backward`` must not modify ``grad`` in place and must not
+    return an array it saved (return a new array or a view of ``grad``).
+    ``self.needs_input_grad`` tells, during forward and backward, which inputs
+    want a gradient, so work for the others can be skipped.
+    """
+
+    inputs = None  # the input Tensors; None again once the graph is freed
+    needs_input_grad = ()
+
+    def __call__(self, *inputs):
+        if _GradMode.enabled:
+            needs = tuple([t.requires_grad for t in inputs])
+            record = True in needs
+            if record:
+                self.needs_input_grad = needs
+        else:
+            record = False
+        try:
+            data = self.forward(*[t.data for t in inputs])
+        except (ValueError, TypeError, IndexError) as error:
+            raise _op_error(self, inputs, error) from None
+        out = Tensor.__new__(Tensor)
+        out.data = data
+        out.grad = None
+        out._retains_grad = False
+        if record:
+            self.inputs = inputs
+            out.requires_grad = True
+            out._ctx = self
+        else:
+            out.requires_grad = False
+            out._ctx = None
+        return out
+
+    @property
+    def name(self):
+        return type(self).__name__.lower()
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
+
+def _op_error(fn, inputs, error):
+    described = ", ".join(f"{tuple(t.shape)} {t.dtype}" for t in inputs)
+    return type(error)(f"{fn.name}: {error} (inputs: {described})")
+
+
+def _free(fn):
+    """Drop what ``fn`` saved for backward; ``fn.inputs`` reads None afterwards."""
+    fn.__dict__.clear()
+
+
+def run_backward(root, grad, retain_graph=False):
+    """Propagate ``grad`` from ``root`` to every leaf that requires grad.
+
+    Functions are visited in topological order (Kahn's algorithm on consumer
+    counts), iteratively, so graph depth is unlimited and a node reused many
+    times is differentiated once with the sum of its gradients.
+    """
+    root_fn = root._ctx
+    if root._retains_grad or root_fn is None:
+        _accumulate_leaf(root, grad, set(), set())
+        if root_fn is None:
+            return
+
+    # Pass 1: how many consumers inside this graph each Function's output has.
+    pending = {root_fn: 0}
+    stack = [root_fn]
+    while stack:
+        fn = stack.pop()
+        inputs = fn.inputs
+        if inputs is None:
+            raise RuntimeError(
+                "backward: trying to backward through the graph a second time (its saved "
+                "arrays were freed after the first backward); pass retain_graph=True to the "
+                f"first backward call (at {fn.name})"
+            )
+        for t in inputs:
+            f = t._ctx
+            if f is not None:
+                if f in pending:
+                    pending[f] += 1
+                else:
+                    pending[f] = 1
+                    stack.append(f)
+
+    # Pass 2: differentiate each Function once all its consumers are done.
+    grads = {root_fn: grad}
+    claimed = set()      # ids of arrays now owned by some leaf's .grad
+    assigned = set()     # ids of leaves whose .grad was created in this pass
+    ready = [root_fn]
+    while ready:
+        fn = ready.pop()
+        input_grads = fn.backward(grads.pop(fn))
+        for t, g in zip(fn.inputs, input_grads):
+            if g is None or not t.requires_grad:
+                continue
+            f = t._ctx
+            if f is None:
+                _accumulate_leaf(t, g, claimed, assigned)
+                continue
+            if t._retains_grad:
+                _accumulate_leaf(t, g, claimed, assigned)
+            if f in grads:
+                grads[f] = grads[f] + g
+            else:
+                grads[f] = g
+            count = pending[f] - 1
+            pending[f] = count
+            if count == 0:
+                ready.append(f)
+        if not retain_graph:
+            _free(fn)
+
+
+def _accumulate_leaf(t, g, claimed, assigned):
+    """Add ``g`` into ``t.grad``, making sure ``t.grad`` owns its memory.
+
+    Backward functions may return views of their incoming gradient or the same
+    array for two inputs; a leaf's .grad is accumulated in place later, so it
+    must never alias another array of the graph or another leaf's grad.
+    """
+    if g.shape != t.data.shape:
+        raise RuntimeError(
+            f"backward: internal error, gradient of shape {g.shape} for a tensor of shape {t.shape}"
+        )
+    if g.dtype != t.data.dtype:
+        g = g.astype(t.data.dtype)
+    current = t.grad
+    if current is None:
+        if g.base is not None or not g.flags.writeable or id(g) in claimed:
+            g = g.copy()
+        t.grad = g
+        claimed.add(id(g))
+        assigned.add(id(t))
+    elif id(t) in assigned:
+        # created in this pass: it may still be referenced by pending gradients
+        t.grad = current + g
+        claimed.add(id(t.grad))
+    else:
+        current += g
+
+
+# ----------------------------------------------------------------------------
+# Factories
+
+
+def tensor(data, requires_grad=False, dtype=None):
+    """A new leaf tensor holding a copy of ``data``.
+
+    NumPy float arrays keep their dtype; Python floats/lists take the default
+    dtype (float32); integer data becomes int64.
+    """
+    out = Tensor._wrap(as_array(data, dtype=dtype, copy=True, where="tensor"))
+    if requires_grad:
+        _check_can_require_grad(out.data.dtype, "tensor")
+        out.requires_grad = True
+    return out
