@@ -14,6 +14,7 @@ from .ops import (
     matmul, max, maximum, mean, min, minimum, mul, neg, pad, permute, pow, reshape, sqrt, squeeze, stack,
     std, sub, sum, transpose, unsqueeze, var, where,
 )
+from .ops.activation import relu, sigmoid, softmax, tanh
 from .creation import arange, full, ones, ones_like, rand, randn, zeros, zeros_like
 from .gradcheck import GradcheckError, gradcheck
 

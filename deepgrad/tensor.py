@@ -307,6 +307,8 @@ class Function:
             data = self.forward(*[t.data for t in inputs])
         except (ValueError, TypeError, IndexError) as error:
             raise _op_error(self, inputs, error) from None
+        if isinstance(data, np.generic):  # NumPy returns scalars from 0-d computations
+            data = np.asarray(data)
         out = Tensor.__new__(Tensor)
         out.data = data
         out.grad = None
@@ -422,14 +424,14 @@ def _accumulate_leaf(t, g, claimed, assigned):
         g = g.astype(t.data.dtype)
     current = t.grad
     if current is None:
-        if g.base is not None or not g.flags.writeable or id(g) in claimed:
-            g = g.copy()
+        if isinstance(g, np.generic) or g.base is not None or not g.flags.writeable or id(g) in claimed:
+            g = np.array(g)  # a copy, and a 0-d array rather than a NumPy scalar
         t.grad = g
         claimed.add(id(g))
         assigned.add(id(t))
     elif id(t) in assigned:
         # created in this pass: it may still be referenced by pending gradients
-        t.grad = current + g
+        t.grad = np.asarray(current + g)
         claimed.add(id(t.grad))
     else:
         current += g

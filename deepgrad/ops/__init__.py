@@ -3,7 +3,8 @@
 import numpy as np
 
 from ..tensor import Tensor
-from . import arithmetic, reduction, shape
+from . import activation, arithmetic, reduction, shape
+from .activation import log_softmax, relu, sigmoid, softmax, tanh
 from .arithmetic import (
     abs, add, cast, clamp, clip, div, exp, log, matmul, maximum, minimum, mul, neg, pow, sqrt, sub, where,
 )
@@ -56,6 +57,7 @@ _METHODS = {
     "reshape": reshape, "view": reshape, "permute": permute, "transpose": transpose,
     "flatten": flatten, "expand": expand, "broadcast_to": broadcast_to,
     "squeeze": squeeze, "unsqueeze": unsqueeze,
+    "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax, "log_softmax": log_softmax,
     "to": _to, "astype": cast,
     "float": lambda self: cast(self, np.float32),
     "double": lambda self: cast(self, np.float64),

@@ -1,0 +1,246 @@
+"""Activation functions and (log-)softmax.
+
+Each backward reuses what forward computed (the output, or a mask), so an
+activation costs one pass forward and one pass back. Softmax subtracts the
+maximum first, so inputs like ±1e4 neither overflow nor give NaN.
+"""
+
+import math
+
+import numpy as np
+
+from ..tensor import Function, Tensor
+
+try:  # SciPy's erf is vectorized C; math.erf elementwise is the exact fallback.
+    from scipy.special import erf as _erf
+except ImportError:  # pragma: no cover - exercised when SciPy is absent
+    _erf_scalar = np.frompyfunc(math.erf, 1, 1)
+
+    def _erf(x):
+        return _erf_scalar(x).astype(x.dtype)
+
+
+class ReLU(Function):
+    """out = max(x, 0);  dx = g · [x > 0]"""
+
+    def forward(self, x):
+        out = np.maximum(x, 0)
+        self.out = out
+        return out
+
+    def backward(self, grad):
+        return (grad * (self.out > 0),)
+
+
+class LeakyReLU(Function):
+    """out = x if x > 0 else slope·x;  dx = g · (1 if x > 0 else slope)"""
+
+    def __init__(self, negative_slope):
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        self.positive = x > 0
+        return np.where(self.positive, x, x * self.negative_slope)
+
+    def backward(self, grad):
+        return (np.where(self.positive, grad, grad * self.negative_slope),)
+
+
+class ELU(Function):
+    """out = x if x > 0 else α(eˣ − 1);  dx = g if x > 0 else g · (out + α)"""
+
+    def __init__(self, alpha):
+        self.alpha = alpha
+
+    def forward(self, x):
+        self.positive = x > 0
+        self.out = np.where(self.positive, x, self.alpha * np.expm1(np.minimum(x, 0)))
+        return self.out
+
+    def backward(self, grad):
+        return (np.where(self.positive, grad, grad * (self.out + self.alpha)),)
+
+
+class Sigmoid(Function):
+    """out = 1 / (1 + e⁻ˣ);  dx = g · out · (1 − out)"""
+
+    def forward(self, x):
+        # σ(|x|) = 1/(1+e^-|x|) and σ(−|x|) = e^-|x| σ(|x|): no overflow, full precision.
+        e = np.exp(-np.abs(x))
+        positive = 1 / (1 + e)
+        self.out = np.where(x >= 0, positive, e * positive)
+        return self.out
+
+    def backward(self, grad):
+        out = self.out
+        return (grad * out * (1 - out),)
+
+
+class Tanh(Function):
+    """out = tanh x;  dx = g · (1 − out²)"""
+
+    def forward(self, x):
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, grad):
+        out = self.out
+        return (grad * (1 - out * out),)
+
+
+class GELU(Function):
+    """out = x·Φ(x) with Φ(x) = ½(1 + erf(x/√2));  dx = g · (Φ(x) + x·φ(x))
+
+    With approximate="tanh": Φ(x) ≈ ½(1 + tanh(√(2/π)(x + 0.044715x³))).
+    """
+
+    def __init__(self, approximate):
+        self.approximate = approximate
+
+    def forward(self, x):
+        self.x = x
+        if self.approximate == "tanh":
+            self.inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)
+            self.t = np.tanh(self.inner)
+            return 0.5 * x * (1 + self.t)
+        self.cdf = 0.5 * (1 + _erf(x * (1 / math.sqrt(2))))
+        return x * self.cdf
+
+    def backward(self, grad):
+        x = self.x
+        if self.approximate == "tanh":
+            t = self.t
+            d_inner = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x * x)
+            return (grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner),)
+        pdf = np.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+        return (grad * (self.cdf + x * pdf),)
+
+
+class Softplus(Function):
+    """out = log(1 + e^(βx)) / β, or x where βx > threshold;  dx = g · σ(βx)"""
+
+    def __init__(self, beta, threshold):
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        self.bx = x * self.beta
+        self.linear = self.bx > self.threshold
+        soft = (np.logaddexp(0, self.bx)) / self.beta
+        return np.where(self.linear, x, soft)
+
+    def backward(self, grad):
+        bx = self.bx
+        e = np.exp(-np.abs(bx))
+        sigma = np.where(bx >= 0, 1 / (1 + e), e / (1 + e))
+        return (np.where(self.linear, grad, grad * sigma),)
+
+
+class Softmax(Function):
+    """out = e^(x − max) / Σ e^(x − max);  dx = out · (g − Σ g·out)"""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
+        e /= e.sum(axis=self.axis, keepdims=True)
+        self.out = e
+        return e
+
+    def backward(self, grad):
+        out = self.out
+        return (out * (grad - (grad * out).sum(axis=self.axis, keepdims=True)),)
+
+
+class LogSoftmax(Function):
+    """out = x − max − log Σ e^(x − max);  dx = g − softmax · Σ g"""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        self.out = log_softmax_array(x, self.axis)
+        return self.out
+
+    def backward(self, grad):
+        return (grad - np.exp(self.out) * grad.sum(axis=self.axis, keepdims=True),)
+
+
+def log_softmax_array(x, axis):
+    """Stable log-softmax of an array (shared with the fused cross-entropy)."""
+    shifted = x - x.max(axis=axis, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return shifted
+
+
+# ----------------------------------------------------------------------------
+# Public functions
+
+
+def _floating(x, op):
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}")
+
+
+def _dim(x, dim, op):
+    ndim = x.data.ndim
+    if not isinstance(dim, (int, np.integer)) or not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(f"{op}: dim {dim!r} is out of range for a tensor of shape {tuple(x.shape)}")
+    return int(dim) % max(ndim, 1) if ndim else None
+
+
+def relu(x):
+    _floating(x, "relu")
+    return ReLU()(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    _floating(x, "leaky_relu")
+    return LeakyReLU(negative_slope)(x)
+
+
+def elu(x, alpha=1.0):
+    _floating(x, "elu")
+    return ELU(alpha)(x)
+
+
+def sigmoid(x):
+    _floating(x, "sigmoid")
+    return Sigmoid()(x)
+
+
+def tanh(x):
+    _floating(x, "tanh")
+    return Tanh()(x)
+
+
+def gelu(x, approximate="none"):
+    _floating(x, "gelu")
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELU(approximate)(x)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    _floating(x, "softplus")
+    return Softplus(beta, threshold)(x)
+
+
+def softmax(x, dim=-1):
+    _floating(x, "softmax")
+    return Softmax(_dim(x, dim, "softmax"))(x)
+
+
+def log_softmax(x, dim=-1):
+    _floating(x, "log_softmax")
+    return LogSoftmax(_dim(x, dim, "log_softmax"))(x)
+
+
+def hardmax(x, dim=-1):
+    """One-hot of the argmax along ``dim`` (first maximum on ties); has no gradient."""
+    axis = _dim(x, dim, "hardmax")
+    data = x.data
+    index = np.expand_dims(data.argmax(axis=axis), axis)
+    out = np.zeros_like(data)
+    np.put_along_axis(out, index, 1, axis=axis)
+    return Tensor._wrap(out)

@@ -1,0 +1,49 @@
+"""Dropout: zero each element with probability p.
+
+Inverted dropout (PyTorch's): training multiplies kept elements by 1/(1−p),
+evaluation is the identity. The classic variant (``scale_at_test=True``, as in
+the original paper and the seed notes) keeps elements unscaled in training and
+multiplies by (1−p) at test time; both have the same expected output.
+"""
+
+import numpy as np
+
+from ..random import default_generator
+from ..tensor import Function
+
+
+class Dropout(Function):
+    """out = x · m with m = keep/(1−p) (or keep);  dx = g · m"""
+
+    def __init__(self, mask):
+        self.mask = mask
+
+    def forward(self, x):
+        return x * self.mask
+
+    def backward(self, grad):
+        return (grad * self.mask,)
+
+
+def check_probability(p, op):
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: dropout probability must be in [0, 1], got {p!r}")
+
+
+def dropout(x, p=0.5, training=True, scale_at_test=False, generator=None):
+    """Zero elements with probability ``p`` using ``generator`` (the default one if None)."""
+    check_probability(p, "dropout")
+    if not training:
+        return x * (1.0 - p) if scale_at_test and p else x
+    if p == 0:
+        return x
+    dtype = x.data.dtype
+    if p == 1:
+        return Dropout(np.zeros(x.shape, dtype=dtype))(x)
+    rng = generator or default_generator()
+    keep = rng.random(x.shape, dtype=dtype if dtype.kind == "f" else np.float64) >= p
+    scale = 1.0 if scale_at_test else 1.0 / (1.0 - p)
+    mask = keep * np.asarray(scale, dtype=dtype)
+    return Dropout(mask)(x)
+
+

@@ -1,0 +1,295 @@
+"""Losses. Softmax + cross-entropy is one fused op whose backward is
+(softmax − target) / N, not a chain of generic ops.
+
+Conventions follow PyTorch: ``reduction`` is "mean", "sum" or "none"; class
+weights and label smoothing enter exactly as in ``torch.nn.functional``.
+"""
+
+import numpy as np
+
+from ..tensor import Function, Tensor
+from .activation import log_softmax_array
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction, op):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _reduce(per_element, reduction, denominator):
+    if reduction == "none":
+        return per_element
+    total = per_element.sum()
+    return total / denominator if reduction == "mean" else total
+
+
+class SoftmaxCrossEntropy(Function):
+    """loss_i = −Σ_c q_ic log softmax(x_i)_c;  dx_i = softmax(x_i) · Σ_c q_ic − q_i
+
+    ``q`` holds each row's target weights: for class indices
+    q_ic = (1−ε)·w_y·[c = y] + ε·w_c/C (zero rows for ignored targets); for
+    class probabilities q_ic = w_c·((1−ε)·t_ic + ε/C). Logits arrive as rows
+    (M, C): any spatial axes were moved in front of the class axis.
+    """
+
+    def __init__(self, target_weights, reduction, denominator):
+        self.q = target_weights
+        self.reduction, self.denominator = reduction, denominator
+
+    def forward(self, logits):
+        self.log_probs = log_softmax_array(logits, axis=1)
+        per_row = -(self.q * self.log_probs).sum(axis=1)
+        return _reduce(per_row, self.reduction, self.denominator)
+
+    def backward(self, grad):
+        q = self.q
+        dx = np.exp(self.log_probs)
+        dx *= q.sum(axis=1, keepdims=True)
+        dx -= q
+        if self.reduction == "none":
+            dx *= grad[:, None]
+        else:
+            scale = grad / self.denominator if self.reduction == "mean" else grad
+            dx *= scale
+        return (dx,)
+
+
+class NLLLoss(Function):
+    """loss_i = −w_y · x_{i,y};  dx_{i,y} = −w_y · g_i (zero elsewhere)"""
+
+    def __init__(self, rows, target, row_weights, reduction, denominator):
+        self.rows, self.target, self.row_weights = rows, target, row_weights
+        self.reduction, self.denominator = reduction, denominator
+
+    def forward(self, x):
+        self.x_like = x
+        per_row = -self.row_weights * x[self.rows, self.target]
+        return _reduce(per_row, self.reduction, self.denominator)
+
+    def backward(self, grad):
+        dx = np.zeros_like(self.x_like, dtype=grad.dtype)
+        if self.reduction == "mean":
+            grad = grad / self.denominator
+        dx[self.rows, self.target] = -self.row_weights * grad
+        return (dx,)
+
+
+class MSELoss(Function):
+    """loss = mean((a − b)²);  da = 2 (a − b) g / n,  db = −da"""
+
+    def __init__(self, reduction):
+        self.reduction = reduction
+
+    def forward(self, a, b):
+        self.diff = a - b
+        return _reduce(self.diff * self.diff, self.reduction, self.diff.size)
+
+    def backward(self, grad):
+        scale = grad * (2 / self.diff.size) if self.reduction == "mean" else 2 * grad
+        da = self.diff * scale
+        need_a, need_b = self.needs_input_grad
+        return (da if need_a else None, -da if need_b else None)
+
+
+class BinaryCrossEntropy(Function):
+    """loss = −w (y log p + (1 − y) log(1 − p)), logs clamped at −100 as PyTorch;
+    dp = w (p − y) / max(p (1 − p), 1e-12)"""
+
+    def __init__(self, target, weight, reduction):
+        self.target, self.weight, self.reduction = target, weight, reduction
+
+    def forward(self, p):
+        y = self.target
+        self.p = p
+        with np.errstate(divide="ignore"):
+            loss = -(y * np.maximum(np.log(p), -100) + (1 - y) * np.maximum(np.log1p(-p), -100))
+        if self.weight is not None:
+            loss = loss * self.weight
+        return _reduce(loss, self.reduction, loss.size)
+
+    def backward(self, grad):
+        p, y = self.p, self.target
+        dp = (p - y) / np.maximum(p * (1 - p), 1e-12)
+        if self.weight is not None:
+            dp = dp * self.weight
+        return (dp * (grad / p.size if self.reduction == "mean" else grad),)
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """loss = −w [pw·y log σ(x) + (1 − y) log(1 − σ(x))];  dx = w [σ(x)(pw·y + 1 − y) − pw·y]"""
+
+    def __init__(self, target, weight, pos_weight, reduction):
+        self.target, self.weight, self.pos_weight = target, weight, pos_weight
+        self.reduction = reduction
+
+    def forward(self, x):
+        y, pw = self.target, self.pos_weight
+        self.x = x
+        # −log σ(x) = log(1 + e^−x) = max(−x, 0) + log1p(e^−|x|)
+        neg_log_sigmoid = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
+        positive_weight = 1 if pw is None else 1 + (pw - 1) * y
+        loss = (1 - y) * x + positive_weight * neg_log_sigmoid
+        if self.weight is not None:
+            loss = loss * self.weight
+        return _reduce(loss, self.reduction, loss.size)
+
+    def backward(self, grad):
+        x, y, pw = self.x, self.target, self.pos_weight
+        e = np.exp(-np.abs(x))
+        sigma = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        py = y if pw is None else pw * y
+        dx = sigma * (py + 1 - y) - py
+        if self.weight is not None:
+            dx = dx * self.weight
+        return (dx * (grad / x.size if self.reduction == "mean" else grad),)
+
+
+# ----------------------------------------------------------------------------
+# Public functions
+
+
+def _classes_last(x, op):
+    """View logits (N, C, d1, ...) or (C,) as rows (M, C); return rows and a function undoing it."""
+    data = x.data
+    if data.ndim == 0:
+        raise ValueError(f"{op}: expected logits of shape (N, C) or (N, C, d1, ...), got a 0-d tensor")
+    if data.ndim == 1:
+        return x.reshape(1, -1), lambda t: t.reshape(())
+    if data.ndim == 2:
+        return x, lambda t: t
+    n, c, spatial = data.shape[0], data.shape[1], data.shape[2:]
+    rows = x.permute(0, *range(2, data.ndim), 1).reshape(-1, c)
+    return rows, lambda t: t.reshape((n,) + spatial)
+
+
+def _float_data(value, like, op, what):
+    data = value.data if isinstance(value, Tensor) else np.asarray(value)
+    if data.dtype.kind != "f":
+        raise TypeError(f"{op}: {what} must be floating, got dtype {data.dtype}")
+    return data.astype(like.dtype, copy=False)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Softmax cross-entropy of logits ``input`` (N, C) or (N, C, d1, ...).
+
+    ``target`` holds class indices (N,) / (N, d1, ...) or class probabilities
+    of ``input``'s shape. The mean over class indices divides by the summed
+    weights of the targets that are not ``ignore_index``, as PyTorch does.
+    """
+    op = "cross_entropy"
+    check_reduction(reduction, op)
+    if input.data.dtype.kind != "f":
+        raise TypeError(f"{op}: logits must be floating, got dtype {input.dtype}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    rows, restore = _classes_last(input, op)
+    m, c = rows.data.shape
+    dtype = input.data.dtype
+    w = None if weight is None else _float_data(weight, input.data, op, "weight")
+    if w is not None and w.shape != (c,):
+        raise ValueError(f"{op}: weight must have shape ({c},) for {c} classes, got {w.shape}")
+    target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
+
+    if target_data.dtype.kind == "f":
+        if target_data.shape != input.data.shape:
+            raise ValueError(
+                f"{op}: class-probability targets must have the logits' shape {input.shape}, got "
+                f"{target_data.shape}; class indices must be integers"
+            )
+        probs = _classes_last(Tensor._wrap(target_data.astype(dtype, copy=False)), op)[0].data
+        q = (1 - label_smoothing) * probs + label_smoothing / c
+        if w is not None:
+            q = q * w
+        denominator = m
+    else:
+        q, denominator = _index_target_weights(target_data, input.data.shape, m, c, w, ignore_index,
+                                               label_smoothing, dtype, op)
+    loss = SoftmaxCrossEntropy(q, reduction, denominator)(rows)
+    return restore(loss) if reduction == "none" else loss
+
+
+def _index_target_weights(target, input_shape, m, c, w, ignore_index, smoothing, dtype, op):
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{op}: class-index targets must be integers, got dtype {target.dtype}")
+    expected = (input_shape[0],) + input_shape[2:] if len(input_shape) > 1 else ()
+    if target.shape != expected:
+        raise ValueError(
+            f"{op}: target shape {target.shape} does not match logits {input_shape}: expected {expected}"
+        )
+    target = target.reshape(-1)
+    keep = target != ignore_index
+    bad = keep & ((target < 0) | (target >= c))
+    if bad.any():
+        raise IndexError(
+            f"{op}: target class {int(target[bad][0])} is out of range for {c} classes "
+            f"(expected 0..{c - 1} or ignore_index={ignore_index})"
+        )
+    safe_target = np.where(keep, target, 0)
+    rows = np.arange(m)
+    target_w = np.ones(m, dtype=dtype) if w is None else w[safe_target]
+    target_w = target_w * keep
+    q = np.zeros((m, c), dtype=dtype)
+    q[rows, safe_target] = (1 - smoothing) * target_w
+    if smoothing:
+        q += (smoothing / c) * (np.ones(c, dtype=dtype) if w is None else w) * keep[:, None]
+    return q, target_w.sum()
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of log-probabilities ``input`` (N, C) at class indices ``target`` (N,)."""
+    op = "nll_loss"
+    check_reduction(reduction, op)
+    if input.data.ndim != 2:
+        raise ValueError(f"{op}: expected input of shape (N, C), got {input.shape}")
+    m, c = input.data.shape
+    dtype = input.data.dtype
+    w = None if weight is None else _float_data(weight, input.data, op, "weight")
+    target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
+    q, denominator = _index_target_weights(target_data, input.data.shape, m, c, w, ignore_index, 0.0, dtype, op)
+    rows = np.arange(m)
+    safe_target = np.where(target_data != ignore_index, target_data, 0)
+    row_weights = q[rows, safe_target]
+    return NLLLoss(rows, safe_target, row_weights, reduction, denominator)(input)
+
+
+def _same_shape(a_shape, b_shape, op):
+    if a_shape != b_shape:
+        raise ValueError(
+            f"{op}: input shape {a_shape} and target shape {b_shape} differ; expected equal shapes "
+            "(broadcasting a loss silently is a classic bug)"
+        )
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error (a − b)², averaged (or summed) over all elements."""
+    check_reduction(reduction, "mse_loss")
+    if not isinstance(target, Tensor):
+        target = Tensor(target, dtype=input.dtype)
+    _same_shape(input.shape, target.shape, "mse_loss")
+    return MSELoss(reduction)(input, target)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """BCE of probabilities ``input`` in [0, 1] against targets of the same shape."""
+    op = "binary_cross_entropy"
+    check_reduction(reduction, op)
+    y = _float_data(target, input.data, op, "target")
+    _same_shape(input.shape, y.shape, op)
+    p = input.data
+    if ((p < 0) | (p > 1)).any():
+        raise ValueError(f"{op}: input must hold probabilities in [0, 1]; use binary_cross_entropy_with_logits")
+    w = None if weight is None else _float_data(weight, p, op, "weight")
+    return BinaryCrossEntropy(y, w, reduction)(input)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """Sigmoid + BCE fused and stable for large logits."""
+    op = "binary_cross_entropy_with_logits"
+    check_reduction(reduction, op)
+    y = _float_data(target, input.data, op, "target")
+    _same_shape(input.shape, y.shape, op)
+    w = None if weight is None else _float_data(weight, input.data, op, "weight")
+    pw = None if pos_weight is None else _float_data(pos_weight, input.data, op, "pos_weight")
+    return BinaryCrossEntropyWithLogits(y, w, pw, reduction)(input)
