@@ -1,0 +1,25 @@
+"""Dropout layer."""
+
+from .. import functional as F
+from ..ops.dropout import check_probability
+from .module import Module
+
+
+class Dropout(Module):
+    """Zero each element with probability p in training.
+
+    Inverted by default (kept elements scaled by 1/(1−p); identity in eval).
+    ``scale_at_test=True`` is the classic form: no scaling in training,
+    multiply by (1−p) in eval. ``generator`` makes the masks reproducible.
+    """
+
+    def __init__(self, p=0.5, scale_at_test=False, generator=None):
+        super().__init__()
+        check_probability(p, "Dropout")
+        self.p, self.scale_at_test, self.generator = p, scale_at_test, generator
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, self.scale_at_test, self.generator)
+
+    def extra_repr(self):
+        return f"p={self.p}" + (", scale_at_test=True" if self.scale_at_test else "")

@@ -1,0 +1,84 @@
+"""Linear (fully connected) layer, Identity and Flatten."""
+
+import math
+
+import numpy as np
+
+from .. import backend
+from ..functional import linear
+from . import init as initializers
+from .module import Module, Parameter
+
+# The ``init=`` choices of Linear and Conv2d: name -> function filling the weight.
+WEIGHT_INITS = {
+    "xavier_normal": initializers.xavier_normal_,
+    "xavier_uniform": initializers.xavier_uniform_,
+    "kaiming_normal": lambda w, generator: initializers.kaiming_normal_(w, nonlinearity="relu", generator=generator),
+    "kaiming_uniform": lambda w, generator: initializers.kaiming_uniform_(w, nonlinearity="relu", generator=generator),
+    "he": lambda w, generator: initializers.kaiming_normal_(w, nonlinearity="relu", generator=generator),
+    "lecun_normal": initializers.lecun_normal_,
+}
+
+
+def init_weight_and_bias(weight, bias, init, generator):
+    """PyTorch's default (U(±1/√fan_in) for both) unless ``init`` names another weight init
+    (then the bias starts at zero)."""
+    fan_in, _ = initializers.calculate_fan_in_and_fan_out(weight)
+    if init is None:
+        initializers.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+        if bias is not None:
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            initializers.uniform_(bias, -bound, bound, generator)
+        return
+    if callable(init):
+        init(weight)
+    elif init in WEIGHT_INITS:
+        WEIGHT_INITS[init](weight, generator=generator)
+    else:
+        raise ValueError(f"unknown init {init!r}; expected one of {sorted(WEIGHT_INITS)} or a function")
+    if bias is not None:
+        initializers.zeros_(bias)
+
+
+class Linear(Module):
+    """y = x Wᵀ + b with W of shape (out_features, in_features)."""
+
+    def __init__(self, in_features, out_features, bias=True, init=None, dtype=None, generator=None):
+        super().__init__()
+        dtype = dtype or backend.get_default_dtype()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
+        self.register_parameter("bias", Parameter(np.empty(out_features, dtype=dtype)) if bias else None)
+        init_weight_and_bias(self.weight, self.bias, init, generator)
+
+    def forward(self, x):
+        if not x.shape or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"{self!r}: expected input of shape (N, {self.in_features}) or (..., {self.in_features}), "
+                f"got {tuple(x.shape)}" + (" (flatten images first, e.g. with nn.Flatten())" if x.ndim > 2 else "")
+            )
+        return linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Identity(Module):
+    """Returns its input."""
+
+    def forward(self, x):
+        return x
+
+
+class Flatten(Module):
+    """Merge dims start_dim..end_dim (by default all but the batch dim)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

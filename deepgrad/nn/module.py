@@ -1,0 +1,310 @@
+"""Module and Parameter: the containers that layers are made of.
+
+Assigning a Parameter or a Module to an attribute registers it (no explicit
+``add_parameter`` calls); arrays registered with :meth:`Module.register_buffer`
+(BatchNorm's running statistics) travel with ``state_dict`` and ``to``.
+Registered values also live in the instance ``__dict__``, so reading
+``layer.weight`` in ``forward`` is a plain attribute access.
+"""
+
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from ..tensor import Tensor, as_array
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Parameter(Tensor):
+    """A leaf tensor that a Module registers as trainable (requires_grad by default)."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad=True):
+        super().__init__(data.data if isinstance(data, Tensor) else as_array(data, where="Parameter"),
+                         requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class RemovableHandle:
+    """Returned by the ``register_*_hook`` methods; ``remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self.hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self):
+        self.hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+class Module:
+    """Base class of every layer and model: subclass it and write ``forward``."""
+
+    def __init__(self):
+        d = self.__dict__
+        d["training"] = True
+        d["_parameters"] = OrderedDict()
+        d["_buffers"] = OrderedDict()
+        d["_modules"] = OrderedDict()
+        d["_forward_hooks"] = OrderedDict()
+        d["_forward_pre_hooks"] = OrderedDict()
+
+    # -- registration -------------------------------------------------------
+    def __setattr__(self, name, value):
+        d = self.__dict__
+        if "_parameters" not in d:
+            raise AttributeError(
+                f"cannot assign {name!r} before Module.__init__() is called in {type(self).__name__}.__init__"
+            )
+        params, modules, buffers = d["_parameters"], d["_modules"], d["_buffers"]
+        if isinstance(value, Parameter):
+            modules.pop(name, None)
+            buffers.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            params.pop(name, None)
+            buffers.pop(name, None)
+            modules[name] = value
+        elif name in buffers:
+            buffers[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(
+                    f"{type(self).__name__}: cannot assign {type(value).__name__} to parameter {name!r} "
+                    "(expected a Parameter or None)"
+                )
+            params[name] = None
+        elif name in modules:
+            modules.pop(name)
+        d[name] = value
+
+    def __delattr__(self, name):
+        for registry in ("_parameters", "_modules", "_buffers"):
+            self.__dict__[registry].pop(name, None)
+        del self.__dict__[name]
+
+    def register_buffer(self, name, array):
+        """Register a state array that is not trained (e.g. running_mean); None leaves a slot."""
+        if array is not None:
+            array = as_array(array, where=f"{type(self).__name__}.register_buffer")
+        self.__dict__["_buffers"][name] = array
+        self.__dict__[name] = array
+
+    def register_parameter(self, name, param):
+        """Register ``param`` (a Parameter, or None for an absent optional one such as bias)."""
+        if param is None:
+            self.__dict__["_parameters"][name] = None
+            self.__dict__[name] = None
+        else:
+            setattr(self, name, param)
+
+    # -- calling ------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+
+    def __call__(self, *args, **kwargs):
+        if not (self._forward_hooks or self._forward_pre_hooks):
+            return self.forward(*args, **kwargs)
+        for hook in list(self._forward_pre_hooks.values()):
+            changed = hook(self, args)
+            if changed is not None:
+                args = changed if isinstance(changed, tuple) else (changed,)
+        output = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            changed = hook(self, args, output)
+            if changed is not None:
+                output = changed
+        return output
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, inputs, output)`` after every forward; a non-None return replaces the output."""
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
+
+    def register_forward_pre_hook(self, hook):
+        """Call ``hook(module, inputs)`` before every forward; a non-None return replaces the inputs."""
+        handle = RemovableHandle(self._forward_pre_hooks)
+        self._forward_pre_hooks[handle.id] = hook
+        return handle
+
+    # -- traversal ----------------------------------------------------------
+    def named_modules(self, prefix="", memo=None):
+        """(name, module) for this module and every descendant, each module once."""
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+
+    def modules(self):
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self):
+        for name, child in self._modules.items():
+            if child is not None:
+                yield name, child
+
+    def children(self):
+        for _, child in self.named_children():
+            yield child
+
+    def named_parameters(self, prefix="", recurse=True):
+        """(dotted name, Parameter), each parameter once even when shared."""
+        seen = set()
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for module_name, module in modules:
+            for name, param in module._parameters.items():
+                if param is None or id(param) in seen:
+                    continue
+                seen.add(id(param))
+                yield (f"{module_name}.{name}" if module_name else name), param
+
+    def parameters(self, recurse=True):
+        for _, param in self.named_parameters(recurse=recurse):
+            yield param
+
+    def named_buffers(self, prefix="", recurse=True):
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for module_name, module in modules:
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    yield (f"{module_name}.{name}" if module_name else name), buffer
+
+    def buffers(self, recurse=True):
+        for _, buffer in self.named_buffers(recurse=recurse):
+            yield buffer
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every descendant, then on this module; returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # -- modes and gradients --------------------------------------------------
+    def train(self, mode=True):
+        for module in self.modules():
+            module.__dict__["training"] = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self, set_to_none=True):
+        for param in self.parameters():
+            if set_to_none:
+                param.grad = None
+            elif param.grad is not None:
+                param.grad[...] = 0
+
+    def requires_grad_(self, requires_grad=True):
+        for param in self.parameters():
+            param.requires_grad_(requires_grad)
+        return self
+
+    # -- dtype --------------------------------------------------------------
+    def to(self, dtype):
+        """Convert every floating parameter and buffer to ``dtype`` (in place); returns self."""
+        if isinstance(dtype, str):
+            if dtype == "cpu":
+                return self
+            raise NotImplementedError(f"{type(self).__name__}.to: device {dtype!r} is not available (only 'cpu')")
+        dtype = np.dtype(dtype)
+        for module in self.modules():
+            for param in module._parameters.values():
+                if param is not None and param.data.dtype.kind == "f":
+                    param.data = param.data.astype(dtype)
+                    if param.grad is not None:
+                        param.grad = param.grad.astype(dtype)
+            for name, buffer in module._buffers.items():
+                if buffer is not None and buffer.dtype.kind == "f":
+                    module.register_buffer(name, buffer.astype(dtype))
+        return self
+
+    def double(self):
+        return self.to(np.float64)
+
+    def float(self):
+        return self.to(np.float32)
+
+    # -- state --------------------------------------------------------------
+    def state_dict(self):
+        """Parameter and buffer arrays under PyTorch's dotted keys (the arrays themselves, not copies)."""
+        state = OrderedDict()
+        for module_name, module in self.named_modules():
+            for name, param in module._parameters.items():
+                if param is not None:
+                    state[f"{module_name}.{name}" if module_name else name] = param.data
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    state[f"{module_name}.{name}" if module_name else name] = buffer
+        return state
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays (or Tensors) into the parameters and buffers; shapes must match.
+
+        With ``strict`` (the default), missing or unexpected keys are an error.
+        Nothing is modified unless every key and shape checks out.
+        """
+        own = self._state_slots()
+        missing = [key for key in own if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in own]
+        if strict and (missing or unexpected):
+            raise RuntimeError(
+                f"{type(self).__name__}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
+            )
+        updates = []
+        for key, (module, name, is_param) in own.items():
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            value = value.data if isinstance(value, Tensor) else np.asarray(value)
+            current = module._parameters[name].data if is_param else module._buffers[name]
+            if value.shape != current.shape:
+                raise RuntimeError(
+                    f"{type(self).__name__}.load_state_dict: size mismatch for {key!r}: "
+                    f"the checkpoint has shape {value.shape}, the model has shape {current.shape}"
+                )
+            updates.append((current, value))
+        for current, value in updates:
+            current[...] = value
+        return IncompatibleKeys(missing, unexpected)
+
+    def _state_slots(self):
+        slots = OrderedDict()
+        for module_name, module in self.named_modules():
+            for registry, is_param in ((module._parameters, True), (module._buffers, False)):
+                for name, value in registry.items():
+                    if value is not None:
+                        slots[f"{module_name}.{name}" if module_name else name] = (module, name, is_param)
+        return slots
+
+    # -- repr ---------------------------------------------------------------
+    def extra_repr(self):
+        """The layer's own settings, shown inside its parentheses in repr."""
+        return ""
+
+    def __repr__(self):
+        children = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
+        extra = self.extra_repr()
+        if not children:
+            return f"{type(self).__name__}({extra})"
+        lines = ([extra] if extra else []) + children
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"

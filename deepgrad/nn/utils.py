@@ -1,0 +1,122 @@
+"""Gradient clipping, parameter vectors and weight normalization."""
+
+import math
+
+import numpy as np
+
+from ..ops.shape import concatenate
+from ..tensor import Tensor
+from .module import Parameter
+
+
+def _with_grads(parameters):
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    return [p for p in parameters if p.grad is not None]
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    """Scale all gradients by min(1, max_norm / (total_norm + 1e-6)), in place (PyTorch's formula).
+
+    total_norm is the ``norm_type``-norm of all gradients together (``inf`` for
+    the largest absolute value). Returns total_norm as a 0-d Tensor.
+    """
+    params = _with_grads(parameters)
+    norm_type = float(norm_type)
+    if not params:
+        return Tensor(0.0)
+    if norm_type == math.inf:
+        total = max(float(np.abs(p.grad).max()) for p in params)
+    else:
+        total = sum(float((np.abs(p.grad.astype(np.float64)) ** norm_type).sum()) for p in params) ** (1 / norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(
+            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}; "
+            "set error_if_nonfinite=False to clip anyway"
+        )
+    coefficient = max_norm / (total + 1e-6)
+    if coefficient < 1:
+        for p in params:
+            p.grad *= coefficient
+    return Tensor(np.asarray(total, dtype=params[0].grad.dtype))
+
+
+def clip_grad_value_(parameters, clip_value):
+    """Clamp every gradient element to [−clip_value, clip_value], in place."""
+    for p in _with_grads(parameters):
+        np.clip(p.grad, -clip_value, clip_value, out=p.grad)
+
+
+def parameters_to_vector(parameters):
+    """All parameters flattened and joined into one (differentiable) vector."""
+    return concatenate([p.reshape(-1) for p in parameters])
+
+
+def vector_to_parameters(vector, parameters):
+    """Copy consecutive slices of ``vector`` into the parameters' data."""
+    data = vector.data if isinstance(vector, Tensor) else np.asarray(vector)
+    offset = 0
+    for p in parameters:
+        n = p.data.size
+        if offset + n > data.size:
+            raise ValueError(f"vector_to_parameters: vector of size {data.size} is too short for the parameters")
+        p.data[...] = data[offset : offset + n].reshape(p.shape)
+        offset += n
+    if offset != data.size:
+        raise ValueError(f"vector_to_parameters: vector has {data.size} elements, the parameters {offset}")
+
+
+def _norm_except_dim(v, dim):
+    """‖v‖₂ over every axis but ``dim`` (keeping dims); over all axes when dim is None."""
+    axes = None if dim is None else tuple(i for i in range(v.ndim) if i != dim % v.ndim)
+    return (v * v).sum(dim=axes, keepdim=dim is not None).sqrt()
+
+
+class _WeightNorm:
+    """Forward pre-hook recomputing ``module.<name> = g · v / ‖v‖`` from the ``_g`` and ``_v`` parameters."""
+
+    def __init__(self, name, dim):
+        self.name, self.dim = name, dim
+
+    def compute(self, module):
+        g = getattr(module, self.name + "_g")
+        v = getattr(module, self.name + "_v")
+        return v * (g / _norm_except_dim(v, self.dim))
+
+    def __call__(self, module, inputs):
+        setattr(module, self.name, self.compute(module))
+
+
+def weight_norm(module, name="weight", dim=0):
+    """Reparametrize ``module.<name>`` as w = g · v / ‖v‖ (Salimans & Kingma).
+
+    Registers parameters ``<name>_g`` (the norms, shape keeps ``dim``) and
+    ``<name>_v`` (the direction); w is recomputed before every forward. With
+    ``dim=None`` the norm is over the whole tensor.
+    """
+    weight = module._parameters.get(name)
+    if weight is None:
+        raise ValueError(f"weight_norm: {type(module).__name__} has no parameter {name!r}")
+    if any(isinstance(h, _WeightNorm) and h.name == name for h in module._forward_pre_hooks.values()):
+        raise RuntimeError(f"weight_norm: {name!r} of {type(module).__name__} is already weight-normalized")
+    fn = _WeightNorm(name, dim)
+    del module._parameters[name]
+    delattr(module, name)
+    module.register_parameter(name + "_g", Parameter(_norm_except_dim(weight.detach(), dim).data.copy()))
+    module.register_parameter(name + "_v", Parameter(weight.data))
+    setattr(module, name, fn.compute(module))
+    module.register_forward_pre_hook(fn)
+    return module
+
+
+def remove_weight_norm(module, name="weight"):
+    """Fold g and v back into a plain parameter ``<name>``."""
+    for key, hook in list(module._forward_pre_hooks.items()):
+        if isinstance(hook, _WeightNorm) and hook.name == name:
+            weight = hook.compute(module).data
+            del module._forward_pre_hooks[key]
+            delattr(module, name + "_g")
+            delattr(module, name + "_v")
+            setattr(module, name, Parameter(weight))
+            return module
+    raise ValueError(f"remove_weight_norm: weight_norm of {name!r} not found in {type(module).__name__}")
