@@ -1,0 +1,3 @@
+"""Datasets (and, later, the DataLoader)."""
+
+from . import datasets
