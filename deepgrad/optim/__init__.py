@@ -1,0 +1,6 @@
+"""Optimizers and learning-rate schedules (torch.optim's names, arguments and formulas)."""
+
+from . import lr_scheduler
+from .adaptive import Adagrad, Adam, AdamW, RMSprop
+from .optimizer import Optimizer
+from .sgd import SGD, Momentum

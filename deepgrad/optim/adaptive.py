@@ -1,0 +1,142 @@
+"""Adaptive learning-rate methods: AdaGrad, RMSProp, Adam and AdamW (PyTorch's formulas).
+
+The seed notes' δ = 1e-7 is ``eps=1e-7``; it is added outside the square root,
+as in PyTorch.
+"""
+
+import math
+
+import numpy as np
+
+from .optimizer import Optimizer, check_hyperparameter
+from .sgd import decayed_gradient
+
+
+class Adagrad(Optimizer):
+    """s ← s + g²;  w ← w − lr_t · g / (√s + eps),  lr_t = lr / (1 + (t − 1)·lr_decay)"""
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps))
+
+    def validate(self, group):
+        super().validate(group)
+        for key in ("lr_decay", "initial_accumulator_value", "eps"):
+            check_hyperparameter(group[key], key, "Adagrad")
+
+    def init_state(self, param, group):
+        return {"step": 0, "sum": np.full_like(param.data, group["initial_accumulator_value"])}
+
+    def update(self, param, grad, state, group):
+        state["step"] += 1
+        grad = decayed_gradient(param, grad, state, group["weight_decay"])
+        lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        total = state["sum"]
+        total += grad * grad
+        param.data -= lr * grad / (np.sqrt(total) + group["eps"])
+
+
+class RMSprop(Optimizer):
+    """v ← α·v + (1 − α)·g²;  w ← w − lr · g / (√v + eps)
+
+    ``centered`` subtracts the squared running mean of g from v; ``momentum``
+    accumulates b ← μ·b + g/(√v + eps) and steps by lr·b.
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                      centered=centered))
+
+    def validate(self, group):
+        super().validate(group)
+        check_hyperparameter(group["alpha"], "alpha", "RMSprop", high=1.0)
+        check_hyperparameter(group["eps"], "eps", "RMSprop")
+        check_hyperparameter(group["momentum"], "momentum", "RMSprop")
+
+    def init_state(self, param, group):
+        state = {"step": 0, "square_avg": np.zeros_like(param.data)}
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = np.zeros_like(param.data)
+        if group["centered"]:
+            state["grad_avg"] = np.zeros_like(param.data)
+        return state
+
+    def update(self, param, grad, state, group):
+        state["step"] += 1
+        grad = decayed_gradient(param, grad, state, group["weight_decay"])
+        alpha = group["alpha"]
+        square_avg = state["square_avg"]
+        square_avg *= alpha
+        square_avg += (1 - alpha) * grad * grad
+        if group["centered"]:
+            grad_avg = state["grad_avg"]
+            grad_avg += (1 - alpha) * (grad - grad_avg)
+            denominator = np.sqrt(square_avg - grad_avg * grad_avg) + group["eps"]
+        else:
+            denominator = np.sqrt(square_avg) + group["eps"]
+        if group["momentum"] > 0:
+            buf = state["momentum_buffer"]
+            buf *= group["momentum"]
+            buf += grad / denominator
+            param.data -= group["lr"] * buf
+        else:
+            param.data -= group["lr"] * grad / denominator
+
+
+class Adam(Optimizer):
+    """m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g²;
+    w ← w − lr · m̂ / (√v̂ + eps) with m̂ = m/(1 − β1ᵗ), v̂ = v/(1 − β2ᵗ).
+
+    ``weight_decay`` adds λ·w to g (L2 regularization, coupled with the
+    adaptive scaling); AdamW decouples it. ``amsgrad`` uses the running
+    maximum of v.
+    """
+
+    decoupled_weight_decay = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad))
+
+    def validate(self, group):
+        super().validate(group)
+        name = type(self).__name__
+        check_hyperparameter(group["eps"], "eps", name)
+        beta1, beta2 = group["betas"]
+        check_hyperparameter(beta1, "beta1", name, high=1.0, high_open=True)
+        check_hyperparameter(beta2, "beta2", name, high=1.0, high_open=True)
+
+    def init_state(self, param, group):
+        state = {"step": 0, "exp_avg": np.zeros_like(param.data), "exp_avg_sq": np.zeros_like(param.data)}
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = np.zeros_like(param.data)
+        return state
+
+    def update(self, param, grad, state, group):
+        state["step"] += 1
+        step, lr = state["step"], group["lr"]
+        beta1, beta2 = group["betas"]
+        if self.decoupled_weight_decay:
+            param.data *= 1 - lr * group["weight_decay"]
+        else:
+            grad = decayed_gradient(param, grad, state, group["weight_decay"])
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg += (1 - beta1) * (grad - exp_avg)
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * grad * grad
+        if group["amsgrad"]:
+            second = np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+        else:
+            second = exp_avg_sq
+        step_size = lr / (1 - beta1**step)
+        denominator = np.sqrt(second) / math.sqrt(1 - beta2**step) + group["eps"]
+        param.data -= step_size * exp_avg / denominator
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): w ← w·(1 − lr·λ) before the Adam step."""
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)

@@ -1,0 +1,71 @@
+"""Stochastic gradient descent, with PyTorch's momentum, and the seed notes' Momentum."""
+
+import numpy as np
+
+from .optimizer import Optimizer, check_hyperparameter
+
+
+def decayed_gradient(param, grad, state, weight_decay):
+    """g + λ·w (L2 weight decay added to the gradient) in a scratch buffer; g itself if λ = 0."""
+    if not weight_decay:
+        return grad
+    scratch = state.get("scratch")
+    if scratch is None:
+        scratch = state["scratch"] = np.empty_like(param.data)
+    np.multiply(param.data, weight_decay, out=scratch)
+    scratch += grad
+    return scratch
+
+
+class SGD(Optimizer):
+    """w ← w − lr·g, where with momentum μ:  b ← μ·b + (1 − dampening)·g  (b = g at the first step)
+    and g ← b (or g + μ·b with Nesterov). ``weight_decay`` adds λ·w to g (L2)."""
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                 maximize=False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov, maximize=maximize))
+
+    def validate(self, group):
+        super().validate(group)
+        check_hyperparameter(group["momentum"], "momentum", "SGD")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("SGD: Nesterov momentum requires a momentum > 0 and zero dampening")
+
+    def update(self, param, grad, state, group):
+        if group["maximize"]:
+            grad = -grad
+        grad = decayed_gradient(param, grad, state, group["weight_decay"])
+        momentum = group["momentum"]
+        if momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.array(grad, dtype=param.dtype, copy=True)
+            else:
+                buf *= momentum
+                buf += (1 - group["dampening"]) * grad
+            grad = grad + momentum * buf if group["nesterov"] else buf
+        param.data -= group["lr"] * grad
+
+
+class Momentum(Optimizer):
+    """The seed notes' classic momentum:  v ← β·v − α·∇w,  w ← w + v.
+
+    Under a constant learning rate this is SGD(momentum=β): v = −α·b.
+    """
+
+    def __init__(self, params, lr=1e-2, momentum=0.9):
+        super().__init__(params, dict(lr=lr, momentum=momentum))
+
+    def validate(self, group):
+        super().validate(group)
+        check_hyperparameter(group["momentum"], "momentum", "Momentum", high=1.0, high_open=True)
+
+    def init_state(self, param, group):
+        return {"velocity": np.zeros_like(param.data)}
+
+    def update(self, param, grad, state, group):
+        velocity = state["velocity"]
+        velocity *= group["momentum"]
+        velocity -= group["lr"] * grad
+        param.data += velocity
