@@ -1,6 +1,162 @@
-"""Datasets as (features, labels) arrays: float32 features, int64 labels."""
+"""Datasets: the embedded digits, MNIST-style IDX loaders and the synthetic spiral.
+
+Images come as float32 in [0, 1] shaped (N, 1, H, W) — or (N, H·W) with
+``flatten=True`` — and labels as int64. Each loader returns :class:`Splits`
+with fixed train / validation / test parts, so every run evaluates on the
+same samples.
+"""
+
+import gzip
+import os
+from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
+
+from .dataset import TensorDataset
+from .idx import DatasetError, download, md5, read_idx
+
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
+
+
+@dataclass
+class Splits:
+    """A data set's fixed train / validation / test parts (each a TensorDataset of (x, y))."""
+
+    train: TensorDataset
+    val: TensorDataset
+    test: TensorDataset
+    classes: tuple
+
+    @property
+    def num_classes(self):
+        return len(self.classes)
+
+    @property
+    def input_shape(self):
+        return self.train.arrays[0].shape[1:]
+
+
+def _images(pixels, scale, flatten):
+    x = pixels.astype(np.float32) / np.float32(scale)
+    return x.reshape(len(x), -1) if flatten else x.reshape((len(x), 1) + x.shape[1:])
+
+
+def _split_off(x, y, size, seed):
+    """Split a fixed random ``size`` samples off (x, y) (the validation part)."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    rest, part = order[size:], order[:size]
+    return (x[rest], y[rest]), (x[part], y[part])
+
+
+def digits(flatten=False, val_size=180, test_size=360, seed=0):
+    """The 1797 real handwritten 8x8 digits shipped inside deepgrad (UCI, via scikit-learn).
+
+    Pixels 0..16 are scaled to [0, 1]. The split (1257 / 180 / 360 by default)
+    is a fixed permutation drawn from ``seed``.
+    """
+    with resources.files(__package__).joinpath("digits.csv.gz").open("rb") as handle:
+        table = np.loadtxt(gzip.open(handle), delimiter=",", dtype=np.int64)
+    x, y = _images(table[:, :-1].reshape(-1, 8, 8), 16, flatten), table[:, -1]
+    if val_size + test_size >= len(x):
+        raise ValueError(f"digits: val_size + test_size must leave training samples (there are {len(x)})")
+    (x, y), (x_test, y_test) = _split_off(x, y, test_size, seed)
+    (x, y), (x_val, y_val) = _split_off(x, y, val_size, seed + 1)
+    return Splits(TensorDataset(x, y), TensorDataset(x_val, y_val), TensorDataset(x_test, y_test), DIGIT_CLASSES)
+
+
+@dataclass(frozen=True)
+class IdxSource:
+    """Where an MNIST-style data set lives: file names (gzipped) with their MD5, and mirrors."""
+
+    files: dict
+    mirrors: tuple
+
+
+MNIST = IdxSource(
+    files={
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+)
+FASHION_MNIST = IdxSource(
+    files={
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+    mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+)
+
+
+def default_cache_dir(name):
+    base = os.environ.get("DEEPGRAD_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "deepgrad")
+    return os.path.join(base, name)
+
+
+def _locate(root, filename):
+    """The file in ``root``, gzipped or not; None when absent."""
+    for candidate in (filename, filename[: -len(".gz")]):
+        path = os.path.join(root, candidate)
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def _fetch(source, root, filename, name):
+    last_error = None
+    for mirror in source.mirrors:
+        try:
+            download(mirror + filename, os.path.join(root, filename), source.files[filename])
+            return os.path.join(root, filename)
+        except (OSError, DatasetError) as error:
+            last_error = error
+    raise DatasetError(f"{name}: could not download {filename} from {list(source.mirrors)}: {last_error}")
+
+
+def load_idx_dataset(source, root, download_missing, flatten, val_size, seed, classes, name):
+    """Read (and with ``download_missing`` fetch) the four IDX files of ``source`` in ``root``."""
+    root = root or default_cache_dir(name)
+    arrays = {}
+    for filename, expected_md5 in source.files.items():
+        path = _locate(root, filename)
+        if path is None:
+            if not download_missing:
+                raise DatasetError(
+                    f"{name}: {filename} (or its unzipped form) not found in {root}; "
+                    f"pass download=True or point root at the directory holding the IDX files"
+                )
+            path = _fetch(source, root, filename, name)
+        if path.endswith(".gz") and md5(path) != expected_md5:
+            raise DatasetError(
+                f"{name}: {path} has the wrong MD5 (expected {expected_md5}): corrupted or not the published file"
+            )
+        arrays[filename.split("-idx")[0]] = read_idx(path)
+    parts = {}
+    for split in ("train", "t10k"):
+        images, labels = arrays[f"{split}-images"], arrays[f"{split}-labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DatasetError(f"{name}: {split} images {images.shape} and labels {labels.shape} do not match")
+        parts[split] = (_images(images, 255, flatten), labels.astype(np.int64))
+    (x, y), (x_val, y_val) = _split_off(*parts["train"], val_size, seed)
+    return Splits(TensorDataset(x, y), TensorDataset(x_val, y_val), TensorDataset(*parts["t10k"]), classes)
+
+
+def mnist(root=None, download=False, flatten=False, val_size=5000, seed=0):
+    """MNIST from the standard IDX files in ``root`` (60k train, of which ``val_size`` validate; 10k test)."""
+    return load_idx_dataset(MNIST, root, download, flatten, val_size, seed, DIGIT_CLASSES, "mnist")
+
+
+def fashion_mnist(root=None, download=False, flatten=False, val_size=5000, seed=0):
+    """Fashion-MNIST from the standard IDX files in ``root`` (same layout as MNIST)."""
+    return load_idx_dataset(FASHION_MNIST, root, download, flatten, val_size, seed, FASHION_CLASSES,
+                            "fashion-mnist")
 
 
 def spiral(n=100, classes=3, noise=0.2, seed=0):
@@ -15,3 +171,9 @@ def spiral(n=100, classes=3, noise=0.2, seed=0):
     angle = labels * (2 * np.pi / classes) + radius * 4.0 + rng.standard_normal(n * classes) * noise
     x = np.stack([radius * np.sin(angle), radius * np.cos(angle)], axis=1)
     return x.astype(np.float32), labels.astype(np.int64)
+
+
+def spiral_splits(n=300, classes=3, noise=0.2, seed=0):
+    """The spiral as Splits: independent draws for train, validation and test."""
+    parts = [TensorDataset(*spiral(n, classes, noise, seed + k)) for k in range(3)]
+    return Splits(*parts, tuple(str(c) for c in range(classes)))

@@ -1,0 +1,74 @@
+"""Datasets: indexable collections of samples, and splitting them."""
+
+import math
+
+import numpy as np
+
+from ..tensor import Tensor
+
+
+class Dataset:
+    """Anything with ``__len__`` and ``__getitem__(i)`` returning one sample (a tuple of arrays)."""
+
+    def __len__(self):
+        raise NotImplementedError
+
+    def __getitem__(self, index):
+        raise NotImplementedError
+
+
+class TensorDataset(Dataset):
+    """Samples are the rows of equally long arrays: ``dataset[i] == (a[i], b[i], ...)``.
+
+    Indexing with an integer array returns whole batches at once, which is how
+    the DataLoader reads it (no Python loop over samples).
+    """
+
+    def __init__(self, *arrays):
+        if not arrays:
+            raise ValueError("TensorDataset: expected at least one array")
+        arrays = tuple(a.data if isinstance(a, Tensor) else np.asarray(a) for a in arrays)
+        lengths = {len(a) for a in arrays}
+        if len(lengths) != 1:
+            raise ValueError(f"TensorDataset: arrays differ in length: {[a.shape for a in arrays]}")
+        self.arrays = arrays
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        return tuple(a[index] for a in self.arrays)
+
+
+class Subset(Dataset):
+    """The samples of ``dataset`` at ``indices``."""
+
+    def __init__(self, dataset, indices):
+        self.dataset, self.indices = dataset, np.asarray(indices, dtype=np.int64)
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, index):
+        return self.dataset[self.indices[index]]
+
+    @property
+    def arrays(self):
+        """For array-backed datasets: the selected rows (lets the DataLoader batch without a loop)."""
+        return tuple(a[self.indices] for a in self.dataset.arrays)
+
+
+def random_split(dataset, lengths, seed=0):
+    """Split into non-overlapping Subsets of the given lengths (or fractions summing to 1), shuffled by ``seed``."""
+    n = len(dataset)
+    lengths = list(lengths)
+    if all(isinstance(v, float) for v in lengths) and math.isclose(sum(lengths), 1.0):
+        counts = [int(math.floor(n * f)) for f in lengths]
+        for i in range(n - sum(counts)):  # hand out the remainder round-robin, as PyTorch
+            counts[i % len(counts)] += 1
+        lengths = counts
+    if sum(lengths) != n or any(v < 0 for v in lengths):
+        raise ValueError(f"random_split: lengths {lengths} do not add up to the dataset size {n}")
+    order = np.random.default_rng(seed).permutation(n)
+    bounds = np.cumsum([0] + lengths)
+    return [Subset(dataset, order[bounds[i] : bounds[i + 1]]) for i in range(len(lengths))]

@@ -1,0 +1,56 @@
+"""DataLoader: mini-batches, sampled without replacement each epoch."""
+
+import math
+
+import numpy as np
+
+from ..random import default_generator
+from ..tensor import Tensor
+
+
+class DataLoader:
+    """Iterate over ``dataset`` in batches of Tensors.
+
+    With ``shuffle``, epoch e visits the samples in the order of a permutation
+    drawn from ``seed`` and e, so runs are reproducible and a loader restored
+    from :meth:`state_dict` continues with the same batches. Array-backed
+    datasets (TensorDataset, Subset of one) are read a whole batch per index
+    operation; others are read sample by sample and stacked.
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
+        self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
+        self.seed = int(default_generator().integers(2**63)) if seed is None else int(seed)
+        self.epoch = 0
+        self._arrays = getattr(dataset, "arrays", None)
+
+    def __len__(self):
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def order(self, epoch):
+        """The sample order of ``epoch``."""
+        n = len(self.dataset)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng((self.seed, epoch)).permutation(n)
+
+    def __iter__(self):
+        order = self.order(self.epoch)
+        self.epoch += 1
+        for batch in range(len(self)):
+            yield self._fetch(order[batch * self.batch_size : (batch + 1) * self.batch_size])
+
+    def _fetch(self, indices):
+        if self._arrays is not None:
+            return tuple(Tensor._wrap(a[indices]) for a in self._arrays)
+        samples = [self.dataset[int(i)] for i in indices]
+        return tuple(Tensor._wrap(np.stack(column)) for column in zip(*samples))
+
+    def state_dict(self):
+        return {"seed": self.seed, "epoch": self.epoch}
+
+    def load_state_dict(self, state):
+        self.seed, self.epoch = int(state["seed"]), int(state["epoch"])
