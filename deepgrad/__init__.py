@@ -18,6 +18,7 @@ from .ops.activation import relu, sigmoid, softmax, tanh
 from .creation import arange, full, ones, ones_like, rand, randn, zeros, zeros_like
 from .gradcheck import GradcheckError, gradcheck
 from . import data, functional, nn, optim
+from .io import load, save
 
 cat = concatenate
 

@@ -1,0 +1,133 @@
+"""Saving and loading: safetensors for arrays, JSON for everything else. Never pickle.
+
+``save``/``load`` handle a flat state dict (name -> array). ``save_checkpoint``/
+``load_checkpoint`` handle any nesting of dicts, lists, numbers, strings and
+arrays (a model's state dict, an optimizer's, RNG states, a config): arrays go
+into the safetensors payload and the rest into its JSON metadata, in one file.
+Every write goes to a temporary file that is renamed into place, so a crash
+never leaves a half-written file where a good one was.
+"""
+
+import json
+import os
+import tempfile
+from collections import OrderedDict
+
+import numpy as np
+
+from .tensor import Tensor
+
+CHECKPOINT_KEY = "deepgrad_checkpoint"
+
+
+class CheckpointError(ValueError):
+    """A file is not a readable deepgrad checkpoint (corrupted, truncated or foreign)."""
+
+
+def _safetensors():
+    try:
+        from safetensors import numpy as st
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("saving and loading need the safetensors package: pip install 'deepgrad[train]'") from None
+    return st
+
+
+def _atomic_write(path, write):
+    """Call ``write(temporary_path)``, then rename the temporary file to ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".safetensors")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def _as_array(value, key):
+    array = value.data if isinstance(value, Tensor) else value
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"save: value of {key!r} is a {type(value).__name__}, expected an array or Tensor")
+    return np.ascontiguousarray(array)
+
+
+def save(state_dict, path, metadata=None):
+    """Write a flat name -> array (or Tensor) mapping to a safetensors file, atomically."""
+    st = _safetensors()
+    arrays = {key: _as_array(value, key) for key, value in state_dict.items()}
+    _atomic_write(path, lambda tmp: st.save_file(arrays, tmp, metadata=metadata))
+
+
+def load(path):
+    """Read a safetensors file into an OrderedDict of NumPy arrays (in the file's order)."""
+    st = _safetensors()
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load: no such file: {path}")
+    try:
+        arrays = st.load_file(path)
+    except Exception as error:  # safetensors raises its own error types for bad files
+        raise CheckpointError(f"load: {path} is not a readable safetensors file ({error})") from None
+    return OrderedDict(arrays.items())
+
+
+def _split(value, arrays, path):
+    """Replace every array in a nested structure by a reference, collecting the arrays."""
+    if isinstance(value, Tensor):
+        value = value.data
+    if isinstance(value, np.ndarray):
+        key = path or "value"
+        arrays[key] = np.ascontiguousarray(value)
+        return {"__array__": key}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        if any(not isinstance(k, (str, int)) for k in value):
+            raise TypeError(f"save_checkpoint: dict keys must be str or int at {path or 'top level'}")
+        return {"__dict__": [[k, _split(v, arrays, f"{path}.{k}" if path else str(k))] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return [_split(v, arrays, f"{path}.{i}" if path else str(i)) for i, v in enumerate(value)]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"save_checkpoint: cannot store a {type(value).__name__} at {path or 'top level'}")
+
+
+def _join(value, arrays):
+    if isinstance(value, dict):
+        if "__array__" in value:
+            return arrays[value["__array__"]]
+        return OrderedDict((k, _join(v, arrays)) for k, v in value["__dict__"])
+    if isinstance(value, list):
+        return [_join(v, arrays) for v in value]
+    return value
+
+
+def save_checkpoint(obj, path):
+    """Write a nested structure of dicts, lists, scalars, strings and arrays to one file, atomically."""
+    st = _safetensors()
+    arrays = {}
+    skeleton = _split(obj, arrays, "")
+    metadata = {CHECKPOINT_KEY: json.dumps(skeleton)}
+    _atomic_write(path, lambda tmp: st.save_file(arrays, tmp, metadata=metadata))
+
+
+def load_checkpoint(path):
+    """Read a structure written by :func:`save_checkpoint`."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load_checkpoint: no such file: {path}")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(path, framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+            arrays = {key: handle.get_tensor(key) for key in handle.keys()}
+    except Exception as error:
+        raise CheckpointError(f"load_checkpoint: {path} is not a readable safetensors file ({error})") from None
+    if CHECKPOINT_KEY not in metadata:
+        raise CheckpointError(f"load_checkpoint: {path} is a safetensors file but not a deepgrad checkpoint")
+    try:
+        return _join(json.loads(metadata[CHECKPOINT_KEY]), arrays)
+    except (ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"load_checkpoint: {path} has corrupted checkpoint metadata ({error})") from None

@@ -1,0 +1,26 @@
+"""Metrics computed from a batch's outputs and targets: each returns a sum over the
+batch, so epoch averages weigh every sample equally."""
+
+import numpy as np
+
+
+def correct(outputs, targets):
+    """Number of samples whose arg-max output is the target class (accuracy × batch size)."""
+    predicted = outputs.argmax(axis=-1)
+    if targets.ndim == outputs.ndim:  # class probabilities
+        targets = targets.argmax(axis=-1)
+    return float((predicted == targets).sum())
+
+
+METRICS = {"accuracy": correct}
+
+
+def resolve(names):
+    unknown = [name for name in names if name not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown}; available: {sorted(METRICS)}")
+    return {name: METRICS[name] for name in names}
+
+
+def batch_size(targets):
+    return int(np.shape(targets)[0]) if np.ndim(targets) else 1

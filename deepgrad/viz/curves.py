@@ -1,0 +1,28 @@
+"""Training curves: loss and accuracy per epoch, train against validation."""
+
+
+def plot_curves(history_epochs, path, title=None):
+    """Save a two-panel figure (loss, accuracy per epoch) to ``path``; returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [logs["epoch"] for logs in history_epochs]
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
+        for split, style in (("train", "-o"), ("val", "-s")):
+            key = f"{split}_{metric}"
+            values = [logs.get(key) for logs in history_epochs]
+            if any(v is not None for v in values):
+                axes.plot(epochs, values, style, markersize=3, label=split)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(metric)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
