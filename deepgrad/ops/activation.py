@@ -47,18 +47,21 @@ class LeakyReLU(Function):
 
 
 class ELU(Function):
-    """out = x if x > 0 else α(eˣ − 1);  dx = g if x > 0 else g · (out + α)"""
+    """out = x if x > 0 else α(eˣ − 1);  dx = g if x > 0 else g · α·eˣ
+
+    (α·eˣ rather than out + α, which cancels to zero for very negative x.)
+    """
 
     def __init__(self, alpha):
         self.alpha = alpha
 
     def forward(self, x):
         self.positive = x > 0
-        self.out = np.where(self.positive, x, self.alpha * np.expm1(np.minimum(x, 0)))
-        return self.out
+        self.negative_part = np.minimum(x, 0)
+        return np.where(self.positive, x, self.alpha * np.expm1(self.negative_part))
 
     def backward(self, grad):
-        return (np.where(self.positive, grad, grad * (self.out + self.alpha)),)
+        return (np.where(self.positive, grad, grad * (self.alpha * np.exp(self.negative_part))),)
 
 
 class Sigmoid(Function):
@@ -240,6 +243,8 @@ def hardmax(x, dim=-1):
     """One-hot of the argmax along ``dim`` (first maximum on ties); has no gradient."""
     axis = _dim(x, dim, "hardmax")
     data = x.data
+    if axis is None:  # a 0-d tensor is a single class: its own argmax
+        return Tensor._wrap(np.ones_like(data))
     index = np.expand_dims(data.argmax(axis=axis), axis)
     out = np.zeros_like(data)
     np.put_along_axis(out, index, 1, axis=axis)

@@ -22,7 +22,10 @@ def _reduce(per_element, reduction, denominator):
     if reduction == "none":
         return per_element
     total = per_element.sum()
-    return total / denominator if reduction == "mean" else total
+    if reduction == "sum":
+        return total
+    with np.errstate(invalid="ignore", divide="ignore"):  # all targets ignored: NaN, quietly, as PyTorch
+        return total / denominator
 
 
 class SoftmaxCrossEntropy(Function):
@@ -198,6 +201,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                 f"{op}: class-probability targets must have the logits' shape {input.shape}, got "
                 f"{target_data.shape}; class indices must be integers"
             )
+        if ignore_index >= 0:  # a class that could be ignored: PyTorch refuses it too
+            raise ValueError(f"{op}: ignore_index={ignore_index} is not supported for class-probability targets")
         probs = _classes_last(Tensor._wrap(target_data.astype(dtype, copy=False)), op)[0].data
         q = (1 - label_smoothing) * probs + label_smoothing / c
         if w is not None:
@@ -238,20 +243,23 @@ def _index_target_weights(target, input_shape, m, c, w, ignore_index, smoothing,
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
-    """Negative log-likelihood of log-probabilities ``input`` (N, C) at class indices ``target`` (N,)."""
+    """Negative log-likelihood of log-probabilities ``input`` (N, C) or (N, C, d1, ...) at class
+    indices ``target`` (N,) / (N, d1, ...); the mean divides by the summed target weights, as PyTorch."""
     op = "nll_loss"
     check_reduction(reduction, op)
-    if input.data.ndim != 2:
-        raise ValueError(f"{op}: expected input of shape (N, C), got {input.shape}")
-    m, c = input.data.shape
+    if input.data.dtype.kind != "f":
+        raise TypeError(f"{op}: log-probabilities must be floating, got dtype {input.dtype}")
+    rows, restore = _classes_last(input, op)
+    m, c = rows.data.shape
     dtype = input.data.dtype
     w = None if weight is None else _float_data(weight, input.data, op, "weight")
     target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
     q, denominator = _index_target_weights(target_data, input.data.shape, m, c, w, ignore_index, 0.0, dtype, op)
-    rows = np.arange(m)
-    safe_target = np.where(target_data != ignore_index, target_data, 0)
-    row_weights = q[rows, safe_target]
-    return NLLLoss(rows, safe_target, row_weights, reduction, denominator)(input)
+    target_rows = target_data.reshape(-1)
+    safe_target = np.where(target_rows != ignore_index, target_rows, 0)
+    row_weights = q.sum(axis=1)  # without smoothing q holds each row's target weight (0 if ignored)
+    loss = NLLLoss(np.arange(m), safe_target, row_weights, reduction, denominator)(rows)
+    return restore(loss) if reduction == "none" else loss
 
 
 def _same_shape(a_shape, b_shape, op):
@@ -278,7 +286,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     y = _float_data(target, input.data, op, "target")
     _same_shape(input.shape, y.shape, op)
     p = input.data
-    if ((p < 0) | (p > 1)).any():
+    if not ((p >= 0) & (p <= 1)).all():  # NaN fails too
         raise ValueError(f"{op}: input must hold probabilities in [0, 1]; use binary_cross_entropy_with_logits")
     w = None if weight is None else _float_data(weight, p, op, "weight")
     return BinaryCrossEntropy(y, w, reduction)(input)
