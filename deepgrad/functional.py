@@ -27,6 +27,7 @@ def linear(input, weight, bias=None):
             f"linear: input of shape {tuple(x_shape)} does not match weight {tuple(w_shape)}: "
             f"expected input (..., {w_shape[-1]})"
         )
+    _check_shape("linear", "bias", bias, w_shape[:1], input)
     return Linear()(input, weight) if bias is None else Linear()(input, weight, bias)
 
 
@@ -45,6 +46,30 @@ def _pair(value, name, op):
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     return tuple(int(v) for v in pair)
+
+
+def _check_shape(op, name, array, shape, input):
+    """Per-feature arrays (bias, γ, β, running statistics) have exactly their shape: no silent broadcast."""
+    if array is not None and tuple(array.shape) != tuple(shape):
+        raise ValueError(
+            f"{op}: {name} of shape {tuple(array.shape)} does not fit input of shape {tuple(input.shape)}: "
+            f"expected {tuple(shape)}"
+        )
+
+
+def _scale_shift(x, weight, bias):
+    """γ·x + β, either of them possibly absent."""
+    if weight is not None:
+        x = x * weight
+    return x if bias is None else x + bias
+
+
+def _normalize(input, axes, eps, weight, bias):
+    """:func:`normalize` with γ and β fused when both are given, else applied after."""
+    if weight is not None and bias is not None:
+        return normalize(input, axes, eps, weight, bias)
+    out, stats = normalize(input, axes, eps)
+    return _scale_shift(out, weight, bias), stats
 
 
 def _check_nchw(input, op):
@@ -73,6 +98,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1):
             f"{op}: weight of shape {tuple(weight.shape)} expects input with {weight.shape[1] if weight.ndim == 4 else '?'} "
             f"channels, got input of shape {tuple(input.shape)}"
         )
+    _check_shape(op, "bias", bias, weight.shape[:1], input)
     stride, padding, dilation = (_pair(v, n, op) for v, n in ((stride, "stride"), (padding, "padding"), (dilation, "dilation")))
     out_hw = _out_hw(input, weight.shape[2:], stride, padding, dilation, op)
     fn = Conv2d(stride, padding, dilation, out_hw)
@@ -128,17 +154,19 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if input.ndim < 2:
         raise ValueError(f"{op}: expected input of shape (N, C, ...), got {tuple(input.shape)}")
     channels = input.shape[1]
+    for name, array in ("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias):
+        _check_shape(op, name, array, (channels,), input)
     axes = (0,) + tuple(range(2, input.ndim))
     shape = (1, channels) + (1,) * (input.ndim - 2)
-    if weight is not None:
-        weight, bias = weight.reshape(shape), bias.reshape(shape)
+    weight = None if weight is None else weight.reshape(shape)
+    bias = None if bias is None else bias.reshape(shape)
     if training or running_mean is None:
         count = input.size // channels
         if count <= 1:
             raise ValueError(
                 f"{op}: expected more than 1 value per channel when training, got input of shape {tuple(input.shape)}"
             )
-        out, stats = normalize(input, axes, eps, weight, bias)
+        out, stats = _normalize(input, axes, eps, weight, bias)
         if training and running_mean is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * stats.mean.reshape(channels)
@@ -146,8 +174,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             running_var += (momentum * count / (count - 1)) * stats.var.reshape(channels)
         return out
     inv_std = 1.0 / np.sqrt(running_var.reshape(shape) + eps)
-    out = (input - running_mean.reshape(shape)) * inv_std
-    return out if weight is None else out * weight + bias
+    return _scale_shift((input - running_mean.reshape(shape)) * inv_std, weight, bias)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -158,21 +185,30 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         raise ValueError(
             f"layer_norm: expected input with trailing shape {normalized_shape}, got {tuple(input.shape)}"
         )
+    _check_shape("layer_norm", "weight", weight, normalized_shape, input)
+    _check_shape("layer_norm", "bias", bias, normalized_shape, input)
     axes = tuple(range(input.ndim - k, input.ndim))
-    return normalize(input, axes, eps, weight, bias)[0]
+    return _normalize(input, axes, eps, weight, bias)[0]
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalize each sample's channels in ``num_groups`` groups; affine per channel."""
+    op = "group_norm"
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected input of shape (N, C, ...), got {tuple(input.shape)}")
     n, c = input.shape[:2]
     if c % num_groups:
-        raise ValueError(f"group_norm: {c} channels do not split into {num_groups} groups")
+        raise ValueError(
+            f"{op}: input of shape {tuple(input.shape)} has {c} channels, which do not split into {num_groups} groups"
+        )
+    _check_shape(op, "weight", weight, (c,), input)
+    _check_shape(op, "bias", bias, (c,), input)
     grouped = input.reshape(n, num_groups, -1)
     out = normalize(grouped, (2,), eps)[0].reshape(input.shape)
-    if weight is None:
-        return out
     shape = (1, c) + (1,) * (input.ndim - 2)
-    return out * weight.reshape(shape) + bias.reshape(shape)
+    weight = None if weight is None else weight.reshape(shape)
+    bias = None if bias is None else bias.reshape(shape)
+    return _scale_shift(out, weight, bias)
 
 
 __all__ = [
