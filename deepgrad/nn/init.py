@@ -6,6 +6,7 @@ default generator if None) and return the tensor. The seed notes' "Xavier"
 """
 
 import math
+import numbers
 
 import numpy as np
 
@@ -125,8 +126,8 @@ def sparse_(tensor, sparsity=None, std=0.01, *, k=None, generator=None):
     rows, cols = tensor.shape
     values = rng.normal(0.0, std, (rows, cols))
     if k is not None:
-        if not 0 <= k <= cols:
-            raise ValueError(f"sparse_: k={k} must be between 0 and the fan-in {cols}")
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 0 <= k <= cols:
+            raise ValueError(f"sparse_: k={k!r} must be an integer between 0 and the fan-in {cols}")
         order = np.argsort(rng.random((rows, cols)), axis=1)
         keep = np.zeros((rows, cols), dtype=bool)
         np.put_along_axis(keep, order[:, :k], True, axis=1)

@@ -87,7 +87,12 @@ class Module:
                 )
             params[name] = None
         elif name in modules:
-            modules.pop(name)
+            if value is not None:
+                raise TypeError(
+                    f"{type(self).__name__}: cannot assign {type(value).__name__} to child module {name!r} "
+                    "(expected a Module or None)"
+                )
+            modules[name] = None
         d[name] = value
 
     def __delattr__(self, name):
@@ -221,12 +226,14 @@ class Module:
 
     # -- dtype --------------------------------------------------------------
     def to(self, dtype):
-        """Convert every floating parameter and buffer to ``dtype`` (in place); returns self."""
-        if isinstance(dtype, str):
-            if dtype == "cpu":
-                return self
-            raise NotImplementedError(f"{type(self).__name__}.to: device {dtype!r} is not available (only 'cpu')")
+        """Convert every floating parameter and buffer to the floating ``dtype`` (in place); returns self."""
+        if dtype == "cpu":
+            return self
+        if dtype == "cuda":
+            raise NotImplementedError(f"{type(self).__name__}.to: device 'cuda' is not available (only 'cpu')")
         dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: expected a floating dtype, got {dtype}")
         for module in self.modules():
             for param in module._parameters.values():
                 if param is not None and param.data.dtype.kind == "f":
@@ -277,6 +284,11 @@ class Module:
             value = state_dict[key]
             value = value.data if isinstance(value, Tensor) else np.asarray(value)
             current = module._parameters[name].data if is_param else module._buffers[name]
+            if value.dtype.kind not in "biuf":
+                raise RuntimeError(
+                    f"{type(self).__name__}.load_state_dict: {key!r} holds data of dtype {value.dtype}, "
+                    "expected numbers"
+                )
             if value.shape != current.shape:
                 raise RuntimeError(
                     f"{type(self).__name__}.load_state_dict: size mismatch for {key!r}: "

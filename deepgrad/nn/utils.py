@@ -19,14 +19,16 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     """Scale all gradients by min(1, max_norm / (total_norm + 1e-6)), in place (PyTorch's formula).
 
     total_norm is the ``norm_type``-norm of all gradients together (``inf`` for
-    the largest absolute value). Returns total_norm as a 0-d Tensor.
+    the largest absolute value). As in PyTorch, an infinite total_norm gives the
+    coefficient 0 and a NaN one NaN (unless ``error_if_nonfinite`` raises).
+    Returns total_norm as a 0-d Tensor.
     """
     params = _with_grads(parameters)
     norm_type = float(norm_type)
     if not params:
         return Tensor(0.0)
     if norm_type == math.inf:
-        total = max(float(np.abs(p.grad).max()) for p in params)
+        total = float(np.max([np.abs(p.grad).max() for p in params]))  # np.max propagates NaN
     else:
         total = sum(float((np.abs(p.grad.astype(np.float64)) ** norm_type).sum()) for p in params) ** (1 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
@@ -35,7 +37,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
             "set error_if_nonfinite=False to clip anyway"
         )
     coefficient = max_norm / (total + 1e-6)
-    if coefficient < 1:
+    if not coefficient >= 1:  # NaN included
         for p in params:
             p.grad *= coefficient
     return Tensor(np.asarray(total, dtype=params[0].grad.dtype))
@@ -53,17 +55,24 @@ def parameters_to_vector(parameters):
 
 
 def vector_to_parameters(vector, parameters):
-    """Copy consecutive slices of ``vector`` into the parameters' data."""
+    """Copy consecutive slices of the 1-D ``vector`` into the parameters' data.
+
+    The vector's size must equal the parameters' total size; nothing is
+    modified otherwise.
+    """
     data = vector.data if isinstance(vector, Tensor) else np.asarray(vector)
+    parameters = list(parameters)
+    total = sum(p.data.size for p in parameters)
+    if data.ndim != 1 or data.size != total:
+        raise ValueError(
+            f"vector_to_parameters: expected a 1-D vector of {total} elements (the parameters' total size), "
+            f"got shape {data.shape}"
+        )
     offset = 0
     for p in parameters:
         n = p.data.size
-        if offset + n > data.size:
-            raise ValueError(f"vector_to_parameters: vector of size {data.size} is too short for the parameters")
         p.data[...] = data[offset : offset + n].reshape(p.shape)
         offset += n
-    if offset != data.size:
-        raise ValueError(f"vector_to_parameters: vector has {data.size} elements, the parameters {offset}")
 
 
 def _norm_except_dim(v, dim):
@@ -92,13 +101,15 @@ def weight_norm(module, name="weight", dim=0):
 
     Registers parameters ``<name>_g`` (the norms, shape keeps ``dim``) and
     ``<name>_v`` (the direction); w is recomputed before every forward. With
-    ``dim=None`` the norm is over the whole tensor.
+    ``dim=None`` — or ``dim=-1``, which PyTorch treats the same way — the norm
+    is over the whole tensor.
     """
     weight = module._parameters.get(name)
     if weight is None:
         raise ValueError(f"weight_norm: {type(module).__name__} has no parameter {name!r}")
     if any(isinstance(h, _WeightNorm) and h.name == name for h in module._forward_pre_hooks.values()):
         raise RuntimeError(f"weight_norm: {name!r} of {type(module).__name__} is already weight-normalized")
+    dim = None if dim == -1 else dim
     fn = _WeightNorm(name, dim)
     del module._parameters[name]
     delattr(module, name)

@@ -6,6 +6,8 @@ the original paper and the seed notes) keeps elements unscaled in training and
 multiplies by (1−p) at test time; both have the same expected output.
 """
 
+import numbers
+
 import numpy as np
 
 from ..random import default_generator
@@ -26,7 +28,7 @@ class Dropout(Function):
 
 
 def check_probability(p, op):
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
         raise ValueError(f"{op}: dropout probability must be in [0, 1], got {p!r}")
 
 
