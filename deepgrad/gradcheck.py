@@ -76,10 +76,11 @@ def _numerical_jacobian(fn, inputs, index, output_size, eps):
     with no_grad():
         for k in range(x.size):
             original = flat[k]
+            # np.array copies: fn may return a view of the input being perturbed.
             flat[k] = original + eps
-            plus = np.asarray(fn(*inputs).data, dtype=np.float64).ravel()
+            plus = np.array(fn(*inputs).data, dtype=np.float64).ravel()
             flat[k] = original - eps
-            minus = np.asarray(fn(*inputs).data, dtype=np.float64).ravel()
+            minus = np.array(fn(*inputs).data, dtype=np.float64).ravel()
             flat[k] = original
             jacobian[:, k] = (plus - minus) / (2 * eps)
     return jacobian

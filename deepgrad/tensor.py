@@ -351,13 +351,16 @@ def run_backward(root, grad, retain_graph=False):
 
     Functions are visited in topological order (Kahn's algorithm on consumer
     counts), iteratively, so graph depth is unlimited and a node reused many
-    times is differentiated once with the sum of its gradients.
+    times is differentiated once with the sum of its gradients. A None
+    gradient from a backward counts as zero; a Function whose consumers all
+    gave None is skipped.
     """
+    claimed = set()      # ids of arrays now owned by some leaf's .grad
+    assigned = set()     # ids of leaves whose .grad was created in this pass
     root_fn = root._ctx
-    if root._retains_grad or root_fn is None:
-        _accumulate_leaf(root, grad, set(), set())
-        if root_fn is None:
-            return
+    if root_fn is None:
+        _accumulate_leaf(root, grad, claimed, assigned)
+        return
 
     # Pass 1: how many consumers inside this graph each Function's output has.
     pending = {root_fn: 0}
@@ -381,26 +384,24 @@ def run_backward(root, grad, retain_graph=False):
                     stack.append(f)
 
     # Pass 2: differentiate each Function once all its consumers are done.
+    if root._retains_grad:
+        _accumulate_leaf(root, grad, claimed, assigned)
     grads = {root_fn: grad}
-    claimed = set()      # ids of arrays now owned by some leaf's .grad
-    assigned = set()     # ids of leaves whose .grad was created in this pass
     ready = [root_fn]
     while ready:
         fn = ready.pop()
-        input_grads = fn.backward(grads.pop(fn))
+        out_grad = grads.pop(fn, None)
+        input_grads = (None,) * len(fn.inputs) if out_grad is None else fn.backward(out_grad)
         for t, g in zip(fn.inputs, input_grads):
-            if g is None or not t.requires_grad:
+            if not t.requires_grad:
                 continue
             f = t._ctx
+            if g is not None and (f is None or t._retains_grad):
+                _accumulate_leaf(t, g, claimed, assigned)
             if f is None:
-                _accumulate_leaf(t, g, claimed, assigned)
                 continue
-            if t._retains_grad:
-                _accumulate_leaf(t, g, claimed, assigned)
-            if f in grads:
-                grads[f] = grads[f] + g
-            else:
-                grads[f] = g
+            if g is not None:
+                grads[f] = grads[f] + g if f in grads else g
             count = pending[f] - 1
             pending[f] = count
             if count == 0:

@@ -118,13 +118,13 @@ class Pow(Function):
         a, b, out = self.a, self.b, self.out
         need_a, need_b = self.needs_input_grad
         da = db = None
-        if need_a:
-            local = np.where(b == 0, 0, b * a ** (b - 1))
-            da = unbroadcast(grad * local, a.shape)
-        if need_b:
-            with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 and log 0, masked out below
+            if need_a:
+                local = np.where(b == 0, 0, b * a ** (b - 1))
+                da = unbroadcast(grad * local, a.shape)
+            if need_b:
                 local = np.where((a == 0) & (b >= 0), 0, out * np.log(a))
-            db = unbroadcast(grad * local, b.shape)
+                db = unbroadcast(grad * local, b.shape)
         return da, db
 
 
@@ -364,7 +364,7 @@ def pow(a, b):  # noqa: A001 - mirrors torch.pow
     if not isinstance(a, Tensor):
         a = as_operand(a, b)
     if isinstance(b, (int, float)) and not isinstance(b, bool):
-        return PowScalar(b)(a)
+        return PowScalar(b if isinstance(b, int) else float(b))(a)  # float(): a np.float64 would promote float32
     return Pow()(a, as_operand(b, a))
 
 

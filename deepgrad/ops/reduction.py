@@ -101,7 +101,7 @@ class Extremum(Function):
 
     def backward(self, grad):
         hit = self.x == self.out
-        count = np.sum(hit, axis=self.axes, keepdims=True)
+        count = np.sum(hit, axis=self.axes, keepdims=True, dtype=grad.dtype)  # an int count would promote float32
         if not self.keepdim:
             grad = np.expand_dims(grad, self.axes) if self.axes is not None else grad.reshape(count.shape)
         return (hit * (grad / count),)
@@ -164,17 +164,22 @@ def _correction(correction, unbiased, op):
 
 def var(x, dim=None, keepdim=False, *, correction=None, unbiased=None, axis=None, keepdims=None):
     """Variance over ``dim``; unbiased (correction=1) by default, as PyTorch."""
-    if x.data.dtype.kind != "f":
-        raise TypeError(f"var: expected a floating tensor, got dtype {x.dtype}")
-    axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, "var")
-    return Var(axes, keepdim, _correction(correction, unbiased, "var"))(x)
+    return _variance(x, dim, keepdim, correction, unbiased, axis, keepdims, "var")
 
 
 def std(x, dim=None, keepdim=False, *, correction=None, unbiased=None, axis=None, keepdims=None):
     """Standard deviation: √var with the same arguments."""
     from .arithmetic import sqrt
 
-    return sqrt(var(x, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis, keepdims=keepdims))
+    return sqrt(_variance(x, dim, keepdim, correction, unbiased, axis, keepdims, "std"))
+
+
+def _variance(x, dim, keepdim, correction, unbiased, axis, keepdims, op):
+    """The Var op for ``var`` and ``std``; errors name ``op``, the function the user called."""
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}")
+    axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, op)
+    return Var(axes, keepdim, _correction(correction, unbiased, op))(x)
 
 
 def argmax(x, dim=None, keepdim=False, *, axis=None, keepdims=None):

@@ -140,7 +140,7 @@ def reshape(x, *shape):
 def permute(x, *dims):
     dims = _shape_arg(dims, "permute")
     ndim = x.data.ndim
-    if sorted(d % ndim if ndim else d for d in dims) != list(range(ndim)) or len(dims) != ndim:
+    if not all(-ndim <= d < ndim for d in dims) or sorted(d % ndim for d in dims) != list(range(ndim)):
         raise ValueError(f"permute: dims {dims} are not a permutation of the {ndim} axes of shape {x.shape}")
     dims = tuple(d % ndim for d in dims)
     return Permute(dims)(x)
