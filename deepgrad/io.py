@@ -40,6 +40,7 @@ def _atomic_write(path, write):
     os.close(handle)
     try:
         write(temporary)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp and safetensors both create files as 0600
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -47,11 +48,22 @@ def _atomic_write(path, write):
         raise
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _contiguous(array):
+    """A C-contiguous copy if needed, keeping the shape (np.ascontiguousarray makes 0-d arrays 1-d)."""
+    return np.ascontiguousarray(array).reshape(array.shape)
+
+
 def _as_array(value, key):
     array = value.data if isinstance(value, Tensor) else value
     if not isinstance(array, np.ndarray):
         raise TypeError(f"save: value of {key!r} is a {type(value).__name__}, expected an array or Tensor")
-    return np.ascontiguousarray(array)
+    return _contiguous(array)
 
 
 def save(state_dict, path, metadata=None):
@@ -78,8 +90,12 @@ def _split(value, arrays, path):
     if isinstance(value, Tensor):
         value = value.data
     if isinstance(value, np.ndarray):
-        key = path or "value"
-        arrays[key] = np.ascontiguousarray(value)
+        key = base = path or "value"
+        suffix = 0
+        while key in arrays:  # paths can coincide: {"a.b": x, "a": {"b": y}}, or keys 1 and "1"
+            suffix += 1
+            key = f"{base}#{suffix}"
+        arrays[key] = _contiguous(value)
         return {"__array__": key}
     if isinstance(value, np.generic):
         return value.item()

@@ -143,7 +143,12 @@ def load_idx_dataset(source, root, download_missing, flatten, val_size, seed, cl
         images, labels = arrays[f"{split}-images"], arrays[f"{split}-labels"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise DatasetError(f"{name}: {split} images {images.shape} and labels {labels.shape} do not match")
+        if labels.size and labels.max() >= len(classes):
+            raise DatasetError(f"{name}: {split} labels must be 0..{len(classes) - 1}, found {labels.max()}")
         parts[split] = (_images(images, 255, flatten), labels.astype(np.int64))
+    if not 0 <= val_size < len(parts["train"][0]):
+        raise DatasetError(f"{name}: val_size={val_size} must leave training samples (there are "
+                           f"{len(parts['train'][0])})")
     (x, y), (x_val, y_val) = _split_off(*parts["train"], val_size, seed)
     return Splits(TensorDataset(x, y), TensorDataset(x_val, y_val), TensorDataset(*parts["t10k"]), classes)
 

@@ -8,8 +8,8 @@ then the data, row-major.
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.request
+import uuid
 
 import numpy as np
 
@@ -59,9 +59,11 @@ def download(url, path, expected_md5):
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".download-")
+    # A fresh unique name opened exclusively (not mkstemp, whose files are private to the user):
+    # the file gets the permissions of any other file the user creates.
+    temporary = os.path.join(directory, f".download-{uuid.uuid4().hex}")
     try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        with open(temporary, "xb") as out, urllib.request.urlopen(url, timeout=60) as response:
             for chunk in iter(lambda: response.read(1 << 20), b""):
                 out.write(chunk)
         actual = md5(temporary)

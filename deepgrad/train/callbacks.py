@@ -110,16 +110,28 @@ class EarlyStopping(Callback):
         self.monitor, self.patience, self.mode, self.min_delta = monitor, patience, mode, min_delta
         self.best, self.bad_epochs = None, 0
 
+    def on_fit_start(self, trainer):
+        # Replay a resumed run's history, so patience counts across the interruption.
+        self.best, self.bad_epochs = None, 0
+        for logs in trainer.history.epochs:
+            self._observe(logs)
+
     def on_epoch_end(self, trainer, epoch, logs):
         if self.monitor not in logs:
             raise KeyError(f"EarlyStopping: metric {self.monitor!r} not in the logs {sorted(logs)}")
-        value = logs[self.monitor]
+        if self._observe(logs):
+            trainer.stop_training = True
+
+    def _observe(self, logs):
+        """Update best/bad_epochs with one epoch's logs; True when patience has run out."""
+        value = logs.get(self.monitor)
+        if value is None:
+            return False
         if _improved(value, self.best, self.mode, self.min_delta):
             self.best, self.bad_epochs = value, 0
         else:
             self.bad_epochs += 1
-            if self.bad_epochs >= self.patience:
-                trainer.stop_training = True
+        return self.bad_epochs >= self.patience
 
 
 class ModelCheckpoint(Callback):
@@ -130,6 +142,13 @@ class ModelCheckpoint(Callback):
         self.directory, self.monitor, self.mode = directory, monitor, mode
         self.save_best, self.save_last = save_best, save_last
         self.best = None
+
+    def on_fit_start(self, trainer):
+        # A resumed run's history holds the best value so far: only a better model replaces best.safetensors.
+        for logs in trainer.history.epochs:
+            value = logs.get(self.monitor)
+            if value is not None and _improved(value, self.best, self.mode, 0.0):
+                self.best = value
 
     def on_epoch_end(self, trainer, epoch, logs):
         if self.save_last:
