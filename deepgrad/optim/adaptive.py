@@ -29,7 +29,7 @@ class Adagrad(Optimizer):
 
     def update(self, param, grad, state, group):
         state["step"] += 1
-        grad = decayed_gradient(param, grad, state, group["weight_decay"])
+        grad = decayed_gradient(self, param, grad, group["weight_decay"])
         lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         total = state["sum"]
         total += grad * grad
@@ -63,7 +63,7 @@ class RMSprop(Optimizer):
 
     def update(self, param, grad, state, group):
         state["step"] += 1
-        grad = decayed_gradient(param, grad, state, group["weight_decay"])
+        grad = decayed_gradient(self, param, grad, group["weight_decay"])
         alpha = group["alpha"]
         square_avg = state["square_avg"]
         square_avg *= alpha
@@ -102,7 +102,10 @@ class Adam(Optimizer):
         super().validate(group)
         name = type(self).__name__
         check_hyperparameter(group["eps"], "eps", name)
-        beta1, beta2 = group["betas"]
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
+        beta1, beta2 = betas
         check_hyperparameter(beta1, "beta1", name, high=1.0, high_open=True)
         check_hyperparameter(beta2, "beta2", name, high=1.0, high_open=True)
 
@@ -119,7 +122,7 @@ class Adam(Optimizer):
         if self.decoupled_weight_decay:
             param.data *= 1 - lr * group["weight_decay"]
         else:
-            grad = decayed_gradient(param, grad, state, group["weight_decay"])
+            grad = decayed_gradient(self, param, grad, group["weight_decay"])
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         exp_avg += (1 - beta1) * (grad - exp_avg)
         exp_avg_sq *= beta2

@@ -8,6 +8,7 @@ arrays beyond the few temporaries NumPy needs.
 
 import copy
 import math
+import numbers
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from ..tensor import Tensor
 
 def check_hyperparameter(value, name, optimizer, low=0.0, high=math.inf, high_open=False):
     """Raise a clear ValueError unless low <= value <= high (or < high)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{optimizer}: {name} must be a number, got {value!r}")
     if not (low <= value and (value < high if high_open else value <= high)):
         bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
@@ -38,6 +39,7 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups = []
         self.state = {}
+        self._scratch = {}  # per-parameter work buffers: reused every step, not part of the state
         for group in groups:
             self.add_param_group(group)
 
@@ -45,6 +47,8 @@ class Optimizer:
         """Add a dict with "params" and any hyperparameters that differ from the defaults."""
         name = type(self).__name__
         group = dict(group)
+        if "params" not in group:
+            raise ValueError(f"{name}: a parameter group needs a 'params' entry, got keys {sorted(group)}")
         params = group["params"]
         params = [params] if isinstance(params, Tensor) else list(params)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
@@ -92,6 +96,13 @@ class Optimizer:
                     state = self.state[p] = self.init_state(p, group)
                 self.update(p, p.grad, state, group)
         return loss
+
+    def scratch_buffer(self, param):
+        """A preallocated array of the parameter's shape and dtype for temporary results."""
+        buffer = self._scratch.get(param)
+        if buffer is None or buffer.dtype != param.data.dtype:
+            buffer = self._scratch[param] = np.empty_like(param.data)
+        return buffer
 
     def init_state(self, param, group):
         """The state of a parameter before its first update."""

@@ -5,13 +5,11 @@ import numpy as np
 from .optimizer import Optimizer, check_hyperparameter
 
 
-def decayed_gradient(param, grad, state, weight_decay):
+def decayed_gradient(optimizer, param, grad, weight_decay):
     """g + λ·w (L2 weight decay added to the gradient) in a scratch buffer; g itself if λ = 0."""
     if not weight_decay:
         return grad
-    scratch = state.get("scratch")
-    if scratch is None:
-        scratch = state["scratch"] = np.empty_like(param.data)
+    scratch = optimizer.scratch_buffer(param)
     np.multiply(param.data, weight_decay, out=scratch)
     scratch += grad
     return scratch
@@ -35,7 +33,7 @@ class SGD(Optimizer):
     def update(self, param, grad, state, group):
         if group["maximize"]:
             grad = -grad
-        grad = decayed_gradient(param, grad, state, group["weight_decay"])
+        grad = decayed_gradient(self, param, grad, group["weight_decay"])
         momentum = group["momentum"]
         if momentum:
             buf = state.get("momentum_buffer")
