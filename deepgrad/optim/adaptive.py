@@ -95,7 +95,7 @@ class Adam(Optimizer):
     decoupled_weight_decay = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad))
 
     def validate(self, group):
@@ -105,7 +105,7 @@ class Adam(Optimizer):
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
-        beta1, beta2 = betas
+        group["betas"] = beta1, beta2 = tuple(betas)
         check_hyperparameter(beta1, "beta1", name, high=1.0, high_open=True)
         check_hyperparameter(beta2, "beta2", name, high=1.0, high_open=True)
 
