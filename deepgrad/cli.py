@@ -14,6 +14,7 @@ import datetime
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 
@@ -201,17 +202,26 @@ def _loaders(config, splits):
 # Commands
 
 
-def _prepare_run_dir(args, config):
+def _check_run_dir(args, config):
+    """Choose and check the run directory before any work; it is made by :func:`_prepare_run_dir`."""
     if args.out is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         args.out = os.path.join("runs", f"{config['dataset']}-{config['model']}-{stamp}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out} is a file, not a directory")
     if args.resume:
         if not os.path.exists(os.path.join(args.out, "checkpoints", "last.safetensors")):
             raise UsageError(f"--resume: {args.out} has no checkpoints/last.safetensors to resume from")
+    elif os.path.exists(args.out) and os.listdir(args.out) and not args.overwrite:
+        raise UsageError(f"output directory {args.out} exists and is not empty; pass --overwrite or another --out")
+
+
+def _prepare_run_dir(args):
+    """Make the run directory once the data, model and optimizer are built (a run that cannot
+    start leaves no directory behind)."""
+    if args.resume:
         return
     if os.path.exists(args.out) and os.listdir(args.out):
-        if not args.overwrite:
-            raise UsageError(f"output directory {args.out} exists and is not empty; pass --overwrite or another --out")
         shutil.rmtree(args.out)
     os.makedirs(os.path.join(args.out, "checkpoints"), exist_ok=True)
 
@@ -225,7 +235,7 @@ def command_train(args):
             if name in TRAIN_OPTIONS and getattr(args, name) is None:
                 setattr(args, name, value)
     config = resolve_config(args)
-    _prepare_run_dir(args, config)
+    _check_run_dir(args, config)
     run_dir = args.out
     manual_seed(config["seed"])
     splits = load_splits(config)
@@ -233,6 +243,7 @@ def command_train(args):
     optimizer = build_optimizer(config, model.parameters())
     train_loader, val_loader, test_loader = _loaders(config, splits)
     scheduler, interval = build_scheduler(config, optimizer, len(train_loader))
+    _prepare_run_dir(args)
     _write_json(os.path.join(run_dir, "config.json"), config)
 
     callbacks = [ProgressBar(quiet=True if args.quiet else None),
@@ -389,10 +400,31 @@ def build_parser():
     predict.add_argument("--input", required=True, help=".npy array of inputs shaped like the training data")
     predict.add_argument("--output", help="also save the predicted class indices to this .npy file")
     predict.set_defaults(handler=command_predict)
+
+    # Listed for --help only: main() hands everything after "bench" to python -m benchmarks.
+    commands.add_parser("bench", add_help=False, help="speed and memory against PyTorch, DeZero and NumPy "
+                        "(python -m benchmarks; see deepgrad bench --help)")
     return parser
 
 
+def command_bench(argv):
+    """``deepgrad bench ARGS`` runs ``python -m benchmarks ARGS`` (benchmarks/ is in the source checkout)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.isdir(os.path.join(root, "benchmarks")):
+        print(f"deepgrad bench: error: no benchmarks/ directory next to the package in {root}; "
+              "the benchmarks ship with the source checkout", file=sys.stderr)
+        return 2
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    try:
+        return subprocess.call([sys.executable, "-m", "benchmarks", *argv], env=env)
+    except KeyboardInterrupt:
+        return 130
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        return command_bench(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

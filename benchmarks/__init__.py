@@ -1,0 +1,17 @@
+"""Side-by-side speed and memory of deepgrad against PyTorch (CPU), DeZero and hand-written NumPy.
+
+    python -m benchmarks [--quick] [--only mlp,cnn] [--frameworks deepgrad,torch,dezero,numpy] [--threads 2]
+    deepgrad bench ...                     # the same
+
+Each (framework, workload) runs in a fresh process (``benchmarks/child.py``) with the same float32
+data, the same thread count (OMP/OpenBLAS/MKL variables and ``torch.set_num_threads``), some
+warm-up steps and then the median of the timed repetitions of N steps. A training step is forward
++ backward + SGD update; an ``-eval`` step is one forward pass with no graph. The workloads are in
+``benchmarks/workloads.py``; each framework is one module ``fw_NAME.py`` with
+
+    build(workload, x, y) -> (step, n_params)   # step() runs one step and returns the loss (or output)
+    VERSION                                     # and optionally set_threads(n)
+
+raising NotImplementedError for a workload it does not have (reported as skipped). torch and dezero
+are optional (``pip install 'deepgrad[bench]'``); a framework that is not installed is skipped.
+"""

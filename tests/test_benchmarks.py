@@ -1,0 +1,105 @@
+"""The benchmark suite runs end to end (`python -m benchmarks --quick`), and its hand-written NumPy
+floor computes the same training step as PyTorch. Timings are never asserted."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.workloads import LR, WORKLOADS, make_data  # noqa: E402
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+NUMPY_WORKLOADS = {"mlp", "mlp-eval", "mlp-bn", "mlp-bn-eval", "cnn", "cnn-eval"}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    frameworks = ["deepgrad", "numpy"] + (["torch"] if HAS_TORCH else [])
+    path = tmp_path_factory.mktemp("bench") / "results.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--frameworks", ",".join(frameworks),
+                           "--json", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return frameworks, done.stdout, json.loads(path.read_text())
+
+
+def test_quick_run_has_a_row_per_workload_and_framework(quick_run):
+    frameworks, table, data = quick_run
+    rows = {tuple(cell.strip() for cell in line.split("|")[1:3])
+            for line in table.splitlines() if line.startswith("| ") and not line.startswith("| workload")}
+    results = {(r["workload"], r["framework"]): r for r in data["results"]}
+    assert set(results) == {(w, f) for w in WORKLOADS for f in frameworks}
+    for workload in WORKLOADS:
+        for framework in frameworks:
+            result = results[workload, framework]
+            if framework == "numpy" and workload not in NUMPY_WORKLOADS:
+                assert result["status"] == "skipped" and (workload, framework) not in rows
+                continue
+            assert result["status"] == "ok", result
+            assert (workload, framework) in rows
+            assert result["ms_per_step"] > 0 and result["samples_per_s"] > 0 and result["peak_rss_mb"] > 0
+            assert len(result["rep_ms_per_step"]) == 3
+            assert np.isfinite(result["final_loss"]) if WORKLOADS[workload].train else result["final_loss"] is None
+            # the same model everywhere: the same number of parameters as deepgrad's preset
+            assert result["params"] == results[workload, "deepgrad"]["params"]
+            if HAS_TORCH:
+                torch_ms = results[workload, "torch"]["ms_per_step"]
+                assert result["vs_torch"] == pytest.approx(result["ms_per_step"] / torch_ms)
+            assert result["vs_dezero"] is None
+
+
+def test_deepgrad_bench_delegates_to_the_benchmarks():
+    done = subprocess.run([sys.executable, "-m", "deepgrad", "bench", "--only", "no-such-workload"],
+                          capture_output=True, text=True, timeout=120, cwd=os.path.dirname(ROOT))
+    assert done.returncode == 2
+    assert "unknown workload(s) no-such-workload; available: mlp" in done.stderr
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("name", ["mlp", "mlp-bn", "cnn"])
+def test_numpy_floor_matches_torch(name):
+    """Two SGD steps of the hand-written NumPy network from torch's initial weights give torch's
+    losses, and then the same eval-mode outputs (running statistics included)."""
+    import torch
+
+    from benchmarks import fw_numpy, fw_torch
+
+    workload = WORKLOADS[name]
+    x, y = make_data(workload)
+    torch.manual_seed(0)
+    model = fw_torch.MODELS[workload.model](workload.input_shape, **workload.options)
+    net = fw_numpy.Net(fw_numpy.MODELS[workload.model](np.random.default_rng(0), workload.batch,
+                                                       workload.input_shape, **workload.options), workload.batch)
+    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.BatchNorm1d))]
+    mine = [layer for layer in net.layers if not isinstance(layer, fw_numpy.ReLU)]
+    assert len(layers) == len(mine)
+    for theirs, ours in zip(layers, mine):
+        weight = theirs.weight.detach().numpy()
+        if isinstance(theirs, torch.nn.BatchNorm1d):
+            ours.gamma[...], ours.beta[...] = weight, theirs.bias.detach().numpy()
+            continue
+        if isinstance(theirs, torch.nn.Linear) and name == "cnn" and ours is mine[1]:
+            pooled = net.layers[0].pooled.shape[1:]  # the NumPy net flattens (H, W, C), torch (C, H, W)
+            weight = weight.reshape(-1, pooled[2], *pooled[:2]).transpose(0, 2, 3, 1)
+        ours.w[...] = weight.reshape(len(weight), -1).T
+        if theirs.bias is not None:
+            ours.b[...] = theirs.bias.detach().numpy()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    for _ in range(2):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(tx), ty)
+        loss.backward()
+        optimizer.step()
+        assert net.train_step(x, y) == pytest.approx(loss.item(), rel=1e-5)
+    model.eval()
+    with torch.no_grad():
+        expected = model(tx).numpy()
+    np.testing.assert_allclose(net.predict(x), expected, rtol=1e-4, atol=1e-5)
