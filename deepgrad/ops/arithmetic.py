@@ -336,54 +336,38 @@ class Cast(Function):
 # Public functions (also attached to Tensor as operators and methods)
 
 
-def add(a, b):
+def _operands(a, b):
+    """Both operands as Tensors, a Python scalar or array taking the other's dtype rules."""
     if not isinstance(a, Tensor):
         a = as_operand(a, b)
-    return Add()(a, as_operand(b, a))
+    return a, as_operand(b, a)
 
 
-def sub(a, b):
-    if not isinstance(a, Tensor):
-        a = as_operand(a, b)
-    return Sub()(a, as_operand(b, a))
+def _binary(function, name, formula):
+    def op(a, b):
+        return function()(*_operands(a, b))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"{formula}, broadcasting like NumPy; either side may be a Tensor, array or scalar."
+    return op
 
 
-def mul(a, b):
-    if not isinstance(a, Tensor):
-        a = as_operand(a, b)
-    return Mul()(a, as_operand(b, a))
-
-
-def div(a, b):
-    if not isinstance(a, Tensor):
-        a = as_operand(a, b)
-    return Div()(a, as_operand(b, a))
+add = _binary(Add, "add", "a + b")
+sub = _binary(Sub, "sub", "a − b")
+mul = _binary(Mul, "mul", "a · b")
+div = _binary(Div, "div", "a / b")
+matmul = _binary(MatMul, "matmul", "a @ b (NumPy's matmul semantics)")
+maximum = _binary(Maximum, "maximum", "max(a, b) elementwise")
+minimum = _binary(Minimum, "minimum", "min(a, b) elementwise")
 
 
 def pow(a, b):  # noqa: A001 - mirrors torch.pow
+    """a ** b; a constant Python exponent uses the cheaper PowScalar."""
     if not isinstance(a, Tensor):
         a = as_operand(a, b)
     if isinstance(b, (int, float)) and not isinstance(b, bool):
         return PowScalar(b if isinstance(b, int) else float(b))(a)  # float(): a np.float64 would promote float32
     return Pow()(a, as_operand(b, a))
-
-
-def matmul(a, b):
-    if not isinstance(a, Tensor):
-        a = as_operand(a, b)
-    return MatMul()(a, as_operand(b, a))
-
-
-def maximum(a, b):
-    if not isinstance(a, Tensor):
-        a = as_operand(a, b)
-    return Maximum()(a, as_operand(b, a))
-
-
-def minimum(a, b):
-    if not isinstance(a, Tensor):
-        a = as_operand(a, b)
-    return Minimum()(a, as_operand(b, a))
 
 
 def where(condition, a, b):

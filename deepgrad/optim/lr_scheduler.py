@@ -10,7 +10,20 @@ import math
 from .optimizer import Optimizer
 
 
-class LRScheduler:
+class _ScheduleState:
+    """state_dict/load_state_dict of a schedule: every attribute but the optimizer."""
+
+    def get_last_lr(self):
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self):
+        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
+
+    def load_state_dict(self, state_dict):
+        self.__dict__.update(state_dict)
+
+
+class LRScheduler(_ScheduleState):
     """Base: remembers each group's base lr (``initial_lr``) and the step count ``last_epoch``."""
 
     def __init__(self, optimizer, last_epoch=-1):
@@ -34,15 +47,6 @@ class LRScheduler:
         self.last_epoch += 1
         for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = self.lr_at(self.last_epoch, base_lr)
-
-    def get_last_lr(self):
-        return [group["lr"] for group in self.optimizer.param_groups]
-
-    def state_dict(self):
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
-
-    def load_state_dict(self, state_dict):
-        self.__dict__.update(state_dict)
 
 
 class LinearDecay(LRScheduler):
@@ -124,7 +128,7 @@ class LinearWarmup(LinearLR):
         super().__init__(optimizer, start_factor, 1.0, warmup_steps, last_epoch)
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_ScheduleState):
     """Multiply the rate by ``factor`` when a metric stops improving for ``patience`` epochs (PyTorch's rules)."""
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
@@ -170,12 +174,3 @@ class ReduceLROnPlateau:
                     group["lr"] = new_lr
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
-
-    def get_last_lr(self):
-        return [group["lr"] for group in self.optimizer.param_groups]
-
-    def state_dict(self):
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
-
-    def load_state_dict(self, state_dict):
-        self.__dict__.update(state_dict)
