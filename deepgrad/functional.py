@@ -64,11 +64,14 @@ def _scale_shift(x, weight, bias):
     return x if bias is None else x + bias
 
 
-def _normalize(input, axes, eps, weight, bias):
-    """:func:`normalize` with γ and β fused when both are given, else applied after."""
+def _normalize(input, axes, eps, weight, bias, param_shape):
+    """:func:`normalize` with γ and β fused when both are given, else applied after
+    (γ and β reshaped to ``param_shape`` to broadcast against the input)."""
     if weight is not None and bias is not None:
-        return normalize(input, axes, eps, weight, bias)
+        return normalize(input, axes, eps, weight, bias, param_shape)
     out, stats = normalize(input, axes, eps)
+    weight = None if weight is None else weight.reshape(param_shape)
+    bias = None if bias is None else bias.reshape(param_shape)
     return _scale_shift(out, weight, bias), stats
 
 
@@ -158,15 +161,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         _check_shape(op, name, array, (channels,), input)
     axes = (0,) + tuple(range(2, input.ndim))
     shape = (1, channels) + (1,) * (input.ndim - 2)
-    weight = None if weight is None else weight.reshape(shape)
-    bias = None if bias is None else bias.reshape(shape)
     if training or running_mean is None:
         count = input.size // channels
         if count <= 1:
             raise ValueError(
                 f"{op}: expected more than 1 value per channel when training, got input of shape {tuple(input.shape)}"
             )
-        out, stats = _normalize(input, axes, eps, weight, bias)
+        out, stats = _normalize(input, axes, eps, weight, bias, shape)
         if training and running_mean is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * stats.mean.reshape(channels)
@@ -174,6 +175,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             running_var += (momentum * count / (count - 1)) * stats.var.reshape(channels)
         return out
     inv_std = 1.0 / np.sqrt(running_var.reshape(shape) + eps)
+    weight = None if weight is None else weight.reshape(shape)
+    bias = None if bias is None else bias.reshape(shape)
     return _scale_shift((input - running_mean.reshape(shape)) * inv_std, weight, bias)
 
 
@@ -188,7 +191,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     _check_shape("layer_norm", "weight", weight, normalized_shape, input)
     _check_shape("layer_norm", "bias", bias, normalized_shape, input)
     axes = tuple(range(input.ndim - k, input.ndim))
-    return _normalize(input, axes, eps, weight, bias)[0]
+    return _normalize(input, axes, eps, weight, bias, normalized_shape)[0]
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):

@@ -1,10 +1,12 @@
 """Convolution and pooling through im2col on strided views.
 
-im2col: every (kh, kw) window of the padded input becomes one row of a
-matrix, read through a strided view (no Python loop over pixels), so a
-convolution is one GEMM:  out[n, o, i, j] = Σ_{c,u,v} W[o, c, u, v] · x[n, c, i·s + u·d, j·s + v·d] + b[o].
-col2im, its adjoint, adds the rows back with one vectorized add per kernel
-offset (kh·kw adds).
+im2col: the (kh, kw) windows of the padded input, read through a strided
+view (no Python loop over pixels), become the columns of one matrix per
+sample, (C·kh·kw, Ho·Wo), so a convolution is one batched GEMM whose result
+is already in NCHW order:
+    out[n, o, i, j] = Σ_{c,u,v} W[o, c, u, v] · x[n, c, i·s + u·d, j·s + v·d] + b[o].
+col2im, its adjoint, adds the columns back with one vectorized add per kernel
+offset (kh·kw adds). Pooling loops over the same kernel offsets.
 """
 
 import numpy as np
@@ -18,25 +20,32 @@ def output_size(size, kernel, stride, padding, dilation):
 
 
 def windows(x, kernel, stride, dilation, out_hw):
-    """A read-only view (N, C, Ho, Wo, kh, kw) of the windows of padded x (N, C, H, W)."""
+    """A read-only view (N, C, kh, kw, Ho, Wo) of padded x: [n, c, u, v, i, j] = x[n, c, i·s + u·d, j·s + v·d]."""
     n, c = x.shape[:2]
     sn, sc, sh, sw = x.strides
     (kh, kw), (s_h, s_w), (d_h, d_w), (ho, wo) = kernel, stride, dilation, out_hw
     return as_strided(
         x,
-        shape=(n, c, ho, wo, kh, kw),
-        strides=(sn, sc, sh * s_h, sw * s_w, sh * d_h, sw * d_w),
+        shape=(n, c, kh, kw, ho, wo),
+        strides=(sn, sc, sh * d_h, sw * d_w, sh * s_h, sw * s_w),
         writeable=False,
     )
 
 
-def col2im(cols, padded_shape, kernel, stride, dilation, out_hw):
-    """Adjoint of :func:`windows`: add cols (N, C, Ho, Wo, kh, kw) back into an array of padded_shape."""
-    out = np.zeros(padded_shape, dtype=cols.dtype)
+def window_offsets(kernel, stride, dilation, out_hw):
+    """For each kernel offset (u, v): u, v and the slices of the padded input it sees in every window."""
     (kh, kw), (s_h, s_w), (d_h, d_w), (ho, wo) = kernel, stride, dilation, out_hw
     for u in range(kh):
         for v in range(kw):
-            out[:, :, u * d_h : u * d_h + s_h * ho : s_h, v * d_w : v * d_w + s_w * wo : s_w] += cols[..., u, v]
+            yield u, v, (slice(None), slice(None), slice(u * d_h, u * d_h + s_h * (ho - 1) + 1, s_h),
+                         slice(v * d_w, v * d_w + s_w * (wo - 1) + 1, s_w))
+
+
+def col2im(cols, padded_shape, kernel, stride, dilation, out_hw):
+    """Adjoint of :func:`windows`: add cols (N, C, kh, kw, Ho, Wo) back into zeros of ``padded_shape``."""
+    out = np.zeros(padded_shape, dtype=cols.dtype)
+    for u, v, where in window_offsets(kernel, stride, dilation, out_hw):
+        out[where] += cols[:, :, u, v]
     return out
 
 
@@ -53,7 +62,7 @@ def unpad_hw(x, padding):
 
 
 class Conv2d(Function):
-    """out = W ⋆ x + b by im2col + GEMM;  dW = gᵀ·cols,  db = Σ g,  dx = col2im(g·W)"""
+    """out = W ⋆ x + b by im2col + batched GEMM;  dW = Σₙ gₙ·colsₙᵀ,  db = Σ g,  dx = col2im(Wᵀ·g)"""
 
     def __init__(self, stride, padding, dilation, out_hw):
         self.stride, self.padding, self.dilation, self.out_hw = stride, padding, dilation, out_hw
@@ -64,55 +73,78 @@ class Conv2d(Function):
         ho, wo = self.out_hw
         padded = pad_hw(x, self.padding)
         self.padded_shape = padded.shape
-        # (N, Ho, Wo, C, kh, kw) rows: one copy of the windows, contiguous for the GEMM
-        cols = windows(padded, (kh, kw), self.stride, self.dilation, self.out_hw).transpose(0, 2, 3, 1, 4, 5)
-        self.cols = cols.reshape(n * ho * wo, c * kh * kw)
+        # (N, C·kh·kw, Ho·Wo): the one copy of the windows
+        view = windows(padded, (kh, kw), self.stride, self.dilation, self.out_hw)
+        self.cols = view.reshape(n, c * kh * kw, ho * wo)
         self.weight = weight
-        out = self.cols @ weight.reshape(o, -1).T
+        out = np.matmul(weight.reshape(o, -1), self.cols)
         if bias is not None:
-            out += bias
-        return out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
+            out += bias[:, None]
+        return out.reshape(n, o, ho, wo)
 
     def backward(self, grad):
         weight = self.weight
         o, c, kh, kw = weight.shape
         n = grad.shape[0]
         ho, wo = self.out_hw
-        g = grad.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
+        g = grad.reshape(n, o, ho * wo)
         needs = self.needs_input_grad
         dx = dweight = dbias = None
         if needs[0]:
-            dcols = (g @ weight.reshape(o, -1)).reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
+            dcols = np.matmul(weight.reshape(o, -1).T, g).reshape(n, c, kh, kw, ho, wo)
             dpadded = col2im(dcols, self.padded_shape, (kh, kw), self.stride, self.dilation, self.out_hw)
             dx = unpad_hw(dpadded, self.padding)
         if needs[1]:
-            dweight = (g.T @ self.cols).reshape(weight.shape)
+            dweight = np.matmul(g, self.cols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
         if len(needs) > 2 and needs[2]:
-            dbias = g.sum(axis=0)
+            dbias = g.sum(axis=(0, 2))
         return dx, dweight, dbias
 
 
 class MaxPool2d(Function):
-    """out = max over each window;  dx = g routed to the (first) maximum of its window"""
+    """out = max over each window;  dx = g routed to the first maximum of its window
+
+    Both directions loop over the kh·kw kernel offsets, each a vectorized
+    operation on a strided slice (no window array is materialized); forward
+    records which offset holds each window's first maximum.
+    """
 
     def __init__(self, kernel, stride, padding, dilation, out_hw):
         self.kernel, self.stride, self.padding, self.dilation, self.out_hw = kernel, stride, padding, dilation, out_hw
 
+    def _offsets(self):
+        return window_offsets(self.kernel, self.stride, self.dilation, self.out_hw)
+
     def forward(self, x):
         padded = pad_hw(x, self.padding, value=-np.inf)
         self.padded_shape = padded.shape
-        kh, kw = self.kernel
-        view = windows(padded, self.kernel, self.stride, self.dilation, self.out_hw)
-        flat = view.reshape(view.shape[:4] + (kh * kw,))
-        self.argmax = flat.argmax(axis=-1)
-        return np.take_along_axis(flat, self.argmax[..., None], axis=-1)[..., 0]
+        index_type = np.uint8 if self.kernel[0] * self.kernel[1] <= 256 else np.int32
+        out = winner = None
+        for k, (_, _, where) in enumerate(self._offsets()):
+            candidate = padded[where]
+            if out is None:
+                out, winner = candidate.copy(), np.zeros(candidate.shape, dtype=index_type)
+                continue
+            # k only grows, so max(winner, k·[candidate > out]) is k exactly where a new maximum starts
+            # (branch-free: a masked assignment is ~50x slower on random masks)
+            np.maximum(winner, np.multiply(candidate > out, k, dtype=index_type), out=winner)
+            np.maximum(out, candidate, out=out)
+        self.winner = winner
+        return out
 
     def backward(self, grad):
-        kh, kw = self.kernel
-        offsets = np.arange(kh * kw).reshape(kh, kw)
-        routed = (self.argmax[..., None, None] == offsets) * grad[..., None, None]
-        dpadded = col2im(routed, self.padded_shape, self.kernel, self.stride, self.dilation, self.out_hw)
+        (kh, kw), (s_h, s_w), dilation = self.kernel, self.stride, self.dilation
+        tiles = (s_h, s_w) == (kh, kw) and dilation == (1, 1)  # windows tile the input: each element in one
+        dpadded = (np.empty if tiles and self._covers_input() else np.zeros)(self.padded_shape, dtype=grad.dtype)
+        for k, (_, _, where) in enumerate(self._offsets()):
+            routed = np.multiply(grad, self.winner == k, out=dpadded[where] if tiles else None)
+            if not tiles:
+                dpadded[where] += routed
         return (unpad_hw(dpadded, self.padding),)
+
+    def _covers_input(self):
+        (kh, kw), (ho, wo), (_, _, h, w) = self.kernel, self.out_hw, self.padded_shape
+        return ho * kh == h and wo * kw == w
 
 
 class AvgPool2d(Function):
@@ -121,14 +153,21 @@ class AvgPool2d(Function):
     def __init__(self, kernel, stride, padding, out_hw):
         self.kernel, self.stride, self.padding, self.out_hw = kernel, stride, padding, out_hw
 
+    def _offsets(self):
+        return window_offsets(self.kernel, self.stride, (1, 1), self.out_hw)
+
     def forward(self, x):
         padded = pad_hw(x, self.padding)
         self.padded_shape = padded.shape
-        view = windows(padded, self.kernel, self.stride, (1, 1), self.out_hw)
-        return view.mean(axis=(4, 5))
+        total = None
+        for _, _, where in self._offsets():
+            total = padded[where].copy() if total is None else np.add(total, padded[where], out=total)
+        total *= 1.0 / (self.kernel[0] * self.kernel[1])
+        return total
 
     def backward(self, grad):
-        kh, kw = self.kernel
-        spread = np.broadcast_to((grad / (kh * kw))[..., None, None], grad.shape + (kh, kw))
-        dpadded = col2im(spread, self.padded_shape, self.kernel, self.stride, (1, 1), self.out_hw)
+        share = grad * (1.0 / (self.kernel[0] * self.kernel[1]))
+        dpadded = np.zeros(self.padded_shape, dtype=grad.dtype)
+        for _, _, where in self._offsets():
+            dpadded[where] += share
         return (unpad_hw(dpadded, self.padding),)

@@ -8,7 +8,7 @@ weights and label smoothing enter exactly as in ``torch.nn.functional``.
 import numpy as np
 
 from ..tensor import Function, Tensor
-from .activation import log_softmax_array
+from .activation import log_softmax_array, stable_sigmoid
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -140,8 +140,7 @@ class BinaryCrossEntropyWithLogits(Function):
 
     def backward(self, grad):
         x, y, pw = self.x, self.target, self.pos_weight
-        e = np.exp(-np.abs(x))
-        sigma = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        sigma = stable_sigmoid(x)
         py = y if pw is None else pw * y
         dx = sigma * (py + 1 - y) - py
         if self.weight is not None:

@@ -14,49 +14,80 @@ from ..tensor import Function
 class Normalize(Function):
     """x̂ = (x − mean) / √(var + ε) over ``axes``, then γ·x̂ + β when γ, β are given.
 
-    γ and β are already shaped to broadcast against x (e.g. (1, C, 1, 1)).
-    The batch statistics are kept on ``self`` for the running averages.
+    γ and β keep their own shape (e.g. (C,)); ``param_shape`` is how they
+    broadcast against x (e.g. (1, C, 1, 1)). The batch statistics are kept on
+    ``self`` for the running averages.
+
+    When γ is constant along the normalized axes (batch norm), with
+    db = Σ g and dγ = Σ g·x̂ over them (n elements), the backward is
+    dx = (γ/σ̂)·(g − db/n − x̂·dγ/n): seven passes over the data in all.
+    Otherwise (layer norm: γ varies along them) dx̂ = g·γ enters the general
+    form dx = (dx̂ − mean dx̂ − x̂·mean(dx̂·x̂))/σ̂.
     """
 
-    def __init__(self, axes, eps):
-        self.axes, self.eps = axes, eps
+    def __init__(self, axes, eps, param_shape=None):
+        self.axes, self.eps, self.param_shape = axes, eps, param_shape
 
     def forward(self, x, weight=None, bias=None):
         axes = self.axes
-        self.mean = x.mean(axis=axes, keepdims=True)
-        centered = x - self.mean
-        self.var = (centered * centered).mean(axis=axes, keepdims=True)
+        self.mean = x.sum(axis=axes, keepdims=True)
+        self.inv_count = self.mean.size / x.size
+        self.mean *= self.inv_count
+        x_hat = x - self.mean
+        squares = x_hat * x_hat
+        self.var = squares.sum(axis=axes, keepdims=True)
+        self.var *= self.inv_count
         self.inv_std = 1.0 / np.sqrt(self.var + self.eps)
-        self.x_hat = centered * self.inv_std
-        self.weight = weight
+        x_hat *= self.inv_std
+        self.x_hat, self.weight = x_hat, weight
         if weight is None:
-            return self.x_hat
-        return self.x_hat * weight + bias
+            return x_hat
+        out = np.multiply(x_hat, weight.reshape(self.param_shape), out=squares)
+        out += bias.reshape(self.param_shape)
+        return out
 
     def backward(self, grad):
         axes, x_hat, weight = self.axes, self.x_hat, self.weight
-        dx = dweight = dbias = None
-        needs = self.needs_input_grad
-        if needs[0]:
-            d_hat = grad if weight is None else grad * weight
-            mean_d = d_hat.mean(axis=axes, keepdims=True)
-            mean_dx = (d_hat * x_hat).mean(axis=axes, keepdims=True)
-            dx = (d_hat - mean_d - x_hat * mean_dx) * self.inv_std
         if weight is None:
-            return (dx,)
-        lead = grad.ndim - weight.ndim  # the axes γ is broadcast over
+            return (self._dx_constant_scale(grad, 1.0),)
+        gamma = weight.reshape(self.param_shape)
+        lead = grad.ndim - gamma.ndim  # γ broadcasts over these leading axes too
         param_axes = tuple(range(lead)) + tuple(
-            lead + i for i, n in enumerate(weight.shape) if n != grad.shape[lead + i]
+            lead + i for i, n in enumerate(gamma.shape) if n == 1 and grad.shape[lead + i] != 1
         )
-        if len(needs) > 1 and needs[1]:
-            dweight = (grad * x_hat).sum(axis=param_axes).reshape(weight.shape)
-        if len(needs) > 2 and needs[2]:
-            dbias = grad.sum(axis=param_axes).reshape(weight.shape)
-        return dx, dweight, dbias
+        needs = self.needs_input_grad
+        dbias = grad.sum(axis=param_axes)
+        dweight = (grad * x_hat).sum(axis=param_axes)
+        dx = None
+        if needs[0]:
+            if param_axes == axes:  # γ constant along the normalized axes: reuse db and dγ
+                dx = self._dx_constant_scale(grad, gamma, dbias.reshape(gamma.shape), dweight.reshape(gamma.shape))
+            else:
+                d_hat = grad * gamma
+                dx = d_hat - d_hat.sum(axis=axes, keepdims=True) * self.inv_count
+                dx -= x_hat * ((d_hat * x_hat).sum(axis=axes, keepdims=True) * self.inv_count)
+                dx *= self.inv_std
+        return (
+            dx,
+            dweight.reshape(weight.shape) if needs[1] else None,
+            dbias.reshape(weight.shape) if needs[2] else None,
+        )
+
+    def _dx_constant_scale(self, grad, gamma, dbias=None, dweight=None):
+        """dx = (γ/σ̂)·(g − db/n − x̂·dγ/n) for γ constant along the normalized axes."""
+        axes, x_hat = self.axes, self.x_hat
+        if dbias is None:
+            dbias = grad.sum(axis=axes, keepdims=True)
+            dweight = (grad * x_hat).sum(axis=axes, keepdims=True)
+        dx = x_hat * (dweight * self.inv_count)
+        np.subtract(grad, dx, out=dx)
+        dx -= dbias * self.inv_count
+        dx *= self.inv_std * gamma
+        return dx
 
 
-def normalize(x, axes, eps, weight=None, bias=None):
+def normalize(x, axes, eps, weight=None, bias=None, param_shape=None):
     """Apply :class:`Normalize`; returns (output, the Function holding batch mean/var)."""
-    fn = Normalize(axes, eps)
+    fn = Normalize(axes, eps, param_shape)
     out = fn(x) if weight is None else fn(x, weight, bias)
     return out, fn
