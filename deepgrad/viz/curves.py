@@ -7,6 +7,7 @@ def plot_curves(history_epochs, path, title=None):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [logs["epoch"] for logs in history_epochs]
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4))
@@ -17,6 +18,7 @@ def plot_curves(history_epochs, path, title=None):
             if any(v is not None for v in values):
                 axes.plot(epochs, values, style, markersize=3, label=split)
         axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_ylabel(metric)
         axes.grid(alpha=0.3)
         axes.legend()
