@@ -44,6 +44,30 @@ def away_from_zero(seed, shape, low=0.5, high=2.0):
     return r.choice([-1.0, 1.0], size=shape) * r.uniform(low, high, shape)
 
 
+def class_targets(seed, shape, ignore_index=None):
+    """Class indices for logits of ``shape``; some equal ``ignore_index``, never all of them."""
+    c = shape[0] if len(shape) == 1 else shape[1]
+    target_shape = () if len(shape) == 1 else (shape[0],) + shape[2:]
+    r = rng(seed)
+    target = r.integers(0, c, target_shape)
+    if ignore_index is not None:
+        target = np.where(r.random(target_shape) < 0.3, ignore_index, target)
+        target.flat[0] = (ignore_index + 1) % c if 0 <= ignore_index < c else 0
+    return target
+
+
+def probability_targets(seed, shape):
+    """Class probabilities (rows summing to 1 along the class axis) for logits of ``shape``."""
+    p = positive(seed, shape, 0.1, 1.0)
+    axis = 0 if len(shape) == 1 else 1
+    return p / p.sum(axis=axis, keepdims=True)
+
+
+def class_weights(seed, shape):
+    """Positive per-class weights for logits of ``shape``."""
+    return positive(seed, shape[0] if len(shape) == 1 else shape[1], 0.2, 2.0)
+
+
 def distinct(seed, shape, spacing=0.3):
     """Pairwise distinct values at least ``spacing`` apart (no ties for max/min)."""
     r = rng(seed)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import deepgrad as dg
 import deepgrad.functional as F
 import deepgrad.nn as nn
-from helpers import positive, randn, rng, seeds
+from helpers import class_targets, class_weights, positive, probability_targets, randn, rng, seeds
 
 REDUCTIONS = ["mean", "sum", "none"]
 FEW = settings(max_examples=8, deadline=None)
@@ -36,27 +36,6 @@ def gradcheck(fn, *arrays):
     inputs = [dg.tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in arrays]
     assert dg.gradcheck(fn, inputs) is True
 
-
-def class_targets(seed, shape, ignore_index=None):
-    """Class indices for logits of ``shape``; some equal ``ignore_index``, never all of them."""
-    c = shape[0] if len(shape) == 1 else shape[1]
-    target_shape = () if len(shape) == 1 else (shape[0],) + shape[2:]
-    r = rng(seed)
-    target = r.integers(0, c, target_shape)
-    if ignore_index is not None:
-        target = np.where(r.random(target_shape) < 0.3, ignore_index, target)
-        target.flat[0] = (ignore_index + 1) % c if 0 <= ignore_index < c else 0
-    return target
-
-
-def probability_targets(seed, shape):
-    p = positive(seed, shape, 0.1, 1.0)
-    axis = 0 if len(shape) == 1 else 1
-    return p / p.sum(axis=axis, keepdims=True)
-
-
-def class_weights(seed, shape):
-    return positive(seed, shape[0] if len(shape) == 1 else shape[1], 0.2, 2.0)
 
 
 # ----------------------------------------------------------------------------

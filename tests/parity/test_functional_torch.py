@@ -14,7 +14,9 @@ import torch.nn.functional as TF  # noqa: E402
 import deepgrad as dg  # noqa: E402
 import deepgrad.functional as F  # noqa: E402
 import deepgrad.nn as nn  # noqa: E402
-from helpers import check_op, positive, randn, rng  # noqa: E402
+from helpers import (  # noqa: E402
+    check_op, class_targets, class_weights, positive, probability_targets, randn, rng,
+)
 
 SHAPES = [(), (5,), (3, 4), (2, 3, 4)]
 SPECIAL = np.array([1e4, -1e4, 1000.0, -1000.0, 0.0, -30.0, 30.0, 1.0, -1.0, 0.5, -0.5, 2.0])
@@ -155,27 +157,6 @@ CE_OPTIONS = {
     "all": (True, -100, 0.25),
 }
 
-
-def class_targets(seed, shape, ignore_index=None):
-    """Class indices for logits of ``shape``; some equal ``ignore_index``, never all of them."""
-    c = shape[0] if len(shape) == 1 else shape[1]
-    target_shape = () if len(shape) == 1 else (shape[0],) + shape[2:]
-    r = rng(seed)
-    target = r.integers(0, c, target_shape)
-    if ignore_index is not None:
-        target = np.where(r.random(target_shape) < 0.3, ignore_index, target)
-        target.flat[0] = (ignore_index + 1) % c if 0 <= ignore_index < c else 0
-    return target
-
-
-def probability_targets(seed, shape):
-    p = positive(seed, shape, 0.05, 1.0)
-    axis = 0 if len(shape) == 1 else 1
-    return p / p.sum(axis=axis, keepdims=True)
-
-
-def class_weights(seed, shape):
-    return positive(seed, shape[0] if len(shape) == 1 else shape[1], 0.2, 3.0)
 
 
 def ce_kwargs(shape, option, seed):
