@@ -92,13 +92,13 @@ def as_array(data, dtype=None, copy=False, where="tensor"):
         array = array.astype(dtype, copy=copy)
     elif kind in "iu" and array.dtype != backend.int64:
         array = array.astype(backend.int64)
-    elif kind not in "bf" and kind not in "iu":
+    elif kind not in "biuf":
         raise TypeError(
             f"{where}: unsupported data of dtype {array.dtype}; expected floating, integer or bool data"
         )
     elif copy:
         array = array.copy()
-    if not isinstance(array, np.ndarray) and isinstance(array, np.generic):
+    if isinstance(array, np.generic):
         array = np.asarray(array)
     return array
 
