@@ -80,6 +80,8 @@ CONV_CASES = [
     dict(stride=2, padding=1),
     dict(dilation=2),
     dict(stride=(2, 1), padding=(1, 2), dilation=(2, 1)),
+    dict(padding=(2, 0), dilation=(1, 2)),  # stride 1: dx by correlation with the flipped kernel
+    dict(padding=3),  # stride 1, padding wider than the kernel: dx by col2im
 ]
 
 

@@ -104,6 +104,8 @@ CONV_CASES = {
     "non-square": dict(kernel_size=(2, 3), stride=(2, 1), padding=(0, 1), dilation=(1, 2)),
     "1x1-stride2": dict(kernel_size=1, stride=2),
     "pointwise-1x4": dict(kernel_size=(1, 4), stride=3, padding=(1, 2)),
+    "stride1-mixed": dict(kernel_size=(3, 2), padding=(2, 1), dilation=(1, 2)),
+    "stride1-wide-pad": dict(kernel_size=1, padding=2),
 }
 
 
