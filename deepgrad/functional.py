@@ -17,6 +17,7 @@ from .ops.loss import (
 )
 from .ops.normalization import normalize
 from .ops.shape import pad as _pad_per_axis
+from .tensor import Tensor
 
 
 def linear(input, weight, bias=None):
@@ -174,10 +175,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             running_var *= 1 - momentum
             running_var += (momentum * count / (count - 1)) * stats.var.reshape(channels)
         return out
-    inv_std = 1.0 / np.sqrt(running_var.reshape(shape) + eps)
-    weight = None if weight is None else weight.reshape(shape)
-    bias = None if bias is None else bias.reshape(shape)
-    return _scale_shift((input - running_mean.reshape(shape)) * inv_std, weight, bias)
+    # Evaluation is an affine map per channel: x·a + b with a = γ/√(var + ε), b = β − mean·a,
+    # computed on (C,)-sized arrays so only two ops touch the whole input.
+    inv_std = 1.0 / np.sqrt(running_var + eps)
+    scale = Tensor._wrap(inv_std) if weight is None else weight * inv_std
+    shift = scale * -running_mean
+    if bias is not None:
+        shift = shift + bias
+    return input * scale.reshape(shape) + shift.reshape(shape)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
