@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, enable_grad
 
 
 def check_hyperparameter(value, name, optimizer, low=0.0, high=math.inf, high_open=False):
@@ -83,8 +83,6 @@ class Optimizer:
         """Update every parameter that has a gradient; returns ``closure()``'s loss if given."""
         loss = None
         if closure is not None:
-            from ..tensor import enable_grad
-
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
