@@ -120,7 +120,7 @@ def markdown(results, meta):
     where = "CPU" if meta["device"] == "cpu" else f"{meta['device']} (GPU)"
     title = (f"deepgrad benchmarks: float32 on {where}, {meta['threads']} threads, median of {meta['rounds']} "
              f"rounds x {meta['reps']} repetitions{' (--quick)' if meta['quick'] else ''}; "
-             f"load average {meta['loadavg_start']} on {meta['cpu_count']} CPUs")
+             f"load average {meta['loadavg_start']} on {meta['cpu_count']} CPUs; NumPy's BLAS: {meta['blas']}")
     lines = [f"### {title}", "",
              "| workload | framework | batch | samples/s | ms/step | best | spread | peak RSS (MB) | over import (MB) "
              "| time ÷ torch | time ÷ dezero |",
@@ -157,7 +157,7 @@ def main(argv=None):
         "warmup": args.warmup,
         "frameworks": args.frameworks,
         "not_installed": not_installed, "python": platform.python_version(), "platform": platform.platform(),
-        "cpu_count": os.cpu_count(), "loadavg_start": _loadavg(),
+        "cpu_count": os.cpu_count(), "blas": numpy_blas(), "loadavg_start": _loadavg(),
     }
     results = []
     for name in args.workloads:
@@ -186,6 +186,24 @@ def main(argv=None):
     args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
     print(f"results written to {args.json}", file=sys.stderr)
     return 1 if any(r["status"] == "error" for r in results) else 0
+
+
+def numpy_blas():
+    """NumPy's BLAS as "openblas 0.3.31 (Haswell kernels)": which kernels OpenBLAS runs decides much
+    of a GEMM's speed (OPENBLAS_CORETYPE can force older ones than the CPU has)."""
+    import numpy as np
+
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (pip install threadpoolctl to see it)"
+    pools = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    ours = [p for p in pools if "numpy" in p["filepath"]] or pools
+    if not ours:
+        return f"not found (NumPy {np.__version__})"
+    pool = ours[0]
+    kernels = f" ({pool['architecture']} kernels)" if pool.get("architecture") else ""
+    return f"{pool['internal_api']} {pool['version']}{kernels}"
 
 
 def _loadavg():

@@ -55,6 +55,14 @@ def test_quick_run_has_a_row_per_workload_and_framework(quick_run):
             assert result["vs_dezero"] is None
 
 
+def test_quick_run_names_numpys_blas(quick_run):
+    frameworks, table, data = quick_run
+    blas = data["meta"]["blas"]
+    assert f"NumPy's BLAS: {blas}" in table.splitlines()[0]
+    if importlib.util.find_spec("threadpoolctl") is not None:
+        assert blas.split()[0] in ("openblas", "mkl", "blis"), blas
+
+
 def test_deepgrad_bench_delegates_to_the_benchmarks():
     done = subprocess.run([sys.executable, "-m", "deepgrad", "bench", "--only", "no-such-workload"],
                           capture_output=True, text=True, timeout=120, cwd=os.path.dirname(ROOT))

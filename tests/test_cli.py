@@ -473,3 +473,44 @@ def test_errors_from_a_real_process_are_one_line(tmp_path, args, fragment):
     assert_one_line_error(result.returncode, result.stderr, fragment)
     assert result.stdout == ""
     assert not (tmp_path / "runs").exists()
+
+
+# ----------------------------------------------------------------------------
+# --threads
+
+
+def test_threads_option_sets_the_blas_threads(capsys, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(cli, "set_num_threads", calls.append)
+    code, out, err = run_main(capsys, "train", "--out", tmp_path / "run", "--epochs", "1", "--threads", "1", *SMALL)
+    assert code == 0, err
+    assert calls == [1]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["threads"] == 1
+
+
+def test_threads_unset_leaves_the_blas_alone(capsys, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(cli, "set_num_threads", calls.append)
+    code, out, err = run_main(capsys, "train", "--out", tmp_path / "run", "--epochs", "1", *SMALL)
+    assert code == 0, err
+    assert calls == []
+
+
+@pytest.mark.parametrize("threads", ["0", "-2"])
+def test_bad_thread_counts(capsys, tmp_path, threads):
+    code, out, err = run_main(capsys, "train", "--out", tmp_path / "run", "--quiet", "--threads", threads)
+    assert_one_line_error(code, err, "deepgrad train: error:", f"threads must be at least 1, got {threads}")
+    assert not (tmp_path / "run").exists()
+
+
+def test_threads_without_threadpoolctl_is_a_one_line_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
+    code, out, err = run_main(capsys, "train", "--out", tmp_path / "run", "--quiet", "--threads", "1")
+    assert_one_line_error(code, err, "--threads", "pip install threadpoolctl")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_with_threads_in_a_real_process(tmp_path):
+    done = deepgrad("train", "--out", tmp_path / "run", "--epochs", "1", "--threads", "1", *SMALL)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["threads"] == 1
