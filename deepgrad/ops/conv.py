@@ -90,7 +90,7 @@ class Conv2d(Function):
         if needs[0]:
             dx = self._input_gradient(grad, weight)
         if needs[1]:
-            dweight = np.matmul(g, self.cols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
+            dweight = np.matmul(g, self.cols.transpose(0, 2, 1)).reshape((n,) + weight.shape).sum(axis=0)
         if len(needs) > 2 and needs[2]:
             dbias = g.sum(axis=(0, 2))
         return dx, dweight, dbias

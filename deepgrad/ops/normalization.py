@@ -21,6 +21,12 @@ def sample_shape_for_batch_norm(x, axes):
     return None
 
 
+def _with_shape(array, shape):
+    """``array`` reshaped to ``shape``, itself when it already has it (a view would make the
+    engine copy it before it becomes a parameter's .grad)."""
+    return array if array.shape == shape else array.reshape(shape)
+
+
 class Normalize(Function):
     """x̂ = (x − mean) / √(var + ε) over ``axes``, then γ·x̂ + β when γ, β are given.
 
@@ -78,8 +84,8 @@ class Normalize(Function):
                 dx *= self.inv_std
         return (
             dx,
-            dweight.reshape(weight.shape) if needs[1] else None,
-            dbias.reshape(weight.shape) if needs[2] else None,
+            _with_shape(dweight, weight.shape) if needs[1] else None,
+            _with_shape(dbias, weight.shape) if needs[2] else None,
         )
 
     def _dx_constant_scale(self, grad, gamma, dbias=None, dweight=None):
