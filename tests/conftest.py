@@ -34,3 +34,15 @@ DEVICES = _devices()
 def device(request):
     """Each non-CPU device in turn (tests on "cuda" skip cleanly without a GPU)."""
     return request.param
+
+
+@pytest.fixture(params=["windows", "row-runs", "row-runs-chunked"])
+def conv_path(request, monkeypatch):
+    """Run a convolution test through each way deepgrad builds its columns: the window copy, row
+    runs of the whole batch at once, and row runs one sample per chunk (whatever the sizes)."""
+    from deepgrad.ops import conv
+
+    monkeypatch.setattr(conv, "ROW_RUN_MIN_ROWS", 10**9 if request.param == "windows" else 0)
+    if request.param == "row-runs-chunked":
+        monkeypatch.setattr(conv, "CHUNK_BYTES", 1)
+    return request.param

@@ -87,16 +87,16 @@ CONV_CASES = [
 
 @pytest.mark.parametrize("kwargs", CONV_CASES, ids=lambda k: "-".join(f"{a}{b}" for a, b in k.items()) or "plain")
 @pytest.mark.parametrize("kernel", [(3, 3), (2, 3), (1, 1)], ids=["3x3", "2x3", "1x1"])
-def test_conv2d(kernel, kwargs):
+def test_conv2d(kernel, kwargs, conv_path):
     x, w, b = randn(0, (2, 2, 5, 6)), randn(1, (3, 2) + kernel), randn(2, (3,))
     gradcheck(lambda x, w, b: F.conv2d(x, w, b, **kwargs), x, w, b)
 
 
-def test_conv2d_without_bias():
+def test_conv2d_without_bias(conv_path):
     gradcheck(lambda x, w: F.conv2d(x, w, stride=2, padding=1), randn(0, (1, 3, 5, 4)), randn(1, (2, 3, 3, 2)))
 
 
-def test_conv2d_module():
+def test_conv2d_module(conv_path):
     check_module(nn.Conv2d(2, 3, (3, 2), stride=(1, 2), padding=1), randn(0, (2, 2, 4, 4)))
 
 

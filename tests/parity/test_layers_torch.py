@@ -111,10 +111,26 @@ CONV_CASES = {
 
 @pytest.mark.parametrize("case", sorted(CONV_CASES))
 @pytest.mark.parametrize("bias", [True, False])
-def test_conv2d(case, bias):
+def test_conv2d(case, bias, conv_path):
     kwargs = CONV_CASES[case]
     ours, theirs = pair(nn.Conv2d(3, 4, bias=bias, **kwargs), tnn.Conv2d(3, 4, bias=bias, **kwargs))
     check_modules(ours, theirs, rng(2).standard_normal((2, 3, 9, 8)))
+
+
+@pytest.mark.parametrize("kwargs", [dict(padding=1), dict(padding=2, dilation=2), dict()],
+                         ids=["pad1", "dilated", "valid"])
+def test_conv2d_deep_columns_in_chunks(kwargs, monkeypatch):
+    """16 channels of 3×3 (144 column rows): the row-run path of the defaults, its batch of 5 in
+    chunks of 2, 2 and 1."""
+    from deepgrad.ops import conv
+
+    assert 16 * 9 >= conv.ROW_RUN_MIN_ROWS
+    x = rng(2).standard_normal((5, 16, 7, 6))
+    p, d = kwargs.get("padding", 0), kwargs.get("dilation", 1)
+    out_h, padded_w = 7 + 2 * p - 2 * d, 6 + 2 * p
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 2 * (16 * 9 * out_h * padded_w) * 8)  # two samples' float64 columns
+    ours, theirs = pair(nn.Conv2d(16, 8, 3, **kwargs), tnn.Conv2d(16, 8, 3, **kwargs))
+    check_modules(ours, theirs, x)
 
 
 # ----------------------------------------------------------------------------
