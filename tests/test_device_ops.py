@@ -511,6 +511,16 @@ def test_op_on_device_equals_cpu(name, device):
             same(cpu_input.grad, dev_input.grad, device)
 
 
+CONV_CASES = [name for name in CATALOGUE if name.startswith("F.conv2d")]
+
+
+@pytest.mark.parametrize("name", CONV_CASES)
+def test_conv_paths_on_device_equal_cpu(name, device, conv_path):
+    """Each way of building a convolution's columns (window copy, row runs, row runs in chunks)
+    on the device, against the CPU."""
+    test_op_on_device_equals_cpu(name, device)
+
+
 def test_catalogue_is_not_vacuous():
     """On the CPU alone: every differentiable case gives some nonzero gradient, and most cases differentiate."""
     differentiable = 0
