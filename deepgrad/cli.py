@@ -316,7 +316,9 @@ def _print_table(summary, run_dir, figure):
     for name, loss, accuracy in rows:
         print(f"{name:<6} {loss:>8.4f} {accuracy:>9.2%}")
     if "train_seconds" in summary:
-        print(f"\n{summary['epochs']} epochs in {summary['train_seconds']:.1f}s; run saved in {run_dir}/ "
+        epochs, seconds = summary["epochs"], summary["train_seconds"]
+        print(f"\n{epochs} epoch{'s' if epochs != 1 else ''} in {seconds:.{1 if seconds >= 10 else 2}f} s; "
+              f"run saved in {run_dir}/ "
               f"(config.json, metrics.jsonl, summary.json, model.safetensors"
               f"{', curves.png' if figure else ''}, checkpoints/)")
 

@@ -131,6 +131,7 @@ def test_train_writes_every_file(digits_run):
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (run / "curves.png").stat().st_size > 10_000
     assert f"{summary['test_accuracy']:.2%}" in result.stdout  # the final table
+    assert f"2 epochs in {summary['train_seconds']:.2f} s; run saved in {run}/" in result.stdout
 
     # the saved model is the trained one: it reproduces the reported test accuracy
     splits = datasets.digits()
@@ -484,6 +485,7 @@ def test_threads_option_sets_the_blas_threads(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "set_num_threads", calls.append)
     code, out, err = run_main(capsys, "train", "--out", tmp_path / "run", "--epochs", "1", "--threads", "1", *SMALL)
     assert code == 0, err
+    assert "\n1 epoch in " in out
     assert calls == [1]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["threads"] == 1
 
