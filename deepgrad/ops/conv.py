@@ -19,6 +19,7 @@ reads them; no (N, C·kh·kw, Ho·Wo) matrix is kept for the backward pass
 import numpy as np
 from .. import backend
 from ..tensor import Function
+from .reduction import sum_over
 from .spread import spread
 
 # Row runs are used at stride 1 from this many rows of one sample's column matrix (C·kh·kw) on:
@@ -182,7 +183,7 @@ class Conv2d(Function):
             else:
                 dweight = np.matmul(g, self.cols.transpose(0, 2, 1)).reshape((n,) + weight.shape).sum(axis=0)
         if len(needs) > 2 and needs[2]:
-            dbias = g.sum(axis=(0, 2))
+            dbias = sum_over((0, 2), g)
         return dx, dweight, dbias
 
     def _input_gradient(self, grad, weight):

@@ -9,6 +9,7 @@ One fused op instead of the nine-step graph of the textbook derivation.
 import numpy as np
 
 from ..tensor import Function
+from .reduction import sum_over
 from .spread import spread
 
 
@@ -48,19 +49,18 @@ class Normalize(Function):
     def forward(self, x, weight=None, bias=None):
         axes = self.axes
         self.sample_shape = sample_shape_for_batch_norm(x, axes)
-        self.mean = x.sum(axis=axes, keepdims=True)
+        self.mean = sum_over(axes, x, keepdims=True)
         self.inv_count = self.mean.size / x.size
         self.mean *= self.inv_count
         x_hat = x - spread(self.mean, self.sample_shape)
-        squares = x_hat * x_hat
-        self.var = squares.sum(axis=axes, keepdims=True)
+        self.var = sum_over(axes, x_hat, x_hat, keepdims=True)
         self.var *= self.inv_count
         self.inv_std = 1.0 / np.sqrt(self.var + self.eps)
         x_hat *= spread(self.inv_std, self.sample_shape)
         self.x_hat, self.weight = x_hat, weight
         if weight is None:
             return x_hat
-        out = np.multiply(x_hat, spread(weight.reshape(self.param_shape), self.sample_shape), out=squares)
+        out = x_hat * spread(weight.reshape(self.param_shape), self.sample_shape)
         out += spread(bias.reshape(self.param_shape), self.sample_shape)
         return out
 
@@ -71,16 +71,16 @@ class Normalize(Function):
         gamma = weight.reshape(self.param_shape)
         param_axes = self.weight_axes
         needs = self.needs_input_grad
-        dbias = grad.sum(axis=param_axes)
-        dweight = (grad * x_hat).sum(axis=param_axes)
+        dbias = sum_over(param_axes, grad)
+        dweight = sum_over(param_axes, grad, x_hat)
         dx = None
         if needs[0]:
             if param_axes == axes:  # γ constant along the normalized axes: reuse db and dγ
                 dx = self._dx_constant_scale(grad, gamma, dbias.reshape(gamma.shape), dweight.reshape(gamma.shape))
             else:
                 d_hat = grad * gamma
-                dx = d_hat - d_hat.sum(axis=axes, keepdims=True) * self.inv_count
-                dx -= x_hat * ((d_hat * x_hat).sum(axis=axes, keepdims=True) * self.inv_count)
+                dx = d_hat - sum_over(axes, d_hat, keepdims=True) * self.inv_count
+                dx -= x_hat * (sum_over(axes, d_hat, x_hat, keepdims=True) * self.inv_count)
                 dx *= self.inv_std
         return (
             dx,
@@ -92,8 +92,8 @@ class Normalize(Function):
         """dx = (γ/σ̂)·(g − db/n − x̂·dγ/n) for γ constant along the normalized axes."""
         axes, x_hat = self.axes, self.x_hat
         if dbias is None:
-            dbias = grad.sum(axis=axes, keepdims=True)
-            dweight = (grad * x_hat).sum(axis=axes, keepdims=True)
+            dbias = sum_over(axes, grad, keepdims=True)
+            dweight = sum_over(axes, grad, x_hat, keepdims=True)
         dx = x_hat * spread(dweight * self.inv_count, self.sample_shape)
         np.subtract(grad, dx, out=dx)
         dx -= spread(dbias * self.inv_count, self.sample_shape)
@@ -134,10 +134,10 @@ class FrozenNormalize(Function):
         channels = grad.shape[1]
         grads = [grad * self.scale if needs[0] else None]
         if self.has_weight:
-            grads.append(((self.x - self.mean) * grad).sum(axis=sum_axes) * self.inv_std.reshape(channels)
+            grads.append(sum_over(sum_axes, self.x - self.mean, grad) * self.inv_std.reshape(channels)
                          if needs[1] else None)
         if self.has_bias:
-            grads.append(grad.sum(axis=sum_axes) if needs[-1] else None)
+            grads.append(sum_over(sum_axes, grad) if needs[-1] else None)
         return tuple(grads)
 
 

@@ -5,11 +5,36 @@ as aliases. Backward broadcasts the gradient back over the reduced axes.
 """
 
 import builtins
+import functools
 import math
 
 import numpy as np
 
 from ..tensor import Function, Tensor
+
+
+def sum_over(axes, *arrays, keepdims=False):
+    """Σ over ``axes`` of the elementwise product of ``arrays`` (of one array: its sum), by np.einsum.
+
+    For the per-channel sums of fused ops (batch norm statistics and gradients, conv biases):
+    einsum adds with SIMD partial sums, about 3x faster than ndarray.sum when the reduced axes
+    include the contiguous last ones (Σ over N, H, W of NCHW data), and a product is summed without
+    being stored. Its float32 rounding is that of a vectorized running sum (as PyTorch's batch
+    norm) rather than NumPy's pairwise summation.
+    """
+    x = arrays[0]
+    total = np.einsum(_sum_subscripts(x.ndim, tuple(axes), len(arrays)), *arrays)
+    if keepdims:
+        total = total.reshape(tuple(1 if i in axes else size for i, size in enumerate(x.shape)))
+    return total
+
+
+@functools.lru_cache(maxsize=256)
+def _sum_subscripts(ndim, axes, operands):
+    """einsum subscripts that sum ``operands`` arrays of ``ndim`` axes over ``axes``: "ab,ab->b"."""
+    letters = "abcdefghijklmnopqrstuvwxyz"[:ndim]
+    kept = "".join(letter for i, letter in enumerate(letters) if i not in axes)
+    return ",".join([letters] * operands) + "->" + kept
 
 
 def reduction_axes(x, dim, keepdim, axis, keepdims, op):
