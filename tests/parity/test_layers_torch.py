@@ -153,6 +153,19 @@ def test_max_pool2d(kwargs):
     check_modules(nn.MaxPool2d(**kwargs), tnn.MaxPool2d(**kwargs), x)
 
 
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                    dict(kernel_size=2, stride=1, dilation=2)], ids=["k2", "k3-s2-p1", "dilated"])
+def test_max_pool2d_without_a_graph(kwargs):
+    """Without a backward to come (no_grad, or an input that needs no gradient) max pooling skips
+    recording which element won: the same maxima, ties and padding included."""
+    x = np.maximum(rng(4).standard_normal((2, 3, 7, 6)), 0.0)  # ties at 0
+    expected = tnn.MaxPool2d(**kwargs)(torch.tensor(x)).numpy()
+    with dg.no_grad():
+        close(nn.MaxPool2d(**kwargs)(dg.tensor(x)).data, expected, "no_grad forward")
+    close(nn.MaxPool2d(**kwargs)(dg.tensor(x)).data, expected, "forward of an input without grad")
+    assert nn.MaxPool2d(**kwargs)(dg.tensor(x)).requires_grad is False
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
