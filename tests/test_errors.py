@@ -28,7 +28,7 @@ def test_matmul_shape_mismatch_names_matmul_and_both_shapes(x):
         x @ dg.randn(4, 5)
     with raises(ValueError, "matmul", "(3,)", "(2,)"):
         dg.matmul(dg.randn(3), dg.randn(2))
-    with raises(ValueError, "matmul", "(2, 3, 4)", "(5, 4, 2)"):
+    with raises(ValueError, "matmul", "batch dimensions (2,) of (2, 3, 4) and (5,) of (5, 4, 2) do not broadcast"):
         dg.randn(2, 3, 4) @ dg.randn(5, 4, 2)  # batch dims do not broadcast
     with raises(ValueError, "matmul", "at least one dimension"):
         dg.tensor(1.0) @ x

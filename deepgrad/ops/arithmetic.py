@@ -204,7 +204,11 @@ class MatMul(Function):
                 f"expected a.shape[-1] == b.shape[-2] ({k_a} != {k_b})"
             )
         self.a, self.b = a, b
-        return a @ b
+        try:
+            return a @ b
+        except ValueError:  # the matrix sizes fit, so the batch dimensions do not
+            raise ValueError(f"batch dimensions {a.shape[:-2]} of {a.shape} and {b.shape[:-2]} of {b.shape} "
+                             "do not broadcast") from None
 
     def backward(self, grad):
         a, b = self.a, self.b
