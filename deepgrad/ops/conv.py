@@ -16,7 +16,10 @@ reads them; no (N, C·kh·kw, Ho·Wo) matrix is kept for the backward pass
 (resnet-small's training step: about 12 % faster, peak memory 203 → 137 MB).
 """
 
+import math
+
 import numpy as np
+
 from .. import backend
 from ..tensor import Function
 from .reduction import sum_over
@@ -67,7 +70,7 @@ def column_chunks(runs):
     n, length = runs.shape[0], runs.shape[-1]
     size = n
     if backend.device_of(runs) is backend.CPU:
-        size = max(1, min(n, CHUNK_BYTES // (runs[0].size * runs.itemsize)))
+        size = max(1, min(n, CHUNK_BYTES // (math.prod(runs.shape[1:]) * runs.itemsize)))
     buffer = np.empty_like(runs, shape=(size,) + runs.shape[1:], order="C")
     for start in range(0, n, size):
         chunk = buffer[: min(size, n - start)]
@@ -78,12 +81,12 @@ def column_chunks(runs):
 def correlate_rows(padded, matrix, kernel, dilation, out_hw):
     """out[n, o, i, j] = Σ_{c,u,v} matrix[o, (c, u, v)] · padded[n, c, i + u·dh, j + v·dw] (stride 1),
     as a C-contiguous (N, O, Ho·Wo) array: row-run columns, one batched GEMM per chunk."""
-    n, wp = padded.shape[0], padded.shape[3]
+    n, wp, o = padded.shape[0], padded.shape[3], matrix.shape[0]
     ho, wo = out_hw
-    out = np.empty_like(padded, shape=(n, matrix.shape[0], ho * wp))
+    out = np.empty_like(padded, shape=(n, o, ho * wp))
     for start, cols in column_chunks(row_runs(padded, kernel, dilation, ho)):
         np.matmul(matrix, cols, out=out[start : start + len(cols)])
-    return out.reshape(n, -1, ho, wp)[..., :wo].reshape(n, -1, ho * wo)
+    return out.reshape(n, o, ho, wp)[..., :wo].reshape(n, o, ho * wo)
 
 
 def row_run_weight_grad(padded, grad, weight_shape, dilation):

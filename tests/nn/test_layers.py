@@ -96,6 +96,16 @@ def test_conv2d_without_bias(conv_path):
     gradcheck(lambda x, w: F.conv2d(x, w, stride=2, padding=1), randn(0, (1, 3, 5, 4)), randn(1, (2, 3, 3, 2)))
 
 
+def test_conv2d_of_an_empty_batch(conv_path):
+    conv = nn.Conv2d(16, 8, 3, padding=1)
+    x = dg.randn(0, 16, 6, 6, requires_grad=True)
+    out = conv(x)
+    assert out.shape == (0, 8, 6, 6)
+    out.sum().backward()
+    assert x.grad.shape == x.shape
+    assert not conv.weight.grad.any() and not conv.bias.grad.any()
+
+
 def test_conv2d_module(conv_path):
     check_module(nn.Conv2d(2, 3, (3, 2), stride=(1, 2), padding=1), randn(0, (2, 2, 4, 4)))
 
