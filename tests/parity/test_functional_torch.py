@@ -67,6 +67,18 @@ def test_activation(name, shape):
     check_op(dg_fn, torch_fn, activation_input(0, shape), seed=1)
 
 
+@pytest.mark.parametrize("size", [40, 1 << 17], ids=["small", "large"])  # both ways of computing max(0, x)
+@pytest.mark.parametrize("name", ["relu", "elu", "leaky_relu"])
+def test_activation_of_signed_zeros_nan_and_inf(name, size):
+    special = np.array([-0.0, 0.0, np.nan, np.inf, -np.inf, -1e-45, 1e-45, -3.0], dtype=np.float32)
+    x = np.resize(special, size)
+    ours = getattr(F, name)(dg.tensor(x)).data
+    theirs = getattr(TF, name)(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)  # NaN where torch has NaN (expm1 may differ by an ulp)
+    zeros = theirs == 0
+    np.testing.assert_array_equal(np.signbit(ours[zeros]), np.signbit(theirs[zeros]))
+
+
 SOFTMAX_DIMS = [((1,), 0), ((7,), 0), ((7,), -1), ((3, 4), 0), ((3, 4), 1), ((3, 4), -1), ((3, 4), -2),
                 ((2, 3, 4), 0), ((2, 3, 4), 1), ((2, 3, 4), 2), ((2, 3, 4), -1), ((2, 3, 4), -3)]
 
