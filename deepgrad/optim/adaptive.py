@@ -31,9 +31,11 @@ class Adagrad(Optimizer):
         state["step"] += 1
         grad = decayed_gradient(self, param, grad, group["weight_decay"])
         lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-        total = state["sum"]
-        total += grad * grad
-        param.data -= lr * grad / (np.sqrt(total) + group["eps"])
+        total, work, change = state["sum"], self.scratch_buffer(param, 1), self.scratch_buffer(param, 2)
+        total += np.multiply(grad, grad, out=work)
+        denominator = np.sqrt(total, out=work)
+        denominator += group["eps"]
+        param.data -= np.divide(np.multiply(grad, lr, out=change), denominator, out=change)
 
 
 class RMSprop(Optimizer):
@@ -65,22 +67,24 @@ class RMSprop(Optimizer):
         state["step"] += 1
         grad = decayed_gradient(self, param, grad, group["weight_decay"])
         alpha = group["alpha"]
-        square_avg = state["square_avg"]
+        square_avg, work, change = state["square_avg"], self.scratch_buffer(param, 1), self.scratch_buffer(param, 2)
         square_avg *= alpha
-        square_avg += (1 - alpha) * grad * grad
+        square_avg += np.multiply(np.multiply(grad, 1 - alpha, out=work), grad, out=work)
         if group["centered"]:
             grad_avg = state["grad_avg"]
-            grad_avg += (1 - alpha) * (grad - grad_avg)
-            denominator = np.sqrt(square_avg - grad_avg * grad_avg) + group["eps"]
+            grad_avg += np.multiply(np.subtract(grad, grad_avg, out=work), 1 - alpha, out=work)
+            denominator = np.sqrt(np.subtract(square_avg, np.multiply(grad_avg, grad_avg, out=work), out=work),
+                                  out=work)
         else:
-            denominator = np.sqrt(square_avg) + group["eps"]
+            denominator = np.sqrt(square_avg, out=work)
+        denominator += group["eps"]
         if group["momentum"] > 0:
             buf = state["momentum_buffer"]
             buf *= group["momentum"]
-            buf += grad / denominator
-            param.data -= group["lr"] * buf
+            buf += np.divide(grad, denominator, out=change)
+            param.data -= np.multiply(buf, group["lr"], out=change)
         else:
-            param.data -= group["lr"] * grad / denominator
+            param.data -= np.divide(np.multiply(grad, group["lr"], out=change), denominator, out=change)
 
 
 class Adam(Optimizer):
@@ -124,16 +128,19 @@ class Adam(Optimizer):
         else:
             grad = decayed_gradient(self, param, grad, group["weight_decay"])
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += (1 - beta1) * (grad - exp_avg)
+        work, change = self.scratch_buffer(param, 1), self.scratch_buffer(param, 2)  # no new arrays
+        exp_avg += np.multiply(np.subtract(grad, exp_avg, out=work), 1 - beta1, out=work)
         exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
+        exp_avg_sq += np.multiply(np.multiply(grad, 1 - beta2, out=work), grad, out=work)
         if group["amsgrad"]:
             second = np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
         else:
             second = exp_avg_sq
         step_size = lr / (1 - beta1**step)
-        denominator = np.sqrt(second) / math.sqrt(1 - beta2**step) + group["eps"]
-        param.data -= step_size * exp_avg / denominator
+        denominator = np.sqrt(second, out=work)
+        denominator /= math.sqrt(1 - beta2**step)
+        denominator += group["eps"]
+        param.data -= np.divide(np.multiply(exp_avg, step_size, out=change), denominator, out=change)
 
 
 class AdamW(Adam):

@@ -40,7 +40,7 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups = []
         self.state = {}
-        self._scratch = {}  # per-parameter work buffers: reused every step, not part of the state
+        self._scratch = {}  # work buffers by (shape, dtype, index): reused every step, not part of the state
         for group in groups:
             self.add_param_group(group)
 
@@ -96,11 +96,15 @@ class Optimizer:
                 self.update(p, p.grad, state, group)
         return loss
 
-    def scratch_buffer(self, param):
-        """A preallocated array of the parameter's shape and dtype for temporary results."""
-        buffer = self._scratch.get(param)
-        if buffer is None or buffer.dtype != param.data.dtype:
-            buffer = self._scratch[param] = np.empty_like(param.data)
+    def scratch_buffer(self, param, index=0):
+        """Work array ``index`` of the parameter's shape, dtype and device, for temporary results
+        within one update: kept between steps and shared by the parameters of one shape (so an
+        update allocates nothing). Index 0 is the weight-decayed gradient's (:func:`decayed_gradient`)."""
+        data = param.data
+        key = (data.shape, data.dtype, index)
+        buffer = self._scratch.get(key)
+        if buffer is None or type(buffer) is not type(data):
+            buffer = self._scratch[key] = np.empty_like(data)
         return buffer
 
     def init_state(self, param, group):
