@@ -52,7 +52,9 @@ def test_quick_run_has_a_row_per_workload_and_framework(quick_run):
             if HAS_TORCH:
                 torch_ms = results[workload, "torch"]["ms_per_step"]
                 assert result["vs_torch"] == pytest.approx(result["ms_per_step"] / torch_ms)
-            assert result["vs_dezero"] is None
+                torch_best = min(results[workload, "torch"]["rep_ms_per_step"])
+                assert result["vs_torch_best"] == pytest.approx(min(result["rep_ms_per_step"]) / torch_best)
+            assert result["vs_dezero"] is None and result["vs_dezero_best"] is None
 
 
 def test_quick_run_names_numpys_blas(quick_run):
