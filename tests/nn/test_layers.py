@@ -81,7 +81,9 @@ CONV_CASES = [
     dict(dilation=2),
     dict(stride=(2, 1), padding=(1, 2), dilation=(2, 1)),
     dict(padding=(2, 0), dilation=(1, 2)),  # stride 1: dx by correlation with the flipped kernel
-    dict(padding=3),  # stride 1, padding wider than the kernel: dx by col2im
+    dict(padding=3),  # stride 1, padding wider than the kernel: dx correlates a cropped g
+    dict(stride=(1, 2), padding=(0, 1)),
+    dict(stride=3),  # strides wider than the 2-wide and 1-wide kernels: input elements no window reads
 ]
 
 

@@ -106,6 +106,8 @@ CONV_CASES = {
     "pointwise-1x4": dict(kernel_size=(1, 4), stride=3, padding=(1, 2)),
     "stride1-mixed": dict(kernel_size=(3, 2), padding=(2, 1), dilation=(1, 2)),
     "stride1-wide-pad": dict(kernel_size=1, padding=2),
+    "stride2x1-3x2": dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0)),
+    "stride3-k2": dict(kernel_size=2, stride=3, padding=1),  # kernel smaller than the stride: elements no window reads
 }
 
 
