@@ -46,7 +46,7 @@ TRAIN_OPTIONS = {
     "dropout": (0.0, float, "mlp: dropout probability after each activation"),
     "optimizer": ("adam", str, "sgd, momentum, adagrad, rmsprop, adam or adamw"),
     "lr": (3e-3, float, "learning rate"),
-    "momentum": (0.9, float, "momentum of sgd/momentum/rmsprop"),
+    "momentum": (0.9, float, "momentum of sgd and momentum (the other optimizers do not use it)"),
     "weight_decay": (0.0, float, "L2 weight decay (decoupled for adamw)"),
     "schedule": ("none", str, "learning-rate schedule: none, linear-decay, step, cosine"),
     "final_lr": (0.0, float, "final learning rate of linear-decay / cosine"),
