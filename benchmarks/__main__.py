@@ -122,7 +122,8 @@ def markdown(results, meta):
     where = "CPU" if meta["device"] == "cpu" else f"{meta['device']} (GPU)"
     title = (f"deepgrad benchmarks: float32 on {where}, {meta['threads']} threads, median of {meta['rounds']} "
              f"rounds x {meta['reps']} repetitions{' (--quick)' if meta['quick'] else ''}; "
-             f"load average {meta['loadavg_start']} on {meta['cpu_count']} CPUs; NumPy's BLAS: {meta['blas']}")
+             f"load average {meta['loadavg_start']} on {meta['cpu_count']} CPUs; NumPy's BLAS: {meta['blas']}"
+             + (f"; deepgrad {meta['commit']}" if meta.get("commit") else ""))
     lines = [f"### {title}", "",
              "| workload | framework | batch | samples/s | ms/step | best | spread | peak RSS (MB) | over import (MB) "
              "| time ÷ torch | best ÷ torch's best | time ÷ dezero |",
@@ -159,7 +160,7 @@ def main(argv=None):
         "warmup": args.warmup,
         "frameworks": args.frameworks,
         "not_installed": not_installed, "python": platform.python_version(), "platform": platform.platform(),
-        "cpu_count": os.cpu_count(), "blas": numpy_blas(), "loadavg_start": _loadavg(),
+        "cpu_count": os.cpu_count(), "blas": numpy_blas(), "commit": source_commit(), "loadavg_start": _loadavg(),
     }
     results = []
     for name in args.workloads:
@@ -206,6 +207,20 @@ def numpy_blas():
     pool = ours[0]
     kernels = f" ({pool['architecture']} kernels)" if pool.get("architecture") else ""
     return f"{pool['internal_api']} {pool['version']}{kernels}"
+
+
+def source_commit():
+    """The git commit of the deepgrad source being timed (with "+changes" when the tree differs
+    from it), or None outside a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+changes" if dirty else "")
 
 
 def _loadavg():

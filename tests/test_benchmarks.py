@@ -57,10 +57,13 @@ def test_quick_run_has_a_row_per_workload_and_framework(quick_run):
             assert result["vs_dezero"] is None and result["vs_dezero_best"] is None
 
 
-def test_quick_run_names_numpys_blas(quick_run):
+def test_quick_run_names_numpys_blas_and_the_commit(quick_run):
     frameworks, table, data = quick_run
-    blas = data["meta"]["blas"]
+    blas, commit = data["meta"]["blas"], data["meta"]["commit"]
     assert f"NumPy's BLAS: {blas}" in table.splitlines()[0]
+    if (ROOT / ".git").exists():
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        assert commit.split("+")[0] == head.stdout.strip() and f"deepgrad {commit}" in table.splitlines()[0]
     if importlib.util.find_spec("threadpoolctl") is not None:
         assert blas.split()[0] in ("openblas", "mkl", "blis"), blas
 
