@@ -34,13 +34,16 @@ class Normalize(Function):
     γ and β keep their own shape (e.g. (C,)); ``param_shape`` is how they
     broadcast against x (e.g. (1, C, 1, 1)) and ``weight_axes`` the axes of x
     their gradients sum over. The batch statistics are kept on ``self`` for
-    the running averages.
+    the running averages. What the backward needs is the centered input
+    c = x − mean and 1/σ̂, from which x̂ = c/σ̂ follows per channel.
 
-    When γ is constant along the normalized axes (batch norm), with
-    db = Σ g and dγ = Σ g·x̂ over them (n elements), the backward is
-    dx = (γ/σ̂)·(g − db/n − x̂·dγ/n): seven passes over the data in all.
-    Otherwise (layer norm: γ varies along them) dx̂ = g·γ enters the general
-    form dx = (dx̂ − mean dx̂ − x̂·mean(dx̂·x̂))/σ̂.
+    When γ is constant along the normalized axes (batch norm), the output is
+    c·(γ/σ̂) + β, one scale per channel as in PyTorch (x̂ itself is never
+    written out), and with db = Σ g and Σ g·c over those axes (n elements):
+    dγ = (Σ g·c)/σ̂,  dx = (γ/σ̂)·(g − db/n − c·(Σ g·c)/(n·σ̂²)),
+    five passes over the data forward and six backward. Otherwise (layer
+    norm: γ varies along them) dx̂ = g·γ enters the general form
+    dx = (dx̂ − mean dx̂ − x̂·mean(dx̂·x̂))/σ̂.
     """
 
     def __init__(self, axes, eps, param_shape=None, weight_axes=None):
@@ -48,39 +51,48 @@ class Normalize(Function):
 
     def forward(self, x, weight=None, bias=None):
         axes = self.axes
-        self.sample_shape = sample_shape_for_batch_norm(x, axes)
+        self.sample_shape = sample_shape = sample_shape_for_batch_norm(x, axes)
         self.mean = sum_over(axes, x, keepdims=True)
         self.inv_count = self.mean.size / x.size
         self.mean *= self.inv_count
-        x_hat = x - spread(self.mean, self.sample_shape)
-        self.var = sum_over(axes, x_hat, x_hat, keepdims=True)
+        centered = x - spread(self.mean, sample_shape)
+        self.var = sum_over(axes, centered, centered, keepdims=True)
         self.var *= self.inv_count
         self.inv_std = 1.0 / np.sqrt(self.var + self.eps)
-        x_hat *= spread(self.inv_std, self.sample_shape)
-        self.x_hat, self.weight = x_hat, weight
+        self.centered, self.weight = centered, weight
         if weight is None:
-            return x_hat
-        out = x_hat * spread(weight.reshape(self.param_shape), self.sample_shape)
-        out += spread(bias.reshape(self.param_shape), self.sample_shape)
+            return centered * spread(self.inv_std, sample_shape)
+        gamma = weight.reshape(self.param_shape)
+        if self.weight_axes == axes:
+            out = centered * spread(self.inv_std * gamma, sample_shape)
+        else:
+            out = centered * self.inv_std
+            out *= gamma
+        out += spread(bias.reshape(self.param_shape), sample_shape)
         return out
 
     def backward(self, grad):
-        axes, x_hat, weight = self.axes, self.x_hat, self.weight
+        weight = self.weight
         if weight is None:
             return (self._dx_constant_scale(grad, 1.0),)
         gamma = weight.reshape(self.param_shape)
         param_axes = self.weight_axes
         needs = self.needs_input_grad
         dbias = sum_over(param_axes, grad)
-        dweight = sum_over(param_axes, grad, x_hat)
         dx = None
-        if needs[0]:
-            if param_axes == axes:  # γ constant along the normalized axes: reuse db and dγ
-                dx = self._dx_constant_scale(grad, gamma, dbias.reshape(gamma.shape), dweight.reshape(gamma.shape))
-            else:
+        if param_axes == self.axes:  # γ constant along the normalized axes: reuse db and Σ g·c
+            grad_dot_centered = sum_over(param_axes, grad, self.centered)
+            dweight = grad_dot_centered * self.inv_std.reshape(grad_dot_centered.shape)
+            if needs[0]:
+                dx = self._dx_constant_scale(grad, gamma, dbias.reshape(gamma.shape),
+                                             grad_dot_centered.reshape(gamma.shape))
+        else:
+            x_hat = self.centered * self.inv_std
+            dweight = sum_over(param_axes, grad, x_hat)
+            if needs[0]:
                 d_hat = grad * gamma
-                dx = d_hat - sum_over(axes, d_hat, keepdims=True) * self.inv_count
-                dx -= x_hat * (sum_over(axes, d_hat, x_hat, keepdims=True) * self.inv_count)
+                dx = d_hat - sum_over(self.axes, d_hat, keepdims=True) * self.inv_count
+                dx -= x_hat * (sum_over(self.axes, d_hat, x_hat, keepdims=True) * self.inv_count)
                 dx *= self.inv_std
         return (
             dx,
@@ -88,16 +100,16 @@ class Normalize(Function):
             _with_shape(dbias, weight.shape) if needs[2] else None,
         )
 
-    def _dx_constant_scale(self, grad, gamma, dbias=None, dweight=None):
-        """dx = (γ/σ̂)·(g − db/n − x̂·dγ/n) for γ constant along the normalized axes."""
-        axes, x_hat = self.axes, self.x_hat
+    def _dx_constant_scale(self, grad, gamma, dbias=None, grad_dot_centered=None):
+        """dx = (γ/σ̂)·(g − db/n − c·(Σ g·c)/(n·σ̂²)) for γ constant along the normalized axes."""
+        axes, centered, inv_std, sample_shape = self.axes, self.centered, self.inv_std, self.sample_shape
         if dbias is None:
             dbias = sum_over(axes, grad, keepdims=True)
-            dweight = sum_over(axes, grad, x_hat, keepdims=True)
-        dx = x_hat * spread(dweight * self.inv_count, self.sample_shape)
+            grad_dot_centered = sum_over(axes, grad, centered, keepdims=True)
+        dx = centered * spread(grad_dot_centered * (inv_std * inv_std * self.inv_count), sample_shape)
         np.subtract(grad, dx, out=dx)
-        dx -= spread(dbias * self.inv_count, self.sample_shape)
-        dx *= spread(self.inv_std * gamma, self.sample_shape)
+        dx -= spread(dbias * self.inv_count, sample_shape)
+        dx *= spread(inv_std * gamma, sample_shape)
         return dx
 
 
