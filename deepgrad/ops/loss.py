@@ -25,6 +25,8 @@ def _reduce(per_element, reduction, denominator):
     total = per_element.sum()
     if reduction == "sum":
         return total
+    if denominator:
+        return total / denominator
     with np.errstate(invalid="ignore", divide="ignore"):  # all targets ignored: NaN, quietly, as PyTorch
         return total / denominator
 
