@@ -411,6 +411,22 @@ def test_python_scalars_keep_float32(fn):
     assert x.grad.dtype == dg.float32
 
 
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda f, i: f + i, lambda f, i: i * f, lambda f, i: f / i, lambda f, i: i - f, lambda f, i: f**i,
+        lambda f, i: dg.maximum(f, i), lambda f, i: f * (i > 1), lambda f, i: dg.where(i.data > 1, f, i),
+        lambda f, i: f + dg.tensor(np.float64(2.0)), lambda f, i: i.exp() * f, lambda f, i: i**0.5 + f,
+    ],
+)
+def test_float32_meeting_integers_or_a_float64_0d_tensor_stays_float32(fn):
+    f, i = dg.tensor([0.5, 1.5, 2.5], requires_grad=True), dg.tensor([1, 2, 3])
+    out = fn(f, i)
+    assert out.dtype == dg.float32
+    out.sum().backward()
+    assert f.grad.dtype == dg.float32
+
+
 def test_float_tensors_of_different_dtypes_promote():
     a = dg.tensor(np.ones(2, dtype=np.float32), requires_grad=True)
     b = dg.tensor(np.ones(2, dtype=np.float64), requires_grad=True)

@@ -2,7 +2,9 @@
 
 Binary ops broadcast like NumPy; their backward sums each gradient back to
 its input's shape (:func:`unbroadcast`). Python scalars are "weak": they take
-the tensor's dtype, so ``x * 0.5`` stays float32.
+the tensor's dtype, so ``x * 0.5`` stays float32. Tensors of different dtypes
+meet as in PyTorch (:func:`promoted`), so float32 data never turns float64
+by meeting integers.
 """
 
 import numpy as np
@@ -350,23 +352,41 @@ class Cast(Function):
 
 
 def _operands(a, b):
-    """Both operands as Tensors, a Python scalar or array taking the other's dtype rules. An
-    integer or bool tensor meeting a float scalar becomes floating (the default dtype), as in
-    PyTorch; NumPy alone would give float64."""
+    """Both operands as Tensors of dtypes that meet as in PyTorch: a Python scalar takes the
+    other's dtype rules (an integer or bool tensor meeting a float scalar becomes floating, the
+    default dtype; NumPy alone would give float64), and two tensors are :func:`promoted`."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = Tensor._wrap(as_array(a, where="operand"))
     if not isinstance(a, Tensor):
-        float_scalar = isinstance(a, (float, np.floating))
-        a = as_operand(a, b)
-        return a, _floating_for(b, a) if float_scalar else b
-    float_scalar = isinstance(b, (float, np.floating))
-    b = as_operand(b, a)
-    return (_floating_for(a, b) if float_scalar else a), b
+        if isinstance(a, (float, np.floating)):
+            b = as_floating(b)
+        return promoted(as_operand(a, b), b)
+    if isinstance(b, (float, np.floating)):
+        a = as_floating(a)
+    return promoted(a, as_operand(b, a))
 
 
-def _floating_for(tensor, scalar):
-    """``tensor`` converted to the float ``scalar``'s dtype if it holds integers or bools."""
-    return cast(tensor, scalar.data.dtype) if tensor.data.dtype.kind in "biu" else tensor
+# Kinds of dtype in PyTorch's order of categories: bool < integer < floating.
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def promoted(a, b):
+    """Tensors ``a`` and ``b`` converted where PyTorch's type promotion differs from NumPy's: the
+    operand of the lower category takes the other's dtype (float32 with int64 gives float32, where
+    NumPy gives float64), and within one category a 0-d tensor does not widen a tensor with
+    dimensions (float32 data with a float64 0-d tensor stays float32). Otherwise NumPy's rules hold
+    (float32 with float64 data gives float64, as in PyTorch)."""
+    dtype_a, dtype_b = a.data.dtype, b.data.dtype
+    if dtype_a is dtype_b or dtype_a == dtype_b:
+        return a, b
+    category_a, category_b = _CATEGORY[dtype_a.kind], _CATEGORY[dtype_b.kind]
+    if category_a != category_b:
+        return (a, cast(b, dtype_a)) if category_a > category_b else (cast(a, dtype_b), b)
+    if a.data.ndim == 0 and b.data.ndim:
+        return cast(a, dtype_b), b
+    if b.data.ndim == 0 and a.data.ndim:
+        return a, cast(b, dtype_a)
+    return a, b
 
 
 def _binary(function, name, formula):
@@ -398,12 +418,15 @@ minimum = _binary(Minimum, "minimum", "min(a, b) elementwise")
 
 
 def pow(a, b):  # noqa: A001 - mirrors torch.pow
-    """a ** b; a constant Python exponent uses the cheaper PowScalar."""
+    """a ** b; a constant Python exponent uses the cheaper PowScalar (an integer tensor to a
+    float power becomes floating, the default dtype, as in PyTorch)."""
     if not isinstance(a, Tensor):
         a = as_operand(a, b)
-    if isinstance(b, (int, float)) and not isinstance(b, bool):
-        return PowScalar(b if isinstance(b, int) else float(b))(a)  # float(): a np.float64 would promote float32
-    return Pow()(a, as_operand(b, a))
+    if isinstance(b, int) and not isinstance(b, bool):
+        return PowScalar(b)(a)
+    if isinstance(b, float):
+        return PowScalar(float(b))(as_floating(a))  # float(): a np.float64 would promote float32
+    return Pow()(*promoted(a, as_operand(b, a)))
 
 
 def where(condition, a, b):
@@ -414,23 +437,29 @@ def where(condition, a, b):
     if not isinstance(a, Tensor):
         a = as_operand(a, b) if isinstance(b, Tensor) else Tensor._wrap(as_array(a))
     condition = backend.to_device(condition, backend.device_of(a.data))
-    return Where(condition)(a, as_operand(b, a))
+    return Where(condition)(*promoted(a, as_operand(b, a)))
 
 
 def neg(x):
     return Neg()(x)
 
 
+def as_floating(x):
+    """``x``, converted to the default float dtype if it holds integers or bools: the input of
+    exp, log, sqrt and float powers, as in PyTorch (NumPy alone would give float64)."""
+    return cast(x, backend.get_default_dtype()) if x.data.dtype.kind in "biu" else x
+
+
 def exp(x):
-    return Exp()(x)
+    return Exp()(as_floating(x))
 
 
 def log(x):
-    return Log()(x)
+    return Log()(as_floating(x))
 
 
 def sqrt(x):
-    return Sqrt()(x)
+    return Sqrt()(as_floating(x))
 
 
 def abs(x):  # noqa: A001 - mirrors torch.abs

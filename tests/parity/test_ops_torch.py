@@ -375,6 +375,13 @@ INTEGER_SCALAR_CASES = {
     "int / float": lambda x: x / 2.0,
     "bool * float": lambda x: (x > 1) * 1.5,
     "bool + int": lambda x: (x > 1) + 2,
+    "int ** float": lambda x: x**0.5,
+    "float ** int": lambda x: 2.5**x,
+    "int ** int": lambda x: x**2,
+    "exp of int": lambda x: x.exp(),
+    "log of int": lambda x: x.log(),
+    "sqrt of int": lambda x: x.sqrt(),
+    "exp of bool": lambda x: (x > 1).exp(),
 }
 
 
@@ -384,3 +391,45 @@ def test_integer_tensors_meeting_scalars_take_pytorchs_dtype(case):
     ours, theirs = fn(dg.tensor([1, 2, 3])), fn(torch.tensor([1, 2, 3]))
     assert str(ours.dtype) == str(theirs.dtype).removeprefix("torch."), (ours.dtype, theirs.dtype)
     np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-7)
+
+
+# ----------------------------------------------------------------------------
+# Tensors of different dtypes meeting each other: float32 data stays float32 (NumPy would widen to float64)
+
+MIXED_TENSOR_CASES = {
+    "float32 + int64": lambda f, i, d0: f + i,
+    "int64 - float32": lambda f, i, d0: i - f,
+    "float32 * bool": lambda f, i, d0: f * (i > 1),
+    "float32 / int64": lambda f, i, d0: f / i,
+    "int64 / float32": lambda f, i, d0: i / f,
+    "float32 ** int64": lambda f, i, d0: f**i,
+    "int64 ** float32": lambda f, i, d0: i**f,
+    "maximum(float32, int64)": lambda f, i, d0: f.maximum(i),
+    "where(float32, int64)": lambda f, i, d0: dg.where(f.data > 1.5, f, i) if isinstance(f, dg.Tensor)
+    else torch.where(f > 1.5, f, i),
+    "float32 + float64 0-d": lambda f, i, d0: f + d0,
+    "float64 0-d * float32": lambda f, i, d0: d0 * f,
+    "int64 + float64 0-d": lambda f, i, d0: i + d0,
+    "float32 + float64": lambda f, i, d0: f + d0.reshape(1).expand(3),
+}
+
+
+@pytest.mark.parametrize("case", list(MIXED_TENSOR_CASES))
+def test_mixed_dtype_tensors_promote_as_pytorch(case):
+    fn = MIXED_TENSOR_CASES[case]
+    values, integers = np.array([0.5, 1.5, 2.5]), np.array([1, 2, 3])
+    ours_in = (dg.tensor(values.astype(np.float32), requires_grad=True), dg.tensor(integers),
+               dg.tensor(np.float64(2.0), requires_grad=True))
+    theirs_in = (torch.tensor(values, dtype=torch.float32, requires_grad=True), torch.tensor(integers),
+                 torch.tensor(2.0, dtype=torch.float64, requires_grad=True))
+    ours, theirs = fn(*ours_in), fn(*theirs_in)
+    assert str(ours.dtype) == str(theirs.dtype).removeprefix("torch."), (ours.dtype, theirs.dtype)
+    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-6)
+    ours.sum().backward()
+    theirs.sum().backward()
+    for x, tx in zip(ours_in, theirs_in):
+        if tx.grad is None:
+            assert x.grad is None
+            continue
+        assert x.grad.dtype == x.dtype, (x.grad.dtype, x.dtype)
+        np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-6)
