@@ -68,11 +68,21 @@ def resnet_small(input_shape, widths, blocks_per_stage):
 MODELS = {"mlp": mlp, "simple-cnn": simple_cnn, "resnet-small": resnet_small}
 
 
-def build(workload, x, y):
+def make_model(workload, x):
+    """The workload's model in float32, its parameters allocated (BatchNorm's by a first call)."""
     np.random.seed(MODEL_SEED)  # DeZero initializes from the global NumPy generator
     model = MODELS[workload.model](workload.input_shape, **workload.options)
     with dezero.no_grad():
-        model(x)  # BatchNorm allocates its parameters on the first call
+        model(x)
+    for param in model.params():
+        # DeZero draws float32 weights, then scales them by a NumPy float64 scalar: float32 under
+        # NumPy 1, float64 under NumPy 2's promotion rules (NEP 50). Its float32, as the book runs it.
+        param.data = param.data.astype(np.float32)
+    return model
+
+
+def build(workload, x, y):
+    model = make_model(workload, x)
     n_params = sum(p.data.size for p in model.params() if p.name not in ("avg_mean", "avg_var"))
     if not workload.train:
         def step():

@@ -138,3 +138,25 @@ def test_gpu_run_skips_what_cannot_run_here(tmp_path):
     else:
         assert results["deepgrad"]["status"] == "ok"
 
+
+def test_dezero_runs_in_float32():
+    """The models DeZero builds are float32 (NumPy 2 would make its weights float64) and so is
+    their output: every framework times the same float32 computation. In a child process, as the
+    benchmarks run it (its module gives NumPy back the ``np.int`` DeZero imports)."""
+    if importlib.util.find_spec("dezero") is None:
+        pytest.skip("dezero is not installed")
+    script = (
+        "from benchmarks import fw_dezero\n"
+        "from benchmarks.workloads import WORKLOADS, make_data\n"
+        "import dezero\n"
+        "for name in ('mlp', 'mlp-bn', 'cnn', 'resnet-small'):\n"
+        "    x, _ = make_data(WORKLOADS[name])\n"
+        "    model = fw_dezero.make_model(WORKLOADS[name], x)\n"
+        "    with dezero.test_mode(), dezero.no_grad():\n"
+        "        out = model(x)\n"
+        "    print(name, sorted({str(p.data.dtype) for p in model.params()}), out.data.dtype)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[:-1] == [f"{name} ['float32'] float32"
+                                             for name in ("mlp", "mlp-bn", "cnn", "resnet-small")]
