@@ -136,10 +136,12 @@ class Adam(Optimizer):
             second = np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
         else:
             second = exp_avg_sq
-        step_size = lr / (1 - beta1**step)
+        # m̂/(√v̂ + eps) = (√(1 − β2ᵗ)/(1 − β1ᵗ))·m/(√v + eps·√(1 − β2ᵗ)): the bias corrections
+        # become scalars (the rearrangement of Kingma & Ba, section 2), one pass fewer.
+        correction2 = math.sqrt(1 - beta2**step)
         denominator = np.sqrt(second, out=work)
-        denominator /= math.sqrt(1 - beta2**step)
-        denominator += group["eps"]
+        denominator += group["eps"] * correction2
+        step_size = lr * correction2 / (1 - beta1**step)
         param.data -= np.divide(np.multiply(exp_avg, step_size, out=change), denominator, out=change)
 
 
