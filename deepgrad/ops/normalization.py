@@ -63,9 +63,9 @@ class Normalize(Function):
         if weight is None:
             return centered * spread(self.inv_std, sample_shape)
         gamma = weight.reshape(self.param_shape)
-        if self.weight_axes == axes:
+        if self.weight_axes == axes:  # batch norm: one scale γ/σ̂ per channel
             out = centered * spread(self.inv_std * gamma, sample_shape)
-        else:
+        else:  # layer norm: x̂·γ
             out = centered * self.inv_std
             out *= gamma
         out += spread(bias.reshape(self.param_shape), sample_shape)
