@@ -119,7 +119,7 @@ def test_softmax_dim_out_of_range(fn):
         fn(dg.tensor(randn(0, (2, 3))), dim=2)
 
 
-@pytest.mark.parametrize("fn", [F.relu, F.sigmoid, F.softmax, F.gelu], ids=["relu", "sigmoid", "softmax", "gelu"])
+@pytest.mark.parametrize("fn", [F.relu, F.softmax, F.gelu], ids=["relu", "softmax", "gelu"])
 def test_integer_input_is_refused(fn):
     with pytest.raises(TypeError, match="expected a floating tensor, got dtype int64"):
         fn(dg.tensor([1, 2, 3]))

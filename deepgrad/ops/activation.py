@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Function, Tensor
+from .arithmetic import as_floating
 
 try:  # SciPy's erf is vectorized C; math.erf elementwise is the exact fallback.
     from scipy.special import erf as _host_erf
@@ -256,13 +257,13 @@ def elu(x, alpha=1.0):
 
 
 def sigmoid(x):
-    _floating(x, "sigmoid")
-    return Sigmoid()(x)
+    """σ(x); integer and bool tensors give the default float dtype, as in PyTorch."""
+    return Sigmoid()(as_floating(x))
 
 
 def tanh(x):
-    _floating(x, "tanh")
-    return Tanh()(x)
+    """tanh(x); integer and bool tensors give the default float dtype, as in PyTorch."""
+    return Tanh()(as_floating(x))
 
 
 def gelu(x, approximate="none"):

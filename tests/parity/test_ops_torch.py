@@ -382,6 +382,8 @@ INTEGER_SCALAR_CASES = {
     "log of int": lambda x: x.log(),
     "sqrt of int": lambda x: x.sqrt(),
     "exp of bool": lambda x: (x > 1).exp(),
+    "sigmoid of int": lambda x: x.sigmoid(),
+    "tanh of int": lambda x: x.tanh(),
 }
 
 
