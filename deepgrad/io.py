@@ -16,13 +16,10 @@ from collections import OrderedDict
 import numpy as np
 
 from . import backend
+from .errors import CheckpointError
 from .tensor import Tensor
 
 CHECKPOINT_KEY = "deepgrad_checkpoint"
-
-
-class CheckpointError(ValueError):
-    """A file is not a readable deepgrad checkpoint (corrupted, truncated or foreign)."""
 
 
 def _safetensors():
@@ -37,7 +34,7 @@ def _atomic_write(path, write):
     """Call ``write(temporary_path)``, then rename the temporary file to ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".safetensors")
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
     os.close(handle)
     try:
         write(temporary)
@@ -67,6 +64,16 @@ def _as_array(value, key):
     if not isinstance(array, np.ndarray):
         raise TypeError(f"save: value of {key!r} is a {type(value).__name__}, expected an array or Tensor")
     return _contiguous(array)
+
+
+def write_text(path, text):
+    """Write ``text`` to ``path`` through a temporary file renamed into place: never half-written."""
+
+    def write(temporary):
+        with open(temporary, "w", newline="") as handle:
+            handle.write(text)
+
+    _atomic_write(path, write)
 
 
 def save(state_dict, path, metadata=None):

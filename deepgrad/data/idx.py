@@ -13,9 +13,7 @@ import uuid
 
 import numpy as np
 
-
-class DatasetError(ValueError):
-    """A data file is missing, truncated, corrupted or not what was expected."""
+from ..errors import DatasetError
 
 
 def read_idx(path):
