@@ -188,3 +188,20 @@ def spiral_splits(n=300, classes=3, noise=0.2, seed=0):
     """The spiral as Splits: independent draws for train, validation and test."""
     parts = [TensorDataset(*spiral(n, classes, noise, seed + k)) for k in range(3)]
     return Splits(*parts, tuple(str(c) for c in range(classes)))
+
+
+# name -> loader(root, download, seed) -> Splits: the choices of a training config (``--dataset``).
+# ``root`` and ``download`` concern the IDX data sets; ``seed`` the generated spiral.
+REGISTRY = {
+    "digits": lambda root, download, seed: digits(),
+    "mnist": lambda root, download, seed: mnist(root, download=download),
+    "fashion-mnist": lambda root, download, seed: fashion_mnist(root, download=download),
+    "spiral": lambda root, download, seed: spiral_splits(seed=seed),
+}
+
+
+def load(name, root=None, download=False, seed=0):
+    """The :class:`Splits` of the data set called ``name`` (a key of :data:`REGISTRY`)."""
+    if name not in REGISTRY:
+        raise DatasetError(f"unknown dataset {name!r}; valid: {', '.join(REGISTRY)}")
+    return REGISTRY[name](root, download, seed)

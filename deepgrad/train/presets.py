@@ -74,6 +74,9 @@ def resnet_small(input_shape, num_classes, widths=(16, 32), blocks_per_stage=1, 
 
 
 PRESETS = {"mlp": mlp, "simple-cnn": simple_cnn, "resnet-small": resnet_small}
+# The training options (deepgrad.train.config) each preset takes; the presets that need (C, H, W) images.
+CONFIG_OPTIONS = {"mlp": ("hidden", "activation", "batch_norm", "dropout"), "simple-cnn": (), "resnet-small": ()}
+IMAGE_PRESETS = ("simple-cnn", "resnet-small")
 
 
 def build(name, input_shape, num_classes, **options):
