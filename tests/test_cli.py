@@ -15,7 +15,9 @@ import pytest
 import deepgrad as dg
 from deepgrad import cli
 from deepgrad.data import datasets
+from deepgrad.train import config as train_config
 from deepgrad.train import presets
+from deepgrad.train import run as train_run
 
 RUN_FILES = {"config.json", "metrics.jsonl", "summary.json", "curves.png", "model.safetensors", "checkpoints"}
 EPOCH_KEYS = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
@@ -111,7 +113,7 @@ def test_train_writes_every_file(digits_run):
     assert not [name for name in os.listdir(run) if name.startswith(".") or name.endswith(".tmp")]
 
     config = read_json(run / "config.json")
-    assert set(config) == set(cli.TRAIN_OPTIONS)
+    assert set(config) == set(train_config.OPTIONS)
     assert config["epochs"] == 2 and config["hidden"] == [32] and config["dropout"] == 0.1
     assert config["dataset"] == "digits" and config["optimizer"] == "adam"
 
@@ -185,7 +187,7 @@ def test_default_training_reaches_the_promised_accuracy(tmp_path):
     default = deepgrad("train", "--quiet", "--out", tmp_path / "default")
     assert default.returncode == 0, default.stderr
     summary = read_json(tmp_path / "default" / "summary.json")
-    assert summary["epochs"] == cli.TRAIN_OPTIONS["epochs"][0]
+    assert summary["epochs"] == train_config.OPTIONS["epochs"].default
     assert summary["test_accuracy"] >= 0.97, summary
 
     short = deepgrad("train", "--quiet", "--epochs", 3, "--out", tmp_path / "short")
@@ -482,7 +484,7 @@ def test_errors_from_a_real_process_are_one_line(tmp_path, args, fragment):
 
 def test_threads_option_sets_the_blas_threads(capsys, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(cli, "set_num_threads", calls.append)
+    monkeypatch.setattr(train_run, "set_num_threads", calls.append)
     code, out, err = run_main(capsys, "train", "--out", tmp_path / "run", "--epochs", "1", "--threads", "1", *SMALL)
     assert code == 0, err
     assert "\n1 epoch in " in out
@@ -492,7 +494,7 @@ def test_threads_option_sets_the_blas_threads(capsys, tmp_path, monkeypatch):
 
 def test_threads_unset_leaves_the_blas_alone(capsys, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(cli, "set_num_threads", calls.append)
+    monkeypatch.setattr(train_run, "set_num_threads", calls.append)
     code, out, err = run_main(capsys, "train", "--out", tmp_path / "run", "--epochs", "1", *SMALL)
     assert code == 0, err
     assert calls == []
@@ -516,3 +518,33 @@ def test_train_with_threads_in_a_real_process(tmp_path):
     done = deepgrad("train", "--out", tmp_path / "run", "--epochs", "1", "--threads", "1", *SMALL)
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "run" / "config.json").read_text())["threads"] == 1
+
+
+# ----------------------------------------------------------------------------
+# User errors are one line; bugs keep their traceback
+
+
+def test_a_diverging_run_is_a_one_line_error(capsys, tmp_path):
+    code, out, err = run_main(capsys, "train", "--optimizer", "sgd", "--lr", "1e30", "--epochs", 1,
+                              "--out", tmp_path / "run", *SMALL)
+    assert_one_line_error(code, err, "deepgrad train: error: training loss became nan at step 2 (epoch 1)",
+                          "Try a lower learning rate")
+
+
+def test_an_internal_error_is_not_disguised_as_a_user_error(capsys, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("a bug deep inside")
+
+    monkeypatch.setattr(cli, "build_run", broken)
+    with pytest.raises(ValueError, match="a bug deep inside"):
+        cli.main(["train", "--out", str(tmp_path / "run"), "--quiet"])
+
+
+def test_an_internal_error_in_a_real_process_shows_its_traceback(tmp_path):
+    program = ("import sys; from deepgrad import cli; from deepgrad.train import presets; "
+               "presets.PRESETS['mlp'] = lambda *args, **kwargs: 1 / 0; sys.exit(cli.main(sys.argv[1:]))")
+    result = subprocess.run([sys.executable, "-c", program, "train", "--quiet", "--out", str(tmp_path / "run")],
+                            capture_output=True, text=True, env=environment(), timeout=300)
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr and "ZeroDivisionError" in result.stderr
+    assert not (tmp_path / "run").exists()

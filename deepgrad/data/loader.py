@@ -52,12 +52,18 @@ class DataLoader:
         else:
             samples = [self.dataset[int(i)] for i in indices]
             columns = [np.stack(column) for column in zip(*samples)]
-        if self.device is not None:
-            columns = [backend.to_device(c, self.device) for c in columns]
-        return tuple(Tensor._wrap(c) for c in columns)
+        return batch_on(self.device, columns)
 
     def state_dict(self):
         return {"seed": self.seed, "epoch": self.epoch}
 
     def load_state_dict(self, state):
         self.seed, self.epoch = int(state["seed"]), int(state["epoch"])
+
+
+def batch_on(device, arrays):
+    """A batch (a tuple of Tensors) of ``arrays`` moved to ``device``, or left where they are when
+    ``device`` is None: the one place batches change device, for DataLoader(device=) and the Trainer."""
+    if device is not None:
+        arrays = [backend.to_device(array, device) for array in arrays]
+    return tuple(Tensor._wrap(array) for array in arrays)

@@ -131,6 +131,8 @@ class LinearWarmup(LinearLR):
 class ReduceLROnPlateau(_ScheduleState):
     """Multiply the rate by ``factor`` when a metric stops improving for ``patience`` epochs (PyTorch's rules)."""
 
+    steps_on_metric = True  # step(metric): a training loop passes it the monitored value each epoch
+
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
                  cooldown=0, min_lr=0.0, eps=1e-8):
         if not isinstance(optimizer, Optimizer):

@@ -1,7 +1,10 @@
-"""The training system: Trainer, callbacks, metrics and the model presets."""
+"""The training system: the Trainer and its callbacks, metrics, model presets, the option schema
+(:mod:`~deepgrad.train.config`) and whole runs built from a config (:mod:`~deepgrad.train.run`)."""
 
-from . import presets
+from ..errors import TrainingDiverged
+from . import config, presets
 from .callbacks import (
-    Callback, EarlyStopping, HistoryWriter, ModelCheckpoint, NaNGuard, ProgressBar, TrainingDiverged,
+    Callback, EarlyStopping, GradientClipping, HistoryWriter, ModelCheckpoint, NaNGuard, ProgressBar, SchedulerStep,
 )
+from .run import Run, build_run, default_directory, load_run
 from .trainer import History, Trainer

@@ -1,8 +1,23 @@
-"""Trainer callbacks: progress bar, history files, early stopping, checkpoints, NaN guard.
+"""Trainer callbacks: the policies of a training run, each attached to the Trainer's events.
 
-A callback overrides any of ``on_fit_start(trainer)``, ``on_epoch_start(trainer, epoch)``,
-``on_batch_end(trainer, logs)``, ``on_epoch_end(trainer, epoch, logs)`` and
-``on_fit_end(trainer)``; setting ``trainer.stop_training = True`` ends fit after the epoch.
+The Trainer calls, in this order (a callback overrides any subset; ``logs`` are dicts of floats):
+
+    on_fit_start(trainer)
+      on_epoch_start(trainer, epoch)                       epoch counts from 1
+        on_batch_start(trainer, batch)                     batch index within the epoch, from 0
+        on_after_backward(trainer, logs)                   gradients in .grad, before the optimizer step
+        on_step_end(trainer, logs)                         parameters updated; trainer.global_step counts it
+        on_batch_end(trainer, logs)                        logs: the batch's loss and metrics
+      on_validation_end(trainer, logs)                     logs: val_loss, val_<metric> (with a val loader)
+      on_epoch_end(trainer, epoch, logs)                   logs: the epoch's row of the history
+    on_fit_end(trainer)
+
+Callbacks run in increasing ``order`` (then in the order given): 0 by default;
+GradientClipping runs after the others at ``on_after_backward`` (so monitors see
+the raw gradients), ModelCheckpoint last (so a checkpoint holds the state every
+other callback left). Setting ``trainer.stop_training = True`` ends fit after
+the epoch. A callback with state that a resumed run needs names its
+``checkpoint_key`` and has ``state_dict()``/``load_state_dict()``.
 """
 
 import csv
@@ -10,16 +25,39 @@ import json
 import math
 import os
 import sys
+from io import StringIO
+
+from .. import io
+from ..errors import TrainingDiverged
+from ..nn.utils import clip_grad_norm_
+
+EVENTS = ("on_fit_start", "on_epoch_start", "on_batch_start", "on_after_backward", "on_step_end", "on_batch_end",
+          "on_validation_end", "on_epoch_end", "on_fit_end")
 
 
 class Callback:
+    order = 0
+    checkpoint_key = None
+
     def on_fit_start(self, trainer):
         pass
 
     def on_epoch_start(self, trainer, epoch):
         pass
 
+    def on_batch_start(self, trainer, batch):
+        pass
+
+    def on_after_backward(self, trainer, logs):
+        pass
+
+    def on_step_end(self, trainer, logs):
+        pass
+
     def on_batch_end(self, trainer, logs):
+        pass
+
+    def on_validation_end(self, trainer, logs):
         pass
 
     def on_epoch_end(self, trainer, epoch, logs):
@@ -29,24 +67,77 @@ class Callback:
         pass
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+def listeners(callbacks, event):
+    """The ``event`` methods of the callbacks that implement it, in run order (a callback that
+    leaves an event to :class:`Callback`'s no-op costs nothing there)."""
+    ordered = sorted(callbacks, key=lambda callback: getattr(callback, "order", 0))
+    return [getattr(callback, event) for callback in ordered
+            if getattr(type(callback), event, None) not in (None, getattr(Callback, event))]
 
 
 class NaNGuard(Callback):
-    """Stop with a clear error the moment the training loss is not finite."""
+    """Stop with :class:`TrainingDiverged` the moment the training loss is not finite, before the
+    optimizer applies the step that produced it."""
 
     def __init__(self):
         self.last_finite = None
 
-    def on_batch_end(self, trainer, logs):
+    def on_after_backward(self, trainer, logs):
         loss = logs["loss"]
         if not math.isfinite(loss):
             raise TrainingDiverged(
-                f"training loss became {loss} at step {trainer.global_step} (epoch {trainer.epoch}); "
+                f"training loss became {loss} at step {trainer.global_step + 1} (epoch {trainer.epoch + 1}); "
                 f"last finite loss: {self.last_finite}. Try a lower learning rate or gradient clipping."
             )
         self.last_finite = loss
+
+
+class GradientClipping(Callback):
+    """Scale the gradients so their global L2 norm is at most ``max_norm`` before each step
+    (:func:`deepgrad.nn.utils.clip_grad_norm_`)."""
+
+    order = 10
+
+    def __init__(self, max_norm):
+        self.max_norm = max_norm
+
+    def on_after_backward(self, trainer, logs):
+        clip_grad_norm_(trainer.model.parameters(), self.max_norm)
+
+
+class SchedulerStep(Callback):
+    """Step a learning-rate schedule after every optimizer step (``interval="batch"``) or every epoch.
+
+    A schedule that steps on a metric (ReduceLROnPlateau) is given ``logs[monitor]`` at the end of
+    each epoch; ``monitor`` defaults to "val_loss", or "train_loss" in a run without validation.
+    """
+
+    checkpoint_key = "scheduler"
+
+    def __init__(self, scheduler, interval="epoch", monitor=None):
+        if interval not in ("epoch", "batch"):
+            raise ValueError(f"SchedulerStep: interval must be 'epoch' or 'batch', got {interval!r}")
+        self.scheduler, self.interval, self.monitor = scheduler, interval, monitor
+        self.steps_on_metric = getattr(scheduler, "steps_on_metric", False)
+
+    def on_step_end(self, trainer, logs):
+        if self.interval == "batch" and not self.steps_on_metric:
+            self.scheduler.step()
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.steps_on_metric:
+            monitor = self.monitor or ("val_loss" if "val_loss" in logs else "train_loss")
+            if monitor not in logs:
+                raise KeyError(f"SchedulerStep: metric {monitor!r} not in the logs {sorted(logs)}")
+            self.scheduler.step(logs[monitor])
+        elif self.interval == "epoch":
+            self.scheduler.step()
+
+    def state_dict(self):
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state):
+        self.scheduler.load_state_dict(state)
 
 
 class ProgressBar(Callback):
@@ -78,21 +169,43 @@ class ProgressBar(Callback):
 
 
 class HistoryWriter(Callback):
-    """Append each epoch's logs to a JSON-lines file (and, optionally, a CSV file)."""
+    """Append each epoch's logs to a JSON-lines file (and, optionally, a CSV file).
+
+    When fit starts with a history (a resumed run), the files are first replaced by ones holding
+    exactly that history, so an epoch logged after the checkpoint a run resumes from, before a
+    crash, is not listed twice, and none is missing.
+    """
 
     def __init__(self, jsonl_path, csv_path=None):
         self.jsonl_path, self.csv_path = jsonl_path, csv_path
 
+    def on_fit_start(self, trainer):
+        epochs = trainer.history.epochs
+        if epochs:
+            io.write_text(self.jsonl_path, _jsonl(epochs))
+            if self.csv_path:
+                io.write_text(self.csv_path, _csv(epochs, header=True))
+
     def on_epoch_end(self, trainer, epoch, logs):
         with open(self.jsonl_path, "a") as handle:
-            handle.write(json.dumps(logs) + "\n")
+            handle.write(_jsonl([logs]))
         if self.csv_path:
-            new = not os.path.exists(self.csv_path)
+            header = not os.path.exists(self.csv_path)
             with open(self.csv_path, "a", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(logs))
-                if new:
-                    writer.writeheader()
-                writer.writerow(logs)
+                handle.write(_csv([logs], header))
+
+
+def _jsonl(rows):
+    return "".join(json.dumps(logs) + "\n" for logs in rows)
+
+
+def _csv(rows, header):
+    text = StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
 
 
 def _improved(value, best, mode, min_delta):
@@ -137,6 +250,8 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Write ``last.safetensors`` every epoch and ``best.safetensors`` when ``monitor`` improves
     (full training checkpoints, resumable with ``Trainer.fit(resume_from=...)``)."""
+
+    order = 100
 
     def __init__(self, directory, monitor="val_loss", mode="min", save_best=True, save_last=True):
         self.directory, self.monitor, self.mode = directory, monitor, mode

@@ -1,9 +1,10 @@
-"""The Trainer: the mini-batch loop, evaluation, prediction, checkpoints and resume.
+"""The Trainer: the mini-batch loop and its events, evaluation, prediction, checkpoints and resume.
 
-Per batch: forward, loss, zero_grad, backward, optional gradient clipping,
-optimizer step, optional per-batch scheduler step. Per epoch: evaluation on
-the validation loader (no graph built), per-epoch scheduler step, callbacks.
-The Trainer knows nothing about specific layers.
+Per batch: forward, loss and metrics, zero_grad, backward, ``on_after_backward``, the optimizer
+step, ``on_step_end``, ``on_batch_end``. Per epoch: evaluation on the validation loader (no graph
+built), ``on_validation_end``, ``on_epoch_end``. Everything else — clipping, the NaN guard,
+schedules, early stopping, checkpoints, progress, monitors — is a callback on those events
+(see :mod:`deepgrad.train.callbacks`). The Trainer knows nothing about specific layers.
 """
 
 import time
@@ -11,12 +12,11 @@ import time
 import numpy as np
 
 from .. import backend, io
-from ..nn.utils import clip_grad_norm_
-from ..optim.lr_scheduler import ReduceLROnPlateau
+from ..data.loader import batch_on
 from ..random import get_rng_state, set_rng_state
 from ..tensor import Tensor, no_grad
 from . import metrics as metric_functions
-from .callbacks import NaNGuard
+from .callbacks import EVENTS, GradientClipping, NaNGuard, SchedulerStep, listeners
 
 
 class History:
@@ -36,25 +36,29 @@ class History:
 
 
 class Trainer:
-    """Train ``model`` with ``optimizer`` on ``loss_fn(outputs, targets)``.
+    """Train ``model`` with ``optimizer`` on ``loss_fn(outputs, targets)``; evaluate and predict.
 
-    ``scheduler`` is stepped every epoch (``scheduler_interval="epoch"``) or
-    every batch ("batch"); a ReduceLROnPlateau is stepped with the validation
-    loss. ``clip_grad_norm`` clips the global gradient norm before each step.
-    With ``device`` ("cuda"), the model is moved there (create the optimizer
-    before or after: its state is made lazily where the parameters are) and so
-    is every batch.
+    ``optimizer`` is needed by :meth:`fit` only, ``loss_fn`` by :meth:`fit` and :meth:`evaluate`.
+    Three arguments are shortcuts for the usual callbacks, placed before ``callbacks``:
+    ``scheduler`` (a :class:`SchedulerStep` every epoch, or every batch with
+    ``scheduler_interval="batch"``; a ReduceLROnPlateau is given the validation loss),
+    ``clip_grad_norm`` (a :class:`GradientClipping`) and ``nan_guard`` (a :class:`NaNGuard`, on by
+    default). With ``device`` ("cuda"), the Trainer places the model there (create the optimizer
+    before or after: its state is made lazily where the parameters are) and every batch it reads.
     """
 
-    def __init__(self, model, optimizer, loss_fn, metrics=("accuracy",), callbacks=(), scheduler=None,
-                 scheduler_interval="epoch", clip_grad_norm=None, device=None):
+    def __init__(self, model, optimizer=None, loss_fn=None, metrics=("accuracy",), callbacks=(), scheduler=None,
+                 scheduler_interval="epoch", clip_grad_norm=None, device=None, nan_guard=True):
         if scheduler_interval not in ("epoch", "batch"):
             raise ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.metrics = metric_functions.resolve(metrics)
-        self.callbacks = [NaNGuard()] + list(callbacks)
-        self.scheduler, self.scheduler_interval = scheduler, scheduler_interval
-        self.clip_grad_norm = clip_grad_norm
+        shortcuts = [NaNGuard()] if nan_guard else []
+        if clip_grad_norm is not None:
+            shortcuts.append(GradientClipping(clip_grad_norm))
+        if scheduler is not None:
+            shortcuts.append(SchedulerStep(scheduler, scheduler_interval))
+        self.callbacks = shortcuts + list(callbacks)
         self.device = None if device is None else backend.get_device(device)
         if self.device is not None:
             model.to(self.device)
@@ -65,15 +69,18 @@ class Trainer:
         self.batches_per_epoch = 0
         self.stop_training = False
         self._train_loader = None
+        self._listeners = {}
 
     # -- training -------------------------------------------------------------
     def fit(self, train_loader, val_loader=None, epochs=1, resume_from=None):
         """Train until ``epochs`` epochs are complete (counting those of a resumed checkpoint)."""
+        self._require("fit", optimizer=True, loss_fn=True)
         self._train_loader = train_loader
         if resume_from is not None:
             self.load_checkpoint(resume_from)
         self.total_epochs, self.batches_per_epoch = epochs, len(train_loader)
         self.stop_training = False
+        self._listeners = {event: listeners(self.callbacks, event) for event in EVENTS}
         self._call("on_fit_start")
         while self.epoch < epochs and not self.stop_training:
             epoch = self.epoch + 1
@@ -81,9 +88,10 @@ class Trainer:
             start = time.perf_counter()
             logs = {"epoch": epoch, **self._train_epoch(train_loader)}
             if val_loader is not None:
-                logs.update({f"val_{k}": v for k, v in self.evaluate(val_loader).items()})
+                validation = {f"val_{k}": v for k, v in self.evaluate(val_loader).items()}
+                logs.update(validation)
+                self._call("on_validation_end", validation)
             logs["lr"] = self.optimizer.param_groups[0]["lr"]
-            self._step_scheduler_after_epoch(logs)
             logs["seconds"] = time.perf_counter() - start
             self.epoch = epoch
             self.history.epochs.append(logs)
@@ -94,42 +102,40 @@ class Trainer:
     def _train_epoch(self, loader):
         self.model.train()
         totals, count = {"loss": 0.0, **{name: 0.0 for name in self.metrics}}, 0
-        for inputs, targets in self._on_device(loader):
+        for batch, (inputs, targets) in enumerate(self._on_device(loader)):
+            self._call("on_batch_start", batch)
             outputs = self.model(inputs)
             loss = self.loss_fn(outputs, targets)
+            n = metric_functions.batch_size(targets.data)
+            logs = {"loss": loss.item()}
+            for name, fn in self.metrics.items():
+                logs[name] = fn(outputs.data, targets.data) / n
             self.optimizer.zero_grad()
             loss.backward()
-            if self.clip_grad_norm is not None:
-                clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
+            self._call("on_after_backward", logs)
             self.optimizer.step()
             self.global_step += 1
-            if self.scheduler is not None and self.scheduler_interval == "batch":
-                self.scheduler.step()
-            n = metric_functions.batch_size(targets.data)
-            batch_logs = {"loss": loss.item()}
-            for name, fn in self.metrics.items():
-                batch_logs[name] = fn(outputs.data, targets.data) / n
-            for key, value in batch_logs.items():
+            self._call("on_step_end", logs)
+            for key, value in logs.items():
                 totals[key] += value * n
             count += n
-            self._call("on_batch_end", batch_logs)
+            self._call("on_batch_end", logs)
         return {f"train_{k}": v / max(count, 1) for k, v in totals.items()}
 
-    def _step_scheduler_after_epoch(self, logs):
-        if self.scheduler is None:
-            return
-        if isinstance(self.scheduler, ReduceLROnPlateau):
-            self.scheduler.step(logs.get("val_loss", logs["train_loss"]))
-        elif self.scheduler_interval == "epoch":
-            self.scheduler.step()
+    def _call(self, event, *args):
+        for method in self._listeners[event]:
+            method(self, *args)
 
-    def _call(self, hook, *args):
-        for callback in self.callbacks:
-            getattr(callback, hook)(self, *args)
+    def _require(self, action, optimizer=False, loss_fn=False):
+        missing = [name for name, needed in (("optimizer", optimizer), ("loss_fn", loss_fn))
+                   if needed and getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"Trainer.{action}: needs {' and '.join(missing)}; pass it to Trainer(...)")
 
     # -- evaluation -----------------------------------------------------------
     def evaluate(self, loader):
         """Mean loss and metrics over ``loader`` in eval mode, building no graph."""
+        self._require("evaluate", loss_fn=True)
         was_training = self.model.training
         self.model.eval()
         totals, count = {"loss": 0.0, **{name: 0.0 for name in self.metrics}}, 0
@@ -152,20 +158,17 @@ class Trainer:
         outputs = []
         with no_grad():
             for start in range(0, len(data), batch_size):
-                batch = self._move(data[start : start + batch_size])
-                outputs.append(backend.to_host(self.model(Tensor._wrap(batch)).data))
+                (batch,) = batch_on(self.device, (data[start : start + batch_size],))
+                outputs.append(backend.to_host(self.model(batch).data))
         self.model.train(was_training)
         return np.concatenate(outputs) if outputs else np.empty((0,))
 
     def _on_device(self, loader):
-        """The loader's (inputs, targets) batches, moved to the Trainer's device if it has one."""
+        """The loader's (inputs, targets) batches, on the Trainer's device if it has one."""
         for inputs, targets in loader:
             if self.device is not None:
-                inputs, targets = (Tensor._wrap(self._move(t.data)) for t in (inputs, targets))
+                inputs, targets = batch_on(self.device, (inputs.data, targets.data))
             yield inputs, targets
-
-    def _move(self, array):
-        return array if self.device is None else backend.to_device(array, self.device)
 
     # -- checkpoints ----------------------------------------------------------
     def checkpoint_state(self):
@@ -179,8 +182,8 @@ class Trainer:
             "global_step": self.global_step,
             "history": self.history.epochs,
         }
-        if self.scheduler is not None:
-            state["scheduler"] = self.scheduler.state_dict()
+        for callback in self._stateful_callbacks():
+            state[callback.checkpoint_key] = callback.state_dict()
         if self._train_loader is not None and hasattr(self._train_loader, "state_dict"):
             state["train_loader"] = self._train_loader.state_dict()
         return state
@@ -190,18 +193,25 @@ class Trainer:
         io.save_checkpoint(self.checkpoint_state(), path)
 
     def load_checkpoint(self, path):
-        """Restore model, optimizer, scheduler, RNG, data order and counters from ``path``."""
+        """Restore model, optimizer, callback state (the schedule), RNG, data order and counters from
+        ``path``; a Trainer without an optimizer restores the model alone."""
         state = io.load_checkpoint(path)
         if state.get("format") != "deepgrad-training-checkpoint-1":
             raise io.CheckpointError(f"{path} is a deepgrad file but not a training checkpoint")
         self.model.load_state_dict(state["model"])
+        if self.optimizer is None:
+            return
         self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None:
-            if "scheduler" not in state:
-                raise io.CheckpointError(f"{path} has no scheduler state, but this Trainer has a scheduler")
-            self.scheduler.load_state_dict(state["scheduler"])
+        for callback in self._stateful_callbacks():
+            key = callback.checkpoint_key
+            if key not in state:
+                raise io.CheckpointError(f"{path} has no {key} state, but this Trainer has a {key}")
+            callback.load_state_dict(state[key])
         set_rng_state(state["rng"])
         if "train_loader" in state and self._train_loader is not None:
             self._train_loader.load_state_dict(state["train_loader"])
         self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
         self.history = History([dict(logs) for logs in state["history"]])
+
+    def _stateful_callbacks(self):
+        return [callback for callback in self.callbacks if getattr(callback, "checkpoint_key", None)]

@@ -1,0 +1,169 @@
+"""The options of a training run: one schema, validated in one place.
+
+A config is a dict of the options below (``deepgrad train --help`` is generated
+from them). It is built from layers — the defaults, a TOML file, a run's saved
+``config.json`` when it is resumed, the command line or a dict from code — by
+:func:`resolve`, which merges them (later layers win) and validates the result:
+every value's type, choice and range. Errors are :class:`ConfigError`
+naming the option (and the file it came from).
+"""
+
+import json
+import math
+from dataclasses import dataclass
+
+from .. import backend
+from ..data import datasets
+from ..errors import ConfigError
+from ..optim import OPTIMIZERS, SCHEDULES
+from . import presets
+
+
+def _positive(name, value):
+    return None if value > 0 else f"{name} must be positive, got {value}"
+
+
+def _probability(name, value):
+    return None if 0 <= value <= 1 else f"{name} must be in [0, 1], got {value}"
+
+
+def _at_least_one(name, value):
+    return None if value >= 1 else f"{name} must be at least 1, got {value}"
+
+
+def _known_device(name, value):
+    try:
+        backend.get_device(value)
+    except (ValueError, RuntimeError) as error:
+        return f"--device {value}: {error}"
+    return None
+
+
+@dataclass(frozen=True)
+class Option:
+    """One training option: its default, type (str, int, float, bool, or list of ints), help text,
+    the valid choices (None: any value of the type) and a range check, ``check(name, value)`` -> an
+    error message or None (not called for None)."""
+
+    default: object
+    type: type
+    help: str
+    choices: tuple = None
+    check: object = None
+
+
+OPTIONS = {
+    "dataset": Option("digits", str, "digits (embedded), mnist, fashion-mnist or spiral",
+                      choices=tuple(datasets.REGISTRY)),
+    "data_dir": Option(None, str, "directory holding the IDX files (mnist, fashion-mnist)"),
+    "download": Option(False, bool, "download missing IDX files into --data-dir"),
+    "model": Option("mlp", str, "mlp, simple-cnn or resnet-small", choices=tuple(presets.PRESETS)),
+    "hidden": Option([256, 128], list, "mlp hidden widths, e.g. 256,128"),
+    "activation": Option("relu", str, "mlp activation: relu, tanh, sigmoid, gelu, leaky_relu",
+                         choices=tuple(presets.ACTIVATIONS)),
+    "batch_norm": Option(False, bool, "mlp: BatchNorm1d before each activation"),
+    "dropout": Option(0.0, float, "mlp: dropout probability after each activation", check=_probability),
+    "optimizer": Option("adam", str, "sgd, momentum, adagrad, rmsprop, adam or adamw", choices=tuple(OPTIMIZERS)),
+    "lr": Option(3e-3, float, "learning rate", check=_positive),
+    "momentum": Option(0.9, float, "momentum of sgd and momentum (the other optimizers do not use it)"),
+    "weight_decay": Option(0.0, float, "L2 weight decay (decoupled for adamw)"),
+    "schedule": Option("none", str, "learning-rate schedule: none, linear-decay, step, cosine",
+                       choices=tuple(SCHEDULES)),
+    "final_lr": Option(0.0, float, "final learning rate of linear-decay / cosine"),
+    "clip_grad_norm": Option(None, float, "clip the global gradient norm to this value"),
+    "batch_size": Option(32, int, "mini-batch size", check=_positive),
+    "epochs": Option(20, int, "number of epochs", check=_positive),
+    "patience": Option(None, int, "stop early after this many epochs without val_loss improvement"),
+    "seed": Option(0, int, "random seed (weights, dropout, data order)"),
+    "device": Option("cpu", str, "cpu, or cuda (needs CuPy and an NVIDIA GPU)", check=_known_device),
+    "threads": Option(None, int, "threads of NumPy's BLAS (unset: its own default, one per core); 1 is "
+                                 "faster for small models on a busy machine", check=_at_least_one),
+}
+
+
+def defaults():
+    """Every option at its default."""
+    return {name: option.default for name, option in OPTIONS.items()}
+
+
+def check_types(values, source):
+    """``values`` (some options) with each value checked against its option's type, ints given for
+    floats made floats; unknown names are an error naming ``source`` (e.g. the file they came from)."""
+    unknown = sorted(set(values) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown keys {unknown}; valid keys: {', '.join(OPTIONS)}")
+    return {name: _typed(name, value, source) for name, value in values.items()}
+
+
+def _typed(name, value, source):
+    option = OPTIONS[name]
+    kind = option.type
+    if value is None and option.default is None:
+        return value
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is list:
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{source}: {name} must be a list of integers, got {value!r}")
+        return list(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{source}: {name} must be of type {kind.__name__}, got {value!r}")
+    return value
+
+
+def validate(config, source="config"):
+    """A complete config: ``config``'s options (a dict, possibly partial) over the defaults, with
+    every type, choice and range checked."""
+    resolved = defaults()
+    resolved.update(check_types(config, source))
+    for name, option in OPTIONS.items():
+        value = resolved[name]
+        if option.choices is not None and value not in option.choices:
+            raise ConfigError(f"unknown {name} {value!r}; valid: {', '.join(option.choices)}")
+        if option.check is not None and value is not None:
+            if isinstance(value, float) and math.isnan(value):
+                raise ConfigError(f"{name} must be a number, got nan")
+            problem = option.check(name, value)
+            if problem:
+                raise ConfigError(problem)
+    return resolved
+
+
+def resolve(*layers):
+    """Merge partial configs, later ones winning, over the defaults, and validate the result.
+    An option whose value is None in a layer is not given there (the command line's unset flags)."""
+    merged = {}
+    for layer in layers:
+        merged.update({name: value for name, value in layer.items() if value is not None})
+    return validate(merged)
+
+
+def load_file(path):
+    """The options in a TOML file (the flag names with underscores), types checked."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    return check_types(raw, f"config file {path}")
+
+
+def load_saved(path):
+    """The options saved in a run's ``config.json`` at ``path``, types checked (keys this version
+    does not know are ignored: a run written by another version still loads)."""
+    try:
+        with open(path) as handle:
+            saved = json.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found: is this a run directory written by 'deepgrad train'?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path}: expected a JSON object of options, got {type(saved).__name__}")
+    return check_types({name: value for name, value in saved.items() if name in OPTIONS}, path)

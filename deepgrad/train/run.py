@@ -1,0 +1,240 @@
+"""A training run as a library call: what ``deepgrad train``, the experiments and the search all use.
+
+    run = build_run({"dataset": "digits", "epochs": 5}, out="runs/five")
+    summary = run.fit()        # trains, tests, and writes the run directory
+    run.evaluate()             # {"train": {"loss": ..., "accuracy": ...}, "val": {...}, "test": {...}}
+
+    run = load_run("runs/five")        # the trained model back, for evaluate() and predict(x)
+
+:func:`build_run` turns a config (:mod:`deepgrad.train.config`) into the pieces of a run through
+the registries that live next to what they build — data sets (``deepgrad.data.datasets.REGISTRY``),
+models (``presets.PRESETS``), optimizers and schedules (``deepgrad.optim.registry``) — and the
+Trainer with its callbacks. With ``out``, the run directory holds ``config.json``,
+``metrics.jsonl`` (one line per epoch), ``checkpoints/{last,best}.safetensors``, and after
+:meth:`Run.fit` ``model.safetensors``, ``summary.json`` and ``curves.png``; without it, nothing is
+written (a search trial, a quick experiment).
+"""
+
+import datetime
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import functional as F
+from .. import io
+from ..data import DataLoader, datasets
+from ..errors import CheckpointError, ConfigError
+from ..optim import create_optimizer, create_schedule
+from ..random import manual_seed
+from ..threads import set_num_threads
+from . import config as options
+from . import presets
+from .callbacks import EarlyStopping, HistoryWriter, ModelCheckpoint, ProgressBar
+from .trainer import Trainer
+
+EVAL_BATCH_SIZE = 1024
+
+
+def loss_fn(outputs, targets):
+    """The loss of every run: softmax cross-entropy of the logits against class indices."""
+    return F.cross_entropy(outputs, targets)
+
+
+@dataclass
+class Run:
+    """The pieces of one training run. ``optimizer`` is None for a run loaded to evaluate or predict."""
+
+    config: dict
+    splits: datasets.Splits
+    model: object
+    trainer: Trainer
+    loaders: tuple             # (train, val, test) DataLoaders
+    optimizer: object = None
+    directory: str = None      # None: nothing is written
+    resume: bool = False       # fit() continues from the directory's last checkpoint
+
+    def describe(self):
+        """One line: model, data, optimizer and epochs (what ``deepgrad train`` prints first)."""
+        c, s = self.config, self.splits
+        where = f" -> {self.directory}" if self.directory else ""
+        return (f"{c['model']} on {c['dataset']} ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test), "
+                f"{c['optimizer']} lr={c['lr']}, {c['epochs']} epochs{where}")
+
+    def path(self, *parts):
+        return os.path.join(self.directory, *parts)
+
+    def fit(self):
+        """Train (from the last checkpoint when resuming), test, save; returns the summary dict."""
+        if self.optimizer is None:
+            raise ConfigError("this run was loaded to evaluate and predict; build_run() one to train")
+        train, val, test = self.loaders
+        resume_from = self.path("checkpoints", "last.safetensors") if self.resume else None
+        start = time.perf_counter()
+        history = self.trainer.fit(train, val, epochs=self.config["epochs"], resume_from=resume_from)
+        wall_seconds = time.perf_counter() - start
+        tested = self.trainer.evaluate(test)
+        last = history.epochs[-1]
+        summary = {
+            "dataset": self.config["dataset"], "model": self.config["model"], "epochs": len(history),
+            "train_loss": last["train_loss"], "train_accuracy": last["train_accuracy"],
+            "val_loss": last["val_loss"], "val_accuracy": last["val_accuracy"],
+            "test_loss": tested["loss"], "test_accuracy": tested["accuracy"],
+            "train_seconds": sum(logs["seconds"] for logs in history.epochs),
+            "wall_seconds": wall_seconds,
+        }
+        if self.directory is not None:
+            io.save(self.model.state_dict(), self.path("model.safetensors"))
+            write_json(self.path("summary.json"), summary)
+            self._plot(history)
+        return summary
+
+    def _plot(self, history):
+        try:
+            from ..viz import plot_curves
+        except ImportError:
+            print("note: matplotlib is not installed, so curves.png was not drawn (pip install 'deepgrad[viz]')",
+                  file=sys.stderr)
+            return
+        plot_curves(history.epochs, self.path("curves.png"),
+                    title=f"{self.config['model']} on {self.config['dataset']}")
+
+    def evaluate(self, splits=("train", "val", "test")):
+        """{split: {"loss", "accuracy"}} of the model in eval mode on each named split."""
+        return {name: self.trainer.evaluate(DataLoader(getattr(self.splits, name), EVAL_BATCH_SIZE))
+                for name in splits}
+
+    def predict(self, x):
+        """The model's outputs (logits) for inputs ``x`` shaped like the training data, batch first."""
+        return self.trainer.predict(x)
+
+
+def default_directory(config, root="runs"):
+    """``root/DATASET-MODEL-YYYYMMDD-HHMMSS``: where ``deepgrad train`` puts a run by default."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join(root, f"{config['dataset']}-{config['model']}-{stamp}")
+
+
+def build_run(config=None, *, out=None, resume=False, overwrite=False, progress=None, callbacks=()):
+    """The run that ``config`` (a dict of options, missing ones at their defaults) describes.
+
+    ``out``: the run directory (None: write nothing). ``resume``: continue the run in ``out`` from
+    its last checkpoint, the options in ``config`` overriding the ones it saved. ``overwrite``:
+    replace a non-empty ``out``. ``progress``: progress bars (None: when stderr is a terminal).
+    ``callbacks`` are added to the run's own (progress, checkpoints, early stopping, history).
+    Everything is checked and built before the directory is made, so a run that cannot start
+    leaves none behind. Seeds the default generator with the config's seed.
+    """
+    given = dict(config or {})
+    if resume:
+        if out is None:
+            raise ConfigError("resume needs the directory of the run to continue (out=...)")
+        config = options.resolve(options.load_saved(os.path.join(out, "config.json")), given)
+    else:
+        config = options.resolve(given)
+    if out is not None:
+        _check_directory(out, resume, overwrite)
+    if config["threads"] is not None:
+        try:
+            set_num_threads(config["threads"])
+        except (ImportError, RuntimeError) as error:
+            raise ConfigError(f"--threads: {error}") from None
+    manual_seed(config["seed"])
+    splits = datasets.load(config["dataset"], config["data_dir"], config["download"], config["seed"])
+    model = build_model(config, splits)
+    try:
+        optimizer = create_optimizer(config["optimizer"], model.parameters(), config["lr"], config["momentum"],
+                                     config["weight_decay"])
+    except ValueError as error:
+        raise ConfigError(f"--optimizer {config['optimizer']}: {error}") from None
+    loaders = (DataLoader(splits.train, config["batch_size"], shuffle=True, seed=config["seed"]),
+               DataLoader(splits.val, EVAL_BATCH_SIZE), DataLoader(splits.test, EVAL_BATCH_SIZE))
+    scheduler, interval = create_schedule(config["schedule"], optimizer, config["epochs"], len(loaders[0]),
+                                          config["final_lr"])
+    run_callbacks = [ProgressBar(quiet=None if progress is None else not progress)]
+    if out is not None:
+        _prepare_directory(out, resume)
+        write_json(os.path.join(out, "config.json"), config)
+        run_callbacks += [ModelCheckpoint(os.path.join(out, "checkpoints"), monitor="val_loss"),
+                          HistoryWriter(os.path.join(out, "metrics.jsonl"))]
+    if config["patience"]:
+        run_callbacks.append(EarlyStopping("val_loss", patience=config["patience"]))
+    trainer = Trainer(model, optimizer, loss_fn, callbacks=run_callbacks + list(callbacks), scheduler=scheduler,
+                      scheduler_interval=interval, clip_grad_norm=config["clip_grad_norm"], device=config["device"])
+    return Run(config, splits, model, trainer, loaders, optimizer, out, resume)
+
+
+def build_model(config, splits):
+    """The preset ``config["model"]`` with the options it takes, sized for the data's inputs and classes."""
+    name = config["model"]
+    if name in presets.IMAGE_PRESETS and len(splits.input_shape) != 3:
+        raise ConfigError(f"model {name!r} needs images (C, H, W); {config['dataset']} has inputs of shape "
+                          f"{splits.input_shape}: use --model mlp")
+    preset_options = {option: config[option] for option in presets.CONFIG_OPTIONS[name]}
+    return presets.build(name, splits.input_shape, splits.num_classes, **preset_options)
+
+
+def load_run(directory, device="cpu"):
+    """The run saved in ``directory`` with its trained weights (``model.safetensors``), on
+    ``device``, to evaluate and predict (no optimizer)."""
+    saved = options.load_saved(os.path.join(directory, "config.json"))
+    config = options.validate({**saved, "device": device})
+    splits = datasets.load(config["dataset"], config["data_dir"], config["download"], config["seed"])
+    model = build_model(config, splits)
+    weights = os.path.join(directory, "model.safetensors")
+    try:
+        model.load_state_dict(io.load(weights))
+    except (RuntimeError, CheckpointError) as error:
+        raise CheckpointError(f"{weights}: {error}") from None
+    trainer = Trainer(model, loss_fn=loss_fn, device=device)
+    loaders = tuple(DataLoader(getattr(splits, name), EVAL_BATCH_SIZE) for name in ("train", "val", "test"))
+    return Run(config, splits, model, trainer, loaders, directory=directory)
+
+
+def _check_directory(out, resume, overwrite):
+    """Refuse a run directory that cannot be used, before any work."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f"run directory {out} is a file, not a directory")
+    if resume:
+        if not os.path.exists(os.path.join(out, "checkpoints", "last.safetensors")):
+            raise ConfigError(f"--resume: {out} has no checkpoints/last.safetensors to resume from")
+    elif os.path.exists(out) and os.listdir(out) and not overwrite:
+        raise ConfigError(f"output directory {out} exists and is not empty; pass --overwrite or another --out")
+
+
+def _prepare_directory(out, resume):
+    """Make the run directory (emptied, when it was checked to be replaced)."""
+    if resume:
+        return
+    if os.path.exists(out) and os.listdir(out):
+        shutil.rmtree(out)
+    os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
+
+
+def write_json(path, value):
+    """Write ``value`` as indented JSON, atomically."""
+    io.write_text(path, json.dumps(value, indent=2) + "\n")
+
+
+def load_inputs(path, input_shape):
+    """The .npy array at ``path`` as float32 inputs (N,) + ``input_shape`` (one sample may come
+    without the batch axis); ConfigError when it cannot be read, is not numbers of that shape, or
+    holds NaN or infinite values."""
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot read {path} as a .npy array: {error}") from None
+    if x.dtype.kind not in "biuf":
+        raise ConfigError(f"{path} holds {x.dtype} values; expected numbers")
+    if x.shape == tuple(input_shape):
+        x = x[None]
+    if x.shape[1:] != tuple(input_shape):
+        raise ConfigError(f"--input has shape {x.shape}; expected (N,) + {tuple(input_shape)} like the training data")
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise ConfigError(f"{path} holds NaN or infinite values (first at index {np.argwhere(~np.isfinite(x))[0].tolist()})")
+    return x

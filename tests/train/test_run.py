@@ -1,0 +1,199 @@
+"""Training runs as a library API: the option schema (train/config.py) and build_run/load_run
+(train/run.py), which `deepgrad train`, the experiments and the search share."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import deepgrad as dg
+from deepgrad import ConfigError, DeepgradError
+from deepgrad.train import GradientClipping, HistoryWriter, SchedulerStep, Trainer, build_run, load_run
+from deepgrad.train import config as options
+from deepgrad.train import run as runs
+
+SMALL = {"hidden": [16], "epochs": 2}
+
+
+def read_jsonl(path):
+    with open(path) as handle:
+        return [json.loads(line) for line in handle]
+
+
+# ----------------------------------------------------------------------------
+# The schema
+
+
+def test_resolve_merges_layers_over_the_defaults():
+    config = options.resolve({"lr": 1, "epochs": 3}, {"epochs": 5, "momentum": None})
+    assert config == {**options.defaults(), "lr": 1.0, "epochs": 5}
+    assert isinstance(config["lr"], float)
+    assert set(config) == set(options.OPTIONS)
+
+
+@pytest.mark.parametrize("given,message", [
+    ({"colour": "red"}, "config: unknown keys ['colour']; valid keys: dataset, data_dir"),
+    ({"epochs": "3"}, "config: epochs must be of type int, got '3'"),
+    ({"patience": True}, "config: patience must be of type int, got True"),
+    ({"hidden": [8, 2.5]}, "config: hidden must be a list of integers"),
+    ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'; valid: sgd, momentum, adagrad, rmsprop, adam, adamw"),
+    ({"schedule": "warm"}, "unknown schedule 'warm'; valid: none, linear-decay, step, cosine"),
+    ({"batch_size": 0}, "batch_size must be positive, got 0"),
+    ({"lr": float("nan")}, "lr must be a number, got nan"),
+    ({"dropout": -0.1}, "dropout must be in [0, 1], got -0.1"),
+    ({"threads": 0}, "threads must be at least 1, got 0"),
+    ({"device": "tpu"}, "--device tpu: unknown device 'tpu'"),
+])
+def test_bad_options_are_config_errors(given, message):
+    with pytest.raises(ConfigError) as error:
+        options.resolve(given)
+    assert message in str(error.value)
+    assert isinstance(error.value, DeepgradError) and isinstance(error.value, ValueError)
+
+
+def test_every_option_has_a_default_of_its_type_and_help():
+    for name, option in options.OPTIONS.items():
+        assert option.help, name
+        assert option.default is None or isinstance(option.default, option.type), name
+        if option.choices is not None:
+            assert option.default in option.choices, name
+    assert options.validate({}) == options.defaults()
+
+
+def test_load_file_reads_toml_with_types_checked(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('epochs = 4\nlr = 1\nhidden = [8, 4]\noptimizer = "sgd"\n')
+    assert options.load_file(str(path)) == {"epochs": 4, "lr": 1.0, "hidden": [8, 4], "optimizer": "sgd"}
+    path.write_text("epochs = 2.5\n")
+    with pytest.raises(ConfigError, match=f"config file {path}: epochs must be of type int"):
+        options.load_file(str(path))
+
+
+def test_load_saved_ignores_unknown_keys_and_refuses_what_is_not_a_config(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"epochs": 3, "written_by": "a later version"}))
+    assert options.load_saved(str(path)) == {"epochs": 3}
+    for text, message in (("[1, 2]", "expected a JSON object of options, got list"),
+                          ('{"lr": "fast"}', "lr must be of type float"), ("{oops", "is not valid JSON")):
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            options.load_saved(str(path))
+
+
+# ----------------------------------------------------------------------------
+# build_run
+
+
+def test_build_run_from_a_dict_trains_without_writing_anything(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = build_run({**SMALL, "optimizer": "sgd", "lr": 0.1, "schedule": "cosine", "clip_grad_norm": 1.0},
+                    progress=False)
+    assert run.directory is None and run.config["optimizer"] == "sgd"
+    assert isinstance(run.optimizer, dg.optim.SGD) and run.optimizer.param_groups[0]["lr"] == 0.1
+    kinds = {type(c) for c in run.trainer.callbacks}
+    assert {GradientClipping, SchedulerStep} <= kinds and HistoryWriter not in kinds
+    summary = run.fit()
+    assert summary["epochs"] == 2 and 0.5 < summary["test_accuracy"] <= 1
+    assert run.optimizer.param_groups[0]["lr"] == pytest.approx(0.0)  # cosine to final_lr 0
+    assert os.listdir(tmp_path) == []
+    evaluated = run.evaluate()
+    assert set(evaluated) == {"train", "val", "test"}
+    assert evaluated["test"]["accuracy"] == summary["test_accuracy"]
+    assert run.predict(run.splits.test.arrays[0][:5]).shape == (5, 10)
+
+
+def test_the_same_config_gives_the_same_run():
+    first, second = (build_run(SMALL, progress=False).fit() for _ in range(2))
+    for key in ("train_loss", "val_loss", "test_loss", "test_accuracy"):
+        assert first[key] == second[key], key
+
+
+def test_build_run_from_a_toml_file_writes_the_run_directory(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('epochs = 2\nhidden = [16]\nbatch_norm = true\ndropout = 0.1\n')
+    out = tmp_path / "run"
+    run = build_run(options.load_file(str(path)), out=str(out), progress=False)
+    assert sorted(os.listdir(out)) == ["checkpoints", "config.json"]  # made before fit
+    saved = json.loads((out / "config.json").read_text())
+    assert saved == run.config and saved["batch_norm"] is True and saved["epochs"] == 2
+    summary = run.fit()
+    assert {"metrics.jsonl", "summary.json", "model.safetensors", "curves.png"} <= set(os.listdir(out))
+    assert [logs["epoch"] for logs in read_jsonl(out / "metrics.jsonl")] == [1, 2]
+    assert json.loads((out / "summary.json").read_text()) == summary
+    assert run.describe().startswith("mlp on digits (1257 train / 180 val / 360 test), adam lr=0.003, 2 epochs")
+
+    loaded = load_run(str(out))
+    assert loaded.optimizer is None
+    assert loaded.evaluate(("test",))["test"]["accuracy"] == summary["test_accuracy"]
+    np.testing.assert_array_equal(loaded.predict(run.splits.test.arrays[0]),
+                                  run.predict(run.splits.test.arrays[0]))
+    with pytest.raises(ConfigError, match="loaded to evaluate and predict"):
+        loaded.fit()
+
+
+def test_resume_overrides_the_saved_options_with_the_given_ones(tmp_path):
+    out = str(tmp_path / "run")
+    build_run({**SMALL, "lr": 0.01}, out=out, progress=False).fit()
+    resumed = build_run({"epochs": 3}, out=out, resume=True, progress=False)
+    assert resumed.config["epochs"] == 3 and resumed.config["lr"] == 0.01 and resumed.config["hidden"] == [16]
+    assert resumed.fit()["epochs"] == 3
+    assert [logs["epoch"] for logs in read_jsonl(os.path.join(out, "metrics.jsonl"))] == [1, 2, 3]
+    with pytest.raises(ConfigError, match="resume needs the directory of the run"):
+        build_run({}, resume=True)
+
+
+def test_a_resumed_run_lists_each_epoch_once_after_a_crash_between_metrics_and_checkpoint(tmp_path):
+    """A line written for an epoch whose checkpoint never came (a kill between the two) is replaced
+    by the history of the checkpoint the run resumes from."""
+    out = tmp_path / "run"
+    build_run(SMALL, out=str(out), progress=False).fit()
+    metrics = out / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    metrics.write_text("\n".join(lines + [lines[-1].replace('"epoch": 2', '"epoch": 3')]) + "\n")  # epoch 3 logged
+    resumed = build_run({"epochs": 3}, out=str(out), resume=True, progress=False)
+    resumed.fit()
+    epochs = read_jsonl(metrics)
+    assert [logs["epoch"] for logs in epochs] == [1, 2, 3]
+    assert [json.dumps(logs) for logs in epochs[:2]] == lines  # the first two exactly as first written
+    assert epochs == resumed.trainer.history.epochs
+
+
+def test_bad_runs_are_refused_before_anything_is_written(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match=r"model 'simple-cnn' needs images \(C, H, W\); spiral has inputs of shape"):
+        build_run({"dataset": "spiral", "model": "simple-cnn"}, out=str(out))
+    with pytest.raises(ConfigError, match="--optimizer sgd: SGD: invalid momentum -1.0"):
+        build_run({"optimizer": "sgd", "momentum": -1}, out=str(out))
+    assert not out.exists()
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match="exists and is not empty; pass --overwrite"):
+        build_run(SMALL, out=str(out))
+    assert os.listdir(out) == ["notes.txt"]
+
+
+def test_extra_callbacks_join_the_run():
+    seen = []
+
+    class Epochs(dg.train.Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            seen.append(epoch)
+
+    run = build_run({**SMALL, "epochs": 1}, progress=False, callbacks=[Epochs()])
+    assert isinstance(run.trainer, Trainer)
+    run.fit()
+    assert seen == [1]
+
+
+def test_load_inputs_checks_shape_and_values(tmp_path):
+    np.save(tmp_path / "ok.npy", np.zeros((2, 1, 8, 8), np.float64))
+    assert runs.load_inputs(str(tmp_path / "ok.npy"), (1, 8, 8)).dtype == np.float32
+    bad = np.zeros((2, 1, 8, 8))
+    bad[1, 0, 3, 4] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(ConfigError, match=r"holds NaN or infinite values \(first at index \[1, 0, 3, 4\]\)"):
+        runs.load_inputs(str(tmp_path / "nan.npy"), (1, 8, 8))
+    np.save(tmp_path / "text.npy", np.array(["a", "b"]))
+    with pytest.raises(ConfigError, match="holds <U1 values; expected numbers"):
+        runs.load_inputs(str(tmp_path / "text.npy"), (1, 8, 8))
