@@ -2,15 +2,17 @@
 
 
 def plot_curves(history_epochs, path, title=None):
-    """Save a two-panel figure (loss, accuracy per epoch) to ``path``; returns the path."""
-    import matplotlib
+    """Save a two-panel figure (loss, accuracy per epoch) to ``path``; returns the path.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn on a matplotlib ``Figure`` of its own, without pyplot: the process's matplotlib backend
+    (a notebook's inline one, say) is left as it was.
+    """
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     epochs = [logs["epoch"] for logs in history_epochs]
-    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    figure = Figure(figsize=(10, 4))
+    loss_axes, accuracy_axes = figure.subplots(1, 2)
     for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
         for split, style in (("train", "-o"), ("val", "-s")):
             key = f"{split}_{metric}"
@@ -26,5 +28,4 @@ def plot_curves(history_epochs, path, title=None):
         figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return path
