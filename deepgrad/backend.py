@@ -7,7 +7,7 @@ protocols, so ops written against ``numpy`` run on either device as long as
 they create arrays from their inputs (``*_like``, arithmetic) and never mix
 in a host array. The few places that create arrays from nothing, move them,
 or view them with new strides ask this module (:func:`get_array_module`,
-:func:`to_device`, :func:`as_strided`).
+:func:`to_device`, :func:`to_device_of`, :func:`as_strided`).
 
 Devices are :class:`Device` records in a small registry: "cpu" always,
 "cuda" registered on first use when CuPy and a GPU are present. Tests
@@ -149,6 +149,11 @@ def to_device(array, device):
         return array
     host = source.to_host(array)
     return host if target is CPU else target.from_host(host)
+
+
+def to_device_of(array, like):
+    """``array`` on the device holding the array ``like`` (the same array if it is there already)."""
+    return to_device(array, device_of(like))
 
 
 def to_host(array):

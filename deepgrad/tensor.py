@@ -280,7 +280,7 @@ class Tensor:
             grad = np.ones_like(self.data)
         else:
             grad = as_array(grad, dtype=self.data.dtype, copy=True, where="backward")
-            grad = backend.to_device(grad, backend.device_of(self.data))
+            grad = backend.to_device_of(grad, self.data)
             if grad.shape != self.data.shape:
                 raise ValueError(
                     f"backward: grad has shape {grad.shape}, expected the tensor's shape {self.shape}"

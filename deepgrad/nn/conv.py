@@ -4,12 +4,9 @@ import numpy as np
 
 from .. import backend
 from .. import functional as F
+from ..ops.arguments import int_pair
 from .linear import init_weight_and_bias
 from .module import Module, Parameter
-
-
-def _pair(value):
-    return (value, value) if isinstance(value, int) else tuple(value)
 
 
 class Conv2d(Module):
@@ -22,8 +19,9 @@ class Conv2d(Module):
             raise NotImplementedError("Conv2d: only groups=1 is supported")
         dtype = dtype or backend.get_default_dtype()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        self.kernel_size = int_pair(kernel_size, "kernel_size", "Conv2d")
+        self.stride, self.padding = int_pair(stride, "stride", "Conv2d"), int_pair(padding, "padding", "Conv2d")
+        self.dilation = int_pair(dilation, "dilation", "Conv2d")
         self.weight = Parameter(np.empty((out_channels, in_channels) + self.kernel_size, dtype=dtype))
         self.register_parameter("bias", Parameter(np.empty(out_channels, dtype=dtype)) if bias else None)
         init_weight_and_bias(self.weight, self.bias, init, generator)
@@ -33,7 +31,8 @@ class Conv2d(Module):
             raise ValueError(
                 f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
             )
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        # Checked here, and stride, padding, dilation are pairs already: conv2d need not check again.
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, check=False)
 
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

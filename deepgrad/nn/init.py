@@ -46,7 +46,7 @@ def calculate_fan_in_and_fan_out(tensor):
 def _fill(tensor, values):
     """Write ``values`` (drawn on the host, or a number) into the tensor, on its device."""
     if isinstance(values, np.ndarray):
-        values = backend.to_device(values, backend.device_of(tensor.data))
+        values = backend.to_device_of(values, tensor.data)
     tensor.data[...] = values
     return tensor
 

@@ -312,7 +312,7 @@ class Module:
                 )
             updates.append((current, value))
         for current, value in updates:
-            current[...] = backend.to_device(value, backend.device_of(current))
+            current[...] = backend.to_device_of(value, current)
         return IncompatibleKeys(missing, unexpected)
 
     def _state_slots(self):

@@ -50,8 +50,8 @@ class _BatchNorm(Module):
             if momentum is None:  # cumulative moving average
                 momentum = 1.0 / float(self.num_batches_tracked)
         # The layer's own per-channel arrays fit by construction (load_state_dict checks shapes).
-        return F._batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                             self.training or self.running_mean is None, momentum, self.eps)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training, momentum,
+                            self.eps, check=False)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -111,7 +111,7 @@ class GroupNorm(Module):
     def forward(self, x):
         if x.ndim < 2 or x.shape[1] != self.num_channels:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.num_channels}, ...), got {tuple(x.shape)}")
-        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps, check=False)  # its γ, β fit
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"

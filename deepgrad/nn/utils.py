@@ -42,7 +42,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         for p in params:
             p.grad *= coefficient
     grad = params[0].grad
-    return Tensor._wrap(backend.to_device(np.asarray(total, dtype=grad.dtype), backend.device_of(grad)))
+    return Tensor._wrap(backend.to_device_of(np.asarray(total, dtype=grad.dtype), grad))
 
 
 def clip_grad_value_(parameters, clip_value):
@@ -74,7 +74,7 @@ def vector_to_parameters(vector, parameters):
     offset = 0
     for p in parameters:
         n = p.data.size
-        p.data[...] = backend.to_device(data[offset : offset + n].reshape(p.shape), backend.device_of(p.data))
+        p.data[...] = backend.to_device_of(data[offset : offset + n].reshape(p.shape), p.data)
         offset += n
 
 

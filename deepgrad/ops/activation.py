@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Function, Tensor
+from .arguments import wrap_dim
 from .arithmetic import as_floating
 
 try:  # SciPy's erf is vectorized C; math.erf elementwise is the exact fallback.
@@ -234,11 +235,10 @@ def _floating(x, op):
         raise TypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}")
 
 
-def _dim(x, dim, op):
-    ndim = x.data.ndim
-    if not isinstance(dim, (int, np.integer)) or not -max(ndim, 1) <= dim < max(ndim, 1):
-        raise IndexError(f"{op}: dim {dim!r} is out of range for a tensor of shape {tuple(x.shape)}")
-    return int(dim) % max(ndim, 1) if ndim else None
+def _axis(x, dim, op):
+    """``dim`` as an axis of ``x``; None for a 0-d tensor (its one element is the whole distribution)."""
+    axis = wrap_dim(dim, x.data.shape, op, wrap_scalar=True)
+    return axis if x.data.ndim else None
 
 
 def relu(x):
@@ -280,20 +280,20 @@ def softplus(x, beta=1.0, threshold=20.0):
 
 def softmax(x, dim=-1):
     _floating(x, "softmax")
-    return Softmax(_dim(x, dim, "softmax"))(x)
+    return Softmax(_axis(x, dim, "softmax"))(x)
 
 
 def log_softmax(x, dim=-1):
     _floating(x, "log_softmax")
-    return LogSoftmax(_dim(x, dim, "log_softmax"))(x)
+    return LogSoftmax(_axis(x, dim, "log_softmax"))(x)
 
 
 def hardmax(x, dim=-1):
     """One-hot of the argmax along ``dim`` (first maximum on ties); has no gradient."""
-    axis = _dim(x, dim, "hardmax")
+    axis = _axis(x, dim, "hardmax")
     data = x.data
     if axis is None:  # a 0-d tensor is a single class: its own argmax
         return Tensor._wrap(np.ones_like(data))
     winner = np.expand_dims(data.argmax(axis=axis), axis)
     classes = np.arange(data.shape[axis]).reshape([-1 if a == axis else 1 for a in range(data.ndim)])
-    return Tensor._wrap((winner == backend.to_device(classes, backend.device_of(data))).astype(data.dtype))
+    return Tensor._wrap((winner == backend.to_device_of(classes, data)).astype(data.dtype))

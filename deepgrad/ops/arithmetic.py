@@ -436,7 +436,7 @@ def where(condition, a, b):
         raise TypeError(f"where: condition must be boolean, got dtype {condition.dtype}")
     if not isinstance(a, Tensor):
         a = as_operand(a, b) if isinstance(b, Tensor) else Tensor._wrap(as_array(a))
-    condition = backend.to_device(condition, backend.device_of(a.data))
+    condition = backend.to_device_of(condition, a.data)
     return Where(condition)(*promoted(a, as_operand(b, a)))
 
 
@@ -486,27 +486,3 @@ def cast(x, dtype):
     if x.requires_grad and dtype.kind != "f":
         return Tensor._wrap(x.data.astype(dtype))
     return Cast(dtype)(x)
-
-
-class Linear(Function):
-    """out = x Wᵀ + b (x: (..., in), W: (out, in));  dx = g W,  dW = gᵀ x,  db = Σ g"""
-
-    def forward(self, x, weight, bias=None):
-        self.x, self.weight = x, weight
-        out = x @ weight.T
-        if bias is not None:
-            out += bias
-        return out
-
-    def backward(self, grad):
-        x, weight = self.x, self.weight
-        needs = self.needs_input_grad
-        dx = dweight = dbias = None
-        if needs[0]:
-            dx = grad @ weight
-        rows = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
-        if needs[1]:
-            dweight = rows.T @ (x if x.ndim == 2 else x.reshape(-1, x.shape[-1]))
-        if len(needs) > 2 and needs[2]:
-            dbias = rows.sum(axis=0)
-        return dx, dweight, dbias

@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Function
+from .arguments import check_shape, int_pair
 from .reduction import sum_over
 from .spread import spread
 
@@ -302,3 +303,90 @@ class AvgPool2d(Function):
         for _, _, where in self._offsets():
             dpadded[where] += share
         return (unpad_hw(dpadded, self.padding),)
+
+
+# ----------------------------------------------------------------------------
+# Public functions
+
+
+def _check_nchw(input, op):
+    if input.ndim != 4:
+        raise ValueError(f"{op}: expected input of shape (N, C, H, W), got {tuple(input.shape)}")
+
+
+def _out_hw(input, kernel, stride, padding, dilation, op):
+    """(Ho, Wo) of the windows over ``input``; an error when the padded input is smaller than one window."""
+    hw = tuple(
+        output_size(input.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i]) for i in range(2)
+    )
+    if min(hw) < 1:
+        raise ValueError(
+            f"{op}: input of shape {tuple(input.shape)} is too small for kernel {kernel} "
+            f"with padding {padding} and dilation {dilation}"
+        )
+    return hw
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, *, check=True):
+    """2-D cross-correlation of (N, C, H, W) input with (O, C, kh, kw) weight (groups=1).
+
+    ``check=False`` skips the checks of the input's layout and of the weight's and bias's shapes, and
+    takes ``stride``, ``padding`` and ``dilation`` as pairs of ints already: for a caller that made
+    sure of them (a Conv2d layer checks its input and keeps them as pairs). That the input is at
+    least one window large is always checked.
+    """
+    op = "conv2d"
+    if check:
+        _check_nchw(input, op)
+        if weight.ndim != 4 or weight.shape[1] != input.shape[1]:
+            raise ValueError(
+                f"{op}: weight of shape {tuple(weight.shape)} expects input with "
+                f"{weight.shape[1] if weight.ndim == 4 else '?'} channels, got input of shape {tuple(input.shape)}"
+            )
+        check_shape(op, "bias", bias, weight.shape[:1], input)
+        stride, padding, dilation = (int_pair(stride, "stride", op), int_pair(padding, "padding", op),
+                                     int_pair(dilation, "dilation", op))
+    out_hw = _out_hw(input, weight.shape[2:], stride, padding, dilation, op)
+    fn = Conv2d(stride, padding, dilation, out_hw)
+    return fn(input, weight) if bias is None else fn(input, weight, bias)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1):
+    """The maximum of each (kh, kw) window of (N, C, H, W) input; ``stride`` defaults to the kernel size."""
+    op = "max_pool2d"
+    _check_nchw(input, op)
+    kernel = int_pair(kernel_size, "kernel_size", op)
+    stride = kernel if stride is None else int_pair(stride, "stride", op)
+    padding, dilation = int_pair(padding, "padding", op), int_pair(dilation, "dilation", op)
+    if padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
+        raise ValueError(f"{op}: padding {padding} should be at most half of kernel_size {kernel}")
+    out_hw = _out_hw(input, kernel, stride, padding, dilation, op)
+    return MaxPool2d(kernel, stride, padding, dilation, out_hw)(input)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0):
+    """The mean of each (kh, kw) window of (N, C, H, W) input (zero padding counted); ``stride``
+    defaults to the kernel size."""
+    op = "avg_pool2d"
+    _check_nchw(input, op)
+    kernel = int_pair(kernel_size, "kernel_size", op)
+    stride = kernel if stride is None else int_pair(stride, "stride", op)
+    padding = int_pair(padding, "padding", op)
+    out_hw = _out_hw(input, kernel, stride, padding, (1, 1), op)
+    return AvgPool2d(kernel, stride, padding, out_hw)(input)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average-pool to ``output_size``; the input size must be a multiple of it (1×1 always works)."""
+    op = "adaptive_avg_pool2d"
+    _check_nchw(input, op)
+    oh, ow = int_pair(output_size, "output_size", op)
+    h, w = input.shape[2:]
+    if oh == 1 and ow == 1:
+        return input.mean(dim=(2, 3), keepdim=True)
+    if h % oh or w % ow:
+        raise NotImplementedError(
+            f"{op}: input size {(h, w)} is not a multiple of output_size {(oh, ow)}; "
+            "only evenly dividing sizes are supported"
+        )
+    return avg_pool2d(input, (h // oh, w // ow))

@@ -50,6 +50,6 @@ def dropout(x, p=0.5, training=True, scale_at_test=False, generator=None):
     keep = rng.random(x.shape, dtype=dtype if dtype.kind == "f" else np.float64) >= p
     scale = 1.0 if scale_at_test else 1.0 / (1.0 - p)
     mask = keep * np.asarray(scale, dtype=dtype)
-    return Dropout(backend.to_device(mask, backend.device_of(x.data)))(x)
+    return Dropout(backend.to_device_of(mask, x.data))(x)
 
 

@@ -195,7 +195,7 @@ def _data_on_device_of(value, like):
     """The array of ``value`` (a Tensor or array-like) on the device of the array ``like``."""
     data = value.data if isinstance(value, Tensor) else value
     data = data if backend.is_array(data) else np.asarray(data)
-    return backend.to_device(data, backend.device_of(like))
+    return backend.to_device_of(data, like)
 
 
 def _float_data(value, like, op, what):

@@ -1,23 +1,26 @@
-"""Normalization with closed-form backward: batch, layer and group norm.
+"""Normalization with closed-form backward: batch, layer and group norm, and batch norm's running statistics.
 
-    x̂ = (x − μ) / √(σ² + ε),  out = γ·x̂ + β    (μ, σ² biased, over the reduced axes)
-    dx = (1/σ̂)·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)),  dx̂ = g·γ
+    x̂ = (x − μ) / σ̂,  σ̂ = √(σ² + ε),  out = γ·x̂ + β    (μ, σ² biased, over the normalized axes)
 
-One fused op instead of the nine-step graph of the textbook derivation.
+Each is one fused op instead of the nine-step graph of the textbook derivation:
+:class:`BatchNorm` (statistics per channel, γ constant along the normalized
+axes), :class:`LayerNorm` (statistics per sample, γ varying along them; group
+norm is layer norm of each group) and :class:`FrozenBatchNorm` (batch norm at
+evaluation: fixed statistics, one affine map per channel).
 """
 
 import numpy as np
 
 from ..tensor import Function
+from .arguments import check_shape
 from .reduction import sum_over
 from .spread import spread
 
 
-def sample_shape_for_batch_norm(x, axes):
-    """One sample's shape (1, C, H, W) when normalizing a batch of 4+ images or sequences over
-    every axis but the channel's, else None: the shape per-channel values are spread to (see
-    :mod:`deepgrad.ops.spread`)."""
-    if x.ndim >= 3 and x.shape[0] >= 4 and axes == (0,) + tuple(range(2, x.ndim)):
+def sample_shape_for_batch_norm(x):
+    """One sample's shape (1, C, H, W) when ``x`` is a batch of 4+ images or sequences, else None: the
+    shape per-channel values are spread to before they meet x (see :mod:`deepgrad.ops.spread`)."""
+    if x.ndim >= 3 and x.shape[0] >= 4:
         return (1,) + x.shape[1:]
     return None
 
@@ -28,97 +31,134 @@ def _with_shape(array, shape):
     return array if array.shape == shape else array.reshape(shape)
 
 
-class Normalize(Function):
-    """x̂ = (x − mean) / √(var + ε) over ``axes``, then γ·x̂ + β when γ, β are given.
+class _Normalization(Function):
+    """What the batch and the per-sample normalizations share: the statistics over ``axes`` (n values
+    each) and dx for a scale constant along those axes."""
 
-    γ and β keep their own shape (e.g. (C,)); ``param_shape`` is how they
-    broadcast against x (e.g. (1, C, 1, 1)) and ``weight_axes`` the axes of x
-    their gradients sum over. The batch statistics are kept on ``self`` for
-    the running averages. What the backward needs is the centered input
-    c = x − mean and 1/σ̂, from which x̂ = c/σ̂ follows per channel.
+    def standardize(self, x, axes, sample_shape):
+        """Keep c = x − μ, 1/σ̂ and 1/n over ``axes`` for the backward; return μ and σ² (biased),
+        keeping those axes. ``sample_shape``: see :func:`sample_shape_for_batch_norm`."""
+        self.sample_shape = sample_shape
+        mean = sum_over(axes, x, keepdims=True)
+        self.inv_count = mean.size / x.size
+        mean *= self.inv_count
+        self.centered = x - spread(mean, sample_shape)
+        var = sum_over(axes, self.centered, self.centered, keepdims=True)
+        var *= self.inv_count
+        self.inv_std = 1.0 / np.sqrt(var + self.eps)
+        return mean, var
 
-    When γ is constant along the normalized axes (batch norm), the output is
-    c·(γ/σ̂) + β, one scale per channel as in PyTorch (x̂ itself is never
-    written out), and with db = Σ g and Σ g·c over those axes (n elements):
-    dγ = (Σ g·c)/σ̂,  dx = (γ/σ̂)·(g − db/n − c·(Σ g·c)/(n·σ̂²)),
-    five passes over the data forward and six backward. Otherwise (layer
-    norm: γ varies along them) dx̂ = g·γ enters the general form
-    dx = (dx̂ − mean dx̂ − x̂·mean(dx̂·x̂))/σ̂.
+    def input_grad(self, grad, scale, sum_grad, sum_grad_centered):
+        """dx = s·(g − Σg/n − c·Σ(g·c)/(n·σ̂²)) for out = c·s + β with s = γ/σ̂ constant along the
+        normalized axes; the sums Σg and Σ(g·c) keep those axes."""
+        inv_std, inv_count, sample_shape = self.inv_std, self.inv_count, self.sample_shape
+        dx = self.centered * spread(sum_grad_centered * (inv_std * inv_std * inv_count), sample_shape)
+        np.subtract(grad, dx, out=dx)  # in place: no second temporary of the data's size
+        dx -= spread(sum_grad * inv_count, sample_shape)
+        dx *= spread(scale, sample_shape)
+        return dx
+
+
+class BatchNorm(_Normalization):
+    """Batch normalization with the batch's own statistics: per channel (axis 1), over every other axis
+    (n values per channel); γ and β per channel, both given or neither:
+
+        c = x − μ,  σ̂ = √(σ² + ε),  out = c·(γ/σ̂) + β
+        dβ = Σ g,  dγ = Σ g·c / σ̂,  dx = (γ/σ̂)·(g − dβ/n − c·Σ(g·c)/(n·σ̂²))
+
+    Five passes over the data forward and six backward; x̂ itself is never written out. Given running
+    arrays, the forward updates them in place as PyTorch does, with the unbiased variance:
+    running_mean = (1 − m)·running_mean + m·μ,  running_var = (1 − m)·running_var + m·σ²·n/(n − 1).
     """
 
-    def __init__(self, axes, eps, param_shape=None, weight_axes=None):
-        self.axes, self.eps, self.param_shape, self.weight_axes = axes, eps, param_shape, weight_axes
+    def __init__(self, eps, running_mean=None, running_var=None, momentum=0.1):
+        self.eps, self.running_mean, self.running_var, self.momentum = eps, running_mean, running_var, momentum
 
     def forward(self, x, weight=None, bias=None):
-        axes = self.axes
-        self.sample_shape = sample_shape = sample_shape_for_batch_norm(x, axes)
-        self.mean = sum_over(axes, x, keepdims=True)
-        self.inv_count = self.mean.size / x.size
-        self.mean *= self.inv_count
-        centered = x - spread(self.mean, sample_shape)
-        self.var = sum_over(axes, centered, centered, keepdims=True)
-        self.var *= self.inv_count
-        self.inv_std = 1.0 / np.sqrt(self.var + self.eps)
-        self.centered, self.weight = centered, weight
-        if weight is None:
-            return centered * spread(self.inv_std, sample_shape)
-        gamma = weight.reshape(self.param_shape)
-        if self.weight_axes == axes:  # batch norm: one scale γ/σ̂ per channel
-            out = centered * spread(self.inv_std * gamma, sample_shape)
-        else:  # layer norm: x̂·γ
-            out = centered * self.inv_std
-            out *= gamma
-        out += spread(bias.reshape(self.param_shape), sample_shape)
+        self.axes = axes = (0,) + tuple(range(2, x.ndim))
+        mean, var = self.standardize(x, axes, sample_shape_for_batch_norm(x))
+        self.weight = weight
+        self.scale = self.inv_std if weight is None else self.inv_std * weight.reshape(var.shape)  # γ/σ̂
+        out = self.centered * spread(self.scale, self.sample_shape)
+        if bias is not None:
+            out += spread(bias.reshape(var.shape), self.sample_shape)
+        if self.running_mean is not None:
+            self._update_running_statistics(mean, var, count=x.size // x.shape[1])
         return out
 
+    def _update_running_statistics(self, mean, var, count):
+        momentum, channels = self.momentum, mean.size
+        self.running_mean *= 1 - momentum
+        self.running_mean += momentum * mean.reshape(channels)
+        self.running_var *= 1 - momentum
+        self.running_var += (momentum * count / (count - 1)) * var.reshape(channels)
+
     def backward(self, grad):
-        weight = self.weight
-        if weight is None:
-            return (self._dx_constant_scale(grad, 1.0),)
-        gamma = weight.reshape(self.param_shape)
-        param_axes = self.weight_axes
-        needs = self.needs_input_grad
-        dbias = sum_over(param_axes, grad)
+        weight, stats_shape, needs = self.weight, self.inv_std.shape, self.needs_input_grad
+        dbias = sum_over(self.axes, grad)  # Σ g
+        grad_dot_centered = sum_over(self.axes, grad, self.centered)  # Σ g·c
         dx = None
-        if param_axes == self.axes:  # γ constant along the normalized axes: reuse db and Σ g·c
-            grad_dot_centered = sum_over(param_axes, grad, self.centered)
-            dweight = grad_dot_centered * self.inv_std.reshape(grad_dot_centered.shape)
-            if needs[0]:
-                dx = self._dx_constant_scale(grad, gamma, dbias.reshape(gamma.shape),
-                                             grad_dot_centered.reshape(gamma.shape))
-        else:
-            x_hat = self.centered * self.inv_std
-            dweight = sum_over(param_axes, grad, x_hat)
-            if needs[0]:
-                d_hat = grad * gamma
-                dx = d_hat - sum_over(self.axes, d_hat, keepdims=True) * self.inv_count
-                dx -= x_hat * (sum_over(self.axes, d_hat, x_hat, keepdims=True) * self.inv_count)
-                dx *= self.inv_std
+        if needs[0]:
+            dx = self.input_grad(grad, self.scale, dbias.reshape(stats_shape), grad_dot_centered.reshape(stats_shape))
+        if weight is None:
+            return (dx,)
+        dweight = grad_dot_centered * self.inv_std.reshape(grad_dot_centered.shape)
         return (
             dx,
             _with_shape(dweight, weight.shape) if needs[1] else None,
             _with_shape(dbias, weight.shape) if needs[2] else None,
         )
 
-    def _dx_constant_scale(self, grad, gamma, dbias=None, grad_dot_centered=None):
-        """dx = (γ/σ̂)·(g − db/n − c·(Σ g·c)/(n·σ̂²)) for γ constant along the normalized axes."""
-        axes, centered, inv_std, sample_shape = self.axes, self.centered, self.inv_std, self.sample_shape
-        if dbias is None:
-            dbias = sum_over(axes, grad, keepdims=True)
-            grad_dot_centered = sum_over(axes, grad, centered, keepdims=True)
-        dx = centered * spread(grad_dot_centered * (inv_std * inv_std * self.inv_count), sample_shape)
-        np.subtract(grad, dx, out=dx)
-        dx -= spread(dbias * self.inv_count, sample_shape)
-        dx *= spread(inv_std * gamma, sample_shape)
-        return dx
+
+class LayerNorm(_Normalization):
+    """Normalization of each sample over its trailing ``axes`` (layer norm; group norm normalizes
+    (N, G, C/G·H·W) over its last axis), with γ and β of the normalized shape, both given or neither:
+
+        x̂ = (x − μ)/σ̂,  out = x̂·γ + β
+        dβ = Σ g,  dγ = Σ g·x̂  (over the other axes),  dx = (dx̂ − mean dx̂ − x̂·mean(dx̂·x̂))/σ̂,  dx̂ = g·γ
+
+    Without γ, dx takes batch norm's form with γ = 1 (:meth:`_Normalization.input_grad`).
+    """
+
+    def __init__(self, axes, eps):
+        self.axes, self.eps = axes, eps
+
+    def forward(self, x, weight=None, bias=None):
+        self.standardize(x, self.axes, None)
+        self.weight = weight
+        out = self.centered * self.inv_std
+        if weight is not None:
+            out *= weight
+            out += bias
+        return out
+
+    def backward(self, grad):
+        axes, weight = self.axes, self.weight
+        if weight is None:
+            return (self.input_grad(grad, self.inv_std, sum_over(axes, grad, keepdims=True),
+                                    sum_over(axes, grad, self.centered, keepdims=True)),)
+        needs = self.needs_input_grad
+        sample_axes = tuple(range(grad.ndim - len(axes)))
+        x_hat = self.centered * self.inv_std
+        dx = None
+        if needs[0]:
+            d_hat = grad * weight
+            dx = d_hat - sum_over(axes, d_hat, keepdims=True) * self.inv_count
+            dx -= x_hat * (sum_over(axes, d_hat, x_hat, keepdims=True) * self.inv_count)
+            dx *= self.inv_std
+        return (
+            dx,
+            sum_over(sample_axes, grad, x_hat) if needs[1] else None,
+            sum_over(sample_axes, grad) if needs[2] else None,
+        )
 
 
-class FrozenNormalize(Function):
-    """Normalization with fixed statistics (batch norm at evaluation), one affine map per channel:
+class FrozenBatchNorm(Function):
+    """Batch normalization with fixed statistics (evaluation), one affine map per channel:
     out = x·a + b,  a = γ/√(var + ε),  b = β − mean·a;
     dx = g·a,  dγ = Σ g·(x − mean)/√(var + ε),  dβ = Σ g  (sums over every axis but the channel's)
 
-    γ and β are optional (``affine`` tells which are among the inputs); the
+    γ and β are optional (``has_weight``, ``has_bias`` tell which are among the inputs); the
     statistics are arrays, not inputs: no gradient reaches them.
     """
 
@@ -134,7 +174,7 @@ class FrozenNormalize(Function):
         shift = -self.mean * scale
         if bias is not None:
             shift += bias.reshape(shift.shape)
-        sample_shape = sample_shape_for_batch_norm(x, (0,) + tuple(range(2, x.ndim)))
+        sample_shape = sample_shape_for_batch_norm(x)
         self.x, self.scale = x, scale
         out = x * spread(scale, sample_shape)
         out += spread(shift, sample_shape)
@@ -153,8 +193,92 @@ class FrozenNormalize(Function):
         return tuple(grads)
 
 
-def normalize(x, axes, eps, weight=None, bias=None, param_shape=None, weight_axes=None):
-    """Apply :class:`Normalize`; returns (output, the Function holding batch mean/var)."""
-    fn = Normalize(axes, eps, param_shape, weight_axes)
-    out = fn(x) if weight is None else fn(x, weight, bias)
-    return out, fn
+# ----------------------------------------------------------------------------
+# Public functions
+
+
+def _normalize(fn, input, weight, bias, param_shape):
+    """The normalization ``fn`` of ``input``, with γ and β fused into it when both are given, else
+    γ·x̂ + β after it as separate ops (γ and β reshaped to ``param_shape``, either may be None)."""
+    if weight is not None and bias is not None:
+        return fn(input, weight, bias)
+    return _scale_shift(fn(input), weight, bias, param_shape)
+
+
+def _scale_shift(x, weight, bias, param_shape):
+    """γ·x + β with γ and β reshaped to ``param_shape``; either may be None."""
+    if weight is not None:
+        x = x * weight.reshape(param_shape)
+    return x if bias is None else x + bias.reshape(param_shape)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
+               *, check=True):
+    """Batch normalization over all axes but the channel axis 1.
+
+    Training: normalize with the batch's biased variance and update the running
+    arrays in place: running = (1 − momentum)·running + momentum·batch, with the
+    unbiased variance (PyTorch's convention). Evaluation: use the running arrays.
+    Without running arrays, the batch's statistics serve in both.
+
+    ``check=False`` skips the checks of the input's layout and of the per-channel
+    arrays' shapes, for a caller that made sure of them (a BatchNorm layer checks
+    its input; its own arrays fit by construction).
+    """
+    op = "batch_norm"
+    if check:
+        if input.ndim < 2:
+            raise ValueError(f"{op}: expected input of shape (N, C, ...), got {tuple(input.shape)}")
+        per_channel = {"running_mean": running_mean, "running_var": running_var, "weight": weight, "bias": bias}
+        for name, array in per_channel.items():
+            check_shape(op, name, array, input.shape[1:2], input)
+    channels = input.shape[1]
+    param_shape = (1, channels) + (1,) * (input.ndim - 2)
+    if training or running_mean is None:
+        if input.size // channels <= 1:
+            raise ValueError(
+                f"{op}: expected more than 1 value per channel when training, got input of shape {tuple(input.shape)}"
+            )
+        fn = BatchNorm(eps, running_mean, running_var, momentum) if training else BatchNorm(eps)
+        return _normalize(fn, input, weight, bias, param_shape)
+    affine = [t for t in (weight, bias) if t is not None]
+    frozen = FrozenBatchNorm(running_mean, running_var, eps, param_shape, weight is not None, bias is not None)
+    return frozen(input, *affine)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the last len(normalized_shape) axes of each sample; γ, β elementwise."""
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(normalized_shape)
+    if tuple(input.shape[input.ndim - k :]) != normalized_shape or input.ndim < k:
+        raise ValueError(
+            f"layer_norm: expected input with trailing shape {normalized_shape}, got {tuple(input.shape)}"
+        )
+    check_shape("layer_norm", "weight", weight, normalized_shape, input)
+    check_shape("layer_norm", "bias", bias, normalized_shape, input)
+    fn = LayerNorm(tuple(range(input.ndim - k, input.ndim)), eps)
+    return _normalize(fn, input, weight, bias, normalized_shape)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, *, check=True):
+    """Normalize each sample's channels in ``num_groups`` groups; γ, β per channel.
+
+    ``check=False`` skips the checks of the input's layout, of its channels splitting into the groups
+    and of γ's and β's shapes, for a caller that made sure of them (a GroupNorm layer checks its
+    input; its own γ, β and groups fit by construction).
+    """
+    op = "group_norm"
+    if check:
+        if input.ndim < 2:
+            raise ValueError(f"{op}: expected input of shape (N, C, ...), got {tuple(input.shape)}")
+        c = input.shape[1]
+        if c % num_groups:
+            raise ValueError(
+                f"{op}: input of shape {tuple(input.shape)} has {c} channels, which do not split into "
+                f"{num_groups} groups"
+            )
+        check_shape(op, "weight", weight, (c,), input)
+        check_shape(op, "bias", bias, (c,), input)
+    n, c = input.shape[:2]
+    out = LayerNorm((2,), eps)(input.reshape(n, num_groups, -1)).reshape(input.shape)
+    return _scale_shift(out, weight, bias, (1, c) + (1,) * (input.ndim - 2))

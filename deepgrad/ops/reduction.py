@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ..tensor import Function, Tensor
+from .arguments import wrap_dim
 
 
 def sum_over(axes, *arrays, keepdims=False):
@@ -50,20 +51,11 @@ def reduction_axes(x, dim, keepdim, axis, keepdims, op):
         keepdim = keepdims
     if dim is None:
         return None, bool(keepdim)
-    ndim = x.ndim
-    bound = ndim or 1  # a 0-d tensor accepts dim 0 and -1, as in PyTorch
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    axes = []
-    for d in dims:
-        if not isinstance(d, (int, np.integer)) or not -bound <= d < bound:
-            raise IndexError(
-                f"{op}: dim {d!r} is out of range for a tensor of shape {tuple(x.shape)} "
-                f"(expected an integer in [{-bound}, {bound - 1}])"
-            )
-        axes.append(int(d) % bound)
+    axes = [wrap_dim(d, x.shape, op, wrap_scalar=True) for d in dims]  # a 0-d tensor takes 0 and -1, as PyTorch
     if len(set(axes)) != len(axes):
         raise ValueError(f"{op}: dim {dim!r} names an axis twice")
-    if ndim == 0:
+    if x.ndim == 0:
         return None, bool(keepdim)
     return tuple(axes), bool(keepdim)
 

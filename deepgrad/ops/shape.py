@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Function, Tensor
+from .arguments import wrap_dim
 from .arithmetic import unbroadcast
 
 
@@ -20,12 +21,6 @@ def _shape_arg(shape, op):
     if not all(isinstance(s, (int, np.integer)) for s in shape):
         raise TypeError(f"{op}: expected integer sizes, got {shape!r}")
     return tuple(int(s) for s in shape)
-
-
-def _axis(dim, ndim, op):
-    if not isinstance(dim, (int, np.integer)) or not -ndim <= dim < ndim:
-        raise IndexError(f"{op}: dim {dim!r} is out of range for a {ndim}-d tensor")
-    return int(dim) % ndim
 
 
 class Reshape(Function):
@@ -161,9 +156,9 @@ def permute(x, *dims):
 
 def transpose(x, dim0, dim1):
     """Swap two axes (PyTorch's transpose)."""
-    ndim = x.data.ndim
-    dims = list(range(ndim))
-    a, b = _axis(dim0, ndim, "transpose"), _axis(dim1, ndim, "transpose")
+    shape = x.data.shape
+    dims = list(range(len(shape)))
+    a, b = wrap_dim(dim0, shape, "transpose"), wrap_dim(dim1, shape, "transpose")
     dims[a], dims[b] = dims[b], dims[a]
     return Permute(tuple(dims))(x)
 
@@ -178,7 +173,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     shape = x.data.shape
     if not shape:
         return reshape(x, 1)
-    start, end = _axis(start_dim, len(shape), "flatten"), _axis(end_dim, len(shape), "flatten")
+    start, end = wrap_dim(start_dim, shape, "flatten"), wrap_dim(end_dim, shape, "flatten")
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     if start == end:  # nothing to merge: x itself, as PyTorch
@@ -218,16 +213,15 @@ def squeeze(x, dim=None):
     if dim is None:
         dims = range(len(shape))
     else:
-        dims = [_axis(d, len(shape), "squeeze") for d in ((dim,) if isinstance(dim, int) else dim)]
+        dims = [wrap_dim(d, shape, "squeeze") for d in ((dim,) if isinstance(dim, int) else dim)]
     drop = {d for d in dims if shape[d] == 1}
     return reshape(x, tuple(s for i, s in enumerate(shape) if i not in drop))
 
 
 def unsqueeze(x, dim):
     """Insert an axis of size 1 at ``dim``."""
-    ndim = x.data.ndim
-    d = _axis(dim, ndim + 1, "unsqueeze")
     shape = x.data.shape
+    d = wrap_dim(dim, shape, "unsqueeze", new_axis=True)
     return reshape(x, shape[:d] + (1,) + shape[d:])
 
 
@@ -268,7 +262,7 @@ def concatenate(tensors, dim=0, *, axis=None):
     tensors = _tensor_list(tensors, "concatenate")
     axis = dim if axis is None else axis
     ndim = tensors[0].data.ndim
-    a = _axis(axis, ndim, "concatenate")
+    a = wrap_dim(axis, tensors[0].data.shape, "concatenate")
     for t in tensors[1:]:
         if t.data.ndim != ndim or t.shape[:a] + t.shape[a + 1 :] != tensors[0].shape[:a] + tensors[0].shape[a + 1 :]:
             raise ValueError(
@@ -283,7 +277,7 @@ def stack(tensors, dim=0, *, axis=None):
     axis = dim if axis is None else axis
     if any(t.shape != tensors[0].shape for t in tensors):
         raise ValueError(f"stack: expected tensors of equal shape, got {[tuple(t.shape) for t in tensors]}")
-    return Stack(_axis(axis, tensors[0].data.ndim + 1, "stack"))(*tensors)
+    return Stack(wrap_dim(axis, tensors[0].data.shape, "stack", new_axis=True))(*tensors)
 
 
 def _tensor_list(tensors, op):
@@ -311,3 +305,17 @@ def pad(x, pad_width, value=0):
     if (widths < 0).any():
         raise ValueError(f"pad: pad widths must be non-negative, got {pad_width!r}")
     return Pad(tuple(map(tuple, widths.tolist())), value)(x)
+
+
+_pad_per_axis = pad  # reachable in pad_last_dims, whose argument ``pad`` (PyTorch's name) hides it
+
+
+def pad_last_dims(input, pad, value=0.0):
+    """Constant padding with PyTorch's flat tuple, last dim first: (left, right, top, bottom, ...);
+    ``F.pad``, the same op as :func:`pad`."""
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: expected an even number of at most {2 * input.ndim} widths, got {pad!r}")
+    pairs = [(0, 0)] * input.ndim
+    for i in range(len(pad) // 2):
+        pairs[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return _pad_per_axis(input, pairs, value)

@@ -160,7 +160,7 @@ class Optimizer:
                             f"its parameter {tuple(p.shape)}"
                         )
                     value = value.astype(p.dtype) if value.dtype.kind == "f" else value.copy()
-                    value = backend.to_device(value, backend.device_of(p.data))
+                    value = backend.to_device_of(value, p.data)
                 restored[key] = value
             self.state[p] = restored
 

@@ -157,7 +157,7 @@ def test_adaptive_avg_pool2d(output_size, hw):
 
 
 # (4, 3, 2, 2) and (5, 2, 3): batches of 4 or more images/sequences, where the per-channel values
-# are written out to one sample's shape before they meet x (Normalize's batch layout)
+# are written out to one sample's shape before they meet x (batch norm's batch layout)
 BN_SHAPES = [(5, 3), (3, 2, 4), (2, 3, 2, 3), (4, 3, 2, 2), (5, 2, 3)]
 BN_IDS = ["2d", "3d", "4d", "4d-batch-layout", "3d-batch-layout"]
 

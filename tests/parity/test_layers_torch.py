@@ -209,7 +209,7 @@ BN_LAYOUTS = {
     "1d-NC": (nn.BatchNorm1d, tnn.BatchNorm1d, (8, 4)),
     "1d-NCL": (nn.BatchNorm1d, tnn.BatchNorm1d, (3, 4, 5)),
     "2d": (nn.BatchNorm2d, tnn.BatchNorm2d, (3, 4, 3, 2)),
-    # batches of 4+: per-channel values written out to a sample's shape (Normalize's batch layout)
+    # batches of 4+: per-channel values written out to a sample's shape (batch norm's batch layout)
     "1d-NCL-batch6": (nn.BatchNorm1d, tnn.BatchNorm1d, (6, 4, 5)),
     "2d-batch5": (nn.BatchNorm2d, tnn.BatchNorm2d, (5, 4, 3, 2)),
 }

@@ -1,0 +1,38 @@
+"""Arguments the ops share: a dim, an int-or-pair size, a per-feature array's shape.
+
+Each check raises the error a user should see, naming the op, what was given
+and what was expected.
+"""
+
+import numpy as np
+
+
+def wrap_dim(dim, shape, op, *, new_axis=False, wrap_scalar=False):
+    """``dim`` as an axis index of a tensor of ``shape``, negative dims counting from the end (PyTorch's
+    maybe_wrap_dim). ``new_axis``: the position of an axis to insert (one more position than dims).
+    ``wrap_scalar``: a 0-d tensor takes dim 0 and −1, as if it were 1-d (0 is returned)."""
+    bound = len(shape) + new_axis
+    if wrap_scalar:
+        bound = max(bound, 1)
+    if not isinstance(dim, (int, np.integer)) or not -bound <= dim < bound:
+        expected = f"expected an integer in [{-bound}, {bound - 1}]" if bound else "it has no dims"
+        raise IndexError(f"{op}: dim {dim!r} is out of range for a tensor of shape {tuple(shape)} ({expected})")
+    return int(dim) % bound
+
+
+def int_pair(value, name, op):
+    """``value`` (an int, or a pair of ints for height and width) as a pair of Python ints."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return tuple(int(v) for v in pair)
+
+
+def check_shape(op, name, array, shape, input):
+    """A per-feature array (bias, γ, β, running statistics) has exactly ``shape``, or is None: no silent
+    broadcast."""
+    if array is not None and tuple(array.shape) != tuple(shape):
+        raise ValueError(
+            f"{op}: {name} of shape {tuple(array.shape)} does not fit input of shape {tuple(input.shape)}: "
+            f"expected {tuple(shape)}"
+        )
