@@ -6,7 +6,8 @@
     y.backward()          # x.grad == 2 * x
 """
 
-from .backend import bool_, float32, float64, get_default_dtype, int64, set_default_dtype, tune_allocator
+from .backend import bool_, float32, float64, get_default_dtype, int64, set_default_dtype
+from .process import config
 from .random import default_generator, get_rng_state, manual_seed, set_rng_state
 from .tensor import Function, Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled, tensor
 from .ops import (
@@ -25,5 +26,3 @@ from .io import load, save
 cat = concatenate
 
 __version__ = "0.1.0"
-
-tune_allocator()

@@ -164,30 +164,3 @@ def to_host(array):
 def as_strided(array, shape, strides):
     """A read-only view of ``array`` with the given shape and byte strides, on its own device."""
     return device_of(array).as_strided(array, shape, strides)
-
-
-def tune_allocator():
-    """Ask glibc's malloc to keep freed memory for reuse instead of handing it back to the OS.
-
-    A training step frees and reallocates the same large activation and
-    gradient arrays every time. By default glibc serves arrays above a
-    (dynamic) threshold with fresh mmap()s and returns freed memory at the top
-    of the heap, so each step pays for munmap and page faults again: about
-    half the time of a small CNN step on NumPy. Raising the mmap threshold to
-    its maximum (32 MiB) and disabling trimming keeps that memory in the heap;
-    the process's memory then stays at its high-water mark, as with PyTorch's
-    caching allocators. Called once when deepgrad is imported; set
-    DEEPGRAD_TUNE_MALLOC=0 to leave the allocator alone. Returns whether the
-    settings were applied (False off glibc).
-    """
-    import ctypes
-    import os
-
-    if os.environ.get("DEEPGRAD_TUNE_MALLOC", "1") == "0":
-        return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # not Linux/glibc
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(mallopt(m_mmap_threshold, 32 * 1024 * 1024)) and bool(mallopt(m_trim_threshold, 1 << 30))

@@ -5,6 +5,7 @@ activation costs one pass forward and one pass back. Softmax subtracts the
 maximum first, so inputs like ±1e4 neither overflow nor give NaN.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -14,13 +15,17 @@ from ..tensor import Function, Tensor
 from .arguments import wrap_dim
 from .arithmetic import as_floating
 
-try:  # SciPy's erf is vectorized C; math.erf elementwise is the exact fallback.
-    from scipy.special import erf as _host_erf
-except ImportError:  # pragma: no cover - exercised when SciPy is absent
-    _erf_scalar = np.frompyfunc(math.erf, 1, 1)
-
-    def _host_erf(x):
-        return _erf_scalar(x).astype(x.dtype)
+@functools.lru_cache(maxsize=None)
+def host_erf():
+    """erf for host arrays: SciPy's vectorized C ufunc when SciPy is installed, else math.erf
+    elementwise (exact, slower). SciPy is imported here, at the first GELU, not with deepgrad:
+    importing it takes about a quarter of a second and changes the process's warning filters."""
+    try:
+        from scipy.special import erf
+    except ImportError:
+        erf_scalar = np.frompyfunc(math.erf, 1, 1)
+        return lambda x: erf_scalar(x).astype(x.dtype)
+    return erf
 
 
 def _erf(x):
@@ -29,7 +34,7 @@ def _erf(x):
         from cupyx.scipy.special import erf
 
         return erf(x)
-    return _host_erf(x)
+    return host_erf()(x)
 
 
 CLIP_MIN_SIZE = 1 << 16  # elements from which against_zero clips (measured crossover on float32)
