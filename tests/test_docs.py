@@ -1,0 +1,46 @@
+"""The project's own documentation stays true: docs/ARCHITECTURE.md names files and definitions
+that exist, README links it, and neither points outside the repository."""
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ARCHITECTURE = ROOT / "docs" / "ARCHITECTURE.md"
+
+
+def defined_names(path):
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+    return names
+
+
+def resolve(reference):
+    """A `path.py` of the docs: under the repository (tests/...), the package, or ops/ (the ops table)."""
+    for base in (ROOT, ROOT / "deepgrad", ROOT / "deepgrad" / "ops"):
+        if (base / reference).is_file():
+            return base / reference
+    return None
+
+
+def test_architecture_names_files_and_definitions_that_exist():
+    text = ARCHITECTURE.read_text()
+    references = set(re.findall(r"`([\w/]+\.py)(?::(\w+))?`", text))
+    assert len(references) > 40
+    for path, name in references:
+        found = resolve(path)
+        assert found is not None, f"docs/ARCHITECTURE.md names {path}, which does not exist"
+        if name:
+            assert name in defined_names(found), f"docs/ARCHITECTURE.md names {path}:{name}, not defined there"
+
+
+def test_readme_links_the_architecture_and_nothing_outside_the_repository():
+    readme = (ROOT / "README.md").read_text()
+    assert "(docs/ARCHITECTURE.md)" in readme
+    for document in (readme, ARCHITECTURE.read_text()):
+        assert "../" not in document and "/work/" not in document
