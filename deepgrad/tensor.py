@@ -111,6 +111,70 @@ def _check_can_require_grad(dtype, where):
 
 
 # ----------------------------------------------------------------------------
+# Hooks
+
+
+class RemovableHandle:
+    """Returned by the ``register_*hook`` methods; ``remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks):
+        self.hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    @classmethod
+    def add(cls, hooks, hook):
+        """Put ``hook`` into the dict ``hooks`` under a new handle's id; returns the handle."""
+        handle = cls(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    def remove(self):
+        self.hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+class GradientHooks:
+    """What backward does with one tensor's gradient besides passing it on: the hooks registered
+    with :meth:`Tensor.register_hook` (id -> fn), then keeping it in ``.grad`` (``retain_grad``)."""
+
+    __slots__ = ("hooks", "retains")
+
+    def __init__(self):
+        self.hooks, self.retains = {}, False
+
+    def apply(self, tensor, grad):
+        """``grad`` after every hook, each given the previous one's result; a hook returns None (keep it)
+        or a replacement of the same shape (an array or a Tensor)."""
+        for hook in list(self.hooks.values()):
+            try:
+                result = hook(grad)
+            except Exception as error:
+                raise RuntimeError(f"gradient hook {hook_name(hook)} of a tensor of shape {tuple(tensor.shape)} raised "
+                                   f"{type(error).__name__}: {error}") from error
+            if result is None:
+                continue
+            result = result.data if isinstance(result, Tensor) else result
+            if getattr(result, "shape", None) != grad.shape:
+                raise RuntimeError(f"gradient hook {hook_name(hook)} returned {getattr(result, 'shape', type(result))} "
+                                   f"for a gradient of shape {grad.shape}; return None or an array of that shape")
+            grad = result
+        return grad
+
+
+def hook_name(hook):
+    """How an error names a hook: its qualified name, or its repr."""
+    return getattr(hook, "__qualname__", None) or repr(hook)
+
+
+# ----------------------------------------------------------------------------
 # Tensor
 
 
@@ -122,7 +186,7 @@ class Tensor:
     backward passes until zeroed.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_hooks", "__weakref__")
     # Make NumPy defer to Tensor's reflected operators (ndarray + Tensor -> Tensor).
     __array_ufunc__ = None
 
@@ -133,7 +197,7 @@ class Tensor:
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self._ctx = None
-        self._retains_grad = False
+        self._hooks = None  # a GradientHooks once a hook is registered or retain_grad() called
 
     # -- properties ---------------------------------------------------------
     @property
@@ -206,11 +270,26 @@ class Tensor:
         return self
 
     def retain_grad(self):
-        """Keep ``.grad`` for this non-leaf tensor in the next backward pass."""
+        """Keep ``.grad`` for this non-leaf tensor in the next backward pass (after its hooks)."""
         if not self.requires_grad:
             raise RuntimeError("retain_grad: the tensor does not require grad")
-        self._retains_grad = True
+        self._gradient_hooks().retains = True
         return self
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` whenever backward computes this tensor's gradient: a backend array of the
+        tensor's shape, like ``.grad`` — for a non-leaf the total over all its uses, before it flows
+        on to its inputs; for a leaf, before it is added to ``.grad``. A non-None return (an array or
+        Tensor of the same shape) replaces the gradient. Returns a handle whose ``remove()``
+        unregisters the hook."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+        return RemovableHandle.add(self._gradient_hooks().hooks, hook)
+
+    def _gradient_hooks(self):
+        if self._hooks is None:
+            self._hooks = GradientHooks()
+        return self._hooks
 
     @staticmethod
     def _wrap(data):
@@ -220,7 +299,7 @@ class Tensor:
         out.grad = None
         out.requires_grad = False
         out._ctx = None
-        out._retains_grad = False
+        out._hooks = None
         return out
 
     # -- python protocol ----------------------------------------------------
@@ -323,7 +402,7 @@ class Function:
         out = Tensor.__new__(Tensor)
         out.data = data
         out.grad = None
-        out._retains_grad = False
+        out._hooks = None
         if record:
             self.inputs = inputs
             out.requires_grad = True
@@ -364,17 +443,21 @@ def run_backward(root, grad, retain_graph=False):
     counts), iteratively, so graph depth is unlimited and a node reused many
     times is differentiated once with the sum of its gradients. A None
     gradient from a backward counts as zero; a Function whose consumers all
-    gave None is skipped.
+    gave None is skipped. A tensor with hooks (or retain_grad) gets its total
+    gradient: a non-leaf's when its Function is reached, a leaf's at the end.
     """
     claimed = set()      # ids of arrays now owned by some leaf's .grad
     assigned = set()     # ids of leaves whose .grad was created in this pass
+    if root._hooks is not None:
+        grad = _hooked(root, grad, claimed, assigned)
     root_fn = root._ctx
     if root_fn is None:
         _accumulate_leaf(root, grad, claimed, assigned)
         return
 
-    # Pass 1: how many consumers inside this graph each Function's output has.
+    # Pass 1: how many consumers inside this graph each Function's output has, and which outputs have hooks.
     pending = {root_fn: 0}
+    hooked = {}          # Function -> its output tensor, where that tensor has hooks
     stack = [root_fn]
     while stack:
         fn = stack.pop()
@@ -393,16 +476,19 @@ def run_backward(root, grad, retain_graph=False):
                 else:
                     pending[f] = 1
                     stack.append(f)
+                    if t._hooks is not None:
+                        hooked[f] = t
 
     # Pass 2: differentiate each Function once all its consumers are done.
-    if root._retains_grad:
-        _accumulate_leaf(root, grad, claimed, assigned)
     grads = {root_fn: grad}
+    hooked_leaves = {}   # leaf -> the sum of its gradients so far, where the leaf has hooks
     ready = [root_fn]
     while ready:
         fn = ready.pop()
         inputs = fn.inputs
         out_grad = grads.pop(fn, None)
+        if hooked and out_grad is not None and fn in hooked:
+            out_grad = _hooked(hooked[fn], out_grad, claimed, assigned)
         input_grads = (None,) * len(inputs) if out_grad is None else fn.backward(out_grad)
         for t, g in zip(inputs, input_grads):
             if not t.requires_grad:
@@ -410,11 +496,12 @@ def run_backward(root, grad, retain_graph=False):
             f = t._ctx
             if f is None:  # a leaf
                 if g is not None:
-                    _accumulate_leaf(t, g, claimed, assigned)
+                    if t._hooks is None:
+                        _accumulate_leaf(t, g, claimed, assigned)
+                    else:
+                        hooked_leaves[t] = hooked_leaves[t] + g if t in hooked_leaves else g
                 continue
             if g is not None:
-                if t._retains_grad:
-                    _accumulate_leaf(t, g, claimed, assigned)
                 if f in grads:
                     grads[f] = grads[f] + g
                 else:
@@ -426,6 +513,16 @@ def run_backward(root, grad, retain_graph=False):
                 ready.append(f)
         if not retain_graph:
             fn.__dict__.clear()  # drop what fn saved for backward; fn.inputs reads None again
+    for leaf, g in hooked_leaves.items():
+        _accumulate_leaf(leaf, _hooked(leaf, g, claimed, assigned), claimed, assigned)
+
+
+def _hooked(t, grad, claimed, assigned):
+    """``t``'s total gradient through its hooks, kept in ``t.grad`` when a non-leaf retains it."""
+    grad = t._hooks.apply(t, grad)
+    if t._hooks.retains and t._ctx is not None:
+        _accumulate_leaf(t, grad, claimed, assigned)
+    return grad
 
 
 def _accumulate_leaf(t, g, claimed, assigned):

@@ -13,7 +13,8 @@ import numpy as np
 
 from .. import backend
 from ..ops.device import split_target
-from ..tensor import Tensor, as_array
+from ..tensor import RemovableHandle, Tensor, as_array
+from .hooks import call_with_backward_hooks
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -31,26 +32,6 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-class RemovableHandle:
-    """Returned by the ``register_*_hook`` methods; ``remove()`` unregisters the hook."""
-
-    _next_id = 0
-
-    def __init__(self, hooks):
-        self.hooks = hooks
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-
-    def remove(self):
-        self.hooks.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-
-
 class Module:
     """Base class of every layer and model: subclass it and write ``forward``."""
 
@@ -62,6 +43,8 @@ class Module:
         d["_modules"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
         d["_forward_pre_hooks"] = OrderedDict()
+        d["_backward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
 
     # -- registration -------------------------------------------------------
     def __setattr__(self, name, value):
@@ -122,12 +105,17 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
     def __call__(self, *args, **kwargs):
-        if not (self._forward_hooks or self._forward_pre_hooks):
+        if not (self._forward_hooks or self._forward_pre_hooks or self._backward_hooks or self._backward_pre_hooks):
             return self.forward(*args, **kwargs)
         for hook in list(self._forward_pre_hooks.values()):
             changed = hook(self, args)
             if changed is not None:
                 args = changed if isinstance(changed, tuple) else (changed,)
+        if self._backward_hooks or self._backward_pre_hooks:
+            return call_with_backward_hooks(self, args, kwargs, self._forward_with_hooks)
+        return self._forward_with_hooks(args, kwargs)
+
+    def _forward_with_hooks(self, args, kwargs):
         output = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             changed = hook(self, args, output)
@@ -137,15 +125,25 @@ class Module:
 
     def register_forward_hook(self, hook):
         """Call ``hook(module, inputs, output)`` after every forward; a non-None return replaces the output."""
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
-        return handle
+        return RemovableHandle.add(self._forward_hooks, hook)
 
     def register_forward_pre_hook(self, hook):
         """Call ``hook(module, inputs)`` before every forward; a non-None return replaces the inputs."""
-        handle = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
-        return handle
+        return RemovableHandle.add(self._forward_pre_hooks, hook)
+
+    def register_full_backward_hook(self, hook):
+        """Call ``hook(module, grad_input, grad_output)`` in each backward pass through this module, once
+        the gradients w.r.t. its inputs are computed: tuples of backend arrays, one per positional
+        input (None for one that needs no gradient) and for the output. A non-None return, a tuple
+        like ``grad_input``, replaces the input gradients. The module's forward must return one
+        Tensor. Returns a handle whose ``remove()`` unregisters the hook."""
+        return RemovableHandle.add(self._backward_hooks, hook)
+
+    def register_full_backward_pre_hook(self, hook):
+        """Call ``hook(module, grad_output)`` in each backward pass when the gradient w.r.t. this module's
+        output reaches it (a 1-tuple of a backend array), before it flows into the module; a non-None
+        return replaces it. Returns a handle whose ``remove()`` unregisters the hook."""
+        return RemovableHandle.add(self._backward_pre_hooks, hook)
 
     # -- traversal ----------------------------------------------------------
     def named_modules(self, prefix="", memo=None):
