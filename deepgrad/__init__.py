@@ -22,6 +22,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .threads import get_num_threads, set_num_threads
 from . import data, functional, nn, optim
 from .io import load, save
+from .diagnostics import detect_anomaly
 
 cat = concatenate
 

@@ -18,6 +18,7 @@ import sys
 
 import numpy as np
 
+from .diagnostics import standard_monitors
 from .errors import ConfigError, DeepgradError
 from .train import config as options
 from .train.run import build_run, default_directory, load_inputs, load_run
@@ -29,8 +30,11 @@ def command_train(args):
     given = options.load_file(args.config) if args.config else {}
     given.update({name: getattr(args, name) for name in options.OPTIONS if getattr(args, name) is not None})
     out = args.out or default_directory(options.resolve(given))
+    if args.monitor_every < 1:
+        raise ConfigError(f"--monitor-every must be at least 1, got {args.monitor_every}")
+    monitors = standard_monitors(out, args.monitor_every) if args.monitor else []
     run = build_run(given, out=out, resume=args.resume, overwrite=args.overwrite,
-                    progress=False if args.quiet else None)
+                    progress=False if args.quiet else None, callbacks=monitors)
     if not args.quiet:
         print(f"deepgrad train: {run.describe()}")
     summary = run.fit()
@@ -38,7 +42,8 @@ def command_train(args):
     seconds, figure = summary["train_seconds"], os.path.exists(run.path("curves.png"))
     print(f"\n{summary['epochs']} epoch{'s' if summary['epochs'] != 1 else ''} in "
           f"{seconds:.{1 if seconds >= 10 else 2}f} s; run saved in {out}/ (config.json, metrics.jsonl, "
-          f"summary.json, model.safetensors{', curves.png' if figure else ''}, checkpoints/)")
+          f"summary.json, model.safetensors{', curves.png' if figure else ''}"
+          f"{', diagnostics.jsonl' if args.monitor else ''}, checkpoints/)")
     return 0
 
 
@@ -104,6 +109,11 @@ def build_parser():
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar or header")
+    train.add_argument("--monitor", action="store_true",
+                       help="record gradient flow and activation statistics into diagnostics.jsonl and warn when "
+                            "gradients vanish or explode or units die or saturate")
+    train.add_argument("--monitor-every", type=int, default=10, metavar="N",
+                       help="with --monitor: sample every N steps (default: %(default)s)")
     train.set_defaults(handler=command_train)
 
     evaluate = commands.add_parser("evaluate", help="loss and accuracy of a trained run on its data")

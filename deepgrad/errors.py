@@ -27,3 +27,7 @@ class DatasetError(DeepgradError, ValueError):
 
 class TrainingDiverged(DeepgradError, RuntimeError):
     """The training loss became NaN or infinite."""
+
+
+class AnomalyDetected(TrainingDiverged):
+    """``detect_anomaly`` found the first op whose forward or backward produced NaN or Inf."""

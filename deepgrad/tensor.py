@@ -371,6 +371,15 @@ class Tensor:
 # Function and the backward pass
 
 
+class AnomalyMode:
+    """Whether every op's output and gradients are checked for NaN/Inf (switched by
+    :func:`set_anomaly_detection`; ``deepgrad.diagnostics.detect_anomaly`` is the user's way), and
+    ``where``: a callable naming the module being run, when the caller tracks it."""
+
+    enabled = False
+    where = None
+
+
 class Function:
     """One differentiable operation.
 
@@ -412,6 +421,19 @@ class Function:
             out._ctx = None
         return out
 
+    def _checked_call(self, *inputs):
+        """``__call__`` in anomaly mode: the op's output is checked for NaN/Inf, and the module it ran
+        in is remembered for the backward's check."""
+        out = Function._plain_call(self, *inputs)
+        self.anomaly_where = AnomalyMode.where() if AnomalyMode.where else None
+        if not _all_finite(out.data):
+            received = [i for i, t in enumerate(inputs) if not _all_finite(t.data)]
+            story = (f"received non-finite input {received[0]} (from outside any op: the data or a parameter?)"
+                     if received else "produced it from finite inputs")
+            raise _anomaly(f"the forward of op '{self.name}'{_in(self)} gave {_count_bad(out.data)} of output "
+                           f"{tuple(out.shape)}: it {story}")
+        return out
+
     @property
     def name(self):
         return type(self).__name__.lower()
@@ -424,6 +446,47 @@ class Function:
 
     def __repr__(self):
         return f"<{type(self).__name__}>"
+
+
+Function._plain_call = Function.__call__
+
+
+def set_anomaly_detection(enabled):
+    """Check every op's forward output and backward gradients for NaN/Inf from now on (or stop)."""
+    AnomalyMode.enabled = bool(enabled)
+    Function.__call__ = Function._checked_call if enabled else Function._plain_call
+
+
+def _all_finite(array):
+    return array.dtype.kind != "f" or bool(np.isfinite(array).all())
+
+
+def _count_bad(array):
+    nan = int(np.isnan(array).sum())
+    inf = int(np.isinf(array).sum())
+    return ", ".join(part for part in (f"{nan} NaN" if nan else "", f"{inf} Inf" if inf else "") if part) + \
+        f" in {array.size} values"
+
+
+def _in(fn):
+    where = getattr(fn, "anomaly_where", None)
+    return f" (in module {where})" if where else ""
+
+
+def _anomaly(message):
+    from .errors import AnomalyDetected
+
+    return AnomalyDetected(f"detect_anomaly: {message}")
+
+
+def _check_gradients(fn, out_grad, input_grads):
+    """In anomaly mode: the first gradient ``fn.backward`` returned with NaN/Inf is an error."""
+    for i, g in enumerate(input_grads):
+        if g is not None and not _all_finite(g):
+            story = ("from an incoming gradient that was already non-finite" if not _all_finite(out_grad)
+                     else "from a finite incoming gradient")
+            raise _anomaly(f"the backward of op '{fn.name}'{_in(fn)} gave {_count_bad(g)} of the gradient of its "
+                           f"input {i} {tuple(g.shape)}, {story}")
 
 
 def _op_error(fn, inputs, error):
@@ -480,6 +543,7 @@ def run_backward(root, grad, retain_graph=False):
                         hooked[f] = t
 
     # Pass 2: differentiate each Function once all its consumers are done.
+    check = AnomalyMode.enabled
     grads = {root_fn: grad}
     hooked_leaves = {}   # leaf -> the sum of its gradients so far, where the leaf has hooks
     ready = [root_fn]
@@ -490,6 +554,8 @@ def run_backward(root, grad, retain_graph=False):
         if hooked and out_grad is not None and fn in hooked:
             out_grad = _hooked(hooked[fn], out_grad, claimed, assigned)
         input_grads = (None,) * len(inputs) if out_grad is None else fn.backward(out_grad)
+        if check and out_grad is not None:
+            _check_gradients(fn, out_grad, input_grads)
         for t, g in zip(inputs, input_grads):
             if not t.requires_grad:
                 continue

@@ -548,3 +548,17 @@ def test_an_internal_error_in_a_real_process_shows_its_traceback(tmp_path):
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr and "ZeroDivisionError" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_monitor_records_diagnostics_and_warns(capsys, tmp_path):
+    code, out, err = run_main(capsys, "train", "--monitor", "--monitor-every", 10, "--epochs", 1, "--activation",
+                              "sigmoid", "--hidden", "32,32,32,32,32,32,32", "--out", tmp_path / "run", "--quiet")
+    assert code == 0, err
+    records = read_jsonl(tmp_path / "run" / "diagnostics.jsonl")
+    steps = len(datasets.digits().train) // 32 + 1   # 40 steps: 1, 11, 21, 31 sampled
+    assert [(r["kind"], r["step"]) for r in records] == [
+        (kind, step) for step in range(1, steps + 1, 10) for kind in ("activations", "gradients")]
+    assert "diagnostics.jsonl" in out
+    assert "deepgrad: warning: the gradients vanish" in err and err.count("warning") == 1
+    code, out, err = run_main(capsys, "train", "--monitor", "--monitor-every", 0, "--out", tmp_path / "bad")
+    assert_one_line_error(code, err, "--monitor-every must be at least 1, got 0")

@@ -1,0 +1,111 @@
+"""Activation statistics per layer: the distribution of each layer's outputs, and how much of it
+is saturated or dead — the course notes' histograms of sigmoid outputs piling up at 0 and 1
+(std 1) or collapsing to 0.5 (std 0.01), and of ReLU units that never fire.
+
+    stats = ActivationStats(model)             # every activation layer (ReLU, sigmoid, tanh, ...)
+    model(x)
+    stats.results["1"]                         # LayerActivations(kind="Sigmoid", mean=..., std=..., ...)
+    stats.remove()
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .. import backend, nn
+
+SATURATION_MARGIN = 0.02  # a sigmoid/tanh output this close to one of its bounds is saturated
+BOUNDS = {nn.Sigmoid: (0.0, 1.0), nn.Tanh: (-1.0, 1.0)}
+ACTIVATIONS = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Softplus)
+BINS = 40
+UNBOUNDED_RANGE = (-1.0, 4.0)  # histogram range of layers without bounds (ReLU and kin, custom ones)
+
+
+@dataclass
+class LayerActivations:
+    """One layer's outputs over one batch.
+
+    ``histogram``: counts in ``BINS`` equal bins between ``edges[0]`` and ``edges[-1]`` (the layer's
+    bounds, or UNBOUNDED_RANGE), values outside counted in the first or last bin; ``saturated``:
+    fraction of outputs within SATURATION_MARGIN of a sigmoid's/tanh's bounds (None for other
+    layers); ``dead``: fraction of units (one output position of a sample) that are exactly 0 for
+    every sample of the batch.
+    """
+
+    kind: str
+    mean: float
+    std: float
+    edges: list
+    histogram: list
+    saturated: float
+    dead: float
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def layer_activations(module, output):
+    """The :class:`LayerActivations` of ``output`` (a batch-first array or Tensor) of ``module``."""
+    values = backend.to_host(getattr(output, "data", output)).astype(np.float64, copy=False)
+    bounds = BOUNDS.get(type(module))
+    low, high = bounds or UNBOUNDED_RANGE
+    edges = np.linspace(low, high, BINS + 1)
+    counts = np.histogram(np.clip(values, low, high), bins=edges)[0]
+    saturated = None
+    if bounds is not None:
+        saturated = float(np.mean((values < low + SATURATION_MARGIN) | (values > high - SATURATION_MARGIN)))
+    per_unit = values.reshape(len(values), -1) if values.ndim > 1 else values.reshape(-1, 1)
+    dead = float(np.mean(np.all(per_unit == 0, axis=0))) if per_unit.size else 0.0
+    return LayerActivations(type(module).__name__, float(values.mean()), float(values.std()),
+                            [round(float(e), 6) for e in edges],
+                            counts.tolist(), saturated, dead)
+
+
+def select_layers(model, layers=None):
+    """(name, module) pairs of ``model`` to watch: ``layers`` as names, module types or modules, or by
+    default every activation layer."""
+    named = list(model.named_modules())
+    if layers is None:
+        chosen = [(name, m) for name, m in named if isinstance(m, ACTIVATIONS)]
+    else:
+        known = [name for name, _ in named]
+        missing = [w for w in layers if isinstance(w, str) and w not in known]
+        if missing:
+            raise ValueError(f"ActivationStats: no layers named {missing} in the model; its layers: {known[1:]}")
+        chosen = [(name, m) for name, m in named
+                  if any(w == name or w is m or (isinstance(w, type) and isinstance(m, w)) for w in layers)]
+    if not chosen:
+        raise ValueError(f"ActivationStats: no layer of the model to watch (asked for {layers!r}; "
+                         f"default: the activation layers {[t.__name__ for t in ACTIVATIONS]})")
+    return [(name or type(module).__name__, module) for name, module in chosen]
+
+
+class ActivationStats:
+    """Record :class:`LayerActivations` of the chosen layers at every forward while attached.
+
+    ``results`` maps each layer's name (as in ``model.named_modules()``) to its statistics of the
+    latest forward. ``remove()`` (or leaving a ``with`` block) detaches the forward hooks; a model
+    without them runs at full speed.
+    """
+
+    def __init__(self, model, layers=None):
+        self.layers = select_layers(model, layers)
+        self.results = {}
+        self._handles = [module.register_forward_hook(self._recorder(name)) for name, module in self.layers]
+
+    def _recorder(self, name):
+        def record(module, inputs, output):
+            self.results[name] = layer_activations(module, output)
+
+        return record
+
+    def remove(self):
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
