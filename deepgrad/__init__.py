@@ -20,7 +20,7 @@ from .creation import arange, full, ones, ones_like, rand, randn, zeros, zeros_l
 from .errors import CheckpointError, ConfigError, DatasetError, DeepgradError, TrainingDiverged
 from .gradcheck import GradcheckError, gradcheck
 from .threads import get_num_threads, set_num_threads
-from . import data, functional, nn, optim
+from . import data, functional, nn, optim, viz
 from .io import load, save
 from .diagnostics import detect_anomaly
 

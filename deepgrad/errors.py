@@ -31,3 +31,7 @@ class TrainingDiverged(DeepgradError, RuntimeError):
 
 class AnomalyDetected(TrainingDiverged):
     """``detect_anomaly`` found the first op whose forward or backward produced NaN or Inf."""
+
+
+class GraphvizError(DeepgradError, RuntimeError):
+    """Graphviz's ``dot`` program is missing, failed, or took too long to render a graph."""

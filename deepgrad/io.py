@@ -30,7 +30,7 @@ def _safetensors():
     return st
 
 
-def _atomic_write(path, write):
+def atomic_write(path, write):
     """Call ``write(temporary_path)``, then rename the temporary file to ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -73,14 +73,14 @@ def write_text(path, text):
         with open(temporary, "w", newline="") as handle:
             handle.write(text)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def save(state_dict, path, metadata=None):
     """Write a flat name -> array (or Tensor) mapping to a safetensors file, atomically."""
     st = _safetensors()
     arrays = {key: _as_array(value, key) for key, value in state_dict.items()}
-    _atomic_write(path, lambda tmp: st.save_file(arrays, tmp, metadata=metadata))
+    atomic_write(path, lambda tmp: st.save_file(arrays, tmp, metadata=metadata))
 
 
 def load(path):
@@ -138,7 +138,7 @@ def save_checkpoint(obj, path):
     arrays = {}
     skeleton = _split(obj, arrays, "")
     metadata = {CHECKPOINT_KEY: json.dumps(skeleton)}
-    _atomic_write(path, lambda tmp: st.save_file(arrays, tmp, metadata=metadata))
+    atomic_write(path, lambda tmp: st.save_file(arrays, tmp, metadata=metadata))
 
 
 def load_checkpoint(path):
