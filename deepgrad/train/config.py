@@ -63,6 +63,12 @@ OPTIONS = {
                          choices=tuple(presets.ACTIVATIONS)),
     "batch_norm": Option(False, bool, "mlp: BatchNorm1d before each activation"),
     "dropout": Option(0.0, float, "mlp: dropout probability after each activation", check=_probability),
+    "init": Option("auto", str, "mlp: initialization of the hidden layers' weights: auto (he for relu and kin, "
+                                "xavier otherwise), he, xavier, lecun (the course notes' 'Xavier', std 1/sqrt(n_in)) "
+                                "or normal (std --init-std)", choices=presets.INITS),
+    "init_std": Option(0.01, float, "mlp: the standard deviation of --init normal", check=_positive),
+    "residual": Option(False, bool, "mlp: residual connections around the hidden layers after the first "
+                                    "(x + f(x); equal widths)"),
     "optimizer": Option("adam", str, "sgd, momentum, adagrad, rmsprop, adam or adamw", choices=tuple(OPTIMIZERS)),
     "lr": Option(3e-3, float, "learning rate", check=_positive),
     "momentum": Option(0.9, float, "momentum of sgd and momentum (the other optimizers do not use it)"),
@@ -71,6 +77,8 @@ OPTIONS = {
                        choices=tuple(SCHEDULES)),
     "final_lr": Option(0.0, float, "final learning rate of linear-decay / cosine"),
     "clip_grad_norm": Option(None, float, "clip the global gradient norm to this value"),
+    "train_size": Option(None, int, "train on only this many of the training samples (a fixed random subset)",
+                         check=_positive),
     "batch_size": Option(32, int, "mini-batch size", check=_positive),
     "epochs": Option(20, int, "number of epochs", check=_positive),
     "patience": Option(None, int, "stop early after this many epochs without val_loss improvement"),

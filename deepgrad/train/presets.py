@@ -7,22 +7,45 @@ from .. import nn
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU}
 
 
+INITS = ("auto", "he", "xavier", "lecun", "normal")
+
+
+def hidden_init(init, activation, std, generator):
+    """The weight initialization of an mlp's hidden layers: "auto" is He for ReLU and kin, Xavier
+    (Glorot) otherwise; "lecun" is the course notes' "Xavier" (std 1/√n_in); "normal" is N(0, std²)."""
+    if init == "auto":
+        init = "he" if activation in ("relu", "leaky_relu", "gelu") else "xavier"
+    if init == "normal":
+        return lambda weight: nn.init.normal_(weight, 0.0, std, generator=generator)
+    return {"he": "kaiming_normal", "xavier": "xavier_normal", "lecun": "lecun_normal"}[init]
+
+
 def mlp(input_shape, num_classes, hidden=(128, 64), activation="relu", batch_norm=False, dropout=0.0,
-        generator=None):
-    """Flatten → [Linear → (BatchNorm1d) → activation → (Dropout)] per hidden width → Linear."""
+        init="auto", init_std=0.01, residual=False, generator=None):
+    """Flatten → [Linear → (BatchNorm1d) → activation → (Dropout)] per hidden width → Linear.
+
+    ``init`` initializes the hidden layers' weights (see :func:`hidden_init`; the output layer keeps
+    PyTorch's default). With ``residual``, every hidden layer after the first is a residual block,
+    x + f(x), so all hidden widths must be equal.
+    """
     if activation not in ACTIVATIONS:
         raise ValueError(f"mlp: unknown activation {activation!r}; available: {sorted(ACTIVATIONS)}")
+    if init not in INITS:
+        raise ValueError(f"mlp: unknown init {init!r}; available: {', '.join(INITS)}")
+    if residual and len(set(hidden)) > 1:
+        raise ValueError(f"mlp: residual blocks need equal hidden widths, got {list(hidden)}")
+    weight_init = hidden_init(init, activation, init_std, generator)
     layers = [nn.Flatten()]
     width = math.prod(input_shape)
-    init = "kaiming_normal" if activation in ("relu", "leaky_relu", "gelu") else "xavier_normal"
     for size in hidden:
         # With BatchNorm after it, a Linear's bias is redundant (BN's shift β does its job).
-        layers.append(nn.Linear(width, size, bias=not batch_norm, init=init, generator=generator))
+        unit = [nn.Linear(width, size, bias=not batch_norm, init=weight_init, generator=generator)]
         if batch_norm:
-            layers.append(nn.BatchNorm1d(size))
-        layers.append(ACTIVATIONS[activation]())
+            unit.append(nn.BatchNorm1d(size))
+        unit.append(ACTIVATIONS[activation]())
         if dropout:
-            layers.append(nn.Dropout(dropout))
+            unit.append(nn.Dropout(dropout))
+        layers += [nn.Residual(nn.Sequential(*unit))] if residual and len(layers) > 1 else unit
         width = size
     layers.append(nn.Linear(width, num_classes, generator=generator))
     return nn.Sequential(*layers)
@@ -75,7 +98,8 @@ def resnet_small(input_shape, num_classes, widths=(16, 32), blocks_per_stage=1, 
 
 PRESETS = {"mlp": mlp, "simple-cnn": simple_cnn, "resnet-small": resnet_small}
 # The training options (deepgrad.train.config) each preset takes; the presets that need (C, H, W) images.
-CONFIG_OPTIONS = {"mlp": ("hidden", "activation", "batch_norm", "dropout"), "simple-cnn": (), "resnet-small": ()}
+CONFIG_OPTIONS = {"mlp": ("hidden", "activation", "batch_norm", "dropout", "init", "init_std", "residual"),
+                  "simple-cnn": (), "resnet-small": ()}
 IMAGE_PRESETS = ("simple-cnn", "resnet-small")
 
 

@@ -21,13 +21,14 @@ import os
 import shutil
 import sys
 import time
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import functional as F
 from .. import io
-from ..data import DataLoader, datasets
+from ..data import DataLoader, TensorDataset, datasets
 from ..errors import CheckpointError, ConfigError
 from ..optim import create_optimizer, create_schedule
 from ..random import manual_seed
@@ -144,7 +145,8 @@ def build_run(config=None, *, out=None, resume=False, overwrite=False, progress=
         except (ImportError, RuntimeError) as error:
             raise ConfigError(f"--threads: {error}") from None
     manual_seed(config["seed"])
-    splits = datasets.load(config["dataset"], config["data_dir"], config["download"], config["seed"])
+    splits = training_subset(datasets.load(config["dataset"], config["data_dir"], config["download"],
+                                           config["seed"]), config["train_size"])
     model = build_model(config, splits)
     try:
         optimizer = create_optimizer(config["optimizer"], model.parameters(), config["lr"], config["momentum"],
@@ -168,12 +170,25 @@ def build_run(config=None, *, out=None, resume=False, overwrite=False, progress=
     return Run(config, splits, model, trainer, loaders, optimizer, out, resume)
 
 
+def training_subset(splits, size):
+    """``splits`` training on its first ``size`` samples only (the split order is already a fixed
+    random permutation), or all of them when ``size`` is None."""
+    if size is None:
+        return splits
+    if size > len(splits.train):
+        raise ConfigError(f"train_size {size} is more than the {len(splits.train)} training samples")
+    x, y = splits.train.arrays
+    return dataclasses.replace(splits, train=TensorDataset(x[:size], y[:size]))
+
+
 def build_model(config, splits):
     """The preset ``config["model"]`` with the options it takes, sized for the data's inputs and classes."""
     name = config["model"]
     if name in presets.IMAGE_PRESETS and len(splits.input_shape) != 3:
         raise ConfigError(f"model {name!r} needs images (C, H, W); {config['dataset']} has inputs of shape "
                           f"{splits.input_shape}: use --model mlp")
+    if name == "mlp" and config["residual"] and len(set(config["hidden"])) > 1:
+        raise ConfigError(f"--residual needs equal --hidden widths (each block adds its input), got {config['hidden']}")
     preset_options = {option: config[option] for option in presets.CONFIG_OPTIONS[name]}
     return presets.build(name, splits.input_shape, splits.num_classes, **preset_options)
 
@@ -183,7 +198,8 @@ def load_run(directory, device="cpu"):
     ``device``, to evaluate and predict (no optimizer)."""
     saved = options.load_saved(os.path.join(directory, "config.json"))
     config = options.validate({**saved, "device": device})
-    splits = datasets.load(config["dataset"], config["data_dir"], config["download"], config["seed"])
+    splits = training_subset(datasets.load(config["dataset"], config["data_dir"], config["download"],
+                                           config["seed"]), config["train_size"])
     model = build_model(config, splits)
     weights = os.path.join(directory, "model.safetensors")
     try:

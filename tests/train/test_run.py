@@ -197,3 +197,23 @@ def test_load_inputs_checks_shape_and_values(tmp_path):
     np.save(tmp_path / "text.npy", np.array(["a", "b"]))
     with pytest.raises(ConfigError, match="holds <U1 values; expected numbers"):
         runs.load_inputs(str(tmp_path / "text.npy"), (1, 8, 8))
+
+
+def test_model_options_init_residual_and_train_size():
+    run = build_run({"hidden": [32, 32, 32], "init": "normal", "init_std": 1.0, "residual": True,
+                     "activation": "sigmoid", "train_size": 300}, progress=False)
+    linears = [m for m in run.model.modules() if isinstance(m, dg.nn.Linear)]
+    assert len(linears) == 4
+    assert 0.9 < float(np.std(linears[1].weight.data)) < 1.1          # hidden layers: N(0, 1)
+    assert float(np.std(linears[-1].weight.data)) < 0.5                # the output layer keeps its default
+    assert sum(isinstance(m, dg.nn.Residual) for m in run.model.modules()) == 2
+    assert len(run.splits.train) == 300 and len(run.loaders[0]) == 10
+    np.testing.assert_array_equal(run.splits.train.arrays[1], build_run({}, progress=False).splits.train.arrays[1][:300])
+    he = build_run({"hidden": [64], "init": "he"}, progress=False).model[1].weight.data
+    assert float(np.std(he)) == pytest.approx(np.sqrt(2 / 64), rel=0.1)
+    with pytest.raises(ConfigError, match=r"--residual needs equal --hidden widths .* got \[32, 16\]"):
+        build_run({"hidden": [32, 16], "residual": True})
+    with pytest.raises(ConfigError, match="train_size 5000 is more than the 1257 training samples"):
+        build_run({"train_size": 5000})
+    with pytest.raises(ConfigError, match="unknown init 'glorot'; valid: auto, he, xavier, lecun, normal"):
+        build_run({"init": "glorot"})
