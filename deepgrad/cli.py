@@ -18,6 +18,7 @@ import sys
 
 import numpy as np
 
+from . import experiments
 from .diagnostics import standard_monitors
 from .errors import ConfigError, DeepgradError
 from .train import config as options
@@ -68,6 +69,19 @@ def command_predict(args):
         np.save(args.output, predictions)
     for i, p in enumerate(predictions):
         print(f"{i}\t{run.splits.classes[p]}")
+    return 0
+
+
+def command_experiment(args):
+    options = dict(dataset=args.dataset, data_dir=args.data_dir, download=args.download, seed=args.seed,
+                   quick=args.quick, progress=not args.quiet and sys.stderr.isatty())
+    if args.name == "all":
+        reports = experiments.run_all(args.out, **options)
+        print(f"{len(reports)} experiments written to {args.out}/ (open {os.path.join(args.out, 'index.html')})")
+        return 0
+    report = experiments.run_experiment(args.name, args.out, **options)
+    print(f"{report.title}\n{report.claim}\n-> {os.path.join(args.out, args.name)}/ (report.md, results.json, "
+          f"{', '.join(f.filename for f in report.figures)}; {report.setup['wall_seconds']} s)")
     return 0
 
 
@@ -125,6 +139,18 @@ def build_parser():
     predict.add_argument("--input", required=True, help=".npy array of inputs shaped like the training data")
     predict.add_argument("--output", help="also save the predicted class indices to this .npy file")
     predict.set_defaults(handler=command_predict)
+
+    experiment = commands.add_parser("experiment", help="run a study of why networks train or don't: figures, "
+                                     "report.md and results.json")
+    experiment.add_argument("name", help=f"{', '.join(experiments.names())}, or all (adds index.html)")
+    experiment.add_argument("--dataset", default="digits", help="digits (default), mnist or fashion")
+    experiment.add_argument("--data-dir", help="directory holding the IDX files (mnist, fashion)")
+    experiment.add_argument("--download", action="store_true", help="download missing IDX files into --data-dir")
+    experiment.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    experiment.add_argument("--quick", action="store_true", help="a few steps only: seconds instead of minutes")
+    experiment.add_argument("--out", default="experiments", help="writes OUT/NAME/ (default: %(default)s)")
+    experiment.add_argument("--quiet", action="store_true", help="no progress bars")
+    experiment.set_defaults(handler=command_experiment)
 
     # Listed for --help only: main() hands everything after "bench" to python -m benchmarks.
     commands.add_parser("bench", add_help=False, help="speed and memory against PyTorch, DeZero and NumPy "

@@ -56,7 +56,7 @@ def test_relu_dead_units_and_unbounded_histogram():
     model(t64([[-1.0, 2.0], [-3.0, 0.0], [-2.0, 50.0]]))   # unit 0 is 0 for every sample: dead
     result = stats.results["1"]
     assert result.dead == 0.5 and result.saturated is None
-    assert result.edges[0] == -1.0 and result.edges[-1] == 4.0
+    assert result.edges[0] == 0.0 and result.edges[-1] == 4.0
     assert sum(result.histogram) == 6 and result.histogram[-1] == 1   # 50 counted in the last bin
     stats.remove()
     model(t64([[1.0, 1.0]]))

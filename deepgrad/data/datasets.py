@@ -133,7 +133,8 @@ def load_idx_dataset(source, root, download_missing, flatten, val_size, seed, cl
             if not download_missing:
                 raise DatasetError(
                     f"{name}: {filename} (or its unzipped form) not found in {root}; "
-                    f"pass download=True or point root at the directory holding the IDX files"
+                    "point --data-dir (root=) at the directory holding the IDX files, or fetch them from the "
+                    "published mirrors with --download (download=True)"
                 )
             path = _fetch(source, root, filename, name)
         if path.endswith(".gz") and md5(path) != expected_md5:

@@ -15,10 +15,11 @@ import numpy as np
 from .. import backend, nn
 
 SATURATION_MARGIN = 0.02  # a sigmoid/tanh output this close to one of its bounds is saturated
-BOUNDS = {nn.Sigmoid: (0.0, 1.0), nn.Tanh: (-1.0, 1.0)}
+BOUNDS = {nn.Sigmoid: (0.0, 1.0), nn.Tanh: (-1.0, 1.0)}  # the layers that saturate at their bounds
 ACTIVATIONS = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Softplus)
 BINS = 40
-UNBOUNDED_RANGE = (-1.0, 4.0)  # histogram range of layers without bounds (ReLU and kin, custom ones)
+RANGES = {**BOUNDS, nn.ReLU: (0.0, 4.0)}  # the histogram's range per layer type
+OTHER_RANGE = (-1.0, 4.0)                # ... and for the others (leaky ReLU and kin, custom layers)
 
 
 @dataclass
@@ -26,7 +27,7 @@ class LayerActivations:
     """One layer's outputs over one batch.
 
     ``histogram``: counts in ``BINS`` equal bins between ``edges[0]`` and ``edges[-1]`` (the layer's
-    bounds, or UNBOUNDED_RANGE), values outside counted in the first or last bin; ``saturated``:
+    bounds, [0, 4] for ReLU, else OTHER_RANGE), values outside counted in the first or last bin; ``saturated``:
     fraction of outputs within SATURATION_MARGIN of a sigmoid's/tanh's bounds (None for other
     layers); ``dead``: fraction of units (one output position of a sample) that are exactly 0 for
     every sample of the batch.
@@ -47,12 +48,11 @@ class LayerActivations:
 def layer_activations(module, output):
     """The :class:`LayerActivations` of ``output`` (a batch-first array or Tensor) of ``module``."""
     values = backend.to_host(getattr(output, "data", output)).astype(np.float64, copy=False)
-    bounds = BOUNDS.get(type(module))
-    low, high = bounds or UNBOUNDED_RANGE
+    low, high = RANGES.get(type(module), OTHER_RANGE)
     edges = np.linspace(low, high, BINS + 1)
     counts = np.histogram(np.clip(values, low, high), bins=edges)[0]
     saturated = None
-    if bounds is not None:
+    if type(module) in BOUNDS:
         saturated = float(np.mean((values < low + SATURATION_MARGIN) | (values > high - SATURATION_MARGIN)))
     per_unit = values.reshape(len(values), -1) if values.ndim > 1 else values.reshape(-1, 1)
     dead = float(np.mean(np.all(per_unit == 0, axis=0))) if per_unit.size else 0.0

@@ -10,6 +10,7 @@ naming the option (and the file it came from).
 
 import json
 import math
+import os
 from dataclasses import dataclass
 
 from .. import backend
@@ -110,6 +111,8 @@ def _typed(name, value, source):
         return value
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if kind is str and isinstance(value, os.PathLike):  # a directory given as a pathlib.Path
+        return os.fspath(value)
     if kind is list:
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise ConfigError(f"{source}: {name} must be a list of integers, got {value!r}")

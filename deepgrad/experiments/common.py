@@ -1,0 +1,126 @@
+"""What every experiment shares: its :class:`Context` (data set, seed, quick mode, where its files
+go) and the :class:`Report` it returns, which :func:`write_report` turns into ``report.md`` and
+``results.json`` beside the experiment's figures."""
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+from .. import io
+from ..data import datasets
+from ..random import manual_seed
+from ..train.run import build_run
+
+DATASETS = {"digits": "digits", "mnist": "mnist", "fashion": "fashion-mnist", "fashion-mnist": "fashion-mnist"}
+
+
+@dataclass
+class Table:
+    """A table of the report: a title, column headers and rows of values."""
+
+    title: str
+    columns: list
+    rows: list
+
+
+@dataclass
+class Figure:
+    """A PNG the experiment wrote into its directory, and what it shows."""
+
+    filename: str
+    caption: str
+
+
+@dataclass
+class Report:
+    """What an experiment found: ``claim`` says in one sentence what its figures show; ``setup`` what
+    was run (data, model, steps; the runner adds the seed and the wall time); ``results`` the numbers
+    of its tables (``results.json``)."""
+
+    title: str
+    claim: str
+    setup: dict
+    tables: list = field(default_factory=list)
+    figures: list = field(default_factory=list)
+    results: dict = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """Where and how an experiment runs: ``directory`` (its files go there), the data set (digits,
+    mnist or fashion-mnist; ``data_dir``/``download`` as for ``deepgrad train``), the ``seed``, and
+    ``quick`` (a few steps, for tests: seconds instead of minutes)."""
+
+    name: str
+    directory: str
+    dataset: str = "digits"
+    data_dir: str = None
+    download: bool = False
+    seed: int = 0
+    quick: bool = False
+    progress: bool = False
+
+    def path(self, filename):
+        return os.path.join(self.directory, filename)
+
+    def config(self, **options):
+        """A training config on the context's data set and seed, with ``options`` over it."""
+        return {"dataset": self.dataset, "data_dir": self.data_dir, "download": self.download, "seed": self.seed,
+                **options}
+
+    def train(self, callbacks=(), **options):
+        """Build and fit the run of ``config(**options)`` (nothing written): (run, summary)."""
+        run = build_run(self.config(**options), progress=False, callbacks=callbacks)
+        return run, run.fit()
+
+    def splits(self):
+        """The context's data set (seeded split), as :func:`deepgrad.data.datasets.load` gives it."""
+        return datasets.load(self.dataset, self.data_dir, self.download, self.seed)
+
+    def bar(self, iterable, total=None, desc=None):
+        """``iterable`` with a tqdm progress bar on stderr when ``progress`` is on."""
+        if not self.progress:
+            return iterable
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, total=total, desc=f"{self.name}: {desc}" if desc else self.name, leave=False)
+
+
+def run_in(context, experiment):
+    """Seed, run ``experiment(context)`` and time it; returns its :class:`Report` with the seed, wall
+    time and quick mode added to its setup."""
+    manual_seed(context.seed)
+    start = time.perf_counter()
+    report = experiment(context)
+    report.setup = {**report.setup, "seed": context.seed, "quick": context.quick,
+                    "wall_seconds": round(time.perf_counter() - start, 2)}
+    return report
+
+
+def write_report(report, directory):
+    """``report.md`` and ``results.json`` of ``report`` in ``directory`` (its figures are there)."""
+    io.write_text(os.path.join(directory, "results.json"), json.dumps(report.results, indent=1) + "\n")
+    io.write_text(os.path.join(directory, "report.md"), markdown(report))
+
+
+def markdown(report):
+    """The report as Markdown: title, claim, what was run, the figures, the tables."""
+    lines = [f"# {report.title}", "", report.claim, "", "## What was run", ""]
+    lines += [f"- {key.replace('_', ' ')}: {value}" for key, value in report.setup.items()]
+    for figure in report.figures:
+        lines += ["", f"![{figure.caption}]({figure.filename})", "", f"*{figure.caption}*"]
+    for table in report.tables:
+        lines += ["", f"## {table.title}", "", "| " + " | ".join(table.columns) + " |",
+                  "|" + "|".join("---" for _ in table.columns) + "|"]
+        lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in table.rows]
+    return "\n".join(lines) + "\n"
+
+
+def cell(value):
+    """A table cell: floats to 4 significant digits (scientific when tiny or huge), None as '–'."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3g}" if value and (abs(value) < 1e-3 or abs(value) >= 1e4) else f"{value:.4g}"
+    return str(value)

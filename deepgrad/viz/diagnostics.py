@@ -1,0 +1,121 @@
+"""Figures of what the diagnostics measure: activation histograms (layers × settings), gradient
+norms per layer over the steps, update-to-weight ratios over the steps.
+
+Each function takes plain data (what ActivationStats and the monitors record, as dicts), saves a
+PNG at ``path`` and returns it; matplotlib draws on a Figure of its own (the process's backend is
+left alone).
+"""
+
+HEALTHY_UPDATE_RATIO = 1e-3  # ‖Δw‖/‖w‖ per step that people aim for when tuning the learning rate
+
+
+def new_figure(rows, columns, width=3.0, height=2.4, title=None):
+    """(figure, axes grid as a list of rows) of ``rows`` × ``columns`` panels."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width * columns + 0.8, height * rows + (0.7 if title else 0.3)))
+    axes = figure.subplots(rows, columns, squeeze=False)
+    if title:
+        figure.suptitle(title)
+    return figure, [list(row) for row in axes]
+
+
+def save(figure, path):
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def layer_colors(count):
+    """``count`` colours from the first layer (dark) to the last (light), so depth reads as colour."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    return [cmap(0.85 * i / max(count - 1, 1)) for i in range(count)]
+
+
+def activation_histograms(grid, path, title=None):
+    """One histogram per (setting, layer): ``grid`` maps each setting (a row, e.g. "std 1") to
+    {layer label: statistics with "edges" and "histogram", as LayerActivations.to_dict() gives}.
+    Bars show the fraction of outputs in each bin; each panel notes the outputs' std."""
+    rows = list(grid)
+    columns = list(grid[rows[0]])
+    figure, axes = new_figure(len(rows), len(columns), width=2.2, height=1.7, title=title)
+    for r, setting in enumerate(rows):
+        fractions = {layer: [n / (sum(s["histogram"]) or 1) for n in s["histogram"]]
+                     for layer, s in grid[setting].items()}
+        top = max(max(f) for f in fractions.values()) * 1.1 or 1.0  # one scale per row: its layers compare
+        for c, layer in enumerate(columns):
+            stats, ax = grid[setting][layer], axes[r][c]
+            edges = stats["edges"]
+            widths = [b - a for a, b in zip(edges, edges[1:])]
+            ax.bar(edges[:-1], fractions[layer], width=widths, align="edge", color="#3b6fc4")
+            ax.set_xlim(edges[0], edges[-1])
+            ax.set_ylim(0, top)
+            ax.text(0.5, 0.95, f"std {stats['std']:.2g}", transform=ax.transAxes, ha="center", va="top", fontsize=8)
+            ax.tick_params(labelsize=7)
+            if r == 0:
+                ax.set_title(layer, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(f"{setting}\nfraction of outputs", fontsize=8)
+            if r == len(rows) - 1:
+                ax.set_xlabel("activation value", fontsize=8)
+    return save(figure, path)
+
+
+def _per_layer_over_steps(panels, path, title, ylabel, reference=None):
+    names = list(panels)
+    columns = min(len(names), 2)
+    rows = -(-len(names) // columns)
+    figure, axes = new_figure(rows, columns, width=4.6, height=3.0, title=title)
+    for i, name in enumerate(names):
+        ax = axes[i // columns][i % columns]
+        steps, layers = panels[name]["steps"], panels[name]["layers"]
+        for color, (layer, values) in zip(layer_colors(len(layers)), layers.items()):
+            points = [(s, v) for s, v in zip(steps, values) if v is not None and v > 0]
+            if points:
+                ax.plot(*zip(*points), color=color, label=layer, linewidth=1.2)
+        if reference is not None:
+            ax.axhline(reference, color="#c0392b", linestyle="--", linewidth=1, label=f"{reference:g} (healthy)")
+        ax.set_yscale("log")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, ncol=2)
+    for j in range(len(names), rows * columns):
+        axes[j // columns][j % columns].set_visible(False)
+    return save(figure, path)
+
+
+def gradient_flow(panels, path, title=None):
+    """Gradient norm per layer over the training steps, one panel per setting: ``panels`` maps a
+    setting to {"steps": [...], "layers": {layer label: [norm per step]}}; log scale."""
+    return _per_layer_over_steps(panels, path, title, "gradient norm ‖∂L/∂W‖ (log)")
+
+
+def update_ratios(panels, path, title=None):
+    """Update-to-weight ratio ‖Δw‖/‖w‖ per layer over the steps, one panel per setting (same data
+    layout as :func:`gradient_flow`), with the healthy 1e-3 marked; log scale."""
+    return _per_layer_over_steps(panels, path, title, "update / weight ‖Δw‖/‖w‖ (log)",
+                                 reference=HEALTHY_UPDATE_RATIO)
+
+
+def layer_norms(bars, path, title=None, ylabel="mean gradient norm (log)"):
+    """One group of bars per layer, one bar per setting: ``bars`` maps a setting to its values per
+    layer (first to last); log scale, so decades of vanishing read at a glance."""
+    figure, ((ax,),) = new_figure(1, 1, width=7.5, height=3.8, title=title)
+    settings = list(bars)
+    count = max(len(values) for values in bars.values())
+    width = 0.8 / len(settings)
+    for i, setting in enumerate(settings):
+        values = bars[setting]
+        ax.bar([k + (i - (len(settings) - 1) / 2) * width for k in range(len(values))],
+               [v if v else float("nan") for v in values], width=width, label=setting)
+    ax.set_xticks(range(count), [f"layer {k + 1}" for k in range(count)])
+    ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel("Linear layer (input side → output side)")
+    ax.grid(alpha=0.3, axis="y", which="both")
+    ax.legend(fontsize=8)
+    return save(figure, path)

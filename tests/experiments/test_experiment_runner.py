@@ -1,0 +1,76 @@
+"""The experiment runner: a finished experiment's directory appears whole, a failed one leaves the
+previous results as they were, and bad requests are clear errors."""
+
+import os
+
+import pytest
+
+from deepgrad import experiments
+from deepgrad.errors import ConfigError, DatasetError
+from deepgrad.experiments.common import Figure, Report, Table
+
+
+def fake_experiment(context):
+    with open(context.path("figure.png"), "wb") as handle:
+        handle.write(b"\x89PNG\r\n\x1a\nnot really")
+    return Report("A <fake> study", "It shows what it shows & more.", {"data": "none"},
+                  tables=[Table("numbers", ["setting", "value"], [["a<b", 1.5], ["c", None]])],
+                  figures=[Figure("figure.png", "a figure")], results={"a": 1.5})
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    import types
+
+    module = types.ModuleType("deepgrad.experiments.fake")
+    module.run = fake_experiment
+    monkeypatch.setitem(__import__("sys").modules, "deepgrad.experiments.fake", module)
+    monkeypatch.setattr(experiments, "EXPERIMENTS", {"fake": ("fake", "a fake study")})
+    return module
+
+
+def test_an_experiment_writes_its_directory_whole(tmp_path, fake):
+    report = experiments.run_experiment("fake", tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["fake"]
+    assert sorted(os.listdir(tmp_path / "fake")) == ["figure.png", "report.md", "results.json"]
+    assert report.setup["seed"] == 0 and "wall_seconds" in report.setup
+    text = (tmp_path / "fake" / "report.md").read_text()
+    assert "| a<b | 1.5 |" in text and "| c | – |" in text and "![a figure](figure.png)" in text
+
+
+def test_a_failing_experiment_leaves_the_previous_results(tmp_path, fake):
+    experiments.run_experiment("fake", tmp_path)
+    before = (tmp_path / "fake" / "results.json").read_text()
+
+    def failing(context):
+        with open(context.path("figure.png"), "wb") as handle:
+            handle.write(b"half")
+        raise RuntimeError("crashed half way")
+
+    fake.run = failing
+    with pytest.raises(RuntimeError, match="crashed half way"):
+        experiments.run_experiment("fake", tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["fake"]                       # no staging directory left
+    assert (tmp_path / "fake" / "results.json").read_text() == before
+    assert (tmp_path / "fake" / "figure.png").read_bytes().endswith(b"not really")
+
+
+def test_index_page_escapes_and_links_each_experiment(tmp_path, fake):
+    experiments.run_all(tmp_path)
+    page = (tmp_path / "index.html").read_text()
+    assert "A &lt;fake&gt; study" in page and "<fake>" not in page
+    assert '<img src="fake/figure.png" alt="a figure">' in page and "a&lt;b" in page
+    assert "<script" not in page and "http" not in page
+
+
+def test_bad_requests_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="unknown experiment 'nope'; the experiments: init, vanishing, "):
+        experiments.run_experiment("nope", tmp_path)
+    with pytest.raises(ConfigError, match="unknown dataset 'cifar' for experiments; valid: digits, mnist, fashion"):
+        experiments.run_experiment("init", tmp_path, dataset="cifar")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match=f"cannot write the experiment into --out {tmp_path / 'file'}"):
+        experiments.run_experiment("init", tmp_path / "file")
+    with pytest.raises(DatasetError, match="mnist: .* not found in .*; point --data-dir"):
+        experiments.run_experiment("vanishing", tmp_path / "out", dataset="mnist", data_dir=tmp_path / "none")
+    assert os.listdir(tmp_path / "out") == []
