@@ -1,0 +1,143 @@
+"""Search spaces: where each hyperparameter is drawn from, and how its range narrows around the
+best values found — the course notes' procedure: sample on a log scale (lr 1e-6…1e-2, weight
+decay 1e-8…1e-4), train briefly, narrow the ranges around the best, repeat.
+
+    space = {"lr": LogUniform(1e-6, 1e-2), "weight_decay": LogUniform(1e-8, 1e-4), "hidden": Choice([[64], [128]])}
+"""
+
+import math
+import numbers
+
+# A narrowed range reaches beyond the values it spans by MARGIN of their span on each side, and at least
+# by MIN_MARGIN of the original range: the best trials rarely bracket the optimum, and a tight cluster
+# must not shrink the range to nothing.
+MARGIN = 0.25
+MIN_MARGIN = 0.05
+
+
+class Uniform:
+    """A float drawn uniformly from [lo, hi]."""
+
+    log = False
+    number = numbers.Real
+
+    def __init__(self, lo, hi, *, bounds=None):
+        name = type(self).__name__
+        for value in (lo, hi):
+            if isinstance(value, bool) or not isinstance(value, self.number) or not math.isfinite(value):
+                kind = "integers" if self.number is numbers.Integral else "numbers"
+                raise ValueError(f"{name}: bounds must be finite {kind}, got lo={lo!r}, hi={hi!r}")
+        if lo > hi or (lo == hi and bounds is None):  # a narrowed integer range may hold one value
+            raise ValueError(f"{name}: lo must be below hi, got lo={lo!r}, hi={hi!r}")
+        if self.log and lo <= 0:
+            raise ValueError(f"{name}: a log-scale range needs positive bounds, got lo={lo!r}")
+        self.lo, self.hi = self.cast(lo), self.cast(hi)
+        self.bounds = bounds or (self.lo, self.hi)  # the original range: narrowing never leaves it
+
+    def cast(self, value):
+        return float(value)
+
+    def to_scale(self, value):
+        return math.log(value) if self.log else value
+
+    def from_scale(self, value):
+        return math.exp(value) if self.log else value
+
+    def sample(self, rng):
+        return self.cast(self.from_scale(rng.uniform(self.to_scale(self.lo), self.to_scale(self.hi))))
+
+    def narrowed(self, values):
+        """The range spanned by ``values`` (on this space's scale), widened on each side by MARGIN of
+        that span and at least MIN_MARGIN of the original range, clipped to the original range."""
+        scaled = [self.to_scale(v) for v in values]
+        low, high = min(scaled), max(scaled)
+        original = self.to_scale(self.bounds[1]) - self.to_scale(self.bounds[0])
+        margin = max(MARGIN * (high - low), MIN_MARGIN * original)
+        lo = max(self.bounds[0], self.from_scale(low - margin))
+        hi = min(self.bounds[1], self.from_scale(high + margin))
+        return type(self)(*self.outward(lo, hi), bounds=self.bounds)
+
+    def outward(self, lo, hi):
+        """A narrowed range's ends as this space's values, rounded outwards."""
+        return lo, hi
+
+    def __eq__(self, other):
+        return type(self) is type(other) and (self.lo, self.hi, self.bounds) == (other.lo, other.hi, other.bounds)
+
+    def __hash__(self):
+        return hash((type(self), self.lo, self.hi, self.bounds))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.lo!r}, {self.hi!r})"
+
+
+class LogUniform(Uniform):
+    """A positive float whose logarithm is uniform on [log lo, log hi]: each decade equally likely."""
+
+    log = True
+
+
+class IntUniform(Uniform):
+    """An integer drawn uniformly from lo…hi (both included)."""
+
+    number = numbers.Integral
+
+    def cast(self, value):
+        return int(value)
+
+    def sample(self, rng):
+        if self.log:  # log-uniform on [lo, hi + 1), rounded down
+            value = math.exp(rng.uniform(math.log(self.lo), math.log(self.hi + 1)))
+            return min(self.hi, max(self.lo, int(math.floor(value))))
+        return int(rng.integers(self.lo, self.hi + 1))
+
+    def outward(self, lo, hi):
+        return int(math.floor(lo)), int(math.ceil(hi))
+
+
+class IntLogUniform(IntUniform):
+    """A positive integer lo…hi whose logarithm is about uniform (as many 1–10 as 10–100)."""
+
+    log = True
+
+
+class Choice:
+    """One of ``options`` (any JSON values: strings, numbers, lists), each equally likely."""
+
+    def __init__(self, options):
+        options = list(options)
+        if not options:
+            raise ValueError("Choice: needs at least one option")
+        self.options = options
+
+    def sample(self, rng):
+        return self.options[int(rng.integers(len(self.options)))]
+
+    def narrowed(self, values):
+        """The options among ``values``, in their original order."""
+        return Choice([option for option in self.options if option in values])
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.options == other.options
+
+    def __repr__(self):
+        return f"Choice({self.options!r})"
+
+
+SPACES = (Uniform, LogUniform, IntUniform, IntLogUniform, Choice)
+
+
+def check_space(space):
+    """``space`` as a dict of name -> space, or a ValueError saying what is wrong."""
+    if not isinstance(space, dict) or not space:
+        raise ValueError(f"search space: expected a non-empty dict of name -> space, got {space!r}")
+    wrong = {name: value for name, value in space.items() if not isinstance(value, SPACES)}
+    if wrong:
+        raise ValueError(f"search space: {sorted(wrong)} are not spaces (expected one of "
+                         f"{', '.join(s.__name__ for s in SPACES)}), got {wrong!r}")
+    return dict(space)
+
+
+def sample(space, rng):
+    """One value from each space, in the order of the dict."""
+    return {name: dimension.sample(rng) for name, dimension in space.items()}
