@@ -28,8 +28,7 @@ from .train.run import build_run, default_directory, load_inputs, load_run
 def command_train(args):
     if args.resume and args.out is None:
         raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
-    given = options.load_file(args.config) if args.config else {}
-    given.update({name: getattr(args, name) for name in options.OPTIONS if getattr(args, name) is not None})
+    given = given_options(args)
     out = args.out or default_directory(options.resolve(given))
     if args.monitor_every < 1:
         raise ConfigError(f"--monitor-every must be at least 1, got {args.monitor_every}")
@@ -85,6 +84,32 @@ def command_experiment(args):
     return 0
 
 
+def command_search(args):
+    from .search.files import load_space
+    from .search.training import BEST_FILE, search_training
+
+    base = given_options(args)
+    out = args.out or default_directory(options.resolve(base), root=os.path.join("runs", "search"))
+    study = search_training(base, out, load_space(args.space) if args.space else None, args.trials, args.rounds,
+                            args.keep, args.scheduler, args.backend, args.jobs,
+                            progress=not args.quiet and sys.stderr.isatty())
+    ranked = study.ranked()
+    names = list(study.spaces[0]) if getattr(study, "spaces", None) else []
+    print(f"\n{'rank':>4} {'trial':>5} {'round':>5} {'val acc':>8} {'status':<8} " + " ".join(f"{n:>12}" for n in names))
+    for rank, trial in enumerate(ranked[:10], 1):
+        values = " ".join(f"{trial.params[n]:>12.4g}" if isinstance(trial.params[n], float) else
+                          f"{str(trial.params[n]):>12}" for n in names)
+        print(f"{rank:>4} {trial.number + 1:>5} {trial.round + 1:>5} {trial.score:>8.4f} {trial.status:<8} {values}")
+    failed = sum(t.status == "failed" for t in study.trials.values())
+    print(f"\n{len(study)} trials ({failed} failed) in {out}/ (study.jsonl, search.png, {BEST_FILE}); "
+          f"train the best with: deepgrad train --config {os.path.join(out, BEST_FILE)}")
+    if study.interrupted:
+        print(f"deepgrad search: interrupted; run the same command again to resume from {out}/study.jsonl",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
 def command_bench(argv):
     """``deepgrad bench ARGS`` runs ``python -m benchmarks ARGS`` (benchmarks/ is in the source checkout)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -106,19 +131,31 @@ def parse_widths(text):
         raise argparse.ArgumentTypeError("--hidden: expected integers like 256,128") from None
 
 
+def add_option_flags(parser):
+    """A flag per training option of the schema, and --config for a TOML file of them."""
+    for name, option in options.OPTIONS.items():
+        flag = "--" + name.replace("_", "-")
+        if option.type is bool:
+            parser.add_argument(flag, action="store_const", const=True, default=None, help=option.help)
+        else:
+            parse = parse_widths if option.type is list else option.type
+            parser.add_argument(flag, type=parse, default=None, help=f"{option.help} (default: {option.default})")
+    parser.add_argument("--config", help="TOML file of options (flags override it)")
+
+
+def given_options(args):
+    """The training options given: the --config file's, with the flags over them."""
+    given = options.load_file(args.config) if args.config else {}
+    given.update({name: getattr(args, name) for name in options.OPTIONS if getattr(args, name) is not None})
+    return given
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="deepgrad", description="Train, evaluate and use deepgrad models.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a model (defaults: an MLP on the embedded digits)")
-    for name, option in options.OPTIONS.items():
-        flag = "--" + name.replace("_", "-")
-        if option.type is bool:
-            train.add_argument(flag, action="store_const", const=True, default=None, help=option.help)
-        else:
-            parse = parse_widths if option.type is list else option.type
-            train.add_argument(flag, type=parse, default=None, help=f"{option.help} (default: {option.default})")
-    train.add_argument("--config", help="TOML file of options (flags override it)")
+    add_option_flags(train)
     train.add_argument("--out", help="run directory (default: runs/DATASET-MODEL-TIME)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -151,6 +188,26 @@ def build_parser():
     experiment.add_argument("--out", default="experiments", help="writes OUT/NAME/ (default: %(default)s)")
     experiment.add_argument("--quiet", action="store_true", help="no progress bars")
     experiment.set_defaults(handler=command_experiment)
+
+    search = commands.add_parser("search", help="random search over training options that narrows its ranges "
+                                 "round by round (the options given are the base of every trial)")
+    add_option_flags(search)
+    search.add_argument("--space", help="TOML file of ranges over train options (default: lr and weight_decay on "
+                                        "log scales)")
+    search.add_argument("--trials", type=int, default=20, help="trials per round (default: %(default)s)")
+    search.add_argument("--rounds", type=int, default=2, help="rounds, each narrowing the ranges (default: "
+                                                              "%(default)s)")
+    search.add_argument("--keep", type=float, default=0.2, help="fraction of the best trials the next round's "
+                                                                "ranges span (default: %(default)s)")
+    search.add_argument("--scheduler", choices=("none", "asha"), default="none",
+                        help="asha: stop hopeless trials early (successive halving)")
+    search.add_argument("--backend", choices=("local", "serial"), default="local",
+                        help="local: a process per CPU (default); serial: one after the other")
+    search.add_argument("--jobs", type=int, help="processes of the local backend (default: one per CPU)")
+    search.add_argument("--out", help="study directory (default: runs/search/DATASET-MODEL-TIME); an existing one "
+                                      "resumes")
+    search.add_argument("--quiet", action="store_true", help="no progress bar")
+    search.set_defaults(handler=command_search)
 
     # Listed for --help only: main() hands everything after "bench" to python -m benchmarks.
     commands.add_parser("bench", add_help=False, help="speed and memory against PyTorch, DeZero and NumPy "

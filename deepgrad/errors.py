@@ -14,7 +14,7 @@ class DeepgradError(Exception):
 
 
 class ConfigError(DeepgradError, ValueError):
-    """A training option, config file or run directory is unusable."""
+    """An option, a config file, a search space or a run directory is unusable."""
 
 
 class CheckpointError(DeepgradError, ValueError):

@@ -7,6 +7,8 @@ so the first trials to arrive go on and later ones must beat the field. No trial
 
 import math
 
+from ..errors import ConfigError
+
 
 class TrialPruned(Exception):
     """Raised by ``report`` when the scheduler stops a trial; the search records it as pruned."""
@@ -17,11 +19,11 @@ class ASHA:
 
     def __init__(self, min_epochs=1, reduction=3, max_epochs=None, mode="max"):
         if not isinstance(min_epochs, int) or min_epochs < 1:
-            raise ValueError(f"ASHA: min_epochs must be a whole number >= 1, got {min_epochs!r}")
+            raise ConfigError(f"ASHA: min_epochs must be a whole number >= 1, got {min_epochs!r}")
         if not reduction > 1:
-            raise ValueError(f"ASHA: reduction must be > 1, got {reduction!r}")
+            raise ConfigError(f"ASHA: reduction must be > 1, got {reduction!r}")
         if mode not in ("max", "min"):
-            raise ValueError(f"ASHA: mode must be 'max' or 'min', got {mode!r}")
+            raise ConfigError(f"ASHA: mode must be 'max' or 'min', got {mode!r}")
         self.min_epochs, self.reduction, self.max_epochs, self.mode = min_epochs, reduction, max_epochs, mode
         self.rungs = {}  # epoch -> scores reported there
 

@@ -2,6 +2,7 @@
 trained on the training split and scored on the validation split (never the test split), its
 validation score reported after every epoch so a scheduler can stop it early."""
 
+from ..errors import ConfigError
 from ..train import config as options
 from ..train.callbacks import Callback
 from ..train.run import build_run
@@ -15,14 +16,14 @@ class TrainingObjective:
     def __init__(self, base=None, metric="val_accuracy"):
         self.base = options.check_types(dict(base or {}), "search base config")
         if metric not in ("val_accuracy", "val_loss"):
-            raise ValueError(f"TrainingObjective: metric must be val_accuracy or val_loss, got {metric!r}")
+            raise ConfigError(f"TrainingObjective: metric must be val_accuracy or val_loss, got {metric!r}")
         self.metric = metric
 
     def check_space(self, space):
         """Refuse a space naming something that is not a training option."""
         unknown = sorted(set(space) - set(options.OPTIONS))
         if unknown:
-            raise ValueError(f"search space: unknown options {unknown}; valid: {', '.join(options.OPTIONS)}")
+            raise ConfigError(f"search space: unknown options {unknown}; valid: {', '.join(options.OPTIONS)}")
         return space
 
     def __call__(self, params, report):

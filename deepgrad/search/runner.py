@@ -16,6 +16,7 @@ from multiprocessing.managers import BaseManager
 
 import numpy as np
 
+from ..errors import ConfigError
 from .asha import ASHA, TrialPruned
 from .spaces import check_space, sample
 from .study import Study, Trial
@@ -32,9 +33,9 @@ def random_search(objective, space, trials, rounds=1, keep=0.2, seed=0, executor
     space = check_space(space)
     for name, value, low in (("trials", trials, 1), ("rounds", rounds, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"random_search: {name} must be a whole number >= {low}, got {value!r}")
+            raise ConfigError(f"random_search: {name} must be a whole number >= {low}, got {value!r}")
     if not 0 < keep <= 1:
-        raise ValueError(f"random_search: keep must be in (0, 1], got {keep!r}")
+        raise ConfigError(f"random_search: keep must be in (0, 1], got {keep!r}")
     study = study if isinstance(study, Study) else Study(study, mode)
     scheduler = _scheduler(scheduler, study)
     runner = _executor(executor, n_jobs)
@@ -95,7 +96,7 @@ def _scheduler(scheduler, study):
     elif scheduler == "asha":
         asha = ASHA(mode=study.mode)
     else:
-        raise ValueError(f"random_search: scheduler must be None, 'asha' or an ASHA, got {scheduler!r}")
+        raise ConfigError(f"random_search: scheduler must be None, 'asha' or an ASHA, got {scheduler!r}")
     if asha is not None:  # a resumed study's trials reached their rungs already: new ones compete with them
         for trial in sorted(study.trials.values(), key=lambda t: t.number):
             for epoch, score in trial.scores:
@@ -108,7 +109,7 @@ def _executor(name, n_jobs):
         return SerialExecutor()
     if name == "local":
         return LocalExecutor(n_jobs)
-    raise ValueError(f"random_search: unknown executor {name!r}; valid: serial, local")
+    raise ConfigError(f"random_search: unknown executor {name!r}; valid: serial, local")
 
 
 class SerialExecutor:
@@ -133,7 +134,7 @@ class LocalExecutor:
 
     def __init__(self, n_jobs=None):
         if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1):
-            raise ValueError(f"random_search: n_jobs must be a whole number >= 1, got {n_jobs!r}")
+            raise ConfigError(f"random_search: n_jobs must be a whole number >= 1, got {n_jobs!r}")
         self.n_jobs = n_jobs or os.cpu_count() or 1
 
     def run(self, objective, trials, scheduler):

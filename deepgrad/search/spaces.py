@@ -8,6 +8,8 @@ decay 1e-8…1e-4), train briefly, narrow the ranges around the best, repeat.
 import math
 import numbers
 
+from ..errors import ConfigError
+
 # A narrowed range reaches beyond the values it spans by MARGIN of their span on each side, and at least
 # by MIN_MARGIN of the original range: the best trials rarely bracket the optimum, and a tight cluster
 # must not shrink the range to nothing.
@@ -26,11 +28,11 @@ class Uniform:
         for value in (lo, hi):
             if isinstance(value, bool) or not isinstance(value, self.number) or not math.isfinite(value):
                 kind = "integers" if self.number is numbers.Integral else "numbers"
-                raise ValueError(f"{name}: bounds must be finite {kind}, got lo={lo!r}, hi={hi!r}")
+                raise ConfigError(f"{name}: bounds must be finite {kind}, got lo={lo!r}, hi={hi!r}")
         if lo > hi or (lo == hi and bounds is None):  # a narrowed integer range may hold one value
-            raise ValueError(f"{name}: lo must be below hi, got lo={lo!r}, hi={hi!r}")
+            raise ConfigError(f"{name}: lo must be below hi, got lo={lo!r}, hi={hi!r}")
         if self.log and lo <= 0:
-            raise ValueError(f"{name}: a log-scale range needs positive bounds, got lo={lo!r}")
+            raise ConfigError(f"{name}: a log-scale range needs positive bounds, got lo={lo!r}")
         self.lo, self.hi = self.cast(lo), self.cast(hi)
         self.bounds = bounds or (self.lo, self.hi)  # the original range: narrowing never leaves it
 
@@ -107,7 +109,7 @@ class Choice:
     def __init__(self, options):
         options = list(options)
         if not options:
-            raise ValueError("Choice: needs at least one option")
+            raise ConfigError("Choice: needs at least one option")
         self.options = options
 
     def sample(self, rng):
@@ -130,10 +132,10 @@ SPACES = (Uniform, LogUniform, IntUniform, IntLogUniform, Choice)
 def check_space(space):
     """``space`` as a dict of name -> space, or a ValueError saying what is wrong."""
     if not isinstance(space, dict) or not space:
-        raise ValueError(f"search space: expected a non-empty dict of name -> space, got {space!r}")
+        raise ConfigError(f"search space: expected a non-empty dict of name -> space, got {space!r}")
     wrong = {name: value for name, value in space.items() if not isinstance(value, SPACES)}
     if wrong:
-        raise ValueError(f"search space: {sorted(wrong)} are not spaces (expected one of "
+        raise ConfigError(f"search space: {sorted(wrong)} are not spaces (expected one of "
                          f"{', '.join(s.__name__ for s in SPACES)}), got {wrong!r}")
     return dict(space)
 

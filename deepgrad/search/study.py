@@ -11,13 +11,13 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from .. import io
-
-STATUSES = ("finished", "pruned", "failed")  # pruned: stopped early by the scheduler, scored at its last epoch
+from ..errors import ConfigError
 
 
 @dataclass
 class Trial:
-    """One sample of the space: ``number`` orders the whole study (round by round)."""
+    """One sample of the space: ``number`` orders the whole study (round by round); ``status`` is
+    "finished", "pruned" (stopped early by the scheduler, scored at its last epoch) or "failed"."""
 
     number: int
     round: int
@@ -39,7 +39,7 @@ class Study:
 
     def __init__(self, path=None, mode="max"):
         if mode not in ("max", "min"):
-            raise ValueError(f"Study: mode must be 'max' or 'min', got {mode!r}")
+            raise ConfigError(f"Study: mode must be 'max' or 'min', got {mode!r}")
         self.path, self.mode = path, mode
         self.trials = {}
         self.notes = []          # what resuming found (a torn line)
@@ -56,7 +56,7 @@ class Study:
                 trial = Trial(**json.loads(line))
             except (json.JSONDecodeError, TypeError) as error:
                 if number < len(lines):
-                    raise ValueError(f"study file {self.path}: line {number} is not a trial ({error}); "
+                    raise ConfigError(f"study file {self.path}: line {number} is not a trial ({error}); "
                                      "only the last line may be torn") from None
                 self.notes.append(f"study file {self.path}: its last line was torn (a crash while writing it); "
                                   "that trial is run again")

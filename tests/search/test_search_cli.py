@@ -1,0 +1,57 @@
+"""`deepgrad search` end to end on digits in quick settings, its files, and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from deepgrad import cli
+
+
+def environment():
+    return dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+
+
+def test_search_writes_study_figure_and_a_best_toml_that_trains(tmp_path):
+    out = tmp_path / "search"
+    space = tmp_path / "space.toml"
+    space.write_text('[lr]\nlog_uniform = [1e-4, 1e-1]\n[hidden]\nchoice = [[16], [32]]\n')
+    command = [sys.executable, "-m", "deepgrad", "search", "--epochs", "2", "--train-size", "300", "--trials", "4",
+               "--rounds", "2", "--space", str(space), "--scheduler", "asha", "--jobs", "2", "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, env=environment(), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(out)) == ["best.toml", "search.png", "study.jsonl"]
+    trials = [json.loads(line) for line in (out / "study.jsonl").read_text().splitlines()]
+    assert len(trials) == 8 and {t["round"] for t in trials} == {0, 1}
+    assert set(trials[0]["params"]) == {"lr", "hidden"}
+    assert "rank trial round  val acc status" in done.stdout and "deepgrad train --config" in done.stdout
+    assert (out / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    best = max((t for t in trials if t["status"] != "failed"), key=lambda t: t["score"])
+    text = (out / "best.toml").read_text()
+    assert f"lr = {best['params']['lr']!r}" in text and "train_size = 300" in text
+    trained = subprocess.run([sys.executable, "-m", "deepgrad", "train", "--config", str(out / "best.toml"),
+                              "--quiet", "--out", str(tmp_path / "best")], capture_output=True, text=True,
+                             env=environment(), timeout=300)
+    assert trained.returncode == 0, trained.stderr
+    again = subprocess.run(command, capture_output=True, text=True, env=environment(), timeout=300)
+    assert again.returncode == 0 and len((out / "study.jsonl").read_text().splitlines()) == 8  # resumed: all done
+
+
+@pytest.mark.parametrize("space, extra, fragment", [
+    ('[learning_rate]\nlog_uniform = [1e-4, 1e-1]\n', [], "unknown options ['learning_rate']; valid: dataset"),
+    ('[lr]\nlog_uniform = [1e-1, 1e-4]\n', [], "[lr] log_uniform = [0.1, 0.0001]: LogUniform: lo must be below hi"),
+    ('[lr]\nlog_uniform = [0, 1e-1]\n', [], "a log-scale range needs positive bounds"),
+    ('[lr]\nnormal = [0, 1]\n', [], "[lr] must hold one of uniform, log_uniform"),
+    ('', [], "names no option to search"),
+    ('[lr]\nlog_uniform = [1e-4, 1e-1]\n', ["--keep", "1.5"], "keep must be in (0, 1]"),
+    ('[lr]\nlog_uniform = [1e-4, 1e-1]\n', ["--trials", "0"], "trials must be a whole number >= 1"),
+])
+def test_bad_searches_are_one_line_errors(capsys, tmp_path, space, extra, fragment):
+    path = tmp_path / "space.toml"
+    path.write_text(space)
+    code = cli.main(["search", "--space", str(path), "--out", str(tmp_path / "out"), "--quiet", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert fragment in err
