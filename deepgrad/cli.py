@@ -92,7 +92,8 @@ def command_search(args):
     out = args.out or default_directory(options.resolve(base), root=os.path.join("runs", "search"))
     study = search_training(base, out, load_space(args.space) if args.space else None, args.trials, args.rounds,
                             args.keep, args.scheduler, args.backend, args.jobs,
-                            progress=not args.quiet and sys.stderr.isatty())
+                            progress=not args.quiet and sys.stderr.isatty(), ray_address=args.ray_address,
+                            cpus_per_trial=args.cpus_per_trial)
     ranked = study.ranked()
     names = list(study.spaces[0]) if getattr(study, "spaces", None) else []
     print(f"\n{'rank':>4} {'trial':>5} {'round':>5} {'val acc':>8} {'status':<8} " + " ".join(f"{n:>12}" for n in names))
@@ -201,9 +202,14 @@ def build_parser():
                                                                 "ranges span (default: %(default)s)")
     search.add_argument("--scheduler", choices=("none", "asha"), default="none",
                         help="asha: stop hopeless trials early (successive halving)")
-    search.add_argument("--backend", choices=("local", "serial"), default="local",
-                        help="local: a process per CPU (default); serial: one after the other")
+    search.add_argument("--backend", choices=("local", "serial", "ray"), default="local",
+                        help="local: a process per CPU (default); serial: one after the other; ray: Ray tasks "
+                             "(pip install 'deepgrad[ray]')")
     search.add_argument("--jobs", type=int, help="processes of the local backend (default: one per CPU)")
+    search.add_argument("--ray-address", help="with --backend ray: a cluster to join ('auto', 'ray://host:port'; "
+                                              "default: start a local Ray)")
+    search.add_argument("--cpus-per-trial", type=int, default=1, help="with --backend ray: CPUs (and BLAS threads) "
+                                                                      "of each trial (default: %(default)s)")
     search.add_argument("--out", help="study directory (default: runs/search/DATASET-MODEL-TIME); an existing one "
                                       "resumes")
     search.add_argument("--quiet", action="store_true", help="no progress bar")

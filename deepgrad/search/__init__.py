@@ -10,6 +10,7 @@ stopping of hopeless trials (ASHA) and studies that persist and resume.
 
 from .asha import ASHA, TrialPruned
 from .objective import TrainingObjective
-from .runner import narrowed, random_search, run_trial
+from .ray_executor import RayExecutor
+from .runner import LocalExecutor, SerialExecutor, narrowed, random_search, run_trial
 from .spaces import Choice, IntLogUniform, IntUniform, LogUniform, Uniform
 from .study import Study, Trial

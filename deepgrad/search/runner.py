@@ -1,5 +1,6 @@
 """random_search: sample the space at random, run each trial, narrow the ranges around the best,
-repeat — on this process (``executor="serial"``) or a pool of local processes (``"local"``).
+repeat — on this process (``executor="serial"``), a pool of local processes (``"local"``) or a Ray
+cluster (``"ray"``, :mod:`deepgrad.search.ray_executor`).
 
 A trial is ``objective(params, report)``: it returns a validation score and may call
 ``report(epoch, score)`` after each epoch, which stops it (as "pruned") when the scheduler says so.
@@ -28,7 +29,9 @@ def random_search(objective, space, trials, rounds=1, keep=0.2, seed=0, executor
     narrows to the span of the best ``keep`` fraction of the scored trials so far (on the log scale
     for log ranges, widened by a margin, within the original range) and a Choice to the options among
     them. ``scheduler``: None, "asha" or an :class:`ASHA`. ``study``: a :class:`Study` or the path of
-    its JSON-lines file (resumed when it exists). ``progress``: a callable given each finished trial.
+    its JSON-lines file (resumed when it exists). ``executor``: "serial", "local" (``n_jobs`` processes),
+    "ray" (a local Ray) or an executor object such as ``RayExecutor(address="auto", cpus_per_trial=2)``.
+    ``progress``: a callable given each finished trial.
     Returns the Study (``study.interrupted`` after Ctrl-C: what finished is saved)."""
     space = check_space(space)
     for name, value, low in (("trials", trials, 1), ("rounds", rounds, 1)):
@@ -104,12 +107,18 @@ def _scheduler(scheduler, study):
     return asha
 
 
-def _executor(name, n_jobs):
-    if name == "serial":
+def _executor(executor, n_jobs):
+    if not isinstance(executor, str):  # an executor object, e.g. RayExecutor(address="auto", cpus_per_trial=2)
+        return executor
+    if executor == "serial":
         return SerialExecutor()
-    if name == "local":
+    if executor == "local":
         return LocalExecutor(n_jobs)
-    raise ConfigError(f"random_search: unknown executor {name!r}; valid: serial, local")
+    if executor == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor()
+    raise ConfigError(f"random_search: unknown executor {executor!r}; valid: serial, local, ray")
 
 
 class SerialExecutor:

@@ -15,10 +15,11 @@ STUDY_FILE, FIGURE_FILE, BEST_FILE = "study.jsonl", "search.png", "best.toml"
 
 
 def search_training(base, out, space=None, trials=20, rounds=2, keep=0.2, scheduler=None, executor="local",
-                    n_jobs=None, progress=False):
+                    n_jobs=None, progress=False, ray_address=None, cpus_per_trial=1):
     """Search the training options ``space`` (default: lr and weight decay on log scales for the
     base config's optimizer) around the training config ``base``, scoring each trial's validation
-    accuracy; the seed of ``base`` seeds the search. Returns the Study."""
+    accuracy; the seed of ``base`` seeds the search. ``executor``: "local", "serial" or "ray" (a local
+    Ray, or the cluster at ``ray_address``, ``cpus_per_trial`` CPUs each). Returns the Study."""
     config = options.resolve(base)
     objective = TrainingObjective(base)
     space = objective.check_space(space or default_space(config["optimizer"]))
@@ -29,6 +30,10 @@ def search_training(base, out, space=None, trials=20, rounds=2, keep=0.2, schedu
         os.makedirs(out, exist_ok=True)
     except OSError as error:
         raise ConfigError(f"cannot write the search into --out {out}: {error.strerror or error}") from None
+    if executor == "ray":
+        from .ray_executor import RayExecutor
+
+        executor = RayExecutor(ray_address, cpus_per_trial)
     bar = TrialProgress(trials * rounds) if progress else None
     study = random_search(objective, space, trials, rounds, keep, config["seed"], executor, asha,
                           os.path.join(out, STUDY_FILE), n_jobs=n_jobs, progress=bar and bar.step)

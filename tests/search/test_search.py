@@ -198,3 +198,54 @@ def test_a_search_over_training_options_on_digits():
         assert trial.score == trial.scores[-1][1]                         # the last epoch's validation accuracy
     with pytest.raises(ValueError, match=r"unknown options \['learning_rate'\]; valid: dataset"):
         objective.check_space({"learning_rate": LogUniform(1e-4, 1e-1)})
+
+
+# ----------------------------------------------------------------------------
+# Ray
+
+
+@pytest.fixture
+def ray():
+    """Ray, shut down after the test (each test starts or joins its own)."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'deepgrad[ray]')")
+    ray.shutdown()
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_runs_the_same_trials_on_a_local_ray_with_shared_rungs(ray):
+    import sys
+
+    from deepgrad.search import RayExecutor
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray's workers cannot import this test module
+    space = {"x": LogUniform(1e-6, 1.0), "c": Choice(["a", "b"])}
+    serial = random_search(peaked, space, trials=6, rounds=2, seed=11)
+    on_ray = random_search(peaked, space, trials=6, rounds=2, seed=11, executor=RayExecutor(cpus_per_trial=1))
+    assert [serial.trials[i].params for i in range(12)] == [on_ray.trials[i].params for i in range(12)]
+    assert [serial.trials[i].score for i in range(12)] == [on_ray.trials[i].score for i in range(12)]
+    assert all(t.status == "finished" for t in on_ray.trials.values())
+    pruned = random_search(peaked, {"x": LogUniform(1e-6, 1.0)}, trials=12, seed=5, scheduler="asha", executor="ray")
+    assert [t.status for t in pruned.trials.values()].count("pruned") >= 6
+
+
+def test_an_unreachable_ray_cluster_is_a_clear_error_within_the_timeout(ray):
+    import time
+
+    from deepgrad.errors import ConfigError
+    from deepgrad.search import RayExecutor
+
+    start = time.perf_counter()
+    executor = RayExecutor(address="ray://127.0.0.1:9", connect_timeout=20)
+    with pytest.raises(ConfigError, match=r"could not reach the Ray cluster at 'ray://127.0.0.1:9'"):
+        random_search(peaked, {"x": LogUniform(1e-6, 1.0)}, trials=2, executor=executor)
+    assert time.perf_counter() - start < 60
+
+
+def test_without_ray_the_error_says_how_to_install_it(monkeypatch):
+    from deepgrad.errors import ConfigError
+    from deepgrad.search import RayExecutor
+
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)
+    with pytest.raises(ConfigError, match=r"the ray executor needs Ray: pip install 'deepgrad\[ray\]'"):
+        RayExecutor()
