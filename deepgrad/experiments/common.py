@@ -111,9 +111,9 @@ def markdown(report):
     for figure in report.figures:
         lines += ["", f"![{figure.caption}]({figure.filename})", "", f"*{figure.caption}*"]
     for table in report.tables:
-        lines += ["", f"## {table.title}", "", "| " + " | ".join(table.columns) + " |",
+        lines += ["", f"## {table.title}", "", "| " + " | ".join(markdown_cell(c) for c in table.columns) + " |",
                   "|" + "|".join("---" for _ in table.columns) + "|"]
-        lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in table.rows]
+        lines += ["| " + " | ".join(markdown_cell(value) for value in row) + " |" for row in table.rows]
     return "\n".join(lines) + "\n"
 
 
@@ -124,3 +124,8 @@ def cell(value):
     if isinstance(value, float):
         return f"{value:.3g}" if value and (abs(value) < 1e-3 or abs(value) >= 1e4) else f"{value:.4g}"
     return str(value)
+
+
+def markdown_cell(value):
+    """:func:`cell` with Markdown's column separator escaped (a header or value may hold "|y|")."""
+    return cell(value).replace("|", "\\|")
