@@ -15,8 +15,10 @@ import numpy as np
 
 
 def norm(array):
-    """The L2 norm of all of ``array``'s elements, as a float (on the array's own device)."""
-    return float(np.linalg.norm(array.reshape(-1)))
+    """The L2 norm of all of ``array``'s elements, as a float, summed in float64 (on the array's own
+    device): float32 squares overflow from norms of about 1e19, which exploding gradients reach."""
+    flat = array.reshape(-1).astype(np.float64, copy=False)
+    return float(np.sqrt(np.dot(flat, flat)))
 
 
 class GradientFlow:
