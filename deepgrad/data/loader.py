@@ -24,7 +24,12 @@ class DataLoader:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
-        self.seed = int(default_generator().integers(2**63)) if seed is None else int(seed)
+        # A shuffling loader without a seed draws one from the default generator; one that does not
+        # shuffle needs none and leaves the generator alone (an evaluation loader made mid-training
+        # must not shift the dropout masks that follow).
+        if seed is None:
+            seed = int(default_generator().integers(2**63)) if shuffle else 0
+        self.seed = int(seed)
         self.epoch = 0
         self.device = None if device is None else backend.get_device(device)
         self._arrays = getattr(dataset, "arrays", None)

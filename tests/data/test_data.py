@@ -469,3 +469,14 @@ def test_mnist_loader_rejects_labels_outside_the_classes(tmp_path):
     root = write_tiny_mnist(tmp_path, label_fn=lambda y: np.where(y == 3, 12, y))
     with pytest.raises(DatasetError, match=r"mnist: train labels must be 0..9, found 12"):
         datasets.mnist(root, val_size=5)
+
+
+def test_a_loader_that_does_not_shuffle_leaves_the_default_generator_alone():
+    """An evaluation loader made in the middle of training must not shift the dropout masks that follow."""
+    x, y = np.zeros((10, 2), np.float32), np.zeros(10, np.int64)
+    dg.manual_seed(3)
+    before = dg.get_rng_state()
+    DataLoader(TensorDataset(x, y), 4)
+    assert dg.get_rng_state() == before
+    DataLoader(TensorDataset(x, y), 4, shuffle=True)             # a shuffling one draws its seed
+    assert dg.get_rng_state() != before
