@@ -17,13 +17,10 @@ their accuracy before the step that diverged is kept.
 
 import numpy as np
 
-from ..data import DataLoader
 from ..errors import TrainingDiverged
-from ..train.callbacks import Callback
-from ..train.run import EVAL_BATCH_SIZE, build_run
 from ..viz.studies import against_setting
 from ..viz.training import curves_grid
-from .common import Figure, Report, Table
+from .common import Figure, Report, Table, recorded_run
 
 NETS = {"plain": "without BN", "bn": "with BN"}
 SCALES = np.logspace(0, -4, 16)
@@ -39,55 +36,6 @@ QUICK_SCALES = np.logspace(0, -4, 5)
 QUICK_SWEEP_EPOCHS, QUICK_SIGMOID_EPOCHS = 8, 10
 TRAINED = 0.9  # the final training accuracy from which a net counts as trained
 CHANCE = 1 / 10  # every data set of the experiments has 10 classes
-
-
-class Evaluations(Callback):
-    """The model's loss and accuracy on some splits of its run ("train", "val", "test") before the
-    first step, every ``every`` optimizer steps and after the last: ``steps``, and ``results[split]``
-    a list of {"loss", "accuracy"}. It reads its run's data: :meth:`attach` it once build_run made
-    the run."""
-
-    def __init__(self, splits):
-        self.splits = tuple(splits)
-        self.loaders, self.every = {}, None
-        self.steps, self.results = [], {split: [] for split in self.splits}
-
-    def attach(self, run, every):
-        # Given a seed, a loader draws nothing from the default generator (the dropout masks' source),
-        # so watching a run leaves its training exactly as it would be unwatched.
-        self.loaders = {split: DataLoader(getattr(run.splits, split), EVAL_BATCH_SIZE, seed=0)
-                        for split in self.splits}
-        self.every = every
-
-    def on_fit_start(self, trainer):
-        self.record(trainer)
-
-    def on_step_end(self, trainer, logs):
-        if trainer.global_step % self.every == 0:
-            self.record(trainer)
-
-    def on_fit_end(self, trainer):
-        if self.steps[-1] != trainer.global_step:  # the last step, when ``every`` does not divide the run
-            self.record(trainer)
-
-    def record(self, trainer):
-        self.steps.append(trainer.global_step)
-        for split, loader in self.loaders.items():
-            self.results[split].append(trainer.evaluate(loader))
-
-    def series(self, split, measure="accuracy"):
-        return [measured[measure] for measured in self.results[split]]
-
-
-def recorded_run(context, splits, times=None, **options):
-    """The run of ``options`` (built, not yet fitted), watched by :class:`Evaluations` of ``splits``
-    after every epoch, or ``times`` times over the run: (run, evaluations)."""
-    evaluations = Evaluations(splits)
-    run = build_run(context.config(**options), progress=False, callbacks=[evaluations])
-    steps_per_epoch = len(run.loaders[0])
-    every = steps_per_epoch if times is None else max(1, steps_per_epoch * run.config["epochs"] // times)
-    evaluations.attach(run, every)
-    return run, evaluations
 
 
 def train_at_scale(context, scale, batch_norm, options):

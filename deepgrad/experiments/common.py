@@ -8,9 +8,10 @@ import time
 from dataclasses import dataclass, field
 
 from .. import io
-from ..data import datasets
+from ..data import DataLoader, datasets
 from ..random import manual_seed
-from ..train.run import build_run
+from ..train.callbacks import Callback
+from ..train.run import EVAL_BATCH_SIZE, build_run
 
 DATASETS = {"digits": "digits", "mnist": "mnist", "fashion": "fashion-mnist", "fashion-mnist": "fashion-mnist"}
 
@@ -85,6 +86,67 @@ class Context:
         from tqdm.auto import tqdm
 
         return tqdm(iterable, total=total, desc=f"{self.name}: {desc}" if desc else self.name, leave=False)
+
+
+class StepRecorder(Callback):
+    """Every step's learning rate (the one that step uses) and training loss (of its batch)."""
+
+    def __init__(self):
+        self.lr, self.loss = [], []
+
+    def on_batch_start(self, trainer, batch):
+        self.lr.append(trainer.optimizer.param_groups[0]["lr"])
+
+    def on_batch_end(self, trainer, logs):
+        self.loss.append(logs["loss"])
+
+
+class Evaluations(Callback):
+    """The model's loss and accuracy on some splits of its run ("train", "val", "test") before the
+    first step, every ``every`` optimizer steps and after the last: ``steps``, and ``results[split]``
+    a list of {"loss", "accuracy"}. It reads its run's data: :meth:`attach` it once build_run made
+    the run."""
+
+    def __init__(self, splits):
+        self.splits = tuple(splits)
+        self.loaders, self.every = {}, None
+        self.steps, self.results = [], {split: [] for split in self.splits}
+
+    def attach(self, run, every):
+        # A loader that does not shuffle draws nothing from the default generator (the dropout masks'
+        # source), so watching a run leaves its training exactly as it would be unwatched.
+        self.loaders = {split: DataLoader(getattr(run.splits, split), EVAL_BATCH_SIZE) for split in self.splits}
+        self.every = every
+
+    def on_fit_start(self, trainer):
+        self.record(trainer)
+
+    def on_step_end(self, trainer, logs):
+        if trainer.global_step % self.every == 0:
+            self.record(trainer)
+
+    def on_fit_end(self, trainer):
+        if self.steps[-1] != trainer.global_step:  # the last step, when ``every`` does not divide the run
+            self.record(trainer)
+
+    def record(self, trainer):
+        self.steps.append(trainer.global_step)
+        for split, loader in self.loaders.items():
+            self.results[split].append(trainer.evaluate(loader))
+
+    def series(self, split, measure="accuracy"):
+        return [measured[measure] for measured in self.results[split]]
+
+
+def recorded_run(context, splits, times=None, **options):
+    """The run of ``options`` (built, not yet fitted), watched by :class:`Evaluations` of ``splits``
+    after every epoch, or ``times`` times over the run: (run, evaluations)."""
+    evaluations = Evaluations(splits)
+    run = build_run(context.config(**options), progress=False, callbacks=[evaluations])
+    steps_per_epoch = len(run.loaders[0])
+    every = steps_per_epoch if times is None else max(1, steps_per_epoch * run.config["epochs"] // times)
+    evaluations.attach(run, every)
+    return run, evaluations
 
 
 def run_in(context, experiment):

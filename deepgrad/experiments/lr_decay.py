@@ -11,9 +11,8 @@ learning rate; each schedule is repeated over five seeds for the spread of its f
 
 import statistics
 
-from ..train.callbacks import Callback
 from ..viz.dynamics import step_curves
-from .common import Figure, Report, Table
+from .common import Figure, Report, StepRecorder, Table
 
 SCHEDULES = {"constant": "none", "linear-decay": "linear-decay", "step": "step", "cosine": "cosine"}
 LR = 0.3
@@ -24,19 +23,6 @@ SEEDS = 5
 QUICK = {"train_size": 320, "epochs": 3}
 QUICK_SEEDS = 2
 BIG_TRAIN_SIZE = 5000  # mnist and fashion-mnist: a training subset keeps each study within a minute or two
-
-
-class StepRecorder(Callback):
-    """Every step's learning rate (the one that step uses) and training loss (of its batch)."""
-
-    def __init__(self):
-        self.lr, self.loss = [], []
-
-    def on_batch_start(self, trainer, batch):
-        self.lr.append(trainer.optimizer.param_groups[0]["lr"])
-
-    def on_batch_end(self, trainer, logs):
-        self.loss.append(logs["loss"])
 
 
 def run_options(context, training, quick):

@@ -8,9 +8,8 @@ records the training loss of every step. The trained model's loss on the whole t
 its test accuracy are compared.
 """
 
-from ..train.callbacks import Callback
 from ..viz.optimizers import loss_per_step
-from .common import Figure, Report, Table
+from .common import Figure, Report, StepRecorder, Table
 
 OPTIMIZER_NAMES = {"sgd": "SGD", "momentum": "Momentum", "adagrad": "AdaGrad", "rmsprop": "RMSProp", "adam": "Adam"}
 
@@ -29,16 +28,6 @@ RATES = {
     "adam": {"lr": 1e-3},
 }
 SMOOTHING = 20  # steps of the moving average drawn over the per-step loss
-
-
-class StepLosses(Callback):
-    """The training loss of every step (the mini-batch's loss, computed before its update)."""
-
-    def __init__(self):
-        self.losses = []
-
-    def on_batch_end(self, trainer, logs):
-        self.losses.append(logs["loss"])
 
 
 def budget(context):
@@ -65,10 +54,10 @@ def describe_budget(context, steps):
 def train(context, optimizer, options):
     """Train the MLP with ``optimizer``: its loss per step, the trained model's loss on the training
     set, its test accuracy."""
-    steps = StepLosses()
+    steps = StepRecorder()
     run, summary = context.train(callbacks=[steps], optimizer=optimizer, batch_size=BATCH_SIZE, **MODEL,
                                  **budget(context), **options)
-    return {"loss": steps.losses, "final_loss": run.evaluate(("train",))["train"]["loss"],
+    return {"loss": steps.loss, "final_loss": run.evaluate(("train",))["train"]["loss"],
             "test_accuracy": summary["test_accuracy"]}
 
 

@@ -10,8 +10,7 @@ training samples (in eval mode, so without dropout) and on the test set.
 import math
 
 from ..viz.training import curves_grid
-from .batchnorm import recorded_run
-from .common import Figure, Report, Table
+from .common import Figure, Report, Table, recorded_run
 
 WEIGHT_DECAY, DROPOUT = 0.01, 0.2
 # The book's λ = 0.1 keeps this net far from fitting its 300 samples (measured: 40 % training

@@ -26,17 +26,7 @@ def default_space(optimizer):
 
 def load_space(path):
     """The ranges in the TOML file at ``path``; ConfigError naming the file and what is wrong."""
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        import tomli as tomllib
-    try:
-        with open(path, "rb") as handle:
-            tables = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"space file not found: {path}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"space file {path} is not valid TOML: {error}") from None
+    tables = options.read_toml(path, "space file")
     if not tables:
         raise ConfigError(f"space file {path} names no option to search")
     unknown = sorted(set(tables) - set(options.OPTIONS))

@@ -149,20 +149,25 @@ def resolve(*layers):
     return validate(merged)
 
 
-def load_file(path):
-    """The options in a TOML file (the flag names with underscores), types checked."""
+def read_toml(path, what="config file"):
+    """The tables of the TOML file at ``path``; a ConfigError naming ``what`` it is and the file when
+    it is missing or not TOML."""
     try:
         import tomllib
     except ImportError:  # Python 3.10
         import tomli as tomllib
     try:
         with open(path, "rb") as handle:
-            raw = tomllib.load(handle)
+            return tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+        raise ConfigError(f"{what} not found: {path}") from None
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
-    return check_types(raw, f"config file {path}")
+        raise ConfigError(f"{what} {path} is not valid TOML: {error}") from None
+
+
+def load_file(path):
+    """The options in a TOML file (the flag names with underscores), types checked."""
+    return check_types(read_toml(path), f"config file {path}")
 
 
 def load_saved(path):
