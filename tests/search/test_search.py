@@ -249,3 +249,23 @@ def test_without_ray_the_error_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "ray", None)
     with pytest.raises(ConfigError, match=r"the ray executor needs Ray: pip install 'deepgrad\[ray\]'"):
         RayExecutor()
+
+
+def dies_once(params, report):
+    """Kills its worker process the first time it runs (a marker file remembers), then succeeds."""
+    import os
+
+    marker = params["marker"]
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return 0.5
+
+
+def test_a_trial_whose_ray_worker_died_is_retried_once(ray, tmp_path):
+    import sys
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    study = random_search(dies_once, {"marker": Choice([str(tmp_path / "died")])}, trials=1, executor="ray")
+    (trial,) = study.trials.values()
+    assert trial.status == "finished" and trial.score == 0.5 and (tmp_path / "died").exists()
