@@ -21,6 +21,10 @@ class CheckpointError(DeepgradError, ValueError):
     """A file is not a readable deepgrad checkpoint (corrupted, truncated, foreign or for another model)."""
 
 
+class CheckpointMismatch(CheckpointError, RuntimeError):
+    """A checkpoint's model does not fit the model it is loaded into (other layer sizes or layers)."""
+
+
 class DatasetError(DeepgradError, ValueError):
     """A data file is missing, truncated, corrupted or not what was expected."""
 

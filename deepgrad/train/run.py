@@ -157,6 +157,8 @@ def build_run(config=None, *, out=None, resume=False, overwrite=False, progress=
                DataLoader(splits.val, EVAL_BATCH_SIZE), DataLoader(splits.test, EVAL_BATCH_SIZE))
     scheduler, interval = create_schedule(config["schedule"], optimizer, config["epochs"], len(loaders[0]),
                                           config["final_lr"])
+    if resume:  # the checkpoint must fit the model before the run's config.json is rewritten
+        Trainer(model).load_checkpoint(os.path.join(out, "checkpoints", "last.safetensors"))
     run_callbacks = [ProgressBar(quiet=None if progress is None else not progress)]
     if out is not None:
         _prepare_directory(out, resume)

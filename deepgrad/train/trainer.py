@@ -12,11 +12,33 @@ import time
 import numpy as np
 
 from .. import backend, io
+from ..errors import CheckpointError, CheckpointMismatch
 from ..data.loader import batch_on
 from ..random import get_rng_state, set_rng_state
 from ..tensor import Tensor, no_grad
 from . import metrics as metric_functions
 from .callbacks import EVENTS, GradientClipping, NaNGuard, SchedulerStep, listeners
+
+
+CHECKPOINT_FORMAT = "deepgrad-training-checkpoint-1"
+# What a training checkpoint holds, and the JSON type of each.
+CHECKPOINT_PARTS = {"model": dict, "optimizer": dict, "rng": dict, "epoch": int, "global_step": int, "history": list}
+
+
+def check_training_state(state, path):
+    """A CheckpointError naming ``path`` unless ``state`` is a whole training checkpoint."""
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is a deepgrad file but not a training checkpoint")
+    missing = [key for key in CHECKPOINT_PARTS if key not in state]
+    if missing:
+        raise CheckpointError(f"{path} is damaged: it lacks {missing}")
+    for key, kind in CHECKPOINT_PARTS.items():
+        value = state[key]
+        if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
+            raise CheckpointError(f"{path} is damaged: its {key} should be a {'non-negative ' * (kind is int)}"
+                                  f"{kind.__name__}, got {value!r:.60}")
+    if not all(isinstance(logs, dict) for logs in state["history"]):
+        raise CheckpointError(f"{path} is damaged: its history should be a list of per-epoch dicts")
 
 
 class History:
@@ -174,7 +196,7 @@ class Trainer:
     def checkpoint_state(self):
         """Everything needed to continue training exactly where it stands."""
         state = {
-            "format": "deepgrad-training-checkpoint-1",
+            "format": CHECKPOINT_FORMAT,
             "model": dict(self.model.state_dict()),
             "optimizer": self.optimizer.state_dict(),
             "rng": get_rng_state(),
@@ -194,23 +216,33 @@ class Trainer:
 
     def load_checkpoint(self, path):
         """Restore model, optimizer, callback state (the schedule), RNG, data order and counters from
-        ``path``; a Trainer without an optimizer restores the model alone."""
+        ``path``; a Trainer without an optimizer restores the model alone. A damaged checkpoint is a
+        CheckpointError naming the file and what is wrong; one whose model has other layers or sizes
+        a CheckpointMismatch (also a RuntimeError, as load_state_dict's own error)."""
         state = io.load_checkpoint(path)
-        if state.get("format") != "deepgrad-training-checkpoint-1":
-            raise io.CheckpointError(f"{path} is a deepgrad file but not a training checkpoint")
-        self.model.load_state_dict(state["model"])
+        check_training_state(state, path)
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as error:
+            raise CheckpointMismatch(f"{path}: its model does not fit this one ({error}); was the run saved with "
+                                     "other options, e.g. another --hidden or --model?") from None
         if self.optimizer is None:
             return
-        self.optimizer.load_state_dict(state["optimizer"])
         for callback in self._stateful_callbacks():
-            key = callback.checkpoint_key
-            if key not in state:
-                raise io.CheckpointError(f"{path} has no {key} state, but this Trainer has a {key}")
-            callback.load_state_dict(state[key])
-        set_rng_state(state["rng"])
-        if "train_loader" in state and self._train_loader is not None:
-            self._train_loader.load_state_dict(state["train_loader"])
-        self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
+            if callback.checkpoint_key not in state:
+                key = callback.checkpoint_key
+                raise CheckpointError(f"{path} has no {key} state, but this Trainer has a {key}")
+        try:  # the optimizer's and the callbacks' state, the RNG's and the loader's: data from a file
+            self.optimizer.load_state_dict(state["optimizer"])
+            for callback in self._stateful_callbacks():
+                callback.load_state_dict(state[callback.checkpoint_key])
+            set_rng_state(state["rng"])
+            if "train_loader" in state and self._train_loader is not None:
+                self._train_loader.load_state_dict(state["train_loader"])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+            raise CheckpointError(f"{path} is damaged: its training state cannot be restored "
+                                  f"({type(error).__name__}: {error})") from None
+        self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.history = History([dict(logs) for logs in state["history"]])
 
     def _stateful_callbacks(self):

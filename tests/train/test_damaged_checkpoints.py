@@ -1,0 +1,79 @@
+"""A damaged or foreign training checkpoint is a CheckpointError naming the file and what is wrong
+(in Python), and one line with exit code 2 from `deepgrad train --resume` — never a traceback."""
+
+import numpy as np
+import pytest
+
+import deepgrad as dg
+import deepgrad.functional as F
+from deepgrad import io
+from deepgrad.data import DataLoader, TensorDataset
+from deepgrad.errors import CheckpointError, CheckpointMismatch, DeepgradError
+from deepgrad.train import Trainer, presets
+
+
+def trainer(hidden=(8,)):
+    dg.manual_seed(0)
+    model = presets.mlp((2,), 3, hidden=hidden)
+    return Trainer(model, dg.optim.Adam(model.parameters(), lr=0.01), F.cross_entropy)
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    x, y = np.zeros((8, 2), np.float32), np.arange(8) % 3
+    first = trainer()
+    first.fit(DataLoader(TensorDataset(x, y), 4), epochs=1)
+    path = tmp_path / "good.safetensors"
+    first.save_checkpoint(str(path))
+    return path, io.load_checkpoint(str(path))
+
+
+def damaged(tmp_path, state, name="bad.safetensors"):
+    path = tmp_path / name
+    io.save_checkpoint(state, str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: [1, 2, 3], "not a training checkpoint"),
+    (lambda s: 7, "not a training checkpoint"),
+    (lambda s: {k: v for k, v in s.items() if k not in ("optimizer", "rng")}, r"it lacks \['optimizer', 'rng'\]"),
+    (lambda s: {**s, "epoch": "three"}, "its epoch should be a non-negative int, got 'three'"),
+    (lambda s: {**s, "global_step": -4}, "its global_step should be a non-negative int"),
+    (lambda s: {**s, "history": {"epoch": 1}}, "its history should be a list"),
+    (lambda s: {**s, "history": [1, 2]}, "its history should be a list of per-epoch dicts"),
+    (lambda s: {**s, "optimizer": {"state": "garbage", "param_groups": 3}}, "its training state cannot be restored"),
+    (lambda s: {**s, "rng": {"bit_generator": "nonsense"}}, "its training state cannot be restored"),
+])
+def test_damaged_checkpoints_are_clear_errors(tmp_path, checkpoint, change, message):
+    _, state = checkpoint
+    path = damaged(tmp_path, change(dict(state)))
+    with pytest.raises(CheckpointError, match=message) as error:
+        trainer().load_checkpoint(path)
+    assert path in str(error.value) and isinstance(error.value, DeepgradError)
+
+
+def test_a_checkpoint_of_another_model_is_a_mismatch(checkpoint):
+    path, _ = checkpoint
+    with pytest.raises(CheckpointMismatch, match=r"its model does not fit this one .*size mismatch .* another "
+                                                 r"--hidden or --model") as error:
+        trainer(hidden=(16,)).load_checkpoint(str(path))
+    assert isinstance(error.value, RuntimeError) and isinstance(error.value, DeepgradError)
+
+
+def test_resuming_with_another_hidden_is_one_line(tmp_path):
+    from deepgrad import cli
+
+    out = tmp_path / "run"
+    assert cli.main(["train", "--epochs", "1", "--hidden", "16", "--quiet", "--out", str(out)]) == 0
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "deepgrad", "train", "--resume", "--out", str(out), "--hidden", "32",
+                           "--epochs", "2", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert "last.safetensors: its model does not fit this one" in done.stderr and "--hidden" in done.stderr
+    import json
+
+    assert json.loads((out / "config.json").read_text())["hidden"] == [16]   # the run's files are as they were
