@@ -29,15 +29,23 @@ def command_train(args):
     if args.resume and args.out is None:
         raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
     given = given_options(args)
-    out = args.out or default_directory(options.resolve(given))
     if args.monitor_every < 1:
         raise ConfigError(f"--monitor-every must be at least 1, got {args.monitor_every}")
-    monitors = standard_monitors(out, args.monitor_every) if args.monitor else []
-    run = build_run(given, out=out, resume=args.resume, overwrite=args.overwrite,
-                    progress=False if args.quiet else None, callbacks=monitors)
+    run = build_run(given, out=args.out or default_directory(options.resolve(given)), resume=args.resume,
+                    overwrite=args.overwrite, unique=args.out is None, progress=False if args.quiet else None)
+    out = run.directory
+    if args.monitor:
+        run.trainer.callbacks += standard_monitors(out, args.monitor_every)
     if not args.quiet:
         print(f"deepgrad train: {run.describe()}")
-    summary = run.fit()
+    try:
+        summary = run.fit()
+    except KeyboardInterrupt:
+        saved = run.trainer.epoch
+        where = (f"epoch {saved} is saved in {out}/checkpoints/last.safetensors; continue with: deepgrad train "
+                 f"--out {out} --resume" if saved else "no epoch was complete, so there is nothing to resume")
+        print(f"deepgrad train: interrupted during epoch {saved + 1}; {where}", file=sys.stderr)
+        return 130
     print_table(summary)
     seconds, figure = summary["train_seconds"], os.path.exists(run.path("curves.png"))
     print(f"\n{summary['epochs']} epoch{'s' if summary['epochs'] != 1 else ''} in "

@@ -27,6 +27,8 @@ import os
 import sys
 from io import StringIO
 
+import numpy as np
+
 from .. import io
 from ..errors import TrainingDiverged
 from ..nn.utils import clip_grad_norm_
@@ -77,7 +79,10 @@ def listeners(callbacks, event):
 
 class NaNGuard(Callback):
     """Stop with :class:`TrainingDiverged` the moment the training loss is not finite, before the
-    optimizer applies the step that produced it."""
+    optimizer applies the step that produced it, and at the end of an epoch whose weights became
+    non-finite while the loss stayed finite, before anything saves them (it runs first)."""
+
+    order = -10
 
     def __init__(self):
         self.last_finite = None
@@ -90,6 +95,15 @@ class NaNGuard(Callback):
                 f"last finite loss: {self.last_finite}. Try a lower learning rate or gradient clipping."
             )
         self.last_finite = loss
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        broken = [name for name, p in trainer.model.named_parameters() if not bool(np.isfinite(p.data).all())]
+        if broken:
+            raise TrainingDiverged(
+                f"the weights {', '.join(broken[:3])}{' ...' if len(broken) > 3 else ''} became NaN or infinite "
+                f"during epoch {epoch} while the loss stayed finite (last: {self.last_finite}); nothing of this epoch "
+                "was saved. Try a lower learning rate or gradient clipping."
+            )
 
 
 class GradientClipping(Callback):
@@ -138,6 +152,27 @@ class SchedulerStep(Callback):
 
     def load_state_dict(self, state):
         self.scheduler.load_state_dict(state)
+
+
+class SetLearningRate(Callback):
+    """Set the learning rate to ``lr`` when fit starts — after a resumed checkpoint has restored the
+    old one: every parameter group's, and a schedule's base rate (the schedule goes on from the step
+    it had reached). ``deepgrad train --resume --lr X`` adds it."""
+
+    def __init__(self, lr):
+        self.lr = lr
+
+    def on_fit_start(self, trainer):
+        lr = self.lr
+        for callback in trainer.callbacks:
+            scheduler = getattr(callback, "scheduler", None)
+            if scheduler is not None and hasattr(scheduler, "base_lrs"):
+                scheduler.base_lrs = [self.lr] * len(scheduler.base_lrs)
+                lr = scheduler.lr_at(scheduler.last_epoch, self.lr)
+        for group in trainer.optimizer.param_groups:
+            group["lr"] = lr
+            if "initial_lr" in group:
+                group["initial_lr"] = self.lr
 
 
 class ProgressBar(Callback):

@@ -35,7 +35,7 @@ from ..random import manual_seed
 from ..threads import set_num_threads
 from . import config as options
 from . import presets
-from .callbacks import EarlyStopping, HistoryWriter, ModelCheckpoint, ProgressBar
+from .callbacks import EarlyStopping, HistoryWriter, ModelCheckpoint, ProgressBar, SetLearningRate
 from .trainer import Trainer
 
 EVAL_BATCH_SIZE = 1024
@@ -120,24 +120,27 @@ def default_directory(config, root="runs"):
     return os.path.join(root, f"{config['dataset']}-{config['model']}-{stamp}")
 
 
-def build_run(config=None, *, out=None, resume=False, overwrite=False, progress=None, callbacks=()):
+def build_run(config=None, *, out=None, resume=False, overwrite=False, unique=False, progress=None, callbacks=()):
     """The run that ``config`` (a dict of options, missing ones at their defaults) describes.
 
     ``out``: the run directory (None: write nothing). ``resume``: continue the run in ``out`` from
     its last checkpoint, the options in ``config`` overriding the ones it saved. ``overwrite``:
-    replace a non-empty ``out``. ``progress``: progress bars (None: when stderr is a terminal).
+    replace a non-empty ``out``. ``unique``: ``out`` is an automatic name, to be suffixed (-2, ...)
+    when taken (``run.directory`` says where the run went). ``progress``: progress bars (None: when stderr is a terminal).
     ``callbacks`` are added to the run's own (progress, checkpoints, early stopping, history).
     Everything is checked and built before the directory is made, so a run that cannot start
     leaves none behind. Seeds the default generator with the config's seed.
     """
     given = dict(config or {})
+    saved = {}
     if resume:
         if out is None:
             raise ConfigError("resume needs the directory of the run to continue (out=...)")
-        config = options.resolve(options.load_saved(os.path.join(out, "config.json")), given)
+        saved = options.load_saved(os.path.join(out, "config.json"))
+        config = options.resolve(saved, given)
     else:
         config = options.resolve(given)
-    if out is not None:
+    if out is not None and not unique:
         _check_directory(out, resume, overwrite)
     if config["threads"] is not None:
         try:
@@ -161,12 +164,14 @@ def build_run(config=None, *, out=None, resume=False, overwrite=False, progress=
         Trainer(model).load_checkpoint(os.path.join(out, "checkpoints", "last.safetensors"))
     run_callbacks = [ProgressBar(quiet=None if progress is None else not progress)]
     if out is not None:
-        _prepare_directory(out, resume)
+        out = _prepare_directory(out, resume, overwrite, unique)
         write_json(os.path.join(out, "config.json"), config)
         run_callbacks += [ModelCheckpoint(os.path.join(out, "checkpoints"), monitor="val_loss"),
                           HistoryWriter(os.path.join(out, "metrics.jsonl"))]
     if config["patience"]:
         run_callbacks.append(EarlyStopping("val_loss", patience=config["patience"]))
+    if resume and given.get("lr") is not None and given["lr"] != saved.get("lr"):
+        run_callbacks.append(SetLearningRate(config["lr"]))  # the checkpoint's optimizer carries the old rate
     trainer = Trainer(model, optimizer, loss_fn, callbacks=run_callbacks + list(callbacks), scheduler=scheduler,
                       scheduler_interval=interval, clip_grad_norm=config["clip_grad_norm"], device=config["device"])
     return Run(config, splits, model, trainer, loaders, optimizer, out, resume)
@@ -224,13 +229,35 @@ def _check_directory(out, resume, overwrite):
         raise ConfigError(f"output directory {out} exists and is not empty; pass --overwrite or another --out")
 
 
-def _prepare_directory(out, resume):
-    """Make the run directory (emptied, when it was checked to be replaced)."""
+def _prepare_directory(out, resume, overwrite, unique):
+    """Make the run directory and return it. It is claimed exclusively — its checkpoints/ folder made
+    with a plain mkdir, which only one process can win — so two runs never share one: an automatic
+    name (``unique``) takes the next free suffix (-2, -3, ...), an explicit one is an error. A
+    non-empty directory is emptied only when it was checked to be replaced (``overwrite``)."""
     if resume:
-        return
-    if os.path.exists(out) and os.listdir(out):
-        shutil.rmtree(out)
-    os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
+        remove_stale_temporaries(out)
+        return out
+    for attempt in range(1, 1000):
+        candidate = out if attempt == 1 else f"{out}-{attempt}"
+        if overwrite and not unique and os.path.isdir(candidate) and os.listdir(candidate):
+            shutil.rmtree(candidate)
+        os.makedirs(candidate, exist_ok=True)
+        try:
+            os.mkdir(os.path.join(candidate, "checkpoints"))
+            return candidate
+        except FileExistsError:
+            if not unique:
+                raise ConfigError(f"run directory {out} was claimed by another run started at the same time; "
+                                  "pass another --out") from None
+    raise ConfigError(f"no free run directory name from {out} to {out}-999")
+
+
+def remove_stale_temporaries(out):
+    """Remove the temporary files a run killed while writing left in ``out`` and its checkpoints/."""
+    for directory in (out, os.path.join(out, "checkpoints")):
+        for name in os.listdir(directory) if os.path.isdir(directory) else ():
+            if name.startswith(".tmp-"):
+                os.remove(os.path.join(directory, name))
 
 
 def write_json(path, value):

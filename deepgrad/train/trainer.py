@@ -39,6 +39,11 @@ def check_training_state(state, path):
                                   f"{kind.__name__}, got {value!r:.60}")
     if not all(isinstance(logs, dict) for logs in state["history"]):
         raise CheckpointError(f"{path} is damaged: its history should be a list of per-epoch dicts")
+    broken = [name for name, array in state["model"].items()
+              if getattr(array, "dtype", None) is not None and array.dtype.kind == "f" and not np.isfinite(array).all()]
+    if broken:
+        raise CheckpointError(f"{path} holds NaN or infinite weights ({', '.join(broken[:3])}): the run had diverged; "
+                              "resume from an earlier checkpoint (checkpoints/best.safetensors) or start again")
 
 
 class History:

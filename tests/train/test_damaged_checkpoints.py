@@ -77,3 +77,31 @@ def test_resuming_with_another_hidden_is_one_line(tmp_path):
     import json
 
     assert json.loads((out / "config.json").read_text())["hidden"] == [16]   # the run's files are as they were
+
+
+def test_weights_that_turn_non_finite_are_caught_before_any_checkpoint_saves_them(tmp_path):
+    from deepgrad.errors import TrainingDiverged
+    from deepgrad.train import Callback, ModelCheckpoint
+
+    class PoisonInEpoch2(Callback):
+        def on_step_end(self, trainer, logs):
+            if trainer.global_step == 4:                       # the last step of epoch 2: its loss was finite
+                trainer.model[1].weight.data[0, 0] = np.inf
+
+    x, y = np.zeros((8, 2), np.float32), np.arange(8) % 3
+    run = trainer()
+    run.callbacks += [PoisonInEpoch2(), ModelCheckpoint(str(tmp_path))]
+    with pytest.raises(TrainingDiverged, match=r"the weights 1.weight became NaN or infinite during epoch 2 while "
+                                               r"the loss stayed finite"):
+        run.fit(DataLoader(TensorDataset(x, y), 4), epochs=3)
+    saved = io.load_checkpoint(str(tmp_path / "last.safetensors"))
+    assert saved["epoch"] == 1 and np.isfinite(saved["model"]["1.weight"]).all()
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused(tmp_path, checkpoint):
+    _, state = checkpoint
+    model = dict(state["model"])
+    model["1.weight"] = np.full_like(model["1.weight"], np.nan)
+    path = damaged(tmp_path, {**state, "model": model})
+    with pytest.raises(CheckpointError, match=r"holds NaN or infinite weights \(1.weight\): the run had diverged"):
+        trainer().load_checkpoint(path)

@@ -217,3 +217,19 @@ def test_model_options_init_residual_and_train_size():
         build_run({"train_size": 5000})
     with pytest.raises(ConfigError, match="unknown init 'glorot'; valid: auto, he, xavier, lecun, normal"):
         build_run({"init": "glorot"})
+
+
+def test_resume_with_a_new_learning_rate_uses_it(tmp_path):
+    out = str(tmp_path / "run")
+    build_run({**SMALL, "epochs": 1, "lr": 0.01}, out=out, progress=False).fit()
+    resumed = build_run({"epochs": 2, "lr": 0.001}, out=out, resume=True, progress=False)
+    resumed.fit()
+    assert resumed.trainer.history["lr"] == [0.01, 0.001] and resumed.config["lr"] == 0.001
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["lr"] == 0.001
+
+    scheduled = str(tmp_path / "cosine")
+    build_run({**SMALL, "epochs": 2, "lr": 0.1, "schedule": "cosine"}, out=scheduled, progress=False).fit()
+    continued = build_run({"epochs": 4, "lr": 0.05}, out=scheduled, resume=True, progress=False)
+    continued.fit()
+    schedule = next(c.scheduler for c in continued.trainer.callbacks if isinstance(c, SchedulerStep))
+    assert schedule.base_lrs == [0.05]      # the schedule goes on from its step with the new base rate

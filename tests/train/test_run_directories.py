@@ -1,0 +1,60 @@
+"""Run directories: claimed exclusively (two runs never share one, an automatic name takes a suffix),
+emptied only with overwrite, stale temporary files removed on resume, and Ctrl-C saying how to resume."""
+
+import os
+
+import pytest
+
+from deepgrad import cli
+from deepgrad.errors import ConfigError
+from deepgrad.train import build_run
+from deepgrad.train import run as runs
+from deepgrad.train.trainer import Trainer
+
+SMALL = {"hidden": [8], "epochs": 1}
+
+
+def test_an_automatic_name_that_is_taken_gets_a_suffix(tmp_path):
+    out = str(tmp_path / "digits-mlp-20261204-120000")
+    first = build_run(SMALL, out=out, unique=True, progress=False)
+    second = build_run(SMALL, out=out, unique=True, progress=False)
+    third = build_run(SMALL, out=out, unique=True, progress=False)
+    assert [first.directory, second.directory, third.directory] == [out, out + "-2", out + "-3"]
+    assert os.listdir(out) == ["checkpoints", "config.json"]   # the first run's files untouched
+
+
+def test_an_explicit_directory_claimed_meanwhile_is_an_error(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoints").mkdir()        # another run claimed it between our check and our start
+    with pytest.raises(ConfigError, match="was claimed by another run started at the same time"):
+        runs._prepare_directory(str(out), resume=False, overwrite=False, unique=False)
+
+
+def test_resume_removes_the_temporary_files_a_killed_run_left(tmp_path):
+    out = tmp_path / "run"
+    build_run(SMALL, out=str(out), progress=False).fit()
+    for stale in (out / "checkpoints" / ".tmp-abc123.safetensors", out / ".tmp-def456.json"):
+        stale.write_bytes(b"half a file")
+    build_run({"epochs": 2}, out=str(out), resume=True, progress=False)
+    assert not [name for name in os.listdir(out) + os.listdir(out / "checkpoints") if name.startswith(".tmp-")]
+
+
+def test_ctrl_c_during_train_says_how_to_resume(capsys, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    train_epoch = Trainer._train_epoch
+
+    def interrupted_in_epoch_2(self, loader):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return train_epoch(self, loader)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupted_in_epoch_2)
+    code = cli.main(["train", "--epochs", "3", "--hidden", "8", "--quiet", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 130
+    assert err.strip() == (f"deepgrad train: interrupted during epoch 2; epoch 1 is saved in {out}/checkpoints/"
+                           f"last.safetensors; continue with: deepgrad train --out {out} --resume")
+    monkeypatch.setattr(Trainer, "_train_epoch", train_epoch)
+    assert cli.main(["train", "--out", str(out), "--resume", "--quiet"]) == 0
+    assert "3 epochs in" in capsys.readouterr().out
