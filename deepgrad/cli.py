@@ -235,7 +235,9 @@ def main(argv=None):
         return command_bench(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        # NumPy's overflow/invalid warnings would print before the NaN guard's one line, which says it all
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return args.handler(args)
     except DeepgradError as error:
         print(f"deepgrad {args.command}: error: {error}", file=sys.stderr)
         return 2

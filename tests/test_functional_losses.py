@@ -411,3 +411,13 @@ def test_binary_cross_entropy_input_outside_unit_interval(value):
 def test_binary_targets_must_be_floating():
     with pytest.raises(TypeError, match="binary_cross_entropy_with_logits: target must be floating, got dtype int64"):
         F.binary_cross_entropy_with_logits(LOGITS, np.zeros((4, 3), dtype=np.int64))
+
+
+@pytest.mark.parametrize("target", [[1.5, 0.0], [-0.1, 1.0], [float("nan"), 1.0]])
+def test_binary_cross_entropy_refuses_targets_outside_0_1_as_pytorch(target):
+    """PyTorch: "all elements of target should be between 0 and 1"; the logits form and the soft
+    targets of cross_entropy take any value there, as here."""
+    p = dg.tensor(np.array([0.3, 0.6]))
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: every target must be in \[0, 1\]"):
+        F.binary_cross_entropy(p, np.array(target))
+    assert np.isfinite(F.binary_cross_entropy_with_logits(p, np.array([1.5, -0.5])).item())

@@ -126,7 +126,7 @@ def _fetch(source, root, filename, name):
 def load_idx_dataset(source, root, download_missing, flatten, val_size, seed, classes, name):
     """Read (and with ``download_missing`` fetch) the four IDX files of ``source`` in ``root``."""
     root = root or default_cache_dir(name)
-    arrays = {}
+    arrays, paths = {}, {}
     for filename, expected_md5 in source.files.items():
         path = _locate(root, filename)
         if path is None:
@@ -142,13 +142,17 @@ def load_idx_dataset(source, root, download_missing, flatten, val_size, seed, cl
                 f"{name}: {path} has the wrong MD5 (expected {expected_md5}): corrupted or not the published file"
             )
         arrays[filename.split("-idx")[0]] = read_idx(path)
+        paths[filename.split("-idx")[0]] = path
     parts = {}
     for split in ("train", "t10k"):
         images, labels = arrays[f"{split}-images"], arrays[f"{split}-labels"]
+        files = f"{paths[f'{split}-images']} and {paths[f'{split}-labels']}"
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DatasetError(f"{name}: {split} images {images.shape} and labels {labels.shape} do not match")
+            raise DatasetError(f"{name}: {split} images {images.shape} and labels {labels.shape} do not match "
+                               f"({files})")
         if labels.size and labels.max() >= len(classes):
-            raise DatasetError(f"{name}: {split} labels must be 0..{len(classes) - 1}, found {labels.max()}")
+            raise DatasetError(f"{name}: {split} labels must be 0..{len(classes) - 1}, found {labels.max()} "
+                               f"({paths[f'{split}-labels']})")
         parts[split] = (images, labels.astype(np.int64))
     if not 0 <= val_size < len(parts["train"][0]):
         raise DatasetError(f"{name}: val_size={val_size} must leave training samples (there are "

@@ -7,39 +7,48 @@ then the data, row-major.
 
 import gzip
 import hashlib
+import math
 import os
 import urllib.request
 import uuid
+import zlib
 
 import numpy as np
 
 from ..errors import DatasetError
 
 
+MAX_BYTES = 1 << 32  # a header promising more data than this (4 GiB) is refused before anything is read
+
+
 def read_idx(path):
-    """The array in an IDX file (gzipped or not), checked against its header."""
+    """The array in an IDX file (gzipped or not), checked against its header. Only what the header
+    promises is read (plus one byte to see that nothing follows), so a damaged header can neither
+    make a huge allocation nor pass with the wrong amount of data."""
     if not os.path.exists(path):
         raise DatasetError(f"IDX file not found: {path}")
     opener = gzip.open if path.endswith(".gz") else open
     try:
         with opener(path, "rb") as handle:
-            raw = handle.read()
-    except (OSError, EOFError) as error:
+            magic = handle.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] != 0x08:
+                raise DatasetError(f"{path} is not an IDX file of unsigned bytes (bad magic number {magic.hex()})")
+            dims = handle.read(4 * magic[3])
+            if len(dims) < 4 * magic[3]:
+                raise DatasetError(f"{path} is truncated: its header is incomplete")
+            shape = tuple(int(v) for v in np.frombuffer(dims, dtype=">u4"))
+            expected = math.prod(shape)  # Python's integers: a product of four uint32s cannot overflow
+            if expected > MAX_BYTES:
+                raise DatasetError(f"{path} has a damaged header: shape {shape} would be {expected} bytes")
+            data = handle.read(expected + 1)
+    except (OSError, EOFError, zlib.error) as error:
         raise DatasetError(f"cannot read {path}: {error}") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DatasetError(f"{path} is not an IDX file of unsigned bytes (bad magic number {raw[:4].hex()})")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DatasetError(f"{path} is truncated: its header is incomplete")
-    shape = tuple(int(v) for v in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape)) if shape else 1
-    if len(raw) - header != expected:
+    if len(data) != expected:
         raise DatasetError(
             f"{path} is truncated or corrupted: the header promises {expected} bytes of data for shape "
-            f"{shape}, the file has {len(raw) - header}"
+            f"{shape}, the file has {'more' if len(data) > expected else len(data)}"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def md5(path):

@@ -333,6 +333,8 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     p = input.data
     if not ((p >= 0) & (p <= 1)).all():  # NaN fails too
         raise ValueError(f"{op}: input must hold probabilities in [0, 1]; use binary_cross_entropy_with_logits")
+    if not ((y >= 0) & (y <= 1)).all():  # as PyTorch: a target outside [0, 1] (or NaN) makes no sense here
+        raise ValueError(f"{op}: every target must be in [0, 1], got values from {float(y.min())} to {float(y.max())}")
     w = None if weight is None else _float_data(weight, p, op, "weight")
     return BinaryCrossEntropy(y, w, reduction)(input)
 

@@ -480,3 +480,15 @@ def test_a_loader_that_does_not_shuffle_leaves_the_default_generator_alone():
     assert dg.get_rng_state() == before
     DataLoader(TensorDataset(x, y), 4, shuffle=True)             # a shuffling one draws its seed
     assert dg.get_rng_state() != before
+
+
+def test_an_idx_header_promising_too_much_is_refused_before_reading(tmp_path):
+    # four dimensions of 2**32 - 1: their product overflows int64 (it wrapped and passed the size check)
+    path = tmp_path / "huge-idx4-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 4]) + b"\xff\xff\xff\xff" * 4 + b"\x00" * 16)
+    with pytest.raises(DatasetError, match=r"has a damaged header: shape \(4294967295, .*\) would be \d+ bytes"):
+        read_idx(str(path))
+    extra = tmp_path / "extra-idx1-ubyte"
+    extra.write_bytes(bytes([0, 0, 8, 1]) + (3).to_bytes(4, "big") + b"\x01\x02\x03\x04")
+    with pytest.raises(DatasetError, match="promises 3 bytes of data for shape \\(3,\\), the file has more"):
+        read_idx(str(extra))

@@ -105,3 +105,33 @@ def test_a_checkpoint_with_non_finite_weights_is_refused(tmp_path, checkpoint):
     path = damaged(tmp_path, {**state, "model": model})
     with pytest.raises(CheckpointError, match=r"holds NaN or infinite weights \(1.weight\): the run had diverged"):
         trainer().load_checkpoint(path)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("[1, 2]", "config.json: expected a JSON object of options, got list"),
+    ('{"lr": "fast"}', "config.json: lr must be of type float, got 'fast'"),
+    ('{"hidden": "wide"}', "config.json: hidden must be a list of integers, got 'wide'"),
+    ("{oops", "config.json is not valid JSON"),
+])
+def test_resuming_from_a_damaged_config_is_one_line(capsys, tmp_path, text, fragment):
+    from deepgrad import cli
+
+    out = tmp_path / "run"
+    assert cli.main(["train", "--epochs", "1", "--hidden", "8", "--quiet", "--out", str(out)]) == 0
+    (out / "config.json").write_text(text)
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", "--out", str(out), "--epochs", "2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_diverging_run_in_a_real_process_prints_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "deepgrad", "train", "--optimizer", "sgd", "--lr", "1e30",
+                           "--epochs", "1", "--hidden", "16", "--quiet", "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]   # no RuntimeWarning lines before it
+    assert done.stderr.startswith("deepgrad train: error: training loss became nan at step 2 (epoch 1)")
