@@ -17,7 +17,10 @@ from .ops import (
 )
 from .ops.activation import relu, sigmoid, softmax, tanh
 from .creation import arange, full, ones, ones_like, rand, randn, zeros, zeros_like
-from .errors import CheckpointError, ConfigError, DatasetError, DeepgradError, TrainingDiverged
+from .errors import (
+    AnomalyDetected, CheckpointError, CheckpointMismatch, ConfigError, DatasetError, DeepgradError, GraphvizError,
+    TrainingDiverged, WriteError,
+)
 from .gradcheck import GradcheckError, gradcheck
 from .threads import get_num_threads, set_num_threads
 from . import data, functional, nn, optim, viz

@@ -29,6 +29,10 @@ class DatasetError(DeepgradError, ValueError):
     """A data file is missing, truncated, corrupted or not what was expected."""
 
 
+class WriteError(DeepgradError, OSError):
+    """A file could not be written (no space left, no permission); the previous file is unchanged."""
+
+
 class TrainingDiverged(DeepgradError, RuntimeError):
     """The training loss became NaN or infinite."""
 

@@ -16,7 +16,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import backend
-from .errors import CheckpointError
+from .errors import CheckpointError, WriteError
 from .tensor import Tensor
 
 CHECKPOINT_KEY = "deepgrad_checkpoint"
@@ -31,19 +31,30 @@ def _safetensors():
 
 
 def atomic_write(path, write):
-    """Call ``write(temporary_path)``, then rename the temporary file to ``path``."""
+    """Call ``write(temporary_path)``, then rename the temporary file to ``path``: a crash or a full
+    disk leaves the previous file (if any) as it was. A failure to write (no space, no permission) is
+    a WriteError naming the file."""
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    os.close(handle)
+    temporary = None
     try:
+        os.makedirs(directory, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+        os.close(handle)
         write(temporary)
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp and safetensors both create files as 0600
         os.replace(temporary, path)
+    except OSError as error:
+        _remove(temporary)
+        raise WriteError(f"cannot write {path}: {error.strerror or error}; the previous file, if any, is "
+                         "unchanged") from error
     except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        _remove(temporary)
         raise
+
+
+def _remove(temporary):
+    if temporary is not None and os.path.exists(temporary):
+        os.remove(temporary)
 
 
 def _umask():

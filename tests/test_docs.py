@@ -44,3 +44,14 @@ def test_readme_links_the_architecture_and_nothing_outside_the_repository():
     assert "(docs/ARCHITECTURE.md)" in readme
     for document in (readme, ARCHITECTURE.read_text()):
         assert "../" not in document and "/work/" not in document
+
+
+def test_reliability_names_tests_that_exist():
+    text = (ROOT / "docs" / "RELIABILITY.md").read_text()
+    references = set(re.findall(r"`(tests/[\w/]+\.py)(?:::(\w+))?`", text))
+    assert len(references) > 15
+    for path, name in references:
+        assert (ROOT / path).is_file(), path
+        if name:
+            assert name in defined_names(ROOT / path), f"docs/RELIABILITY.md names {path}::{name}, not defined there"
+    assert "../" not in text and "/work/" not in text

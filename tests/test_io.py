@@ -243,3 +243,24 @@ def test_save_overwrites_an_existing_file(tmp_path):
     loaded = dg.load(path)
     assert list(loaded) == ["v"] and np.array_equal(loaded["v"], np.ones(3))
     assert os.listdir(tmp_path) == ["m.safetensors"]
+
+
+def test_a_full_disk_during_a_save_leaves_the_previous_file_and_no_temporary(tmp_path, monkeypatch):
+    import errno
+
+    from deepgrad.errors import DeepgradError, WriteError
+
+    path = tmp_path / "w.safetensors"
+    dg.save({"w": np.arange(3.0)}, str(path))
+    before = path.read_bytes()
+
+    def full_disk(temporary):
+        with open(temporary, "wb") as handle:
+            handle.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(WriteError, match=r"cannot write .*w.safetensors: No space left on device; the previous "
+                                         r"file, if any, is unchanged") as error:
+        io.atomic_write(str(path), full_disk)
+    assert isinstance(error.value, DeepgradError) and isinstance(error.value, OSError)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["w.safetensors"]

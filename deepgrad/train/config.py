@@ -129,14 +129,14 @@ def validate(config, source="config"):
     resolved.update(check_types(config, source))
     for name, option in OPTIONS.items():
         value = resolved[name]
+        problem = None
         if option.choices is not None and value not in option.choices:
-            raise ConfigError(f"unknown {name} {value!r}; valid: {', '.join(option.choices)}")
-        if option.check is not None and value is not None:
-            if isinstance(value, float) and math.isnan(value):
-                raise ConfigError(f"{name} must be a number, got nan")
-            problem = option.check(name, value)
-            if problem:
-                raise ConfigError(problem)
+            problem = f"unknown {name} {value!r}; valid: {', '.join(option.choices)}"
+        elif option.check is not None and value is not None:
+            nan = isinstance(value, float) and math.isnan(value)
+            problem = f"{name} must be a number, got nan" if nan else option.check(name, value)
+        if problem:
+            raise ConfigError(problem if source == "config" else f"{source}: {problem}")
     return resolved
 
 

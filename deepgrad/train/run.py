@@ -203,8 +203,8 @@ def build_model(config, splits):
 def load_run(directory, device="cpu"):
     """The run saved in ``directory`` with its trained weights (``model.safetensors``), on
     ``device``, to evaluate and predict (no optimizer)."""
-    saved = options.load_saved(os.path.join(directory, "config.json"))
-    config = options.validate({**saved, "device": device})
+    path = os.path.join(directory, "config.json")
+    config = options.validate({**options.load_saved(path), "device": device}, source=path)
     splits = training_subset(datasets.load(config["dataset"], config["data_dir"], config["download"],
                                            config["seed"]), config["train_size"])
     model = build_model(config, splits)
