@@ -41,10 +41,14 @@ def command_train(args):
     try:
         summary = run.fit()
     except KeyboardInterrupt:
-        saved = run.trainer.epoch
-        where = (f"epoch {saved} is saved in {out}/checkpoints/last.safetensors; continue with: deepgrad train "
-                 f"--out {out} --resume" if saved else "no epoch was complete, so there is nothing to resume")
-        print(f"deepgrad train: interrupted during epoch {saved + 1}; {where}", file=sys.stderr)
+        trainer = run.trainer
+        if trainer.position is not None:  # stopped after a step, and saved there
+            saved = f"step {trainer.global_step} (batch {trainer.position['batch']} of epoch {trainer.epoch + 1})"
+        else:  # a second Ctrl-C: the last complete epoch's checkpoint is what there is
+            saved = f"epoch {trainer.epoch}" if trainer.epoch else None
+        where = (f"{saved} is saved in {out}/checkpoints/last.safetensors; continue with: deepgrad train --out {out} "
+                 "--resume" if saved else "nothing was saved yet, so there is nothing to resume")
+        print(f"deepgrad train: interrupted; {where}", file=sys.stderr)
         return 130
     print_table(summary)
     seconds, figure = summary["train_seconds"], os.path.exists(run.path("curves.png"))

@@ -46,9 +46,14 @@ class DataLoader:
         return np.random.default_rng((self.seed, epoch)).permutation(n)
 
     def __iter__(self):
+        return self.batches()
+
+    def batches(self, start=0):
+        """The next epoch's batches from batch ``start`` on (a run resumed in the middle of an epoch
+        skips the ones it had trained on)."""
         order = self.order(self.epoch)
         self.epoch += 1
-        for batch in range(len(self)):
+        for batch in range(start, len(self)):
             yield self._fetch(order[batch * self.batch_size : (batch + 1) * self.batch_size])
 
     def _fetch(self, indices):

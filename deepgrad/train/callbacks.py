@@ -11,6 +11,8 @@ The Trainer calls, in this order (a callback overrides any subset; ``logs`` are 
       on_validation_end(trainer, logs)                     logs: val_loss, val_<metric> (with a val loader)
       on_epoch_end(trainer, epoch, logs)                   logs: the epoch's row of the history
     on_fit_end(trainer)
+    on_interrupt(trainer)     after Ctrl-C, at the end of the step in progress (trainer.position says
+                              where the epoch stopped); fit then raises KeyboardInterrupt
 
 Callbacks run in increasing ``order`` (then in the order given): 0 by default;
 GradientClipping runs after the others at ``on_after_backward`` (so monitors see
@@ -34,7 +36,7 @@ from ..errors import TrainingDiverged
 from ..nn.utils import clip_grad_norm_
 
 EVENTS = ("on_fit_start", "on_epoch_start", "on_batch_start", "on_after_backward", "on_step_end", "on_batch_end",
-          "on_validation_end", "on_epoch_end", "on_fit_end")
+          "on_validation_end", "on_epoch_end", "on_fit_end", "on_interrupt")
 
 
 class Callback:
@@ -66,6 +68,9 @@ class Callback:
         pass
 
     def on_fit_end(self, trainer):
+        pass
+
+    def on_interrupt(self, trainer):
         pass
 
 
@@ -299,6 +304,10 @@ class ModelCheckpoint(Callback):
             value = logs.get(self.monitor)
             if value is not None and _improved(value, self.best, self.mode, 0.0):
                 self.best = value
+
+    def on_interrupt(self, trainer):
+        if self.save_last:  # the middle of an epoch: resuming goes on from its next batch
+            trainer.save_checkpoint(os.path.join(self.directory, "last.safetensors"))
 
     def on_epoch_end(self, trainer, epoch, logs):
         if self.save_last:

@@ -18,6 +18,7 @@ from ..random import get_rng_state, set_rng_state
 from ..tensor import Tensor, no_grad
 from . import metrics as metric_functions
 from .callbacks import EVENTS, GradientClipping, NaNGuard, SchedulerStep, listeners
+from .interrupt import DeferredInterrupt
 
 
 CHECKPOINT_FORMAT = "deepgrad-training-checkpoint-1"
@@ -95,8 +96,10 @@ class Trainer:
         self.total_epochs = 0
         self.batches_per_epoch = 0
         self.stop_training = False
+        self.position = None    # within an interrupted epoch: {"batch", "totals", "count"} to go on from
         self._train_loader = None
         self._listeners = {}
+        self._interrupt = None
 
     # -- training -------------------------------------------------------------
     def fit(self, train_loader, val_loader=None, epochs=1, resume_from=None):
@@ -108,6 +111,11 @@ class Trainer:
         self.total_epochs, self.batches_per_epoch = epochs, len(train_loader)
         self.stop_training = False
         self._listeners = {event: listeners(self.callbacks, event) for event in EVENTS}
+        with DeferredInterrupt() as self._interrupt:
+            self._fit_epochs(train_loader, val_loader, epochs)
+        return self.history
+
+    def _fit_epochs(self, train_loader, val_loader, epochs):
         self._call("on_fit_start")
         while self.epoch < epochs and not self.stop_training:
             epoch = self.epoch + 1
@@ -124,12 +132,15 @@ class Trainer:
             self.history.epochs.append(logs)
             self._call("on_epoch_end", epoch, logs)
         self._call("on_fit_end")
-        return self.history
 
     def _train_epoch(self, loader):
         self.model.train()
-        totals, count = {"loss": 0.0, **{name: 0.0 for name in self.metrics}}, 0
-        for batch, (inputs, targets) in enumerate(self._on_device(loader)):
+        totals, count, start = {"loss": 0.0, **{name: 0.0 for name in self.metrics}}, 0, 0
+        if self.position is not None:  # resumed in the middle of this epoch
+            totals, count, start = dict(self.position["totals"]), self.position["count"], self.position["batch"]
+            self.position = None
+        batches = loader.batches(start) if start else loader
+        for batch, (inputs, targets) in enumerate(self._on_device(batches), start):
             self._call("on_batch_start", batch)
             outputs = self.model(inputs)
             loss = self.loss_fn(outputs, targets)
@@ -147,6 +158,10 @@ class Trainer:
                 totals[key] += value * n
             count += n
             self._call("on_batch_end", logs)
+            if self._interrupt is not None and self._interrupt.requested:
+                self.position = {"batch": batch + 1, "totals": totals, "count": count}
+                self._call("on_interrupt")
+                raise KeyboardInterrupt
         return {f"train_{k}": v / max(count, 1) for k, v in totals.items()}
 
     def _call(self, event, *args):
@@ -213,6 +228,10 @@ class Trainer:
             state[callback.checkpoint_key] = callback.state_dict()
         if self._train_loader is not None and hasattr(self._train_loader, "state_dict"):
             state["train_loader"] = self._train_loader.state_dict()
+        if self.position is not None:  # interrupted within an epoch: the loader starts that epoch again
+            state["position"] = self.position
+            if "train_loader" in state:
+                state["train_loader"] = {**state["train_loader"], "epoch": state["train_loader"]["epoch"] - 1}
         return state
 
     def save_checkpoint(self, path):
@@ -249,6 +268,7 @@ class Trainer:
                                   f"({type(error).__name__}: {error})") from None
         self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.history = History([dict(logs) for logs in state["history"]])
+        self.position = state.get("position")
 
     def _stateful_callbacks(self):
         return [callback for callback in self.callbacks if getattr(callback, "checkpoint_key", None)]

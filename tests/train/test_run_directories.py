@@ -3,6 +3,7 @@ emptied only with overwrite, stale temporary files removed on resume, and Ctrl-C
 
 import os
 
+import numpy as np
 import pytest
 
 from deepgrad import cli
@@ -53,8 +54,58 @@ def test_ctrl_c_during_train_says_how_to_resume(capsys, tmp_path, monkeypatch):
     code = cli.main(["train", "--epochs", "3", "--hidden", "8", "--quiet", "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 130
-    assert err.strip() == (f"deepgrad train: interrupted during epoch 2; epoch 1 is saved in {out}/checkpoints/"
+    assert err.strip() == (f"deepgrad train: interrupted; epoch 1 is saved in {out}/checkpoints/"
                            f"last.safetensors; continue with: deepgrad train --out {out} --resume")
     monkeypatch.setattr(Trainer, "_train_epoch", train_epoch)
     assert cli.main(["train", "--out", str(out), "--resume", "--quiet"]) == 0
     assert "3 epochs in" in capsys.readouterr().out
+
+
+
+def test_ctrl_c_mid_epoch_saves_that_step_and_the_resume_is_exact(capsys, tmp_path):
+    """A real SIGINT at step 15 (batch 5 of epoch 2): the step in progress finishes, a checkpoint of
+    exactly there is saved, and resuming gives the run that was never interrupted, bit for bit."""
+    import json
+    import signal
+
+    from deepgrad import io as dgio
+    from deepgrad.train import Callback
+
+    options = ["--hidden", "16", "--dropout", "0.2", "--batch-norm", "--train-size", "320", "--epochs", "3",
+               "--schedule", "cosine", "--quiet"]
+    assert cli.main(["train", *options, "--out", str(tmp_path / "straight")]) == 0
+
+    class CtrlC(Callback):
+        def on_after_backward(self, trainer, logs):
+            if trainer.global_step == 14:          # during step 15: the signal arrives mid-step
+                os.kill(os.getpid(), signal.SIGINT)
+
+    original = runs.build_run
+
+    def with_ctrl_c(*args, **kwargs):
+        run = original(*args, **kwargs)
+        run.trainer.callbacks.append(CtrlC())
+        return run
+
+    out = tmp_path / "interrupted"
+    runs_cli = cli.build_run
+    cli.build_run = with_ctrl_c
+    try:
+        assert cli.main(["train", *options, "--out", str(out)]) == 130
+    finally:
+        cli.build_run = runs_cli
+    err = capsys.readouterr().err.strip()
+    assert err == (f"deepgrad train: interrupted; step 15 (batch 5 of epoch 2) is saved in {out}/checkpoints/"
+                   f"last.safetensors; continue with: deepgrad train --out {out} --resume")
+    saved = dgio.load_checkpoint(str(out / "checkpoints" / "last.safetensors"))
+    assert saved["global_step"] == 15 and saved["epoch"] == 1 and saved["position"]["batch"] == 5
+    assert cli.main(["train", "--out", str(out), "--resume", "--quiet"]) == 0
+    straight, resumed = (dgio.load(str(tmp_path / name / "model.safetensors")) for name in ("straight", "interrupted"))
+    for key in straight:
+        assert np.array_equal(straight[key], resumed[key]), key
+
+    def epochs(name):
+        lines = (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
+
+    assert epochs("interrupted") == epochs("straight")
