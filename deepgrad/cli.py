@@ -51,6 +51,9 @@ def command_train(args):
         print(f"deepgrad train: interrupted; {where}", file=sys.stderr)
         return 130
     print_table(summary)
+    if summary["kept_epoch"] != summary["epochs"]:
+        print(f"\nthe model is epoch {summary['kept_epoch']}'s (the lowest val_loss; --keep last for the last "
+              "epoch's)")
     seconds, figure = summary["train_seconds"], os.path.exists(run.path("curves.png"))
     print(f"\n{summary['epochs']} epoch{'s' if summary['epochs'] != 1 else ''} in "
           f"{seconds:.{1 if seconds >= 10 else 2}f} s; run saved in {out}/ (config.json, metrics.jsonl, "
@@ -68,13 +71,13 @@ def print_table(summary):
 
 
 def command_evaluate(args):
-    results = load_run(args.run_dir).evaluate()
+    results = load_run(args.run_dir, checkpoint=args.checkpoint).evaluate()
     print_table({f"{split}_{key}": value for split, metrics in results.items() for key, value in metrics.items()})
     return 0
 
 
 def command_predict(args):
-    run = load_run(args.run_dir)
+    run = load_run(args.run_dir, checkpoint=args.checkpoint)
     predictions = run.predict(load_inputs(args.input, run.splits.input_shape)).argmax(axis=1)
     if args.output:
         np.save(args.output, predictions)
@@ -103,7 +106,7 @@ def command_search(args):
     base = given_options(args)
     out = args.out or default_directory(options.resolve(base), root=os.path.join("runs", "search"))
     study = search_training(base, out, load_space(args.space) if args.space else None, args.trials, args.rounds,
-                            args.keep, args.scheduler, args.backend, args.jobs,
+                            args.keep_fraction, args.scheduler, args.backend, args.jobs,
                             progress=not args.quiet and sys.stderr.isatty(), ray_address=args.ray_address,
                             cpus_per_trial=args.cpus_per_trial)
     ranked = study.ranked()
@@ -182,10 +185,14 @@ def build_parser():
 
     evaluate = commands.add_parser("evaluate", help="loss and accuracy of a trained run on its data")
     evaluate.add_argument("run_dir")
+    evaluate.add_argument("--checkpoint", choices=("best", "last"), help="the model of checkpoints/best or last "
+                                                                         "instead of model.safetensors")
     evaluate.set_defaults(handler=command_evaluate)
 
     predict = commands.add_parser("predict", help="predicted classes for the inputs in a .npy file")
     predict.add_argument("run_dir")
+    predict.add_argument("--checkpoint", choices=("best", "last"), help="the model of checkpoints/best or last "
+                                                                        "instead of model.safetensors")
     predict.add_argument("--input", required=True, help=".npy array of inputs shaped like the training data")
     predict.add_argument("--output", help="also save the predicted class indices to this .npy file")
     predict.set_defaults(handler=command_predict)
@@ -210,8 +217,8 @@ def build_parser():
     search.add_argument("--trials", type=int, default=20, help="trials per round (default: %(default)s)")
     search.add_argument("--rounds", type=int, default=2, help="rounds, each narrowing the ranges (default: "
                                                               "%(default)s)")
-    search.add_argument("--keep", type=float, default=0.2, help="fraction of the best trials the next round's "
-                                                                "ranges span (default: %(default)s)")
+    search.add_argument("--keep-fraction", type=float, default=0.2, help="fraction of the best trials the next "
+                                                                         "round's ranges span (default: %(default)s)")
     search.add_argument("--scheduler", choices=("none", "asha"), default="none",
                         help="asha: stop hopeless trials early (successive halving)")
     search.add_argument("--backend", choices=("local", "serial", "ray"), default="local",

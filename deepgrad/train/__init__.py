@@ -4,7 +4,7 @@
 from ..errors import TrainingDiverged
 from . import config, presets
 from .callbacks import (
-    Callback, EarlyStopping, GradientClipping, HistoryWriter, ModelCheckpoint, NaNGuard, ProgressBar, SchedulerStep,
+    BestWeights, Callback, EarlyStopping, GradientClipping, HistoryWriter, ModelCheckpoint, NaNGuard, ProgressBar, SchedulerStep,
 )
 from .run import Run, build_run, default_directory, load_run
 from .trainer import History, Trainer

@@ -255,17 +255,19 @@ def _improved(value, best, mode, min_delta):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs; with
+    ``verbose``, say so in one line on stderr when it fires."""
 
-    def __init__(self, monitor="val_loss", patience=5, mode="min", min_delta=0.0):
+    def __init__(self, monitor="val_loss", patience=5, mode="min", min_delta=0.0, verbose=False):
         if mode not in ("min", "max"):
             raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {mode!r}")
         self.monitor, self.patience, self.mode, self.min_delta = monitor, patience, mode, min_delta
-        self.best, self.bad_epochs = None, 0
+        self.verbose = verbose
+        self.best, self.best_epoch, self.bad_epochs = None, None, 0
 
     def on_fit_start(self, trainer):
         # Replay a resumed run's history, so patience counts across the interruption.
-        self.best, self.bad_epochs = None, 0
+        self.best, self.best_epoch, self.bad_epochs = None, None, 0
         for logs in trainer.history.epochs:
             self._observe(logs)
 
@@ -274,6 +276,9 @@ class EarlyStopping(Callback):
             raise KeyError(f"EarlyStopping: metric {self.monitor!r} not in the logs {sorted(logs)}")
         if self._observe(logs):
             trainer.stop_training = True
+            if self.verbose:
+                print(f"early stopping: {self.monitor} has not improved for {self.patience} epochs (best "
+                      f"{self.best:.4g} at epoch {self.best_epoch}); stopped after epoch {epoch}", file=sys.stderr)
 
     def _observe(self, logs):
         """Update best/bad_epochs with one epoch's logs; True when patience has run out."""
@@ -281,10 +286,32 @@ class EarlyStopping(Callback):
         if value is None:
             return False
         if _improved(value, self.best, self.mode, self.min_delta):
-            self.best, self.bad_epochs = value, 0
+            self.best, self.best_epoch, self.bad_epochs = value, logs.get("epoch"), 0
         else:
             self.bad_epochs += 1
         return self.bad_epochs >= self.patience
+
+
+class BestWeights(Callback):
+    """A copy of the model's state at the epoch whose ``monitor`` was best (Keras's
+    ``restore_best_weights``): ``epoch`` and ``state`` (None for a best epoch from before a resume,
+    whose weights are in that run's best checkpoint)."""
+
+    def __init__(self, monitor="val_loss", mode="min"):
+        self.monitor, self.mode = monitor, mode
+        self.best = self.epoch = self.state = None
+
+    def on_fit_start(self, trainer):
+        for logs in trainer.history.epochs:
+            value = logs.get(self.monitor)
+            if value is not None and _improved(value, self.best, self.mode, 0.0):
+                self.best, self.epoch, self.state = value, logs["epoch"], None
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        value = logs.get(self.monitor)
+        if value is not None and _improved(value, self.best, self.mode, 0.0):
+            self.best, self.epoch = value, epoch
+            self.state = {name: array.copy() for name, array in trainer.model.state_dict().items()}
 
 
 class ModelCheckpoint(Callback):

@@ -83,6 +83,8 @@ OPTIONS = {
     "batch_size": Option(32, int, "mini-batch size", check=_positive),
     "epochs": Option(20, int, "number of epochs", check=_positive),
     "patience": Option(None, int, "stop early after this many epochs without val_loss improvement"),
+    "keep": Option("best", str, "the weights model.safetensors and the test row come from: best (the epoch of the "
+                                "lowest val_loss) or last", choices=("best", "last")),
     "seed": Option(0, int, "random seed (weights, dropout, data order)"),
     "device": Option("cpu", str, "cpu, or cuda (needs CuPy and an NVIDIA GPU)", check=_known_device),
     "threads": Option(None, int, "threads of NumPy's BLAS (unset: its own default, one per core); 1 is "

@@ -35,7 +35,7 @@ from ..random import manual_seed
 from ..threads import set_num_threads
 from . import config as options
 from . import presets
-from .callbacks import EarlyStopping, HistoryWriter, ModelCheckpoint, ProgressBar, SetLearningRate
+from .callbacks import BestWeights, EarlyStopping, HistoryWriter, ModelCheckpoint, ProgressBar, SetLearningRate
 from .trainer import Trainer
 
 EVAL_BATCH_SIZE = 1024
@@ -78,12 +78,14 @@ class Run:
         start = time.perf_counter()
         history = self.trainer.fit(train, val, epochs=self.config["epochs"], resume_from=resume_from)
         wall_seconds = time.perf_counter() - start
+        kept = self._keep_weights(history)
         tested = self.trainer.evaluate(test)
-        last = history.epochs[-1]
+        chosen = history.epochs[kept - 1]
         summary = {
             "dataset": self.config["dataset"], "model": self.config["model"], "epochs": len(history),
-            "train_loss": last["train_loss"], "train_accuracy": last["train_accuracy"],
-            "val_loss": last["val_loss"], "val_accuracy": last["val_accuracy"],
+            "keep": self.config["keep"], "kept_epoch": kept,
+            "train_loss": chosen["train_loss"], "train_accuracy": chosen["train_accuracy"],
+            "val_loss": chosen["val_loss"], "val_accuracy": chosen["val_accuracy"],
             "test_loss": tested["loss"], "test_accuracy": tested["accuracy"],
             "train_seconds": sum(logs["seconds"] for logs in history.epochs),
             "wall_seconds": wall_seconds,
@@ -93,6 +95,18 @@ class Run:
             write_json(self.path("summary.json"), summary)
             self._plot(history)
         return summary
+
+    def _keep_weights(self, history):
+        """Put the weights ``config["keep"]`` asks for into the model; returns their epoch (the best
+        epoch's come from memory, or from the best checkpoint when that epoch was before a resume)."""
+        keeper = next((c for c in self.trainer.callbacks if isinstance(c, BestWeights)), None)
+        if self.config["keep"] == "last" or keeper is None or keeper.epoch in (None, len(history)):
+            return len(history)
+        state = keeper.state
+        if state is None:
+            state = io.load_checkpoint(self.path("checkpoints", "best.safetensors"))["model"]
+        self.model.load_state_dict(state)
+        return keeper.epoch
 
     def _plot(self, history):
         try:
@@ -169,7 +183,9 @@ def build_run(config=None, *, out=None, resume=False, overwrite=False, unique=Fa
         run_callbacks += [ModelCheckpoint(os.path.join(out, "checkpoints"), monitor="val_loss"),
                           HistoryWriter(os.path.join(out, "metrics.jsonl"))]
     if config["patience"]:
-        run_callbacks.append(EarlyStopping("val_loss", patience=config["patience"]))
+        run_callbacks.append(EarlyStopping("val_loss", patience=config["patience"], verbose=progress is not False))
+    if config["keep"] == "best":
+        run_callbacks.append(BestWeights("val_loss"))
     if resume and given.get("lr") is not None and given["lr"] != saved.get("lr"):
         run_callbacks.append(SetLearningRate(config["lr"]))  # the checkpoint's optimizer carries the old rate
     trainer = Trainer(model, optimizer, loss_fn, callbacks=run_callbacks + list(callbacks), scheduler=scheduler,
@@ -200,19 +216,25 @@ def build_model(config, splits):
     return presets.build(name, splits.input_shape, splits.num_classes, **preset_options)
 
 
-def load_run(directory, device="cpu"):
-    """The run saved in ``directory`` with its trained weights (``model.safetensors``), on
-    ``device``, to evaluate and predict (no optimizer)."""
+def load_run(directory, device="cpu", checkpoint=None):
+    """The run saved in ``directory`` with its trained weights (``model.safetensors``, or the model of
+    ``checkpoints/{checkpoint}.safetensors`` for ``checkpoint`` "best" or "last"), on ``device``, to
+    evaluate and predict (no optimizer)."""
+    if checkpoint not in (None, "best", "last"):
+        raise ConfigError(f"--checkpoint must be best or last, got {checkpoint!r}")
     path = os.path.join(directory, "config.json")
     config = options.validate({**options.load_saved(path), "device": device}, source=path)
     splits = training_subset(datasets.load(config["dataset"], config["data_dir"], config["download"],
                                            config["seed"]), config["train_size"])
     model = build_model(config, splits)
-    weights = os.path.join(directory, "model.safetensors")
-    try:
-        model.load_state_dict(io.load(weights))
-    except (RuntimeError, CheckpointError) as error:
-        raise CheckpointError(f"{weights}: {error}") from None
+    if checkpoint is not None:
+        Trainer(model).load_checkpoint(os.path.join(directory, "checkpoints", f"{checkpoint}.safetensors"))
+    else:
+        weights = os.path.join(directory, "model.safetensors")
+        try:
+            model.load_state_dict(io.load(weights))
+        except (RuntimeError, CheckpointError) as error:
+            raise CheckpointError(f"{weights}: {error}") from None
     trainer = Trainer(model, loss_fn=loss_fn, device=device)
     loaders = tuple(DataLoader(getattr(splits, name), EVAL_BATCH_SIZE) for name in ("train", "val", "test"))
     return Run(config, splits, model, trainer, loaders, directory=directory)

@@ -45,7 +45,7 @@ def test_search_writes_study_figure_and_a_best_toml_that_trains(tmp_path):
     ('[lr]\nlog_uniform = [0, 1e-1]\n', [], "a log-scale range needs positive bounds"),
     ('[lr]\nnormal = [0, 1]\n', [], "[lr] must hold one of uniform, log_uniform"),
     ('', [], "names no option to search"),
-    ('[lr]\nlog_uniform = [1e-4, 1e-1]\n', ["--keep", "1.5"], "keep must be in (0, 1]"),
+    ('[lr]\nlog_uniform = [1e-4, 1e-1]\n', ["--keep-fraction", "1.5"], "keep must be in (0, 1]"),
     ('[lr]\nlog_uniform = [1e-4, 1e-1]\n', ["--trials", "0"], "trials must be a whole number >= 1"),
 ])
 def test_bad_searches_are_one_line_errors(capsys, tmp_path, space, extra, fragment):

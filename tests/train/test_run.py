@@ -233,3 +233,34 @@ def test_resume_with_a_new_learning_rate_uses_it(tmp_path):
     continued.fit()
     schedule = next(c.scheduler for c in continued.trainer.callbacks if isinstance(c, SchedulerStep))
     assert schedule.base_lrs == [0.05]      # the schedule goes on from its step with the new base rate
+
+
+def test_keep_best_puts_the_lowest_val_loss_epoch_in_model_safetensors(tmp_path):
+    options = {"hidden": [64], "train_size": 100, "epochs": 30, "lr": 0.01}   # overfits: val_loss turns up
+    out = tmp_path / "best"
+    run = build_run(options, out=str(out), progress=False)
+    summary = run.fit()
+    val_losses = run.trainer.history["val_loss"]
+    assert summary["keep"] == "best" and summary["kept_epoch"] == 1 + int(np.argmin(val_losses)) < 30
+    assert summary["val_loss"] == min(val_losses) and json.loads((out / "summary.json").read_text()) == summary
+    saved = dg.load(str(out / "model.safetensors"))
+    best = dg.io.load_checkpoint(str(out / "checkpoints" / "best.safetensors"))["model"]
+    assert all(np.array_equal(saved[k], best[k]) for k in saved)
+    assert load_run(str(out)).evaluate(("test",))["test"]["accuracy"] == summary["test_accuracy"]
+    assert load_run(str(out), checkpoint="best").evaluate(("test",)) == load_run(str(out)).evaluate(("test",))
+    last = build_run({**options, "keep": "last"}, out=str(tmp_path / "last"), progress=False).fit()
+    assert last["kept_epoch"] == 30 and last["test_loss"] != summary["test_loss"]
+    assert load_run(str(out), checkpoint="last").evaluate(("test",))["test"]["loss"] == pytest.approx(last["test_loss"])
+
+
+def test_keep_best_without_a_directory_and_across_a_resume(tmp_path, capsys):
+    options = {"hidden": [64], "train_size": 100, "lr": 0.01}
+    in_memory = build_run({**options, "epochs": 30}, progress=False).fit()
+    out = str(tmp_path / "run")
+    build_run({**options, "epochs": 25}, out=out, progress=False).fit()
+    resumed = build_run({"epochs": 30}, out=out, resume=True, progress=False).fit()
+    assert resumed["kept_epoch"] == in_memory["kept_epoch"] < 25                # the best epoch came before the resume
+    assert resumed["test_accuracy"] == in_memory["test_accuracy"]
+    stopped = build_run({**options, "epochs": 30, "patience": 3}, progress=None).fit()
+    err = capsys.readouterr().err
+    assert f"early stopping: val_loss has not improved for 3 epochs" in err and f"stopped after epoch {stopped['epochs']}" in err
