@@ -32,6 +32,18 @@ def _at_least_one(name, value):
     return None if value >= 1 else f"{name} must be at least 1, got {value}"
 
 
+def _fraction_below_one(name, value):
+    return None if 0 <= value < 1 else f"{name} must be in [0, 1), got {value}"
+
+
+def _non_negative(name, value):
+    return None if value >= 0 else f"{name} must be >= 0, got {value}"
+
+
+def _widths(name, value):
+    return None if all(width >= 1 for width in value) else f"{name} widths must be at least 1, got {value}"
+
+
 def _known_device(name, value):
     try:
         backend.get_device(value)
@@ -59,7 +71,7 @@ OPTIONS = {
     "data_dir": Option(None, str, "directory holding the IDX files (mnist, fashion-mnist)"),
     "download": Option(False, bool, "download missing IDX files into --data-dir"),
     "model": Option("mlp", str, "mlp, simple-cnn or resnet-small", choices=tuple(presets.PRESETS)),
-    "hidden": Option([256, 128], list, "mlp hidden widths, e.g. 256,128"),
+    "hidden": Option([256, 128], list, "mlp hidden widths, e.g. 256,128", check=_widths),
     "activation": Option("relu", str, "mlp activation: relu, tanh, sigmoid, gelu, leaky_relu",
                          choices=tuple(presets.ACTIVATIONS)),
     "batch_norm": Option(False, bool, "mlp: BatchNorm1d before each activation"),
@@ -72,17 +84,20 @@ OPTIONS = {
                                     "(x + f(x); equal widths)"),
     "optimizer": Option("adam", str, "sgd, momentum, adagrad, rmsprop, adam or adamw", choices=tuple(OPTIMIZERS)),
     "lr": Option(3e-3, float, "learning rate", check=_positive),
-    "momentum": Option(0.9, float, "momentum of sgd and momentum (the other optimizers do not use it)"),
-    "weight_decay": Option(0.0, float, "L2 weight decay (decoupled for adamw)"),
+    "momentum": Option(0.9, float, "momentum of sgd and momentum (the other optimizers do not use it)",
+                       check=_fraction_below_one),
+    "weight_decay": Option(0.0, float, "L2 weight decay (decoupled for adamw)", check=_non_negative),
     "schedule": Option("none", str, "learning-rate schedule: none, linear-decay, step, cosine",
                        choices=tuple(SCHEDULES)),
-    "final_lr": Option(0.0, float, "final learning rate of linear-decay / cosine"),
-    "clip_grad_norm": Option(None, float, "clip the global gradient norm to this value"),
+    "final_lr": Option(0.0, float, "final learning rate of linear-decay / cosine (at most --lr)",
+                       check=_non_negative),
+    "clip_grad_norm": Option(None, float, "clip the global gradient norm to this value", check=_positive),
     "train_size": Option(None, int, "train on only this many of the training samples (a fixed random subset)",
                          check=_positive),
     "batch_size": Option(32, int, "mini-batch size", check=_positive),
     "epochs": Option(20, int, "number of epochs", check=_positive),
-    "patience": Option(None, int, "stop early after this many epochs without val_loss improvement"),
+    "patience": Option(None, int, "stop early after this many epochs without val_loss improvement",
+                       check=_at_least_one),
     "keep": Option("best", str, "the weights model.safetensors and the test row come from: best (the epoch of the "
                                 "lowest val_loss) or last", choices=("best", "last")),
     "seed": Option(0, int, "random seed (weights, dropout, data order)"),
@@ -139,6 +154,9 @@ def validate(config, source="config"):
             problem = f"{name} must be a number, got nan" if nan else option.check(name, value)
         if problem:
             raise ConfigError(problem if source == "config" else f"{source}: {problem}")
+    if resolved["final_lr"] > resolved["lr"]:
+        problem = f"final_lr {resolved['final_lr']} is above lr {resolved['lr']}: a schedule decays towards it"
+        raise ConfigError(problem if source == "config" else f"{source}: {problem}")
     return resolved
 
 

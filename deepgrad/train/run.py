@@ -165,11 +165,8 @@ def build_run(config=None, *, out=None, resume=False, overwrite=False, unique=Fa
     splits = training_subset(datasets.load(config["dataset"], config["data_dir"], config["download"],
                                            config["seed"]), config["train_size"])
     model = build_model(config, splits)
-    try:
-        optimizer = create_optimizer(config["optimizer"], model.parameters(), config["lr"], config["momentum"],
-                                     config["weight_decay"])
-    except ValueError as error:
-        raise ConfigError(f"--optimizer {config['optimizer']}: {error}") from None
+    optimizer = create_optimizer(config["optimizer"], model.parameters(), config["lr"], config["momentum"],
+                                 config["weight_decay"])  # the schema checked each hyperparameter's range
     loaders = (DataLoader(splits.train, config["batch_size"], shuffle=True, seed=config["seed"]),
                DataLoader(splits.val, EVAL_BATCH_SIZE), DataLoader(splits.test, EVAL_BATCH_SIZE))
     scheduler, interval = create_schedule(config["schedule"], optimizer, config["epochs"], len(loaders[0]),

@@ -163,7 +163,7 @@ def test_bad_runs_are_refused_before_anything_is_written(tmp_path):
     out = tmp_path / "run"
     with pytest.raises(ConfigError, match=r"model 'simple-cnn' needs images \(C, H, W\); spiral has inputs of shape"):
         build_run({"dataset": "spiral", "model": "simple-cnn"}, out=str(out))
-    with pytest.raises(ConfigError, match="--optimizer sgd: SGD: invalid momentum -1.0"):
+    with pytest.raises(ConfigError, match=r"momentum must be in \[0, 1\), got -1.0"):
         build_run({"optimizer": "sgd", "momentum": -1}, out=str(out))
     assert not out.exists()
     out.mkdir()
