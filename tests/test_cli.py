@@ -569,3 +569,11 @@ def test_monitor_records_diagnostics_and_warns(capsys, tmp_path):
     assert "deepgrad: warning: the gradients vanish" in err and err.count("warning") == 1
     code, out, err = run_main(capsys, "train", "--monitor", "--monitor-every", 0, "--out", tmp_path / "bad")
     assert_one_line_error(code, err, "--monitor-every must be at least 1, got 0")
+
+
+def test_without_a_terminal_progress_is_plain_lines(tmp_path):
+    done = deepgrad("train", "--epochs", 2, "--hidden", 16, "--out", tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert [line.split(":")[0] for line in lines if " done: " in line] == ["epoch 1/2 done", "epoch 2/2 done"]
+    assert all("train_loss " in line and "val_accuracy " in line for line in lines if " done: " in line)

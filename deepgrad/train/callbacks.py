@@ -27,6 +27,7 @@ import json
 import math
 import os
 import sys
+import time
 from io import StringIO
 
 import numpy as np
@@ -181,15 +182,20 @@ class SetLearningRate(Callback):
 
 
 class ProgressBar(Callback):
-    """tqdm bars per epoch with live loss, accuracy and learning rate; silent when not a terminal."""
+    """The progress of each epoch: in a terminal, a tqdm bar with the live loss, accuracy and
+    learning rate; elsewhere (CI, nohup, a notebook's log), a plain line every ``interval`` seconds
+    and one per epoch, flushed at once; nothing when ``quiet``."""
 
-    def __init__(self, quiet=None, stream=None):
+    def __init__(self, quiet=False, stream=None, interval=30.0):
         self.stream = stream or sys.stderr
-        self.quiet = (not self.stream.isatty()) if quiet is None else quiet
-        self.bar = None
+        self.quiet, self.interval = bool(quiet), interval
+        self.bar, self.last_line = None, None
 
     def on_epoch_start(self, trainer, epoch):
         if self.quiet:
+            return
+        if not self.stream.isatty():
+            self.last_line = time.monotonic()
             return
         from tqdm.auto import tqdm
 
@@ -197,15 +203,31 @@ class ProgressBar(Callback):
                         file=self.stream, leave=True, dynamic_ncols=True)
 
     def on_batch_end(self, trainer, logs):
+        lr = trainer.optimizer.param_groups[0]["lr"]
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
+            self.bar.set_postfix({**{k: f"{v:.4g}" for k, v in logs.items()}, "lr": f"{lr:.3g}"}, refresh=False)
+        elif self.last_line is not None and time.monotonic() - self.last_line >= self.interval:
+            self.last_line = time.monotonic()
+            done = trainer.global_step - trainer.epoch * trainer.batches_per_epoch
+            self._line(f"epoch {trainer.epoch + 1}/{trainer.total_epochs} batch {done}/{trainer.batches_per_epoch}: "
+                       + _values({**logs, "lr": lr}))
 
     def on_epoch_end(self, trainer, epoch, logs):
+        values = {k: v for k, v in logs.items() if k != "epoch"}
         if self.bar is not None:
-            self.bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k != "epoch"})
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
             self.bar.close()
             self.bar = None
+        elif self.last_line is not None:
+            self._line(f"epoch {epoch}/{trainer.total_epochs} done: {_values(values)}")
+
+    def _line(self, text):
+        print(text, file=self.stream, flush=True)
+
+
+def _values(logs):
+    return ", ".join(f"{key} {value:.4g}" for key, value in logs.items())
 
 
 class HistoryWriter(Callback):

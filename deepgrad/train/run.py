@@ -140,7 +140,8 @@ def build_run(config=None, *, out=None, resume=False, overwrite=False, unique=Fa
     ``out``: the run directory (None: write nothing). ``resume``: continue the run in ``out`` from
     its last checkpoint, the options in ``config`` overriding the ones it saved. ``overwrite``:
     replace a non-empty ``out``. ``unique``: ``out`` is an automatic name, to be suffixed (-2, ...)
-    when taken (``run.directory`` says where the run went). ``progress``: progress bars (None: when stderr is a terminal).
+    when taken (``run.directory`` says where the run went). ``progress``: False for none; else a bar
+    in a terminal, plain lines every 30 s and per epoch elsewhere.
     ``callbacks`` are added to the run's own (progress, checkpoints, early stopping, history).
     Everything is checked and built before the directory is made, so a run that cannot start
     leaves none behind. Seeds the default generator with the config's seed.
@@ -173,7 +174,7 @@ def build_run(config=None, *, out=None, resume=False, overwrite=False, unique=Fa
                                           config["final_lr"])
     if resume:  # the checkpoint must fit the model before the run's config.json is rewritten
         Trainer(model).load_checkpoint(os.path.join(out, "checkpoints", "last.safetensors"))
-    run_callbacks = [ProgressBar(quiet=None if progress is None else not progress)]
+    run_callbacks = [ProgressBar(quiet=progress is False)]
     if out is not None:
         out = _prepare_directory(out, resume, overwrite, unique)
         write_json(os.path.join(out, "config.json"), config)

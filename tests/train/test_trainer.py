@@ -137,9 +137,14 @@ def test_history_writer_and_progress_bar(tmp_path):
     csv_lines = (tmp_path / "m.csv").read_text().splitlines()
     assert csv_lines[0].split(",") == list(trainer.history.epochs[0]) and len(csv_lines) == 3
     assert "epoch 1/2" in stream.getvalue() and "epoch 2/2" in stream.getvalue()
-    silent = stdio.StringIO()
-    small_trainer(callbacks=[ProgressBar(stream=silent)]).fit(train, epochs=1)  # not a terminal: quiet
-    assert silent.getvalue() == ""
+    logged = stdio.StringIO()
+    small_trainer(callbacks=[ProgressBar(stream=logged, interval=0.0)]).fit(train, epochs=1)  # not a terminal: lines
+    lines = logged.getvalue().splitlines()
+    assert lines[0].startswith("epoch 1/1 batch 1/") and "loss " in lines[0] and "lr 0.01" in lines[0]
+    assert lines[-1].startswith("epoch 1/1 done: train_loss ") and len(lines) == len(train) + 1
+    quiet = stdio.StringIO()
+    small_trainer(callbacks=[ProgressBar(quiet=True, stream=quiet)]).fit(train, epochs=1)
+    assert quiet.getvalue() == ""
 
 
 def test_early_stopping():
