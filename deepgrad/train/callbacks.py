@@ -203,13 +203,14 @@ class ProgressBar(Callback):
                         file=self.stream, leave=True, dynamic_ncols=True)
 
     def on_batch_end(self, trainer, logs):
-        lr = trainer.optimizer.param_groups[0]["lr"]
         if self.bar is not None:
+            lr = trainer.optimizer.param_groups[0]["lr"]
             self.bar.update(1)
             self.bar.set_postfix({**{k: f"{v:.4g}" for k, v in logs.items()}, "lr": f"{lr:.3g}"}, refresh=False)
         elif self.last_line is not None and time.monotonic() - self.last_line >= self.interval:
             self.last_line = time.monotonic()
             done = trainer.global_step - trainer.epoch * trainer.batches_per_epoch
+            lr = trainer.optimizer.param_groups[0]["lr"]
             self._line(f"epoch {trainer.epoch + 1}/{trainer.total_epochs} batch {done}/{trainer.batches_per_epoch}: "
                        + _values({**logs, "lr": lr}))
 

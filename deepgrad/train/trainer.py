@@ -140,8 +140,13 @@ class Trainer:
             totals, count, start = dict(self.position["totals"]), self.position["count"], self.position["batch"]
             self.position = None
         batches = loader.batches(start) if start else loader
+        # the per-batch events' listeners, looked up once per epoch (an event nobody listens to is an empty loop)
+        batch_start, after_backward, step_end, batch_end = (
+            self._listeners[event] for event in ("on_batch_start", "on_after_backward", "on_step_end", "on_batch_end"))
+        interrupt = self._interrupt
         for batch, (inputs, targets) in enumerate(self._on_device(batches), start):
-            self._call("on_batch_start", batch)
+            for method in batch_start:
+                method(self, batch)
             outputs = self.model(inputs)
             loss = self.loss_fn(outputs, targets)
             n = metric_functions.batch_size(targets.data)
@@ -150,15 +155,18 @@ class Trainer:
                 logs[name] = fn(outputs.data, targets.data) / n
             self.optimizer.zero_grad()
             loss.backward()
-            self._call("on_after_backward", logs)
+            for method in after_backward:
+                method(self, logs)
             self.optimizer.step()
             self.global_step += 1
-            self._call("on_step_end", logs)
+            for method in step_end:
+                method(self, logs)
             for key, value in logs.items():
                 totals[key] += value * n
             count += n
-            self._call("on_batch_end", logs)
-            if self._interrupt is not None and self._interrupt.requested:
+            for method in batch_end:
+                method(self, logs)
+            if interrupt is not None and interrupt.requested:
                 self.position = {"batch": batch + 1, "totals": totals, "count": count}
                 self._call("on_interrupt")
                 raise KeyboardInterrupt

@@ -20,6 +20,18 @@ def new_figure(rows, columns, width=3.0, height=2.4, title=None):
     return figure, [list(row) for row in axes]
 
 
+def label_panel(ax, title, xlabel, ylabel, log_x=False, log_y=False):
+    """A panel's title, axis labels, log scales and grid."""
+    if log_x:
+        ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, which="both")
+
+
 def save(figure, path):
     figure.tight_layout()
     figure.savefig(path, dpi=100)

@@ -11,7 +11,7 @@ a few measured quantities.
 
 import math
 
-from .diagnostics import new_figure, save
+from .diagnostics import label_panel, new_figure, save
 
 POINT_STYLE = {"linestyle": "none", "marker": "D", "markersize": 7, "markeredgecolor": "black"}
 SHORT_CURVE = 20  # a curve with at most this many points (a run that diverged early) is drawn with markers
@@ -53,14 +53,7 @@ def step_curves(panels, path, title=None, smooth=None, log_x=False, legend_outsi
             ax.plot([], [], color="#bbbbbb", label=panel["points_label"], **POINT_STYLE)  # its legend entry
         for label, y in panel.get("references", {}).items():
             ax.axhline(y, color="#555555", linestyle="--", linewidth=1.1, label=label)
-        if log_x:
-            ax.set_xscale("log")
-        if log_y:
-            ax.set_yscale("log")
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("training step" + (" (log)" if log_x else ""))
-        ax.set_ylabel(panel["ylabel"])
-        ax.grid(alpha=0.3, which="both")
+        label_panel(ax, name, "training step" + (" (log)" if log_x else ""), panel["ylabel"], log_x, log_y)
         if legend_outside:
             ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         else:

@@ -6,7 +6,7 @@ accuracy against steps or epochs, a measure against depth or weight scale, ...).
                 "overfitting.png", xlabel="epoch", ylabel="accuracy", title="...")
 """
 
-from .diagnostics import new_figure, save
+from .diagnostics import label_panel, new_figure, save
 
 
 def curves_grid(panels, path, xlabel, ylabel, title=None, log_x=False, log_y=False, columns=None, references=None,
@@ -32,14 +32,8 @@ def curves_grid(panels, path, xlabel, ylabel, title=None, log_x=False, log_y=Fal
                 ax.plot(*zip(*points), label=label, linewidth=1.3, marker="o" if markers else None, markersize=3)
         for label, y in (references or {}).items():
             ax.axhline(y, color="#777777", linestyle="--", linewidth=1, label=label)
-        if log_x:
-            ax.set_xscale("log")
-        if log_y:
-            ax.set_yscale("log")
-        ax.set_title(panel, fontsize=10)
-        ax.set_xlabel(xlabel[panel] if isinstance(xlabel, dict) else xlabel)
-        ax.set_ylabel(ylabel[panel] if isinstance(ylabel, dict) else ylabel)
-        ax.grid(alpha=0.3, which="both")
+        label_panel(ax, panel, xlabel[panel] if isinstance(xlabel, dict) else xlabel,
+                    ylabel[panel] if isinstance(ylabel, dict) else ylabel, log_x, log_y)
         ax.legend(fontsize=8)
     for j in range(len(titles), rows * columns):
         axes[j // columns][j % columns].set_visible(False)
