@@ -22,7 +22,8 @@ from . import experiments
 from .diagnostics import standard_monitors
 from .errors import ConfigError, DeepgradError
 from .train import config as options
-from .train.run import build_run, default_directory, load_inputs, load_run
+from .data.inputs import read_inputs
+from .train.run import build_run, default_directory, load_run
 
 
 def command_train(args):
@@ -32,12 +33,14 @@ def command_train(args):
     if args.monitor_every < 1:
         raise ConfigError(f"--monitor-every must be at least 1, got {args.monitor_every}")
     run = build_run(given, out=args.out or default_directory(options.resolve(given)), resume=args.resume,
-                    overwrite=args.overwrite, unique=args.out is None, progress=False if args.quiet else None)
+                    override=args.override, overwrite=args.overwrite, unique=args.out is None,
+                    progress=False if args.quiet else None)
     out = run.directory
     if args.monitor:
         run.trainer.callbacks += standard_monitors(out, args.monitor_every)
     if not args.quiet:
-        print(f"deepgrad train: {run.describe()}")
+        for line in filter(None, [run.resume_line(), *run.notes, run.describe()]):
+            print(f"deepgrad train: {line}")
     try:
         summary = run.fit()
     except KeyboardInterrupt:
@@ -47,7 +50,8 @@ def command_train(args):
         else:  # a second Ctrl-C: the last complete epoch's checkpoint is what there is
             saved = f"epoch {trainer.epoch}" if trainer.epoch else None
         where = (f"{saved} is saved in {out}/checkpoints/last.safetensors; continue with: deepgrad train --out {out} "
-                 "--resume" if saved else "nothing was saved yet, so there is nothing to resume")
+                 "--resume" if saved else "nothing was saved yet, so there is nothing to resume"
+                 + ("" if os.path.isdir(out) else f" ({out} was removed)"))
         print(f"deepgrad train: interrupted; {where}", file=sys.stderr)
         return 130
     print_table(summary)
@@ -78,11 +82,25 @@ def command_evaluate(args):
 
 def command_predict(args):
     run = load_run(args.run_dir, checkpoint=args.checkpoint)
-    predictions = run.predict(load_inputs(args.input, run.splits.input_shape)).argmax(axis=1)
+    x, names = read_inputs(args.input, run.splits.input_shape, invert=args.invert)
+    if len(args.input) == 1 and args.input[0].endswith(".npy"):
+        names = [str(i) for i in range(len(x))]   # the rows of the one array given
+    probabilities = run.predict_proba(x)
+    predictions = probabilities.argmax(axis=1)
     if args.output:
-        np.save(args.output, predictions)
-    for i, p in enumerate(predictions):
-        print(f"{i}\t{run.splits.classes[p]}")
+        np.save(args.output, probabilities if args.proba else predictions)
+    classes = run.splits.classes
+    if args.proba:
+        print("\t".join(["input", *classes]))
+        for name, row in zip(names, probabilities):
+            print("\t".join([name, *(f"{p:.4f}" for p in row)]))
+    elif args.top_k:
+        for name, row in zip(names, probabilities):
+            best = np.argsort(-row, kind="stable")[:args.top_k]
+            print("\t".join([name, *(f"{classes[c]} {row[c]:.4f}" for c in best)]))
+    else:
+        for name, p in zip(names, predictions):
+            print(f"{name}\t{classes[p]}")
     return 0
 
 
@@ -140,6 +158,16 @@ def command_bench(argv):
         return 130
 
 
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def parse_widths(text):
     try:
         return [int(v) for v in text.split(",") if v.strip()]
@@ -148,14 +176,18 @@ def parse_widths(text):
 
 
 def add_option_flags(parser):
-    """A flag per training option of the schema, and --config for a TOML file of them."""
-    for name, option in options.OPTIONS.items():
-        flag = "--" + name.replace("_", "-")
-        if option.type is bool:
-            parser.add_argument(flag, action="store_const", const=True, default=None, help=option.help)
-        else:
-            parse = parse_widths if option.type is list else option.type
-            parser.add_argument(flag, type=parse, default=None, help=f"{option.help} (default: {option.default})")
+    """A flag per training option of the schema, grouped by topic, and --config for a TOML file of them."""
+    for topic, names in options.GROUPS.items():
+        group = parser.add_argument_group(f"{topic} options")
+        for name in names:
+            option = options.OPTIONS[name]
+            flag = "--" + options.flag(name)
+            if option.type is bool:
+                group.add_argument(flag, action="store_const", const=True, default=None, help=option.help)
+            else:
+                parse = parse_widths if option.type is list else option.type
+                group.add_argument(flag, type=parse, default=None, help=f"{option.help} (default: "
+                                   f"{options.show(option.default)})")
     parser.add_argument("--config", help="TOML file of options (flags override it)")
 
 
@@ -174,7 +206,11 @@ def build_parser():
     add_option_flags(train)
     train.add_argument("--out", help="run directory (default: runs/DATASET-MODEL-TIME)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint "
+                       "(with more --epochs to extend it)")
+    train.add_argument("--override", action="store_true", help="with --resume: apply the given --lr, --weight-decay, "
+                       "--momentum, --clip-grad-norm or --dropout from the step the run resumes at (without it, "
+                       "an option that differs from the run's is an error)")
     train.add_argument("--quiet", action="store_true", help="no progress bar or header")
     train.add_argument("--monitor", action="store_true",
                        help="record gradient flow and activation statistics into diagnostics.jsonl and warn when "
@@ -189,12 +225,24 @@ def build_parser():
                                                                          "instead of model.safetensors")
     evaluate.set_defaults(handler=command_evaluate)
 
-    predict = commands.add_parser("predict", help="predicted classes for the inputs in a .npy file")
+    predict = commands.add_parser("predict", help="predicted classes (or probabilities) for inputs in .npy files "
+                                  "or images")
     predict.add_argument("run_dir")
     predict.add_argument("--checkpoint", choices=("best", "last"), help="the model of checkpoints/best or last "
                                                                         "instead of model.safetensors")
-    predict.add_argument("--input", required=True, help=".npy array of inputs shaped like the training data")
-    predict.add_argument("--output", help="also save the predicted class indices to this .npy file")
+    predict.add_argument("--input", required=True, nargs="+", metavar="PATH",
+                         help=".npy arrays shaped like the training data, image files (PNG, JPEG, ...: made like "
+                              "the training images: grayscale or RGB, resized, scaled to [0, 1]) or directories of "
+                              "them")
+    predict.add_argument("--invert", action="store_true", help="invert the images (x -> 1 - x): for dark strokes on "
+                         "a light background, as MNIST and the digits are light on black")
+    shown = predict.add_mutually_exclusive_group()
+    shown.add_argument("--proba", action="store_true", help="print every class's probability (softmax of the "
+                       "model's outputs) instead of the class")
+    shown.add_argument("--top-k", type=positive_int, metavar="K", help="print the K most probable classes with "
+                       "their probabilities")
+    predict.add_argument("--output", help="also save the predicted class indices (with --proba: the probabilities, "
+                                          "N x classes) to this .npy file")
     predict.set_defaults(handler=command_predict)
 
     experiment = commands.add_parser("experiment", help="run a study of why networks train or don't: figures, "

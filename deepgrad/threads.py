@@ -41,3 +41,20 @@ def set_num_threads(n):
         raise RuntimeError("set_num_threads: threadpoolctl finds no BLAS library it can control in this "
                            "process (NumPy's BLAS may be one it does not know, e.g. Apple Accelerate)")
     controller.limit(limits=int(n))
+
+
+class BlasThreads:
+    """NumPy's BLAS thread count, found once and then read and switched cheaply (a ThreadTuner
+    switches it during training; ``set_num_threads`` scans the process's libraries every call)."""
+
+    def __init__(self):
+        self._controller = _controller()
+        if not self._controller.lib_controllers:
+            raise RuntimeError("BlasThreads: threadpoolctl finds no BLAS library it can control in this process")
+
+    def get(self):
+        return max(pool.num_threads for pool in self._controller.lib_controllers)
+
+    def set(self, n):
+        for pool in self._controller.lib_controllers:
+            pool.set_num_threads(n)

@@ -182,6 +182,40 @@ def test_predict_prints_and_saves_classes(digits_run, tmp_path):
     assert single.stdout.splitlines() == [f"0\t{predictions[3]}"]
 
 
+def test_predict_probabilities_top_k_and_images(digits_run, tmp_path):
+    run, _ = digits_run
+    x = datasets.digits().test.arrays[0][:4]
+    np.save(tmp_path / "x.npy", x)
+    proba = deepgrad("predict", run, "--input", tmp_path / "x.npy", "--proba", "--output", tmp_path / "p.npy")
+    assert proba.returncode == 0, proba.stderr
+    saved = np.load(tmp_path / "p.npy")
+    assert saved.shape == (4, 10) and np.allclose(saved.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    lines = proba.stdout.splitlines()
+    assert lines[0].split("\t") == ["input", *map(str, range(10))]
+    printed = np.array([[float(v) for v in line.split("\t")[1:]] for line in lines[1:]])
+    np.testing.assert_allclose(printed, saved, atol=5e-5)
+
+    top = deepgrad("predict", run, "--input", tmp_path / "x.npy", "--top-k", 3)
+    assert top.returncode == 0, top.stderr
+    for line, row in zip(top.stdout.splitlines(), saved):
+        name, *ranked = line.split("\t")
+        best = np.argsort(-row)[:3]
+        assert [entry.split()[0] for entry in ranked] == [str(c) for c in best]
+        assert [float(entry.split()[1]) for entry in ranked] == pytest.approx(row[best], abs=5e-5)
+
+    from PIL import Image
+
+    image = tmp_path / "seven.png"
+    Image.fromarray(np.round(x[0, 0] * 255).astype(np.uint8)).resize((28, 28)).save(image)
+    pictured = deepgrad("predict", run, "--input", image, tmp_path / "x.npy")
+    assert pictured.returncode == 0, pictured.stderr
+    assert [line.split("\t")[0] for line in pictured.stdout.splitlines()] == [str(image)] + [
+        f"{tmp_path / 'x.npy'}[{i}]" for i in range(4)]
+    both = deepgrad("predict", run, "--input", tmp_path / "x.npy", "--proba", "--top-k", "2")
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+    assert deepgrad("predict", run, "--input", tmp_path / "x.npy", "--top-k", "0").returncode == 2
+
+
 def test_default_training_reaches_the_promised_accuracy(tmp_path):
     """The contract: digits reaches >= 97 % with the default epochs, >= 95 % after 3 epochs."""
     default = deepgrad("train", "--quiet", "--out", tmp_path / "default")

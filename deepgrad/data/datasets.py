@@ -1,9 +1,12 @@
-"""Datasets: the embedded digits, MNIST-style IDX loaders and the synthetic spiral.
+"""Datasets: the embedded digits, MNIST-style IDX loaders, the synthetic spiral, and the user's
+own arrays (a ``.npz`` file, :mod:`deepgrad.data.arrays`).
 
 Images come as float32 in [0, 1] shaped (N, 1, H, W) — or (N, H·W) with
 ``flatten=True`` — and labels as int64. Each loader returns :class:`Splits`
 with fixed train / validation / test parts, so every run evaluates on the
-same samples.
+same samples. ``val_fraction`` (0 < f < 1), where a loader takes it, holds out
+that fraction of the training (non-test) samples for validation instead of the
+data set's default validation size.
 """
 
 import gzip
@@ -13,30 +16,15 @@ from importlib import resources
 
 import numpy as np
 
+from ..errors import ConfigError
+from .arrays import load_npz
 from .dataset import TensorDataset
 from .idx import DatasetError, download, md5, read_idx
+from .splits import Splits, held_out_size, split_off
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot")
-
-
-@dataclass
-class Splits:
-    """A data set's fixed train / validation / test parts (each a TensorDataset of (x, y))."""
-
-    train: TensorDataset
-    val: TensorDataset
-    test: TensorDataset
-    classes: tuple
-
-    @property
-    def num_classes(self):
-        return len(self.classes)
-
-    @property
-    def input_shape(self):
-        return self.train.arrays[0].shape[1:]
 
 
 def _images(pixels, scale, flatten):
@@ -47,26 +35,22 @@ def _images(pixels, scale, flatten):
     return x.reshape(len(x), -1) if flatten else x.reshape((len(x), 1) + x.shape[1:])
 
 
-def _split_off(x, y, size, seed):
-    """Split a fixed random ``size`` samples off (x, y) (the validation part)."""
-    order = np.random.default_rng(seed).permutation(len(x))
-    rest, part = order[size:], order[:size]
-    return (x[rest], y[rest]), (x[part], y[part])
-
-
-def digits(flatten=False, val_size=180, test_size=360, seed=0):
+def digits(flatten=False, val_size=180, test_size=360, seed=0, val_fraction=None):
     """The 1797 real handwritten 8x8 digits shipped inside deepgrad (UCI, via scikit-learn).
 
     Pixels 0..16 are scaled to [0, 1]. The split (1257 / 180 / 360 by default)
-    is a fixed permutation drawn from ``seed``.
+    is a fixed permutation drawn from ``seed``. ``val_fraction`` (overrides
+    ``val_size``): that fraction of the 1437 non-test samples validates.
     """
     with resources.files(__package__).joinpath("digits.csv.gz").open("rb") as handle:
         table = np.loadtxt(gzip.open(handle), delimiter=",", dtype=np.int64)
     x, y = _images(table[:, :-1].reshape(-1, 8, 8), 16, flatten), table[:, -1]
+    if val_fraction is not None and test_size < len(x):
+        val_size = held_out_size(val_fraction, len(x) - test_size, "digits")
     if val_size + test_size >= len(x):
         raise ValueError(f"digits: val_size + test_size must leave training samples (there are {len(x)})")
-    (x, y), (x_test, y_test) = _split_off(x, y, test_size, seed)
-    (x, y), (x_val, y_val) = _split_off(x, y, val_size, seed + 1)
+    (x, y), (x_test, y_test) = split_off(x, y, test_size, seed)
+    (x, y), (x_val, y_val) = split_off(x, y, val_size, seed + 1)
     return Splits(TensorDataset(x, y), TensorDataset(x_val, y_val), TensorDataset(x_test, y_test), DIGIT_CLASSES)
 
 
@@ -123,8 +107,9 @@ def _fetch(source, root, filename, name):
     raise DatasetError(f"{name}: could not download {filename} from {list(source.mirrors)}: {last_error}")
 
 
-def load_idx_dataset(source, root, download_missing, flatten, val_size, seed, classes, name):
-    """Read (and with ``download_missing`` fetch) the four IDX files of ``source`` in ``root``."""
+def load_idx_dataset(source, root, download_missing, flatten, val_size, seed, classes, name, val_fraction=None):
+    """Read (and with ``download_missing`` fetch) the four IDX files of ``source`` in ``root``;
+    ``val_fraction`` (overriding ``val_size``) of the training images validate."""
     root = root or default_cache_dir(name)
     arrays, paths = {}, {}
     for filename, expected_md5 in source.files.items():
@@ -154,25 +139,28 @@ def load_idx_dataset(source, root, download_missing, flatten, val_size, seed, cl
             raise DatasetError(f"{name}: {split} labels must be 0..{len(classes) - 1}, found {labels.max()} "
                                f"({paths[f'{split}-labels']})")
         parts[split] = (images, labels.astype(np.int64))
+    if val_fraction is not None:
+        val_size = held_out_size(val_fraction, len(parts["train"][0]), name)
     if not 0 <= val_size < len(parts["train"][0]):
         raise DatasetError(f"{name}: val_size={val_size} must leave training samples (there are "
                            f"{len(parts['train'][0])})")
     # split the uint8 pixels, then convert each part: a quarter of the bytes moved
-    (x, y), (x_val, y_val) = _split_off(*parts["train"], val_size, seed)
+    (x, y), (x_val, y_val) = split_off(*parts["train"], val_size, seed)
     x_test, y_test = parts["t10k"]
     return Splits(TensorDataset(_images(x, 255, flatten), y), TensorDataset(_images(x_val, 255, flatten), y_val),
                   TensorDataset(_images(x_test, 255, flatten), y_test), classes)
 
 
-def mnist(root=None, download=False, flatten=False, val_size=5000, seed=0):
-    """MNIST from the standard IDX files in ``root`` (60k train, of which ``val_size`` validate; 10k test)."""
-    return load_idx_dataset(MNIST, root, download, flatten, val_size, seed, DIGIT_CLASSES, "mnist")
+def mnist(root=None, download=False, flatten=False, val_size=5000, seed=0, val_fraction=None):
+    """MNIST from the standard IDX files in ``root`` (60k train, of which ``val_size`` — or
+    ``val_fraction`` of them — validate; 10k test)."""
+    return load_idx_dataset(MNIST, root, download, flatten, val_size, seed, DIGIT_CLASSES, "mnist", val_fraction)
 
 
-def fashion_mnist(root=None, download=False, flatten=False, val_size=5000, seed=0):
+def fashion_mnist(root=None, download=False, flatten=False, val_size=5000, seed=0, val_fraction=None):
     """Fashion-MNIST from the standard IDX files in ``root`` (same layout as MNIST)."""
     return load_idx_dataset(FASHION_MNIST, root, download, flatten, val_size, seed, FASHION_CLASSES,
-                            "fashion-mnist")
+                            "fashion-mnist", val_fraction)
 
 
 def spiral(n=100, classes=3, noise=0.2, seed=0):
@@ -189,24 +177,42 @@ def spiral(n=100, classes=3, noise=0.2, seed=0):
     return x.astype(np.float32), labels.astype(np.int64)
 
 
-def spiral_splits(n=300, classes=3, noise=0.2, seed=0):
-    """The spiral as Splits: independent draws for train, validation and test."""
-    parts = [TensorDataset(*spiral(n, classes, noise, seed + k)) for k in range(3)]
-    return Splits(*parts, tuple(str(c) for c in range(classes)))
+def spiral_splits(n=300, classes=3, noise=0.2, seed=0, val_fraction=None):
+    """The spiral as Splits: independent draws (``n`` points per class each) for train, validation
+    and test. With ``val_fraction``, the train and validation draws are pooled and that fraction of
+    the pool (a fixed permutation drawn from ``seed``) validates."""
+    parts = [spiral(n, classes, noise, seed + k) for k in range(3)]
+    if val_fraction is not None:
+        pool = tuple(np.concatenate(arrays) for arrays in zip(parts[0], parts[1]))
+        parts[0], parts[1] = split_off(*pool, held_out_size(val_fraction, len(pool[0]), "spiral"), seed)
+    return Splits(*(TensorDataset(*part) for part in parts), tuple(str(c) for c in range(classes)))
 
 
-# name -> loader(root, download, seed) -> Splits: the choices of a training config (``--dataset``).
-# ``root`` and ``download`` concern the IDX data sets; ``seed`` the generated spiral.
+def _arrays(root, download, seed, val_fraction, data):
+    if data is None:
+        raise ConfigError("dataset 'arrays' trains on the arrays of a .npz file: give it with --data FILE.npz "
+                          "(data=...)")
+    return load_npz(data, val_fraction)
+
+
+# name -> loader(root, download, seed, val_fraction, data) -> Splits: the choices of a training
+# config (``--dataset``). ``root`` and ``download`` concern the IDX data sets; ``seed`` the generated
+# spiral; ``val_fraction`` (None: each data set's default validation size) all of them; ``data``
+# the user's .npz of "arrays".
 REGISTRY = {
-    "digits": lambda root, download, seed: digits(),
-    "mnist": lambda root, download, seed: mnist(root, download=download),
-    "fashion-mnist": lambda root, download, seed: fashion_mnist(root, download=download),
-    "spiral": lambda root, download, seed: spiral_splits(seed=seed),
+    "digits": lambda root, download, seed, val_fraction, data: digits(val_fraction=val_fraction),
+    "mnist": lambda root, download, seed, val_fraction, data: mnist(root, download=download,
+                                                                    val_fraction=val_fraction),
+    "fashion-mnist": lambda root, download, seed, val_fraction, data: fashion_mnist(root, download=download,
+                                                                                    val_fraction=val_fraction),
+    "spiral": lambda root, download, seed, val_fraction, data: spiral_splits(seed=seed, val_fraction=val_fraction),
+    "arrays": _arrays,
 }
 
 
-def load(name, root=None, download=False, seed=0):
-    """The :class:`Splits` of the data set called ``name`` (a key of :data:`REGISTRY`)."""
+def load(name, root=None, download=False, seed=0, val_fraction=None, data=None):
+    """The :class:`Splits` of the data set called ``name`` (a key of :data:`REGISTRY`); ``data`` is
+    the .npz file of the data set "arrays" (see :func:`deepgrad.data.arrays.load_npz`)."""
     if name not in REGISTRY:
         raise DatasetError(f"unknown dataset {name!r}; valid: {', '.join(REGISTRY)}")
-    return REGISTRY[name](root, download, seed)
+    return REGISTRY[name](root, download, seed, val_fraction, data)

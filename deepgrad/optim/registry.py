@@ -2,13 +2,15 @@
 (``deepgrad train --optimizer NAME --schedule NAME``).
 
 Each optimizer factory takes the parameters and the config's lr, momentum and weight decay
-(an optimizer without momentum ignores it); each schedule factory takes the optimizer, the
-number of epochs, the batches per epoch and the final lr, and returns (scheduler or None,
+(an optimizer without momentum ignores it); each schedule factory takes the optimizer and a
+:class:`SchedulePlan` (the run's length and schedule options) and returns (scheduler or None,
 "epoch" or "batch": how often it steps).
 """
 
+from dataclasses import dataclass
+
 from .adaptive import Adagrad, Adam, AdamW, RMSprop
-from .lr_scheduler import CosineAnnealingLR, LinearDecay, StepLR
+from .lr_scheduler import CosineAnnealingLR, LinearDecay, ReduceLROnPlateau, StepLR
 from .sgd import SGD, Momentum
 
 OPTIMIZERS = {
@@ -21,15 +23,36 @@ OPTIMIZERS = {
     "adamw": lambda params, lr, momentum, weight_decay: AdamW(params, lr=lr, weight_decay=weight_decay),
 }
 
+
+@dataclass(frozen=True)
+class SchedulePlan:
+    """What a named schedule is built from: the run's length and the schedule options of its config.
+    ``step_size`` None: a third of the epochs. ``gamma``: the factor of "step" and "plateau";
+    ``patience``: epochs without improvement before "plateau" reduces the rate."""
+
+    epochs: int
+    steps_per_epoch: int
+    final_lr: float = 0.0
+    step_size: int = None
+    gamma: float = 0.1
+    patience: int = 3
+
+    @property
+    def total_steps(self):
+        return self.epochs * self.steps_per_epoch
+
+
+# name -> factory(optimizer, plan) -> (scheduler or None, "epoch" or "batch": how often it steps)
 SCHEDULES = {
-    "none": lambda optimizer, epochs, steps_per_epoch, final_lr: (None, "epoch"),
-    "linear-decay": lambda optimizer, epochs, steps_per_epoch, final_lr: (
-        LinearDecay(optimizer, total_steps=epochs * steps_per_epoch, final_lr=final_lr), "batch"),
-    # a tenth of the rate after each third of the epochs
-    "step": lambda optimizer, epochs, steps_per_epoch, final_lr: (
-        StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1), "epoch"),
-    "cosine": lambda optimizer, epochs, steps_per_epoch, final_lr: (
-        CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch, eta_min=final_lr), "batch"),
+    "none": lambda optimizer, plan: (None, "epoch"),
+    "linear-decay": lambda optimizer, plan: (
+        LinearDecay(optimizer, total_steps=plan.total_steps, final_lr=plan.final_lr), "batch"),
+    "step": lambda optimizer, plan: (
+        StepLR(optimizer, step_size=plan.step_size or max(1, plan.epochs // 3), gamma=plan.gamma), "epoch"),
+    "cosine": lambda optimizer, plan: (
+        CosineAnnealingLR(optimizer, T_max=plan.total_steps, eta_min=plan.final_lr), "batch"),
+    "plateau": lambda optimizer, plan: (
+        ReduceLROnPlateau(optimizer, factor=plan.gamma, patience=plan.patience), "epoch"),
 }
 
 
@@ -40,8 +63,9 @@ def create_optimizer(name, params, lr, momentum=0.9, weight_decay=0.0):
     return OPTIMIZERS[name](params, lr, momentum, weight_decay)
 
 
-def create_schedule(name, optimizer, epochs, steps_per_epoch, final_lr=0.0):
-    """(the schedule called ``name`` over ``epochs`` epochs, or None; "epoch" or "batch")."""
+def create_schedule(name, optimizer, plan):
+    """(the schedule called ``name`` for a run of ``plan`` (a :class:`SchedulePlan`), or None;
+    "epoch" or "batch")."""
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULES)}")
-    return SCHEDULES[name](optimizer, epochs, steps_per_epoch, final_lr)
+    return SCHEDULES[name](optimizer, plan)

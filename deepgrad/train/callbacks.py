@@ -130,19 +130,27 @@ class SchedulerStep(Callback):
 
     A schedule that steps on a metric (ReduceLROnPlateau) is given ``logs[monitor]`` at the end of
     each epoch; ``monitor`` defaults to "val_loss", or "train_loss" in a run without validation.
+    ``until``: the length the schedule was planned for, in its intervals; past it the schedule is
+    not stepped, so the rate stays where the schedule ended (a resumed run given more epochs goes on
+    at the final rate instead of restarting the decay or climbing back up a cosine). It is saved in
+    checkpoints with the schedule: the plan of the run's first start holds across resumes.
     """
 
     checkpoint_key = "scheduler"
 
-    def __init__(self, scheduler, interval="epoch", monitor=None):
+    def __init__(self, scheduler, interval="epoch", monitor=None, until=None):
         if interval not in ("epoch", "batch"):
             raise ValueError(f"SchedulerStep: interval must be 'epoch' or 'batch', got {interval!r}")
-        self.scheduler, self.interval, self.monitor = scheduler, interval, monitor
+        self.scheduler, self.interval, self.monitor, self.until = scheduler, interval, monitor, until
         self.steps_on_metric = getattr(scheduler, "steps_on_metric", False)
+
+    def _step(self):
+        if self.until is None or self.scheduler.last_epoch < self.until:
+            self.scheduler.step()
 
     def on_step_end(self, trainer, logs):
         if self.interval == "batch" and not self.steps_on_metric:
-            self.scheduler.step()
+            self._step()
 
     def on_epoch_end(self, trainer, epoch, logs):
         if self.steps_on_metric:
@@ -151,34 +159,69 @@ class SchedulerStep(Callback):
                 raise KeyError(f"SchedulerStep: metric {monitor!r} not in the logs {sorted(logs)}")
             self.scheduler.step(logs[monitor])
         elif self.interval == "epoch":
-            self.scheduler.step()
+            self._step()
 
     def state_dict(self):
-        return self.scheduler.state_dict()
+        return {"schedule": self.scheduler.state_dict(), "until": self.until}
 
     def load_state_dict(self, state):
-        self.scheduler.load_state_dict(state)
+        self.scheduler.load_state_dict(state["schedule"])
+        self.until = state["until"]
 
 
-class SetLearningRate(Callback):
-    """Set the learning rate to ``lr`` when fit starts — after a resumed checkpoint has restored the
-    old one: every parameter group's, and a schedule's base rate (the schedule goes on from the step
-    it had reached). ``deepgrad train --resume --lr X`` adds it."""
+class Warmup(Callback):
+    """Linear learning-rate warm-up over the first ``steps`` optimizer steps: step t (from 0) uses
+    (t + 1)/steps of the rate the schedule (or the optimizer) sets, lr_t = lr·(t + 1)/steps. The
+    scaled rate is in place only for the optimizer step itself, so schedules, checkpoints and the
+    epoch logs see the scheduled rate; ``on_after_backward`` listeners see the rate the step uses."""
 
-    def __init__(self, lr):
-        self.lr = lr
+    order = -5  # before the other callbacks' on_after_backward and on_step_end (a schedule's step)
+
+    def __init__(self, steps):
+        if steps < 1:
+            raise ValueError(f"Warmup: steps must be at least 1, got {steps}")
+        self.steps = steps
+        self.scheduled = None
+
+    def on_after_backward(self, trainer, logs):
+        step = trainer.global_step
+        if step < self.steps:
+            groups = trainer.optimizer.param_groups
+            self.scheduled = [group["lr"] for group in groups]
+            for group, lr in zip(groups, self.scheduled):
+                group["lr"] = lr * (step + 1) / self.steps
+
+    def on_step_end(self, trainer, logs):
+        if self.scheduled is not None:
+            for group, lr in zip(trainer.optimizer.param_groups, self.scheduled):
+                group["lr"] = lr
+            self.scheduled = None
+
+
+class OverrideHyperparameters(Callback):
+    """Set optimizer hyperparameters (``lr``, ``weight_decay``, ``momentum``; None: keep) when fit
+    starts — after a resumed checkpoint has restored the old ones — in every parameter group that
+    has them; a new ``lr`` is also a schedule's new base rate (the schedule goes on from the step
+    it had reached). ``deepgrad train --resume --override --lr X`` adds it."""
+
+    def __init__(self, lr=None, weight_decay=None, momentum=None):
+        self.values = {name: value for name, value in
+                       (("lr", lr), ("weight_decay", weight_decay), ("momentum", momentum)) if value is not None}
 
     def on_fit_start(self, trainer):
-        lr = self.lr
-        for callback in trainer.callbacks:
-            scheduler = getattr(callback, "scheduler", None)
-            if scheduler is not None and hasattr(scheduler, "base_lrs"):
-                scheduler.base_lrs = [self.lr] * len(scheduler.base_lrs)
-                lr = scheduler.lr_at(scheduler.last_epoch, self.lr)
+        values = dict(self.values)
+        if "lr" in values:
+            base = values["lr"]
+            for callback in trainer.callbacks:
+                scheduler = getattr(callback, "scheduler", None)
+                if scheduler is not None and hasattr(scheduler, "base_lrs"):
+                    scheduler.base_lrs = [base] * len(scheduler.base_lrs)
+                    values["lr"] = scheduler.lr_at(scheduler.last_epoch, base)
+            for group in trainer.optimizer.param_groups:
+                if "initial_lr" in group:
+                    group["initial_lr"] = base
         for group in trainer.optimizer.param_groups:
-            group["lr"] = lr
-            if "initial_lr" in group:
-                group["initial_lr"] = self.lr
+            group.update({name: value for name, value in values.items() if name in group})
 
 
 class ProgressBar(Callback):
@@ -366,3 +409,20 @@ class ModelCheckpoint(Callback):
         if self.save_best and value is not None and _improved(value, self.best, self.mode, 0.0):
             self.best = value
             trainer.save_checkpoint(os.path.join(self.directory, "best.safetensors"))
+
+
+class PeriodicCheckpoint(Callback):
+    """Write ``directory/last.safetensors`` every ``every`` optimizer steps, in the middle of an
+    epoch too: resuming from it goes on from the next batch, as if the run had not stopped (the
+    epoch-end checkpoints are :class:`ModelCheckpoint`'s)."""
+
+    order = 100
+
+    def __init__(self, directory, every):
+        if every < 1:
+            raise ValueError(f"PeriodicCheckpoint: every must be at least 1 step, got {every}")
+        self.directory, self.every = directory, every
+
+    def on_batch_end(self, trainer, logs):
+        if trainer.global_step % self.every == 0:
+            trainer.save_checkpoint(os.path.join(self.directory, "last.safetensors"))

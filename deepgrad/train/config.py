@@ -36,8 +36,16 @@ def _fraction_below_one(name, value):
     return None if 0 <= value < 1 else f"{name} must be in [0, 1), got {value}"
 
 
+def _open_fraction(name, value):
+    return None if 0 < value < 1 else f"{name} must be in (0, 1), got {value}"
+
+
 def _non_negative(name, value):
     return None if value >= 0 else f"{name} must be >= 0, got {value}"
+
+
+def _factor(name, value):
+    return None if 0 < value < 1 else f"{name} must be in (0, 1), got {value}"
 
 
 def _widths(name, value):
@@ -66,10 +74,17 @@ class Option:
 
 
 OPTIONS = {
-    "dataset": Option("digits", str, "digits (embedded), mnist, fashion-mnist or spiral",
-                      choices=tuple(datasets.REGISTRY)),
+    "dataset": Option("digits", str, "digits (embedded), mnist, fashion-mnist, spiral, or arrays (your own: "
+                                     "the .npz of --data, which implies it)", choices=tuple(datasets.REGISTRY)),
     "data_dir": Option(None, str, "directory holding the IDX files (mnist, fashion-mnist)"),
     "download": Option(False, bool, "download missing IDX files into --data-dir"),
+    "data": Option(None, str, "train on your own arrays: a .npz file with x (inputs (N, F), (N, H, W) or (N, C, H, W), "
+                              "used as given, no scaling) and y (class indices 0..K-1), optionally x_test and "
+                              "y_test (else a fixed random fifth of x is the test part) and classes (names); "
+                              "implies --dataset arrays"),
+    "val_fraction": Option(None, float, "hold out this fraction of the training samples for validation (unset: "
+                                        "the data set's default: digits 180 of 1437, mnist and fashion-mnist 5000 "
+                                        "of 60000, arrays 0.1, spiral an independent draw)", check=_open_fraction),
     "model": Option("mlp", str, "mlp, simple-cnn or resnet-small", choices=tuple(presets.PRESETS)),
     "hidden": Option([256, 128], list, "mlp hidden widths, e.g. 256,128", check=_widths),
     "activation": Option("relu", str, "mlp activation: relu, tanh, sigmoid, gelu, leaky_relu",
@@ -87,10 +102,19 @@ OPTIONS = {
     "momentum": Option(0.9, float, "momentum of sgd and momentum (the other optimizers do not use it)",
                        check=_fraction_below_one),
     "weight_decay": Option(0.0, float, "L2 weight decay (decoupled for adamw)", check=_non_negative),
-    "schedule": Option("none", str, "learning-rate schedule: none, linear-decay, step, cosine",
+    "schedule": Option("none", str, "learning-rate schedule: none, linear-decay, step, cosine or plateau (reduce "
+                                    "on a val_loss plateau)",
                        choices=tuple(SCHEDULES)),
     "final_lr": Option(0.0, float, "final learning rate of linear-decay / cosine (at most --lr)",
                        check=_non_negative),
+    "step_size": Option(None, int, "step schedule: epochs between reductions (unset: a third of --epochs)",
+                        check=_at_least_one),
+    "gamma": Option(0.1, float, "step and plateau schedules: the factor each reduction multiplies the rate by",
+                    check=_factor),
+    "plateau_patience": Option(3, int, "plateau schedule: epochs without val_loss improvement before the rate "
+                                       "is reduced", check=_non_negative),
+    "warmup_steps": Option(0, int, "ramp the rate up linearly over the first N steps (step t uses (t+1)/N of it), "
+                                   "with any schedule", check=_non_negative),
     "clip_grad_norm": Option(None, float, "clip the global gradient norm to this value", check=_positive),
     "train_size": Option(None, int, "train on only this many of the training samples (a fixed random subset)",
                          check=_positive),
@@ -100,11 +124,64 @@ OPTIONS = {
                        check=_at_least_one),
     "keep": Option("best", str, "the weights model.safetensors and the test row come from: best (the epoch of the "
                                 "lowest val_loss) or last", choices=("best", "last")),
+    "checkpoint_every": Option(None, int, "also save checkpoints/last.safetensors every N steps, mid-epoch "
+                                          "(--resume goes on from exactly there)", check=_at_least_one),
     "seed": Option(0, int, "random seed (weights, dropout, data order)"),
     "device": Option("cpu", str, "cpu, or cuda (needs CuPy and an NVIDIA GPU)", check=_known_device),
     "threads": Option(None, int, "threads of NumPy's BLAS (unset: its own default, one per core); 1 is "
                                  "faster for small models on a busy machine", check=_at_least_one),
 }
+
+
+# The options by topic, in the order ``deepgrad train --help`` lists them (every option is in one).
+GROUPS = {
+    "data": ("dataset", "data", "data_dir", "download", "val_fraction", "train_size"),
+    "model": ("model", "hidden", "activation", "batch_norm", "dropout", "init", "init_std", "residual"),
+    "optimization": ("optimizer", "lr", "momentum", "weight_decay", "clip_grad_norm", "batch_size", "epochs",
+                     "patience", "seed"),
+    "schedule": ("schedule", "final_lr", "step_size", "gamma", "plateau_patience", "warmup_steps"),
+    "run": ("keep", "checkpoint_every", "device", "threads"),
+}
+
+# What a resumed run may be given. These change how long, where and how it runs, not what it trains:
+RESUME_FREE = ("epochs", "patience", "keep", "checkpoint_every", "device", "threads", "data_dir", "download")
+# these take effect from the step it resumes at, when asked for (--override):
+RESUME_OVERRIDABLE = ("lr", "weight_decay", "momentum", "clip_grad_norm", "dropout")
+# and every other option is fixed by what the run has trained so far (the data, the model, the
+# batches, the schedule's plan): changing it needs a new run.
+
+
+def resume_changes(saved, given, override=False):
+    """The options of ``given`` that differ from a run's ``saved`` config, checked against what a
+    resumed run may change: {name: new value}. A ConfigError lists every conflict — an option that
+    needs ``override``, or one no resumed run can change — with the saved and the given value."""
+    saved = {**defaults(), **saved}
+    changed = {name: value for name, value in given.items() if value is not None and value != saved[name]}
+    overridable = [name for name in changed if name in RESUME_OVERRIDABLE]
+    fixed = [name for name in changed if name not in RESUME_FREE + RESUME_OVERRIDABLE]
+    if fixed or (overridable and not override):
+        listed = "; ".join(f"--{flag(name)} {show(changed[name])} (the run has {show(saved[name])})"
+                           for name in fixed + overridable)
+        advice = []
+        if overridable and not override:
+            advice.append(f"pass --override to change {', '.join('--' + flag(n) for n in overridable)} from the "
+                          "step the run resumes at")
+        if fixed:
+            advice.append(f"{', '.join('--' + flag(n) for n in fixed)} cannot change in a resumed run (the run "
+                          "has trained with the old value); start a new run for that")
+        raise ConfigError(f"resuming with options that differ from the run's config.json: {listed}. "
+                          + "; ".join(advice))
+    return changed
+
+
+def flag(name):
+    """The command-line flag of option ``name``, without the dashes: ``clip_grad_norm`` -> clip-grad-norm."""
+    return name.replace("_", "-")
+
+
+def show(value):
+    """An option's value as it is written on the command line (widths as 256,128)."""
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def defaults():
@@ -143,7 +220,10 @@ def validate(config, source="config"):
     """A complete config: ``config``'s options (a dict, possibly partial) over the defaults, with
     every type, choice and range checked."""
     resolved = defaults()
-    resolved.update(check_types(config, source))
+    given = check_types(config, source)
+    resolved.update(given)
+    if resolved["data"] is not None and "dataset" not in given:
+        resolved["dataset"] = "arrays"   # --data alone means the data set of the user's arrays
     for name, option in OPTIONS.items():
         value = resolved[name]
         problem = None
@@ -154,6 +234,16 @@ def validate(config, source="config"):
             problem = f"{name} must be a number, got nan" if nan else option.check(name, value)
         if problem:
             raise ConfigError(problem if source == "config" else f"{source}: {problem}")
+    problem = None
+    if resolved["dataset"] == "arrays" and resolved["data"] is None:
+        problem = "dataset 'arrays' trains on the arrays of a .npz file: give it with --data FILE.npz (data=...)"
+    elif resolved["data"] is not None and resolved["dataset"] != "arrays":
+        problem = (f"data {resolved['data']} is a data set of your own arrays (dataset 'arrays'), but dataset is "
+                   f"{resolved['dataset']!r}: give one of them")
+    if problem:
+        raise ConfigError(problem if source == "config" else f"{source}: {problem}")
+    if resolved["data"] is not None:   # saved absolute: the run's config.json finds it from anywhere
+        resolved["data"] = os.path.abspath(os.path.expanduser(resolved["data"]))
     if resolved["final_lr"] > resolved["lr"]:
         problem = f"final_lr {resolved['final_lr']} is above lr {resolved['lr']}: a schedule decays towards it"
         raise ConfigError(problem if source == "config" else f"{source}: {problem}")

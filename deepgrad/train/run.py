@@ -15,6 +15,7 @@ Trainer with its callbacks. With ``out``, the run directory holds ``config.json`
 written (a search trial, a quick experiment).
 """
 
+import copy
 import datetime
 import json
 import os
@@ -22,7 +23,7 @@ import shutil
 import sys
 import time
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,12 +31,15 @@ from .. import functional as F
 from .. import io
 from ..data import DataLoader, TensorDataset, datasets
 from ..errors import CheckpointError, ConfigError
-from ..optim import create_optimizer, create_schedule
+from ..optim import SchedulePlan, create_optimizer, create_schedule
 from ..random import manual_seed
-from ..threads import set_num_threads
+from ..tensor import tensor
+from ..threads import BlasThreads, set_num_threads
 from . import config as options
 from . import presets
-from .callbacks import BestWeights, EarlyStopping, HistoryWriter, ModelCheckpoint, ProgressBar, SetLearningRate
+from .callbacks import (BestWeights, EarlyStopping, HistoryWriter, ModelCheckpoint, OverrideHyperparameters,
+                        PeriodicCheckpoint, ProgressBar, SchedulerStep, Warmup)
+from .thread_tuning import ThreadTuner
 from .trainer import Trainer
 
 EVAL_BATCH_SIZE = 1024
@@ -58,6 +62,8 @@ class Run:
     optimizer: object = None
     directory: str = None      # None: nothing is written
     resume: bool = False       # fit() continues from the directory's last checkpoint
+    resumed_at: dict = None    # with resume: the checkpoint's {"epoch", "step", "batch"} (batch 0: an epoch's end)
+    notes: list = field(default_factory=list)  # what a resumed run changes, one line each
 
     def describe(self):
         """One line: model, data, optimizer and epochs (what ``deepgrad train`` prints first)."""
@@ -66,30 +72,57 @@ class Run:
         return (f"{c['model']} on {c['dataset']} ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test), "
                 f"{c['optimizer']} lr={c['lr']}, {c['epochs']} epochs{where}")
 
+    def resume_line(self):
+        """"resuming DIR from epoch E (step S)" — the epoch it goes on with, and the batch within it
+        for a mid-epoch checkpoint — for a resumed run; None for a new one."""
+        if self.resumed_at is None:
+            return None
+        at = self.resumed_at
+        within = f", batch {at['batch'] + 1}" if at["batch"] else ""
+        return f"resuming {self.directory} from epoch {at['epoch'] + 1}{within} (step {at['step']})"
+
     def path(self, *parts):
         return os.path.join(self.directory, *parts)
 
+    def _remove_if_unwritten(self):
+        """Remove a new run's directory when it holds nothing but its config.json (and an empty
+        checkpoints/): a run that failed before saving anything must not block its --out."""
+        if self.directory is None or self.resume:
+            return
+        remove_stale_temporaries(self.directory)
+        if (sorted(os.listdir(self.directory)) == ["checkpoints", "config.json"]
+                and not os.listdir(self.path("checkpoints"))):
+            shutil.rmtree(self.directory)
+
     def fit(self):
-        """Train (from the last checkpoint when resuming), test, save; returns the summary dict."""
+        """Train (from the last checkpoint when resuming), test, save; returns the summary dict. Its
+        loss and accuracy of each split are the kept model's, evaluated in eval mode (as
+        :meth:`evaluate` does)."""
         if self.optimizer is None:
             raise ConfigError("this run was loaded to evaluate and predict; build_run() one to train")
-        train, val, test = self.loaders
+        tuner = next((c for c in self.trainer.callbacks if isinstance(c, ThreadTuner)), None)
+        try:
+            return self._fit_and_test()
+        finally:
+            if tuner is not None:
+                tuner.restore()
+
+    def _fit_and_test(self):
+        train, val, _ = self.loaders
         resume_from = self.path("checkpoints", "last.safetensors") if self.resume else None
         start = time.perf_counter()
-        history = self.trainer.fit(train, val, epochs=self.config["epochs"], resume_from=resume_from)
+        try:
+            history = self.trainer.fit(train, val, epochs=self.config["epochs"], resume_from=resume_from)
+        except BaseException:  # an error, Ctrl-C: a run directory with nothing in it goes
+            self._remove_if_unwritten()
+            raise
         wall_seconds = time.perf_counter() - start
         kept = self._keep_weights(history)
-        tested = self.trainer.evaluate(test)
-        chosen = history.epochs[kept - 1]
-        summary = {
-            "dataset": self.config["dataset"], "model": self.config["model"], "epochs": len(history),
-            "keep": self.config["keep"], "kept_epoch": kept,
-            "train_loss": chosen["train_loss"], "train_accuracy": chosen["train_accuracy"],
-            "val_loss": chosen["val_loss"], "val_accuracy": chosen["val_accuracy"],
-            "test_loss": tested["loss"], "test_accuracy": tested["accuracy"],
-            "train_seconds": sum(logs["seconds"] for logs in history.epochs),
-            "wall_seconds": wall_seconds,
-        }
+        summary = {"dataset": self.config["dataset"], "model": self.config["model"], "epochs": len(history),
+                   "keep": self.config["keep"], "kept_epoch": kept}
+        for split, metrics in self.evaluate().items():
+            summary.update({f"{split}_{name}": value for name, value in metrics.items()})
+        summary.update(train_seconds=sum(logs["seconds"] for logs in history.epochs), wall_seconds=wall_seconds)
         if self.directory is not None:
             io.save(self.model.state_dict(), self.path("model.safetensors"))
             write_json(self.path("summary.json"), summary)
@@ -127,6 +160,11 @@ class Run:
         """The model's outputs (logits) for inputs ``x`` shaped like the training data, batch first."""
         return self.trainer.predict(x)
 
+    def predict_proba(self, x):
+        """Class probabilities (N, classes) for inputs ``x``: the softmax of the logits, in float64
+        (every run's loss is the cross-entropy of that softmax)."""
+        return F.softmax(tensor(self.predict(x).astype(np.float64)), dim=1).data
+
 
 def default_directory(config, root="runs"):
     """``root/DATASET-MODEL-YYYYMMDD-HHMMSS``: where ``deepgrad train`` puts a run by default."""
@@ -134,7 +172,8 @@ def default_directory(config, root="runs"):
     return os.path.join(root, f"{config['dataset']}-{config['model']}-{stamp}")
 
 
-def build_run(config=None, *, out=None, resume=False, overwrite=False, unique=False, progress=None, callbacks=()):
+def build_run(config=None, *, out=None, resume=False, override=False, overwrite=False, unique=False, progress=None,
+              callbacks=()):
     """The run that ``config`` (a dict of options, missing ones at their defaults) describes.
 
     ``out``: the run directory (None: write nothing). ``resume``: continue the run in ``out`` from
@@ -147,12 +186,13 @@ def build_run(config=None, *, out=None, resume=False, overwrite=False, unique=Fa
     leaves none behind. Seeds the default generator with the config's seed.
     """
     given = dict(config or {})
-    saved = {}
+    changes = {}
     if resume:
         if out is None:
             raise ConfigError("resume needs the directory of the run to continue (out=...)")
         saved = options.load_saved(os.path.join(out, "config.json"))
         config = options.resolve(saved, given)
+        changes = options.resume_changes(saved, options.check_types(given, "config"), override)
     else:
         config = options.resolve(given)
     if out is not None and not unique:
@@ -163,18 +203,29 @@ def build_run(config=None, *, out=None, resume=False, overwrite=False, unique=Fa
         except (ImportError, RuntimeError) as error:
             raise ConfigError(f"--threads: {error}") from None
     manual_seed(config["seed"])
-    splits = training_subset(datasets.load(config["dataset"], config["data_dir"], config["download"],
-                                           config["seed"]), config["train_size"])
+    splits = training_subset(datasets.load(config["dataset"], config["data_dir"], config["download"], config["seed"],
+                                           config["val_fraction"], config["data"]), config["train_size"])
     model = build_model(config, splits)
     optimizer = create_optimizer(config["optimizer"], model.parameters(), config["lr"], config["momentum"],
                                  config["weight_decay"])  # the schema checked each hyperparameter's range
     loaders = (DataLoader(splits.train, config["batch_size"], shuffle=True, seed=config["seed"]),
                DataLoader(splits.val, EVAL_BATCH_SIZE), DataLoader(splits.test, EVAL_BATCH_SIZE))
-    scheduler, interval = create_schedule(config["schedule"], optimizer, config["epochs"], len(loaders[0]),
-                                          config["final_lr"])
+    plan = SchedulePlan(config["epochs"], len(loaders[0]), config["final_lr"], config["step_size"], config["gamma"],
+                        config["plateau_patience"])
+    scheduler, interval = create_schedule(config["schedule"], optimizer, plan)
+    resumed_at, notes = None, [f"{name}: {options.show(value)} from now on" for name, value in changes.items()
+                               if name in options.RESUME_OVERRIDABLE]
     if resume:  # the checkpoint must fit the model before the run's config.json is rewritten
-        Trainer(model).load_checkpoint(os.path.join(out, "checkpoints", "last.safetensors"))
+        state = Trainer(model).load_checkpoint(os.path.join(out, "checkpoints", "last.safetensors"))
+        resumed_at = {"epoch": state["epoch"], "step": state["global_step"],
+                      "batch": (state.get("position") or {}).get("batch", 0)}
+        notes += _schedule_extension(config["schedule"], scheduler, state.get("scheduler"),
+                                     plan.total_steps if interval == "batch" else plan.epochs,
+                                     plan.steps_per_epoch if interval == "batch" else 1)
     run_callbacks = [ProgressBar(quiet=progress is False)]
+    if scheduler is not None:  # planned for this many steps (or epochs); a resumed run keeps its first plan
+        run_callbacks.append(SchedulerStep(scheduler, interval, until=plan.total_steps if interval == "batch"
+                                           else plan.epochs))
     if out is not None:
         out = _prepare_directory(out, resume, overwrite, unique)
         write_json(os.path.join(out, "config.json"), config)
@@ -184,11 +235,54 @@ def build_run(config=None, *, out=None, resume=False, overwrite=False, unique=Fa
         run_callbacks.append(EarlyStopping("val_loss", patience=config["patience"], verbose=progress is not False))
     if config["keep"] == "best":
         run_callbacks.append(BestWeights("val_loss"))
-    if resume and given.get("lr") is not None and given["lr"] != saved.get("lr"):
-        run_callbacks.append(SetLearningRate(config["lr"]))  # the checkpoint's optimizer carries the old rate
-    trainer = Trainer(model, optimizer, loss_fn, callbacks=run_callbacks + list(callbacks), scheduler=scheduler,
-                      scheduler_interval=interval, clip_grad_norm=config["clip_grad_norm"], device=config["device"])
-    return Run(config, splits, model, trainer, loaders, optimizer, out, resume)
+    if config["warmup_steps"]:
+        run_callbacks.append(Warmup(config["warmup_steps"]))
+    if out is not None and config["checkpoint_every"]:
+        run_callbacks.append(PeriodicCheckpoint(os.path.join(out, "checkpoints"), config["checkpoint_every"]))
+    overridden = {name: changes[name] for name in ("lr", "weight_decay", "momentum") if name in changes}
+    if overridden:  # the checkpoint's optimizer carries the old values
+        run_callbacks.append(OverrideHyperparameters(**overridden))
+    if config["threads"] is None and config["device"] == "cpu":
+        run_callbacks += _thread_tuner(config, out)
+    trainer = Trainer(model, optimizer, loss_fn, callbacks=run_callbacks + list(callbacks),
+                      clip_grad_norm=config["clip_grad_norm"], device=config["device"])
+    return Run(config, splits, model, trainer, loaders, optimizer, out, resume, resumed_at, notes)
+
+
+def _thread_tuner(config, out):
+    """[a ThreadTuner that writes the count it chooses into ``config`` and ``out/config.json``], or
+    [] where threadpoolctl cannot control NumPy's BLAS."""
+    try:
+        blas = BlasThreads()
+    except (ImportError, RuntimeError):
+        return []
+
+    def record(threads):
+        config["threads"] = threads
+        if out is not None:
+            write_json(os.path.join(out, "config.json"), config)
+
+    return [ThreadTuner(on_chosen=record, blas=blas)]
+
+
+def _schedule_extension(name, scheduler, saved, length, per_epoch):
+    """Notes on a resumed run that goes on past the ``length`` its schedule was planned for (its
+    checkpoint's ``saved`` SchedulerStep state holds the plan): the extra epochs train at the rate
+    the schedule ended at — or a ConfigError when that rate is 0 and they would not train at all."""
+    if scheduler is None or not isinstance(saved, dict) or not isinstance(saved.get("until"), int):
+        return []
+    until = saved["until"]
+    if length <= until:
+        return []
+    planned = copy.copy(scheduler)  # the new one, with the plan of the checkpoint
+    planned.load_state_dict(saved["schedule"])
+    final = planned.lr_at(until, planned.base_lrs[0])
+    if final == 0:
+        raise ConfigError(f"the run's {name} schedule was planned for {until // per_epoch} epochs and ends at lr 0, "
+                          f"so epochs after {until // per_epoch} would not train; start a new run with the --epochs "
+                          "you want (its schedule is planned for all of them)")
+    return [f"the {name} schedule was planned for {until // per_epoch} epochs; the epochs after them train at its "
+            f"final rate {final:.3g}"]
 
 
 def training_subset(splits, size):
@@ -222,8 +316,8 @@ def load_run(directory, device="cpu", checkpoint=None):
         raise ConfigError(f"--checkpoint must be best or last, got {checkpoint!r}")
     path = os.path.join(directory, "config.json")
     config = options.validate({**options.load_saved(path), "device": device}, source=path)
-    splits = training_subset(datasets.load(config["dataset"], config["data_dir"], config["download"],
-                                           config["seed"]), config["train_size"])
+    splits = training_subset(datasets.load(config["dataset"], config["data_dir"], config["download"], config["seed"],
+                                           config["val_fraction"], config["data"]), config["train_size"])
     model = build_model(config, splits)
     if checkpoint is not None:
         Trainer(model).load_checkpoint(os.path.join(directory, "checkpoints", f"{checkpoint}.safetensors"))
@@ -283,23 +377,3 @@ def remove_stale_temporaries(out):
 def write_json(path, value):
     """Write ``value`` as indented JSON, atomically."""
     io.write_text(path, json.dumps(value, indent=2) + "\n")
-
-
-def load_inputs(path, input_shape):
-    """The .npy array at ``path`` as float32 inputs (N,) + ``input_shape`` (one sample may come
-    without the batch axis); ConfigError when it cannot be read, is not numbers of that shape, or
-    holds NaN or infinite values."""
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"cannot read {path} as a .npy array: {error}") from None
-    if x.dtype.kind not in "biuf":
-        raise ConfigError(f"{path} holds {x.dtype} values; expected numbers")
-    if x.shape == tuple(input_shape):
-        x = x[None]
-    if x.shape[1:] != tuple(input_shape):
-        raise ConfigError(f"--input has shape {x.shape}; expected (N,) + {tuple(input_shape)} like the training data")
-    x = x.astype(np.float32)
-    if not np.isfinite(x).all():
-        raise ConfigError(f"{path} holds NaN or infinite values (first at index {np.argwhere(~np.isfinite(x))[0].tolist()})")
-    return x

@@ -97,6 +97,7 @@ class Trainer:
         self.batches_per_epoch = 0
         self.stop_training = False
         self.position = None    # within an interrupted epoch: {"batch", "totals", "count"} to go on from
+        self._progress = None   # the same, live, while an epoch runs
         self._train_loader = None
         self._listeners = {}
         self._interrupt = None
@@ -135,10 +136,12 @@ class Trainer:
 
     def _train_epoch(self, loader):
         self.model.train()
-        totals, count, start = {"loss": 0.0, **{name: 0.0 for name in self.metrics}}, 0, 0
-        if self.position is not None:  # resumed in the middle of this epoch
-            totals, count, start = dict(self.position["totals"]), self.position["count"], self.position["batch"]
-            self.position = None
+        # Where the epoch stands, kept current so that a checkpoint taken mid-epoch (on Ctrl-C, or
+        # every N steps) resumes from the next batch with the epoch's running sums.
+        progress = self.position or {"batch": 0, "totals": {"loss": 0.0, **{name: 0.0 for name in self.metrics}},
+                                     "count": 0}
+        self.position, self._progress = None, progress
+        totals, start = progress["totals"], progress["batch"]
         batches = loader.batches(start) if start else loader
         # the per-batch events' listeners, looked up once per epoch (an event nobody listens to is an empty loop)
         batch_start, after_backward, step_end, batch_end = (
@@ -163,14 +166,16 @@ class Trainer:
                 method(self, logs)
             for key, value in logs.items():
                 totals[key] += value * n
-            count += n
+            progress["count"] += n
+            progress["batch"] = batch + 1
             for method in batch_end:
                 method(self, logs)
             if interrupt is not None and interrupt.requested:
-                self.position = {"batch": batch + 1, "totals": totals, "count": count}
+                self.position = self._progress
                 self._call("on_interrupt")
                 raise KeyboardInterrupt
-        return {f"train_{k}": v / max(count, 1) for k, v in totals.items()}
+        self._progress = None
+        return {f"train_{k}": v / max(progress["count"], 1) for k, v in totals.items()}
 
     def _call(self, event, *args):
         for method in self._listeners[event]:
@@ -236,8 +241,9 @@ class Trainer:
             state[callback.checkpoint_key] = callback.state_dict()
         if self._train_loader is not None and hasattr(self._train_loader, "state_dict"):
             state["train_loader"] = self._train_loader.state_dict()
-        if self.position is not None:  # interrupted within an epoch: the loader starts that epoch again
-            state["position"] = self.position
+        position = self.position or self._progress
+        if position is not None and position["batch"]:  # within an epoch: the loader starts that epoch again
+            state["position"] = {**position, "totals": dict(position["totals"])}
             if "train_loader" in state:
                 state["train_loader"] = {**state["train_loader"], "epoch": state["train_loader"]["epoch"] - 1}
         return state
@@ -248,9 +254,10 @@ class Trainer:
 
     def load_checkpoint(self, path):
         """Restore model, optimizer, callback state (the schedule), RNG, data order and counters from
-        ``path``; a Trainer without an optimizer restores the model alone. A damaged checkpoint is a
-        CheckpointError naming the file and what is wrong; one whose model has other layers or sizes
-        a CheckpointMismatch (also a RuntimeError, as load_state_dict's own error)."""
+        ``path``; a Trainer without an optimizer restores the model and the counters alone. Returns
+        the checkpoint's state (a dict). A damaged checkpoint is a CheckpointError naming the file and
+        what is wrong; one whose model has other layers or sizes a CheckpointMismatch (also a
+        RuntimeError, as load_state_dict's own error)."""
         state = io.load_checkpoint(path)
         check_training_state(state, path)
         try:
@@ -258,8 +265,10 @@ class Trainer:
         except RuntimeError as error:
             raise CheckpointMismatch(f"{path}: its model does not fit this one ({error}); was the run saved with "
                                      "other options, e.g. another --hidden or --model?") from None
+        self.epoch, self.global_step = state["epoch"], state["global_step"]
+        self.position = state.get("position")
         if self.optimizer is None:
-            return
+            return state
         for callback in self._stateful_callbacks():
             if callback.checkpoint_key not in state:
                 key = callback.checkpoint_key
@@ -274,9 +283,8 @@ class Trainer:
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
             raise CheckpointError(f"{path} is damaged: its training state cannot be restored "
                                   f"({type(error).__name__}: {error})") from None
-        self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.history = History([dict(logs) for logs in state["history"]])
-        self.position = state.get("position")
+        return state
 
     def _stateful_callbacks(self):
         return [callback for callback in self.callbacks if getattr(callback, "checkpoint_key", None)]

@@ -73,7 +73,7 @@ def test_resuming_with_another_hidden_is_one_line(tmp_path):
                            "--epochs", "2", "--quiet"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
-    assert "last.safetensors: its model does not fit this one" in done.stderr and "--hidden" in done.stderr
+    assert "--hidden 32 (the run has 16)" in done.stderr and "cannot change in a resumed run" in done.stderr
     import json
 
     assert json.loads((out / "config.json").read_text())["hidden"] == [16]   # the run's files are as they were

@@ -10,8 +10,8 @@ import pytest
 import deepgrad as dg
 from deepgrad import ConfigError, DeepgradError
 from deepgrad.train import GradientClipping, HistoryWriter, SchedulerStep, Trainer, build_run, load_run
+from deepgrad.data.inputs import load_inputs
 from deepgrad.train import config as options
-from deepgrad.train import run as runs
 
 SMALL = {"hidden": [16], "epochs": 2}
 
@@ -50,6 +50,13 @@ def test_bad_options_are_config_errors(given, message):
         options.resolve(given)
     assert message in str(error.value)
     assert isinstance(error.value, DeepgradError) and isinstance(error.value, ValueError)
+
+
+def test_every_option_is_in_one_help_group_and_has_a_resume_rule():
+    grouped = [name for names in options.GROUPS.values() for name in names]
+    assert sorted(grouped) == sorted(options.OPTIONS)
+    assert not set(options.RESUME_FREE) & set(options.RESUME_OVERRIDABLE)
+    assert set(options.RESUME_FREE + options.RESUME_OVERRIDABLE) <= set(options.OPTIONS)
 
 
 def test_every_option_has_a_default_of_its_type_and_help():
@@ -188,15 +195,15 @@ def test_extra_callbacks_join_the_run():
 
 def test_load_inputs_checks_shape_and_values(tmp_path):
     np.save(tmp_path / "ok.npy", np.zeros((2, 1, 8, 8), np.float64))
-    assert runs.load_inputs(str(tmp_path / "ok.npy"), (1, 8, 8)).dtype == np.float32
+    assert load_inputs(str(tmp_path / "ok.npy"), (1, 8, 8)).dtype == np.float32
     bad = np.zeros((2, 1, 8, 8))
     bad[1, 0, 3, 4] = np.nan
     np.save(tmp_path / "nan.npy", bad)
     with pytest.raises(ConfigError, match=r"holds NaN or infinite values \(first at index \[1, 0, 3, 4\]\)"):
-        runs.load_inputs(str(tmp_path / "nan.npy"), (1, 8, 8))
+        load_inputs(str(tmp_path / "nan.npy"), (1, 8, 8))
     np.save(tmp_path / "text.npy", np.array(["a", "b"]))
     with pytest.raises(ConfigError, match="holds <U1 values; expected numbers"):
-        runs.load_inputs(str(tmp_path / "text.npy"), (1, 8, 8))
+        load_inputs(str(tmp_path / "text.npy"), (1, 8, 8))
 
 
 def test_model_options_init_residual_and_train_size():
@@ -222,17 +229,29 @@ def test_model_options_init_residual_and_train_size():
 def test_resume_with_a_new_learning_rate_uses_it(tmp_path):
     out = str(tmp_path / "run")
     build_run({**SMALL, "epochs": 1, "lr": 0.01}, out=out, progress=False).fit()
-    resumed = build_run({"epochs": 2, "lr": 0.001}, out=out, resume=True, progress=False)
+    resumed = build_run({"epochs": 2, "lr": 0.001}, out=out, resume=True, override=True, progress=False)
     resumed.fit()
     assert resumed.trainer.history["lr"] == [0.01, 0.001] and resumed.config["lr"] == 0.001
     assert json.loads((tmp_path / "run" / "config.json").read_text())["lr"] == 0.001
 
     scheduled = str(tmp_path / "cosine")
-    build_run({**SMALL, "epochs": 2, "lr": 0.1, "schedule": "cosine"}, out=scheduled, progress=False).fit()
-    continued = build_run({"epochs": 4, "lr": 0.05}, out=scheduled, resume=True, progress=False)
+    first = build_run({**SMALL, "epochs": 4, "lr": 0.1, "schedule": "cosine"}, out=scheduled, progress=False,
+                      callbacks=[StopAfter(2)])
+    first.fit()
+    continued = build_run({"lr": 0.05}, out=scheduled, resume=True, override=True, progress=False)
     continued.fit()
     schedule = next(c.scheduler for c in continued.trainer.callbacks if isinstance(c, SchedulerStep))
     assert schedule.base_lrs == [0.05]      # the schedule goes on from its step with the new base rate
+    steps = len(continued.loaders[0])
+    assert continued.trainer.history["lr"][2:] == [schedule.lr_at(3 * steps, 0.05), schedule.lr_at(4 * steps, 0.05)]
+
+
+class StopAfter(dg.train.Callback):
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        trainer.stop_training = trainer.stop_training or epoch == self.epochs
 
 
 def test_keep_best_puts_the_lowest_val_loss_epoch_in_model_safetensors(tmp_path):
@@ -263,4 +282,4 @@ def test_keep_best_without_a_directory_and_across_a_resume(tmp_path, capsys):
     assert resumed["test_accuracy"] == in_memory["test_accuracy"]
     stopped = build_run({**options, "epochs": 30, "patience": 3}, progress=None).fit()
     err = capsys.readouterr().err
-    assert f"early stopping: val_loss has not improved for 3 epochs" in err and f"stopped after epoch {stopped['epochs']}" in err
+    assert "early stopping: val_loss has not improved for 3 epochs" in err and f"stopped after epoch {stopped['epochs']}" in err

@@ -1,0 +1,80 @@
+"""Choosing the BLAS thread count of a run by measuring it on the run's first steps.
+
+OpenBLAS splits every matrix product of a step over its threads, which wait for each other at its
+end. On an idle machine large products gain from every core; when another process holds a core,
+a thread that loses it stalls the others for whole scheduler time slices, and a step gets several
+times slower than on one thread. Which count is faster depends on the model and on the load, so
+:class:`ThreadTuner` times a few steps on each candidate and keeps the faster for the rest of the
+run. It decides once: OpenBLAS sums a long product in another order on one thread than on two (the
+last bits of a float differ), so a count that changed with the load mid-run would make the run's
+result depend on the timing. ``build_run`` writes the count chosen into the run's ``config.json``,
+so a resumed run goes on with it, and ``--threads N`` reproduces the run bit for bit.
+"""
+
+import statistics
+import time
+
+from ..threads import BlasThreads
+from .callbacks import Callback
+
+
+class ThreadTuner(Callback):
+    """Run the first steps of fit on each of ``candidates`` BLAS thread counts (default: the count
+    the BLAS has when fit starts — one per core unless the environment set it — and 1), then the
+    rest on the one whose steps were faster (the lower median of ``probe_steps`` steps, after one
+    step to settle). ``chosen`` is that count, ``timings`` {threads: median seconds per step};
+    ``on_chosen(threads)`` is called once it is known. :meth:`restore` puts the starting count back.
+    """
+
+    order = -100  # first at on_batch_start and on_batch_end: it times the step, not other callbacks' work
+
+    def __init__(self, candidates=None, probe_steps=3, on_chosen=None, blas=None, clock=time.perf_counter):
+        if probe_steps < 1:
+            raise ValueError(f"ThreadTuner: probe_steps must be at least 1, got {probe_steps}")
+        self.candidates, self.probe_steps, self.on_chosen = candidates, probe_steps, on_chosen
+        self.blas, self.clock = blas, clock
+        self.initial = self.chosen = None
+        self.timings = {}
+        self._plan, self._times, self._started = [], [], None
+
+    def on_fit_start(self, trainer):
+        if self.blas is None:
+            self.blas = BlasThreads()
+        self.initial = self.blas.get()
+        candidates = tuple(dict.fromkeys(self.candidates or (self.initial, 1)))  # in order, without repeats
+        if len(candidates) == 1:
+            self._choose(candidates[0])
+            return
+        # each candidate for a settling step and probe_steps timed ones: which steps run on which
+        # count does not depend on the timings
+        self._plan = [(threads, step > 0) for threads in candidates for step in range(self.probe_steps + 1)]
+        self.blas.set(candidates[0])
+
+    def on_batch_start(self, trainer, batch):
+        if self._plan:
+            self._started = self.clock()
+
+    def on_batch_end(self, trainer, logs):
+        if not self._plan or self._started is None:
+            return
+        seconds = self.clock() - self._started
+        threads, timed = self._plan.pop(0)
+        if timed:
+            self._times.append((threads, seconds))
+        if self._plan:
+            self.blas.set(self._plan[0][0])
+            return
+        self.timings = {n: statistics.median(s for m, s in self._times if m == n)
+                        for n in dict.fromkeys(n for n, _ in self._times)}
+        self._choose(min(self.timings, key=self.timings.get))
+
+    def _choose(self, threads):
+        self.chosen = threads
+        self.blas.set(threads)
+        if self.on_chosen is not None:
+            self.on_chosen(threads)
+
+    def restore(self):
+        """Put the BLAS back on the thread count it had when fit started."""
+        if self.initial is not None:
+            self.blas.set(self.initial)

@@ -1,0 +1,77 @@
+"""The BLAS thread count of a run is measured on its first steps, fixed for the rest, recorded in
+config.json (a resumed run goes on with it) and given back when the run is done."""
+
+import json
+
+import pytest
+
+from deepgrad.threads import get_num_threads
+from deepgrad.train import build_run
+from deepgrad.train.thread_tuning import ThreadTuner
+
+
+class FakeBlas:
+    def __init__(self, threads):
+        self.threads, self.history = threads, []
+
+    def get(self):
+        return self.threads
+
+    def set(self, n):
+        self.threads = n
+        self.history.append(n)
+
+
+class Steps:
+    """Drive a tuner through optimizer steps whose duration depends on the thread count."""
+
+    def __init__(self, tuner, blas, seconds):
+        self.tuner, self.blas, self.seconds, self.now = tuner, blas, seconds, 0.0
+        self.threads_per_step = []
+        tuner.clock = lambda: self.now
+
+    def run(self, steps):
+        for step in range(steps):
+            self.tuner.on_batch_start(None, step)
+            self.threads_per_step.append(self.blas.threads)
+            self.now += self.seconds[self.blas.threads]
+            self.tuner.on_batch_end(None, {})
+
+
+@pytest.mark.parametrize("seconds,faster", [({2: 0.010, 1: 0.060}, 2), ({2: 0.090, 1: 0.012}, 1)])
+def test_the_faster_count_is_kept_after_the_same_probe_steps(seconds, faster):
+    blas, chosen = FakeBlas(2), []
+    tuner = ThreadTuner(probe_steps=3, on_chosen=chosen.append, blas=blas)
+    steps = Steps(tuner, blas, seconds)
+    tuner.on_fit_start(None)
+    steps.run(20)
+    # a settling step and 3 timed ones on each count, whatever the timings; then the faster one
+    assert steps.threads_per_step == [2] * 4 + [1] * 4 + [faster] * 12
+    assert tuner.chosen == faster and chosen == [faster]
+    assert tuner.timings == pytest.approx(seconds)
+    tuner.restore()
+    assert blas.threads == 2
+
+
+def test_one_candidate_is_chosen_without_probing():
+    blas, chosen = FakeBlas(1), []
+    tuner = ThreadTuner(on_chosen=chosen.append, blas=blas)
+    steps = Steps(tuner, blas, {1: 0.01})
+    tuner.on_fit_start(None)
+    steps.run(5)
+    assert chosen == [1] and set(steps.threads_per_step) == {1}
+
+
+def test_a_run_records_its_thread_count_and_gives_the_blas_back(tmp_path):
+    before = get_num_threads()
+    out = tmp_path / "run"
+    run = build_run({"hidden": [16], "train_size": 320, "epochs": 1}, out=str(out), progress=False)
+    tuner = next(c for c in run.trainer.callbacks if isinstance(c, ThreadTuner))
+    run.fit()
+    assert tuner.chosen in (1, before) and set(tuner.timings) == {1, before} - ({1} if before == 1 else set())
+    assert json.loads((out / "config.json").read_text())["threads"] == tuner.chosen == run.config["threads"]
+    assert get_num_threads() == before
+    resumed = build_run({"epochs": 2}, out=str(out), resume=True, progress=False)   # goes on with that count
+    assert not any(isinstance(c, ThreadTuner) for c in resumed.trainer.callbacks)
+    fixed = build_run({"threads": before}, progress=False)
+    assert not any(isinstance(c, ThreadTuner) for c in fixed.trainer.callbacks)
