@@ -1,10 +1,11 @@
-"""The command line: ``deepgrad train | evaluate | predict | bench``.
+"""The command line: ``deepgrad train | evaluate | predict | experiment | search | report | bench``.
 
     deepgrad train                       # an MLP on the embedded digits, into runs/<name>
     deepgrad train --dataset mnist --data-dir DIR --model simple-cnn --epochs 5 --out runs/cnn
     deepgrad train --out runs/cnn --resume --epochs 10   # continue that run
     deepgrad evaluate runs/cnn
     deepgrad predict runs/cnn --input images.npy
+    deepgrad report runs/cnn runs/mlp --out report.html
 
 The train flags are generated from the option schema (:mod:`deepgrad.train.config`); the work
 is :mod:`deepgrad.train.run`'s. A user error (:class:`deepgrad.DeepgradError`) is one line on
@@ -108,8 +109,10 @@ def command_experiment(args):
     options = dict(dataset=args.dataset, data_dir=args.data_dir, download=args.download, seed=args.seed,
                    quick=args.quick, progress=not args.quiet and sys.stderr.isatty())
     if args.name == "all":
+        from .report import write_experiments_index
+
         reports = experiments.run_all(args.out, **options)
-        print(f"{len(reports)} experiments written to {args.out}/ (open {os.path.join(args.out, 'index.html')})")
+        print(f"{len(reports)} experiments written to {args.out}/ (open {write_experiments_index(reports, args.out)})")
         return 0
     report = experiments.run_experiment(args.name, args.out, **options)
     print(f"{report.title}\n{report.claim}\n-> {os.path.join(args.out, args.name)}/ (report.md, results.json, "
@@ -141,6 +144,14 @@ def command_search(args):
         print(f"deepgrad search: interrupted; run the same command again to resume from {out}/study.jsonl",
               file=sys.stderr)
         return 130
+    return 0
+
+
+def command_report(args):
+    from .report import write_report
+
+    path = write_report(args.run_dirs, args.out, title=args.title)
+    print(f"report of {len(args.run_dirs)} run{'s' if len(args.run_dirs) != 1 else ''} written to {path}")
     return 0
 
 
@@ -281,6 +292,13 @@ def build_parser():
                                       "resumes")
     search.add_argument("--quiet", action="store_true", help="no progress bar")
     search.set_defaults(handler=command_search)
+
+    report = commands.add_parser("report", help="one self-contained HTML page of runs: results, curves overlaid, "
+                                 "config differences, diagnostics")
+    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories of deepgrad train")
+    report.add_argument("--out", default="report.html", help="the HTML file to write (default: %(default)s)")
+    report.add_argument("--title", help="the page's title (default: the runs' names)")
+    report.set_defaults(handler=command_report)
 
     # Listed for --help only: main() hands everything after "bench" to python -m benchmarks.
     commands.add_parser("bench", add_help=False, help="speed and memory against PyTorch, DeZero and NumPy "

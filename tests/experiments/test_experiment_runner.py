@@ -56,7 +56,9 @@ def test_a_failing_experiment_leaves_the_previous_results(tmp_path, fake):
 
 
 def test_index_page_escapes_and_links_each_experiment(tmp_path, fake):
-    experiments.run_all(tmp_path)
+    from deepgrad.report import write_experiments_index
+
+    assert write_experiments_index(experiments.run_all(tmp_path), tmp_path) == str(tmp_path / "index.html")
     page = (tmp_path / "index.html").read_text()
     assert "A &lt;fake&gt; study" in page and "<fake>" not in page
     assert '<img src="fake/figure.png" alt="a figure">' in page and "a&lt;b" in page

@@ -1,0 +1,131 @@
+"""The HTML page machinery of deepgrad's pages (the run report, the experiments' index): one
+stylesheet, the page skeleton, escaping, tables and figures. A page is self-contained: no scripts,
+nothing fetched.
+
+Every function here escapes what it is given unless it is :class:`Markup` (HTML already built by
+these functions), so text from a file or a directory name can never become markup.
+
+    body = [heading(1, "runs"), table(["run", "loss"], [["a<b", 0.25]], caption="losses")]
+    document("my runs", body)      # '<!DOCTYPE html>...'
+"""
+
+import html
+from dataclasses import dataclass
+
+STYLE = """\
+body{font-family:sans-serif;max-width:84em;margin:2em auto;padding:0 1em;color:#222;line-height:1.4}
+h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}h3{margin-bottom:.3em}
+img{max-width:100%;border:1px solid #ddd}
+table{border-collapse:collapse;margin:1em 0}caption{text-align:left;font-weight:bold;padding:.2em 0}
+td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right;vertical-align:top}th{background:#f3f3f3}
+td:first-child,th:first-child{text-align:left}td.differs{background:#fff1b8;font-weight:bold}
+figure{margin:1em 0}figcaption{color:#555;font-size:.9em}section{margin-bottom:3em}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(30em,1fr));gap:1em 2em}
+.charts svg{width:100%;height:auto}
+.note{background:#fff4e5;border-left:4px solid #e8a33d;padding:.5em 1em;margin:1em 0}
+.muted{color:#666}
+dl.options{display:grid;grid-template-columns:repeat(auto-fill,minmax(15em,1fr));gap:.1em 1.5em;font-size:.9em}
+dl.options div{display:flex;justify-content:space-between;border-bottom:1px dotted #ccc}
+dl.options dt{color:#555}dl.options dd{margin:0 0 0 1em;font-family:monospace;text-align:right}
+"""
+
+
+class Markup(str):
+    """HTML that is safe to put in a page as it is (built here, with everything in it escaped)."""
+
+
+def escape(value):
+    """``value`` as text in HTML (``<``, ``>``, ``&`` and quotes escaped), or unchanged when it is
+    already :class:`Markup`."""
+    if isinstance(value, Markup):
+        return value
+    return Markup(html.escape(str(value), quote=True))
+
+
+def join(parts, separator=""):
+    """The parts (Markup or text, escaped) one after the other."""
+    return Markup(escape(separator).join(escape(part) for part in parts))
+
+
+def element(name, content="", **attributes):
+    """``<name attributes>content</name>``; attribute values are escaped, an attribute ``class_``
+    is written ``class``, and ones that are None are left out."""
+    written = "".join(f' {key.rstrip("_")}="{escape(value)}"' for key, value in attributes.items()
+                      if value is not None)
+    return Markup(f"<{name}{written}>{escape(content)}</{name}>")
+
+
+def heading(level, text, anchor=None):
+    """``<hN>``; ``anchor`` is its id, for links to ``#anchor``."""
+    return element(f"h{level}", text, id=anchor)
+
+
+def paragraph(*parts, class_=None):
+    """``<p>`` of the parts one after the other (``class_="note"``: a highlighted note)."""
+    return element("p", join(parts), class_=class_)
+
+
+def image(source, alt):
+    """``<img>`` of the file at ``source`` (a path relative to the page)."""
+    return Markup(f'<img src="{escape(source)}" alt="{escape(alt)}">')
+
+
+def link(text, href):
+    """``<a href>``: a link within the page (#anchor) or to a file beside it."""
+    return element("a", text, href=href)
+
+
+def bullet_list(items):
+    """``<ul>`` with one ``<li>`` per item."""
+    return element("ul", join(element("li", item) for item in items))
+
+
+@dataclass
+class Cell:
+    """A table cell with more than a value: ``differs`` highlights it, ``span`` columns wide."""
+
+    content: object
+    differs: bool = False
+    span: int = 1
+
+
+def table(columns, rows, caption=None):
+    """A table with a header row of ``columns`` and ``rows`` of cells: a value (escaped) or a
+    :class:`Cell`."""
+    parts = [element("caption", caption)] if caption is not None else []
+    parts.append(element("tr", join(element("th", column) for column in columns)))
+    for row in rows:
+        parts.append(element("tr", join(_cell(value) for value in row)))
+    return element("table", join(parts))
+
+
+def _cell(value):
+    """``<td>`` of a value or a :class:`Cell`."""
+    if not isinstance(value, Cell):
+        return element("td", value)
+    return element("td", value.content, class_="differs" if value.differs else None,
+                   colspan=value.span if value.span > 1 else None)
+
+
+def figure(content, caption):
+    """``content`` (an image or an inline SVG, as Markup) with its caption below."""
+    return element("figure", join([content, element("figcaption", caption)]))
+
+
+def options(values):
+    """A compact grid of ``name: value`` pairs (``values`` a dict of texts)."""
+    return element("dl", join(element("div", join([element("dt", name), element("dd", value)]))
+                              for name, value in values.items()), class_="options")
+
+
+def document(title, body):
+    """The whole page: ``title`` and ``body`` (a list of Markup) in the shared skeleton and style."""
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title>",
+        f"<style>\n{STYLE}</style></head><body>",
+        *(escape(part) for part in body),
+        "</body></html>",
+    ]) + "\n"
