@@ -5,10 +5,12 @@ end. On an idle machine large products gain from every core; when another proces
 a thread that loses it stalls the others for whole scheduler time slices, and a step gets several
 times slower than on one thread. Which count is faster depends on the model and on the load, so
 :class:`ThreadTuner` times a few steps on each candidate and keeps the faster for the rest of the
-run. It decides once: OpenBLAS sums a long product in another order on one thread than on two (the
-last bits of a float differ), so a count that changed with the load mid-run would make the run's
-result depend on the timing. ``build_run`` writes the count chosen into the run's ``config.json``,
-so a resumed run goes on with it, and ``--threads N`` reproduces the run bit for bit.
+run. It decides once: OpenBLAS sums a long product (over more than a few hundred terms) in another
+order on one thread than on two, so the last bits of the results differ, and a count that followed
+the load mid-run would make them depend on the timing. ``build_run`` writes the count chosen into
+the run's ``config.json``, so a resumed run goes on with it exactly. Two fresh runs whose choices
+differ (a machine busy for one and idle for the other) can differ in those last bits: a fixed
+``--threads N`` makes reruns bit for bit identical whatever the load.
 """
 
 import statistics
@@ -21,17 +23,19 @@ from .callbacks import Callback
 class ThreadTuner(Callback):
     """Run the first steps of fit on each of ``candidates`` BLAS thread counts (default: the count
     the BLAS has when fit starts — one per core unless the environment set it — and 1), then the
-    rest on the one whose steps were faster (the lower median of ``probe_steps`` steps, after one
-    step to settle). ``chosen`` is that count, ``timings`` {threads: median seconds per step};
-    ``on_chosen(threads)`` is called once it is known. :meth:`restore` puts the starting count back.
+    rest on the one whose steps were faster on average over ``probe_steps`` steps (after one step
+    to settle); one thread, which a busy core cannot stall, unless another count is more than
+    ``margin`` faster. Which steps run on which count does not depend on the timings. ``chosen`` is
+    the count, ``timings`` {threads: mean seconds per step}; ``on_chosen(threads)`` is called once
+    it is known. :meth:`restore` puts the starting count back.
     """
 
     order = -100  # first at on_batch_start and on_batch_end: it times the step, not other callbacks' work
 
-    def __init__(self, candidates=None, probe_steps=3, on_chosen=None, blas=None, clock=time.perf_counter):
+    def __init__(self, candidates=None, probe_steps=20, margin=0.1, on_chosen=None, blas=None, clock=time.perf_counter):
         if probe_steps < 1:
             raise ValueError(f"ThreadTuner: probe_steps must be at least 1, got {probe_steps}")
-        self.candidates, self.probe_steps, self.on_chosen = candidates, probe_steps, on_chosen
+        self.candidates, self.probe_steps, self.margin, self.on_chosen = candidates, probe_steps, margin, on_chosen
         self.blas, self.clock = blas, clock
         self.initial = self.chosen = None
         self.timings = {}
@@ -45,8 +49,7 @@ class ThreadTuner(Callback):
         if len(candidates) == 1:
             self._choose(candidates[0])
             return
-        # each candidate for a settling step and probe_steps timed ones: which steps run on which
-        # count does not depend on the timings
+        # each candidate for a settling step and probe_steps timed ones
         self._plan = [(threads, step > 0) for threads in candidates for step in range(self.probe_steps + 1)]
         self.blas.set(candidates[0])
 
@@ -64,9 +67,11 @@ class ThreadTuner(Callback):
         if self._plan:
             self.blas.set(self._plan[0][0])
             return
-        self.timings = {n: statistics.median(s for m, s in self._times if m == n)
+        self.timings = {n: statistics.fmean(s for m, s in self._times if m == n)
                         for n in dict.fromkeys(n for n, _ in self._times)}
-        self._choose(min(self.timings, key=self.timings.get))
+        fastest = min(self.timings, key=self.timings.get)
+        steady = 1 in self.timings and self.timings[1] <= (1 + self.margin) * self.timings[fastest]
+        self._choose(1 if steady else fastest)
 
     def _choose(self, threads):
         self.chosen = threads

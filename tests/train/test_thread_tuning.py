@@ -38,7 +38,8 @@ class Steps:
             self.tuner.on_batch_end(None, {})
 
 
-@pytest.mark.parametrize("seconds,faster", [({2: 0.010, 1: 0.060}, 2), ({2: 0.090, 1: 0.012}, 1)])
+@pytest.mark.parametrize("seconds,faster", [({2: 0.010, 1: 0.060}, 2), ({2: 0.090, 1: 0.012}, 1),
+                                            ({2: 0.010, 1: 0.0109}, 1)])   # within the margin: 1 is steadier
 def test_the_faster_count_is_kept_after_the_same_probe_steps(seconds, faster):
     blas, chosen = FakeBlas(2), []
     tuner = ThreadTuner(probe_steps=3, on_chosen=chosen.append, blas=blas)
@@ -49,6 +50,7 @@ def test_the_faster_count_is_kept_after_the_same_probe_steps(seconds, faster):
     assert steps.threads_per_step == [2] * 4 + [1] * 4 + [faster] * 12
     assert tuner.chosen == faster and chosen == [faster]
     assert tuner.timings == pytest.approx(seconds)
+    assert ThreadTuner().probe_steps == 20
     tuner.restore()
     assert blas.threads == 2
 
@@ -65,7 +67,7 @@ def test_one_candidate_is_chosen_without_probing():
 def test_a_run_records_its_thread_count_and_gives_the_blas_back(tmp_path):
     before = get_num_threads()
     out = tmp_path / "run"
-    run = build_run({"hidden": [16], "train_size": 320, "epochs": 1}, out=str(out), progress=False)
+    run = build_run({"hidden": [16], "batch_size": 16, "epochs": 1}, out=str(out), progress=False)   # 79 steps
     tuner = next(c for c in run.trainer.callbacks if isinstance(c, ThreadTuner))
     run.fit()
     assert tuner.chosen in (1, before) and set(tuner.timings) == {1, before} - ({1} if before == 1 else set())
