@@ -33,12 +33,20 @@ def command_train(args):
     given = given_options(args)
     if args.monitor_every < 1:
         raise ConfigError(f"--monitor-every must be at least 1, got {args.monitor_every}")
+    if args.tensorboard:  # before the run directory is made
+        from .train.tensorboard import require_tensorboardx
+
+        require_tensorboardx()
     run = build_run(given, out=args.out or default_directory(options.resolve(given)), resume=args.resume,
                     override=args.override, overwrite=args.overwrite, unique=args.out is None,
                     progress=False if args.quiet else None)
     out = run.directory
     if args.monitor:
         run.trainer.callbacks += standard_monitors(out, args.monitor_every)
+    if args.tensorboard:
+        from .train.tensorboard import TensorBoardLogger
+
+        run.trainer.callbacks.append(TensorBoardLogger(run.path("tb"), config=run.config))
     if not args.quiet:
         for line in filter(None, [run.resume_line(), *run.notes, run.describe()]):
             print(f"deepgrad train: {line}")
@@ -63,7 +71,9 @@ def command_train(args):
     print(f"\n{summary['epochs']} epoch{'s' if summary['epochs'] != 1 else ''} in "
           f"{seconds:.{1 if seconds >= 10 else 2}f} s; run saved in {out}/ (config.json, metrics.jsonl, "
           f"summary.json, model.safetensors{', curves.png' if figure else ''}"
-          f"{', diagnostics.jsonl' if args.monitor else ''}, checkpoints/)")
+          f"{', diagnostics.jsonl' if args.monitor else ''}{', tb/' if args.tensorboard else ''}, checkpoints/)")
+    if args.tensorboard:
+        print(f"watch it with: tensorboard --logdir {run.path('tb')}")
     return 0
 
 
@@ -129,7 +139,7 @@ def command_search(args):
     study = search_training(base, out, load_space(args.space) if args.space else None, args.trials, args.rounds,
                             args.keep_fraction, args.scheduler, args.backend, args.jobs,
                             progress=not args.quiet and sys.stderr.isatty(), ray_address=args.ray_address,
-                            cpus_per_trial=args.cpus_per_trial)
+                            cpus_per_trial=args.cpus_per_trial, tensorboard=args.tensorboard)
     ranked = study.ranked()
     names = list(study.spaces[0]) if getattr(study, "spaces", None) else []
     print(f"\n{'rank':>4} {'trial':>5} {'round':>5} {'val acc':>8} {'status':<8} " + " ".join(f"{n:>12}" for n in names))
@@ -138,8 +148,11 @@ def command_search(args):
                           f"{str(trial.params[n]):>12}" for n in names)
         print(f"{rank:>4} {trial.number + 1:>5} {trial.round + 1:>5} {trial.score:>8.4f} {trial.status:<8} {values}")
     failed = sum(t.status == "failed" for t in study.trials.values())
-    print(f"\n{len(study)} trials ({failed} failed) in {out}/ (study.jsonl, search.png, {BEST_FILE}); "
-          f"train the best with: deepgrad train --config {os.path.join(out, BEST_FILE)}")
+    print(f"\n{len(study)} trials ({failed} failed) in {out}/ (study.jsonl, search.png, {BEST_FILE}"
+          f"{', tb/' if args.tensorboard else ''}); train the best with: deepgrad train --config "
+          f"{os.path.join(out, BEST_FILE)}")
+    if args.tensorboard:
+        print(f"compare the trials in TensorBoard's HParams tab: tensorboard --logdir {os.path.join(out, 'tb')}")
     if study.interrupted:
         print(f"deepgrad search: interrupted; run the same command again to resume from {out}/study.jsonl",
               file=sys.stderr)
@@ -228,6 +241,10 @@ def build_parser():
                             "gradients vanish or explode or units die or saturate")
     train.add_argument("--monitor-every", type=int, default=10, metavar="N",
                        help="with --monitor: sample every N steps (default: %(default)s)")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="write TensorBoard event files into RUN_DIR/tb/: step and epoch metrics, the options "
+                            "as hparams, weight and gradient histograms, the --monitor statistics "
+                            "(pip install 'deepgrad[tensorboard]'; then tensorboard --logdir runs)")
     train.set_defaults(handler=command_train)
 
     evaluate = commands.add_parser("evaluate", help="loss and accuracy of a trained run on its data")
@@ -290,6 +307,8 @@ def build_parser():
                                                                       "of each trial (default: %(default)s)")
     search.add_argument("--out", help="study directory (default: runs/search/DATASET-MODEL-TIME); an existing one "
                                       "resumes")
+    search.add_argument("--tensorboard", action="store_true", help="each trial's options and validation metrics "
+                        "as TensorBoard hparams in OUT/tb/trial-NNNN/ (pip install 'deepgrad[tensorboard]')")
     search.add_argument("--quiet", action="store_true", help="no progress bar")
     search.set_defaults(handler=command_search)
 

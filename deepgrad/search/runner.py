@@ -3,7 +3,8 @@ repeat — on this process (``executor="serial"``), a pool of local processes (`
 cluster (``"ray"``, :mod:`deepgrad.search.ray_executor`).
 
 A trial is ``objective(params, report)``: it returns a validation score and may call
-``report(epoch, score)`` after each epoch, which stops it (as "pruned") when the scheduler says so.
+``report(epoch, score)`` after each epoch, which stops it (as "pruned") when the scheduler says so
+(``report.trial`` is the trial's number).
 Round r's parameters come from a generator seeded with (seed, r), so the same seed gives the same
 trials on every executor and when a study resumes.
 """
@@ -69,16 +70,24 @@ def narrowed(space, study, keep, through_round=None):
     return {name: dimension.narrowed([t.params[name] for t in best]) for name, dimension in space.items()}
 
 
-def run_trial(objective, trial, scheduler=None):
-    """Run one trial here: its score, or its failure (an exception, a NaN or infinite score), as data."""
-    reported = []
+class Report:
+    """The ``report(epoch, score)`` a trial's objective is given: it keeps the ``scores`` and raises
+    TrialPruned when the scheduler stops the trial. ``trial`` is the trial's number (a
+    TrainingObjective names the trial's TensorBoard run after it)."""
 
-    def report(epoch, score):
+    def __init__(self, trial, scheduler=None):
+        self.trial, self.scheduler, self.scores = trial, scheduler, []
+
+    def __call__(self, epoch, score):
         score = float(score)
-        reported.append([int(epoch), score])
-        if scheduler is not None and scheduler.should_stop(int(epoch), score):
+        self.scores.append([int(epoch), score])
+        if self.scheduler is not None and self.scheduler.should_stop(int(epoch), score):
             raise TrialPruned(f"stopped at epoch {epoch}")
 
+
+def run_trial(objective, trial, scheduler=None):
+    """Run one trial here: its score, or its failure (an exception, a NaN or infinite score), as data."""
+    report = Report(trial.number, scheduler)
     start = time.perf_counter()
     status, score, error = "finished", None, None
     try:
@@ -86,10 +95,10 @@ def run_trial(objective, trial, scheduler=None):
         if not math.isfinite(score):
             status, error = "failed", f"the objective returned {score}"
     except TrialPruned:
-        status, score = "pruned", reported[-1][1]
+        status, score = "pruned", report.scores[-1][1]
     except Exception as exc:  # a failing trial is data: the study goes on
         status, error = "failed", f"{type(exc).__name__}: {exc}"
-    return dataclasses.replace(trial, status=status, score=score, scores=reported,
+    return dataclasses.replace(trial, status=status, score=score, scores=report.scores,
                                seconds=round(time.perf_counter() - start, 3), error=error)
 
 

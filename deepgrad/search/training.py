@@ -1,5 +1,6 @@
 """A search over training options as one call, what ``deepgrad search`` runs: the study in
-``OUT/study.jsonl`` (resumed when it is there), ``OUT/search.png`` and ``OUT/best.toml``."""
+``OUT/study.jsonl`` (resumed when it is there), ``OUT/search.png``, ``OUT/best.toml`` and, on
+request, the trials' TensorBoard runs in ``OUT/tb/``."""
 
 import os
 import sys
@@ -11,17 +12,19 @@ from .files import default_space, write_best
 from .objective import TrainingObjective
 from .runner import random_search
 
-STUDY_FILE, FIGURE_FILE, BEST_FILE = "study.jsonl", "search.png", "best.toml"
+STUDY_FILE, FIGURE_FILE, BEST_FILE, TENSORBOARD_DIR = "study.jsonl", "search.png", "best.toml", "tb"
 
 
 def search_training(base, out, space=None, trials=20, rounds=2, keep=0.2, scheduler=None, executor="local",
-                    n_jobs=None, progress=False, ray_address=None, cpus_per_trial=1):
+                    n_jobs=None, progress=False, ray_address=None, cpus_per_trial=1, tensorboard=False):
     """Search the training options ``space`` (default: lr and weight decay on log scales for the
     base config's optimizer) around the training config ``base``, scoring each trial's validation
     accuracy; the seed of ``base`` seeds the search. ``executor``: "local", "serial" or "ray" (a local
-    Ray, or the cluster at ``ray_address``, ``cpus_per_trial`` CPUs each). Returns the Study."""
+    Ray, or the cluster at ``ray_address``, ``cpus_per_trial`` CPUs each). ``tensorboard``: each
+    trial writes its params (as hparams) and metrics to ``OUT/tb/trial-NNNN/`` for TensorBoard's
+    HParams tab (``tensorboard --logdir OUT/tb``). Returns the Study."""
     config = options.resolve(base)
-    objective = TrainingObjective(base)
+    objective = TrainingObjective(base, tensorboard_dir=os.path.join(out, TENSORBOARD_DIR) if tensorboard else None)
     space = objective.check_space(space or default_space(config["optimizer"]))
     if scheduler not in (None, "none", "asha"):
         raise ConfigError(f"unknown scheduler {scheduler!r}; valid: asha, none")

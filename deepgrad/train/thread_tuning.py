@@ -5,12 +5,13 @@ end. On an idle machine large products gain from every core; when another proces
 a thread that loses it stalls the others for whole scheduler time slices, and a step gets several
 times slower than on one thread. Which count is faster depends on the model and on the load, so
 :class:`ThreadTuner` times a few steps on each candidate and keeps the faster for the rest of the
-run. It decides once: OpenBLAS sums a long product (over more than a few hundred terms) in another
-order on one thread than on two, so the last bits of the results differ, and a count that followed
-the load mid-run would make them depend on the timing. ``build_run`` writes the count chosen into
-the run's ``config.json``, so a resumed run goes on with it exactly. Two fresh runs whose choices
-differ (a machine busy for one and idle for the other) can differ in those last bits: a fixed
-``--threads N`` makes reruns bit for bit identical whatever the load.
+run. It decides once, and early: OpenBLAS sums a long product (over more than a few hundred
+terms) in another order on one thread than on two, so the last bits of the results differ, and a
+count that followed the load all along would make a run's every step depend on the timing.
+``build_run`` writes the count chosen into the run's ``config.json``, so a resumed run goes on with
+it exactly. Two fresh runs whose first steps were timed differently (a machine busy for one and idle
+for the other) can differ in those last bits: a fixed ``--threads N`` makes reruns bit for bit
+identical whatever the load.
 """
 
 import statistics
@@ -21,54 +22,63 @@ from .callbacks import Callback
 
 
 class ThreadTuner(Callback):
-    """Run the first steps of fit on each of ``candidates`` BLAS thread counts (default: the count
-    the BLAS has when fit starts — one per core unless the environment set it — and 1), then the
-    rest on the one whose steps were faster on average over ``probe_steps`` steps (after one step
-    to settle); one thread, which a busy core cannot stall, unless another count is more than
-    ``margin`` faster. Which steps run on which count does not depend on the timings. ``chosen`` is
-    the count, ``timings`` {threads: mean seconds per step}; ``on_chosen(threads)`` is called once
-    it is known. :meth:`restore` puts the starting count back.
+    """Run the first steps of fit on each of ``candidates`` BLAS thread counts (default: 1, then the
+    count the BLAS has when fit starts — one per core unless the environment set it), then the rest
+    on the one whose steps were faster on average over ``probe_steps`` steps (after one step to
+    settle). One thread, which a busy core cannot stall, is kept unless another count is more than
+    ``margin`` faster; a count whose steps so far average over ``drop`` times the best is dropped at
+    once, so a pathological count costs a step or two. ``chosen`` is the count, ``timings``
+    {threads: mean seconds per step}; ``on_chosen(threads)`` is called once it is known.
+    :meth:`restore` puts the starting count back.
     """
 
     order = -100  # first at on_batch_start and on_batch_end: it times the step, not other callbacks' work
 
-    def __init__(self, candidates=None, probe_steps=20, margin=0.1, on_chosen=None, blas=None, clock=time.perf_counter):
+    def __init__(self, candidates=None, probe_steps=20, margin=0.1, drop=2.0, on_chosen=None, blas=None,
+                 clock=time.perf_counter):
         if probe_steps < 1:
             raise ValueError(f"ThreadTuner: probe_steps must be at least 1, got {probe_steps}")
-        self.candidates, self.probe_steps, self.margin, self.on_chosen = candidates, probe_steps, margin, on_chosen
-        self.blas, self.clock = blas, clock
+        self.candidates, self.probe_steps, self.margin, self.drop = candidates, probe_steps, margin, drop
+        self.on_chosen, self.blas, self.clock = on_chosen, blas, clock
         self.initial = self.chosen = None
         self.timings = {}
-        self._plan, self._times, self._started = [], [], None
+        self._queue, self._times, self._started = [], [], None
 
     def on_fit_start(self, trainer):
         if self.blas is None:
             self.blas = BlasThreads()
         self.initial = self.blas.get()
-        candidates = tuple(dict.fromkeys(self.candidates or (self.initial, 1)))  # in order, without repeats
-        if len(candidates) == 1:
-            self._choose(candidates[0])
+        self._queue = list(dict.fromkeys(self.candidates or (1, self.initial)))  # in order, without repeats
+        if len(self._queue) == 1:
+            self._choose(self._queue.pop())
             return
-        # each candidate for a settling step and probe_steps timed ones
-        self._plan = [(threads, step > 0) for threads in candidates for step in range(self.probe_steps + 1)]
-        self.blas.set(candidates[0])
+        self._next()
+
+    def _next(self):
+        """Probe the next candidate: a settling step (not timed), then up to probe_steps timed ones."""
+        self._times = None
+        self.blas.set(self._queue[0])
 
     def on_batch_start(self, trainer, batch):
-        if self._plan:
+        if self._queue:
             self._started = self.clock()
 
     def on_batch_end(self, trainer, logs):
-        if not self._plan or self._started is None:
+        if not self._queue or self._started is None:
             return
         seconds = self.clock() - self._started
-        threads, timed = self._plan.pop(0)
-        if timed:
-            self._times.append((threads, seconds))
-        if self._plan:
-            self.blas.set(self._plan[0][0])
+        if self._times is None:       # the settling step
+            self._times = []
             return
-        self.timings = {n: statistics.fmean(s for m, s in self._times if m == n)
-                        for n in dict.fromkeys(n for n, _ in self._times)}
+        self._times.append(seconds)
+        mean = statistics.fmean(self._times)
+        best = min(self.timings.values(), default=None)
+        if len(self._times) < self.probe_steps and (best is None or mean <= self.drop * best):
+            return
+        self.timings[self._queue.pop(0)] = mean
+        if self._queue:
+            self._next()
+            return
         fastest = min(self.timings, key=self.timings.get)
         steady = 1 in self.timings and self.timings[1] <= (1 + self.margin) * self.timings[fastest]
         self._choose(1 if steady else fastest)

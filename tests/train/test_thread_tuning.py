@@ -38,21 +38,31 @@ class Steps:
             self.tuner.on_batch_end(None, {})
 
 
-@pytest.mark.parametrize("seconds,faster", [({2: 0.010, 1: 0.060}, 2), ({2: 0.090, 1: 0.012}, 1),
+@pytest.mark.parametrize("seconds,faster", [({2: 0.010, 1: 0.015}, 2), ({2: 0.013, 1: 0.012}, 1),
                                             ({2: 0.010, 1: 0.0109}, 1)])   # within the margin: 1 is steadier
-def test_the_faster_count_is_kept_after_the_same_probe_steps(seconds, faster):
+def test_the_faster_count_is_kept_after_probing_each(seconds, faster):
     blas, chosen = FakeBlas(2), []
     tuner = ThreadTuner(probe_steps=3, on_chosen=chosen.append, blas=blas)
     steps = Steps(tuner, blas, seconds)
     tuner.on_fit_start(None)
     steps.run(20)
-    # a settling step and 3 timed ones on each count, whatever the timings; then the faster one
-    assert steps.threads_per_step == [2] * 4 + [1] * 4 + [faster] * 12
+    # one thread first, then all: a settling step and 3 timed ones each; then the faster one
+    assert steps.threads_per_step == [1] * 4 + [2] * 4 + [faster] * 12
     assert tuner.chosen == faster and chosen == [faster]
     assert tuner.timings == pytest.approx(seconds)
     assert ThreadTuner().probe_steps == 20
     tuner.restore()
     assert blas.threads == 2
+
+
+def test_a_pathological_count_is_dropped_after_one_timed_step():
+    blas = FakeBlas(2)
+    tuner = ThreadTuner(probe_steps=20, blas=blas)
+    steps = Steps(tuner, blas, {1: 0.05, 2: 0.80})     # two threads on a busy core: 16 times slower
+    tuner.on_fit_start(None)
+    steps.run(30)
+    assert steps.threads_per_step == [1] * 21 + [2] * 2 + [1] * 7
+    assert tuner.chosen == 1 and tuner.timings == pytest.approx({1: 0.05, 2: 0.80})
 
 
 def test_one_candidate_is_chosen_without_probing():
