@@ -200,9 +200,11 @@ def parse_widths(text):
 
 
 def add_option_flags(parser):
-    """A flag per training option of the schema, grouped by topic, and --config for a TOML file of them."""
+    """A flag per training option of the schema, grouped by topic, and --config for a TOML file of
+    them; returns {topic: argument group}."""
+    groups = {}
     for topic, names in options.GROUPS.items():
-        group = parser.add_argument_group(f"{topic} options")
+        group = groups[topic] = parser.add_argument_group(f"{topic} options")
         for name in names:
             option = options.OPTIONS[name]
             flag = "--" + options.flag(name)
@@ -210,9 +212,10 @@ def add_option_flags(parser):
                 group.add_argument(flag, action="store_const", const=True, default=None, help=option.help)
             else:
                 parse = parse_widths if option.type is list else option.type
-                group.add_argument(flag, type=parse, default=None, help=f"{option.help} (default: "
-                                   f"{options.show(option.default)})")
+                default = "" if option.default is None else f" (default: {options.show(option.default)})"
+                group.add_argument(flag, type=parse, default=None, help=option.help + default)
     parser.add_argument("--config", help="TOML file of options (flags override it)")
+    return groups
 
 
 def given_options(args):
@@ -227,21 +230,21 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a model (defaults: an MLP on the embedded digits)")
-    add_option_flags(train)
-    train.add_argument("--out", help="run directory (default: runs/DATASET-MODEL-TIME)")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint "
+    run_group = add_option_flags(train)["run"]
+    run_group.add_argument("--out", help="run directory (default: runs/DATASET-MODEL-TIME)")
+    run_group.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    run_group.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint "
                        "(with more --epochs to extend it)")
-    train.add_argument("--override", action="store_true", help="with --resume: apply the given --lr, --weight-decay, "
+    run_group.add_argument("--override", action="store_true", help="with --resume: apply the given --lr, --weight-decay, "
                        "--momentum, --clip-grad-norm or --dropout from the step the run resumes at (without it, "
                        "an option that differs from the run's is an error)")
-    train.add_argument("--quiet", action="store_true", help="no progress bar or header")
-    train.add_argument("--monitor", action="store_true",
+    run_group.add_argument("--quiet", action="store_true", help="no progress bar or header")
+    run_group.add_argument("--monitor", action="store_true",
                        help="record gradient flow and activation statistics into diagnostics.jsonl and warn when "
                             "gradients vanish or explode or units die or saturate")
-    train.add_argument("--monitor-every", type=int, default=10, metavar="N",
+    run_group.add_argument("--monitor-every", type=int, default=10, metavar="N",
                        help="with --monitor: sample every N steps (default: %(default)s)")
-    train.add_argument("--tensorboard", action="store_true",
+    run_group.add_argument("--tensorboard", action="store_true",
                        help="write TensorBoard event files into RUN_DIR/tb/: step and epoch metrics, the options "
                             "as hparams, weight and gradient histograms, the --monitor statistics "
                             "(pip install 'deepgrad[tensorboard]'; then tensorboard --logdir runs)")
@@ -288,28 +291,29 @@ def build_parser():
     search = commands.add_parser("search", help="random search over training options that narrows its ranges "
                                  "round by round (the options given are the base of every trial)")
     add_option_flags(search)
-    search.add_argument("--space", help="TOML file of ranges over train options (default: lr and weight_decay on "
+    searching = search.add_argument_group("search options")
+    searching.add_argument("--space", help="TOML file of ranges over train options (default: lr and weight_decay on "
                                         "log scales)")
-    search.add_argument("--trials", type=int, default=20, help="trials per round (default: %(default)s)")
-    search.add_argument("--rounds", type=int, default=2, help="rounds, each narrowing the ranges (default: "
+    searching.add_argument("--trials", type=int, default=20, help="trials per round (default: %(default)s)")
+    searching.add_argument("--rounds", type=int, default=2, help="rounds, each narrowing the ranges (default: "
                                                               "%(default)s)")
-    search.add_argument("--keep-fraction", type=float, default=0.2, help="fraction of the best trials the next "
+    searching.add_argument("--keep-fraction", type=float, default=0.2, help="fraction of the best trials the next "
                                                                          "round's ranges span (default: %(default)s)")
-    search.add_argument("--scheduler", choices=("none", "asha"), default="none",
+    searching.add_argument("--scheduler", choices=("none", "asha"), default="none",
                         help="asha: stop hopeless trials early (successive halving)")
-    search.add_argument("--backend", choices=("local", "serial", "ray"), default="local",
+    searching.add_argument("--backend", choices=("local", "serial", "ray"), default="local",
                         help="local: a process per CPU (default); serial: one after the other; ray: Ray tasks "
                              "(pip install 'deepgrad[ray]')")
-    search.add_argument("--jobs", type=int, help="processes of the local backend (default: one per CPU)")
-    search.add_argument("--ray-address", help="with --backend ray: a cluster to join ('auto', 'ray://host:port'; "
+    searching.add_argument("--jobs", type=int, help="processes of the local backend (default: one per CPU)")
+    searching.add_argument("--ray-address", help="with --backend ray: a cluster to join ('auto', 'ray://host:port'; "
                                               "default: start a local Ray)")
-    search.add_argument("--cpus-per-trial", type=int, default=1, help="with --backend ray: CPUs (and BLAS threads) "
+    searching.add_argument("--cpus-per-trial", type=int, default=1, help="with --backend ray: CPUs (and BLAS threads) "
                                                                       "of each trial (default: %(default)s)")
-    search.add_argument("--out", help="study directory (default: runs/search/DATASET-MODEL-TIME); an existing one "
+    searching.add_argument("--out", help="study directory (default: runs/search/DATASET-MODEL-TIME); an existing one "
                                       "resumes")
-    search.add_argument("--tensorboard", action="store_true", help="each trial's options and validation metrics "
+    searching.add_argument("--tensorboard", action="store_true", help="each trial's options and validation metrics "
                         "as TensorBoard hparams in OUT/tb/trial-NNNN/ (pip install 'deepgrad[tensorboard]')")
-    search.add_argument("--quiet", action="store_true", help="no progress bar")
+    searching.add_argument("--quiet", action="store_true", help="no progress bar")
     search.set_defaults(handler=command_search)
 
     report = commands.add_parser("report", help="one self-contained HTML page of runs: results, curves overlaid, "

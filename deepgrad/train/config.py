@@ -128,8 +128,9 @@ OPTIONS = {
                                           "(--resume goes on from exactly there)", check=_at_least_one),
     "seed": Option(0, int, "random seed (weights, dropout, data order)"),
     "device": Option("cpu", str, "cpu, or cuda (needs CuPy and an NVIDIA GPU)", check=_known_device),
-    "threads": Option(None, int, "threads of NumPy's BLAS (unset: its own default, one per core); 1 is "
-                                 "faster for small models on a busy machine", check=_at_least_one),
+    "threads": Option(None, int, "threads of NumPy's BLAS (unset: the faster of 1 and one per core, timed on "
+                                 "the run's first steps and kept for the run; a fixed count makes reruns "
+                                 "bit-identical under any load)", check=_at_least_one),
 }
 
 
