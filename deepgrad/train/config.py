@@ -152,12 +152,13 @@ RESUME_OVERRIDABLE = ("lr", "weight_decay", "momentum", "clip_grad_norm", "dropo
 # batches, the schedule's plan): changing it needs a new run.
 
 
-def resume_changes(saved, given, override=False):
-    """The options of ``given`` that differ from a run's ``saved`` config, checked against what a
-    resumed run may change: {name: new value}. A ConfigError lists every conflict — an option that
-    needs ``override``, or one no resumed run can change — with the saved and the given value."""
-    saved = {**defaults(), **saved}
-    changed = {name: value for name, value in given.items() if value is not None and value != saved[name]}
+def resume_changes(saved, config, given, override=False):
+    """The options ``given`` to a resumed run whose value in its resolved ``config`` differs from
+    the run's ``saved`` one, checked against what a resumed run may change: {name: new value}. A
+    ConfigError lists every conflict — an option that needs ``override``, or one no resumed run can
+    change — with the saved and the new value."""
+    saved = validate(saved)
+    changed = {name: config[name] for name in given if config[name] != saved[name]}
     overridable = [name for name in changed if name in RESUME_OVERRIDABLE]
     fixed = [name for name in changed if name not in RESUME_FREE + RESUME_OVERRIDABLE]
     if fixed or (overridable and not override):

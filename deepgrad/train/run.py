@@ -192,7 +192,8 @@ def build_run(config=None, *, out=None, resume=False, override=False, overwrite=
             raise ConfigError("resume needs the directory of the run to continue (out=...)")
         saved = options.load_saved(os.path.join(out, "config.json"))
         config = options.resolve(saved, given)
-        changes = options.resume_changes(saved, options.check_types(given, "config"), override)
+        changes = options.resume_changes(saved, config, [name for name, value in given.items() if value is not None],
+                                         override)
     else:
         config = options.resolve(given)
     if out is not None and not unique:

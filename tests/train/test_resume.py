@@ -226,3 +226,12 @@ def test_train_help_groups_the_options():
     assert [text.index(heading) for heading in headings] == sorted(text.index(heading) for heading in headings)
     for flag in ("--dataset", "--hidden", "--lr", "--warmup-steps", "--checkpoint-every", "--override"):
         assert text.count(f"  {flag} ") + text.count(f"  {flag}\n") >= 1, flag
+
+
+def test_the_same_data_file_given_another_way_is_no_conflict(tmp_path, monkeypatch):
+    x = np.random.default_rng(0).random((120, 6), dtype=np.float32)
+    np.savez(tmp_path / "mine.npz", x=x, y=np.arange(120) % 3)
+    monkeypatch.chdir(tmp_path)
+    build_run({"data": "mine.npz", "epochs": 1, "hidden": [8]}, out="run", progress=False).fit()
+    resumed = build_run({"data": "./mine.npz", "epochs": 2}, out="run", resume=True, progress=False)
+    assert resumed.config["data"] == str(tmp_path / "mine.npz") and resumed.notes == []
