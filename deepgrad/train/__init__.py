@@ -4,7 +4,10 @@
 from ..errors import TrainingDiverged
 from . import config, presets
 from .callbacks import (
-    BestWeights, Callback, EarlyStopping, GradientClipping, HistoryWriter, ModelCheckpoint, NaNGuard, ProgressBar, SchedulerStep,
+    BestWeights, Callback, EarlyStopping, GradientClipping, HistoryWriter, ModelCheckpoint, NaNGuard,
+    OverrideHyperparameters, PeriodicCheckpoint, ProgressBar, SchedulerStep, Warmup,
 )
 from .run import Run, build_run, default_directory, load_run
+from .tensorboard import TensorBoardLogger
+from .thread_tuning import ThreadTuner
 from .trainer import History, Trainer

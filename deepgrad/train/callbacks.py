@@ -165,6 +165,8 @@ class SchedulerStep(Callback):
         return {"schedule": self.scheduler.state_dict(), "until": self.until}
 
     def load_state_dict(self, state):
+        if "schedule" not in state:  # a checkpoint from before the plan was saved: the schedule's state alone
+            state = {"schedule": state, "until": None}
         self.scheduler.load_state_dict(state["schedule"])
         self.until = state["until"]
 

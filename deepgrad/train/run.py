@@ -214,40 +214,52 @@ def build_run(config=None, *, out=None, resume=False, override=False, overwrite=
     plan = SchedulePlan(config["epochs"], len(loaders[0]), config["final_lr"], config["step_size"], config["gamma"],
                         config["plateau_patience"])
     scheduler, interval = create_schedule(config["schedule"], optimizer, plan)
+    # the schedule's planned length, in its steps: none for one that follows a metric (plateau)
+    length = None if scheduler is None or getattr(scheduler, "steps_on_metric", False) else (
+        plan.total_steps if interval == "batch" else plan.epochs)
     resumed_at, notes = None, [f"{name}: {options.show(value)} from now on" for name, value in changes.items()
                                if name in options.RESUME_OVERRIDABLE]
     if resume:  # the checkpoint must fit the model before the run's config.json is rewritten
         state = Trainer(model).load_checkpoint(os.path.join(out, "checkpoints", "last.safetensors"))
         resumed_at = {"epoch": state["epoch"], "step": state["global_step"],
                       "batch": (state.get("position") or {}).get("batch", 0)}
-        notes += _schedule_extension(config["schedule"], scheduler, state.get("scheduler"),
-                                     plan.total_steps if interval == "batch" else plan.epochs,
-                                     plan.steps_per_epoch if interval == "batch" else 1)
-    run_callbacks = [ProgressBar(quiet=progress is False)]
-    if scheduler is not None:  # planned for this many steps (or epochs); a resumed run keeps its first plan
-        run_callbacks.append(SchedulerStep(scheduler, interval, until=plan.total_steps if interval == "batch"
-                                           else plan.epochs))
+        if length is not None:
+            notes += _schedule_extension(config["schedule"], scheduler, state.get("scheduler"), length,
+                                         plan.steps_per_epoch if interval == "batch" else 1)
     if out is not None:
         out = _prepare_directory(out, resume, overwrite, unique)
         write_json(os.path.join(out, "config.json"), config)
-        run_callbacks += [ModelCheckpoint(os.path.join(out, "checkpoints"), monitor="val_loss"),
-                          HistoryWriter(os.path.join(out, "metrics.jsonl"))]
-    if config["patience"]:
-        run_callbacks.append(EarlyStopping("val_loss", patience=config["patience"], verbose=progress is not False))
-    if config["keep"] == "best":
-        run_callbacks.append(BestWeights("val_loss"))
-    if config["warmup_steps"]:
-        run_callbacks.append(Warmup(config["warmup_steps"]))
-    if out is not None and config["checkpoint_every"]:
-        run_callbacks.append(PeriodicCheckpoint(os.path.join(out, "checkpoints"), config["checkpoint_every"]))
-    overridden = {name: changes[name] for name in ("lr", "weight_decay", "momentum") if name in changes}
-    if overridden:  # the checkpoint's optimizer carries the old values
-        run_callbacks.append(OverrideHyperparameters(**overridden))
-    if config["threads"] is None and config["device"] == "cpu":
-        run_callbacks += _thread_tuner(config, out)
+    schedule = SchedulerStep(scheduler, interval, until=length) if scheduler is not None else None
+    run_callbacks = _run_callbacks(config, out, progress, schedule, changes)
     trainer = Trainer(model, optimizer, loss_fn, callbacks=run_callbacks + list(callbacks),
                       clip_grad_norm=config["clip_grad_norm"], device=config["device"])
     return Run(config, splits, model, trainer, loaders, optimizer, out, resume, resumed_at, notes)
+
+
+def _run_callbacks(config, out, progress, schedule, changes):
+    """The callbacks ``config`` asks for: progress, the ``schedule`` (a SchedulerStep, or None),
+    checkpoints and the history file (with a run directory ``out``), early stopping, the best
+    weights, warm-up, the hyperparameters a resume ``changes``, the thread tuner."""
+    callbacks = [ProgressBar(quiet=progress is False)]
+    if schedule is not None:  # planned for the run's steps (or epochs); a resumed run keeps its first plan
+        callbacks.append(schedule)
+    if out is not None:
+        callbacks += [ModelCheckpoint(os.path.join(out, "checkpoints"), monitor="val_loss"),
+                      HistoryWriter(os.path.join(out, "metrics.jsonl"))]
+        if config["checkpoint_every"]:
+            callbacks.append(PeriodicCheckpoint(os.path.join(out, "checkpoints"), config["checkpoint_every"]))
+    if config["patience"]:
+        callbacks.append(EarlyStopping("val_loss", patience=config["patience"], verbose=progress is not False))
+    if config["keep"] == "best":
+        callbacks.append(BestWeights("val_loss"))
+    if config["warmup_steps"]:
+        callbacks.append(Warmup(config["warmup_steps"]))
+    overridden = {name: changes[name] for name in ("lr", "weight_decay", "momentum") if name in changes}
+    if overridden:  # the checkpoint's optimizer carries the old values
+        callbacks.append(OverrideHyperparameters(**overridden))
+    if config["threads"] is None and config["device"] == "cpu":
+        callbacks += _thread_tuner(config, out)
+    return callbacks
 
 
 def _thread_tuner(config, out):
@@ -270,7 +282,7 @@ def _schedule_extension(name, scheduler, saved, length, per_epoch):
     """Notes on a resumed run that goes on past the ``length`` its schedule was planned for (its
     checkpoint's ``saved`` SchedulerStep state holds the plan): the extra epochs train at the rate
     the schedule ended at — or a ConfigError when that rate is 0 and they would not train at all."""
-    if scheduler is None or not isinstance(saved, dict) or not isinstance(saved.get("until"), int):
+    if not isinstance(saved, dict) or not isinstance(saved.get("until"), int):
         return []
     until = saved["until"]
     if length <= until:

@@ -74,6 +74,13 @@ def test_more_epochs_go_on_at_the_rate_the_schedule_ended_at(tmp_path, schedule)
     assert extended.trainer.history["lr"][3:] == pytest.approx([ended] * 3, rel=1e-12)
 
 
+def test_a_plateau_schedule_has_no_plan_to_outlive(tmp_path):
+    out = str(tmp_path / "run")
+    build_run({**SMALL, "epochs": 2, "schedule": "plateau"}, out=out, progress=False).fit()
+    extended = build_run({"epochs": 3}, out=out, resume=True, progress=False)
+    assert extended.notes == [] and extended.fit()["epochs"] == 3
+
+
 def test_a_schedule_that_ends_at_zero_is_not_extended(tmp_path):
     out = str(tmp_path / "run")
     build_run({**SMALL, "epochs": 2, "schedule": "cosine"}, out=out, progress=False).fit()
@@ -235,3 +242,16 @@ def test_the_same_data_file_given_another_way_is_no_conflict(tmp_path, monkeypat
     build_run({"data": "mine.npz", "epochs": 1, "hidden": [8]}, out="run", progress=False).fit()
     resumed = build_run({"data": "./mine.npz", "epochs": 2}, out="run", resume=True, progress=False)
     assert resumed.config["data"] == str(tmp_path / "mine.npz") and resumed.notes == []
+
+
+def test_a_checkpoint_saved_before_schedules_kept_their_plan_still_resumes():
+    from deepgrad.optim.lr_scheduler import CosineAnnealingLR
+    from deepgrad.train import SchedulerStep
+
+    model = dg.nn.Linear(2, 2)
+    old = CosineAnnealingLR(dg.optim.SGD(model.parameters(), lr=0.1), T_max=10)
+    for _ in range(4):
+        old.step()
+    step = SchedulerStep(CosineAnnealingLR(dg.optim.SGD(model.parameters(), lr=0.1), T_max=10), "batch", until=10)
+    step.load_state_dict(old.state_dict())        # the schedule's own state, as checkpoints held it
+    assert step.scheduler.last_epoch == 4 and step.until is None
