@@ -244,8 +244,9 @@ def validate(config, source="config"):
                    f"{resolved['dataset']!r}: give one of them")
     if problem:
         raise ConfigError(problem if source == "config" else f"{source}: {problem}")
-    if resolved["data"] is not None:   # saved absolute: the run's config.json finds it from anywhere
-        resolved["data"] = os.path.abspath(os.path.expanduser(resolved["data"]))
+    for path in ("data", "data_dir"):  # saved absolute: the run's config.json finds them from anywhere
+        if resolved[path] is not None:
+            resolved[path] = os.path.abspath(os.path.expanduser(resolved[path]))
     if resolved["final_lr"] > resolved["lr"]:
         problem = f"final_lr {resolved['final_lr']} is above lr {resolved['lr']}: a schedule decays towards it"
         raise ConfigError(problem if source == "config" else f"{source}: {problem}")

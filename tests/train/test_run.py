@@ -52,6 +52,13 @@ def test_bad_options_are_config_errors(given, message):
     assert isinstance(error.value, DeepgradError) and isinstance(error.value, ValueError)
 
 
+def test_data_paths_are_made_absolute_so_a_run_loads_from_anywhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = options.resolve({"data_dir": "idx", "dataset": "mnist"})
+    assert config["data_dir"] == str(tmp_path / "idx")
+    assert options.resolve({"data": "~/mine.npz"})["data"] == os.path.expanduser("~/mine.npz")
+
+
 def test_every_option_is_in_one_help_group_and_has_a_resume_rule():
     grouped = [name for names in options.GROUPS.values() for name in names]
     assert sorted(grouped) == sorted(options.OPTIONS)
