@@ -232,7 +232,8 @@ def build_parser():
     train = commands.add_parser("train", help="train a model (defaults: an MLP on the embedded digits)")
     run_group = add_option_flags(train)["run"]
     run_group.add_argument("--out", help="run directory (default: runs/DATASET-MODEL-TIME)")
-    run_group.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    run_group.add_argument("--overwrite", action="store_true", help="replace the run in --out (only a run's own files; "
+                           "the old run is kept until the new one has saved something)")
     run_group.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint "
                        "(with more --epochs to extend it)")
     run_group.add_argument("--override", action="store_true", help="with --resume: apply the given --lr, --weight-decay, "

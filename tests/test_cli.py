@@ -315,8 +315,8 @@ def test_an_existing_run_directory_needs_overwrite(capsys, tmp_path):
     assert_one_line_error(code, err, "deepgrad train: error:", "exists", "--overwrite")
     assert os.listdir(run) == ["notes.txt"]
     code, out, err = run_main(capsys, "train", "--epochs", 1, "--out", run, "--overwrite", *SMALL)
-    assert code == 0, err
-    assert set(os.listdir(run)) == RUN_FILES  # the old content is gone
+    assert_one_line_error(code, err, "--overwrite replaces only a deepgrad run directory", "notes.txt")
+    assert os.listdir(run) == ["notes.txt"]  # not a run: --overwrite changes nothing
     empty = tmp_path / "empty"
     empty.mkdir()
     assert run_main(capsys, "train", "--epochs", 1, "--out", empty, *SMALL)[0] == 0  # an empty one is fine

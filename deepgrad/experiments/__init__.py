@@ -12,12 +12,16 @@ are built by :func:`deepgrad.train.run.build_run`.
 """
 
 import importlib
+import json
 import os
 import shutil
 import tempfile
 
+from .. import io
 from ..errors import ConfigError
 from .common import DATASETS, Context, Report, run_in, write_report
+
+MANIFEST = ".deepgrad-experiment.json"  # the files an experiment wrote into its folder
 
 # name -> (module, what it shows)
 EXPERIMENTS = {
@@ -42,18 +46,23 @@ def names():
 
 def run_experiment(name, out="experiments", dataset="digits", data_dir=None, download=False, seed=0, quick=False,
                    progress=False):
-    """Run experiment ``name`` and write ``out/name/``; returns its :class:`Report`."""
+    """Run experiment ``name`` and write ``out/name/``; returns its :class:`Report`. A previous
+    experiment's output there is replaced when this one is done; a folder holding anything an
+    experiment did not write is refused before any work."""
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r}; the experiments: {', '.join(EXPERIMENTS)} (or all)")
     if dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {dataset!r} for experiments; valid: digits, mnist, fashion")
+    final = os.path.join(out, name)
+    check_replaceable(final)
     module = importlib.import_module(f"{__name__}.{EXPERIMENTS[name][0]}")
     staging = _staging_directory(out, name)
     try:
         context = Context(name, staging, DATASETS[dataset], data_dir, download, seed, quick, progress)
         report = run_in(context, module.run)
         write_report(report, staging)
-        _replace(staging, os.path.join(out, name))
+        write_manifest(staging, name)
+        _replace(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report
@@ -75,16 +84,55 @@ def _staging_directory(out, name):
         raise ConfigError(f"cannot write the experiment into --out {out}: {error.strerror or error}") from None
 
 
+def check_replaceable(final):
+    """A ConfigError unless ``final`` is free, an empty folder, or an experiment's output that holds
+    nothing but what the experiment wrote (its manifest says what; an output from before manifests:
+    report.md, results.json and figures)."""
+    if not os.path.exists(final):
+        return
+    if not os.path.isdir(final):
+        raise ConfigError(f"{final} is a file, not an experiment's folder; pass another --out")
+    entries = set(os.listdir(final))
+    foreign = sorted(entries - written_files(final)) if entries else []
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ConfigError(f"{final} holds files that deepgrad experiment did not write ({shown}); it replaces only "
+                          "its own output: move them or pass another --out")
+
+
+def written_files(folder):
+    """The names in ``folder`` that an experiment wrote there (empty when it is not an experiment's)."""
+    try:
+        with open(os.path.join(folder, MANIFEST), encoding="utf-8") as handle:
+            files = json.load(handle)["files"]
+        if isinstance(files, list) and all(isinstance(name, str) for name in files):
+            return {MANIFEST, *files}
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        pass
+    names = set(os.listdir(folder))
+    if not {"report.md", "results.json"} <= names:
+        return set()
+    return {name for name in names if name in ("report.md", "results.json")
+            or (os.path.splitext(name)[1] in (".png", ".dot") and os.path.isfile(os.path.join(folder, name)))}
+
+
+def write_manifest(folder, name):
+    """List the files of experiment ``name`` in ``folder`` (all of them: it is written last)."""
+    files = sorted(os.listdir(folder))
+    io.write_text(os.path.join(folder, MANIFEST), json.dumps({"experiment": name, "files": files}, indent=1) + "\n")
+
+
 def _replace(staging, final):
-    """Put the finished ``staging`` directory in ``final``'s place (the previous one removed only then)."""
-    previous = None
+    """Put the finished ``staging`` directory in ``final``'s place; the previous output (checked by
+    :func:`check_replaceable`) is removed only then, through a folder of its own."""
+    holder = None
     if os.path.exists(final):
-        previous = final + ".old"
-        shutil.rmtree(previous, ignore_errors=True)
-        os.replace(final, previous)
+        check_replaceable(final)  # again: it may have changed while the experiment ran
+        holder = tempfile.mkdtemp(prefix=f".{os.path.basename(final)}.old-", dir=os.path.dirname(final) or ".")
+        os.replace(final, os.path.join(holder, "previous"))
     os.replace(staging, final)
-    if previous:
-        shutil.rmtree(previous, ignore_errors=True)
+    if holder:
+        shutil.rmtree(holder, ignore_errors=True)
 
 
 __all__ = ["EXPERIMENTS", "Context", "Report", "names", "run_all", "run_experiment"]

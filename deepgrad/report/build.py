@@ -5,9 +5,7 @@ curves overlaid, how their configs differ) with each run's config and diagnostic
 """
 
 import datetime
-import os
 
-from .. import io
 from . import page
 from .charts import diagnostics_charts, training_curves
 from .runs import read_runs
@@ -16,8 +14,9 @@ from .tables import config_differences, options_of, results_table
 
 def write_report(run_dirs, out, title=None):
     """Write the report of the runs in ``run_dirs`` (a list of run directories) to ``out``,
-    atomically; returns ``out``. ConfigError naming a directory that is not a run."""
-    io.write_text(os.fspath(out), build_report(run_dirs, title))
+    atomically; returns ``out``. ConfigError naming a directory that is not a run, or an ``out`` that
+    is not a page deepgrad wrote."""
+    page.write_page(out, build_report(run_dirs, title))
     return out
 
 

@@ -7,7 +7,6 @@ what was run, its figures and tables — built with the report's page machinery.
 
 import os
 
-from .. import io
 from ..experiments.common import cell
 from . import page
 
@@ -15,9 +14,7 @@ from . import page
 def write_experiments_index(reports, out):
     """Write ``out/index.html`` for ``reports`` ({name: Report}, each written in ``out/name/``),
     atomically; returns its path."""
-    path = os.path.join(out, "index.html")
-    io.write_text(path, index_page(reports))
-    return path
+    return page.write_page(os.path.join(out, "index.html"), index_page(reports))
 
 
 def index_page(reports):

@@ -10,7 +10,11 @@ these functions), so text from a file or a directory name can never become marku
 """
 
 import html
+import os
 from dataclasses import dataclass
+
+from .. import io
+from ..errors import ConfigError
 
 STYLE = """\
 body{font-family:sans-serif;max-width:84em;margin:2em auto;padding:0 1em;color:#222;line-height:1.4}
@@ -32,6 +36,9 @@ dl.options dt{color:#555}dl.options dd{margin:0 0 0 1em;font-family:monospace;te
 
 class Markup(str):
     """HTML that is safe to put in a page as it is (built here, with everything in it escaped)."""
+
+
+GENERATOR = '<meta name="generator" content="deepgrad">'  # what marks a page as one of deepgrad's
 
 
 def escape(value):
@@ -123,9 +130,33 @@ def document(title, body):
     return "\n".join([
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        GENERATOR,
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title>",
         f"<style>\n{STYLE}</style></head><body>",
         *(escape(part) for part in body),
         "</body></html>",
     ]) + "\n"
+
+
+def write_page(path, html):
+    """Write the page ``html`` to ``path`` atomically; a file already there is replaced only when it
+    is a page deepgrad wrote (a ConfigError otherwise: nothing deepgrad did not write is deleted)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ConfigError(f"{path} is a directory; give the HTML file to write")
+    if os.path.exists(path) and not written_by_deepgrad(path):
+        raise ConfigError(f"{path} exists and is not a page deepgrad wrote; pass another --out or remove it")
+    io.write_text(path, html)
+    return path
+
+
+def written_by_deepgrad(path):
+    """Whether the file at ``path`` is one of deepgrad's pages (its generator tag, or the skeleton
+    and style of the pages written before the tag)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read(1 << 16)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return GENERATOR in text or (text.startswith("<!DOCTYPE html>") and STYLE in text)

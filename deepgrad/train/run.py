@@ -16,10 +16,7 @@ written (a search trial, a quick experiment).
 """
 
 import copy
-import datetime
-import json
 import os
-import shutil
 import sys
 import time
 import dataclasses
@@ -37,6 +34,8 @@ from ..tensor import tensor
 from ..threads import BlasThreads, set_num_threads
 from . import config as options
 from . import presets
+from .directory import (RunDirectory, check_new_directory, check_resumable, default_directory,  # noqa: F401
+                        remove_stale_temporaries, write_json)
 from .callbacks import (BestWeights, EarlyStopping, HistoryWriter, ModelCheckpoint, OverrideHyperparameters,
                         PeriodicCheckpoint, ProgressBar, SchedulerStep, Warmup)
 from .thread_tuning import ThreadTuner
@@ -64,6 +63,7 @@ class Run:
     resume: bool = False       # fit() continues from the directory's last checkpoint
     resumed_at: dict = None    # with resume: the checkpoint's {"epoch", "step", "batch"} (batch 0: an epoch's end)
     notes: list = field(default_factory=list)  # what a resumed run changes, one line each
+    claimed: RunDirectory = None  # a new run's claim on its directory, settled when fit ends
 
     def describe(self):
         """One line: model, data, optimizer and epochs (what ``deepgrad train`` prints first)."""
@@ -84,16 +84,6 @@ class Run:
     def path(self, *parts):
         return os.path.join(self.directory, *parts)
 
-    def _remove_if_unwritten(self):
-        """Remove a new run's directory when it holds nothing but its config.json (and an empty
-        checkpoints/): a run that failed before saving anything must not block its --out."""
-        if self.directory is None or self.resume:
-            return
-        remove_stale_temporaries(self.directory)
-        if (sorted(os.listdir(self.directory)) == ["checkpoints", "config.json"]
-                and not os.listdir(self.path("checkpoints"))):
-            shutil.rmtree(self.directory)
-
     def fit(self):
         """Train (from the last checkpoint when resuming), test, save; returns the summary dict. Its
         loss and accuracy of each split are the kept model's, evaluated in eval mode (as
@@ -113,9 +103,9 @@ class Run:
         start = time.perf_counter()
         try:
             history = self.trainer.fit(train, val, epochs=self.config["epochs"], resume_from=resume_from)
-        except BaseException:  # an error, Ctrl-C: a run directory with nothing in it goes
-            self._remove_if_unwritten()
-            raise
+        finally:  # a run that saved nothing leaves nothing (and gives back the run it was to replace)
+            if self.claimed is not None:
+                self.claimed.settle()
         wall_seconds = time.perf_counter() - start
         kept = self._keep_weights(history)
         summary = {"dataset": self.config["dataset"], "model": self.config["model"], "epochs": len(history),
@@ -166,12 +156,6 @@ class Run:
         return F.softmax(tensor(self.predict(x).astype(np.float64)), dim=1).data
 
 
-def default_directory(config, root="runs"):
-    """``root/DATASET-MODEL-YYYYMMDD-HHMMSS``: where ``deepgrad train`` puts a run by default."""
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return os.path.join(root, f"{config['dataset']}-{config['model']}-{stamp}")
-
-
 def build_run(config=None, *, out=None, resume=False, override=False, overwrite=False, unique=False, progress=None,
               callbacks=()):
     """The run that ``config`` (a dict of options, missing ones at their defaults) describes.
@@ -190,14 +174,15 @@ def build_run(config=None, *, out=None, resume=False, override=False, overwrite=
     if resume:
         if out is None:
             raise ConfigError("resume needs the directory of the run to continue (out=...)")
+        check_resumable(out)
         saved = options.load_saved(os.path.join(out, "config.json"))
         config = options.resolve(saved, given)
         changes = options.resume_changes(saved, config, [name for name, value in given.items() if value is not None],
                                          override)
     else:
         config = options.resolve(given)
-    if out is not None and not unique:
-        _check_directory(out, resume, overwrite)
+    if out is not None and not resume and not unique:
+        check_new_directory(out, overwrite)
     if config["threads"] is not None:
         try:
             set_num_threads(config["threads"])
@@ -226,14 +211,19 @@ def build_run(config=None, *, out=None, resume=False, override=False, overwrite=
         if length is not None:
             notes += _schedule_extension(config["schedule"], scheduler, state.get("scheduler"), length,
                                          plan.steps_per_epoch if interval == "batch" else 1)
+    claimed = None
     if out is not None:
-        out = _prepare_directory(out, resume, overwrite, unique)
+        if resume:
+            remove_stale_temporaries(out)
+        else:
+            claimed = RunDirectory.claim(out, overwrite, unique)
+            out = claimed.path
         write_json(os.path.join(out, "config.json"), config)
     schedule = SchedulerStep(scheduler, interval, until=length) if scheduler is not None else None
     run_callbacks = _run_callbacks(config, out, progress, schedule, changes)
     trainer = Trainer(model, optimizer, loss_fn, callbacks=run_callbacks + list(callbacks),
                       clip_grad_norm=config["clip_grad_norm"], device=config["device"])
-    return Run(config, splits, model, trainer, loaders, optimizer, out, resume, resumed_at, notes)
+    return Run(config, splits, model, trainer, loaders, optimizer, out, resume, resumed_at, notes, claimed)
 
 
 def _run_callbacks(config, out, progress, schedule, changes):
@@ -343,50 +333,3 @@ def load_run(directory, device="cpu", checkpoint=None):
     trainer = Trainer(model, loss_fn=loss_fn, device=device)
     loaders = tuple(DataLoader(getattr(splits, name), EVAL_BATCH_SIZE) for name in ("train", "val", "test"))
     return Run(config, splits, model, trainer, loaders, directory=directory)
-
-
-def _check_directory(out, resume, overwrite):
-    """Refuse a run directory that cannot be used, before any work."""
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise ConfigError(f"run directory {out} is a file, not a directory")
-    if resume:
-        if not os.path.exists(os.path.join(out, "checkpoints", "last.safetensors")):
-            raise ConfigError(f"--resume: {out} has no checkpoints/last.safetensors to resume from")
-    elif os.path.exists(out) and os.listdir(out) and not overwrite:
-        raise ConfigError(f"output directory {out} exists and is not empty; pass --overwrite or another --out")
-
-
-def _prepare_directory(out, resume, overwrite, unique):
-    """Make the run directory and return it. It is claimed exclusively — its checkpoints/ folder made
-    with a plain mkdir, which only one process can win — so two runs never share one: an automatic
-    name (``unique``) takes the next free suffix (-2, -3, ...), an explicit one is an error. A
-    non-empty directory is emptied only when it was checked to be replaced (``overwrite``)."""
-    if resume:
-        remove_stale_temporaries(out)
-        return out
-    for attempt in range(1, 1000):
-        candidate = out if attempt == 1 else f"{out}-{attempt}"
-        if overwrite and not unique and os.path.isdir(candidate) and os.listdir(candidate):
-            shutil.rmtree(candidate)
-        os.makedirs(candidate, exist_ok=True)
-        try:
-            os.mkdir(os.path.join(candidate, "checkpoints"))
-            return candidate
-        except FileExistsError:
-            if not unique:
-                raise ConfigError(f"run directory {out} was claimed by another run started at the same time; "
-                                  "pass another --out") from None
-    raise ConfigError(f"no free run directory name from {out} to {out}-999")
-
-
-def remove_stale_temporaries(out):
-    """Remove the temporary files a run killed while writing left in ``out`` and its checkpoints/."""
-    for directory in (out, os.path.join(out, "checkpoints")):
-        for name in os.listdir(directory) if os.path.isdir(directory) else ():
-            if name.startswith(".tmp-"):
-                os.remove(os.path.join(directory, name))
-
-
-def write_json(path, value):
-    """Write ``value`` as indented JSON, atomically."""
-    io.write_text(path, json.dumps(value, indent=2) + "\n")

@@ -8,8 +8,10 @@ import pytest
 
 from deepgrad import cli
 from deepgrad.errors import ConfigError
+from deepgrad.train import Callback
 from deepgrad.train import build_run
 from deepgrad.train import run as runs
+from deepgrad.train.directory import RunDirectory
 from deepgrad.train.trainer import Trainer
 
 SMALL = {"hidden": [8], "epochs": 1}
@@ -29,7 +31,7 @@ def test_an_explicit_directory_claimed_meanwhile_is_an_error(tmp_path):
     out.mkdir()
     (out / "checkpoints").mkdir()        # another run claimed it between our check and our start
     with pytest.raises(ConfigError, match="was claimed by another run started at the same time"):
-        runs._prepare_directory(str(out), resume=False, overwrite=False, unique=False)
+        RunDirectory.claim(str(out))
 
 
 def test_resume_removes_the_temporary_files_a_killed_run_left(tmp_path):
@@ -109,3 +111,96 @@ def test_ctrl_c_mid_epoch_saves_that_step_and_the_resume_is_exact(capsys, tmp_pa
         return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
 
     assert epochs("interrupted") == epochs("straight")
+
+
+# --overwrite and failed runs never delete what deepgrad did not write ---------------------------------
+
+
+class FailsAtStep3(Callback):
+    def on_step_end(self, trainer, logs):
+        if trainer.global_step == 3:
+            raise RuntimeError("the new run failed at step 3")
+
+
+def files_of(folder):
+    """{relative path: bytes} of every file under ``folder``."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "chapter1.tex").write_text("years of work")
+    (folder / "config.json").write_text('{"model": "bert"}')   # another tool's config.json is no run's
+    (folder / "checkpoints").mkdir()
+    before = files_of(folder)
+    assert cli.main(["train", "--out", str(folder), "--overwrite", "--epochs", "1", "--hidden", "8", "--quiet"]) == 2
+    assert "--overwrite replaces only a deepgrad run directory" in capsys.readouterr().err
+    assert files_of(folder) == before
+    monkeypatch.chdir(folder)                             # --out . : the current directory
+    assert cli.main(["train", "--out", ".", "--overwrite", "--epochs", "1", "--hidden", "8", "--quiet"]) == 2
+    assert files_of(folder) == before
+
+
+def test_overwrite_replaces_only_the_files_a_run_writes(tmp_path):
+    out = tmp_path / "run"
+    build_run(SMALL, out=str(out), progress=False).fit()
+    (out / "my-notes.md").write_text("what I tried")
+    (out / "plots").mkdir()
+    (out / "plots" / "mine.png").write_bytes(b"a figure of mine")
+    old_model = (out / "model.safetensors").read_bytes()
+    run = build_run({**SMALL, "seed": 1}, out=str(out), overwrite=True, progress=False)
+    run.fit()
+    assert (out / "my-notes.md").read_text() == "what I tried"
+    assert (out / "plots" / "mine.png").read_bytes() == b"a figure of mine"
+    assert (out / "model.safetensors").read_bytes() != old_model
+    assert not (out / ".previous-run").exists()
+    assert runs.options.load_saved(str(out / "config.json"))["seed"] == 1
+
+
+def test_a_replacing_run_that_saves_nothing_gives_the_previous_run_back(tmp_path):
+    out = tmp_path / "run"
+    build_run(SMALL, out=str(out), progress=False).fit()
+    (out / "my-notes.md").write_text("what I tried")
+    before = files_of(out)
+    run = build_run({**SMALL, "seed": 2}, out=str(out), overwrite=True, progress=False, callbacks=[FailsAtStep3()])
+    assert sorted(os.listdir(out / ".previous-run")) == ["checkpoints", "config.json", "curves.png", "metrics.jsonl",
+                                                          "model.safetensors", "summary.json"]
+    with pytest.raises(RuntimeError, match="failed at step 3"):       # diverges in its first epoch: nothing saved
+        run.fit()
+    assert files_of(out) == before
+
+
+def test_a_replacement_killed_before_it_saved_is_settled_by_the_next_claim(tmp_path):
+    out = tmp_path / "run"
+    build_run(SMALL, out=str(out), progress=False).fit()
+    before = files_of(out)
+    build_run({**SMALL, "seed": 3}, out=str(out), overwrite=True, progress=False)   # killed: never fitted
+    assert (out / ".previous-run").is_dir()
+    run = build_run({**SMALL, "epochs": 2}, out=str(out), resume=True, progress=False)   # the old run resumes
+    assert not (out / ".previous-run").exists() and run.config["seed"] == 0
+    assert run.resumed_at["epoch"] == 1
+    assert files_of(out)["model.safetensors"] == before["model.safetensors"]
+
+
+def test_a_failed_run_leaves_the_folder_the_user_made(tmp_path):
+    made = tmp_path / "made-by-me"
+    made.mkdir()
+    run = build_run(SMALL, out=str(made), progress=False, callbacks=[FailsAtStep3()])
+    with pytest.raises(RuntimeError, match="failed at step 3"):
+        run.fit()
+    assert made.is_dir() and os.listdir(made) == []
+    deep = tmp_path / "new" / "deeper" / "run"            # folders the run made itself go with it
+    run = build_run(SMALL, out=str(deep), progress=False, callbacks=[FailsAtStep3()])
+    with pytest.raises(RuntimeError, match="failed at step 3"):
+        run.fit()
+    assert os.listdir(tmp_path) == ["made-by-me"]
+
+
+def test_a_path_through_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    for out in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "run"):
+        assert cli.main(["train", "--out", str(out), "--epochs", "1", "--hidden", "8", "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "notes.txt" in err and "file" in err, err
+    assert (tmp_path / "notes.txt").read_text() == "mine"
