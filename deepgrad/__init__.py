@@ -6,26 +6,66 @@
     y.backward()          # x.grad == 2 * x
 """
 
+from . import data, functional, nn, optim, viz
 from .backend import bool_, float32, float64, get_default_dtype, int64, set_default_dtype
+from .creation import arange, full, ones, ones_like, rand, randn, zeros, zeros_like
+from .diagnostics import detect_anomaly
+from .errors import (
+    AnomalyDetected,
+    CheckpointError,
+    CheckpointMismatch,
+    ConfigError,
+    DatasetError,
+    DeepgradError,
+    GraphvizError,
+    TrainingDiverged,
+    WriteError,
+)
+from .gradcheck import GradcheckError, gradcheck
+from .io import load, save
+from .ops import (
+    abs,
+    add,
+    argmax,
+    argmin,
+    broadcast_to,
+    cast,
+    clamp,
+    clip,
+    concatenate,
+    div,
+    exp,
+    expand,
+    flatten,
+    log,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mul,
+    neg,
+    pad,
+    permute,
+    pow,
+    reshape,
+    sqrt,
+    squeeze,
+    stack,
+    std,
+    sub,
+    sum,
+    transpose,
+    unsqueeze,
+    var,
+    where,
+)
+from .ops.activation import relu, sigmoid, softmax, tanh
 from .process import config
 from .random import default_generator, get_rng_state, manual_seed, set_rng_state
 from .tensor import Function, Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled, tensor
-from .ops import (
-    abs, add, argmax, argmin, broadcast_to, cast, clamp, clip, concatenate, div, exp, expand, flatten, log,
-    matmul, max, maximum, mean, min, minimum, mul, neg, pad, permute, pow, reshape, sqrt, squeeze, stack,
-    std, sub, sum, transpose, unsqueeze, var, where,
-)
-from .ops.activation import relu, sigmoid, softmax, tanh
-from .creation import arange, full, ones, ones_like, rand, randn, zeros, zeros_like
-from .errors import (
-    AnomalyDetected, CheckpointError, CheckpointMismatch, ConfigError, DatasetError, DeepgradError, GraphvizError,
-    TrainingDiverged, WriteError,
-)
-from .gradcheck import GradcheckError, gradcheck
 from .threads import get_num_threads, set_num_threads
-from . import data, functional, nn, optim, viz
-from .io import load, save
-from .diagnostics import detect_anomaly
 
 cat = concatenate
 

@@ -15,24 +15,36 @@ register a strict stand-in device to check that no op mixes host arrays into
 device computations on machines without a GPU.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
+
+#: A backend array: a NumPy ndarray on "cpu", the array type of another device's module (CuPy's
+#: ndarray on "cuda") elsewhere. Typed as NumPy's: the other modules follow its API, and CuPy, which
+#: has no type stubs, is Any to a type checker.
+Array: TypeAlias = npt.NDArray[Any]
+#: What NumPy accepts as a dtype (np.float32, "float64", np.dtype(...), ...), and so does deepgrad.
+DTypeLike: TypeAlias = npt.DTypeLike
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
 int64 = np.dtype(np.int64)
 bool_ = np.dtype(np.bool_)
 
-_default_dtype = float32
+_default_dtype: np.dtype[Any] = float32
 
 
-def get_default_dtype():
+def get_default_dtype() -> np.dtype[Any]:
     """The floating dtype given to Python floats and lists (float32 unless changed)."""
     return _default_dtype
 
 
-def set_default_dtype(dtype):
+def set_default_dtype(dtype: DTypeLike) -> None:
     """Set the floating dtype given to Python floats and lists; returns nothing."""
     global _default_dtype
     dtype = np.dtype(dtype)
@@ -46,20 +58,24 @@ class Device:
     """One place arrays live: its name, array module (``xp``) and array type, and the moves."""
 
     name: str
-    xp: object          # numpy, cupy, or a module-like namespace with NumPy's functions
+    xp: Any                                        # numpy, cupy, or a module-like namespace with NumPy's functions
     array_type: type
-    from_host: object   # host (NumPy) array -> array on this device
-    to_host: object     # array on this device -> NumPy array
-    as_strided: object  # (array, shape, strides) -> read-only view
+    from_host: Callable[[np.ndarray], Any]         # host (NumPy) array -> array on this device
+    to_host: Callable[[Any], np.ndarray]           # array on this device -> NumPy array
+    as_strided: Callable[[Any, tuple[int, ...], tuple[int, ...]], Any]  # (array, shape, strides) -> read-only view
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"device({self.name!r})"
 
 
-def _numpy_as_strided(array, shape, strides):
+#: A device or its name: "cpu", "cuda" ("cuda:0"), or a registered stand-in's.
+DeviceLike: TypeAlias = Device | str
+
+
+def _numpy_as_strided(array: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(array, shape=shape, strides=strides, writeable=False)
 
 
@@ -67,7 +83,7 @@ CPU = Device("cpu", np, np.ndarray, np.asarray, np.asarray, _numpy_as_strided)
 _devices = {"cpu": CPU}
 
 
-def _cuda():
+def _cuda() -> Device:
     """The CuPy device; a clear error when CuPy or a GPU is missing."""
     try:
         import cupy
@@ -82,19 +98,19 @@ def _cuda():
     if count == 0:
         raise RuntimeError("device 'cuda': CuPy found no GPU")
 
-    def cupy_as_strided(array, shape, strides):
+    def cupy_as_strided(array: Any, shape: tuple[int, ...], strides: tuple[int, ...]) -> Any:
         return cupy.lib.stride_tricks.as_strided(array, shape=shape, strides=strides)
 
     return Device("cuda", cupy, cupy.ndarray, cupy.asarray, cupy.asnumpy, cupy_as_strided)
 
 
-def register_device(device):
+def register_device(device: Device) -> Device:
     """Make ``device`` (a :class:`Device`) reachable by its name; returns it."""
     _devices[device.name] = device
     return device
 
 
-def get_device(device):
+def get_device(device: DeviceLike) -> Device:
     """The :class:`Device` named ``device`` ("cpu", "cuda", or "cuda:0" as PyTorch spells the
     first GPU), or ``device`` itself if it is one."""
     if isinstance(device, Device):
@@ -111,7 +127,7 @@ def get_device(device):
     raise ValueError(f"unknown device {device!r}; expected one of {sorted(set(_devices) | {'cuda'})}")
 
 
-def is_available(device):
+def is_available(device: DeviceLike) -> bool:
     """Whether arrays can be put on ``device`` here (e.g. ``is_available("cuda")``)."""
     try:
         get_device(device)
@@ -120,7 +136,7 @@ def is_available(device):
     return True
 
 
-def device_of(array):
+def device_of(array: object) -> Device:
     """The :class:`Device` holding ``array`` (the CPU for NumPy arrays and scalars)."""
     if type(array) is np.ndarray:
         return CPU
@@ -132,17 +148,17 @@ def device_of(array):
     return CPU
 
 
-def is_array(value):
+def is_array(value: object) -> bool:
     """Whether ``value`` is an array of some device (NumPy, CuPy, ...), not a scalar or object."""
     return isinstance(value, np.ndarray) or device_of(value) is not CPU
 
 
-def get_array_module(array=None):
+def get_array_module(array: object = None) -> Any:
     """The array module of ``array``: numpy, or e.g. cupy for a CuPy array."""
     return device_of(array).xp
 
 
-def to_device(array, device):
+def to_device(array: Array, device: DeviceLike) -> Array:
     """``array`` on ``device`` (the same array if it is there already)."""
     target, source = get_device(device), device_of(array)
     if target is source:
@@ -151,16 +167,16 @@ def to_device(array, device):
     return host if target is CPU else target.from_host(host)
 
 
-def to_device_of(array, like):
+def to_device_of(array: Array, like: Array) -> Array:
     """``array`` on the device holding the array ``like`` (the same array if it is there already)."""
     return to_device(array, device_of(like))
 
 
-def to_host(array):
+def to_host(array: Array) -> np.ndarray:
     """``array`` as a NumPy array (a copy only when it lives on another device)."""
     return device_of(array).to_host(array)
 
 
-def as_strided(array, shape, strides):
+def as_strided(array: Array, shape: tuple[int, ...], strides: tuple[int, ...]) -> Array:
     """A read-only view of ``array`` with the given shape and byte strides, on its own device."""
     return device_of(array).as_strided(array, shape, strides)

@@ -8,13 +8,26 @@ activation, loss, dropout, shape); this module only gathers them.
 """
 
 from .ops.activation import (
-    elu, gelu, hardmax, leaky_relu, log_softmax, relu, sigmoid, softmax, softplus, tanh,
+    elu,
+    gelu,
+    hardmax,
+    leaky_relu,
+    log_softmax,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+    tanh,
 )
 from .ops.conv import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d
 from .ops.dropout import dropout
 from .ops.linear import linear
 from .ops.loss import (
-    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    mse_loss,
+    nll_loss,
 )
 from .ops.normalization import batch_norm, group_norm, layer_norm
 from .ops.shape import pad_last_dims as pad

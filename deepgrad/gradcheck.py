@@ -5,6 +5,11 @@
 computed in float64 for every element of every input that requires grad.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
 from . import backend
@@ -15,7 +20,8 @@ class GradcheckError(AssertionError):
     """Backprop and numerical differentiation disagree."""
 
 
-def gradcheck(fn, inputs, eps=1e-4, atol=1e-5, rtol=1e-3):
+def gradcheck(fn: Callable[..., Tensor], inputs: Tensor | Sequence[Any], eps: float = 1e-4, atol: float = 1e-5,
+              rtol: float = 1e-3) -> bool:
     """Check ``fn(*inputs)``'s full Jacobian with respect to each input that requires grad.
 
     ``inputs`` is a Tensor or a sequence of Tensors and constants. Floating

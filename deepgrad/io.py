@@ -8,21 +8,30 @@ Every write goes to a temporary file that is renamed into place, so a crash
 never leaves a half-written file where a good one was.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import tempfile
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from . import backend
+from .backend import Array
 from .errors import CheckpointError, WriteError
 from .tensor import Tensor
 
 CHECKPOINT_KEY = "deepgrad_checkpoint"
 
+#: A file's path: a string or a path object (pathlib.Path).
+StrPath: TypeAlias = "str | os.PathLike[str]"
 
-def _safetensors():
+
+def _safetensors() -> Any:
     try:
         from safetensors import numpy as st
     except ImportError:  # pragma: no cover - depends on the environment
@@ -30,7 +39,7 @@ def _safetensors():
     return st
 
 
-def atomic_write(path, write):
+def atomic_write(path: StrPath, write: Callable[[str], object]) -> None:
     """Call ``write(temporary_path)``, then rename the temporary file to ``path``: a crash or a full
     disk leaves the previous file (if any) as it was. A failure to write (no space, no permission) is
     a WriteError naming the file."""
@@ -52,23 +61,23 @@ def atomic_write(path, write):
         raise
 
 
-def _remove(temporary):
+def _remove(temporary: str | None) -> None:
     if temporary is not None and os.path.exists(temporary):
         os.remove(temporary)
 
 
-def _umask():
+def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
-def _contiguous(array):
+def _contiguous(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """A C-contiguous copy if needed, keeping the shape (np.ascontiguousarray makes 0-d arrays 1-d)."""
     return np.ascontiguousarray(array).reshape(array.shape)
 
 
-def _as_array(value, key):
+def _as_array(value: Tensor | Array, key: str) -> npt.NDArray[Any]:
     array = value.data if isinstance(value, Tensor) else value
     if backend.device_of(array) is not backend.CPU:  # arrays on a GPU are saved from the host
         array = backend.to_host(array)
@@ -77,24 +86,24 @@ def _as_array(value, key):
     return _contiguous(array)
 
 
-def write_text(path, text):
+def write_text(path: StrPath, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file renamed into place: never half-written."""
 
-    def write(temporary):
+    def write(temporary: str) -> None:
         with open(temporary, "w", newline="") as handle:
             handle.write(text)
 
     atomic_write(path, write)
 
 
-def save(state_dict, path, metadata=None):
+def save(state_dict: Mapping[str, Tensor | Array], path: StrPath, metadata: dict[str, str] | None = None) -> None:
     """Write a flat name -> array (or Tensor) mapping to a safetensors file, atomically."""
     st = _safetensors()
     arrays = {key: _as_array(value, key) for key, value in state_dict.items()}
     atomic_write(path, lambda tmp: st.save_file(arrays, tmp, metadata=metadata))
 
 
-def load(path):
+def load(path: StrPath) -> OrderedDict[str, npt.NDArray[Any]]:
     """Read a safetensors file into an OrderedDict of NumPy arrays (in the file's order)."""
     st = _safetensors()
     if not os.path.exists(path):
@@ -106,7 +115,7 @@ def load(path):
     return OrderedDict(arrays.items())
 
 
-def _split(value, arrays, path):
+def _split(value: Any, arrays: dict[str, npt.NDArray[Any]], path: str) -> Any:
     """Replace every array in a nested structure by a reference, collecting the arrays."""
     if isinstance(value, Tensor):
         value = value.data
@@ -133,7 +142,7 @@ def _split(value, arrays, path):
     raise TypeError(f"save_checkpoint: cannot store a {type(value).__name__} at {path or 'top level'}")
 
 
-def _join(value, arrays):
+def _join(value: Any, arrays: Mapping[str, npt.NDArray[Any]]) -> Any:
     if isinstance(value, dict):
         if "__array__" in value:
             return arrays[value["__array__"]]
@@ -143,16 +152,16 @@ def _join(value, arrays):
     return value
 
 
-def save_checkpoint(obj, path):
+def save_checkpoint(obj: object, path: StrPath) -> None:
     """Write a nested structure of dicts, lists, scalars, strings and arrays to one file, atomically."""
     st = _safetensors()
-    arrays = {}
+    arrays: dict[str, npt.NDArray[Any]] = {}
     skeleton = _split(obj, arrays, "")
     metadata = {CHECKPOINT_KEY: json.dumps(skeleton)}
     atomic_write(path, lambda tmp: st.save_file(arrays, tmp, metadata=metadata))
 
 
-def load_checkpoint(path):
+def load_checkpoint(path: StrPath) -> Any:
     """Read a structure written by :func:`save_checkpoint`."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_checkpoint: no such file: {path}")
@@ -168,5 +177,5 @@ def load_checkpoint(path):
         raise CheckpointError(f"load_checkpoint: {path} is a safetensors file but not a deepgrad checkpoint")
     try:
         return _join(json.loads(metadata[CHECKPOINT_KEY]), arrays)
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
         raise CheckpointError(f"load_checkpoint: {path} has corrupted checkpoint metadata ({error})") from None

@@ -9,7 +9,10 @@ warning filters, signal handlers or matplotlib's backend. deepgrad's own
 process-wide state is the grad mode and the default random generator.
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +23,7 @@ MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest: arrays up to 32 MiB come f
 TRIM_THRESHOLD = 1 << 30           # freed memory at the heap's top is returned to the OS only beyond 1 GiB
 
 
-def tune_allocator():
+def tune_allocator() -> bool:
     """Ask glibc's malloc to keep freed memory for reuse instead of handing it back to the OS.
 
     A training step frees and reallocates the same large activation and
@@ -51,7 +54,7 @@ def tune_allocator():
 ALLOCATOR_TUNED = tune_allocator()  # the one change importing deepgrad makes
 
 
-def config():
+def config() -> dict[str, Any]:
     """deepgrad's settings that concern the whole process, as a dict: versions, whether malloc was
     tuned at import (and how), the BLAS threads, the default dtype, the grad mode, whether a GPU
     can be used.

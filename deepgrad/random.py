@@ -5,12 +5,17 @@ Everything random (initializers, dropout, data shuffling) takes an explicit
 reproducible bit for bit.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 _default_generator = np.random.default_rng()
 
 
-def manual_seed(seed):
+def manual_seed(seed: int) -> np.random.Generator:
     """Reseed the default generator; returns it."""
     global _default_generator
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
@@ -19,16 +24,16 @@ def manual_seed(seed):
     return _default_generator
 
 
-def default_generator():
+def default_generator() -> np.random.Generator:
     """The generator used wherever no ``generator=`` is given."""
     return _default_generator
 
 
-def get_rng_state():
+def get_rng_state() -> Mapping[str, Any]:
     """The default generator's state as a JSON-serializable dict."""
     return _default_generator.bit_generator.state
 
 
-def set_rng_state(state):
+def set_rng_state(state: Mapping[str, Any]) -> None:
     """Restore a state returned by :func:`get_rng_state`."""
     _default_generator.bit_generator.state = state

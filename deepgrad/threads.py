@@ -14,10 +14,13 @@ time through threadpoolctl (``pip install threadpoolctl``; part of
 before Python starts does the same without it.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import Any
 
 
-def _controller():
+def _controller() -> Any:
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
@@ -26,13 +29,13 @@ def _controller():
     return ThreadpoolController().select(user_api="blas")
 
 
-def get_num_threads():
+def get_num_threads() -> int | None:
     """The number of threads NumPy's BLAS uses, or None when threadpoolctl finds no BLAS it knows."""
     pools = _controller().lib_controllers
     return max(pool.num_threads for pool in pools) if pools else None
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Make NumPy's BLAS use ``n`` threads from now on (n ≥ 1), in this whole process."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"set_num_threads: expected a whole number of threads >= 1, got {n!r}")
@@ -47,14 +50,14 @@ class BlasThreads:
     """NumPy's BLAS thread count, found once and then read and switched cheaply (a ThreadTuner
     switches it during training; ``set_num_threads`` scans the process's libraries every call)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._controller = _controller()
         if not self._controller.lib_controllers:
             raise RuntimeError("BlasThreads: threadpoolctl finds no BLAS library it can control in this process")
 
-    def get(self):
+    def get(self) -> int:
         return max(pool.num_threads for pool in self._controller.lib_controllers)
 
-    def set(self, n):
+    def set(self, n: int) -> None:
         for pool in self._controller.lib_controllers:
             pool.set_num_threads(n)

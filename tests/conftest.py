@@ -17,8 +17,9 @@ def _restore_global_state():
 
 def _devices():
     """The non-CPU devices to test on: the strict fake always, CUDA when CuPy and a GPU are here."""
-    from deepgrad import backend
     from fake_device import FAKE
+
+    from deepgrad import backend
 
     backend.register_device(FAKE)
     devices = [pytest.param("fake", id="fake")]

@@ -26,14 +26,22 @@ the tensor basics (creation, ``.to``, conversions, repr, errors).
 
 import numpy as np
 import pytest
+from helpers import (
+    away_from_bounds,
+    away_from_zero,
+    class_targets,
+    class_weights,
+    distinct,
+    positive,
+    probability_targets,
+    randn,
+    rng,
+    untied_pair,
+)
 
 import deepgrad as dg
 import deepgrad.functional as F
 from deepgrad import backend
-from helpers import (
-    away_from_bounds, away_from_zero, class_targets, class_weights, distinct, positive, probability_targets,
-    randn, rng, untied_pair,
-)
 
 
 def same(a_cpu, b_dev, device):
@@ -426,7 +434,8 @@ CATALOGUE = {
     "F.cross_entropy host target": (lambda x: F.cross_entropy(x, HOST_TARGETS), [R(4, 3)]),
     "F.cross_entropy sum": (lambda x, t: F.cross_entropy(x, t, reduction="sum"), [R(4, 3), targets(4, 3)]),
     "F.cross_entropy none": (lambda x, t: F.cross_entropy(x, t, reduction="none"), [R(4, 3), targets(4, 3)]),
-    "F.cross_entropy weight": (lambda x, t, w: F.cross_entropy(x, t, weight=w), [R(4, 3), targets(4, 3), weights(4, 3)]),
+    "F.cross_entropy weight": (lambda x, t, w: F.cross_entropy(x, t, weight=w),
+                               [R(4, 3), targets(4, 3), weights(4, 3)]),
     "F.cross_entropy host weight": (lambda x, t: F.cross_entropy(x, t, weight=HOST_WEIGHTS), [R(4, 3), targets(4, 3)]),
     "F.cross_entropy label_smoothing": (
         lambda x, t: F.cross_entropy(x, t, label_smoothing=0.2), [R(4, 3), targets(4, 3)]),

@@ -17,6 +17,7 @@ import copy
 
 import numpy as np
 import pytest
+from helpers import OPTIMIZER_CONFIGS
 
 import deepgrad as dg
 import deepgrad.functional as F
@@ -25,7 +26,6 @@ from deepgrad.data import DataLoader, Dataset, Subset, TensorDataset, datasets
 from deepgrad.nn import utils as nn_utils
 from deepgrad.optim import lr_scheduler
 from deepgrad.train import Trainer, presets
-from helpers import OPTIMIZER_CONFIGS
 
 # ----------------------------------------------------------------------------
 # Comparing a device run with the CPU's

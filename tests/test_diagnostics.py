@@ -14,10 +14,16 @@ import deepgrad.functional as F
 import deepgrad.nn as nn
 from deepgrad.data import DataLoader, TensorDataset
 from deepgrad.diagnostics import (
-    ActivationMonitor, ActivationStats, GradientFlow, GradientFlowMonitor, detect_anomaly, standard_monitors,
+    ActivationMonitor,
+    ActivationStats,
+    GradientFlow,
+    GradientFlowMonitor,
+    detect_anomaly,
+    standard_monitors,
 )
 from deepgrad.diagnostics.monitors import keep_until
 from deepgrad.errors import AnomalyDetected
+from deepgrad.tensor import is_anomaly_enabled
 from deepgrad.train import Trainer, presets
 
 
@@ -157,12 +163,27 @@ def test_detect_anomaly_names_the_op_of_the_backward():
     assert math.isinf(x.grad[0])
 
 
-def test_detect_anomaly_does_not_nest_and_restores_the_plain_call():
+def test_detect_anomaly_does_not_nest():
     with detect_anomaly():
         with pytest.raises(RuntimeError, match="already active"):
             with detect_anomaly():
                 pass
-    assert dg.Function.__call__ is dg.Function._plain_call
+    assert not is_anomaly_enabled()
+
+
+def test_anomaly_mode_is_a_flag_the_dispatcher_reads_not_a_patched_call():
+    call = dg.Function.__call__
+    assert not is_anomaly_enabled()                      # off by default
+    with detect_anomaly():
+        assert is_anomaly_enabled()
+        assert dg.Function.__call__ is call              # no class patching while on ...
+        with pytest.raises(AnomalyDetected):
+            t64([-1.0]).log()                            # ... yet the op is checked
+    assert not is_anomaly_enabled()
+    assert dg.Function.__call__ is call
+    with pytest.raises(AnomalyDetected), detect_anomaly():
+        t64([-1.0]).log()
+    assert not is_anomaly_enabled() and dg.Function.__call__ is call   # switched off after an error too
 
 
 # ----------------------------------------------------------------------------

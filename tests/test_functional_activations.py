@@ -12,13 +12,13 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import SETTINGS, away_from_bounds, away_from_zero, randn, seeds, shapes
 from hypothesis import given
 from hypothesis import strategies as st
 
 import deepgrad as dg
 import deepgrad.functional as F
 import deepgrad.ops.activation as activation_ops
-from helpers import SETTINGS, away_from_bounds, away_from_zero, randn, seeds, shapes
 
 
 def gradcheck(fn, array):
@@ -220,7 +220,7 @@ def test_sigmoid_tanh_softplus_of_huge_inputs():
     np.testing.assert_allclose(grad, 1 - np.tanh(x) ** 2, rtol=1e-13, atol=0)
 
     for beta, threshold in [(1.0, 20.0), (1.0, 1e9), (0.5, 20.0)]:
-        out, grad = _with_warnings_as_errors(lambda t: F.softplus(t, beta=beta, threshold=threshold), x)
+        out, grad = _with_warnings_as_errors(lambda t, b=beta, h=threshold: F.softplus(t, beta=b, threshold=h), x)
         np.testing.assert_allclose(out, np.logaddexp(0, beta * x) / beta, rtol=1e-15, atol=0)
         np.testing.assert_allclose(grad, np.exp(-np.logaddexp(0, -beta * x)), rtol=1e-15, atol=0)
 

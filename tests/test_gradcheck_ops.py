@@ -7,14 +7,27 @@ differences are a valid reference at ``dg.gradcheck``'s default tolerances.
 
 import numpy as np
 import pytest
+from helpers import (
+    SETTINGS,
+    away_from_bounds,
+    away_from_zero,
+    broadcast_shapes,
+    distinct,
+    matmul_shapes,
+    positive,
+    randn,
+    reduction_args,
+    reshape_target,
+    rng,
+    seeds,
+    shapes,
+    slices_for,
+    untied_pair,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
 import deepgrad as dg
-from helpers import (
-    SETTINGS, away_from_bounds, away_from_zero, broadcast_shapes, distinct, matmul_shapes, positive, randn,
-    reduction_args, reshape_target, rng, seeds, shapes, slices_for, untied_pair,
-)
 
 
 def gradcheck(fn, *arrays, requires=None, **kwargs):

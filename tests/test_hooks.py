@@ -109,7 +109,8 @@ def test_bad_hooks_are_clear_errors():
     x = t64([1.0, 2.0])
     y = x * 2
     y.register_hook(explode)
-    with pytest.raises(RuntimeError, match=r"gradient hook .*explode of a tensor of shape \(2,\) raised ValueError: boom"):
+    with pytest.raises(RuntimeError,
+                       match=r"gradient hook .*explode of a tensor of shape \(2,\) raised ValueError: boom"):
         y.sum().backward()
     z = t64([1.0, 2.0])
     z.register_hook(lambda g: g[:1])

@@ -5,9 +5,9 @@ import itertools
 
 import numpy as np
 import pytest
+from helpers import randn
 
 from deepgrad.ops.reduction import sum_over
-from helpers import randn
 
 SHAPES = [(5,), (4, 3), (6, 3, 4), (5, 3, 4, 2)]
 

@@ -1,6 +1,7 @@
 """The engine: Tensor, graph recording, backward, grad modes, dtype rules."""
 
 import gc
+import inspect
 import weakref
 
 import numpy as np
@@ -482,6 +483,39 @@ def test_comparisons_return_bool_tensors():
         assert result.dtype == dg.bool_ and not result.requires_grad, name
         np.testing.assert_array_equal(result.data, expected, err_msg=name)
     assert len({a, b}) == 2  # defining == keeps tensors hashable
+
+
+# Each Tensor method that takes arguments, and the ops function it calls: the same arguments, defaults included.
+METHOD_FUNCTIONS = {
+    "clamp": dg.clamp, "clip": dg.clip, "maximum": dg.maximum, "minimum": dg.minimum, "matmul": dg.matmul,
+    "pow": dg.pow, "sum": dg.sum, "mean": dg.mean, "max": dg.max, "min": dg.min, "var": dg.var, "std": dg.std,
+    "argmax": dg.argmax, "argmin": dg.argmin, "reshape": dg.reshape, "view": dg.reshape, "permute": dg.permute,
+    "transpose": dg.transpose, "flatten": dg.flatten, "expand": dg.expand, "broadcast_to": dg.broadcast_to,
+    "squeeze": dg.squeeze, "unsqueeze": dg.unsqueeze, "softmax": dg.softmax, "log_softmax": dg.ops.log_softmax,
+    "to": dg.ops.device.to, "astype": dg.cast,
+}
+
+
+@pytest.mark.parametrize("method", sorted(METHOD_FUNCTIONS))
+def test_methods_are_declared_in_the_class_with_their_functions_arguments(method):
+    declared = inspect.getattr_static(dg.Tensor, method)
+    assert inspect.isfunction(declared), method   # in the class body, visible to readers and type checkers
+
+    def arguments(function):
+        return [(p.name, p.kind, p.default) for p in list(inspect.signature(function).parameters.values())[1:]]
+
+    assert arguments(declared) == arguments(METHOD_FUNCTIONS[method]), method
+
+
+def test_operators_and_properties_are_declared_in_the_class():
+    for name in ("__add__", "__radd__", "__rsub__", "__rtruediv__", "__rpow__", "__rmatmul__", "__neg__", "__abs__",
+                 "__getitem__", "__lt__", "__eq__", "__ne__", "exp", "relu", "cpu", "cuda", "float", "double"):
+        assert name in vars(dg.Tensor), name
+    assert isinstance(vars(dg.Tensor)["T"], property) and isinstance(vars(dg.Tensor)["device"], property)
+    assert dg.Tensor.__hash__ is object.__hash__
+    x = dg.tensor([[1.0, 2.0]])
+    assert x.T.shape == (2, 1) and x.device is dg.backend.CPU and x.view(2).shape == (2,)
+    assert x.float() is x and x.double().dtype == dg.float64 and x.astype(dg.int64).dtype == dg.int64
 
 
 def test_tensors_and_numpy_arrays_combine_into_tensors():

@@ -8,11 +8,17 @@ is saturated or dead — the course notes' histograms of sigmoid outputs piling 
     stats.remove()
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from .. import backend, nn
+from ..backend import Array
+from ..tensor import RemovableHandle, Tensor
 
 SATURATION_MARGIN = 0.02  # a sigmoid/tanh output this close to one of its bounds is saturated
 BOUNDS = {nn.Sigmoid: (0.0, 1.0), nn.Tanh: (-1.0, 1.0)}  # the layers that saturate at their bounds
@@ -20,6 +26,9 @@ ACTIVATIONS = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.S
 BINS = 40
 RANGES = {**BOUNDS, nn.ReLU: (0.0, 4.0)}  # the histogram's range per layer type
 OTHER_RANGE = (-1.0, 4.0)                # ... and for the others (leaky ReLU and kin, custom layers)
+
+#: A layer to watch: its name (as in ``model.named_modules()``), a module type, or the module itself.
+LayerChoice: TypeAlias = str | type[nn.Module] | nn.Module
 
 
 @dataclass
@@ -36,18 +45,19 @@ class LayerActivations:
     kind: str
     mean: float
     std: float
-    edges: list
-    histogram: list
-    saturated: float
+    edges: list[float]
+    histogram: list[int]
+    saturated: float | None
     dead: float
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def layer_activations(module, output):
+def layer_activations(module: nn.Module, output: Tensor | Array) -> LayerActivations:
     """The :class:`LayerActivations` of ``output`` (a batch-first array or Tensor) of ``module``."""
-    values = backend.to_host(getattr(output, "data", output)).astype(np.float64, copy=False)
+    array = output.data if isinstance(output, Tensor) else output
+    values = backend.to_host(array).astype(np.float64, copy=False)
     low, high = RANGES.get(type(module), OTHER_RANGE)
     edges = np.linspace(low, high, BINS + 1)
     counts = np.histogram(np.clip(values, low, high), bins=edges)[0]
@@ -61,10 +71,11 @@ def layer_activations(module, output):
                             counts.tolist(), saturated, dead)
 
 
-def select_layers(model, layers=None):
+def select_layers(model: nn.Module, layers: Sequence[LayerChoice] | None = None) -> list[tuple[str, nn.Module]]:
     """(name, module) pairs of ``model`` to watch: ``layers`` as names, module types or modules, or by
     default every activation layer."""
     named = list(model.named_modules())
+    chosen: list[tuple[str, nn.Module]]
     if layers is None:
         chosen = [(name, m) for name, m in named if isinstance(m, ACTIVATIONS)]
     else:
@@ -88,24 +99,26 @@ class ActivationStats:
     without them runs at full speed.
     """
 
-    def __init__(self, model, layers=None):
+    def __init__(self, model: nn.Module, layers: Sequence[LayerChoice] | None = None) -> None:
         self.layers = select_layers(model, layers)
-        self.results = {}
-        self._handles = [module.register_forward_hook(self._recorder(name)) for name, module in self.layers]
+        self.results: dict[str, LayerActivations] = {}
+        self._handles: list[RemovableHandle] = [
+            module.register_forward_hook(self._recorder(name)) for name, module in self.layers
+        ]
 
-    def _recorder(self, name):
-        def record(module, inputs, output):
+    def _recorder(self, name: str) -> Callable[[nn.Module, tuple[Any, ...], Any], None]:
+        def record(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
             self.results[name] = layer_activations(module, output)
 
         return record
 
-    def remove(self):
+    def remove(self) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles = []
 
-    def __enter__(self):
+    def __enter__(self) -> ActivationStats:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.remove()

@@ -9,17 +9,24 @@ Every op's output and every gradient is checked while the block runs (slow: for 
 outside it nothing is checked and nothing costs.
 """
 
-import contextlib
+from __future__ import annotations
 
-from ..tensor import AnomalyMode, set_anomaly_detection
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..tensor import AnomalyMode, RemovableHandle, is_anomaly_enabled, set_anomaly_detection
+
+if TYPE_CHECKING:
+    from ..nn import Module
 
 
 @contextlib.contextmanager
-def detect_anomaly(model=None):
+def detect_anomaly(model: Module | None = None) -> Iterator[None]:
     """Check every op's forward output and backward gradients for NaN/Inf inside the block, raising
     :class:`deepgrad.errors.AnomalyDetected` at the first op that produced one. With ``model``, the
     message names the module (as in ``model.named_modules()``) each op ran in."""
-    if AnomalyMode.enabled:
+    if is_anomaly_enabled():
         raise RuntimeError("detect_anomaly: already active (blocks do not nest)")
     handles = _track_modules(model) if model is not None else []
     set_anomaly_detection(True)
@@ -32,18 +39,18 @@ def detect_anomaly(model=None):
             handle.remove()
 
 
-def _track_modules(model):
+def _track_modules(model: Module) -> list[RemovableHandle]:
     """Forward hooks on every module of ``model`` keeping the name of the innermost one running, for
     :attr:`AnomalyMode.where`; returns their handles."""
-    running = []
+    running: list[str] = []
 
-    def enter(label):
-        def hook(module, args):
+    def enter(label: str) -> Callable[[Module, tuple[Any, ...]], None]:
+        def hook(module: Module, args: tuple[Any, ...]) -> None:
             running.append(label)
 
         return hook
 
-    def leave(module, args, output):
+    def leave(module: Module, args: tuple[Any, ...], output: Any) -> None:
         running.pop()
 
     handles = []

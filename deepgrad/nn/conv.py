@@ -1,19 +1,29 @@
 """Convolution and pooling layers (im2col underneath, see ``deepgrad.ops.conv``)."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from .. import backend
 from .. import functional as F
+from ..backend import DTypeLike
 from ..ops.arguments import int_pair
-from .linear import init_weight_and_bias
+from ..tensor import Tensor
+from .linear import WeightInit, init_weight_and_bias
 from .module import Module, Parameter
+
+IntPair = int | tuple[int, int]  # a size for both height and width, or (height, width)
 
 
 class Conv2d(Module):
     """2-D convolution (cross-correlation) of (N, C_in, H, W) input; weight (C_out, C_in, kh, kw)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, init=None, dtype=None, generator=None):
+    bias: Parameter | None
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
+                 padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1, bias: bool = True,
+                 init: WeightInit | None = None, dtype: DTypeLike | None = None,
+                 generator: np.random.Generator | None = None) -> None:
         super().__init__()
         if groups != 1:
             raise NotImplementedError("Conv2d: only groups=1 is supported")
@@ -26,7 +36,7 @@ class Conv2d(Module):
         self.register_parameter("bias", Parameter(np.empty(out_channels, dtype=dtype)) if bias else None)
         init_weight_and_bias(self.weight, self.bias, init, generator)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
@@ -34,7 +44,7 @@ class Conv2d(Module):
         # Checked here, and stride, padding, dilation are pairs already: conv2d need not check again.
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, check=False)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0, 0):
             text += f", padding={self.padding}"
@@ -44,36 +54,37 @@ class Conv2d(Module):
 
 
 class MaxPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1):
+    def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
+                 dilation: IntPair = 1) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
 
 
 class AvgPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
 
 
 class AdaptiveAvgPool2d(Module):
-    def __init__(self, output_size):
+    def __init__(self, output_size: IntPair) -> None:
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.adaptive_avg_pool2d(x, self.output_size)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

@@ -1,7 +1,12 @@
 """Dropout layer."""
 
+from __future__ import annotations
+
+import numpy as np
+
 from .. import functional as F
 from ..ops.dropout import check_probability
+from ..tensor import Tensor
 from .module import Module
 
 
@@ -13,13 +18,14 @@ class Dropout(Module):
     multiply by (1−p) in eval. ``generator`` makes the masks reproducible.
     """
 
-    def __init__(self, p=0.5, scale_at_test=False, generator=None):
+    def __init__(self, p: float = 0.5, scale_at_test: bool = False,
+                 generator: np.random.Generator | None = None) -> None:
         super().__init__()
         check_probability(p, "Dropout")
         self.p, self.scale_at_test, self.generator = p, scale_at_test, generator
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training, self.scale_at_test, self.generator)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}" + (", scale_at_test=True" if self.scale_at_test else "")

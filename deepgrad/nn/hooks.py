@@ -10,55 +10,64 @@ when the last has arrived, give them with the output's to the hooks (which may
 replace them). Hooks see backend arrays, like ``.grad``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from ..tensor import Function, Tensor, hook_name, is_grad_enabled
+
+if TYPE_CHECKING:
+    from ..backend import Array
+    from .module import Module
 
 
 class OutputGradient(Function):
     """out = x; the gradient reaching the module's output goes through the pre-hooks."""
 
-    def __init__(self, call):
+    def __init__(self, call: BackwardHookCall) -> None:
         self.call = call
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         return x
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> tuple[Array]:
         return (self.call.output_gradient(grad),)
 
 
 class InputGradient(Function):
     """out = x; the gradient leaving the module by input ``index`` goes through the hooks."""
 
-    def __init__(self, call, index):
+    def __init__(self, call: BackwardHookCall, index: int) -> None:
         self.call, self.index = call, index
 
-    def forward(self, x):
+    def forward(self, x: Array) -> Array:
         return x
 
-    def backward(self, grad):
+    def backward(self, grad: Array) -> tuple[Array | None]:
         return (self.call.input_gradient(self.index, grad),)
 
 
 class BackwardHookCall:
     """One call of a module that has backward hooks: what its backward pass has seen so far."""
 
-    def __init__(self, module, args):
+    def __init__(self, module: Module, args: tuple[Any, ...]) -> None:
         self.module = module
-        self.grad_input = [None] * len(args)
+        self.grad_input: list[Array | None] = [None] * len(args)
         self.waiting = {i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad}
-        self.grad_output = None
+        self.grad_output: tuple[Array] | None = None
 
-    def wrap_inputs(self, args):
+    def wrap_inputs(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple(InputGradient(self, i)(a) if i in self.waiting else a for i, a in enumerate(args))
 
-    def wrap_output(self, output):
+    def wrap_output(self, output: Any) -> Tensor:
         if not isinstance(output, Tensor):
             raise NotImplementedError(
                 f"{self.module!r}: full backward hooks need a forward that returns one Tensor, "
                 f"got {type(output).__name__}")
         return OutputGradient(self)(output) if output.requires_grad else output
 
-    def output_gradient(self, grad):
+    def output_gradient(self, grad: Array) -> Array:
         for hook in list(self.module._backward_pre_hooks.values()):
             replaced = self._call(hook, "backward pre-hook", (grad,))
             if replaced is not None:
@@ -68,7 +77,7 @@ class BackwardHookCall:
             self._run_hooks()
         return grad
 
-    def input_gradient(self, index, grad):
+    def input_gradient(self, index: int, grad: Array) -> Array | None:
         self.grad_input[index] = grad
         self.waiting.discard(index)
         if self.waiting:
@@ -82,7 +91,7 @@ class BackwardHookCall:
                     "be replaced)")
         return final[index]
 
-    def _run_hooks(self):
+    def _run_hooks(self) -> tuple[Array | None, ...]:
         grad_input = tuple(self.grad_input)
         for hook in list(self.module._backward_hooks.values()):
             replaced = self._call(hook, "backward hook", grad_input, self.grad_output)
@@ -95,7 +104,7 @@ class BackwardHookCall:
                                    for new, old in zip(replaced, grad_input))
         return grad_input
 
-    def _call(self, hook, kind, *args):
+    def _call(self, hook: Callable[..., Any], kind: str, *args: Any) -> Any:
         try:
             return hook(self.module, *args)
         except Exception as error:
@@ -103,7 +112,8 @@ class BackwardHookCall:
                 from error
 
 
-def call_with_backward_hooks(module, args, kwargs, forward):
+def call_with_backward_hooks(module: Module, args: tuple[Any, ...], kwargs: dict[str, Any],
+                             forward: Callable[[tuple[Any, ...], dict[str, Any]], Any]) -> Any:
     """``forward(args, kwargs)`` (the module's forward with its forward hooks) with the backward
     hooks attached to its inputs and output; without grad recording, just the forward."""
     if not is_grad_enabled():
@@ -112,7 +122,7 @@ def call_with_backward_hooks(module, args, kwargs, forward):
     return call.wrap_output(forward(call.wrap_inputs(args), kwargs))
 
 
-def _single(value, hook):
+def _single(value: Any, hook: Callable[..., Any]) -> Any:
     if isinstance(value, (tuple, list)):
         if len(value) != 1:
             raise RuntimeError(f"backward pre-hook {hook_name(hook)} returned {len(value)} gradients for one output")
@@ -120,7 +130,7 @@ def _single(value, hook):
     return value
 
 
-def _array(value, hook, shape):
+def _array(value: Any, hook: Callable[..., Any], shape: tuple[int, ...]) -> Array:
     value = value.data if isinstance(value, Tensor) else value
     if getattr(value, "shape", None) != shape:
         raise RuntimeError(f"hook {hook_name(hook)} returned a gradient of shape {getattr(value, 'shape', None)}, "

@@ -5,16 +5,24 @@ default generator if None) and return the tensor. The seed notes' "Xavier"
 (std 1/√n_in) is :func:`lecun_normal_`; Glorot's is :func:`xavier_normal_`.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from typing import Literal, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import backend
 from ..random import default_generator
+from ..tensor import Tensor
+
+TensorT = TypeVar("TensorT", bound=Tensor)  # an initializer returns the tensor it filled (a Parameter stays one)
+FanMode = Literal["fan_in", "fan_out"]
 
 
-def calculate_gain(nonlinearity, param=None):
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The recommended gain for ``nonlinearity``: relu √2, tanh 5/3, leaky_relu √(2/(1+slope²)), linear 1, ..."""
     linear = ("linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
               "conv_transpose3d", "sigmoid")
@@ -34,7 +42,7 @@ def calculate_gain(nonlinearity, param=None):
     raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
 
 
-def calculate_fan_in_and_fan_out(tensor):
+def calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     """fan_in = shape[1]·receptive field, fan_out = shape[0]·receptive field (PyTorch's convention)."""
     shape = tensor.shape
     if len(shape) < 2:
@@ -43,7 +51,7 @@ def calculate_fan_in_and_fan_out(tensor):
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _fill(tensor, values):
+def _fill(tensor: TensorT, values: npt.NDArray[np.floating] | float) -> TensorT:
     """Write ``values`` (drawn on the host, or a number) into the tensor, on its device."""
     if isinstance(values, np.ndarray):
         values = backend.to_device_of(values, tensor.data)
@@ -51,46 +59,47 @@ def _fill(tensor, values):
     return tensor
 
 
-def _rng(generator):
+def _rng(generator: np.random.Generator | None) -> np.random.Generator:
     return generator or default_generator()
 
 
-def uniform_(tensor, a=0.0, b=1.0, generator=None):
+def uniform_(tensor: TensorT, a: float = 0.0, b: float = 1.0, generator: np.random.Generator | None = None) -> TensorT:
     """Fill with U(a, b)."""
     return _fill(tensor, _rng(generator).uniform(a, b, tensor.shape))
 
 
-def normal_(tensor, mean=0.0, std=1.0, generator=None):
+def normal_(tensor: TensorT, mean: float = 0.0, std: float = 1.0,
+            generator: np.random.Generator | None = None) -> TensorT:
     """Fill with N(mean, std²)."""
     return _fill(tensor, _rng(generator).normal(mean, std, tensor.shape))
 
 
-def constant_(tensor, val):
+def constant_(tensor: TensorT, val: float) -> TensorT:
     return _fill(tensor, val)
 
 
-def zeros_(tensor):
+def zeros_(tensor: TensorT) -> TensorT:
     return _fill(tensor, 0)
 
 
-def ones_(tensor):
+def ones_(tensor: TensorT) -> TensorT:
     return _fill(tensor, 1)
 
 
-def xavier_uniform_(tensor, gain=1.0, generator=None):
+def xavier_uniform_(tensor: TensorT, gain: float = 1.0, generator: np.random.Generator | None = None) -> TensorT:
     """U(−a, a) with a = gain·√(6 / (fan_in + fan_out)) (Glorot & Bengio)."""
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(tensor, gain=1.0, generator=None):
+def xavier_normal_(tensor: TensorT, gain: float = 1.0, generator: np.random.Generator | None = None) -> TensorT:
     """N(0, std²) with std = gain·√(2 / (fan_in + fan_out)) (Glorot & Bengio)."""
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
-def _kaiming_std(tensor, a, mode, nonlinearity):
+def _kaiming_std(tensor: Tensor, a: float, mode: FanMode, nonlinearity: str) -> float:
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"kaiming init: mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
@@ -98,24 +107,27 @@ def _kaiming_std(tensor, a, mode, nonlinearity):
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+def kaiming_uniform_(tensor: TensorT, a: float = 0.0, mode: FanMode = "fan_in", nonlinearity: str = "leaky_relu",
+                     generator: np.random.Generator | None = None) -> TensorT:
     """U(−b, b) with b = √3·gain/√fan (He et al.); gain from ``nonlinearity`` and slope ``a``."""
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
     return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+def kaiming_normal_(tensor: TensorT, a: float = 0.0, mode: FanMode = "fan_in", nonlinearity: str = "leaky_relu",
+                    generator: np.random.Generator | None = None) -> TensorT:
     """N(0, std²) with std = gain/√fan (He et al.): √(2/n_in) for ReLU."""
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity), generator)
 
 
-def lecun_normal_(tensor, generator=None):
+def lecun_normal_(tensor: TensorT, generator: np.random.Generator | None = None) -> TensorT:
     """N(0, 1/fan_in): the seed notes' "Xavier" initialization."""
     fan_in, _ = calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, 1.0 / math.sqrt(fan_in), generator)
 
 
-def sparse_(tensor, sparsity=None, std=0.01, *, k=None, generator=None):
+def sparse_(tensor: TensorT, sparsity: float | None = None, std: float = 0.01, *, k: int | None = None,
+            generator: np.random.Generator | None = None) -> TensorT:
     """Sparse N(0, std²) weights for a 2-D (out, in) tensor.
 
     ``sparsity`` (PyTorch's form): in every column, ⌈sparsity·rows⌉ entries are zero.
@@ -135,7 +147,7 @@ def sparse_(tensor, sparsity=None, std=0.01, *, k=None, generator=None):
         order = np.argsort(rng.random((rows, cols)), axis=1)
         keep = np.zeros((rows, cols), dtype=bool)
         np.put_along_axis(keep, order[:, :k], True, axis=1)
-    else:
+    elif sparsity is not None:  # always, k being None (checked above)
         if not 0.0 <= sparsity <= 1.0:
             raise ValueError(f"sparse_: sparsity must be in [0, 1], got {sparsity}")
         zeros_per_column = int(math.ceil(sparsity * rows))

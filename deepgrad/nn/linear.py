@@ -1,16 +1,25 @@
 """Linear (fully connected) layer, Identity and Flatten."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from .. import backend
 from .. import functional as F
+from ..backend import DTypeLike
+from ..tensor import Tensor
 from . import init as initializers
 from .module import Module, Parameter
 
+#: The ``init=`` of Linear and Conv2d: a name of :data:`WEIGHT_INITS`, or a function filling the weight in place.
+WeightInit: TypeAlias = "str | Callable[[Parameter], object]"
+
 # The ``init=`` choices of Linear and Conv2d: name -> function filling the weight.
-WEIGHT_INITS = {
+WEIGHT_INITS: dict[str, Callable[..., Any]] = {
     "xavier_normal": initializers.xavier_normal_,
     "xavier_uniform": initializers.xavier_uniform_,
     "kaiming_normal": lambda w, generator: initializers.kaiming_normal_(w, nonlinearity="relu", generator=generator),
@@ -20,7 +29,8 @@ WEIGHT_INITS = {
 }
 
 
-def init_weight_and_bias(weight, bias, init, generator):
+def init_weight_and_bias(weight: Parameter, bias: Parameter | None, init: WeightInit | None,
+                         generator: np.random.Generator | None) -> None:
     """PyTorch's default (U(±1/√fan_in) for both) unless ``init`` names another weight init
     (then the bias starts at zero)."""
     fan_in, _ = initializers.calculate_fan_in_and_fan_out(weight)
@@ -43,7 +53,10 @@ def init_weight_and_bias(weight, bias, init, generator):
 class Linear(Module):
     """y = x Wᵀ + b with W of shape (out_features, in_features)."""
 
-    def __init__(self, in_features, out_features, bias=True, init=None, dtype=None, generator=None):
+    bias: Parameter | None
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, init: WeightInit | None = None,
+                 dtype: DTypeLike | None = None, generator: np.random.Generator | None = None) -> None:
         super().__init__()
         dtype = dtype or backend.get_default_dtype()
         self.in_features, self.out_features = in_features, out_features
@@ -51,7 +64,7 @@ class Linear(Module):
         self.register_parameter("bias", Parameter(np.empty(out_features, dtype=dtype)) if bias else None)
         init_weight_and_bias(self.weight, self.bias, init, generator)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         if not x.shape or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"{self!r}: expected input of shape (N, {self.in_features}) or (..., {self.in_features}), "
@@ -59,26 +72,26 @@ class Linear(Module):
             )
         return F.linear(x, self.weight, self.bias, check=False)  # its own weight and bias fit by construction
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
 class Identity(Module):
     """Returns its input."""
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return x
 
 
 class Flatten(Module):
     """Merge dims start_dim..end_dim (by default all but the batch dim)."""
 
-    def __init__(self, start_dim=1, end_dim=-1):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return x.flatten(self.start_dim, self.end_dim)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -7,16 +7,36 @@ Registered values also live in the instance ``__dict__``, so reading
 ``layer.weight`` in ``forward`` is a plain attribute access.
 """
 
-from collections import OrderedDict, namedtuple
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import backend
+from ..backend import Array, DeviceLike, DTypeLike
 from ..ops.device import split_target
 from ..tensor import RemovableHandle, Tensor, as_array
 from .hooks import call_with_backward_hooks
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+# The hooks of a Module (see the register_*_hook methods); a non-None return replaces what they were given.
+ForwardPreHook: TypeAlias = "Callable[[Module, tuple[Any, ...]], Any]"
+ForwardHook: TypeAlias = "Callable[[Module, tuple[Any, ...], Any], Any]"
+BackwardHook: TypeAlias = "Callable[[Module, tuple[Array | None, ...], tuple[Array, ...]], Any]"
+BackwardPreHook: TypeAlias = "Callable[[Module, tuple[Array, ...]], Any]"
+
+
+class IncompatibleKeys(NamedTuple):
+    """What :meth:`Module.load_state_dict` found missing in the state dict, and unexpected in it."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 class Parameter(Tensor):
@@ -24,18 +44,28 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data, requires_grad=True):
+    def __init__(self, data: Tensor | npt.ArrayLike, requires_grad: bool = True) -> None:
         super().__init__(data.data if isinstance(data, Tensor) else as_array(data, where="Parameter"),
                          requires_grad=requires_grad)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
 
 class Module:
     """Base class of every layer and model: subclass it and write ``forward``."""
 
-    def __init__(self):
+    # Set in __init__ through __dict__ (so __setattr__ does not see them):
+    training: bool
+    _parameters: OrderedDict[str, Parameter | None]
+    _buffers: OrderedDict[str, Array | None]
+    _modules: OrderedDict[str, Module | None]
+    _forward_hooks: OrderedDict[int, ForwardHook]
+    _forward_pre_hooks: OrderedDict[int, ForwardPreHook]
+    _backward_hooks: OrderedDict[int, BackwardHook]
+    _backward_pre_hooks: OrderedDict[int, BackwardPreHook]
+
+    def __init__(self) -> None:
         d = self.__dict__
         d["training"] = True
         d["_parameters"] = OrderedDict()
@@ -47,7 +77,7 @@ class Module:
         d["_backward_pre_hooks"] = OrderedDict()
 
     # -- registration -------------------------------------------------------
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
         if "_parameters" not in d:
             raise AttributeError(
@@ -80,19 +110,19 @@ class Module:
             modules[name] = None
         d[name] = value
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> None:
         for registry in ("_parameters", "_modules", "_buffers"):
             self.__dict__[registry].pop(name, None)
         del self.__dict__[name]
 
-    def register_buffer(self, name, array):
+    def register_buffer(self, name: str, array: npt.ArrayLike | None) -> None:
         """Register a state array that is not trained (e.g. running_mean); None leaves a slot."""
         if array is not None:
             array = as_array(array, where=f"{type(self).__name__}.register_buffer")
         self.__dict__["_buffers"][name] = array
         self.__dict__[name] = array
 
-    def register_parameter(self, name, param):
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` (a Parameter, or None for an absent optional one such as bias)."""
         if param is None:
             self.__dict__["_parameters"][name] = None
@@ -101,10 +131,10 @@ class Module:
             setattr(self, name, param)
 
     # -- calling ------------------------------------------------------------
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not (self._forward_hooks or self._forward_pre_hooks or self._backward_hooks or self._backward_pre_hooks):
             return self.forward(*args, **kwargs)
         for hook in list(self._forward_pre_hooks.values()):
@@ -115,7 +145,7 @@ class Module:
             return call_with_backward_hooks(self, args, kwargs, self._forward_with_hooks)
         return self._forward_with_hooks(args, kwargs)
 
-    def _forward_with_hooks(self, args, kwargs):
+    def _forward_with_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         output = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             changed = hook(self, args, output)
@@ -123,15 +153,15 @@ class Module:
                 output = changed
         return output
 
-    def register_forward_hook(self, hook):
+    def register_forward_hook(self, hook: ForwardHook) -> RemovableHandle:
         """Call ``hook(module, inputs, output)`` after every forward; a non-None return replaces the output."""
         return RemovableHandle.add(self._forward_hooks, hook)
 
-    def register_forward_pre_hook(self, hook):
+    def register_forward_pre_hook(self, hook: ForwardPreHook) -> RemovableHandle:
         """Call ``hook(module, inputs)`` before every forward; a non-None return replaces the inputs."""
         return RemovableHandle.add(self._forward_pre_hooks, hook)
 
-    def register_full_backward_hook(self, hook):
+    def register_full_backward_hook(self, hook: BackwardHook) -> RemovableHandle:
         """Call ``hook(module, grad_input, grad_output)`` in each backward pass through this module, once
         the gradients w.r.t. its inputs are computed: tuples of backend arrays, one per positional
         input (None for one that needs no gradient) and for the output. A non-None return, a tuple
@@ -139,14 +169,14 @@ class Module:
         Tensor. Returns a handle whose ``remove()`` unregisters the hook."""
         return RemovableHandle.add(self._backward_hooks, hook)
 
-    def register_full_backward_pre_hook(self, hook):
+    def register_full_backward_pre_hook(self, hook: BackwardPreHook) -> RemovableHandle:
         """Call ``hook(module, grad_output)`` in each backward pass when the gradient w.r.t. this module's
         output reaches it (a 1-tuple of a backend array), before it flows into the module; a non-None
         return replaces it. Returns a handle whose ``remove()`` unregisters the hook."""
         return RemovableHandle.add(self._backward_pre_hooks, hook)
 
     # -- traversal ----------------------------------------------------------
-    def named_modules(self, prefix="", memo=None):
+    def named_modules(self, prefix: str = "", memo: set[int] | None = None) -> Iterator[tuple[str, Module]]:
         """(name, module) for this module and every descendant, each module once."""
         memo = set() if memo is None else memo
         if id(self) in memo:
@@ -157,20 +187,20 @@ class Module:
             if child is not None:
                 yield from child.named_modules(f"{prefix}.{name}" if prefix else name, memo)
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
             yield module
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         for name, child in self._modules.items():
             if child is not None:
                 yield name, child
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
         for _, child in self.named_children():
             yield child
 
-    def named_parameters(self, prefix="", recurse=True):
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, Parameter), each parameter once even when shared."""
         seen = set()
         modules = self.named_modules(prefix) if recurse else [(prefix, self)]
@@ -181,22 +211,22 @@ class Module:
                 seen.add(id(param))
                 yield (f"{module_name}.{name}" if module_name else name), param
 
-    def parameters(self, recurse=True):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, param in self.named_parameters(recurse=recurse):
             yield param
 
-    def named_buffers(self, prefix="", recurse=True):
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Array]]:
         modules = self.named_modules(prefix) if recurse else [(prefix, self)]
         for module_name, module in modules:
             for name, buffer in module._buffers.items():
                 if buffer is not None:
                     yield (f"{module_name}.{name}" if module_name else name), buffer
 
-    def buffers(self, recurse=True):
+    def buffers(self, recurse: bool = True) -> Iterator[Array]:
         for _, buffer in self.named_buffers(recurse=recurse):
             yield buffer
 
-    def apply(self, fn):
+    def apply(self, fn: Callable[[Module], object]) -> Self:
         """Call ``fn(module)`` on every descendant, then on this module; returns self."""
         for child in self.children():
             child.apply(fn)
@@ -204,28 +234,28 @@ class Module:
         return self
 
     # -- modes and gradients --------------------------------------------------
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Self:
         for module in self.modules():
             module.__dict__["training"] = bool(mode)
         return self
 
-    def eval(self):
+    def eval(self) -> Self:
         return self.train(False)
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         for param in self.parameters():
             if set_to_none:
                 param.grad = None
             elif param.grad is not None:
                 param.grad[...] = 0
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: bool = True) -> Self:
         for param in self.parameters():
             param.requires_grad_(requires_grad)
         return self
 
     # -- device and dtype -------------------------------------------------
-    def to(self, *args, **kwargs):
+    def to(self, *args: DeviceLike | DTypeLike, **kwargs: DeviceLike | DTypeLike) -> Self:
         """Move every parameter and buffer to a device and/or convert the floating ones to a
         floating dtype, in place: to("cuda"), to(dg.float64), to("cpu", dg.float32). Returns self.
 
@@ -252,22 +282,22 @@ class Module:
                     module.register_buffer(name, convert(buffer))
         return self
 
-    def cpu(self):
+    def cpu(self) -> Self:
         return self.to("cpu")
 
-    def cuda(self):
+    def cuda(self) -> Self:
         return self.to("cuda")
 
-    def double(self):
+    def double(self) -> Self:
         return self.to(np.float64)
 
-    def float(self):
+    def float(self) -> Self:
         return self.to(np.float32)
 
     # -- state --------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> OrderedDict[str, Array]:
         """Parameter and buffer arrays under PyTorch's dotted keys (the arrays themselves, not copies)."""
-        state = OrderedDict()
+        state: OrderedDict[str, Array] = OrderedDict()
         for module_name, module in self.named_modules():
             for name, param in module._parameters.items():
                 if param is not None:
@@ -277,7 +307,7 @@ class Module:
                     state[f"{module_name}.{name}" if module_name else name] = buffer
         return state
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy arrays (or Tensors) into the parameters and buffers; shapes must match.
 
         With ``strict`` (the default), missing or unexpected keys are an error.
@@ -291,13 +321,12 @@ class Module:
                 f"{type(self).__name__}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
             )
         updates = []
-        for key, (module, name, is_param) in own.items():
+        for key, current in own.items():
             if key not in state_dict:
                 continue
             value = state_dict[key]
             value = value.data if isinstance(value, Tensor) else value
             value = value if backend.is_array(value) else np.asarray(value)
-            current = module._parameters[name].data if is_param else module._buffers[name]
             if value.dtype.kind not in "biuf":
                 raise RuntimeError(
                     f"{type(self).__name__}.load_state_dict: {key!r} holds data of dtype {value.dtype}, "
@@ -313,21 +342,24 @@ class Module:
             current[...] = backend.to_device_of(value, current)
         return IncompatibleKeys(missing, unexpected)
 
-    def _state_slots(self):
-        slots = OrderedDict()
+    def _state_slots(self) -> OrderedDict[str, Array]:
+        """The array behind each key of the state: a parameter's data or a buffer (loads copy into it)."""
+        slots: OrderedDict[str, Array] = OrderedDict()
         for module_name, module in self.named_modules():
-            for registry, is_param in ((module._parameters, True), (module._buffers, False)):
-                for name, value in registry.items():
-                    if value is not None:
-                        slots[f"{module_name}.{name}" if module_name else name] = (module, name, is_param)
+            for name, param in module._parameters.items():
+                if param is not None:
+                    slots[f"{module_name}.{name}" if module_name else name] = param.data
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    slots[f"{module_name}.{name}" if module_name else name] = buffer
         return slots
 
     # -- repr ---------------------------------------------------------------
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         """The layer's own settings, shown inside its parentheses in repr."""
         return ""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         children = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
         extra = self.extra_repr()
         if not children:

@@ -1,9 +1,16 @@
 """Normalization layers: BatchNorm1d/2d, LayerNorm, GroupNorm."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
 import numpy as np
 
 from .. import backend
 from .. import functional as F
+from ..backend import Array, DTypeLike
+from ..tensor import Tensor
 from .module import Module, Parameter
 
 
@@ -17,9 +24,15 @@ class _BatchNorm(Module):
     fraction kept, i.e. ``momentum=0.1`` here.
     """
 
-    expected_ndims = ()
+    expected_ndims: ClassVar[tuple[int, ...]] = ()
+    weight: Parameter | None
+    bias: Parameter | None
+    running_mean: Array | None
+    running_var: Array | None
+    num_batches_tracked: Array | None
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, dtype: DTypeLike | None = None) -> None:
         super().__init__()
         dtype = dtype or backend.get_default_dtype()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
@@ -39,21 +52,23 @@ class _BatchNorm(Module):
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         if x.ndim not in self.expected_ndims or x.shape[1] != self.num_features:
             layout = " or ".join(f"(N, {self.num_features}{', L' if n == 3 else ''}{', H, W' if n == 4 else ''})"
                                  for n in self.expected_ndims)
             raise ValueError(f"{self!r}: expected input of shape {layout}, got {tuple(x.shape)}")
         momentum = self.momentum
         if self.training and self.track_running_stats:
-            np.add(self.num_batches_tracked, 1, out=self.num_batches_tracked)  # in place: the buffer stays registered
+            tracked: Array = self.num_batches_tracked  # type: ignore[assignment]  # registered with the statistics
+            np.add(tracked, 1, out=tracked)  # in place: the buffer stays registered
             if momentum is None:  # cumulative moving average
-                momentum = 1.0 / float(self.num_batches_tracked)
-        # The layer's own per-channel arrays fit by construction (load_state_dict checks shapes).
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training, momentum,
-                            self.eps, check=False)
+                momentum = 1.0 / float(tracked)
+        # The layer's own per-channel arrays fit by construction (load_state_dict checks shapes). A momentum
+        # still None reaches the op only where it updates no running statistics (eval, or none tracked).
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
+                            momentum, self.eps, check=False)  # type: ignore[arg-type]
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"track_running_stats={self.track_running_stats}")
 
@@ -73,7 +88,11 @@ class BatchNorm2d(_BatchNorm):
 class LayerNorm(Module):
     """Normalize each sample over its last dims ``normalized_shape``; elementwise γ, β."""
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=None):
+    weight: Parameter | None
+    bias: Parameter | None
+
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, dtype: DTypeLike | None = None) -> None:
         super().__init__()
         dtype = dtype or backend.get_default_dtype()
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
@@ -85,17 +104,21 @@ class LayerNorm(Module):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
 
 
 class GroupNorm(Module):
     """Normalize each sample's channels in groups; per-channel γ, β."""
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=None):
+    weight: Parameter | None
+    bias: Parameter | None
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
+                 dtype: DTypeLike | None = None) -> None:
         super().__init__()
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels {num_channels} is not divisible by num_groups {num_groups}")
@@ -108,10 +131,10 @@ class GroupNorm(Module):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         if x.ndim < 2 or x.shape[1] != self.num_channels:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.num_channels}, ...), got {tuple(x.shape)}")
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps, check=False)  # its γ, β fit
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"

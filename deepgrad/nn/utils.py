@@ -1,22 +1,32 @@
 """Gradient clipping, parameter vectors and weight normalization."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Iterable
+from typing import Any, TypeVar, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import backend
+from ..backend import Array
 from ..ops.shape import concatenate
 from ..tensor import Tensor
-from .module import Parameter
+from .module import Module, Parameter
+
+ModuleT = TypeVar("ModuleT", bound=Module)
 
 
-def _with_grads(parameters):
+def _grads(parameters: Tensor | Iterable[Tensor]) -> list[Array]:
+    """The gradients of the parameters that have one (the arrays themselves: changing them changes .grad)."""
     if isinstance(parameters, Tensor):
         parameters = [parameters]
-    return [p for p in parameters if p.grad is not None]
+    return [p.grad for p in parameters if p.grad is not None]
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False) -> Tensor:
     """Scale all gradients by min(1, max_norm / (total_norm + 1e-6)), in place (PyTorch's formula).
 
     total_norm is the ``norm_type``-norm of all gradients together (``inf`` for
@@ -24,14 +34,14 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     coefficient 0 and a NaN one NaN (unless ``error_if_nonfinite`` raises).
     Returns total_norm as a 0-d Tensor.
     """
-    params = _with_grads(parameters)
+    grads = _grads(parameters)
     norm_type = float(norm_type)
-    if not params:
+    if not grads:
         return Tensor(0.0)
     if norm_type == math.inf:
-        total = float(np.max([float(np.abs(p.grad).max()) for p in params]))  # np.max propagates NaN
+        total = float(np.max([float(np.abs(g).max()) for g in grads]))  # np.max propagates NaN
     else:
-        total = sum(float((np.abs(p.grad.astype(np.float64)) ** norm_type).sum()) for p in params) ** (1 / norm_type)
+        total = sum(float((np.abs(g.astype(np.float64)) ** norm_type).sum()) for g in grads) ** (1 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}; "
@@ -39,31 +49,31 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         )
     coefficient = max_norm / (total + 1e-6)
     if not coefficient >= 1:  # NaN included
-        for p in params:
-            p.grad *= coefficient
-    grad = params[0].grad
+        for g in grads:
+            g *= coefficient
+    grad = grads[0]
     return Tensor._wrap(backend.to_device_of(np.asarray(total, dtype=grad.dtype), grad))
 
 
-def clip_grad_value_(parameters, clip_value):
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clamp every gradient element to [−clip_value, clip_value], in place."""
-    for p in _with_grads(parameters):
-        np.clip(p.grad, -clip_value, clip_value, out=p.grad)
+    for g in _grads(parameters):
+        np.clip(g, -clip_value, clip_value, out=g)
 
 
-def parameters_to_vector(parameters):
+def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
     """All parameters flattened and joined into one (differentiable) vector."""
     return concatenate([p.reshape(-1) for p in parameters])
 
 
-def vector_to_parameters(vector, parameters):
+def vector_to_parameters(vector: Tensor | npt.ArrayLike, parameters: Iterable[Tensor]) -> None:
     """Copy consecutive slices of the 1-D ``vector`` into the parameters' data.
 
     The vector's size must equal the parameters' total size; nothing is
     modified otherwise.
     """
-    data = vector.data if isinstance(vector, Tensor) else vector
-    data = data if backend.is_array(data) else np.asarray(data)
+    value = vector.data if isinstance(vector, Tensor) else vector
+    data = cast(Array, value) if backend.is_array(value) else np.asarray(value)  # NumPy's, or a device's array
     parameters = list(parameters)
     total = sum(p.data.size for p in parameters)
     if data.ndim != 1 or data.size != total:
@@ -78,7 +88,7 @@ def vector_to_parameters(vector, parameters):
         offset += n
 
 
-def _norm_except_dim(v, dim):
+def _norm_except_dim(v: Tensor, dim: int | None) -> Tensor:
     """‖v‖₂ over every axis but ``dim`` (keeping dims); over all axes when dim is None."""
     axes = None if dim is None else tuple(i for i in range(v.ndim) if i != dim % v.ndim)
     return (v * v).sum(dim=axes, keepdim=dim is not None).sqrt()
@@ -87,19 +97,19 @@ def _norm_except_dim(v, dim):
 class _WeightNorm:
     """Forward pre-hook recomputing ``module.<name> = g · v / ‖v‖`` from the ``_g`` and ``_v`` parameters."""
 
-    def __init__(self, name, dim):
+    def __init__(self, name: str, dim: int | None) -> None:
         self.name, self.dim = name, dim
 
-    def compute(self, module):
+    def compute(self, module: Module) -> Tensor:
         g = getattr(module, self.name + "_g")
         v = getattr(module, self.name + "_v")
         return v * (g / _norm_except_dim(v, self.dim))
 
-    def __call__(self, module, inputs):
+    def __call__(self, module: Module, inputs: tuple[Any, ...]) -> None:
         setattr(module, self.name, self.compute(module))
 
 
-def weight_norm(module, name="weight", dim=0):
+def weight_norm(module: ModuleT, name: str = "weight", dim: int | None = 0) -> ModuleT:
     """Reparametrize ``module.<name>`` as w = g · v / ‖v‖ (Salimans & Kingma).
 
     Registers parameters ``<name>_g`` (the norms, shape keeps ``dim``) and
@@ -123,7 +133,7 @@ def weight_norm(module, name="weight", dim=0):
     return module
 
 
-def remove_weight_norm(module, name="weight"):
+def remove_weight_norm(module: ModuleT, name: str = "weight") -> ModuleT:
     """Fold g and v back into a plain parameter ``<name>``."""
     for key, hook in list(module._forward_pre_hooks.items()):
         if isinstance(hook, _WeightNorm) and hook.name == name:

@@ -5,18 +5,23 @@ activation costs one pass forward and one pass back. Softmax subtracts the
 maximum first, so inputs like ±1e4 neither overflow nor give NaN.
 """
 
+from __future__ import annotations
+
 import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from .. import backend
+from ..backend import Array
 from ..tensor import Function, Tensor
 from .arguments import wrap_dim
 from .arithmetic import as_floating
 
-@functools.lru_cache(maxsize=None)
-def host_erf():
+
+@functools.cache
+def host_erf() -> Callable[[np.ndarray], np.ndarray]:
     """erf for host arrays: SciPy's vectorized C ufunc when SciPy is installed, else math.erf
     elementwise (exact, slower). SciPy is imported here, at the first GELU, not with deepgrad:
     importing it takes about a quarter of a second and changes the process's warning filters."""
@@ -28,7 +33,7 @@ def host_erf():
     return erf
 
 
-def _erf(x):
+def _erf(x: Array) -> Array:
     """erf elementwise; CuPy arrays take CuPy's own (SciPy's ufunc does not dispatch to it)."""
     if type(x).__module__.startswith("cupy"):
         from cupyx.scipy.special import erf
@@ -40,7 +45,7 @@ def _erf(x):
 CLIP_MIN_SIZE = 1 << 16  # elements from which against_zero clips (measured crossover on float32)
 
 
-def against_zero(ufunc, x):
+def against_zero(ufunc: np.ufunc, x: Array) -> Array:
     """``ufunc(0, x)`` for np.maximum or np.minimum, elementwise: x where it wins or ties (so
     x's own zero, -0.0 included, as torch.relu(-0.0) = -0.0), 0 elsewhere, NaN kept.
 
@@ -78,7 +83,7 @@ class ReLU(Function):
         return (dx,)
 
 
-def stable_sigmoid(x):
+def stable_sigmoid(x: Array) -> Array:
     """σ(x) = e^min(x,0) / (1 + e^−|x|): no overflow for any x, full precision on both tails.
 
     Branch-free on purpose: np.where is ~20x slower than arithmetic on the
@@ -87,7 +92,7 @@ def stable_sigmoid(x):
     return np.exp(against_zero(np.minimum, x)) / (1 + np.exp(-np.abs(x)))
 
 
-def select(mask, if_true, if_false):
+def select(mask: Array, if_true: Array | np.generic, if_false: Array | np.generic) -> Array:
     """Elementwise ``if_true`` where mask else ``if_false``, exactly, by arithmetic (one term is 0)."""
     return mask * if_true + ~mask * if_false
 
@@ -224,7 +229,7 @@ class LogSoftmax(Function):
         return (grad - np.exp(self.out) * grad.sum(axis=self.axis, keepdims=True),)
 
 
-def log_softmax_array(x, axis):
+def log_softmax_array(x: Array, axis: int | None) -> Array:
     """Stable log-softmax of an array (shared with the fused cross-entropy)."""
     shifted = x - x.max(axis=axis, keepdims=True)
     shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
@@ -235,65 +240,72 @@ def log_softmax_array(x, axis):
 # Public functions
 
 
-def _floating(x, op):
+def _floating(x: Tensor, op: str) -> None:
     if x.data.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}")
 
 
-def _axis(x, dim, op):
+def _axis(x: Tensor, dim: int, op: str) -> int | None:
     """``dim`` as an axis of ``x``; None for a 0-d tensor (its one element is the whole distribution)."""
     axis = wrap_dim(dim, x.data.shape, op, wrap_scalar=True)
     return axis if x.data.ndim else None
 
 
-def relu(x):
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0) elementwise."""
     _floating(x, "relu")
     return ReLU()(x)
 
 
-def leaky_relu(x, negative_slope=0.01):
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope · x."""
     _floating(x, "leaky_relu")
     return LeakyReLU(negative_slope)(x)
 
 
-def elu(x, alpha=1.0):
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x where x > 0, else alpha · (eˣ − 1)."""
     _floating(x, "elu")
     return ELU(alpha)(x)
 
 
-def sigmoid(x):
+def sigmoid(x: Tensor) -> Tensor:
     """σ(x); integer and bool tensors give the default float dtype, as in PyTorch."""
     return Sigmoid()(as_floating(x))
 
 
-def tanh(x):
+def tanh(x: Tensor) -> Tensor:
     """tanh(x); integer and bool tensors give the default float dtype, as in PyTorch."""
     return Tanh()(as_floating(x))
 
 
-def gelu(x, approximate="none"):
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x · Φ(x) with the exact erf form of Φ, or its tanh approximation (``approximate="tanh"``)."""
     _floating(x, "gelu")
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return GELU(approximate)(x)
 
 
-def softplus(x, beta=1.0, threshold=20.0):
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(βx)) / β, and x itself where βx > threshold."""
     _floating(x, "softplus")
     return Softplus(beta, threshold)(x)
 
 
-def softmax(x, dim=-1):
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """e^x / Σ e^x along ``dim`` (the maximum subtracted first)."""
     _floating(x, "softmax")
     return Softmax(_axis(x, dim, "softmax"))(x)
 
 
-def log_softmax(x, dim=-1):
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """x − log Σ e^x along ``dim`` (the maximum subtracted first)."""
     _floating(x, "log_softmax")
     return LogSoftmax(_axis(x, dim, "log_softmax"))(x)
 
 
-def hardmax(x, dim=-1):
+def hardmax(x: Tensor, dim: int = -1) -> Tensor:
     """One-hot of the argmax along ``dim`` (first maximum on ties); has no gradient."""
     axis = _axis(x, dim, "hardmax")
     data = x.data

@@ -4,10 +4,21 @@ Each check raises the error a user should see, naming the op, what was given
 and what was expected.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeAlias
+
 import numpy as np
 
+from ..backend import Array
+from ..tensor import Tensor
 
-def wrap_dim(dim, shape, op, *, new_axis=False, wrap_scalar=False):
+#: A size of height and width: one int for both, or a pair.
+IntPair: TypeAlias = int | Sequence[int]
+
+
+def wrap_dim(dim: object, shape: Sequence[int], op: str, *, new_axis: bool = False, wrap_scalar: bool = False) -> int:
     """``dim`` as an axis index of a tensor of ``shape``, negative dims counting from the end (PyTorch's
     maybe_wrap_dim). ``new_axis``: the position of an axis to insert (one more position than dims).
     ``wrap_scalar``: a 0-d tensor takes dim 0 and −1, as if it were 1-d (0 is returned)."""
@@ -20,15 +31,16 @@ def wrap_dim(dim, shape, op, *, new_axis=False, wrap_scalar=False):
     return int(dim) % bound
 
 
-def int_pair(value, name, op):
+def int_pair(value: IntPair, name: str, op: str) -> tuple[int, int]:
     """``value`` (an int, or a pair of ints for height and width) as a pair of Python ints."""
     pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    return tuple(int(v) for v in pair)
+    height, width = pair
+    return int(height), int(width)
 
 
-def check_shape(op, name, array, shape, input):
+def check_shape(op: str, name: str, array: Tensor | Array | None, shape: Sequence[int], input: Tensor | Array) -> None:
     """A per-feature array (bias, γ, β, running statistics) has exactly ``shape``, or is None: no silent
     broadcast."""
     if array is not None and tuple(array.shape) != tuple(shape):

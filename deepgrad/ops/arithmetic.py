@@ -7,13 +7,18 @@ meet as in PyTorch (:func:`promoted`), so float32 data never turns float64
 by meeting integers.
 """
 
+from __future__ import annotations
+
+from typing import cast as typing_cast
+
 import numpy as np
 
 from .. import backend
-from ..tensor import Function, Tensor, as_array
+from ..backend import Array, DTypeLike
+from ..tensor import Function, Tensor, TensorLike, as_array
 
 
-def unbroadcast(grad, shape):
+def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
     """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape``."""
     if grad.shape == shape:
         return grad
@@ -26,7 +31,7 @@ def unbroadcast(grad, shape):
     return grad.reshape(shape)
 
 
-def as_operand(value, like):
+def as_operand(value: TensorLike, like: Tensor) -> Tensor:
     """``value`` as a Tensor to combine with ``like``, on its device; scalars take ``like``'s dtype."""
     if isinstance(value, Tensor):
         return value
@@ -348,19 +353,20 @@ class Cast(Function):
 
 
 # ----------------------------------------------------------------------------
-# Public functions (also attached to Tensor as operators and methods)
+# Public functions (Tensor's operators and methods call them)
 
 
-def _operands(a, b):
+def _operands(a: TensorLike, b: TensorLike) -> tuple[Tensor, Tensor]:
     """Both operands as Tensors of dtypes that meet as in PyTorch: a Python scalar takes the
     other's dtype rules (an integer or bool tensor meeting a float scalar becomes floating, the
     default dtype; NumPy alone would give float64), and two tensors are :func:`promoted`."""
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        a = Tensor._wrap(as_array(a, where="operand"))
     if not isinstance(a, Tensor):
-        if isinstance(a, (float, np.floating)):
-            b = as_floating(b)
-        return promoted(as_operand(a, b), b)
+        if not isinstance(b, Tensor):
+            a = Tensor._wrap(as_array(a, where="operand"))
+        else:
+            if isinstance(a, (float, np.floating)):
+                b = as_floating(b)
+            return promoted(as_operand(a, b), b)
     if isinstance(b, (float, np.floating)):
         a = as_floating(a)
     return promoted(a, as_operand(b, a))
@@ -370,7 +376,7 @@ def _operands(a, b):
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
 
 
-def promoted(a, b):
+def promoted(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """Tensors ``a`` and ``b`` converted where PyTorch's type promotion differs from NumPy's: the
     operand of the lower category takes the other's dtype (float32 with int64 gives float32, where
     NumPy gives float64), and within one category a 0-d tensor does not widen a tensor with
@@ -389,21 +395,22 @@ def promoted(a, b):
     return a, b
 
 
-def _binary(function, name, formula):
-    def op(a, b):
-        return function()(*_operands(a, b))
-
-    op.__name__ = op.__qualname__ = name
-    op.__doc__ = f"{formula}, broadcasting like NumPy; either side may be a Tensor, array or scalar."
-    return op
+def add(a: TensorLike, b: TensorLike) -> Tensor:
+    """a + b, broadcasting like NumPy; either side may be a Tensor, array or scalar."""
+    return Add()(*_operands(a, b))
 
 
-add = _binary(Add, "add", "a + b")
-sub = _binary(Sub, "sub", "a − b")
-mul = _binary(Mul, "mul", "a · b")
+def sub(a: TensorLike, b: TensorLike) -> Tensor:
+    """a − b, broadcasting like NumPy; either side may be a Tensor, array or scalar."""
+    return Sub()(*_operands(a, b))
 
 
-def div(a, b):
+def mul(a: TensorLike, b: TensorLike) -> Tensor:
+    """a · b, broadcasting like NumPy; either side may be a Tensor, array or scalar."""
+    return Mul()(*_operands(a, b))
+
+
+def div(a: TensorLike, b: TensorLike) -> Tensor:
     """a / b, broadcasting like NumPy; either side may be a Tensor, array or scalar. True division:
     integer operands give the default float dtype, as in PyTorch."""
     a, b = _operands(a, b)
@@ -412,16 +419,37 @@ def div(a, b):
     return Div()(a, b)
 
 
-matmul = _binary(MatMul, "matmul", "a @ b (NumPy's matmul semantics)")
-maximum = _binary(Maximum, "maximum", "max(a, b) elementwise")
-minimum = _binary(Minimum, "minimum", "min(a, b) elementwise")
+def matmul(a: TensorLike, b: TensorLike) -> Tensor:
+    """a @ b (NumPy's matmul semantics), broadcasting like NumPy; either side may be a Tensor, array or scalar."""
+    return MatMul()(*_operands(a, b))
 
 
-def pow(a, b):  # noqa: A001 - mirrors torch.pow
+def maximum(a: TensorLike, b: TensorLike) -> Tensor:
+    """max(a, b) elementwise, broadcasting like NumPy; either side may be a Tensor, array or scalar."""
+    return Maximum()(*_operands(a, b))
+
+
+def minimum(a: TensorLike, b: TensorLike) -> Tensor:
+    """min(a, b) elementwise, broadcasting like NumPy; either side may be a Tensor, array or scalar."""
+    return Minimum()(*_operands(a, b))
+
+
+def compare(x: Tensor, other: TensorLike, ufunc: np.ufunc) -> Tensor:
+    """``ufunc(x, other)`` for a comparison ufunc (np.less, np.equal, ...): a bool tensor around the
+    raw result, outside the graph (Tensor's ``<``, ``==``, ...)."""
+    theirs_data = as_operand(other, x).data  # constants follow x to its device
+    mine, theirs = backend.device_of(x.data), backend.device_of(theirs_data)
+    if mine is not theirs:
+        raise RuntimeError(f"{ufunc.__name__}: expected all tensors on one device, got {x.shape} on {mine}, "
+                           f"{theirs_data.shape} on {theirs}; move them with .to(device)")
+    return Tensor._wrap(ufunc(x.data, theirs_data))
+
+
+def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - mirrors torch.pow
     """a ** b; a constant Python exponent uses the cheaper PowScalar (an integer tensor to a
     float power becomes floating, the default dtype, as in PyTorch)."""
     if not isinstance(a, Tensor):
-        a = as_operand(a, b)
+        a = as_operand(a, typing_cast(Tensor, b))  # one of them is a Tensor
     if isinstance(b, int) and not isinstance(b, bool):
         return PowScalar(b)(a)
     if isinstance(b, float):
@@ -429,56 +457,61 @@ def pow(a, b):  # noqa: A001 - mirrors torch.pow
     return Pow()(*promoted(a, as_operand(b, a)))
 
 
-def where(condition, a, b):
+def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
     """Elementwise ``a if condition else b``; ``condition`` is a bool array or Tensor."""
-    condition = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    if condition.dtype != np.bool_:
-        raise TypeError(f"where: condition must be boolean, got dtype {condition.dtype}")
+    mask = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"where: condition must be boolean, got dtype {mask.dtype}")
     if not isinstance(a, Tensor):
         a = as_operand(a, b) if isinstance(b, Tensor) else Tensor._wrap(as_array(a))
-    condition = backend.to_device_of(condition, a.data)
-    return Where(condition)(*promoted(a, as_operand(b, a)))
+    mask = backend.to_device_of(mask, a.data)
+    return Where(mask)(*promoted(a, as_operand(b, a)))
 
 
-def neg(x):
+def neg(x: Tensor) -> Tensor:
+    """−x"""
     return Neg()(x)
 
 
-def as_floating(x):
+def as_floating(x: Tensor) -> Tensor:
     """``x``, converted to the default float dtype if it holds integers or bools: the input of
     exp, log, sqrt and float powers, as in PyTorch (NumPy alone would give float64)."""
     return cast(x, backend.get_default_dtype()) if x.data.dtype.kind in "biu" else x
 
 
-def exp(x):
+def exp(x: Tensor) -> Tensor:
+    """eˣ elementwise; integer and bool tensors give the default float dtype, as in PyTorch."""
     return Exp()(as_floating(x))
 
 
-def log(x):
+def log(x: Tensor) -> Tensor:
+    """ln x elementwise; integer and bool tensors give the default float dtype, as in PyTorch."""
     return Log()(as_floating(x))
 
 
-def sqrt(x):
+def sqrt(x: Tensor) -> Tensor:
+    """√x elementwise; integer and bool tensors give the default float dtype, as in PyTorch."""
     return Sqrt()(as_floating(x))
 
 
-def abs(x):  # noqa: A001 - mirrors torch.abs
+def abs(x: Tensor) -> Tensor:  # noqa: A001 - mirrors torch.abs
+    """|x| elementwise."""
     return Abs()(x)
 
 
-def clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's argument names
+def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002 - PyTorch's names
     """Limit ``x`` to [min, max]; either bound may be None."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     return Clamp(min, max)(x)
 
 
-def clip(x, min=None, max=None):  # noqa: A002
+def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
     """Alias of :func:`clamp`."""
     return clamp(x, min, max)
 
 
-def cast(x, dtype):
+def cast(x: Tensor, dtype: DTypeLike) -> Tensor:
     """``x`` converted to ``dtype`` (differentiable; a no-op when the dtype matches)."""
     dtype = np.dtype(dtype)
     if dtype == x.data.dtype:

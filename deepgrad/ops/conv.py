@@ -16,13 +16,15 @@ reads them; no (N, C·kh·kw, Ho·Wo) matrix is kept for the backward pass
 (resnet-small's training step: about 12 % faster, peak memory 203 → 137 MB).
 """
 
+from __future__ import annotations
+
 import math
 
 import numpy as np
 
 from .. import backend
-from ..tensor import Function
-from .arguments import check_shape, int_pair
+from ..tensor import Function, Tensor
+from .arguments import IntPair, check_shape, int_pair
 from .reduction import sum_over
 from .spread import spread
 
@@ -327,7 +329,8 @@ def _out_hw(input, kernel, stride, padding, dilation, op):
     return hw
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, *, check=True):
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1, padding: IntPair = 0,
+           dilation: IntPair = 1, *, check: bool = True) -> Tensor:
     """2-D cross-correlation of (N, C, H, W) input with (O, C, kh, kw) weight (groups=1).
 
     ``check=False`` skips the checks of the input's layout and of the weight's and bias's shapes, and
@@ -351,7 +354,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, *, check=T
     return fn(input, weight) if bias is None else fn(input, weight, bias)
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1):
+def max_pool2d(input: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
+               dilation: IntPair = 1) -> Tensor:
     """The maximum of each (kh, kw) window of (N, C, H, W) input; ``stride`` defaults to the kernel size."""
     op = "max_pool2d"
     _check_nchw(input, op)
@@ -364,7 +368,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1):
     return MaxPool2d(kernel, stride, padding, dilation, out_hw)(input)
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0):
+def avg_pool2d(input: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0) -> Tensor:
     """The mean of each (kh, kw) window of (N, C, H, W) input (zero padding counted); ``stride``
     defaults to the kernel size."""
     op = "avg_pool2d"
@@ -376,7 +380,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0):
     return AvgPool2d(kernel, stride, padding, out_hw)(input)
 
 
-def adaptive_avg_pool2d(input, output_size):
+def adaptive_avg_pool2d(input: Tensor, output_size: IntPair) -> Tensor:
     """Average-pool to ``output_size``; the input size must be a multiple of it (1×1 always works)."""
     op = "adaptive_avg_pool2d"
     _check_nchw(input, op)

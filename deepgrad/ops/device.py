@@ -1,9 +1,14 @@
 """Moving tensors between devices (and dtypes) as a differentiable op."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from .. import backend
-from ..tensor import Function
+from ..backend import Device, DeviceLike, DTypeLike
+from ..tensor import Function, Tensor
 from .arithmetic import cast
 
 
@@ -21,7 +26,8 @@ class ToDevice(Function):
         return (backend.to_device(grad, self.source),)
 
 
-def split_target(args, kwargs, where):
+def split_target(args: tuple[Any, ...], kwargs: dict[str, Any],
+                 where: str) -> tuple[Device | None, np.dtype[Any] | None]:
     """(device or None, dtype or None) from ``to``'s arguments: to(device), to(dtype), to(device, dtype)."""
     device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
     if kwargs:
@@ -43,7 +49,7 @@ def split_target(args, kwargs, where):
     return (None if device is None else backend.get_device(device)), dtype
 
 
-def _names_device(name):
+def _names_device(name: str) -> bool:
     try:
         np.dtype(name)
     except TypeError:
@@ -51,7 +57,7 @@ def _names_device(name):
     return False
 
 
-def to(x, *args, **kwargs):
+def to(x: Tensor, *args: DeviceLike | DTypeLike, **kwargs: DeviceLike | DTypeLike) -> Tensor:
     """``x`` on another device and/or with another dtype: to("cuda"), to(dg.float64), to("cpu", "float32").
 
     Differentiable; returns ``x`` itself when nothing changes, as PyTorch.
@@ -64,15 +70,12 @@ def to(x, *args, **kwargs):
     return x
 
 
-def tensor_device(x):
-    """The device holding ``x``'s data."""
-    return backend.device_of(x.data)
-
-
-def cpu(x):
+def cpu(x: Tensor) -> Tensor:
+    """``x`` on the host (``x`` itself if it is there already)."""
     return to(x, backend.CPU)
 
 
-def cuda(x):
+def cuda(x: Tensor) -> Tensor:
+    """``x`` on the GPU (``x`` itself if it is there already)."""
     return to(x, "cuda")
 

@@ -9,13 +9,15 @@ Masks are drawn on the host from a NumPy generator and moved to the tensor's
 device, so a seed gives the same masks on every device.
 """
 
+from __future__ import annotations
+
 import numbers
 
 import numpy as np
 
 from .. import backend
 from ..random import default_generator
-from ..tensor import Function
+from ..tensor import Function, Tensor
 
 
 class Dropout(Function):
@@ -31,12 +33,13 @@ class Dropout(Function):
         return (grad * self.mask,)
 
 
-def check_probability(p, op):
+def check_probability(p: float, op: str) -> None:
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
         raise ValueError(f"{op}: dropout probability must be in [0, 1], got {p!r}")
 
 
-def dropout(x, p=0.5, training=True, scale_at_test=False, generator=None):
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, scale_at_test: bool = False,
+            generator: np.random.Generator | None = None) -> Tensor:
     """Zero elements with probability ``p`` using ``generator`` (the default one if None)."""
     check_probability(p, "dropout")
     if not training:

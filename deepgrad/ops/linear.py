@@ -1,6 +1,8 @@
 """The affine map of a fully connected layer: z = x Wᵀ + b, and its backward in three GEMMs."""
 
-from ..tensor import Function
+from __future__ import annotations
+
+from ..tensor import Function, Tensor
 from .arguments import check_shape
 
 
@@ -28,7 +30,7 @@ class Linear(Function):
         return dx, dweight, dbias
 
 
-def linear(input, weight, bias=None, *, check=True):
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None, *, check: bool = True) -> Tensor:
     """x Wᵀ + b with W of shape (out_features, in_features), as PyTorch.
 
     ``check=False`` skips the shape checks, for a caller that made sure of them (a Linear layer checks

@@ -5,16 +5,22 @@ Conventions follow PyTorch: ``reduction`` is "mean", "sum" or "none"; class
 weights and label smoothing enter exactly as in ``torch.nn.functional``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .. import backend
-from ..tensor import Function, Tensor
+from ..backend import Array
+from ..tensor import Function, Tensor, TensorLike
 from .activation import log_softmax_array, stable_sigmoid
 
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def check_reduction(reduction, op):
+def check_reduction(reduction: str, op: str) -> None:
     if reduction not in REDUCTIONS:
         raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
@@ -177,7 +183,7 @@ class BinaryCrossEntropyWithLogits(Function):
 # Public functions
 
 
-def _classes_last(x, op):
+def _classes_last(x: Tensor, op: str) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
     """View logits (N, C, d1, ...) or (C,) as rows (M, C); return rows and a function undoing it."""
     data = x.data
     if data.ndim == 0:
@@ -191,21 +197,22 @@ def _classes_last(x, op):
     return rows, lambda t: t.reshape((n,) + spatial)
 
 
-def _data_on_device_of(value, like):
+def _data_on_device_of(value: TensorLike, like: Array) -> Array:
     """The array of ``value`` (a Tensor or array-like) on the device of the array ``like``."""
-    data = value.data if isinstance(value, Tensor) else value
+    data: Any = value.data if isinstance(value, Tensor) else value
     data = data if backend.is_array(data) else np.asarray(data)
     return backend.to_device_of(data, like)
 
 
-def _float_data(value, like, op, what):
+def _float_data(value: TensorLike, like: Array, op: str, what: str) -> Array:
     data = _data_on_device_of(value, like)
     if data.dtype.kind != "f":
         raise TypeError(f"{op}: {what} must be floating, got dtype {data.dtype}")
     return data.astype(like.dtype, copy=False)
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of logits ``input`` (N, C) or (N, C, d1, ...).
 
     ``target`` holds class indices (N,) / (N, d1, ...) or class probabilities
@@ -286,7 +293,8 @@ def _index_target_weights(target, input_shape, m, c, w, ignore_index, smoothing,
     return q, target_w.sum()
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(input: Tensor, target: TensorLike, weight: TensorLike | None = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` (N, C) or (N, C, d1, ...) at class
     indices ``target`` (N,) / (N, d1, ...); the mean divides by the summed target weights, as PyTorch."""
     op = "nll_loss"
@@ -307,7 +315,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     return restore(loss) if reduction == "none" else loss
 
 
-def _same_shape(a_shape, b_shape, op):
+def _same_shape(a_shape: tuple[int, ...], b_shape: tuple[int, ...], op: str) -> None:
     if a_shape != b_shape:
         raise ValueError(
             f"{op}: input shape {a_shape} and target shape {b_shape} differ; expected equal shapes "
@@ -315,7 +323,7 @@ def _same_shape(a_shape, b_shape, op):
         )
 
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input: Tensor, target: TensorLike, reduction: str = "mean") -> Tensor:
     """Mean squared error (a − b)², averaged (or summed) over all elements."""
     check_reduction(reduction, "mse_loss")
     if not isinstance(target, Tensor):
@@ -324,7 +332,8 @@ def mse_loss(input, target, reduction="mean"):
     return MSELoss(reduction)(input, target)
 
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+def binary_cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None = None,
+                         reduction: str = "mean") -> Tensor:
     """BCE of probabilities ``input`` in [0, 1] against targets of the same shape."""
     op = "binary_cross_entropy"
     check_reduction(reduction, op)
@@ -339,7 +348,8 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     return BinaryCrossEntropy(y, w, reduction)(input)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(input: Tensor, target: TensorLike, weight: TensorLike | None = None,
+                                     reduction: str = "mean", pos_weight: TensorLike | None = None) -> Tensor:
     """Sigmoid + BCE fused and stable for large logits."""
     op = "binary_cross_entropy_with_logits"
     check_reduction(reduction, op)

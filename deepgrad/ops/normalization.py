@@ -9,15 +9,20 @@ norm is layer norm of each group) and :class:`FrozenBatchNorm` (batch norm at
 evaluation: fixed statistics, one affine map per channel).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
 
-from ..tensor import Function
+from ..backend import Array
+from ..tensor import Function, Tensor
 from .arguments import check_shape
 from .reduction import sum_over
 from .spread import spread
 
 
-def sample_shape_for_batch_norm(x):
+def sample_shape_for_batch_norm(x: Array) -> tuple[int, ...] | None:
     """One sample's shape (1, C, H, W) when ``x`` is a batch of 4+ images or sequences, else None: the
     shape per-channel values are spread to before they meet x (see :mod:`deepgrad.ops.spread`)."""
     if x.ndim >= 3 and x.shape[0] >= 4:
@@ -25,7 +30,7 @@ def sample_shape_for_batch_norm(x):
     return None
 
 
-def _with_shape(array, shape):
+def _with_shape(array: Array, shape: tuple[int, ...]) -> Array:
     """``array`` reshaped to ``shape``, itself when it already has it (a view would make the
     engine copy it before it becomes a parameter's .grad)."""
     return array if array.shape == shape else array.reshape(shape)
@@ -197,7 +202,8 @@ class FrozenBatchNorm(Function):
 # Public functions
 
 
-def _normalize(fn, input, weight, bias, param_shape):
+def _normalize(fn: Function, input: Tensor, weight: Tensor | None, bias: Tensor | None,
+               param_shape: Sequence[int]) -> Tensor:
     """The normalization ``fn`` of ``input``, with γ and β fused into it when both are given, else
     γ·x̂ + β after it as separate ops (γ and β reshaped to ``param_shape``, either may be None)."""
     if weight is not None and bias is not None:
@@ -205,15 +211,16 @@ def _normalize(fn, input, weight, bias, param_shape):
     return _scale_shift(fn(input), weight, bias, param_shape)
 
 
-def _scale_shift(x, weight, bias, param_shape):
+def _scale_shift(x: Tensor, weight: Tensor | None, bias: Tensor | None, param_shape: Sequence[int]) -> Tensor:
     """γ·x + β with γ and β reshaped to ``param_shape``; either may be None."""
     if weight is not None:
         x = x * weight.reshape(param_shape)
     return x if bias is None else x + bias.reshape(param_shape)
 
 
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
-               *, check=True):
+def batch_norm(input: Tensor, running_mean: Array | None, running_var: Array | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5,
+               *, check: bool = True) -> Tensor:
     """Batch normalization over all axes but the channel axis 1.
 
     Training: normalize with the batch's biased variance and update the running
@@ -246,7 +253,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return frozen(input, *affine)
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalize over the last len(normalized_shape) axes of each sample; γ, β elementwise."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(normalized_shape)
@@ -260,7 +268,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return _normalize(fn, input, weight, bias, normalized_shape)
 
 
-def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, *, check=True):
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5, *, check: bool = True) -> Tensor:
     """Normalize each sample's channels in ``num_groups`` groups; γ, β per channel.
 
     ``check=False`` skips the checks of the input's layout, of its channels splitting into the groups

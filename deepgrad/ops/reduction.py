@@ -4,17 +4,22 @@ Each takes PyTorch's ``dim``/``keepdim`` and NumPy's ``axis``/``keepdims``
 as aliases. Backward broadcasts the gradient back over the reduced axes.
 """
 
+from __future__ import annotations
+
 import builtins
 import functools
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from ..tensor import Function, Tensor
+from ..backend import Array
+from ..tensor import Dims, Function, Tensor
 from .arguments import wrap_dim
 
 
-def sum_over(axes, *arrays, keepdims=False):
+def sum_over(axes: tuple[int, ...], *arrays: Array, keepdims: bool = False) -> Array:
     """Σ over ``axes`` of the elementwise product of ``arrays`` (of one array: its sum).
 
     For the per-channel sums of fused ops (batch norm statistics and gradients, conv biases).
@@ -41,7 +46,8 @@ def _einsum_plan(shape, axes, operands, keepdims):
     return ",".join([letters] * operands) + "->" + kept, kept_shape
 
 
-def reduction_axes(x, dim, keepdim, axis, keepdims, op):
+def reduction_axes(x: Tensor | Array, dim: Dims | None, keepdim: bool, axis: Dims | None, keepdims: bool | None,
+                   op: str) -> tuple[tuple[int, ...] | None, bool]:
     """Resolve the dim/axis aliases to (a tuple of axes or None, keepdim)."""
     if axis is not None:
         if dim is not None:
@@ -60,7 +66,7 @@ def reduction_axes(x, dim, keepdim, axis, keepdims, op):
     return tuple(axes), bool(keepdim)
 
 
-def expand_reduced(grad, shape, axes, keepdim):
+def expand_reduced(grad: Array, shape: tuple[int, ...], axes: tuple[int, ...] | None, keepdim: bool) -> Array:
     """Broadcast the gradient of a reduction back to the input ``shape`` (a read-only view)."""
     if not keepdim and axes is not None:
         grad = np.expand_dims(grad, axes)
@@ -151,31 +157,35 @@ class Var(Function):
 # Public functions
 
 
-def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+def sum(x: Tensor, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None,  # noqa: A001
+        keepdims: bool | None = None) -> Tensor:
     axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, "sum")
     return Sum(axes, keepdim)(x)
 
 
-def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def mean(x: Tensor, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None,
+         keepdims: bool | None = None) -> Tensor:
     if x.data.dtype.kind != "f":
         raise TypeError(f"mean: expected a floating tensor, got dtype {x.dtype}")
     axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, "mean")
     return Mean(axes, keepdim)(x)
 
 
-def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+def max(x: Tensor, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None,  # noqa: A001
+        keepdims: bool | None = None) -> Tensor:
     """Largest value over ``dim`` (all elements by default); ties share the gradient."""
     axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, "max")
     return Extremum(axes, keepdim, np.max)(x)
 
 
-def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+def min(x: Tensor, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None,  # noqa: A001
+        keepdims: bool | None = None) -> Tensor:
     """Smallest value over ``dim`` (all elements by default); ties share the gradient."""
     axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, "min")
     return Extremum(axes, keepdim, np.min)(x)
 
 
-def _correction(correction, unbiased, op):
+def _correction(correction: float | None, unbiased: bool | None, op: str) -> float:
     if correction is not None and unbiased is not None:
         raise TypeError(f"{op}: pass either correction or unbiased, not both")
     if unbiased is not None:
@@ -183,19 +193,22 @@ def _correction(correction, unbiased, op):
     return 1 if correction is None else correction
 
 
-def var(x, dim=None, keepdim=False, *, correction=None, unbiased=None, axis=None, keepdims=None):
+def var(x: Tensor, dim: Dims | None = None, keepdim: bool = False, *, correction: float | None = None,
+        unbiased: bool | None = None, axis: Dims | None = None, keepdims: bool | None = None) -> Tensor:
     """Variance over ``dim``; unbiased (correction=1) by default, as PyTorch."""
     return _variance(x, dim, keepdim, correction, unbiased, axis, keepdims, "var")
 
 
-def std(x, dim=None, keepdim=False, *, correction=None, unbiased=None, axis=None, keepdims=None):
+def std(x: Tensor, dim: Dims | None = None, keepdim: bool = False, *, correction: float | None = None,
+        unbiased: bool | None = None, axis: Dims | None = None, keepdims: bool | None = None) -> Tensor:
     """Standard deviation: √var with the same arguments."""
     from .arithmetic import sqrt
 
     return sqrt(_variance(x, dim, keepdim, correction, unbiased, axis, keepdims, "std"))
 
 
-def _variance(x, dim, keepdim, correction, unbiased, axis, keepdims, op):
+def _variance(x: Tensor, dim: Dims | None, keepdim: bool, correction: float | None, unbiased: bool | None,
+              axis: Dims | None, keepdims: bool | None, op: str) -> Tensor:
     """The Var op for ``var`` and ``std``; errors name ``op``, the function the user called."""
     if x.data.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}")
@@ -203,17 +216,20 @@ def _variance(x, dim, keepdim, correction, unbiased, axis, keepdims, op):
     return Var(axes, keepdim, _correction(correction, unbiased, op))(x)
 
 
-def argmax(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None,
+           keepdims: bool | None = None) -> Tensor:
     """Index of the largest value (flattened when ``dim`` is None); not differentiable."""
     return _arg(np.argmax, x, dim, keepdim, axis, keepdims, "argmax")
 
 
-def argmin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None,
+           keepdims: bool | None = None) -> Tensor:
     """Index of the smallest value (flattened when ``dim`` is None); not differentiable."""
     return _arg(np.argmin, x, dim, keepdim, axis, keepdims, "argmin")
 
 
-def _arg(reduce, x, dim, keepdim, axis, keepdims, op):
+def _arg(reduce: Callable[..., Any], x: Tensor, dim: int | None, keepdim: bool, axis: int | None,
+         keepdims: bool | None, op: str) -> Tensor:
     axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, op)
     if axes is not None and len(axes) != 1:
         raise ValueError(f"{op}: expected a single dim, got {axes}")

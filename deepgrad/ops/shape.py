@@ -4,17 +4,22 @@ They move or copy elements without arithmetic, so each backward is the
 inverse movement of the gradient (with sums where elements were repeated).
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from .. import backend
-from ..tensor import Function, Tensor
+from ..backend import Device
+from ..tensor import Dims, Function, Index, Size, Tensor, TensorLike
 from .arguments import wrap_dim
 from .arithmetic import unbroadcast
 
 
-def _shape_arg(shape, op):
+def _shape_arg(shape: tuple[Any, ...], op: str) -> tuple[int, ...]:
     """Accept both f(2, 3) and f((2, 3))."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -138,14 +143,22 @@ class Pad(Function):
 # Public functions
 
 
-def reshape(x, *shape):
-    shape = _shape_arg(shape, "reshape")
+def reshape(x: Tensor, *shape: Size) -> Tensor:
+    """The same elements in a new shape: reshape(x, 2, 3) or reshape(x, (2, 3)); -1 infers one size."""
+    return reshape_sizes(x, shape)
+
+
+def reshape_sizes(x: Tensor, sizes: tuple[Size, ...]) -> Tensor:
+    """:func:`reshape` with the sizes after ``x`` as one tuple, ``(2, 3)`` or ``((2, 3),)``: what
+    Tensor.reshape passes on (unpacking ``*shape`` into another call costs more than the call)."""
+    shape = _shape_arg(sizes, "reshape")
     if shape == x.data.shape:
         return x
     return Reshape(shape)(x)
 
 
-def permute(x, *dims):
+def permute(x: Tensor, *dims: Size) -> Tensor:
+    """The axes reordered: permute(x, 2, 0, 1) or permute(x, (2, 0, 1))."""
     dims = _shape_arg(dims, "permute")
     ndim = x.data.ndim
     if not all(-ndim <= d < ndim for d in dims) or sorted(d % ndim for d in dims) != list(range(ndim)):
@@ -154,7 +167,7 @@ def permute(x, *dims):
     return Permute(dims)(x)
 
 
-def transpose(x, dim0, dim1):
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two axes (PyTorch's transpose)."""
     shape = x.data.shape
     dims = list(range(len(shape)))
@@ -163,26 +176,26 @@ def transpose(x, dim0, dim1):
     return Permute(tuple(dims))(x)
 
 
-def T(x):
+def T(x: Tensor) -> Tensor:
     """All axes reversed."""
     return Permute(tuple(reversed(range(x.data.ndim))))(x)
 
 
-def flatten(x, start_dim=0, end_dim=-1):
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge the axes start_dim..end_dim into one."""
     shape = x.data.shape
     if not shape:
-        return reshape(x, 1)
+        return reshape_sizes(x, (1,))
     start, end = wrap_dim(start_dim, shape, "flatten"), wrap_dim(end_dim, shape, "flatten")
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     if start == end:  # nothing to merge: x itself, as PyTorch
         return x
     merged = math.prod(shape[start : end + 1])
-    return reshape(x, shape[:start] + (merged,) + shape[end + 1 :])
+    return reshape_sizes(x, shape[:start] + (merged,) + shape[end + 1 :])
 
 
-def expand(x, *sizes):
+def expand(x: Tensor, *sizes: Size) -> Tensor:
     """Broadcast to ``sizes`` (new axes in front; -1 keeps an axis), as PyTorch's expand."""
     sizes = _shape_arg(sizes, "expand")
     shape = x.data.shape
@@ -193,7 +206,7 @@ def expand(x, *sizes):
     return broadcast_to(x, target)
 
 
-def broadcast_to(x, shape):
+def broadcast_to(x: Tensor, shape: Size) -> Tensor:
     """Broadcast to ``shape`` by NumPy's rules (a view; the gradient is summed back)."""
     shape = _shape_arg((shape,), "broadcast_to")
     if shape == x.data.shape:
@@ -207,22 +220,23 @@ def broadcast_to(x, shape):
     return Expand(shape)(x)
 
 
-def squeeze(x, dim=None):
+def squeeze(x: Tensor, dim: Dims | None = None) -> Tensor:
     """Drop axes of size 1 (all of them, or those in ``dim`` that have size 1)."""
     shape = x.data.shape
+    dims: Iterable[int]
     if dim is None:
         dims = range(len(shape))
     else:
         dims = [wrap_dim(d, shape, "squeeze") for d in ((dim,) if isinstance(dim, int) else dim)]
     drop = {d for d in dims if shape[d] == 1}
-    return reshape(x, tuple(s for i, s in enumerate(shape) if i not in drop))
+    return reshape_sizes(x, tuple(s for i, s in enumerate(shape) if i not in drop))
 
 
-def unsqueeze(x, dim):
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
     """Insert an axis of size 1 at ``dim``."""
     shape = x.data.shape
     d = wrap_dim(dim, shape, "unsqueeze", new_axis=True)
-    return reshape(x, shape[:d] + (1,) + shape[d:])
+    return reshape_sizes(x, shape[:d] + (1,) + shape[d:])
 
 
 def _is_advanced(part):
@@ -231,11 +245,12 @@ def _is_advanced(part):
     )
 
 
-def _plain_index(index, device):
+def _plain_index(index: Index, device: Device) -> tuple[Any, bool]:
     """Replace Tensors by their arrays and lists by arrays, index arrays on ``device``; tell
     whether NumPy's advanced indexing (which can repeat elements) is involved."""
     parts = index if isinstance(index, tuple) else (index,)
-    plain = []
+    plain: list[Any] = []
+    part: Any
     for part in parts:
         if isinstance(part, Tensor):
             part = part.data
@@ -252,12 +267,13 @@ def _plain_index(index, device):
     return (tuple(plain) if isinstance(index, tuple) else plain[0]), repeats
 
 
-def getitem(x, index):
+def getitem(x: Tensor, index: Index) -> Tensor:
+    """``x[index]`` with NumPy's basic and advanced indexing (Tensors and lists as index arrays)."""
     index, repeats = _plain_index(index, backend.device_of(x.data))
     return GetItem(index, repeats)(x)
 
 
-def concatenate(tensors, dim=0, *, axis=None):
+def concatenate(tensors: Iterable[TensorLike], dim: int = 0, *, axis: int | None = None) -> Tensor:
     """Join tensors along an existing axis."""
     tensors = _tensor_list(tensors, "concatenate")
     axis = dim if axis is None else axis
@@ -271,7 +287,7 @@ def concatenate(tensors, dim=0, *, axis=None):
     return Concatenate(a)(*tensors)
 
 
-def stack(tensors, dim=0, *, axis=None):
+def stack(tensors: Iterable[TensorLike], dim: int = 0, *, axis: int | None = None) -> Tensor:
     """Join same-shaped tensors along a new axis."""
     tensors = _tensor_list(tensors, "stack")
     axis = dim if axis is None else axis
@@ -280,7 +296,7 @@ def stack(tensors, dim=0, *, axis=None):
     return Stack(wrap_dim(axis, tensors[0].data.shape, "stack", new_axis=True))(*tensors)
 
 
-def _tensor_list(tensors, op):
+def _tensor_list(tensors: Iterable[TensorLike], op: str) -> list[Tensor]:
     """Tensors as given, other arrays as Tensors on the device of the first Tensor among them."""
     tensors = list(tensors)
     if not tensors:
@@ -290,7 +306,7 @@ def _tensor_list(tensors, op):
     return [t if isinstance(t, Tensor) else Tensor._wrap(backend.to_device(Tensor(t).data, device)) for t in tensors]
 
 
-def pad(x, pad_width, value=0):
+def pad(x: Tensor, pad_width: int | Sequence[int] | Sequence[Sequence[int]], value: float = 0) -> Tensor:
     """Constant padding with NumPy-style widths: an int, (before, after), or one pair per axis."""
     ndim = x.data.ndim
     if ndim == 0:
@@ -310,7 +326,7 @@ def pad(x, pad_width, value=0):
 _pad_per_axis = pad  # reachable in pad_last_dims, whose argument ``pad`` (PyTorch's name) hides it
 
 
-def pad_last_dims(input, pad, value=0.0):
+def pad_last_dims(input: Tensor, pad: Sequence[int], value: float = 0.0) -> Tensor:
     """Constant padding with PyTorch's flat tuple, last dim first: (left, right, top, bottom, ...);
     ``F.pad``, the same op as :func:`pad`."""
     if len(pad) % 2 or len(pad) // 2 > input.ndim:

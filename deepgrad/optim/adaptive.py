@@ -4,30 +4,35 @@ The seed notes' δ = 1e-7 is ``eps=1e-7``; it is added outside the square root,
 as in PyTorch.
 """
 
+from __future__ import annotations
+
 import math
 
 import numpy as np
 
-from .optimizer import Optimizer, check_hyperparameter
+from ..backend import Array
+from ..tensor import Tensor
+from .optimizer import Optimizer, ParamGroup, Params, ParamState, check_hyperparameter
 from .sgd import decayed_gradient
 
 
 class Adagrad(Optimizer):
     """s ← s + g²;  w ← w − lr_t · g / (√s + eps),  lr_t = lr / (1 + (t − 1)·lr_decay)"""
 
-    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
+    def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps))
 
-    def validate(self, group):
+    def validate(self, group: ParamGroup) -> None:
         super().validate(group)
         for key in ("lr_decay", "initial_accumulator_value", "eps"):
             check_hyperparameter(group[key], key, "Adagrad")
 
-    def init_state(self, param, group):
+    def init_state(self, param: Tensor, group: ParamGroup) -> ParamState:
         return {"step": 0, "sum": np.full_like(param.data, group["initial_accumulator_value"])}
 
-    def update(self, param, grad, state, group):
+    def update(self, param: Tensor, grad: Array, state: ParamState, group: ParamGroup) -> None:
         state["step"] += 1
         grad = decayed_gradient(self, param, grad, group["weight_decay"])
         lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
@@ -45,17 +50,18 @@ class RMSprop(Optimizer):
     accumulates b ← μ·b + g/(√v + eps) and steps by lr·b.
     """
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+    def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                                       centered=centered))
 
-    def validate(self, group):
+    def validate(self, group: ParamGroup) -> None:
         super().validate(group)
         check_hyperparameter(group["alpha"], "alpha", "RMSprop", high=1.0)
         check_hyperparameter(group["eps"], "eps", "RMSprop")
         check_hyperparameter(group["momentum"], "momentum", "RMSprop")
 
-    def init_state(self, param, group):
+    def init_state(self, param: Tensor, group: ParamGroup) -> ParamState:
         state = {"step": 0, "square_avg": np.zeros_like(param.data)}
         if group["momentum"] > 0:
             state["momentum_buffer"] = np.zeros_like(param.data)
@@ -63,7 +69,7 @@ class RMSprop(Optimizer):
             state["grad_avg"] = np.zeros_like(param.data)
         return state
 
-    def update(self, param, grad, state, group):
+    def update(self, param: Tensor, grad: Array, state: ParamState, group: ParamGroup) -> None:
         state["step"] += 1
         grad = decayed_gradient(self, param, grad, group["weight_decay"])
         alpha = group["alpha"]
@@ -98,11 +104,12 @@ class Adam(Optimizer):
 
     decoupled_weight_decay = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False) -> None:
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad))
 
-    def validate(self, group):
+    def validate(self, group: ParamGroup) -> None:
         super().validate(group)
         name = type(self).__name__
         check_hyperparameter(group["eps"], "eps", name)
@@ -113,13 +120,13 @@ class Adam(Optimizer):
         check_hyperparameter(beta1, "beta1", name, high=1.0, high_open=True)
         check_hyperparameter(beta2, "beta2", name, high=1.0, high_open=True)
 
-    def init_state(self, param, group):
+    def init_state(self, param: Tensor, group: ParamGroup) -> ParamState:
         state = {"step": 0, "exp_avg": np.zeros_like(param.data), "exp_avg_sq": np.zeros_like(param.data)}
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = np.zeros_like(param.data)
         return state
 
-    def update(self, param, grad, state, group):
+    def update(self, param: Tensor, grad: Array, state: ParamState, group: ParamGroup) -> None:
         state["step"] += 1
         step, lr = state["step"], group["lr"]
         beta1, beta2 = group["betas"]
@@ -150,5 +157,6 @@ class AdamW(Adam):
 
     decoupled_weight_decay = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad)

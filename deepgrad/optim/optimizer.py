@@ -6,17 +6,33 @@ dtype, and updated with ``out=`` so a step allocates no new parameter-sized
 arrays beyond the few temporaries NumPy needs.
 """
 
+from __future__ import annotations
+
 import copy
 import math
 import numbers
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 
 from .. import backend
+from ..backend import Array
 from ..tensor import Tensor, enable_grad
 
+#: A parameter group: "params" (a list of Tensors) and the group's hyperparameters ("lr", ...).
+ParamGroup: TypeAlias = dict[str, Any]
+#: What an optimizer is given: the parameters, or parameter groups (dicts with "params" and the
+#: hyperparameters that differ from the optimizer's defaults).
+Params: TypeAlias = "Iterable[Tensor] | Iterable[Mapping[str, Any]]"
+#: The state of one parameter: "step" and the optimizer's arrays (momentum buffers, moments, ...).
+ParamState: TypeAlias = dict[str, Any]
 
-def check_hyperparameter(value, name, optimizer, low=0.0, high=math.inf, high_open=False):
+_Loss = TypeVar("_Loss")
+
+
+def check_hyperparameter(value: float, name: str, optimizer: str, low: float = 0.0, high: float = math.inf,
+                         high_open: bool = False) -> None:
     """Raise a clear ValueError unless low <= value <= high (or < high)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{optimizer}: {name} must be a number, got {value!r}")
@@ -28,23 +44,25 @@ def check_hyperparameter(value, name, optimizer, low=0.0, high=math.inf, high_op
 class Optimizer:
     """Holds parameter groups (dicts with "params" and hyperparameters) and per-parameter state."""
 
-    def __init__(self, params, defaults):
+    def __init__(self, params: Params, defaults: Mapping[str, Any]) -> None:
         name = type(self).__name__
         if isinstance(params, Tensor) or not hasattr(params, "__iter__"):
-            raise TypeError(f"{name}: params must be an iterable of Parameters or of dicts, got {type(params).__name__}")
-        groups = list(params)
+            raise TypeError(f"{name}: params must be an iterable of Parameters or of dicts, "
+                            f"got {type(params).__name__}")
+        groups: list[Any] = list(params)
         if not groups:
             raise ValueError(f"{name}: got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         self.defaults = dict(defaults)
-        self.param_groups = []
-        self.state = {}
-        self._scratch = {}  # work buffers by (shape, dtype, index): reused every step, not part of the state
+        self.param_groups: list[ParamGroup] = []
+        self.state: dict[Tensor, ParamState] = {}
+        # work buffers by (shape, dtype, index): reused every step, not part of the state
+        self._scratch: dict[tuple[Any, ...], Array] = {}
         for group in groups:
             self.add_param_group(group)
 
-    def add_param_group(self, group):
+    def add_param_group(self, group: Mapping[str, Any]) -> None:
         """Add a dict with "params" and any hyperparameters that differ from the defaults."""
         name = type(self).__name__
         group = dict(group)
@@ -67,12 +85,12 @@ class Optimizer:
         self.validate(group)
         self.param_groups.append(group)
 
-    def validate(self, group):
+    def validate(self, group: ParamGroup) -> None:
         """Check a group's hyperparameters (subclasses extend this)."""
         check_hyperparameter(group["lr"], "learning rate", type(self).__name__)
         check_hyperparameter(group.get("weight_decay", 0.0), "weight_decay", type(self).__name__)
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:
             for p in group["params"]:
                 if set_to_none:
@@ -80,7 +98,7 @@ class Optimizer:
                 elif p.grad is not None:
                     p.grad[...] = 0
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], _Loss] | None = None) -> _Loss | None:
         """Update every parameter that has a gradient; returns ``closure()``'s loss if given."""
         loss = None
         if closure is not None:
@@ -96,7 +114,7 @@ class Optimizer:
                 self.update(p, p.grad, state, group)
         return loss
 
-    def scratch_buffer(self, param, index=0):
+    def scratch_buffer(self, param: Tensor, index: int = 0) -> Array:
         """Work array ``index`` of the parameter's shape, dtype and device, for temporary results
         within one update: kept between steps and shared by the parameters of one shape (so an
         update allocates nothing). Index 0 is the weight-decayed gradient's (:func:`decayed_gradient`)."""
@@ -107,17 +125,17 @@ class Optimizer:
             buffer = self._scratch[key] = np.empty_like(data)
         return buffer
 
-    def init_state(self, param, group):
+    def init_state(self, param: Tensor, group: ParamGroup) -> ParamState:
         """The state of a parameter before its first update."""
         return {}
 
-    def update(self, param, grad, state, group):
+    def update(self, param: Tensor, grad: Array, state: ParamState, group: ParamGroup) -> None:
         raise NotImplementedError
 
     # -- state --------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """{"optimizer": class name, "state": {index: {...}}, "param_groups": [...]} with params as indices."""
-        index = {}
+        index: dict[int, int] = {}  # id of a parameter -> its index in the state dict
         groups = []
         for group in self.param_groups:
             packed = {k: v for k, v in group.items() if k != "params"}
@@ -132,7 +150,7 @@ class Optimizer:
         }
         return {"optimizer": type(self).__name__, "state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore a state saved by :meth:`state_dict` of the same optimizer type and parameter layout."""
         name = type(self).__name__
         saved_type = state_dict.get("optimizer")
@@ -164,7 +182,7 @@ class Optimizer:
                 restored[key] = value
             self.state[p] = restored
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
             lines.append(f"Parameter Group {i}")

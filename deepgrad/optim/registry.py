@@ -7,13 +7,27 @@ Each optimizer factory takes the parameters and the config's lr, momentum and we
 "epoch" or "batch": how often it steps).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 from .adaptive import Adagrad, Adam, AdamW, RMSprop
-from .lr_scheduler import CosineAnnealingLR, LinearDecay, ReduceLROnPlateau, StepLR
+from .lr_scheduler import CosineAnnealingLR, LinearDecay, LRScheduler, ReduceLROnPlateau, StepLR
+from .optimizer import Optimizer, Params
 from .sgd import SGD, Momentum
 
-OPTIMIZERS = {
+#: factory(params, lr, momentum, weight_decay) -> the optimizer
+OptimizerFactory: TypeAlias = Callable[[Params, float, float, float], Optimizer]
+#: How often a schedule steps: once per epoch, or once per batch (optimizer step).
+Interval: TypeAlias = Literal["epoch", "batch"]
+#: A named schedule built for a run: (the schedule, or None for a constant rate; how often it steps).
+BuiltSchedule: TypeAlias = tuple[LRScheduler | ReduceLROnPlateau | None, Interval]
+#: factory(optimizer, plan) -> the built schedule
+ScheduleFactory: TypeAlias = Callable[[Optimizer, "SchedulePlan"], BuiltSchedule]
+
+OPTIMIZERS: dict[str, OptimizerFactory] = {
     "sgd": lambda params, lr, momentum, weight_decay: SGD(params, lr=lr, momentum=momentum,
                                                           weight_decay=weight_decay),
     "momentum": lambda params, lr, momentum, weight_decay: Momentum(params, lr=lr, momentum=momentum),
@@ -33,17 +47,17 @@ class SchedulePlan:
     epochs: int
     steps_per_epoch: int
     final_lr: float = 0.0
-    step_size: int = None
+    step_size: int | None = None
     gamma: float = 0.1
     patience: int = 3
 
     @property
-    def total_steps(self):
+    def total_steps(self) -> int:
         return self.epochs * self.steps_per_epoch
 
 
 # name -> factory(optimizer, plan) -> (scheduler or None, "epoch" or "batch": how often it steps)
-SCHEDULES = {
+SCHEDULES: dict[str, ScheduleFactory] = {
     "none": lambda optimizer, plan: (None, "epoch"),
     "linear-decay": lambda optimizer, plan: (
         LinearDecay(optimizer, total_steps=plan.total_steps, final_lr=plan.final_lr), "batch"),
@@ -56,14 +70,15 @@ SCHEDULES = {
 }
 
 
-def create_optimizer(name, params, lr, momentum=0.9, weight_decay=0.0):
+def create_optimizer(name: str, params: Params, lr: float, momentum: float = 0.9,
+                     weight_decay: float = 0.0) -> Optimizer:
     """The optimizer called ``name`` (a key of :data:`OPTIMIZERS`) over ``params``."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[name](params, lr, momentum, weight_decay)
 
 
-def create_schedule(name, optimizer, plan):
+def create_schedule(name: str, optimizer: Optimizer, plan: SchedulePlan) -> BuiltSchedule:
     """(the schedule called ``name`` for a run of ``plan`` (a :class:`SchedulePlan`), or None;
     "epoch" or "batch")."""
     if name not in SCHEDULES:

@@ -1,7 +1,13 @@
 """Training curves: loss and accuracy per epoch, train against validation."""
 
+from __future__ import annotations
 
-def plot_curves(history_epochs, path, title=None):
+from collections.abc import Mapping, Sequence
+
+from .diagnostics import PathT, write_figure
+
+
+def plot_curves(history_epochs: Sequence[Mapping[str, float | None]], path: PathT, title: str | None = None) -> PathT:
     """Save a two-panel figure (loss, accuracy per epoch) to ``path``; returns the path.
 
     Drawn on a matplotlib ``Figure`` of its own, without pyplot: the process's matplotlib backend
@@ -27,5 +33,5 @@ def plot_curves(history_epochs, path, title=None):
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    write_figure(figure, path, dpi=100)
     return path

@@ -6,10 +6,26 @@ PNG at ``path`` and returns it; matplotlib draws on a Figure of its own (the pro
 left alone).
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..io import StrPath, atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+#: The path a figure function was given, which it returns.
+PathT = TypeVar("PathT", bound=StrPath)
+
 HEALTHY_UPDATE_RATIO = 1e-3  # ‖Δw‖/‖w‖ per step that people aim for when tuning the learning rate
 
 
-def new_figure(rows, columns, width=3.0, height=2.4, title=None):
+def new_figure(rows: int, columns: int, width: float = 3.0, height: float = 2.4,
+               title: str | None = None) -> tuple[Figure, list[list[Axes]]]:
     """(figure, axes grid as a list of rows) of ``rows`` × ``columns`` panels."""
     from matplotlib.figure import Figure
 
@@ -20,7 +36,7 @@ def new_figure(rows, columns, width=3.0, height=2.4, title=None):
     return figure, [list(row) for row in axes]
 
 
-def label_panel(ax, title, xlabel, ylabel, log_x=False, log_y=False):
+def label_panel(ax: Axes, title: str, xlabel: str, ylabel: str, log_x: bool = False, log_y: bool = False) -> None:
     """A panel's title, axis labels, log scales and grid."""
     if log_x:
         ax.set_xscale("log")
@@ -32,13 +48,25 @@ def label_panel(ax, title, xlabel, ylabel, log_x=False, log_y=False):
     ax.grid(alpha=0.3, which="both")
 
 
-def save(figure, path):
+def save(figure: Figure, path: PathT) -> PathT:
+    """Lay the figure out and write it to ``path`` (see :func:`write_figure`); returns the path."""
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    write_figure(figure, path, dpi=100)
     return path
 
 
-def layer_colors(count):
+def write_figure(figure: Figure, path: StrPath, dpi: float = 100) -> None:
+    """``figure.savefig(path)`` through a temporary file renamed into place, so that a crash or a kill
+    while saving never leaves a half-written image at ``path``. The format is the path's suffix's
+    (png, svg, pdf, ...), or matplotlib's default (png) without one; it is passed explicitly, so the
+    temporary file's name does not decide it."""
+    from matplotlib import rcParams
+
+    image_format = os.path.splitext(os.fspath(path))[1][1:].lower() or rcParams["savefig.format"]
+    atomic_write(path, lambda temporary: figure.savefig(temporary, format=image_format, dpi=dpi))
+
+
+def layer_colors(count: int) -> list[tuple[float, float, float, float]]:
     """``count`` colours from the first layer (dark) to the last (light), so depth reads as colour."""
     from matplotlib import colormaps
 
@@ -46,7 +74,8 @@ def layer_colors(count):
     return [cmap(0.85 * i / max(count - 1, 1)) for i in range(count)]
 
 
-def activation_histograms(grid, path, title=None):
+def activation_histograms(grid: Mapping[str, Mapping[str, Mapping[str, Any]]], path: PathT,
+                          title: str | None = None) -> PathT:
     """One histogram per (setting, layer): ``grid`` maps each setting (a row, e.g. "std 1") to
     {layer label: statistics with "edges" and "histogram", as LayerActivations.to_dict() gives}.
     Bars show the fraction of outputs in each bin; each panel notes the outputs' std."""
@@ -75,7 +104,8 @@ def activation_histograms(grid, path, title=None):
     return save(figure, path)
 
 
-def _per_layer_over_steps(panels, path, title, ylabel, reference=None):
+def _per_layer_over_steps(panels: Mapping[str, Mapping[str, Any]], path: PathT, title: str | None, ylabel: str,
+                          reference: float | None = None) -> PathT:
     names = list(panels)
     columns = min(len(names), 2)
     rows = -(-len(names) // columns)
@@ -100,20 +130,21 @@ def _per_layer_over_steps(panels, path, title, ylabel, reference=None):
     return save(figure, path)
 
 
-def gradient_flow(panels, path, title=None):
+def gradient_flow(panels: Mapping[str, Mapping[str, Any]], path: PathT, title: str | None = None) -> PathT:
     """Gradient norm per layer over the training steps, one panel per setting: ``panels`` maps a
     setting to {"steps": [...], "layers": {layer label: [norm per step]}}; log scale."""
     return _per_layer_over_steps(panels, path, title, "gradient norm ‖∂L/∂W‖ (log)")
 
 
-def update_ratios(panels, path, title=None):
+def update_ratios(panels: Mapping[str, Mapping[str, Any]], path: PathT, title: str | None = None) -> PathT:
     """Update-to-weight ratio ‖Δw‖/‖w‖ per layer over the steps, one panel per setting (same data
     layout as :func:`gradient_flow`), with the healthy 1e-3 marked; log scale."""
     return _per_layer_over_steps(panels, path, title, "update / weight ‖Δw‖/‖w‖ (log)",
                                  reference=HEALTHY_UPDATE_RATIO)
 
 
-def layer_norms(bars, path, title=None, ylabel="mean gradient norm (log)"):
+def layer_norms(bars: Mapping[str, Sequence[float | None]], path: PathT, title: str | None = None,
+                ylabel: str = "mean gradient norm (log)") -> PathT:
     """One group of bars per layer, one bar per setting: ``bars`` maps a setting to its values per
     layer (first to last); log scale, so decades of vanishing read at a glance."""
     figure, ((ax,),) = new_figure(1, 1, width=7.5, height=3.8, title=title)

@@ -9,15 +9,22 @@ a few measured quantities.
                     "timing.png")
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from .diagnostics import label_panel, new_figure, save
+from .diagnostics import PathT, label_panel, new_figure, save
 
-POINT_STYLE = {"linestyle": "none", "marker": "D", "markersize": 7, "markeredgecolor": "black"}
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+POINT_STYLE: dict[str, Any] = {"linestyle": "none", "marker": "D", "markersize": 7, "markeredgecolor": "black"}
 SHORT_CURVE = 20  # a curve with at most this many points (a run that diverged early) is drawn with markers
 
 
-def smoothed(values, span):
+def smoothed(values: Sequence[float], span: float) -> list[float]:
     """The exponential moving average of ``values`` with weight 2/(span + 1) on each new value: a
     spike shows as a bump that fades, not as a plateau."""
     weight, average, averages = 2 / (span + 1), values[0], []
@@ -27,7 +34,8 @@ def smoothed(values, span):
     return averages
 
 
-def step_curves(panels, path, title=None, smooth=None, log_x=False, legend_outside=False):
+def step_curves(panels: Mapping[str, Mapping[str, Any]], path: PathT, title: str | None = None,
+                smooth: int | None = None, log_x: bool = False, legend_outside: bool = False) -> PathT:
     """Panels one above the other, one per entry of ``panels``, each with one curve per setting
     against the training step (1, 2, ...).
 
@@ -61,7 +69,8 @@ def step_curves(panels, path, title=None, smooth=None, log_x=False, legend_outsi
     return save(figure, path)
 
 
-def _draw_steps(ax, values, label, color, log_y, smooth):
+def _draw_steps(ax: Axes, values: Sequence[float | None], label: str, color: str, log_y: bool,
+                smooth: int | None) -> None:
     """One setting's per-step values: faint with a bold smoothed curve when ``smooth``, else plain."""
     points = [(step, v) for step, v in enumerate(values, start=1)
               if v is not None and math.isfinite(v) and (v > 0 or not log_y)]
@@ -76,7 +85,7 @@ def _draw_steps(ax, values, label, color, log_y, smooth):
         ax.plot(steps, ys, color=color, linewidth=1.5, marker=marker, markersize=4, label=label)
 
 
-def comparison_bars(panels, path, title=None):
+def comparison_bars(panels: Mapping[str, Mapping[str, Any]], path: PathT, title: str | None = None) -> PathT:
     """One bar chart per entry of ``panels`` ({"ylabel": ..., "bars": {label: value}, "log_y": bool
     (optional)}), panels side by side, each bar labelled with its value; on a log axis a value of
     exactly 0 has no bar, and reads "0" at the bottom."""

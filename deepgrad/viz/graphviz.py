@@ -1,5 +1,7 @@
 """The computational graph behind a tensor, as a Graphviz DOT file (and SVG or PNG through ``dot``)."""
 
+from __future__ import annotations
+
 import html
 import os
 import shutil
@@ -10,7 +12,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import GraphvizError
-from ..io import atomic_write, write_text
+from ..io import StrPath, atomic_write, write_text
 from ..nn import Module, Parameter
 from ..tensor import Tensor
 
@@ -30,7 +32,8 @@ STYLES = {
 }
 
 
-def graph(tensor, path, format=None, title=None, show_values=False, names=None):
+def graph(tensor: Tensor, path: StrPath, format: str | None = None, title: str | None = None,
+          show_values: bool = False, names: Module | Mapping[Tensor, object] | None = None) -> tuple[str, ...]:
     """Write the computational graph that produced ``tensor`` to ``path`` as Graphviz DOT.
 
     The figure shows what ``backward()`` will walk, data flowing top to bottom: one grey rounded box

@@ -8,15 +8,30 @@ two variables, and the training loss of several optimizers step by step.
 Each function saves a PNG at ``path`` and returns it; matplotlib draws on a Figure of its own.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from .diagnostics import new_figure, save
+from .diagnostics import PathT, new_figure, save
 
-START = dict(marker="o", color="black", markersize=6, linestyle="", zorder=3)
-TARGET = dict(marker="*", color="#c0392b", markersize=12, linestyle="", zorder=1.5)  # under the paths: they end there
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    from matplotlib.axes import Axes
+    from matplotlib.lines import Line2D
+
+#: The plotted region ((x0, x1), (y0, y1)).
+Window: TypeAlias = "tuple[tuple[float, float], tuple[float, float]]"
+#: A function of two variables, called on NumPy arrays (the grid's x and y) and returning f's values.
+Surface: TypeAlias = "Callable[[npt.NDArray[Any], npt.NDArray[Any]], npt.NDArray[Any]]"
+
+START: dict[str, Any] = dict(marker="o", color="black", markersize=6, linestyle="", zorder=3)
+# zorder under the paths: they end there
+TARGET: dict[str, Any] = dict(marker="*", color="#c0392b", markersize=12, linestyle="", zorder=1.5)
 
 
-def contour_levels(values, decades=2, per_decade=4):
+def contour_levels(values: npt.NDArray[Any], decades: int = 2, per_decade: int = 4) -> list[float]:
     """Log-spaced contour levels covering the top ``decades`` of ``|values|`` (a NumPy array of f
     over the plotted window), ``per_decade`` to a decade; their negatives too where f goes below 0."""
     import numpy as np
@@ -26,13 +41,13 @@ def contour_levels(values, decades=2, per_decade=4):
     return sorted([*magnitudes, *(-magnitudes if values.min() < 0 else [])])
 
 
-def first_step_outside(points, window):
+def first_step_outside(points: Sequence[Sequence[float]], window: Window) -> int | None:
     """The first step at which a path (list of [x, y]) lies outside ``window`` ((x0, x1), (y0, y1)), or None."""
     (x0, x1), (y0, y1) = window
     return next((step for step, (x, y) in enumerate(points) if not (x0 <= x <= x1 and y0 <= y <= y1)), None)
 
 
-def _contours(ax, f, window, resolution=150):
+def _contours(ax, f, window, resolution=150):  # unannotated: matplotlib types ContourSet.levels as a mere Iterable
     """Log-spaced contour lines of f over ``window``, grey (negative levels dashed), a few labelled."""
     import numpy as np
 
@@ -43,7 +58,7 @@ def _contours(ax, f, window, resolution=150):
     ax.clabel(lines, lines.levels[::4], fontsize=6, fmt="%.2g")
 
 
-def _path_legend(target_label):
+def _path_legend(target_label: str) -> list[Line2D]:
     """The legend of every path panel: a path (grey: each panel has its colour), the start, the target."""
     from matplotlib.lines import Line2D
 
@@ -51,7 +66,8 @@ def _path_legend(target_label):
             Line2D([], [], label="start", **START), Line2D([], [], label=target_label, **TARGET)]
 
 
-def _path_panel(ax, points, f, window, target, target_label, color):
+def _path_panel(ax: Axes, points: Sequence[Sequence[float]], f: Surface, window: Window, target: Sequence[float],
+                target_label: str, color: Any) -> None:
     """One optimizer's path, a dot per step, over f's contour lines; the start and target marked."""
     (x0, x1), (y0, y1) = window
     _contours(ax, f, window)
@@ -69,7 +85,8 @@ def _path_panel(ax, points, f, window, target, target_label, color):
     ax.set_ylabel("y")
 
 
-def _progress_panel(ax, ylabel, curves, colors, references):
+def _progress_panel(ax: Axes, ylabel: str, curves: Mapping[str, Sequence[float]], colors: Sequence[Any],
+                    references: Mapping[str, float] | None) -> None:
     """One curve per optimizer of a quantity against the step, log y, with dashed reference lines."""
     for color, (name, values) in zip(colors, curves.items()):
         points = [(step, v) for step, v in enumerate(values) if v > 0 and math.isfinite(v)]
@@ -84,8 +101,11 @@ def _progress_panel(ax, ylabel, curves, colors, references):
     ax.legend(fontsize=7)
 
 
-def optimizer_paths(paths, f, path, window, target, target_label="minimum", title=None, notes=None,
-                    progress=None, references=None):
+def optimizer_paths(paths: Mapping[str, Sequence[Sequence[float]]], f: Surface, path: PathT, window: Window,
+                    target: Sequence[float], target_label: str = "minimum", title: str | None = None,
+                    notes: Mapping[str, str] | None = None,
+                    progress: tuple[str, Mapping[str, Sequence[float]]] | None = None,
+                    references: Mapping[str, float] | None = None) -> PathT:
     """One panel per optimizer: its path (``paths`` maps a name to its points [[x, y], ...], one per
     step, the start first) drawn with a dot per step over log-spaced contour lines of ``f(x, y)``
     (called on NumPy arrays) within ``window`` ((x0, x1), (y0, y1)), equal aspect; the start and
@@ -103,7 +123,7 @@ def optimizer_paths(paths, f, path, window, target, target_label="minimum", titl
     (x0, x1), (y0, y1) = window
     figure, axes = new_figure(rows, columns, width=4.2, height=max(4.2 * (y1 - y0) / (x1 - x0) + 0.9, 2.8),
                               title=title)
-    colors = colormaps["tab10"].colors
+    colors = colormaps["tab10"].colors  # type: ignore[attr-defined]  # tab10 is a ListedColormap
     for i, name in enumerate(names):
         ax = axes[i // columns][i % columns]
         _path_panel(ax, paths[name], f, window, target, target_label, colors[i])
@@ -117,7 +137,7 @@ def optimizer_paths(paths, f, path, window, target, target_label="minimum", titl
     return save(figure, path)
 
 
-def moving_average(values, window):
+def moving_average(values: Sequence[float], window: int) -> list[float]:
     """The mean of each value and the up to ``window`` − 1 before it (so the curve starts at step 0)."""
     import numpy as np
 
@@ -127,7 +147,8 @@ def moving_average(values, window):
     return list((sums[ends] - sums[ends - counts]) / counts)
 
 
-def loss_per_step(losses, path, title=None, window=20, xlabel="training step", ylabel="training loss (log)"):
+def loss_per_step(losses: Mapping[str, Sequence[float]], path: PathT, title: str | None = None, window: int = 20,
+                  xlabel: str = "training step", ylabel: str = "training loss (log)") -> PathT:
     """The training loss at every step of several runs on one panel (``losses`` maps a run's label
     to its loss per step): each run's raw per-step loss light, its moving average over ``window``
     steps strong; log y."""

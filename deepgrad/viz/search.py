@@ -1,10 +1,14 @@
 """The figure of a hyperparameter search: the score of every trial against each numeric parameter,
 one colour per round, and each round's range shaded, so the narrowing reads at a glance."""
 
-from .diagnostics import new_figure, save
+from __future__ import annotations
+
+from typing import Any
+
+from .diagnostics import PathT, new_figure, save
 
 
-def search_scores(study, path, score_label="validation accuracy", title=None):
+def search_scores(study: Any, path: PathT, score_label: str = "validation accuracy", title: str | None = None) -> PathT:
     """Save the figure of ``study`` (a deepgrad.search.Study whose ``spaces`` holds each round's
     ranges) to ``path``: one panel per numeric parameter, log x for log-scale ones; failed trials are
     left out, pruned ones hollow."""

@@ -6,13 +6,22 @@ one curve per kind of net.
                     xlabel="hidden layers (log scale)", ylabel="final training accuracy", ticks=depths)
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Mapping, Sequence
 
-from .diagnostics import new_figure, save
+from .diagnostics import PathT, new_figure, save
+
+#: A curve: its x values and its y values (None or non-finite: not measured, left out).
+Curve = tuple[Sequence[float], Sequence[float | None]]
 
 
-def against_setting(curves, path, xlabel, ylabel, title=None, ticks=None, references=None, ylim=None, points=None,
-                    points_label="set apart"):
+def against_setting(curves: Mapping[str, Curve], path: PathT, xlabel: str, ylabel: str, title: str | None = None,
+                    ticks: Sequence[float] | None = None, references: Mapping[str, float] | None = None,
+                    ylim: tuple[float, float] | None = None,
+                    points: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+                    points_label: str = "set apart") -> PathT:
     """One panel: each of ``curves`` ({label: (xs, ys)}) is a measure against a setting on a log x
     axis, a marker at every measured point. ``ticks`` labels exactly those x values (the depths 4,
     8, 16, 32) instead of powers of ten; ``references`` ({label: y}) are dashed horizontal lines

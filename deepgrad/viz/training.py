@@ -6,11 +6,18 @@ accuracy against steps or epochs, a measure against depth or weight scale, ...).
                 "overfitting.png", xlabel="epoch", ylabel="accuracy", title="...")
 """
 
-from .diagnostics import label_panel, new_figure, save
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .diagnostics import PathT, label_panel, new_figure, save
+from .studies import Curve
 
 
-def curves_grid(panels, path, xlabel, ylabel, title=None, log_x=False, log_y=False, columns=None, references=None,
-                markers=False):
+def curves_grid(panels: Mapping[str, Mapping[str, Curve]], path: PathT, xlabel: str | dict[str, str],
+                ylabel: str | dict[str, str], title: str | None = None, log_x: bool = False, log_y: bool = False,
+                columns: int | None = None, references: Mapping[str, float] | None = None,
+                markers: bool = False) -> PathT:
     """Save one panel per entry of ``panels`` ({panel title: {curve label: (xs, ys)}}) to ``path``.
 
     ``xlabel``/``ylabel`` (with units) label every panel (a dict {panel title: label} gives each panel

@@ -9,11 +9,11 @@ to their parameters by binding gradcheck's float64 copies in their place
 
 import numpy as np
 import pytest
+from helpers import distinct, positive, randn
 
 import deepgrad as dg
 import deepgrad.functional as F
 import deepgrad.nn as nn
-from helpers import distinct, positive, randn
 
 TIGHT = dict(eps=1e-6, atol=1e-8, rtol=1e-6)
 

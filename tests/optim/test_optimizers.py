@@ -11,13 +11,13 @@ import copy
 
 import numpy as np
 import pytest
+from helpers import OPTIMIZER_CONFIGS
 
 import deepgrad as dg
 import deepgrad.functional as F
 import deepgrad.nn as nn
 from deepgrad import optim
 from deepgrad.optim import lr_scheduler
-from helpers import OPTIMIZER_CONFIGS
 
 OPTIMIZER_CLASSES = [optim.SGD, optim.Momentum, optim.Adagrad, optim.RMSprop, optim.Adam, optim.AdamW]
 

@@ -10,13 +10,19 @@ import pytest
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as TF  # noqa: E402
+from helpers import (  # noqa: E402
+    check_op,
+    class_targets,
+    class_weights,
+    positive,
+    probability_targets,
+    randn,
+    rng,
+)
 
 import deepgrad as dg  # noqa: E402
 import deepgrad.functional as F  # noqa: E402
 import deepgrad.nn as nn  # noqa: E402
-from helpers import (  # noqa: E402
-    check_op, class_targets, class_weights, positive, probability_targets, randn, rng,
-)
 
 SHAPES = [(), (5,), (3, 4), (2, 3, 4)]
 SPECIAL = np.array([1e4, -1e4, 1000.0, -1000.0, 0.0, -30.0, 30.0, 1.0, -1.0, 0.5, -0.5, 2.0])

@@ -11,11 +11,11 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import rng
 
 import deepgrad as dg
 import deepgrad.functional as F
 import deepgrad.nn as nn
-from helpers import rng
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn

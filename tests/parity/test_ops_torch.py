@@ -9,14 +9,28 @@ is where conventions differ (max/min share the gradient between ties like
 
 import numpy as np
 import pytest
+from helpers import (
+    SETTINGS,
+    away_from_bounds,
+    away_from_zero,
+    broadcast_shapes,
+    check_op,
+    distinct,
+    matmul_shapes,
+    positive,
+    randn,
+    reduction_args,
+    reshape_target,
+    rng,
+    seeds,
+    shapes,
+    slices_for,
+    untied_pair,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
 import deepgrad as dg
-from helpers import (
-    SETTINGS, away_from_bounds, away_from_zero, broadcast_shapes, check_op, distinct, matmul_shapes, positive,
-    randn, reduction_args, reshape_target, rng, seeds, shapes, slices_for, untied_pair,
-)
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
