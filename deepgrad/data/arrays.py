@@ -22,13 +22,16 @@ the run's seed — so every run on the same file evaluates on the same samples. 
 :class:`DatasetError` naming the file and the key.
 """
 
-import zipfile
+from __future__ import annotations
+
+import os
 from collections import Counter
 
 import numpy as np
 
 from ..errors import DatasetError
 from .dataset import TensorDataset
+from .npy import NpzArchive
 from .splits import Splits, held_out_size, split_off
 
 KEYS = ("x", "y", "x_test", "y_test", "classes")
@@ -37,12 +40,13 @@ TEST_FRACTION = 0.2          # of the samples, when the file has no x_test / y_t
 MAX_CLASSES = 1_000_000      # labels beyond this are refused: the output layer would be absurd
 TEST_SEED, VAL_SEED = 0, 1   # the fixed permutations of the splits (as the embedded digits use)
 INPUT_SHAPES = "(N, F) features, (N, H, W) grayscale images or (N, C, H, W) images"
+ARCHIVE = "a .npz archive of arrays for --data (data=): np.savez(FILE, x=inputs, y=labels)"
 
 
-def load_npz(path, val_fraction=None):
+def load_npz(path: str | os.PathLike[str], val_fraction: float | None = None) -> Splits:
     """The :class:`Splits` of the arrays in the ``.npz`` file at ``path`` (see the module's
     docstring); ``val_fraction`` of the training samples validate (None: 0.1)."""
-    path = str(path)
+    path = os.fspath(path)
     arrays = read_archive(path)
     x, y = inputs(arrays["x"], path, "x"), labels(arrays["y"], path, "y")
     if len(x) != len(y):
@@ -61,8 +65,9 @@ def load_npz(path, val_fraction=None):
     least = 2 if has_test else 3
     if len(x) < least:
         parts = "training and validation" if has_test else "training, validation and test"
+        also = "" if has_test else "; at least 2 with x_test and y_test"
         raise DatasetError(f"{path}: x has {len(x)} sample{'s' if len(x) != 1 else ''}, too few to split into "
-                           f"{parts} parts (at least {least}{'' if has_test else '; at least 2 with x_test and y_test'})")
+                           f"{parts} parts (at least {least}{also})")
     classes = class_names(arrays.get("classes"), y, path)
     if has_test and y_test.max() >= len(classes):
         first = int(np.argmax(y_test >= len(classes)))
@@ -77,26 +82,16 @@ def load_npz(path, val_fraction=None):
     return Splits(TensorDataset(x, y), TensorDataset(x_val, y_val), TensorDataset(x_test, y_test), classes)
 
 
-def read_archive(path):
+def read_archive(path: str) -> dict[str, np.ndarray]:
     """{key: array} of the .npz at ``path``, its keys checked (x and y present, nothing unknown,
-    x_test and y_test together)."""
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DatasetError(f"data file not found: {path}") from None
-    except IsADirectoryError:
-        raise DatasetError(f"{path} is a directory; --data (data=) takes a .npz file of arrays") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise DatasetError(f"cannot read {path} as a .npz archive of arrays (np.savez(FILE, x=..., y=...)): "
-                           f"{error}") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DatasetError(f"{path} holds a single .npy array; --data (data=) takes a .npz archive of named arrays: "
-                           "np.savez(FILE, x=inputs, y=labels)")
-    with archive:
-        keys = list(archive.files)
+    x_test and y_test together) before any array is read, and the arrays' headers (objects,
+    sizes: see :mod:`deepgrad.data.npy`) before any data is."""
+    with NpzArchive(path, DatasetError, expected=ARCHIVE, missing=f"data file not found: {path}") as archive:
+        keys = archive.keys
         unknown = [key for key in keys if key not in KEYS]
         if unknown:
-            raise DatasetError(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {unknown}; valid keys: "
+            shown = f"{unknown[:5]}" if len(unknown) <= 5 else f"{unknown[:5]} and {len(unknown) - 5} more"
+            raise DatasetError(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {shown}; valid keys: "
                                f"{', '.join(KEYS)}")
         for key in ("x", "y"):
             if key not in keys:
@@ -105,38 +100,38 @@ def read_archive(path):
         if ("x_test" in keys) != ("y_test" in keys):
             present, absent = ("x_test", "y_test") if "x_test" in keys else ("y_test", "x_test")
             raise DatasetError(f"{path}: has {present} but no {absent}; give both (the test part) or neither")
-        arrays = {}
-        for key in keys:
-            try:
-                arrays[key] = archive[key]
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-                raise DatasetError(f"{path}: cannot read key {key!r}: {error}") from None
-    return arrays
+        return archive.read(keys)
 
 
-def inputs(array, path, key):
+def inputs(array: np.ndarray, path: str, key: str) -> np.ndarray:
     """``array`` (x or x_test) checked, as float32, with (N, H, W) made (N, 1, H, W)."""
     if array.dtype.kind not in "biuf":
         raise DatasetError(f"{path}: {key} holds {array.dtype} values; expected numbers (float or integer)")
     if array.ndim not in (2, 3, 4) or 0 in array.shape[1:]:
         raise DatasetError(f"{path}: {key} has shape {array.shape}; expected {INPUT_SHAPES}")
     if array.dtype.kind == "f":
-        _all_finite(array, path, key, "NaN or infinite values")
+        _all_finite(array, path, key, "NaN or infinite value")
     with np.errstate(over="ignore"):   # what overflows is reported next
         x = array.astype(np.float32)
     if array.dtype.kind == "f" and array.dtype.itemsize > 4:
-        _all_finite(x, path, key, "values beyond float32's range (about ±3.4e38)")
+        _all_finite(x, path, key, "value beyond float32's range (about ±3.4e38)",
+                    "values beyond float32's range (about ±3.4e38)")
     return x[:, None] if x.ndim == 3 else x
 
 
-def _all_finite(array, path, key, what):
+def _all_finite(array: np.ndarray, path: str, key: str, one: str, many: str | None = None) -> None:
+    """A DatasetError naming ``path``, ``key``, how many values are not finite (``one``, or
+    ``many`` of them: by default ``one`` + "s") and where the first is, when any is not."""
     bad = ~np.isfinite(array)
     if bad.any():
+        count = int(np.count_nonzero(bad))
         first = np.unravel_index(int(np.argmax(bad)), array.shape)
-        raise DatasetError(f"{path}: {key} holds {what} (first at index {[int(i) for i in first]})")
+        what = f"1 {one}" if count == 1 else f"{count} {many or one + 's'}"
+        raise DatasetError(f"{path}: {key} holds {what} (first at index {[int(i) for i in first]}); inputs must "
+                           "be finite numbers")
 
 
-def labels(array, path, key):
+def labels(array: np.ndarray, path: str, key: str) -> np.ndarray:
     """``array`` (y or y_test) checked to be class indices 0, 1, ..., as int64."""
     if array.ndim != 1:
         hint = ""
@@ -164,7 +159,7 @@ def labels(array, path, key):
     return array.astype(np.int64)
 
 
-def class_names(names, y, path):
+def class_names(names: np.ndarray | None, y: np.ndarray, path: str) -> tuple[str, ...]:
     """The class names: ``names`` (the file's ``classes``) checked against the labels ``y``, or
     "0".."K-1" for the classes 0..max(y)."""
     if names is None:
@@ -172,12 +167,12 @@ def class_names(names, y, path):
     if names.ndim != 1 or names.dtype.kind != "U" or len(names) == 0:
         raise DatasetError(f"{path}: classes has shape {names.shape} of {names.dtype}; expected a 1-D array of "
                            "class names (strings)")
-    names = tuple(str(name) for name in names)
-    if len(set(names)) != len(names):
-        repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    named = tuple(str(name) for name in names)
+    if len(set(named)) != len(named):
+        repeated = sorted(name for name, count in Counter(named).items() if count > 1)
         raise DatasetError(f"{path}: classes has {repeated} more than once; each class needs its own name")
-    if y.max() >= len(names):
-        first = int(np.argmax(y >= len(names)))
-        raise DatasetError(f"{path}: y[{first}] is {y[first]}, but classes has only {len(names)} names (for the "
-                           f"classes 0..{len(names) - 1})")
-    return names
+    if y.max() >= len(named):
+        first = int(np.argmax(y >= len(named)))
+        raise DatasetError(f"{path}: y[{first}] is {y[first]}, but classes has only {len(named)} names (for the "
+                           f"classes 0..{len(named) - 1})")
+    return named

@@ -1,6 +1,10 @@
 """Datasets: indexable collections of samples, and splitting them."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -11,14 +15,14 @@ from ..tensor import Tensor
 class Dataset:
     """Anything with ``__len__`` and ``__getitem__(i)`` returning one sample (a tuple of arrays)."""
 
-    def __len__(self):
+    def __len__(self) -> int:
         raise NotImplementedError
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> tuple[Any, ...]:
         raise NotImplementedError
 
 
-def _array_of(data):
+def _array_of(data: Any) -> Any:
     """A Tensor's array, an array (of any device) as it is, anything else through np.asarray."""
     if isinstance(data, Tensor):
         return data.data
@@ -32,51 +36,52 @@ class TensorDataset(Dataset):
     the DataLoader reads it (no Python loop over samples).
     """
 
-    def __init__(self, *arrays):
+    def __init__(self, *arrays: Any) -> None:
         if not arrays:
             raise ValueError("TensorDataset: expected at least one array")
-        arrays = tuple(_array_of(a) for a in arrays)
-        lengths = {len(a) for a in arrays}
+        columns = tuple(_array_of(a) for a in arrays)
+        lengths = {len(a) for a in columns}
         if len(lengths) != 1:
-            raise ValueError(f"TensorDataset: arrays differ in length: {[a.shape for a in arrays]}")
-        self.arrays = arrays
+            raise ValueError(f"TensorDataset: arrays differ in length: {[a.shape for a in columns]}")
+        self.arrays: tuple[Any, ...] = columns   # backend arrays (NumPy, or CuPy on a GPU)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.arrays[0])
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> tuple[Any, ...]:
         return tuple(a[index] for a in self.arrays)
 
 
 class Subset(Dataset):
     """The samples of ``dataset`` at ``indices``."""
 
-    def __init__(self, dataset, indices):
+    def __init__(self, dataset: Dataset, indices: Sequence[int] | np.ndarray) -> None:
         self.dataset, self.indices = dataset, np.asarray(indices, dtype=np.int64)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: Any) -> tuple[Any, ...]:
         return self.dataset[self.indices[index]]
 
     @property
-    def arrays(self):
+    def arrays(self) -> tuple[Any, ...]:
         """For array-backed datasets: the selected rows (lets the DataLoader batch without a loop)."""
-        return tuple(a[self.indices] for a in self.dataset.arrays)
+        # AttributeError for a dataset without arrays: the DataLoader then reads sample by sample
+        return tuple(a[self.indices] for a in self.dataset.arrays)   # type: ignore[attr-defined]
 
 
-def random_split(dataset, lengths, seed=0):
+def random_split(dataset: Dataset, lengths: Sequence[int] | Sequence[float], seed: int = 0) -> list[Subset]:
     """Split into non-overlapping Subsets of the given lengths (or fractions summing to 1), shuffled by ``seed``."""
     n = len(dataset)
-    lengths = list(lengths)
-    if all(isinstance(v, float) for v in lengths) and math.isclose(sum(lengths), 1.0):
-        counts = [int(math.floor(n * f)) for f in lengths]
+    given = list(lengths)
+    if all(isinstance(v, float) for v in given) and math.isclose(sum(given), 1.0):
+        counts = [int(math.floor(n * f)) for f in given]
         for i in range(n - sum(counts)):  # hand out the remainder round-robin, as PyTorch
             counts[i % len(counts)] += 1
-        lengths = counts
-    if sum(lengths) != n or any(v < 0 for v in lengths):
-        raise ValueError(f"random_split: lengths {lengths} do not add up to the dataset size {n}")
+        given = list(counts)
+    if sum(given) != n or any(v < 0 for v in given):
+        raise ValueError(f"random_split: lengths {given} do not add up to the dataset size {n}")
     order = np.random.default_rng(seed).permutation(n)
-    bounds = np.cumsum([0] + lengths)
+    bounds = np.cumsum([0, *given])
     return [Subset(dataset, order[bounds[i] : bounds[i + 1]]) for i in range(len(lengths))]

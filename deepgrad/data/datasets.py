@@ -9,8 +9,11 @@ that fraction of the training (non-test) samples for validation instead of the
 data set's default validation size.
 """
 
+from __future__ import annotations
+
 import gzip
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -20,6 +23,7 @@ from ..errors import ConfigError
 from .arrays import load_npz
 from .dataset import TensorDataset
 from .idx import DatasetError, download, md5, read_idx
+from .limits import check_file
 from .splits import Splits, held_out_size, split_off
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
@@ -27,7 +31,7 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
                    "Ankle boot")
 
 
-def _images(pixels, scale, flatten):
+def _images(pixels: np.ndarray, scale: float, flatten: bool) -> np.ndarray:
     """float32 pixels / scale, as (N, 1, H, W) or flattened (N, H·W): one new array (60k MNIST images
     are 188 MB of float32; a second temporary would double the memory and the page faults)."""
     x = pixels.astype(np.float32)
@@ -35,7 +39,8 @@ def _images(pixels, scale, flatten):
     return x.reshape(len(x), -1) if flatten else x.reshape((len(x), 1) + x.shape[1:])
 
 
-def digits(flatten=False, val_size=180, test_size=360, seed=0, val_fraction=None):
+def digits(flatten: bool = False, val_size: int = 180, test_size: int = 360, seed: int = 0,
+           val_fraction: float | None = None) -> Splits:
     """The 1797 real handwritten 8x8 digits shipped inside deepgrad (UCI, via scikit-learn).
 
     Pixels 0..16 are scaled to [0, 1]. The split (1257 / 180 / 360 by default)
@@ -58,8 +63,8 @@ def digits(flatten=False, val_size=180, test_size=360, seed=0, val_fraction=None
 class IdxSource:
     """Where an MNIST-style data set lives: file names (gzipped) with their MD5, and mirrors."""
 
-    files: dict
-    mirrors: tuple
+    files: dict[str, str]
+    mirrors: tuple[str, ...]
 
 
 MNIST = IdxSource(
@@ -82,21 +87,22 @@ FASHION_MNIST = IdxSource(
 )
 
 
-def default_cache_dir(name):
+def default_cache_dir(name: str) -> str:
     base = os.environ.get("DEEPGRAD_DATA") or os.path.join(os.path.expanduser("~"), ".cache", "deepgrad")
     return os.path.join(base, name)
 
 
-def _locate(root, filename):
-    """The file in ``root``, gzipped or not; None when absent."""
+def _locate(root: str, filename: str) -> str | None:
+    """The file in ``root``, gzipped or not; None when absent (a directory, a broken link or a
+    symlink loop of the name is returned, and refused when read)."""
     for candidate in (filename, filename[: -len(".gz")]):
         path = os.path.join(root, candidate)
-        if os.path.exists(path):
+        if os.path.lexists(path):
             return path
     return None
 
 
-def _fetch(source, root, filename, name):
+def _fetch(source: IdxSource, root: str, filename: str, name: str) -> str:
     last_error = None
     for mirror in source.mirrors:
         try:
@@ -107,10 +113,14 @@ def _fetch(source, root, filename, name):
     raise DatasetError(f"{name}: could not download {filename} from {list(source.mirrors)}: {last_error}")
 
 
-def load_idx_dataset(source, root, download_missing, flatten, val_size, seed, classes, name, val_fraction=None):
+def load_idx_dataset(source: IdxSource, root: str | None, download_missing: bool, flatten: bool, val_size: int,
+                     seed: int, classes: tuple[str, ...], name: str, val_fraction: float | None = None) -> Splits:
     """Read (and with ``download_missing`` fetch) the four IDX files of ``source`` in ``root``;
     ``val_fraction`` (overriding ``val_size``) of the training images validate."""
     root = root or default_cache_dir(name)
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise DatasetError(f"{name}: --data-dir (root=) {root} is a file, not a directory; point it at the directory "
+                           "holding the IDX files")
     arrays, paths = {}, {}
     for filename, expected_md5 in source.files.items():
         path = _locate(root, filename)
@@ -122,7 +132,8 @@ def load_idx_dataset(source, root, download_missing, flatten, val_size, seed, cl
                     "published mirrors with --download (download=True)"
                 )
             path = _fetch(source, root, filename, name)
-        if path.endswith(".gz") and md5(path) != expected_md5:
+        check_file(path, DatasetError, f"the IDX file {filename} of {name}")
+        if path.endswith(".gz") and _md5_of(path) != expected_md5:
             raise DatasetError(
                 f"{name}: {path} has the wrong MD5 (expected {expected_md5}): corrupted or not the published file"
             )
@@ -151,19 +162,29 @@ def load_idx_dataset(source, root, download_missing, flatten, val_size, seed, cl
                   TensorDataset(_images(x_test, 255, flatten), y_test), classes)
 
 
-def mnist(root=None, download=False, flatten=False, val_size=5000, seed=0, val_fraction=None):
+def _md5_of(path: str) -> str:
+    """The MD5 of the file at ``path``; a DatasetError naming it when it cannot be read."""
+    try:
+        return md5(path)
+    except OSError as error:
+        raise DatasetError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def mnist(root: str | None = None, download: bool = False, flatten: bool = False, val_size: int = 5000,
+          seed: int = 0, val_fraction: float | None = None) -> Splits:
     """MNIST from the standard IDX files in ``root`` (60k train, of which ``val_size`` — or
     ``val_fraction`` of them — validate; 10k test)."""
     return load_idx_dataset(MNIST, root, download, flatten, val_size, seed, DIGIT_CLASSES, "mnist", val_fraction)
 
 
-def fashion_mnist(root=None, download=False, flatten=False, val_size=5000, seed=0, val_fraction=None):
+def fashion_mnist(root: str | None = None, download: bool = False, flatten: bool = False, val_size: int = 5000,
+                  seed: int = 0, val_fraction: float | None = None) -> Splits:
     """Fashion-MNIST from the standard IDX files in ``root`` (same layout as MNIST)."""
     return load_idx_dataset(FASHION_MNIST, root, download, flatten, val_size, seed, FASHION_CLASSES,
                             "fashion-mnist", val_fraction)
 
 
-def spiral(n=100, classes=3, noise=0.2, seed=0):
+def spiral(n: int = 100, classes: int = 3, noise: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``classes`` interleaved spiral arms of ``n`` 2-D points each (the classic
     non-linearly-separable toy problem). Returns x (n·classes, 2) float32 and
     y (n·classes,) int64."""
@@ -177,18 +198,20 @@ def spiral(n=100, classes=3, noise=0.2, seed=0):
     return x.astype(np.float32), labels.astype(np.int64)
 
 
-def spiral_splits(n=300, classes=3, noise=0.2, seed=0, val_fraction=None):
+def spiral_splits(n: int = 300, classes: int = 3, noise: float = 0.2, seed: int = 0,
+                  val_fraction: float | None = None) -> Splits:
     """The spiral as Splits: independent draws (``n`` points per class each) for train, validation
     and test. With ``val_fraction``, the train and validation draws are pooled and that fraction of
     the pool (a fixed permutation drawn from ``seed``) validates."""
     parts = [spiral(n, classes, noise, seed + k) for k in range(3)]
     if val_fraction is not None:
-        pool = tuple(np.concatenate(arrays) for arrays in zip(parts[0], parts[1]))
-        parts[0], parts[1] = split_off(*pool, held_out_size(val_fraction, len(pool[0]), "spiral"), seed)
-    return Splits(*(TensorDataset(*part) for part in parts), tuple(str(c) for c in range(classes)))
+        x_pool, y_pool = (np.concatenate(arrays) for arrays in zip(parts[0], parts[1]))
+        parts[0], parts[1] = split_off(x_pool, y_pool, held_out_size(val_fraction, len(x_pool), "spiral"), seed)
+    train, val, test = (TensorDataset(*part) for part in parts)
+    return Splits(train, val, test, tuple(str(c) for c in range(classes)))
 
 
-def _arrays(root, download, seed, val_fraction, data):
+def _arrays(root: str | None, download: bool, seed: int, val_fraction: float | None, data: str | None) -> Splits:
     if data is None:
         raise ConfigError("dataset 'arrays' trains on the arrays of a .npz file: give it with --data FILE.npz "
                           "(data=...)")
@@ -199,7 +222,8 @@ def _arrays(root, download, seed, val_fraction, data):
 # config (``--dataset``). ``root`` and ``download`` concern the IDX data sets; ``seed`` the generated
 # spiral; ``val_fraction`` (None: each data set's default validation size) all of them; ``data``
 # the user's .npz of "arrays".
-REGISTRY = {
+Loader = Callable[[str | None, bool, int, float | None, str | None], Splits]
+REGISTRY: dict[str, Loader] = {
     "digits": lambda root, download, seed, val_fraction, data: digits(val_fraction=val_fraction),
     "mnist": lambda root, download, seed, val_fraction, data: mnist(root, download=download,
                                                                     val_fraction=val_fraction),
@@ -210,7 +234,8 @@ REGISTRY = {
 }
 
 
-def load(name, root=None, download=False, seed=0, val_fraction=None, data=None):
+def load(name: str, root: str | None = None, download: bool = False, seed: int = 0,
+         val_fraction: float | None = None, data: str | None = None) -> Splits:
     """The :class:`Splits` of the data set called ``name`` (a key of :data:`REGISTRY`); ``data`` is
     the .npz file of the data set "arrays" (see :func:`deepgrad.data.arrays.load_npz`)."""
     if name not in REGISTRY:

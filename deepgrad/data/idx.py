@@ -16,17 +16,15 @@ import zlib
 import numpy as np
 
 from ..errors import DatasetError
+from . import limits
+from .limits import check_file, size_text
 
 
-MAX_BYTES = 1 << 32  # a header promising more data than this (4 GiB) is refused before anything is read
-
-
-def read_idx(path):
+def read_idx(path: str) -> np.ndarray:
     """The array in an IDX file (gzipped or not), checked against its header. Only what the header
     promises is read (plus one byte to see that nothing follows), so a damaged header can neither
-    make a huge allocation nor pass with the wrong amount of data."""
-    if not os.path.exists(path):
-        raise DatasetError(f"IDX file not found: {path}")
+    make a huge allocation (more than ``limits.MAX_BYTES``, 4 GiB) nor pass with the wrong amount of data."""
+    check_file(path, DatasetError, "an IDX file", missing=f"IDX file not found: {path}")
     opener = gzip.open if path.endswith(".gz") else open
     try:
         with opener(path, "rb") as handle:
@@ -38,9 +36,15 @@ def read_idx(path):
                 raise DatasetError(f"{path} is truncated: its header is incomplete")
             shape = tuple(int(v) for v in np.frombuffer(dims, dtype=">u4"))
             expected = math.prod(shape)  # Python's integers: a product of four uint32s cannot overflow
-            if expected > MAX_BYTES:
-                raise DatasetError(f"{path} has a damaged header: shape {shape} would be {expected} bytes")
-            data = handle.read(expected + 1)
+            if expected > limits.MAX_BYTES:
+                raise DatasetError(f"{path} has a damaged header: shape {shape} would be {expected} bytes, more "
+                                   f"than the {size_text(limits.MAX_BYTES)} deepgrad reads "
+                                   "(deepgrad.data.limits.MAX_BYTES)")
+            if opener is open and expected > os.fstat(handle.fileno()).st_size - handle.tell():
+                # less than the header promises (reported below): read it without a buffer of the promised size
+                data = handle.read()
+            else:
+                data = handle.read(expected + 1)
     except (OSError, EOFError, zlib.error) as error:
         raise DatasetError(f"cannot read {path}: {error}") from None
     if len(data) != expected:
@@ -51,7 +55,7 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
-def md5(path):
+def md5(path: str) -> str:
     digest = hashlib.md5()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -59,7 +63,7 @@ def md5(path):
     return digest.hexdigest()
 
 
-def download(url, path, expected_md5):
+def download(url: str, path: str, expected_md5: str) -> None:
     """Fetch ``url`` to ``path`` atomically: written to a temporary file, MD5-checked, then renamed.
 
     On any failure no file is left at ``path`` (nor a partial temporary file).

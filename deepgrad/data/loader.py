@@ -1,12 +1,19 @@
 """DataLoader: mini-batches, sampled without replacement each epoch."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from .. import backend
 from ..random import default_generator
 from ..tensor import Tensor
+from .dataset import Dataset
+
+Batch = tuple[Tensor, ...]
 
 
 class DataLoader:
@@ -20,7 +27,8 @@ class DataLoader:
     ("cuda"), each batch is moved there as it is read.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, device=None):
+    def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
+                 seed: int | None = None, device: backend.DeviceLike | None = None) -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
@@ -34,21 +42,21 @@ class DataLoader:
         self.device = None if device is None else backend.get_device(device)
         self._arrays = getattr(dataset, "arrays", None)
 
-    def __len__(self):
+    def __len__(self) -> int:
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
-    def order(self, epoch):
+    def order(self, epoch: int) -> np.ndarray:
         """The sample order of ``epoch``."""
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
         return np.random.default_rng((self.seed, epoch)).permutation(n)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Batch]:
         return self.batches()
 
-    def batches(self, start=0):
+    def batches(self, start: int = 0) -> Iterator[Batch]:
         """The next epoch's batches from batch ``start`` on (a run resumed in the middle of an epoch
         skips the ones it had trained on)."""
         order = self.order(self.epoch)
@@ -56,7 +64,7 @@ class DataLoader:
         for batch in range(start, len(self)):
             yield self._fetch(order[batch * self.batch_size : (batch + 1) * self.batch_size])
 
-    def _fetch(self, indices):
+    def _fetch(self, indices: np.ndarray) -> Batch:
         if self._arrays is not None:
             columns = [a[backend.to_device(indices, backend.device_of(a))] for a in self._arrays]
         else:
@@ -64,14 +72,14 @@ class DataLoader:
             columns = [np.stack(column) for column in zip(*samples)]
         return batch_on(self.device, columns)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, int]:
         return {"seed": self.seed, "epoch": self.epoch}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.seed, self.epoch = int(state["seed"]), int(state["epoch"])
 
 
-def batch_on(device, arrays):
+def batch_on(device: backend.DeviceLike | None, arrays: Sequence[backend.Array]) -> Batch:
     """A batch (a tuple of Tensors) of ``arrays`` moved to ``device``, or left where they are when
     ``device`` is None: the one place batches change device, for DataLoader(device=) and the Trainer."""
     if device is not None:

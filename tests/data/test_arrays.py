@@ -3,6 +3,7 @@ and --val-fraction through every data set's loader (defaults unchanged, bit for 
 
 import hashlib
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -82,13 +83,17 @@ def _error_cases(x, y):
         (dict(y=y), "missing key 'x'"),
         (dict(x=x), "missing key 'y'"),
         (dict(x=x, y=y, z=y, w=y), r"unknown keys \['z', 'w'\]; valid keys: x, y, x_test, y_test, classes"),
+        (dict(x=x, y=y, **{f"k{i}": y for i in range(9)}),
+         r"unknown keys \['k0', 'k1', 'k2', 'k3', 'k4'\] and 4 more;"),
         (dict(x=x.astype(str), y=y), "x holds <U32 values; expected numbers"),
         (dict(x=x.astype(complex), y=y), "x holds complex128 values; expected numbers"),
         (dict(x=x[:, 0], y=y), r"x has shape \(20,\); expected \(N, F\) features, \(N, H, W\)"),
         (dict(x=x.reshape(20, 3, 1, 1, 1), y=y), r"x has shape \(20, 3, 1, 1, 1\); expected"),
-        (dict(x=nan, y=y), r"x holds NaN or infinite values \(first at index \[3, 1\]\)"),
-        (dict(x=x, y=y, x_test=inf[:5], y_test=y[:5]), r"x_test holds NaN or infinite values \(first at index \[2, 0\]\)"),
-        (dict(x=x * 1e300, y=y), r"x holds values beyond float32's range .*first at index \[1, 0\]"),
+        (dict(x=nan, y=y), r"x holds 1 NaN or infinite value \(first at index \[3, 1\]\); inputs must be finite"),
+        (dict(x=x, y=y, x_test=inf[:5], y_test=y[:5]),
+         r"x_test holds 1 NaN or infinite value \(first at index \[2, 0\]\)"),
+        (dict(x=np.where(x > 10, np.nan, x), y=y), r"x holds 27 NaN or infinite values \(first at index \[11, 0\]\)"),
+        (dict(x=x * 1e300, y=y), r"x holds 57 values beyond float32's range .*first at index \[1, 0\]"),
         (dict(x=x, y=y + 0.5), r"y\[0\] is 0.5; expected class indices 0, 1, ... \(integers, or floats with integral"),
         (dict(x=x, y=np.where(y == 2, np.nan, y)), r"y\[2\] is nan; expected class indices"),
         (dict(x=x, y=y.astype(str)), "y holds <U21 values; expected integer class indices"),
@@ -112,7 +117,11 @@ def _error_cases(x, y):
         (dict(x=x, y=y, classes=np.arange(4)), "classes has shape .* expected a 1-D array of class names"),
         (dict(x=x[:2], y=y[:2]), "x has 2 samples, too few to split into training, validation and test parts "
                                  r"\(at least 3; at least 2 with x_test and y_test\)"),
-        (dict(x=x[:1], y=y[:1], x_test=x, y_test=y), r"x has 1 sample, too few to split into training and validation parts \(at least 2\)"),
+        (dict(x=x[:1], y=y[:1], x_test=x, y_test=y),
+         r"x has 1 sample, too few to split into training and validation parts \(at least 2\)"),
+        (dict(x=x[:0], y=y[:0]), "x has 0 samples, too few to split into training, validation and test parts"),
+        (dict(x=np.zeros((0,)), y=y[:0]), r"x has shape \(0,\); expected \(N, F\) features"),
+        (dict(x=np.zeros((20, 0)), y=y), r"x has shape \(20, 0\); expected"),
     ]
 
 
@@ -128,15 +137,43 @@ def test_bad_arrays_are_dataset_errors_naming_the_file_and_key(tmp_path, case):
 def test_files_that_are_not_an_archive_of_arrays(tmp_path):
     (tmp_path / "notes.npz").write_text("not a zip")
     np.save(tmp_path / "one.npy", np.zeros((3, 2)))
-    np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}] * 3, dtype=object), y=np.arange(3))
     (tmp_path / "folder").mkdir()
-    for name, message in (("notes.npz", "cannot read .*notes.npz as a .npz archive of arrays"),
-                          ("one.npy", "one.npy holds a single .npy array; --data .* takes a .npz archive"),
-                          ("objects.npz", "objects.npz: cannot read key 'x'"),
-                          ("folder", "folder is a directory; --data .* takes a .npz file"),
+    (tmp_path / "loop.npz").symlink_to(tmp_path / "loop.npz")
+    os.mkfifo(tmp_path / "pipe.npz")          # opening it to read would wait for a writer forever
+    (tmp_path / "notes.txt").write_text("a file")
+    expected = r"expected a .npz archive of arrays for --data \(data=\): np.savez\(FILE, x=inputs, y=labels\)"
+    not_zip = r"cannot read .*notes.npz: it is not a .npz file \(a zip archive\); "
+    for name, message in (("notes.npz", not_zip + expected),
+                          ("one.npy", "one.npy holds a single .npy array; " + expected),
+                          ("folder", "folder is a directory; " + expected),
+                          ("loop.npz", "cannot read .*loop.npz: Too many levels of symbolic links; " + expected),
+                          ("pipe.npz", r"pipe.npz is not a regular file \(a device, pipe or socket\); " + expected),
+                          ("notes.txt/x.npz", "cannot read .*notes.txt/x.npz: Not a directory; " + expected),
                           ("missing.npz", "data file not found: .*missing.npz")):
         with pytest.raises(DatasetError, match=message):
             load_npz(str(tmp_path / name))
+
+
+def test_npz_members_that_are_not_arrays_are_never_unpickled(tmp_path, monkeypatch):
+    import pickle
+    unpickled = []
+    monkeypatch.setattr(pickle, "load", lambda *args, **kwargs: unpickled.append(args))
+    monkeypatch.setattr(pickle, "loads", lambda *args, **kwargs: unpickled.append(args))
+    np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}] * 3, dtype=object), y=np.arange(3))
+    with zipfile.ZipFile(tmp_path / "raw.npz", "w") as archive:        # a member that is not a .npy file
+        archive.writestr("x", b"just bytes, however many")
+        archive.writestr("y.npy", b"")
+    with zipfile.ZipFile(tmp_path / "twice.npz", "w") as archive:
+        archive.writestr("x", b"")
+        archive.writestr("x.npy", b"")
+    for name, message in (
+            ("objects.npz", r"objects.npz: cannot read key 'x': it holds Python objects \(object\): pickled data, "
+                            "which deepgrad never unpickles"),
+            ("raw.npz", r"raw.npz: 'x' is not an array \(not a .npy member\)"),
+            ("twice.npz", r"twice.npz: holds 'x' twice \(x and x.npy\)")):
+        with pytest.raises(DatasetError, match=message):
+            load_npz(str(tmp_path / name))
+    assert unpickled == []
 
 
 def test_the_arrays_data_set_through_the_registry(tmp_path):
