@@ -1,6 +1,7 @@
 """Side-by-side speed and memory of deepgrad against PyTorch (CPU), DeZero and hand-written NumPy.
 
-    python -m benchmarks [--quick] [--only mlp,cnn] [--frameworks deepgrad,torch,dezero,numpy] [--threads 2] [--rounds 3]
+    python -m benchmarks [--quick] [--only mlp,cnn] [--frameworks deepgrad,torch,dezero,numpy] [--threads 2]
+                         [--rounds 3]
     deepgrad bench ...                     # the same
 
 Each (framework, workload) runs in fresh processes (``benchmarks/child.py``) with the same float32

@@ -182,6 +182,35 @@ def test_predict_prints_and_saves_classes(digits_run, tmp_path):
     assert single.stdout.splitlines() == [f"0\t{predictions[3]}"]
 
 
+def test_a_model_that_cannot_answer_does_not_answer(capsys, digits_run, tmp_path):
+    good, _ = digits_run
+    x = tmp_path / "x.npy"
+    np.save(x, datasets.digits().test.arrays[0][:3])
+    broken = tmp_path / "diverged"
+    shutil.copytree(good, broken)
+    weights = dg.load(str(broken / "model.safetensors"))
+    weights[sorted(weights)[0]].flat[0] = np.nan
+    dg.save(weights, str(broken / "model.safetensors"))
+    for command in (["predict", broken, "--input", x], ["evaluate", broken]):
+        assert_one_line_error(*run_main(capsys, *command)[::2], "NaN or infinite weights", "cannot answer")
+    missing = run_main(capsys, "predict", good, "--input", x, "--output", tmp_path / "nowhere" / "p.npy")
+    assert_one_line_error(*missing[::2], "nowhere", "does not exist")
+
+
+def test_a_run_that_stopped_before_its_model_answers_with_its_best_checkpoint(capsys, digits_run, tmp_path):
+    good, _ = digits_run
+    stopped = tmp_path / "stopped"
+    shutil.copytree(good, stopped)
+    (stopped / "model.safetensors").unlink()
+    code, out, err = run_main(capsys, "evaluate", stopped)
+    assert code == 0 and "test" in out
+    assert err.strip() == (f"deepgrad evaluate: note: {stopped} has no model.safetensors (the run stopped before it "
+                           "finished); using checkpoints/best.safetensors")
+    for name in os.listdir(stopped / "checkpoints"):
+        (stopped / "checkpoints" / name).unlink()
+    assert_one_line_error(*run_main(capsys, "evaluate", stopped)[::2], "has no model.safetensors and no checkpoint")
+
+
 def test_predict_probabilities_top_k_and_images(digits_run, tmp_path):
     run, _ = digits_run
     x = datasets.digits().test.arrays[0][:4]
@@ -352,7 +381,7 @@ def test_a_run_that_cannot_start_leaves_no_directory(capsys, tmp_path):
     (["--patience", "0"], ["patience must be at least 1, got 0"]),
     (["--hidden", "0"], ["hidden widths must be at least 1, got [0]"]),
     (["--hidden", "64,-5"], ["hidden widths must be at least 1, got [64, -5]"]),
-    (["--lr", "nan"], ["lr must be a number, got nan"]),
+    (["--lr", "nan"], ["lr must be a finite number, got nan"]),
     (["--dataset", "spiral", "--model", "simple-cnn"], ["spiral", "--model mlp"]),
     (["--device", "tpu"], ["--device tpu", "unknown device 'tpu'"]),
 ])
@@ -602,7 +631,7 @@ def test_monitor_records_diagnostics_and_warns(capsys, tmp_path):
     assert "diagnostics.jsonl" in out
     assert "deepgrad: warning: the gradients vanish" in err and err.count("warning") == 1
     code, out, err = run_main(capsys, "train", "--monitor", "--monitor-every", 0, "--out", tmp_path / "bad")
-    assert_one_line_error(code, err, "--monitor-every must be at least 1, got 0")
+    assert_one_line_error(code, err, "monitor_every must be at least 1, got 0")
 
 
 def test_without_a_terminal_progress_is_plain_lines(tmp_path):

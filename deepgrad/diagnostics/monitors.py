@@ -5,18 +5,29 @@ one JSON line per sample in ``diagnostics.jsonl``, and one clear warning per kin
     # deepgrad train --monitor does the same for its run directory
 
 A sampled step (the 1st, then every ``every``-th) costs a copy of the weights and a few norms
-(gradients) or a histogram per watched layer (activations); the other steps cost nothing.
+(gradients) or a histogram per watched layer (activations); the other steps cost nothing. A
+logger takes what was measured as named numbers and histograms (:meth:`Monitor.take_samples`,
+:class:`Sample`) without knowing the records' format.
+
+The monitors are callbacks by their methods (the Trainer calls the events an object has); this
+package does not import the training system, which builds them for ``--monitor``.
 """
+
+from __future__ import annotations
 
 import json
 import math
 import os
 import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import io
-from ..train.callbacks import Callback
 from .activations import ActivationStats, select_layers
 from .gradients import GradientFlow
+
+if TYPE_CHECKING:
+    from ..train.trainer import Trainer
 
 DIAGNOSTICS_FILE = "diagnostics.jsonl"
 VANISHING_RATIO = 1e-3   # first/last layer gradient-norm ratio below this: the first layers barely learn
@@ -24,28 +35,54 @@ EXPLODING_NORM = 1e3     # a total gradient norm above this: exploding
 MOSTLY = 0.5             # more than this fraction of a layer's units dead, or of its outputs saturated
 
 
-class Monitor(Callback):
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of values between consecutive ``edges`` (one more edge than counts), and the values'
+    extremes (``low``, ``high``), sum (``total``) and sum of squares (``squares``)."""
+
+    edges: list[float]
+    counts: list[int]
+    low: float
+    high: float
+    total: float
+    squares: float
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What a monitor measured at optimizer step ``step`` (from 1): named numbers (None: not
+    measurable then) and named histograms."""
+
+    step: int
+    scalars: dict[str, float | None]
+    histograms: dict[str, Histogram]
+
+
+class Monitor:
     """Samples every ``every`` steps; keeps its ``records`` (and appends each as a JSON line to
     ``path`` when given) and the ``warnings`` it printed (each kind once, to ``stream``)."""
 
-    kind = None
+    kind = ""
 
-    def __init__(self, every=10, path=None, stream=None):
+    def __init__(self, every: int = 10, path: str | None = None, stream: TextIO | None = None):
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"{type(self).__name__}: every must be a whole number of steps >= 1, got {every!r}")
         self.every, self.path, self.stream = every, path, stream
-        self.records, self.warnings = [], []
-        self._warned = set()
+        self.records: list[dict[str, Any]] = []
+        self.warnings: list[tuple[str, str]] = []
+        self._warned: set[str] = set()
+        self._taken = 0
 
-    def due(self, trainer):
+    def due(self, trainer: Trainer) -> bool:
         """Whether the step about to be taken is sampled (steps 1, every + 1, 2·every + 1, ...)."""
         return trainer.global_step % self.every == 0
 
-    def on_fit_start(self, trainer):
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self._taken = len(self.records)
         if self.path and trainer.global_step and os.path.exists(self.path):
             keep_until(self.path, trainer.global_step)
 
-    def write(self, trainer, step, record):
+    def write(self, trainer: Trainer, step: int, record: dict[str, Any]) -> None:
         """Keep ``record`` of optimizer step ``step`` (counting from 1) of the current epoch."""
         record = {"kind": self.kind, "epoch": trainer.epoch + 1, "step": step, **record}
         self.records.append(record)
@@ -53,7 +90,17 @@ class Monitor(Callback):
             with open(self.path, "a") as handle:
                 handle.write(json.dumps(record) + "\n")
 
-    def warn(self, kind, message):
+    def take_samples(self) -> list[Sample]:
+        """The samples recorded since the last call (or since fit started), as named values."""
+        samples = [self.sample(record) for record in self.records[self._taken:]]
+        self._taken = len(self.records)
+        return samples
+
+    def sample(self, record: dict[str, Any]) -> Sample:
+        """One of this monitor's records as a :class:`Sample`."""
+        raise NotImplementedError
+
+    def warn(self, kind: str, message: str) -> None:
         if kind in self._warned:
             return
         self._warned.add(kind)
@@ -61,17 +108,18 @@ class Monitor(Callback):
         print(f"deepgrad: warning: {message}", file=self.stream or sys.stderr)
 
 
-def keep_until(path, step):
+def keep_until(path: str, step: int) -> None:
     """Rewrite the JSON-lines file at ``path`` keeping the records of steps up to ``step`` (a resumed
     run trains the later ones again); a torn last line (a crash while writing) is dropped."""
     kept = []
-    with open(path) as handle:
+    with open(path, encoding="utf-8", errors="replace") as handle:
         for line in handle:
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 continue
-            if record.get("step", 0) <= step:
+            recorded = record.get("step") if isinstance(record, dict) else None
+            if isinstance(recorded, int) and recorded <= step:
                 kept.append(line if line.endswith("\n") else line + "\n")
     io.write_text(path, "".join(kept))
 
@@ -82,31 +130,42 @@ class GradientFlowMonitor(Monitor):
     below ``vanishing_ratio``), explode (total norm above ``exploding_norm``) or are not finite."""
 
     kind = "gradients"
-    order = -1  # before GradientClipping (10) and the NaN guard's verdict: the raw gradients
 
-    def __init__(self, every=10, path=None, stream=None, vanishing_ratio=VANISHING_RATIO,
-                 exploding_norm=EXPLODING_NORM):
+    def __init__(self, every: int = 10, path: str | None = None, stream: TextIO | None = None,
+                 vanishing_ratio: float = VANISHING_RATIO, exploding_norm: float = EXPLODING_NORM):
         super().__init__(every, path, stream)
         self.vanishing_ratio, self.exploding_norm = vanishing_ratio, exploding_norm
-        self.flow = self.pending = self.step = None
+        self.flow: GradientFlow | None = None
+        self.pending: dict[str, Any] | None = None
+        self.step: int | None = None
 
-    def on_fit_start(self, trainer):
+    def on_fit_start(self, trainer: Trainer) -> None:
         super().on_fit_start(trainer)
         self.flow = GradientFlow(trainer.model)
 
-    def on_after_backward(self, trainer, logs):
+    def sample(self, record: dict[str, Any]) -> Sample:
+        """``gradient_norm/<layer>`` and ``/total``, ``gradient_flow/first_last_ratio``,
+        ``update_ratio/<parameter>``."""
+        scalars = {f"gradient_norm/{layer}": norm for layer, norm in record["layers"].items()}
+        scalars.update({"gradient_norm/total": record["total"],
+                        "gradient_flow/first_last_ratio": record["first_last_ratio"]})
+        scalars.update({f"update_ratio/{name}": ratio for name, ratio in record["update_ratios"].items()})
+        return Sample(record["step"], scalars, {})
+
+    def on_after_backward(self, trainer: Trainer, logs: dict[str, float]) -> None:
         if self.due(trainer):
+            assert self.flow is not None, "on_fit_start made it"
             self.step = trainer.global_step + 1
             self.pending = {"loss": logs["loss"], **self.flow.gradients()}
             self.flow.snapshot()
             self._check(self.step, self.pending)
 
-    def on_step_end(self, trainer, logs):
-        if self.pending is not None:
+    def on_step_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
+        if self.pending is not None and self.flow is not None and self.step is not None:
             self.write(trainer, self.step, {**self.pending, "update_ratios": self.flow.update_ratios()})
             self.pending = None
 
-    def _check(self, step, gradients):
+    def _check(self, step: int, gradients: dict[str, Any]) -> None:
         total, ratio = gradients["total"], gradients["first_last_ratio"]
         if total is not None and not math.isfinite(total):
             self.warn("non-finite", f"the gradients are not finite at step {step} (total norm {total}): the "
@@ -114,7 +173,7 @@ class GradientFlowMonitor(Monitor):
         elif total is not None and total > self.exploding_norm:
             self.warn("exploding", f"the gradients explode: total norm {total:.3g} at step {step} (above "
                                    f"{self.exploding_norm:g}); lower the learning rate or clip the gradient norm")
-        if ratio is not None and ratio < self.vanishing_ratio:
+        if ratio is not None and ratio < self.vanishing_ratio and self.flow is not None:
             first, last = self.flow.weighted[0], self.flow.weighted[-1]
             self.warn("vanishing", f"the gradients vanish: layer {first}'s gradient norm is {ratio:.2g} of layer "
                                    f"{last}'s at step {step} (below {self.vanishing_ratio:g}): the first layers "
@@ -129,20 +188,37 @@ class ActivationMonitor(Monitor):
 
     kind = "activations"
 
-    def __init__(self, every=10, path=None, stream=None, layers=None, mostly=MOSTLY):
+    def __init__(self, every: int = 10, path: str | None = None, stream: TextIO | None = None,
+                 layers: list[str] | None = None, mostly: float = MOSTLY):
         super().__init__(every, path, stream)
         self.layers, self.mostly = layers, mostly
-        self.stats = None
+        self.stats: ActivationStats | None = None
 
-    def on_fit_start(self, trainer):
+    def on_fit_start(self, trainer: Trainer) -> None:
         super().on_fit_start(trainer)
         select_layers(trainer.model, self.layers)  # a bad layer name fails now, not at the first sample
 
-    def on_batch_start(self, trainer, batch):
+    def sample(self, record: dict[str, Any]) -> Sample:
+        """Per layer, ``activations/<layer>/mean``, ``std``, ``dead_fraction``, ``saturated_fraction``
+        and the histogram ``activations/<layer>`` (the monitor's bins, values beyond them counted in
+        the end bins)."""
+        scalars: dict[str, float | None] = {}
+        histograms = {}
+        for layer, stats in record["layers"].items():
+            tag, mean, std = f"activations/{layer}", stats["mean"], stats["std"]
+            scalars.update({f"{tag}/mean": mean, f"{tag}/std": std, f"{tag}/dead_fraction": stats["dead"],
+                            f"{tag}/saturated_fraction": stats["saturated"]})
+            count, edges = sum(stats["histogram"]), stats["edges"]
+            if count:
+                histograms[tag] = Histogram(edges, stats["histogram"], edges[0], edges[-1], mean * count,
+                                            count * (std ** 2 + mean ** 2))
+        return Sample(record["step"], scalars, histograms)
+
+    def on_batch_start(self, trainer: Trainer, batch: int) -> None:
         if self.due(trainer):
             self.stats = ActivationStats(trainer.model, self.layers)
 
-    def on_after_backward(self, trainer, logs):
+    def on_after_backward(self, trainer: Trainer, logs: dict[str, float]) -> None:
         if self.stats is None:
             return
         self.stats.remove()
@@ -160,13 +236,14 @@ class ActivationMonitor(Monitor):
                                        f"saturated at step {step}: gradients through it vanish; try smaller "
                                        "initial weights (Xavier), batch norm or ReLU")
 
-    def on_fit_end(self, trainer):
+    def on_fit_end(self, trainer: Trainer) -> None:
         if self.stats is not None:  # a fit interrupted between the forward and the backward
             self.stats.remove()
             self.stats = None
 
 
-def standard_monitors(directory=None, every=10, stream=None):
+def standard_monitors(directory: str | None = None, every: int = 10, stream: TextIO | None = None
+                      ) -> list[Monitor]:
     """A GradientFlowMonitor and an ActivationMonitor sampling every ``every`` steps, writing to
     ``directory/diagnostics.jsonl`` (keeping their records in memory only when ``directory`` is
     None): what ``deepgrad train --monitor`` adds to a run."""

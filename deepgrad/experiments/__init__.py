@@ -5,10 +5,12 @@ about why a network trains or doesn't, run, measured and drawn.
     report = run_experiment("vanishing", out="experiments", quick=True)   # writes experiments/vanishing/
 
 Each writes ``OUT/NAME/``: its PNG figures, ``report.md`` (what was run, the tables, what the
-figures show) and ``results.json`` (the tables' numbers); ``run_all`` runs every one (and
-``deepgrad experiment all`` adds ``OUT/index.html``, :mod:`deepgrad.report.experiments`). The directory appears whole when the experiment is done (it is written
-under a temporary name first), so a failed or interrupted one never looks finished. Training runs
-are built by :func:`deepgrad.train.run.build_run`.
+figures show), ``results.json`` (the tables' numbers) and a manifest of those files; ``run_all``
+runs every one (and ``deepgrad experiment all`` adds ``OUT/index.html``,
+:mod:`deepgrad.report.experiments`). The directory appears whole when the experiment is done (it is
+written under a temporary name first), so a failed or interrupted one never looks finished, and it
+replaces only a previous experiment's output. Training runs are built by
+:func:`deepgrad.train.run.build_run`.
 """
 
 import importlib
@@ -19,6 +21,7 @@ import tempfile
 
 from .. import io
 from ..errors import ConfigError
+from ..train import config as options
 from .common import DATASETS, Context, Report, run_in, write_report
 
 MANIFEST = ".deepgrad-experiment.json"  # the files an experiment wrote into its folder
@@ -51,14 +54,15 @@ def run_experiment(name, out="experiments", dataset="digits", data_dir=None, dow
     experiment did not write is refused before any work."""
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r}; the experiments: {', '.join(EXPERIMENTS)} (or all)")
+    dataset = options.canonical_dataset(dataset)
     if dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset {dataset!r} for experiments; valid: digits, mnist, fashion")
+        raise ConfigError(f"unknown dataset {dataset!r} for experiments; valid: {', '.join(DATASETS)}")
     final = os.path.join(out, name)
     check_replaceable(final)
     module = importlib.import_module(f"{__name__}.{EXPERIMENTS[name][0]}")
     staging = _staging_directory(out, name)
     try:
-        context = Context(name, staging, DATASETS[dataset], data_dir, download, seed, quick, progress)
+        context = Context(name, staging, dataset, data_dir, download, seed, quick, progress)
         report = run_in(context, module.run)
         write_report(report, staging)
         write_manifest(staging, name)

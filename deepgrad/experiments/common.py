@@ -13,7 +13,7 @@ from ..random import manual_seed
 from ..train.callbacks import Callback
 from ..train.run import EVAL_BATCH_SIZE, build_run
 
-DATASETS = {"digits": "digits", "mnist": "mnist", "fashion": "fashion-mnist", "fashion-mnist": "fashion-mnist"}
+DATASETS = ("digits", "mnist", "fashion-mnist")  # the data sets the studies run on (the schema's names)
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Context:
     name: str
     directory: str
     dataset: str = "digits"
-    data_dir: str = None
+    data_dir: str | None = None
     download: bool = False
     seed: int = 0
     quick: bool = False
@@ -94,10 +94,8 @@ class StepRecorder(Callback):
     def __init__(self):
         self.lr, self.loss = [], []
 
-    def on_batch_start(self, trainer, batch):
-        self.lr.append(trainer.optimizer.param_groups[0]["lr"])
-
-    def on_batch_end(self, trainer, logs):
+    def on_step_end(self, trainer, logs):
+        self.lr.append(trainer.current_lr)     # the rate the step used (set just before it)
         self.loss.append(logs["loss"])
 
 

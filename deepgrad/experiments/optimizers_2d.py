@@ -65,7 +65,7 @@ class Surface:
     window: tuple
     measures: object
     progress: tuple
-    references: dict = None
+    references: dict | None = None
     target: tuple = (0.0, 0.0)
 
 

@@ -40,8 +40,8 @@ def results_table(runs):
     rows = []
     for run in runs:
         if run.summary is None:
-            rows.append([run.name, len(run.epochs),
-                         Cell("no summary.json: still training, or stopped before the end", span=len(RESULT_COLUMNS) - 1)])
+            missing = Cell("no summary.json: still training, or stopped before the end", span=len(RESULT_COLUMNS) - 1)
+            rows.append([run.name, len(run.epochs), missing])
         else:
             rows.append([run.name] + [number(run.summary.get(key), style) for _, key, style in RESULT_COLUMNS])
     return table(["run"] + [header for header, _, _ in RESULT_COLUMNS], rows,

@@ -11,7 +11,9 @@ naming the option (and the file it came from).
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .. import backend
 from ..data import datasets
@@ -66,11 +68,11 @@ class Option:
     the valid choices (None: any value of the type) and a range check, ``check(name, value)`` -> an
     error message or None (not called for None)."""
 
-    default: object
+    default: Any
     type: type
     help: str
-    choices: tuple = None
-    check: object = None
+    choices: tuple[Any, ...] | None = None
+    check: Callable[[str, Any], str | None] | None = None
 
 
 OPTIONS = {
@@ -126,26 +128,38 @@ OPTIONS = {
                                 "lowest val_loss) or last", choices=("best", "last")),
     "checkpoint_every": Option(None, int, "also save checkpoints/last.safetensors every N steps, mid-epoch "
                                           "(--resume goes on from exactly there)", check=_at_least_one),
-    "seed": Option(0, int, "random seed (weights, dropout, data order)"),
+    "seed": Option(0, int, "random seed (weights, dropout, data order)", check=_non_negative),
     "device": Option("cpu", str, "cpu, or cuda (needs CuPy and an NVIDIA GPU)", check=_known_device),
+    "stop_on_divergence": Option(False, bool, "stop, as at a NaN loss, when the training loss climbs above 1000 times "
+                                               "its first value (without it: one warning, and training goes on)"),
+    "monitor": Option(False, bool, "record gradient flow and activation statistics into diagnostics.jsonl and warn "
+                                   "when gradients vanish or explode or units die or saturate"),
+    "monitor_every": Option(10, int, "with --monitor: sample every N steps", check=_at_least_one),
+    "tensorboard": Option(False, bool, "write TensorBoard event files into RUN_DIR/tb/: step and epoch metrics, the "
+                                       "options as hparams, weight and gradient histograms, the --monitor statistics "
+                                       "(pip install 'deepgrad[tensorboard]'; then tensorboard --logdir runs)"),
     "threads": Option(None, int, "threads of NumPy's BLAS (unset: the faster of 1 and one per core, timed on "
                                  "the run's first steps and kept for the run; a fixed count makes reruns "
                                  "bit-identical under any load)", check=_at_least_one),
 }
 
 
+# Other names a data set goes by (on the command line, in TOML files and experiments).
+DATASET_ALIASES = {"fashion": "fashion-mnist"}
+
 # The options by topic, in the order ``deepgrad train --help`` lists them (every option is in one).
 GROUPS = {
     "data": ("dataset", "data", "data_dir", "download", "val_fraction", "train_size"),
     "model": ("model", "hidden", "activation", "batch_norm", "dropout", "init", "init_std", "residual"),
     "optimization": ("optimizer", "lr", "momentum", "weight_decay", "clip_grad_norm", "batch_size", "epochs",
-                     "patience", "seed"),
+                     "patience", "stop_on_divergence", "seed"),
     "schedule": ("schedule", "final_lr", "step_size", "gamma", "plateau_patience", "warmup_steps"),
-    "run": ("keep", "checkpoint_every", "device", "threads"),
+    "run": ("keep", "checkpoint_every", "device", "threads", "monitor", "monitor_every", "tensorboard"),
 }
 
 # What a resumed run may be given. These change how long, where and how it runs, not what it trains:
-RESUME_FREE = ("epochs", "patience", "keep", "checkpoint_every", "device", "threads", "data_dir", "download")
+RESUME_FREE = ("epochs", "patience", "keep", "checkpoint_every", "device", "threads", "data_dir", "download",
+               "stop_on_divergence", "monitor", "monitor_every", "tensorboard")
 # these take effect from the step it resumes at, when asked for (--override):
 RESUME_OVERRIDABLE = ("lr", "weight_decay", "momentum", "clip_grad_norm", "dropout")
 # and every other option is fixed by what the run has trained so far (the data, the model, the
@@ -174,6 +188,11 @@ def resume_changes(saved, config, given, override=False):
         raise ConfigError(f"resuming with options that differ from the run's config.json: {listed}. "
                           + "; ".join(advice))
     return changed
+
+
+def canonical_dataset(name):
+    """The data set's registry name for ``name`` or one of its aliases (``fashion``)."""
+    return DATASET_ALIASES.get(name, name)
 
 
 def flag(name):
@@ -223,6 +242,8 @@ def validate(config, source="config"):
     every type, choice and range checked."""
     resolved = defaults()
     given = check_types(config, source)
+    if "dataset" in given:
+        given["dataset"] = canonical_dataset(given["dataset"])
     resolved.update(given)
     if resolved["data"] is not None and "dataset" not in given:
         resolved["dataset"] = "arrays"   # --data alone means the data set of the user's arrays
@@ -231,9 +252,10 @@ def validate(config, source="config"):
         problem = None
         if option.choices is not None and value not in option.choices:
             problem = f"unknown {name} {value!r}; valid: {', '.join(option.choices)}"
+        elif isinstance(value, float) and not math.isfinite(value):
+            problem = f"{name} must be a finite number, got {value}"
         elif option.check is not None and value is not None:
-            nan = isinstance(value, float) and math.isnan(value)
-            problem = f"{name} must be a number, got nan" if nan else option.check(name, value)
+            problem = option.check(name, value)
         if problem:
             raise ConfigError(problem if source == "config" else f"{source}: {problem}")
     problem = None
@@ -274,8 +296,12 @@ def read_toml(path, what="config file"):
             return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"{what} not found: {path}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{what} {path} is not valid TOML: {error}") from None
+    except OSError as error:  # a directory, a symlink loop, no permission
+        raise ConfigError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{what} {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except (ValueError, RecursionError) as error:  # TOMLDecodeError, an integer too long to read, nesting too deep
+        raise ConfigError(f"{what} {path} is not valid TOML: {str(error)[:200] or type(error).__name__}") from None
 
 
 def load_file(path):
@@ -287,12 +313,14 @@ def load_saved(path):
     """The options saved in a run's ``config.json`` at ``path``, types checked (keys this version
     does not know are ignored: a run written by another version still loads)."""
     try:
-        with open(path) as handle:
+        with open(path, encoding="utf-8") as handle:
             saved = json.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"{path} not found: is this a run directory written by 'deepgrad train'?") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path} is not valid JSON: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror or error}") from None
+    except (ValueError, RecursionError) as error:  # not JSON, not UTF-8, a number too long, nesting too deep
+        raise ConfigError(f"{path} is not valid JSON: {str(error)[:200] or type(error).__name__}") from None
     if not isinstance(saved, dict):
         raise ConfigError(f"{path}: expected a JSON object of options, got {type(saved).__name__}")
     return check_types({name: value for name, value in saved.items() if name in OPTIONS}, path)

@@ -33,8 +33,8 @@ SAVED_FILES = ("metrics.jsonl", "diagnostics.jsonl", "summary.json", "model.safe
 PREVIOUS = ".previous-run"   # the run an --overwrite replaces, kept until the new one has saved something
 TEMPORARY_PREFIX = ".tmp-"   # io.atomic_write's files in the making
 # The options every run's config.json has held since the first version, with their JSON types.
-RUN_KEYS = {"dataset": str, "model": str, "optimizer": str, "lr": (int, float), "epochs": int, "batch_size": int,
-            "seed": int}
+RUN_KEYS: dict[str, type | tuple[type, ...]] = {"dataset": str, "model": str, "optimizer": str, "lr": (int, float),
+                                              "epochs": int, "batch_size": int, "seed": int}
 
 
 def default_directory(config: dict[str, Any], root: str = "runs") -> str:
@@ -101,10 +101,11 @@ def check_new_directory(out: str, overwrite: bool) -> None:
 
 def check_resumable(out: str) -> None:
     """Refuse to resume ``out`` unless it holds a run's last checkpoint (settling an interrupted
-    --overwrite first)."""
+    --overwrite first, removing the temporary files of a killed save)."""
     _check_path(out)
     if os.path.isdir(out):
         RunDirectory(out).recover()
+        remove_stale_temporaries(out)
     config = os.path.join(out, "config.json")
     if not os.path.exists(config):
         raise ConfigError(f"{config} not found: is this a run directory written by 'deepgrad train'?")
@@ -147,12 +148,7 @@ class RunDirectory:
             if unique and os.path.exists(candidate):
                 continue
             _check_path(candidate)
-            created = _missing_folders(candidate)
-            try:
-                os.makedirs(candidate, exist_ok=True)
-            except OSError as error:
-                raise ConfigError(f"cannot make the run directory {candidate}: {error.strerror or error}") from None
-            directory = cls(candidate, created)
+            directory = cls(candidate, make_folders(candidate, "the run directory"))
             if overwrite and not unique:
                 directory.recover()
                 directory._set_previous_aside()
@@ -199,22 +195,37 @@ class RunDirectory:
             for name in os.listdir(previous):
                 os.replace(os.path.join(previous, name), self.join(name))
             os.rmdir(previous)
-        for folder in self.created:
-            if os.path.isdir(folder) and not os.listdir(folder):
-                os.rmdir(folder)
+        remove_empty_folders(self.created)
 
 
-def _missing_folders(path: str) -> tuple[str, ...]:
-    """The folders of ``path`` that do not exist yet, deepest first (``path`` itself first)."""
+def make_folders(path: str, what: str) -> tuple[str, ...]:
+    """Make the folder ``path`` and its missing parents; returns the folders made, deepest first (for
+    :func:`remove_empty_folders`). A ConfigError names ``what`` the folder is when it cannot be made."""
     missing = []
-    path = os.path.abspath(path)
-    while not os.path.exists(path):
-        missing.append(path)
-        parent = os.path.dirname(path)
-        if parent == path:
+    folder = os.path.abspath(path)
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
             break
-        path = parent
+        folder = parent
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot make {what} {path}: {error.strerror or error}") from None
+    if not os.path.isdir(path):
+        raise ConfigError(f"cannot make {what} {path}: it is not a folder")
     return tuple(missing)
+
+
+def remove_empty_folders(created: tuple[str, ...] | list[str]) -> None:
+    """Remove the folders ``make_folders`` made, deepest first, while they are empty (one that holds
+    something stays, and so do its parents)."""
+    for folder in created:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
 
 
 def _remove(path: str) -> None:

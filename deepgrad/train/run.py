@@ -6,103 +6,121 @@
 
     run = load_run("runs/five")        # the trained model back, for evaluate() and predict(x)
 
-:func:`build_run` turns a config (:mod:`deepgrad.train.config`) into the pieces of a run through
-the registries that live next to what they build — data sets (``deepgrad.data.datasets.REGISTRY``),
-models (``presets.PRESETS``), optimizers and schedules (``deepgrad.optim.registry``) — and the
-Trainer with its callbacks. With ``out``, the run directory holds ``config.json``,
-``metrics.jsonl`` (one line per epoch), ``checkpoints/{last,best}.safetensors``, and after
-:meth:`Run.fit` ``model.safetensors``, ``summary.json`` and ``curves.png``; without it, nothing is
-written (a search trial, a quick experiment).
+:func:`build_run` puts a run together from its jobs: the pieces a config describes
+(:mod:`~deepgrad.train.build`), the plan of a resumed run (:mod:`~deepgrad.train.resume`) and the
+run directory (:mod:`~deepgrad.train.directory`). With ``out``, the run directory holds
+``config.json``, ``metrics.jsonl`` (one line per epoch), ``checkpoints/{last,best}.safetensors``,
+and after :meth:`Run.fit` ``model.safetensors``, ``summary.json`` and ``curves.png`` (with
+``monitor``: ``diagnostics.jsonl``; with ``tensorboard``: ``tb/``); without it, nothing is written
+(a search trial, a quick experiment).
 """
 
-import copy
+from __future__ import annotations
+
 import os
 import sys
 import time
-import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from .. import functional as F
 from .. import io
-from ..data import DataLoader, TensorDataset, datasets
+from ..data import DataLoader, datasets
 from ..errors import CheckpointError, ConfigError
-from ..optim import SchedulePlan, create_optimizer, create_schedule
+from ..nn.module import Module
+from ..optim.optimizer import Optimizer
 from ..random import manual_seed
 from ..tensor import tensor
-from ..threads import BlasThreads, set_num_threads
+from ..threads import set_num_threads
 from . import config as options
-from . import presets
-from .directory import (RunDirectory, check_new_directory, check_resumable, default_directory,  # noqa: F401
-                        remove_stale_temporaries, write_json)
-from .callbacks import (BestWeights, EarlyStopping, HistoryWriter, ModelCheckpoint, OverrideHyperparameters,
-                        PeriodicCheckpoint, ProgressBar, SchedulerStep, Warmup)
+from .build import (  # noqa: F401
+    EVAL_BATCH_SIZE,
+    build_loaders,
+    build_model,
+    build_optimization,
+    load_splits,
+    loss_fn,
+    run_callbacks,
+    training_subset,
+)
+from .callbacks import BestWeights
+from .checkpoints import non_finite_arrays
+from .directory import RunDirectory, check_new_directory, default_directory, write_json  # noqa: F401
+from .resume import ResumePlan, plan_resume
 from .thread_tuning import ThreadTuner
-from .trainer import Trainer
-
-EVAL_BATCH_SIZE = 1024
-
-
-def loss_fn(outputs, targets):
-    """The loss of every run: softmax cross-entropy of the logits against class indices."""
-    return F.cross_entropy(outputs, targets)
+from .trainer import History, Trainer
 
 
 @dataclass
 class Run:
     """The pieces of one training run. ``optimizer`` is None for a run loaded to evaluate or predict."""
 
-    config: dict
+    config: dict[str, Any]
     splits: datasets.Splits
-    model: object
+    model: Module
     trainer: Trainer
-    loaders: tuple             # (train, val, test) DataLoaders
-    optimizer: object = None
-    directory: str = None      # None: nothing is written
-    resume: bool = False       # fit() continues from the directory's last checkpoint
-    resumed_at: dict = None    # with resume: the checkpoint's {"epoch", "step", "batch"} (batch 0: an epoch's end)
-    notes: list = field(default_factory=list)  # what a resumed run changes, one line each
-    claimed: RunDirectory = None  # a new run's claim on its directory, settled when fit ends
+    loaders: tuple[DataLoader, DataLoader, DataLoader]   # (train, val, test)
+    optimizer: Optimizer | None = None
+    directory: str | None = None          # None: nothing is written
+    plan: ResumePlan | None = None        # a resumed run's: fit() goes on from the directory's last checkpoint
+    claimed: RunDirectory | None = None   # a new run's claim on its directory, settled when fit ends
+    best_weights: BestWeights | None = None   # with keep "best": the weights of the best epoch
+    thread_tuner: ThreadTuner | None = None   # with threads unset: it chooses the count on the first steps
+    weights: str | None = None            # a loaded run's: the file its weights came from
+    notes: list[str] = field(default_factory=list)  # what a resumed run changes, one line each
 
-    def describe(self):
+    @property
+    def resume(self) -> bool:
+        return self.plan is not None
+
+    @property
+    def resumed_at(self) -> dict[str, int] | None:
+        """With resume: the checkpoint's {"epoch", "step", "batch"} (batch 0: an epoch's end)."""
+        return self.plan.resumed_at if self.plan is not None else None
+
+    def describe(self) -> str:
         """One line: model, data, optimizer and epochs (what ``deepgrad train`` prints first)."""
         c, s = self.config, self.splits
         where = f" -> {self.directory}" if self.directory else ""
         return (f"{c['model']} on {c['dataset']} ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test), "
                 f"{c['optimizer']} lr={c['lr']}, {c['epochs']} epochs{where}")
 
-    def resume_line(self):
+    def resume_line(self) -> str | None:
         """"resuming DIR from epoch E (step S)" — the epoch it goes on with, and the batch within it
         for a mid-epoch checkpoint — for a resumed run; None for a new one."""
-        if self.resumed_at is None:
-            return None
         at = self.resumed_at
+        if at is None:
+            return None
         within = f", batch {at['batch'] + 1}" if at["batch"] else ""
         return f"resuming {self.directory} from epoch {at['epoch'] + 1}{within} (step {at['step']})"
 
-    def path(self, *parts):
+    def path(self, *parts: str) -> str:
+        if self.directory is None:
+            raise ConfigError("this run has no directory (built without out=...)")
         return os.path.join(self.directory, *parts)
 
-    def fit(self):
+    def fit(self) -> dict[str, Any]:
         """Train (from the last checkpoint when resuming), test, save; returns the summary dict. Its
         loss and accuracy of each split are the kept model's, evaluated in eval mode (as
         :meth:`evaluate` does)."""
         if self.optimizer is None:
             raise ConfigError("this run was loaded to evaluate and predict; build_run() one to train")
-        tuner = next((c for c in self.trainer.callbacks if isinstance(c, ThreadTuner)), None)
         try:
             return self._fit_and_test()
         finally:
-            if tuner is not None:
-                tuner.restore()
+            if self.thread_tuner is not None:
+                self.thread_tuner.restore()
 
-    def _fit_and_test(self):
+    def _fit_and_test(self) -> dict[str, Any]:
         train, val, _ = self.loaders
-        resume_from = self.path("checkpoints", "last.safetensors") if self.resume else None
         start = time.perf_counter()
         try:
-            history = self.trainer.fit(train, val, epochs=self.config["epochs"], resume_from=resume_from)
+            if self.plan is not None:
+                self.trainer.load_checkpoint(self.plan.checkpoint, train)
+                self.plan.apply(self.trainer)
+            history = self.trainer.fit(train, val, epochs=self.config["epochs"])
         finally:  # a run that saved nothing leaves nothing (and gives back the run it was to replace)
             if self.claimed is not None:
                 self.claimed.settle()
@@ -119,10 +137,10 @@ class Run:
             self._plot(history)
         return summary
 
-    def _keep_weights(self, history):
+    def _keep_weights(self, history: History) -> int:
         """Put the weights ``config["keep"]`` asks for into the model; returns their epoch (the best
         epoch's come from memory, or from the best checkpoint when that epoch was before a resume)."""
-        keeper = next((c for c in self.trainer.callbacks if isinstance(c, BestWeights)), None)
+        keeper = self.best_weights
         if self.config["keep"] == "last" or keeper is None or keeper.epoch in (None, len(history)):
             return len(history)
         state = keeper.state
@@ -131,205 +149,129 @@ class Run:
         self.model.load_state_dict(state)
         return keeper.epoch
 
-    def _plot(self, history):
+    def _plot(self, history: History) -> None:
         try:
             from ..viz import plot_curves
+
+            plot_curves(history.epochs, self.path("curves.png"),
+                        title=f"{self.config['model']} on {self.config['dataset']}")
         except ImportError:
             print("note: matplotlib is not installed, so curves.png was not drawn (pip install 'deepgrad[viz]')",
                   file=sys.stderr)
-            return
-        plot_curves(history.epochs, self.path("curves.png"),
-                    title=f"{self.config['model']} on {self.config['dataset']}")
 
-    def evaluate(self, splits=("train", "val", "test")):
+    def evaluate(self, splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, dict[str, float]]:
         """{split: {"loss", "accuracy"}} of the model in eval mode on each named split."""
         return {name: self.trainer.evaluate(DataLoader(getattr(self.splits, name), EVAL_BATCH_SIZE))
                 for name in splits}
 
-    def predict(self, x):
+    def predict(self, x: Any) -> np.ndarray:
         """The model's outputs (logits) for inputs ``x`` shaped like the training data, batch first."""
         return self.trainer.predict(x)
 
-    def predict_proba(self, x):
+    def predict_proba(self, x: Any) -> np.ndarray:
         """Class probabilities (N, classes) for inputs ``x``: the softmax of the logits, in float64
         (every run's loss is the cross-entropy of that softmax)."""
         return F.softmax(tensor(self.predict(x).astype(np.float64)), dim=1).data
 
 
-def build_run(config=None, *, out=None, resume=False, override=False, overwrite=False, unique=False, progress=None,
-              callbacks=()):
+def build_run(config: dict[str, Any] | None = None, *, out: str | None = None, resume: bool = False,
+              override: bool = False, overwrite: bool = False, unique: bool = False, progress: bool | None = None,
+              callbacks: tuple[object, ...] | list[object] = ()) -> Run:
     """The run that ``config`` (a dict of options, missing ones at their defaults) describes.
 
     ``out``: the run directory (None: write nothing). ``resume``: continue the run in ``out`` from
-    its last checkpoint, the options in ``config`` overriding the ones it saved. ``overwrite``:
-    replace a non-empty ``out``. ``unique``: ``out`` is an automatic name, to be suffixed (-2, ...)
-    when taken (``run.directory`` says where the run went). ``progress``: False for none; else a bar
-    in a terminal, plain lines every 30 s and per epoch elsewhere.
-    ``callbacks`` are added to the run's own (progress, checkpoints, early stopping, history).
+    its last checkpoint, the options in ``config`` overriding the ones it saved (``override``: the
+    hyperparameters too, from the resumed step). ``overwrite``: replace the run in ``out``.
+    ``unique``: ``out`` is an automatic name, to be suffixed (-2, ...) when taken
+    (``run.directory`` says where the run went). ``progress``: False for none; else a bar in a
+    terminal, plain lines every 30 s and per epoch elsewhere. ``callbacks`` observe the run after
+    its own (progress, monitors, history, early stopping) and before its checkpoints.
     Everything is checked and built before the directory is made, so a run that cannot start
     leaves none behind. Seeds the default generator with the config's seed.
     """
     given = dict(config or {})
-    changes = {}
+    plan = None
     if resume:
         if out is None:
             raise ConfigError("resume needs the directory of the run to continue (out=...)")
-        check_resumable(out)
-        saved = options.load_saved(os.path.join(out, "config.json"))
-        config = options.resolve(saved, given)
-        changes = options.resume_changes(saved, config, [name for name, value in given.items() if value is not None],
-                                         override)
+        plan = plan_resume(out, given, override)
+        config = plan.config
     else:
         config = options.resolve(given)
-    if out is not None and not resume and not unique:
-        check_new_directory(out, overwrite)
+        if out is not None and not unique:
+            check_new_directory(out, overwrite)
     if config["threads"] is not None:
         try:
             set_num_threads(config["threads"])
         except (ImportError, RuntimeError) as error:
             raise ConfigError(f"--threads: {error}") from None
     manual_seed(config["seed"])
-    splits = training_subset(datasets.load(config["dataset"], config["data_dir"], config["download"], config["seed"],
-                                           config["val_fraction"], config["data"]), config["train_size"])
+    splits = load_splits(config)
     model = build_model(config, splits)
-    optimizer = create_optimizer(config["optimizer"], model.parameters(), config["lr"], config["momentum"],
-                                 config["weight_decay"])  # the schema checked each hyperparameter's range
-    loaders = (DataLoader(splits.train, config["batch_size"], shuffle=True, seed=config["seed"]),
-               DataLoader(splits.val, EVAL_BATCH_SIZE), DataLoader(splits.test, EVAL_BATCH_SIZE))
-    plan = SchedulePlan(config["epochs"], len(loaders[0]), config["final_lr"], config["step_size"], config["gamma"],
-                        config["plateau_patience"])
-    scheduler, interval = create_schedule(config["schedule"], optimizer, plan)
-    # the schedule's planned length, in its steps: none for one that follows a metric (plateau)
-    length = None if scheduler is None or getattr(scheduler, "steps_on_metric", False) else (
-        plan.total_steps if interval == "batch" else plan.epochs)
-    resumed_at, notes = None, [f"{name}: {options.show(value)} from now on" for name, value in changes.items()
-                               if name in options.RESUME_OVERRIDABLE]
-    if resume:  # the checkpoint must fit the model before the run's config.json is rewritten
-        state = Trainer(model).load_checkpoint(os.path.join(out, "checkpoints", "last.safetensors"))
-        resumed_at = {"epoch": state["epoch"], "step": state["global_step"],
-                      "batch": (state.get("position") or {}).get("batch", 0)}
-        if length is not None:
-            notes += _schedule_extension(config["schedule"], scheduler, state.get("scheduler"), length,
-                                         plan.steps_per_epoch if interval == "batch" else 1)
+    loaders = build_loaders(config, splits)
+    optimizer, learning_rate = build_optimization(config, model, len(loaders[0]))
+    if plan is not None:  # the checkpoint must fit the model before the run's config.json is rewritten
+        plan.check_checkpoint(model, learning_rate, len(loaders[0]))
+    if config["tensorboard"]:  # before the directory is made
+        from .tensorboard import require_tensorboardx
+
+        require_tensorboardx()
     claimed = None
+    if out is not None and plan is None:
+        claimed = RunDirectory.claim(out, overwrite, unique)
+        out = claimed.path
     if out is not None:
-        if resume:
-            remove_stale_temporaries(out)
-        else:
-            claimed = RunDirectory.claim(out, overwrite, unique)
-            out = claimed.path
         write_json(os.path.join(out, "config.json"), config)
-    schedule = SchedulerStep(scheduler, interval, until=length) if scheduler is not None else None
-    run_callbacks = _run_callbacks(config, out, progress, schedule, changes)
-    trainer = Trainer(model, optimizer, loss_fn, callbacks=run_callbacks + list(callbacks),
-                      clip_grad_norm=config["clip_grad_norm"], device=config["device"])
-    return Run(config, splits, model, trainer, loaders, optimizer, out, resume, resumed_at, notes, claimed)
 
-
-def _run_callbacks(config, out, progress, schedule, changes):
-    """The callbacks ``config`` asks for: progress, the ``schedule`` (a SchedulerStep, or None),
-    checkpoints and the history file (with a run directory ``out``), early stopping, the best
-    weights, warm-up, the hyperparameters a resume ``changes``, the thread tuner."""
-    callbacks = [ProgressBar(quiet=progress is False)]
-    if schedule is not None:  # planned for the run's steps (or epochs); a resumed run keeps its first plan
-        callbacks.append(schedule)
-    if out is not None:
-        callbacks += [ModelCheckpoint(os.path.join(out, "checkpoints"), monitor="val_loss"),
-                      HistoryWriter(os.path.join(out, "metrics.jsonl"))]
-        if config["checkpoint_every"]:
-            callbacks.append(PeriodicCheckpoint(os.path.join(out, "checkpoints"), config["checkpoint_every"]))
-    if config["patience"]:
-        callbacks.append(EarlyStopping("val_loss", patience=config["patience"], verbose=progress is not False))
-    if config["keep"] == "best":
-        callbacks.append(BestWeights("val_loss"))
-    if config["warmup_steps"]:
-        callbacks.append(Warmup(config["warmup_steps"]))
-    overridden = {name: changes[name] for name in ("lr", "weight_decay", "momentum") if name in changes}
-    if overridden:  # the checkpoint's optimizer carries the old values
-        callbacks.append(OverrideHyperparameters(**overridden))
-    if config["threads"] is None and config["device"] == "cpu":
-        callbacks += _thread_tuner(config, out)
-    return callbacks
-
-
-def _thread_tuner(config, out):
-    """[a ThreadTuner that writes the count it chooses into ``config`` and ``out/config.json``], or
-    [] where threadpoolctl cannot control NumPy's BLAS."""
-    try:
-        blas = BlasThreads()
-    except (ImportError, RuntimeError):
-        return []
-
-    def record(threads):
+    def record_threads(threads: int) -> None:  # the count the thread tuner chose: a resume goes on with it
         config["threads"] = threads
         if out is not None:
             write_json(os.path.join(out, "config.json"), config)
 
-    return [ThreadTuner(on_chosen=record, blas=blas)]
+    observers, keeper, tuner = run_callbacks(config, out, progress, list(callbacks), record_threads)
+    trainer = Trainer(model, optimizer, loss_fn, callbacks=observers, learning_rate=learning_rate,
+                      clip_grad_norm=config["clip_grad_norm"], device=config["device"],
+                      stop_on_divergence=config["stop_on_divergence"])
+    return Run(config, splits, model, trainer, loaders, optimizer, out, plan, claimed, keeper, tuner,
+               notes=plan.notes if plan is not None else [])
 
 
-def _schedule_extension(name, scheduler, saved, length, per_epoch):
-    """Notes on a resumed run that goes on past the ``length`` its schedule was planned for (its
-    checkpoint's ``saved`` SchedulerStep state holds the plan): the extra epochs train at the rate
-    the schedule ended at — or a ConfigError when that rate is 0 and they would not train at all."""
-    if not isinstance(saved, dict) or not isinstance(saved.get("until"), int):
-        return []
-    until = saved["until"]
-    if length <= until:
-        return []
-    planned = copy.copy(scheduler)  # the new one, with the plan of the checkpoint
-    planned.load_state_dict(saved["schedule"])
-    final = planned.lr_at(until, planned.base_lrs[0])
-    if final == 0:
-        raise ConfigError(f"the run's {name} schedule was planned for {until // per_epoch} epochs and ends at lr 0, "
-                          f"so epochs after {until // per_epoch} would not train; start a new run with the --epochs "
-                          "you want (its schedule is planned for all of them)")
-    return [f"the {name} schedule was planned for {until // per_epoch} epochs; the epochs after them train at its "
-            f"final rate {final:.3g}"]
-
-
-def training_subset(splits, size):
-    """``splits`` training on its first ``size`` samples only (the split order is already a fixed
-    random permutation), or all of them when ``size`` is None."""
-    if size is None:
-        return splits
-    if size > len(splits.train):
-        raise ConfigError(f"train_size {size} is more than the {len(splits.train)} training samples")
-    x, y = splits.train.arrays
-    return dataclasses.replace(splits, train=TensorDataset(x[:size], y[:size]))
-
-
-def build_model(config, splits):
-    """The preset ``config["model"]`` with the options it takes, sized for the data's inputs and classes."""
-    name = config["model"]
-    if name in presets.IMAGE_PRESETS and len(splits.input_shape) != 3:
-        raise ConfigError(f"model {name!r} needs images (C, H, W); {config['dataset']} has inputs of shape "
-                          f"{splits.input_shape}: use --model mlp")
-    if name == "mlp" and config["residual"] and len(set(config["hidden"])) > 1:
-        raise ConfigError(f"--residual needs equal --hidden widths (each block adds its input), got {config['hidden']}")
-    preset_options = {option: config[option] for option in presets.CONFIG_OPTIONS[name]}
-    return presets.build(name, splits.input_shape, splits.num_classes, **preset_options)
-
-
-def load_run(directory, device="cpu", checkpoint=None):
-    """The run saved in ``directory`` with its trained weights (``model.safetensors``, or the model of
-    ``checkpoints/{checkpoint}.safetensors`` for ``checkpoint`` "best" or "last"), on ``device``, to
-    evaluate and predict (no optimizer)."""
+def load_run(directory: str, device: str = "cpu", checkpoint: str | None = None) -> Run:
+    """The run saved in ``directory`` with its trained weights, on ``device``, to evaluate and
+    predict (no optimizer): ``model.safetensors``, or the model of
+    ``checkpoints/{checkpoint}.safetensors`` for ``checkpoint`` "best" or "last". A run that stopped
+    before writing model.safetensors answers with its best checkpoint (else its last; ``run.weights``
+    says which file). Weights that are not finite cannot answer: a CheckpointError."""
     if checkpoint not in (None, "best", "last"):
         raise ConfigError(f"--checkpoint must be best or last, got {checkpoint!r}")
     path = os.path.join(directory, "config.json")
     config = options.validate({**options.load_saved(path), "device": device}, source=path)
-    splits = training_subset(datasets.load(config["dataset"], config["data_dir"], config["download"], config["seed"],
-                                           config["val_fraction"], config["data"]), config["train_size"])
+    splits = load_splits(config)
     model = build_model(config, splits)
-    if checkpoint is not None:
-        Trainer(model).load_checkpoint(os.path.join(directory, "checkpoints", f"{checkpoint}.safetensors"))
-    else:
-        weights = os.path.join(directory, "model.safetensors")
+    weights = _weights_file(directory, checkpoint)
+    if weights.endswith("model.safetensors"):
         try:
             model.load_state_dict(io.load(weights))
         except (RuntimeError, CheckpointError) as error:
             raise CheckpointError(f"{weights}: {error}") from None
+    else:
+        Trainer(model).load_checkpoint(weights)
+    broken = non_finite_arrays(model.state_dict())
+    if broken:
+        raise CheckpointError(f"{weights} holds NaN or infinite weights ({', '.join(broken[:3])}): the run diverged, "
+                              "and its model cannot answer; use --checkpoint best, or train again")
     trainer = Trainer(model, loss_fn=loss_fn, device=device)
     loaders = tuple(DataLoader(getattr(splits, name), EVAL_BATCH_SIZE) for name in ("train", "val", "test"))
-    return Run(config, splits, model, trainer, loaders, directory=directory)
+    return Run(config, splits, model, trainer, loaders, directory=directory, weights=weights)  # type: ignore[arg-type]
+
+
+def _weights_file(directory: str, checkpoint: str | None) -> str:
+    """The file a loaded run's weights come from (see :func:`load_run`)."""
+    if checkpoint is not None:
+        return os.path.join(directory, "checkpoints", f"{checkpoint}.safetensors")
+    for candidate in ("model.safetensors", os.path.join("checkpoints", "best.safetensors"),
+                      os.path.join("checkpoints", "last.safetensors")):
+        if os.path.isfile(os.path.join(directory, candidate)):
+            return os.path.join(directory, candidate)
+    raise ConfigError(f"{directory} has no model.safetensors and no checkpoint: the run stopped before it saved any "
+                      "weights")

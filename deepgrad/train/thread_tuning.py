@@ -29,10 +29,9 @@ class ThreadTuner(Callback):
     ``margin`` faster; a count whose steps so far average over ``drop`` times the best is dropped at
     once, so a pathological count costs a step or two. ``chosen`` is the count, ``timings``
     {threads: mean seconds per step}; ``on_chosen(threads)`` is called once it is known.
-    :meth:`restore` puts the starting count back.
+    :meth:`restore` puts the starting count back. Give it first among the callbacks, so that it
+    times the step and not the other callbacks' work.
     """
-
-    order = -100  # first at on_batch_start and on_batch_end: it times the step, not other callbacks' work
 
     def __init__(self, candidates=None, probe_steps=20, margin=0.1, drop=2.0, on_chosen=None, blas=None,
                  clock=time.perf_counter):

@@ -1,65 +1,64 @@
-"""The Trainer: the mini-batch loop and its events, evaluation, prediction, checkpoints and resume.
+"""The Trainer: the mini-batch loop, its events, evaluation, prediction, checkpoints and resume.
 
-Per batch: forward, loss and metrics, zero_grad, backward, ``on_after_backward``, the optimizer
-step, ``on_step_end``, ``on_batch_end``. Per epoch: evaluation on the validation loader (no graph
-built), ``on_validation_end``, ``on_epoch_end``. Everything else — clipping, the NaN guard,
-schedules, early stopping, checkpoints, progress, monitors — is a callback on those events
-(see :mod:`deepgrad.train.callbacks`). The Trainer knows nothing about specific layers.
+One optimizer step is :meth:`Trainer.train_step`, which reads in the order things happen:
+forward, loss, the non-finite check, backward, the ``on_after_backward`` observers, clipping,
+this step's learning rate, the optimizer step, ``on_step_end``. The step's policies (the
+divergence checks, clipping, the learning rate: :mod:`deepgrad.train.policies`) are the
+Trainer's configuration; callbacks only observe (:mod:`deepgrad.train.callbacks`). Per epoch:
+evaluation on the validation loader (no graph built), ``on_validation_end``, the end-of-epoch
+policies (finite weights, a plateau schedule), ``on_epoch_end``. The Trainer knows nothing about
+specific layers.
 """
 
+from __future__ import annotations
+
 import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
 from .. import backend, io
-from ..errors import CheckpointError, CheckpointMismatch
 from ..data.loader import batch_on
+from ..errors import CheckpointError, CheckpointMismatch
+from ..nn.module import Module
+from ..nn.utils import clip_grad_norm_
+from ..optim.optimizer import Optimizer
 from ..random import get_rng_state, set_rng_state
 from ..tensor import Tensor, no_grad
 from . import metrics as metric_functions
-from .callbacks import EVENTS, GradientClipping, NaNGuard, SchedulerStep, listeners
+from .callbacks import EVENTS, Logs, Stateful, listeners
+from .checkpoints import CHECKPOINT_FORMAT, check_training_state
 from .interrupt import DeferredInterrupt
+from .policies import DivergenceGuard, LearningRate
 
-
-CHECKPOINT_FORMAT = "deepgrad-training-checkpoint-1"
-# What a training checkpoint holds, and the JSON type of each.
-CHECKPOINT_PARTS = {"model": dict, "optimizer": dict, "rng": dict, "epoch": int, "global_step": int, "history": list}
-
-
-def check_training_state(state, path):
-    """A CheckpointError naming ``path`` unless ``state`` is a whole training checkpoint."""
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is a deepgrad file but not a training checkpoint")
-    missing = [key for key in CHECKPOINT_PARTS if key not in state]
-    if missing:
-        raise CheckpointError(f"{path} is damaged: it lacks {missing}")
-    for key, kind in CHECKPOINT_PARTS.items():
-        value = state[key]
-        if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
-            raise CheckpointError(f"{path} is damaged: its {key} should be a {'non-negative ' * (kind is int)}"
-                                  f"{kind.__name__}, got {value!r:.60}")
-    if not all(isinstance(logs, dict) for logs in state["history"]):
-        raise CheckpointError(f"{path} is damaged: its history should be a list of per-epoch dicts")
-    broken = [name for name, array in state["model"].items()
-              if getattr(array, "dtype", None) is not None and array.dtype.kind == "f" and not np.isfinite(array).all()]
-    if broken:
-        raise CheckpointError(f"{path} holds NaN or infinite weights ({', '.join(broken[:3])}): the run had diverged; "
-                              "resume from an earlier checkpoint (checkpoints/best.safetensors) or start again")
+Batch = tuple[Tensor, Tensor]
 
 
 class History:
-    """Per-epoch logs: ``history.epochs`` is a list of dicts; ``history["val_loss"]`` a list of values."""
+    """Per-epoch logs: ``history.epochs`` is a list of dicts; ``history["val_loss"]`` a list of
+    values. Like a table's columns: ``"val_loss" in history``, ``list(history)`` (the metric names,
+    in the order they first appear) and ``len(history)`` (the number of epochs)."""
 
-    def __init__(self, epochs=None):
-        self.epochs = list(epochs or [])
+    def __init__(self, epochs: Iterable[Logs] | None = None):
+        self.epochs: list[Logs] = list(epochs or [])
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> list[float]:
         return [logs[key] for logs in self.epochs if key in logs]
 
-    def __len__(self):
+    def keys(self) -> list[str]:
+        return list(dict.fromkeys(key for logs in self.epochs for key in logs))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __contains__(self, key: object) -> bool:
+        return any(key in logs for logs in self.epochs)
+
+    def __len__(self) -> int:
         return len(self.epochs)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"History({len(self.epochs)} epochs, last={self.epochs[-1] if self.epochs else None})"
 
 
@@ -67,26 +66,44 @@ class Trainer:
     """Train ``model`` with ``optimizer`` on ``loss_fn(outputs, targets)``; evaluate and predict.
 
     ``optimizer`` is needed by :meth:`fit` only, ``loss_fn`` by :meth:`fit` and :meth:`evaluate`.
-    Three arguments are shortcuts for the usual callbacks, placed before ``callbacks``:
-    ``scheduler`` (a :class:`SchedulerStep` every epoch, or every batch with
-    ``scheduler_interval="batch"``; a ReduceLROnPlateau is given the validation loss),
-    ``clip_grad_norm`` (a :class:`GradientClipping`) and ``nan_guard`` (a :class:`NaNGuard`, on by
-    default). With ``device`` ("cuda"), the Trainer places the model there (create the optimizer
-    before or after: its state is made lazily where the parameters are) and every batch it reads.
+    ``callbacks`` observe the run, in the order given (:mod:`deepgrad.train.callbacks`).
+
+    The step's policies (:mod:`deepgrad.train.policies`):
+
+    - the learning rate: ``scheduler`` (a schedule of :mod:`deepgrad.optim.lr_scheduler`, its
+      rate a function of the epoch, or of the step with ``scheduler_interval="batch"``; a
+      ReduceLROnPlateau follows the validation loss) with ``warmup_steps`` of linear warm-up in
+      front — or a whole :class:`~deepgrad.train.policies.LearningRate` as ``learning_rate``;
+      without any, the Trainer leaves the optimizer's rate alone;
+    - ``clip_grad_norm``: the global gradient norm's bound, applied after the
+      ``on_after_backward`` observers (they see the raw gradients);
+    - ``nan_guard`` (on by default): stop at a NaN or infinite loss, before its step is applied,
+      and at weights that became non-finite; ``stop_on_divergence``: also stop, rather than warn
+      once, at a finite loss over 1000 times the first.
+
+    With ``device`` ("cuda"), the Trainer places the model there (create the optimizer before or
+    after: its state is made lazily where the parameters are) and every batch it reads.
     """
 
-    def __init__(self, model, optimizer=None, loss_fn=None, metrics=("accuracy",), callbacks=(), scheduler=None,
-                 scheduler_interval="epoch", clip_grad_norm=None, device=None, nan_guard=True):
+    def __init__(self, model: Module, optimizer: Optimizer | None = None,
+                 loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None, metrics: Iterable[str] = ("accuracy",),
+                 callbacks: Iterable[object] = (), scheduler: Any = None, scheduler_interval: str = "epoch",
+                 clip_grad_norm: float | None = None, device: str | None = None, nan_guard: bool = True,
+                 warmup_steps: int = 0, stop_on_divergence: bool = False, learning_rate: LearningRate | None = None):
         if scheduler_interval not in ("epoch", "batch"):
             raise ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
+        if learning_rate is not None and (scheduler is not None or warmup_steps):
+            raise ValueError("Trainer: give either learning_rate or scheduler/warmup_steps, not both")
+        if (scheduler is not None or warmup_steps) and optimizer is None:
+            raise ValueError("Trainer: a scheduler or warm-up needs the optimizer")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.metrics = metric_functions.resolve(metrics)
-        shortcuts = [NaNGuard()] if nan_guard else []
-        if clip_grad_norm is not None:
-            shortcuts.append(GradientClipping(clip_grad_norm))
-        if scheduler is not None:
-            shortcuts.append(SchedulerStep(scheduler, scheduler_interval))
-        self.callbacks = shortcuts + list(callbacks)
+        self.callbacks = list(callbacks)
+        if learning_rate is None and optimizer is not None and (scheduler is not None or warmup_steps):
+            learning_rate = LearningRate.of(optimizer, scheduler, scheduler_interval, warmup_steps)
+        self.learning_rate = learning_rate
+        self.clip_grad_norm = clip_grad_norm
+        self.divergence = DivergenceGuard(nan_check=nan_guard, stop_on_divergence=stop_on_divergence)
         self.device = None if device is None else backend.get_device(device)
         if self.device is not None:
             model.to(self.device)
@@ -96,45 +113,53 @@ class Trainer:
         self.total_epochs = 0
         self.batches_per_epoch = 0
         self.stop_training = False
-        self.position = None    # within an interrupted epoch: {"batch", "totals", "count"} to go on from
-        self._progress = None   # the same, live, while an epoch runs
-        self._train_loader = None
-        self._listeners = {}
-        self._interrupt = None
+        self.position: dict[str, Any] | None = None  # within an interrupted epoch: {"batch", "totals", "count"}
+        self._progress: dict[str, Any] | None = None  # the same, live, while an epoch runs
+        self._train_loader: Any = None
+        self._listeners: dict[str, list[Callable[..., None]]] = {}
+        self._interrupt: DeferredInterrupt | None = None
 
     # -- training -------------------------------------------------------------
-    def fit(self, train_loader, val_loader=None, epochs=1, resume_from=None):
+    def fit(self, train_loader: Any, val_loader: Any = None, epochs: int = 1, resume_from: str | None = None
+            ) -> History:
         """Train until ``epochs`` epochs are complete (counting those of a resumed checkpoint)."""
         self._require("fit", optimizer=True, loss_fn=True)
         self._train_loader = train_loader
         if resume_from is not None:
-            self.load_checkpoint(resume_from)
+            self.load_checkpoint(resume_from, train_loader)
         self.total_epochs, self.batches_per_epoch = epochs, len(train_loader)
         self.stop_training = False
-        self._listeners = {event: listeners(self.callbacks, event) for event in EVENTS}
+        self._listen()
         with DeferredInterrupt() as self._interrupt:
             self._fit_epochs(train_loader, val_loader, epochs)
         return self.history
 
-    def _fit_epochs(self, train_loader, val_loader, epochs):
+    def _listen(self) -> None:
+        """Look up which callbacks listen to which event, once (an event nobody listens to is an empty loop)."""
+        self._listeners = {event: listeners(self.callbacks, event) for event in EVENTS}
+
+    def _fit_epochs(self, train_loader: Any, val_loader: Any, epochs: int) -> None:
         self._call("on_fit_start")
         while self.epoch < epochs and not self.stop_training:
             epoch = self.epoch + 1
             self._call("on_epoch_start", epoch)
             start = time.perf_counter()
-            logs = {"epoch": epoch, **self._train_epoch(train_loader)}
+            logs: Logs = {"epoch": epoch, **self._train_epoch(train_loader)}
             if val_loader is not None:
                 validation = {f"val_{k}": v for k, v in self.evaluate(val_loader).items()}
                 logs.update(validation)
                 self._call("on_validation_end", validation)
-            logs["lr"] = self.optimizer.param_groups[0]["lr"]
+            logs["lr"] = self.current_lr  # the rate of the epoch's last step
             logs["seconds"] = time.perf_counter() - start
+            self.divergence.check_weights(self.model.named_parameters(), epoch)
             self.epoch = epoch
             self.history.epochs.append(logs)
+            if self.learning_rate is not None and self.optimizer is not None:
+                self.learning_rate.end_epoch(self.optimizer, logs)
             self._call("on_epoch_end", epoch, logs)
         self._call("on_fit_end")
 
-    def _train_epoch(self, loader):
+    def _train_epoch(self, loader: Any) -> Logs:
         self.model.train()
         # Where the epoch stands, kept current so that a checkpoint taken mid-epoch (on Ctrl-C, or
         # every N steps) resumes from the next batch with the epoch's running sums.
@@ -143,27 +168,13 @@ class Trainer:
         self.position, self._progress = None, progress
         totals, start = progress["totals"], progress["batch"]
         batches = loader.batches(start) if start else loader
-        # the per-batch events' listeners, looked up once per epoch (an event nobody listens to is an empty loop)
-        batch_start, after_backward, step_end, batch_end = (
-            self._listeners[event] for event in ("on_batch_start", "on_after_backward", "on_step_end", "on_batch_end"))
+        batch_start, batch_end = self._listeners["on_batch_start"], self._listeners["on_batch_end"]
         interrupt = self._interrupt
         for batch, (inputs, targets) in enumerate(self._on_device(batches), start):
             for method in batch_start:
                 method(self, batch)
-            outputs = self.model(inputs)
-            loss = self.loss_fn(outputs, targets)
+            logs = self.train_step((inputs, targets))
             n = metric_functions.batch_size(targets.data)
-            logs = {"loss": loss.item()}
-            for name, fn in self.metrics.items():
-                logs[name] = fn(outputs.data, targets.data) / n
-            self.optimizer.zero_grad()
-            loss.backward()
-            for method in after_backward:
-                method(self, logs)
-            self.optimizer.step()
-            self.global_step += 1
-            for method in step_end:
-                method(self, logs)
             for key, value in logs.items():
                 totals[key] += value * n
             progress["count"] += n
@@ -177,20 +188,65 @@ class Trainer:
         self._progress = None
         return {f"train_{k}": v / max(progress["count"], 1) for k, v in totals.items()}
 
-    def _call(self, event, *args):
+    def train_step(self, batch: Batch) -> Logs:
+        """One optimizer step on ``batch`` (inputs, targets: Tensors on the model's device); returns
+        the batch's logs (its loss and metrics)."""
+        if not self._listeners:
+            self._listen()
+        optimizer, loss_fn = self.optimizer, self.loss_fn
+        assert optimizer is not None and loss_fn is not None, "Trainer.train_step needs an optimizer and a loss_fn"
+        inputs, targets = batch
+        outputs = self.model(inputs)
+        loss = loss_fn(outputs, targets)
+        logs = {"loss": loss.item()}
+        n = metric_functions.batch_size(targets.data)
+        for name, metric in self.metrics.items():
+            logs[name] = metric(outputs.data, targets.data) / n
+        self.divergence.check_loss(logs["loss"], self.global_step + 1, self.epoch + 1)
+        optimizer.zero_grad()
+        loss.backward()
+        for observe in self._listeners["on_after_backward"]:
+            observe(self, logs)
+        if self.clip_grad_norm is not None:
+            clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
+        if self.learning_rate is not None:
+            self.learning_rate.apply(optimizer, self.global_step, self.epoch)
+        optimizer.step()
+        self.global_step += 1
+        for observe in self._listeners["on_step_end"]:
+            observe(self, logs)
+        return logs
+
+    def stopped_at(self) -> str | None:
+        """Where an interrupted fit stands: "step S (batch B of epoch E)" after Ctrl-C (which saves
+        that step's checkpoint), "epoch E" after a second one (the last complete epoch), None before
+        any epoch completed."""
+        if self.position is not None:
+            return f"step {self.global_step} (batch {self.position['batch']} of epoch {self.epoch + 1})"
+        return f"epoch {self.epoch}" if self.epoch else None
+
+    @property
+    def current_lr(self) -> float:
+        """The learning rate of the first parameter group now (after a step: the rate it used)."""
+        assert self.optimizer is not None, "the Trainer has no optimizer"
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def _call(self, event: str, *args: Any) -> None:
         for method in self._listeners[event]:
             method(self, *args)
 
-    def _require(self, action, optimizer=False, loss_fn=False):
+    def _require(self, action: str, optimizer: bool = False, loss_fn: bool = False) -> None:
         missing = [name for name, needed in (("optimizer", optimizer), ("loss_fn", loss_fn))
                    if needed and getattr(self, name) is None]
         if missing:
             raise ValueError(f"Trainer.{action}: needs {' and '.join(missing)}; pass it to Trainer(...)")
 
     # -- evaluation -----------------------------------------------------------
-    def evaluate(self, loader):
+    def evaluate(self, loader: Any) -> dict[str, float]:
         """Mean loss and metrics over ``loader`` in eval mode, building no graph."""
         self._require("evaluate", loss_fn=True)
+        loss_fn = self.loss_fn
+        assert loss_fn is not None
         was_training = self.model.training
         self.model.eval()
         totals, count = {"loss": 0.0, **{name: 0.0 for name in self.metrics}}, 0
@@ -198,14 +254,14 @@ class Trainer:
             for inputs, targets in self._on_device(loader):
                 outputs = self.model(inputs)
                 n = metric_functions.batch_size(targets.data)
-                totals["loss"] += self.loss_fn(outputs, targets).item() * n
+                totals["loss"] += loss_fn(outputs, targets).item() * n
                 for name, fn in self.metrics.items():
                     totals[name] += fn(outputs.data, targets.data)
                 count += n
         self.model.train(was_training)
         return {k: v / max(count, 1) for k, v in totals.items()}
 
-    def predict(self, x, batch_size=256):
+    def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
         """The model's outputs for ``x`` (an array or Tensor), in eval mode, as a NumPy array."""
         data = x.data if isinstance(x, Tensor) else np.asarray(x)
         was_training = self.model.training
@@ -218,7 +274,7 @@ class Trainer:
         self.model.train(was_training)
         return np.concatenate(outputs) if outputs else np.empty((0,))
 
-    def _on_device(self, loader):
+    def _on_device(self, loader: Iterable[Batch]) -> Iterator[Batch]:
         """The loader's (inputs, targets) batches, on the Trainer's device if it has one."""
         for inputs, targets in loader:
             if self.device is not None:
@@ -226,9 +282,15 @@ class Trainer:
             yield inputs, targets
 
     # -- checkpoints ----------------------------------------------------------
-    def checkpoint_state(self):
+    def stateful(self) -> list[Stateful]:
+        """The policies and callbacks whose state a checkpoint keeps (each under its ``checkpoint_key``)."""
+        policies: list[Any] = [self.divergence] + ([self.learning_rate] if self.learning_rate is not None else [])
+        return policies + [callback for callback in self.callbacks if getattr(callback, "checkpoint_key", None)]
+
+    def checkpoint_state(self) -> dict[str, Any]:
         """Everything needed to continue training exactly where it stands."""
-        state = {
+        assert self.optimizer is not None, "a training checkpoint needs the optimizer"
+        state: dict[str, Any] = {
             "format": CHECKPOINT_FORMAT,
             "model": dict(self.model.state_dict()),
             "optimizer": self.optimizer.state_dict(),
@@ -237,8 +299,8 @@ class Trainer:
             "global_step": self.global_step,
             "history": self.history.epochs,
         }
-        for callback in self._stateful_callbacks():
-            state[callback.checkpoint_key] = callback.state_dict()
+        for part in self.stateful():
+            state[part.checkpoint_key] = part.state_dict()
         if self._train_loader is not None and hasattr(self._train_loader, "state_dict"):
             state["train_loader"] = self._train_loader.state_dict()
         position = self.position or self._progress
@@ -248,16 +310,17 @@ class Trainer:
                 state["train_loader"] = {**state["train_loader"], "epoch": state["train_loader"]["epoch"] - 1}
         return state
 
-    def save_checkpoint(self, path):
+    def save_checkpoint(self, path: str) -> None:
         """Write a training checkpoint atomically (temporary file + rename)."""
         io.save_checkpoint(self.checkpoint_state(), path)
 
-    def load_checkpoint(self, path):
-        """Restore model, optimizer, callback state (the schedule), RNG, data order and counters from
-        ``path``; a Trainer without an optimizer restores the model and the counters alone. Returns
-        the checkpoint's state (a dict). A damaged checkpoint is a CheckpointError naming the file and
-        what is wrong; one whose model has other layers or sizes a CheckpointMismatch (also a
-        RuntimeError, as load_state_dict's own error)."""
+    def load_checkpoint(self, path: str, train_loader: Any = None) -> dict[str, Any]:
+        """Restore model, optimizer, the policies' and callbacks' state (the schedule's plan), RNG,
+        data order (of ``train_loader``, or the loader fit was given) and counters from ``path``; a
+        Trainer without an optimizer restores the model and the counters alone. Returns the
+        checkpoint's state (a dict). A damaged checkpoint is a CheckpointError naming the file and what
+        is wrong; one whose model has other layers or sizes a CheckpointMismatch (also a RuntimeError,
+        as load_state_dict's own error)."""
         state = io.load_checkpoint(path)
         check_training_state(state, path)
         try:
@@ -269,14 +332,19 @@ class Trainer:
         self.position = state.get("position")
         if self.optimizer is None:
             return state
-        for callback in self._stateful_callbacks():
-            if callback.checkpoint_key not in state:
-                key = callback.checkpoint_key
+        if train_loader is not None:
+            self._train_loader = train_loader
+        parts = [part for part in self.stateful() if part.checkpoint_key in state or not _optional(part)]
+        for part in parts:
+            if part.checkpoint_key not in state:
+                key = part.checkpoint_key
                 raise CheckpointError(f"{path} has no {key} state, but this Trainer has a {key}")
-        try:  # the optimizer's and the callbacks' state, the RNG's and the loader's: data from a file
+        try:  # the optimizer's, policies' and callbacks' state, the RNG's and the loader's: data from a file
             self.optimizer.load_state_dict(state["optimizer"])
-            for callback in self._stateful_callbacks():
-                callback.load_state_dict(state[callback.checkpoint_key])
+            for part in parts:
+                part.load_state_dict(state[part.checkpoint_key])
+            if self.learning_rate is not None:
+                self.learning_rate.restore_rates(self.optimizer)
             set_rng_state(state["rng"])
             if "train_loader" in state and self._train_loader is not None:
                 self._train_loader.load_state_dict(state["train_loader"])
@@ -286,5 +354,10 @@ class Trainer:
         self.history = History([dict(logs) for logs in state["history"]])
         return state
 
-    def _stateful_callbacks(self):
-        return [callback for callback in self.callbacks if getattr(callback, "checkpoint_key", None)]
+
+def _optional(part: Stateful) -> bool:
+    """Whether a checkpoint may lack ``part``'s state: the divergence guard's (checkpoints written
+    before it kept any), a learning rate without a schedule's (warm-up alone was stateless)."""
+    if isinstance(part, DivergenceGuard):
+        return True
+    return isinstance(part, LearningRate) and part.scheduler is None

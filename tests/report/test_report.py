@@ -12,8 +12,8 @@ from deepgrad.diagnostics import standard_monitors
 from deepgrad.errors import ConfigError
 from deepgrad.report import build_report, read_run, write_report
 from deepgrad.report.page import Cell, Markup, escape, table
-from deepgrad.report.tables import config_differences, differing_options
 from deepgrad.report.runs import read_runs
+from deepgrad.report.tables import config_differences, differing_options
 from deepgrad.train.run import build_run
 
 EPOCH = {"train_loss": 1.0, "train_accuracy": 0.5, "val_loss": 1.2, "val_accuracy": 0.45, "lr": 0.01, "seconds": 0.1}
@@ -29,7 +29,7 @@ def make_run(directory, config=None, epochs=3, summary=True, torn=False, lr=0.01
         json.dump(config or {"model": "mlp", "lr": lr}, handle)
     lines = [json.dumps({"epoch": e, **EPOCH, "lr": lr, "val_loss": 1.2 / e}) + "\n" for e in range(1, epochs + 1)]
     if torn:
-        lines.append('{"epoch": %d, "train_loss": 0.3' % (epochs + 1))
+        lines.append(f'{{"epoch": {epochs + 1}, "train_loss": 0.3')
     with open(os.path.join(directory, "metrics.jsonl"), "w") as handle:
         handle.write("".join(lines))
     if summary:
@@ -133,7 +133,7 @@ def test_damaged_files_are_errors_naming_the_file_and_line(tmp_path):
 
 def test_names_and_values_from_files_are_escaped_everywhere(tmp_path):
     evil = "<script>alert(1)</script>"
-    named = make_run(tmp_path / evil, config={"model": evil, "lr": 0.01})          # a nested path: .../<script>alert(1)</script>
+    named = make_run(tmp_path / evil, config={"model": evil, "lr": 0.01})  # a nested path: .../<script>...
     quoted = make_run(tmp_path / '"><b onload=x>', config={"model": "mlp", "lr": 0.1, evil: 1})
     page = build_report([named, quoted], title=evil)
     assert "<script" not in page and "<b " not in page and "onload=x>" not in page

@@ -1,5 +1,6 @@
-"""The Trainer's events: their order and arguments, the callbacks built on them (clipping, the NaN
-guard, schedules), and evaluate/predict without an optimizer."""
+"""The Trainer's step and events: the events' order and arguments, the step's policies (the NaN
+check, clipping, warm-up and the schedule) acting in the order train_step documents, and
+evaluate/predict without an optimizer."""
 
 import math
 
@@ -10,9 +11,8 @@ import deepgrad as dg
 import deepgrad.functional as F
 from deepgrad.data import DataLoader, TensorDataset
 from deepgrad.optim.lr_scheduler import ReduceLROnPlateau, StepLR
-from deepgrad.train import (
-    Callback, GradientClipping, ModelCheckpoint, NaNGuard, SchedulerStep, Trainer, TrainingDiverged, presets,
-)
+from deepgrad.train import Callback, LearningRate, ModelCheckpoint, Trainer, TrainingDiverged, presets
+from deepgrad.train import trainer as trainer_module
 from deepgrad.train.callbacks import EVENTS
 
 
@@ -85,12 +85,12 @@ def test_a_callback_without_validation_sees_no_validation_event():
     assert "on_validation_end" not in [event[0] for event in recorder.events]
 
 
-def test_callbacks_run_in_order_then_as_given():
+def test_callbacks_run_in_the_order_given():
     calls = []
 
     class Named(Callback):
         def __init__(self, name, order=0):
-            self.name, self.order = name, order
+            self.name, self.order = name, order   # an "order" attribute means nothing to the Trainer
 
         def on_epoch_end(self, trainer, epoch, logs):
             calls.append(self.name)
@@ -107,7 +107,49 @@ def test_callbacks_run_in_order_then_as_given():
     callbacks = [Checkpoint(), Named("a"), Named("late", order=50), Named("b"), Named("early", order=-5)]
     Trainer(model, dg.optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, callbacks=callbacks).fit(
         DataLoader(TensorDataset(x, y), 4), epochs=1)
-    assert calls == ["early", "a", "b", "late", "checkpoint"]
+    assert calls == ["checkpoint", "a", "late", "b", "early"]
+
+
+def test_train_step_acts_in_the_documented_order(monkeypatch):
+    """forward, loss, the non-finite check, backward, the after-backward observers, clipping, this
+    step's learning rate (warm-up times the schedule), the optimizer step, the step-end observers."""
+    trace = []
+    x, y = tiny_data(8)
+    model = tiny_model()
+    opt = dg.optim.SGD(model.parameters(), lr=0.8)
+
+    def traced(name, function):
+        def call(*args, **kwargs):
+            trace.append(name)
+            return function(*args, **kwargs)
+        return call
+
+    class Observer(Callback):
+        def on_after_backward(self, trainer, logs):
+            trace.append("after_backward")
+            self.raw = math.sqrt(sum(float((p.grad ** 2).sum()) for p in trainer.model.parameters()))
+
+        def on_step_end(self, trainer, logs):
+            trace.append(f"step_end lr={trainer.optimizer.param_groups[0]['lr']:.4g}")
+            self.clipped = math.sqrt(sum(float((p.grad ** 2).sum()) for p in trainer.model.parameters()))
+
+    observer = Observer()
+    trainer = Trainer(model, opt, lambda o, t: 100 * F.cross_entropy(o, t), callbacks=[observer],
+                      scheduler=StepLR(opt, step_size=1, gamma=0.5), scheduler_interval="batch", warmup_steps=4,
+                      clip_grad_norm=0.5)
+    monkeypatch.setattr(model, "forward", traced("forward", model.forward))
+    monkeypatch.setattr(trainer, "loss_fn", traced("loss", trainer.loss_fn))
+    monkeypatch.setattr(trainer.divergence, "check_loss", traced("non-finite check", trainer.divergence.check_loss))
+    monkeypatch.setattr(dg.Tensor, "backward", traced("backward", dg.Tensor.backward))
+    monkeypatch.setattr(trainer_module, "clip_grad_norm_", traced("clip", trainer_module.clip_grad_norm_))
+    monkeypatch.setattr(trainer.learning_rate, "apply", traced("lr", trainer.learning_rate.apply))
+    monkeypatch.setattr(opt, "step", traced("optimizer step", opt.step))
+    for _ in range(3):
+        trainer.train_step((dg.tensor(x), dg.tensor(y)))
+    one = ["forward", "loss", "non-finite check", "backward", "after_backward", "clip", "lr", "optimizer step"]
+    # step t (from 0) uses warm-up (t + 1)/4 times the schedule's 0.8 * 0.5^t
+    assert trace == [*one, "step_end lr=0.2", *one, "step_end lr=0.2", *one, "step_end lr=0.15"]
+    assert observer.raw > 1 and observer.clipped == pytest.approx(0.5, rel=1e-5)  # observers see the raw gradients
 
 
 def test_duck_typed_callbacks_need_only_the_events_they_use():
@@ -140,7 +182,7 @@ def test_monitors_see_the_gradients_before_clipping():
     x, y = tiny_data(8)
     model = tiny_model()
     trainer = Trainer(model, dg.optim.SGD(model.parameters(), lr=0.0), lambda out, t: 100 * F.cross_entropy(out, t),
-                      callbacks=[AfterStep(), GradientClipping(0.5), GradientNorm()])
+                      callbacks=[AfterStep(), GradientNorm()], clip_grad_norm=0.5)
     trainer.fit(DataLoader(TensorDataset(x, y), 8), epochs=1)
     raw, clipped = seen
     assert raw > 1 and clipped == pytest.approx(0.5, rel=1e-5)
@@ -172,26 +214,29 @@ def test_no_nan_guard_when_turned_off():
     model = tiny_model()
     trainer = Trainer(model, dg.optim.SGD(model.parameters(), lr=0.1), lambda o, t: F.cross_entropy(o, t) * np.nan,
                       nan_guard=False)
-    assert not any(isinstance(c, NaNGuard) for c in trainer.callbacks)
+    assert not trainer.divergence.nan_check
     history = trainer.fit(DataLoader(TensorDataset(x, y), 4), epochs=1)
     assert math.isnan(history["train_loss"][0])
 
 
-def test_scheduler_step_callback_equals_the_shortcut():
+def test_a_learning_rate_policy_equals_the_shortcut():
     x, y = tiny_data(12)
     histories = []
     for explicit in (False, True):
         model = tiny_model()
         opt = dg.optim.SGD(model.parameters(), lr=0.4)
         scheduler = StepLR(opt, step_size=2, gamma=0.5)
-        kwargs = dict(callbacks=[SchedulerStep(scheduler, "batch")]) if explicit else dict(
+        kwargs = dict(learning_rate=LearningRate.of(opt, scheduler, "batch")) if explicit else dict(
             scheduler=scheduler, scheduler_interval="batch")
         trainer = Trainer(model, opt, F.cross_entropy, **kwargs)
         histories.append(trainer.fit(DataLoader(TensorDataset(x, y), 4), epochs=2))
-        assert opt.param_groups[0]["lr"] == pytest.approx(0.4 * 0.5 ** 3)  # 6 batch steps
-    assert histories[0].epochs[1]["lr"] == histories[1].epochs[1]["lr"] == pytest.approx(0.4 * 0.5 ** 3)
-    with pytest.raises(ValueError, match="SchedulerStep: interval must be 'epoch' or 'batch', got 'step'"):
-        SchedulerStep(scheduler, "step")
+        assert opt.param_groups[0]["lr"] == pytest.approx(0.4 * 0.5 ** 2)  # the rate of the 6th step (t = 5)
+    assert histories[0].epochs[1]["lr"] == histories[1].epochs[1]["lr"] == pytest.approx(0.4 * 0.5 ** 2)
+    assert [logs["train_loss"] for logs in histories[0].epochs] == [logs["train_loss"] for logs in histories[1].epochs]
+    with pytest.raises(ValueError, match="LearningRate: interval must be 'epoch' or 'batch', got 'step'"):
+        LearningRate([0.1], scheduler, "step")
+    with pytest.raises(ValueError, match="give either learning_rate or scheduler"):
+        Trainer(model, opt, F.cross_entropy, scheduler=scheduler, learning_rate=LearningRate.of(opt, scheduler))
 
 
 def test_reduce_on_plateau_falls_back_to_the_training_loss_without_validation():
@@ -201,9 +246,9 @@ def test_reduce_on_plateau_falls_back_to_the_training_loss_without_validation():
     trainer = Trainer(model, opt, F.cross_entropy, scheduler=ReduceLROnPlateau(opt, factor=0.5, patience=0))
     history = trainer.fit(DataLoader(TensorDataset(x, y), 6), epochs=3)
     assert history["lr"] == pytest.approx([0.1, 0.1, 0.05])  # epoch 2 did not improve on epoch 1
-    with pytest.raises(KeyError, match="SchedulerStep: metric 'val_accuracy' not in the logs"):
-        Trainer(model, opt, F.cross_entropy, callbacks=[SchedulerStep(ReduceLROnPlateau(opt), monitor="val_accuracy")]
-                ).fit(DataLoader(TensorDataset(x, y), 6), epochs=1)
+    plateau = LearningRate.of(opt, ReduceLROnPlateau(opt), monitor="val_accuracy")
+    with pytest.raises(KeyError, match="LearningRate: metric 'val_accuracy' for the plateau schedule not in the logs"):
+        Trainer(model, opt, F.cross_entropy, learning_rate=plateau).fit(DataLoader(TensorDataset(x, y), 6), epochs=1)
 
 
 def test_evaluate_and_predict_need_no_optimizer():

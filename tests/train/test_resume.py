@@ -44,7 +44,7 @@ class RecordRates(Callback):
     def __init__(self):
         self.rates = []
 
-    def on_after_backward(self, trainer, logs):
+    def on_step_end(self, trainer, logs):
         self.rates.append(trainer.optimizer.param_groups[0]["lr"])
 
 
@@ -172,7 +172,8 @@ def test_warmup_ramps_the_rate_the_step_uses(tmp_path):
     run.fit()
     decay = [0.1 + (0.01 - 0.1) * t / 16 for t in range(16)]
     assert rates.rates == pytest.approx([decay[t] * (t + 1) / 4 for t in range(4)] + decay[4:], rel=1e-12)
-    assert run.trainer.history["lr"] == pytest.approx([decay[8], 0.01], rel=1e-12)   # the logs: the schedule's
+    # the logs: the rate of each epoch's last step
+    assert run.trainer.history["lr"] == pytest.approx([decay[7], decay[15]], rel=1e-12)
 
 
 def test_step_and_plateau_schedules_take_their_options():
@@ -181,14 +182,14 @@ def test_step_and_plateau_schedules_take_their_options():
     step.fit()
     assert step.trainer.history["lr"] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025])   # each epoch's rate
 
-    class WorseEachEpoch(Callback):   # a validation loss that never improves after the first epoch
-        order = -1                     # before the schedule reads it
-
-        def on_epoch_end(self, trainer, epoch, logs):
-            logs["val_loss"] = float(epoch)
-
     plateau = build_run({**SMALL, "epochs": 5, "lr": 0.1, "schedule": "plateau", "plateau_patience": 1,
-                         "gamma": 0.5}, progress=False, callbacks=[WorseEachEpoch()])
+                         "gamma": 0.5}, progress=False)
+    evaluate = plateau.trainer.evaluate
+
+    def worse_each_epoch(loader):   # a validation loss that never improves after the first epoch
+        return {**evaluate(loader), "loss": float(plateau.trainer.epoch + 1)}
+
+    plateau.trainer.evaluate = worse_each_epoch
     plateau.fit()
     assert plateau.trainer.history["val_loss"] == [1.0, 2.0, 3.0, 4.0, 5.0]
     # worse twice (more than the patience of 1) after epoch 1 and again after the reduction: reduced after 3 and 5
@@ -246,12 +247,14 @@ def test_the_same_data_file_given_another_way_is_no_conflict(tmp_path, monkeypat
 
 def test_a_checkpoint_saved_before_schedules_kept_their_plan_still_resumes():
     from deepgrad.optim.lr_scheduler import CosineAnnealingLR
-    from deepgrad.train import SchedulerStep
+    from deepgrad.train import LearningRate
 
     model = dg.nn.Linear(2, 2)
     old = CosineAnnealingLR(dg.optim.SGD(model.parameters(), lr=0.1), T_max=10)
     for _ in range(4):
         old.step()
-    step = SchedulerStep(CosineAnnealingLR(dg.optim.SGD(model.parameters(), lr=0.1), T_max=10), "batch", until=10)
-    step.load_state_dict(old.state_dict())        # the schedule's own state, as checkpoints held it
-    assert step.scheduler.last_epoch == 4 and step.until is None
+    policy = LearningRate([0.1], CosineAnnealingLR(dg.optim.SGD(model.parameters(), lr=0.1), T_max=12), "batch",
+                          until=10)
+    policy.load_state_dict(old.state_dict())        # the schedule's own state, as checkpoints held it
+    assert policy.scheduler.T_max == 10 and policy.until is None
+    assert policy.at(4, 0) == [old.lr_at(4, 0.1)]

@@ -2,6 +2,7 @@
 (train/run.py), which `deepgrad train`, the experiments and the search share."""
 
 import json
+import math
 import os
 
 import numpy as np
@@ -9,8 +10,8 @@ import pytest
 
 import deepgrad as dg
 from deepgrad import ConfigError, DeepgradError
-from deepgrad.train import GradientClipping, HistoryWriter, SchedulerStep, Trainer, build_run, load_run
 from deepgrad.data.inputs import load_inputs
+from deepgrad.train import HistoryWriter, Trainer, build_run, load_run
 from deepgrad.train import config as options
 
 SMALL = {"hidden": [16], "epochs": 2}
@@ -40,7 +41,10 @@ def test_resolve_merges_layers_over_the_defaults():
     ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'; valid: sgd, momentum, adagrad, rmsprop, adam, adamw"),
     ({"schedule": "warm"}, "unknown schedule 'warm'; valid: none, linear-decay, step, cosine"),
     ({"batch_size": 0}, "batch_size must be positive, got 0"),
-    ({"lr": float("nan")}, "lr must be a number, got nan"),
+    ({"lr": float("nan")}, "lr must be a finite number, got nan"),
+    ({"lr": float("inf")}, "lr must be a finite number, got inf"),
+    ({"final_lr": -float("inf")}, "final_lr must be a finite number, got -inf"),
+    ({"seed": -1}, "seed must be >= 0, got -1"),
     ({"dropout": -0.1}, "dropout must be in [0, 1], got -0.1"),
     ({"threads": 0}, "threads must be at least 1, got 0"),
     ({"device": "tpu"}, "--device tpu: unknown device 'tpu'"),
@@ -105,11 +109,12 @@ def test_build_run_from_a_dict_trains_without_writing_anything(tmp_path, monkeyp
                     progress=False)
     assert run.directory is None and run.config["optimizer"] == "sgd"
     assert isinstance(run.optimizer, dg.optim.SGD) and run.optimizer.param_groups[0]["lr"] == 0.1
-    kinds = {type(c) for c in run.trainer.callbacks}
-    assert {GradientClipping, SchedulerStep} <= kinds and HistoryWriter not in kinds
+    assert run.trainer.clip_grad_norm == 1.0 and run.trainer.learning_rate.scheduler is not None
+    assert HistoryWriter not in {type(c) for c in run.trainer.callbacks}
     summary = run.fit()
     assert summary["epochs"] == 2 and 0.5 < summary["test_accuracy"] <= 1
-    assert run.optimizer.param_groups[0]["lr"] == pytest.approx(0.0)  # cosine to final_lr 0
+    last = 2 * len(run.loaders[0]) - 1          # the last step's rate, near the cosine's final 0
+    assert run.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * (1 + math.cos(math.pi * last / (last + 1))) / 2)
     assert os.listdir(tmp_path) == []
     evaluated = run.evaluate()
     assert set(evaluated) == {"train", "val", "test"}
@@ -222,7 +227,8 @@ def test_model_options_init_residual_and_train_size():
     assert float(np.std(linears[-1].weight.data)) < 0.5                # the output layer keeps its default
     assert sum(isinstance(m, dg.nn.Residual) for m in run.model.modules()) == 2
     assert len(run.splits.train) == 300 and len(run.loaders[0]) == 10
-    np.testing.assert_array_equal(run.splits.train.arrays[1], build_run({}, progress=False).splits.train.arrays[1][:300])
+    whole = build_run({}, progress=False).splits.train
+    np.testing.assert_array_equal(run.splits.train.arrays[1], whole.arrays[1][:300])
     he = build_run({"hidden": [64], "init": "he"}, progress=False).model[1].weight.data
     assert float(np.std(he)) == pytest.approx(np.sqrt(2 / 64), rel=0.1)
     with pytest.raises(ConfigError, match=r"--residual needs equal --hidden widths .* got \[32, 16\]"):
@@ -247,10 +253,11 @@ def test_resume_with_a_new_learning_rate_uses_it(tmp_path):
     first.fit()
     continued = build_run({"lr": 0.05}, out=scheduled, resume=True, override=True, progress=False)
     continued.fit()
-    schedule = next(c.scheduler for c in continued.trainer.callbacks if isinstance(c, SchedulerStep))
-    assert schedule.base_lrs == [0.05]      # the schedule goes on from its step with the new base rate
-    steps = len(continued.loaders[0])
-    assert continued.trainer.history["lr"][2:] == [schedule.lr_at(3 * steps, 0.05), schedule.lr_at(4 * steps, 0.05)]
+    policy = continued.trainer.learning_rate
+    assert policy.base_lrs == [0.05]      # the schedule goes on from its step with the new base rate
+    steps, schedule = len(continued.loaders[0]), policy.scheduler
+    assert continued.trainer.history["lr"][2:] == [schedule.lr_at(3 * steps - 1, 0.05),
+                                                   schedule.lr_at(4 * steps - 1, 0.05)]
 
 
 class StopAfter(dg.train.Callback):
@@ -289,4 +296,42 @@ def test_keep_best_without_a_directory_and_across_a_resume(tmp_path, capsys):
     assert resumed["test_accuracy"] == in_memory["test_accuracy"]
     stopped = build_run({**options, "epochs": 30, "patience": 3}, progress=None).fit()
     err = capsys.readouterr().err
-    assert "early stopping: val_loss has not improved for 3 epochs" in err and f"stopped after epoch {stopped['epochs']}" in err
+    assert "early stopping: val_loss has not improved for 3 epochs" in err
+    assert f"stopped after epoch {stopped['epochs']}" in err
+
+
+BLOCK_IMPORTS = '''
+import importlib.abc, sys
+class Missing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ImportError(f"No module named {{name!r}} (blocked by the test)")
+sys.meta_path.insert(0, Missing())
+'''
+EXTRAS = ["matplotlib", "tqdm", "safetensors", "threadpoolctl", "scipy", "tensorboardX", "tensorboard", "PIL", "torch",
+          "ray", "pandas", "cupy", "crc32c"]
+
+
+def run_python(code, blocked):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", BLOCK_IMPORTS.format(blocked=set(blocked)) + code],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_the_core_trains_with_numpy_alone():
+    done = run_python("from deepgrad.train import build_run\n"
+                      "summary = build_run({'hidden': [32], 'train_size': 512, 'epochs': 2}, progress=False).fit()\n"
+                      "print(summary['test_accuracy'] > 0.5)", EXTRAS)
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
+
+
+def test_a_run_without_matplotlib_saves_everything_but_its_figure(tmp_path):
+    done = run_python("from deepgrad.train import build_run\n"
+                      f"build_run({{'hidden': [16], 'train_size': 256, 'epochs': 1}}, out={str(tmp_path / 'run')!r}, "
+                      "progress=False).fit()", ["matplotlib"])
+    assert done.returncode == 0, done.stderr
+    assert "matplotlib is not installed, so curves.png was not drawn" in done.stderr
+    assert {"model.safetensors", "summary.json"} <= set(os.listdir(tmp_path / "run"))
+    assert not (tmp_path / "run" / "curves.png").exists()

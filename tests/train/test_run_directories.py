@@ -8,8 +8,7 @@ import pytest
 
 from deepgrad import cli
 from deepgrad.errors import ConfigError
-from deepgrad.train import Callback
-from deepgrad.train import build_run
+from deepgrad.train import Callback, build_run
 from deepgrad.train import run as runs
 from deepgrad.train.directory import RunDirectory
 from deepgrad.train.trainer import Trainer
@@ -204,3 +203,38 @@ def test_a_path_through_a_file_is_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "notes.txt" in err and "file" in err, err
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("save,resumable", [(1, False), (3, True), (4, True)])
+def test_a_kill_during_a_save_leaves_no_temporary_after_the_resume(tmp_path, save, resumable):
+    """kill -9 in the middle of the ``save``-th atomic write (the temporary written, not yet renamed;
+    the 1st is config.json, the next ones checkpoints every 2 steps): the resume removes every
+    temporary it left and goes on from the last whole checkpoint (or, killed while writing
+    config.json, says there is nothing to resume)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    code = f'''
+import os, signal
+from deepgrad import io
+saves = [0]
+replace = os.replace
+def killed_mid_save(source, target):
+    saves[0] += 1
+    if saves[0] == {save}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    replace(source, target)
+io.os.replace = killed_mid_save
+from deepgrad import cli
+cli.main(["train", "--epochs", "3", "--hidden", "8", "--train-size", "128", "--checkpoint-every", "2",
+          "--threads", "1", "--monitor", "--quiet", "--out", {str(out)!r}])
+'''
+    killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr
+    left = [path for path in out.rglob(".tmp-*")]
+    assert left, "the kill came before any temporary was written"
+    resumed = subprocess.run([sys.executable, "-m", "deepgrad", "train", "--out", str(out), "--resume", "--quiet"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == (0 if resumable else 2), resumed.stderr
+    assert not list(out.rglob(".tmp-*"))

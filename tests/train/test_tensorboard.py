@@ -81,9 +81,9 @@ def test_a_run_logs_steps_epochs_histograms_hparams_and_curves(tmp_path, read_ev
         points = events.Scalars(f"epoch/{key}")
         assert [p.step for p in points] == [STEPS_PER_EPOCH, total]
         assert [p.value for p in points] == pytest.approx([logs[key] for logs in history], rel=1e-6)
-    assert events.Scalars("hparam/best_val_loss")[-1].value == pytest.approx(min(l["val_loss"] for l in history))
+    assert events.Scalars("hparam/best_val_loss")[-1].value == pytest.approx(min(e["val_loss"] for e in history))
     assert events.Scalars("hparam/best_val_accuracy")[-1].value == pytest.approx(
-        max(l["val_accuracy"] for l in history))
+        max(e["val_accuracy"] for e in history))
 
     parameters = [name for name, _ in run.model.named_parameters()]
     histograms = events.Tags()["histograms"]
@@ -159,7 +159,7 @@ def test_the_best_validation_values_count_the_epochs_before_a_resume(tmp_path, r
 def test_the_monitors_statistics_become_scalars(tmp_path, read_events):
     monitors = standard_monitors(every=4)
     run = fit({**QUICK, "epochs": 1}, monitors + [
-        TensorBoardLogger(tmp_path, every=100, histograms_every=None, curves=False)])
+        TensorBoardLogger(tmp_path, every=100, histograms_every=None, curves=False, monitors=monitors)])
     events = read_events(tmp_path)
 
     gradients, activations = monitors
@@ -167,7 +167,8 @@ def test_the_monitors_statistics_become_scalars(tmp_path, read_events):
     assert sampled == [1, 5]
     scalars = events.Tags()["scalars"]
     layers = list(gradients.records[0]["layers"])
-    for tag in ["gradient_norm/total", "gradient_flow/first_last_ratio"] + [f"gradient_norm/{l}" for l in layers]:
+    tags = ["gradient_norm/total", "gradient_flow/first_last_ratio"] + [f"gradient_norm/{layer}" for layer in layers]
+    for tag in tags:
         assert steps(events, tag) == sampled, tag
     assert events.Scalars("gradient_norm/total")[0].value == pytest.approx(gradients.records[0]["total"])
     for name, _ in run.model.named_parameters():
@@ -244,3 +245,39 @@ def test_train_and_search_on_the_command_line_write_what_tensorboard_reads(tmp_p
     assert searched.returncode == 0, searched.stderr
     assert sorted(os.listdir(study / "tb")) == ["trial-0001", "trial-0002"]
     assert "lr" in session_hparams(read_events(study / "tb" / "trial-0001"))
+
+
+def test_a_resumed_run_keeps_logging_and_monitoring(tmp_path, read_events, capsys, monkeypatch):
+    """Ctrl-C, then the resume command it prints (no --tensorboard, no --monitor): the run goes on
+    writing TensorBoard events and diagnostics, because config.json holds those options."""
+    import json
+
+    from deepgrad import cli
+
+    class CtrlC(Callback):
+        def on_after_backward(self, trainer, logs):
+            if trainer.global_step == 8:  # during step 9, in epoch 2
+                os.kill(os.getpid(), signal.SIGINT)
+
+    build = cli.build_run
+
+    def with_ctrl_c(*args, **kwargs):
+        run = build(*args, **kwargs)
+        run.trainer.callbacks.append(CtrlC())
+        return run
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(cli, "build_run", with_ctrl_c)
+    assert cli.main(["train", "--epochs", "2", "--train-size", "96", "--batch-size", "16", "--hidden", "16",
+                     "--tensorboard", "--monitor", "--monitor-every", "2", "--out", str(out), "--quiet"]) == 130
+    command = capsys.readouterr().err.split("continue with: ")[1].split()
+    assert command == ["deepgrad", "train", "--out", str(out), "--resume"]
+    monkeypatch.setattr(cli, "build_run", build)
+    assert cli.main([*command[1:], "--quiet"]) == 0
+
+    events = read_events(out / "tb")
+    assert steps(events, "batch/loss") == [1, 11] and steps(events, "epoch/val_loss") == [6, 12]
+    assert steps(events, "gradient_norm/total") == [1, 3, 5, 7, 9, 11]
+    records = [json.loads(line) for line in (out / "diagnostics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["kind"] == "gradients"] == [1, 3, 5, 7, 9, 11]
+    assert json.loads((out / "config.json").read_text())["tensorboard"] is True
