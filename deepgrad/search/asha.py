@@ -5,6 +5,8 @@ that score is among the best ⌈n/η⌉ of the n scores reported at that rung so
 so the first trials to arrive go on and later ones must beat the field. No trial waits for others.
 """
 
+from __future__ import annotations
+
 import math
 
 from ..errors import ConfigError
@@ -15,9 +17,13 @@ class TrialPruned(Exception):
 
 
 class ASHA:
-    """The rung bookkeeping of ASHA: ``min_epochs`` r, ``reduction`` η, rungs up to ``max_epochs``."""
+    """The rung bookkeeping of ASHA: ``min_epochs`` r, ``reduction`` η, rungs up to ``max_epochs``.
+    A search scheduler (:class:`deepgrad.search.runner.Scheduler`) whose decisions depend on every
+    trial's reports, so an executor running trials in several processes serves one ASHA they all ask."""
 
-    def __init__(self, min_epochs=1, reduction=3, max_epochs=None, mode="max"):
+    shares_state = True
+
+    def __init__(self, min_epochs: int = 1, reduction: float = 3, max_epochs: int | None = None, mode: str = "max"):
         if not isinstance(min_epochs, int) or min_epochs < 1:
             raise ConfigError(f"ASHA: min_epochs must be a whole number >= 1, got {min_epochs!r}")
         if not reduction > 1:
@@ -25,15 +31,15 @@ class ASHA:
         if mode not in ("max", "min"):
             raise ConfigError(f"ASHA: mode must be 'max' or 'min', got {mode!r}")
         self.min_epochs, self.reduction, self.max_epochs, self.mode = min_epochs, reduction, max_epochs, mode
-        self.rungs = {}  # epoch -> scores reported there
+        self.rungs: dict[int, list[float]] = {}  # epoch -> scores reported there
 
-    def is_rung(self, epoch):
+    def is_rung(self, epoch: int) -> bool:
         if epoch < self.min_epochs or (self.max_epochs is not None and epoch >= self.max_epochs):
             return False
         k = math.log(epoch / self.min_epochs, self.reduction)
         return abs(k - round(k)) < 1e-9
 
-    def should_stop(self, epoch, score):
+    def should_stop(self, epoch: int, score: float) -> bool:
         """Record ``score`` at ``epoch`` if it is a rung; True when the trial should stop there."""
         if not self.is_rung(epoch):
             return False

@@ -5,8 +5,14 @@ decay 1e-8…1e-4), train briefly, narrow the ranges around the best, repeat.
     space = {"lr": LogUniform(1e-6, 1e-2), "weight_decay": LogUniform(1e-8, 1e-4), "hidden": Choice([[64], [128]])}
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeAlias
+
+import numpy as np
 
 from ..errors import ConfigError
 
@@ -21,9 +27,9 @@ class Uniform:
     """A float drawn uniformly from [lo, hi]."""
 
     log = False
-    number = numbers.Real
+    number: type = numbers.Real
 
-    def __init__(self, lo, hi, *, bounds=None):
+    def __init__(self, lo: float, hi: float, *, bounds: tuple[float, float] | None = None):
         name = type(self).__name__
         for value in (lo, hi):
             if isinstance(value, bool) or not isinstance(value, self.number) or not math.isfinite(value):
@@ -36,19 +42,19 @@ class Uniform:
         self.lo, self.hi = self.cast(lo), self.cast(hi)
         self.bounds = bounds or (self.lo, self.hi)  # the original range: narrowing never leaves it
 
-    def cast(self, value):
+    def cast(self, value: float) -> float:
         return float(value)
 
-    def to_scale(self, value):
+    def to_scale(self, value: float) -> float:
         return math.log(value) if self.log else value
 
-    def from_scale(self, value):
+    def from_scale(self, value: float) -> float:
         return math.exp(value) if self.log else value
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> float:
         return self.cast(self.from_scale(rng.uniform(self.to_scale(self.lo), self.to_scale(self.hi))))
 
-    def narrowed(self, values):
+    def narrowed(self, values: Iterable[float]) -> Uniform:
         """The range spanned by ``values`` (on this space's scale), widened on each side by MARGIN of
         that span and at least MIN_MARGIN of the original range, clipped to the original range."""
         scaled = [self.to_scale(v) for v in values]
@@ -59,17 +65,18 @@ class Uniform:
         hi = min(self.bounds[1], self.from_scale(high + margin))
         return type(self)(*self.outward(lo, hi), bounds=self.bounds)
 
-    def outward(self, lo, hi):
+    def outward(self, lo: float, hi: float) -> tuple[float, float]:
         """A narrowed range's ends as this space's values, rounded outwards."""
         return lo, hi
 
-    def __eq__(self, other):
-        return type(self) is type(other) and (self.lo, self.hi, self.bounds) == (other.lo, other.hi, other.bounds)
+    def __eq__(self, other: object) -> bool:
+        return (type(self) is type(other) and isinstance(other, Uniform)
+                and (self.lo, self.hi, self.bounds) == (other.lo, other.hi, other.bounds))
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((type(self), self.lo, self.hi, self.bounds))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}({self.lo!r}, {self.hi!r})"
 
 
@@ -84,16 +91,17 @@ class IntUniform(Uniform):
 
     number = numbers.Integral
 
-    def cast(self, value):
+    def cast(self, value: float) -> int:
         return int(value)
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> int:
+        lo, hi = int(self.lo), int(self.hi)  # whole numbers (cast)
         if self.log:  # log-uniform on [lo, hi + 1), rounded down
-            value = math.exp(rng.uniform(math.log(self.lo), math.log(self.hi + 1)))
-            return min(self.hi, max(self.lo, int(math.floor(value))))
-        return int(rng.integers(self.lo, self.hi + 1))
+            value = math.exp(rng.uniform(math.log(lo), math.log(hi + 1)))
+            return min(hi, max(lo, int(math.floor(value))))
+        return int(rng.integers(lo, hi + 1))
 
-    def outward(self, lo, hi):
+    def outward(self, lo: float, hi: float) -> tuple[float, float]:
         return int(math.floor(lo)), int(math.ceil(hi))
 
 
@@ -104,33 +112,41 @@ class IntLogUniform(IntUniform):
 
 
 class Choice:
-    """One of ``options`` (any JSON values: strings, numbers, lists), each equally likely."""
+    """One of ``options`` (any JSON values: strings, numbers, lists), each equally likely. ``options``
+    is a list or another ordered collection of them: a string is one value, never its letters, so
+    ``Choice("abc")`` is an error (``Choice(["abc"])`` the one option)."""
 
-    def __init__(self, options):
+    def __init__(self, options: Iterable[Any]):
+        if isinstance(options, (str, bytes, Mapping, set, frozenset)) or not isinstance(options, Iterable):
+            raise ConfigError(f"Choice: options must be a list of values, e.g. Choice(['relu', 'tanh']), got "
+                              f"{options!r}")
         options = list(options)
         if not options:
             raise ConfigError("Choice: needs at least one option")
         self.options = options
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> Any:
         return self.options[int(rng.integers(len(self.options)))]
 
-    def narrowed(self, values):
+    def narrowed(self, values: Iterable[Any]) -> Choice:
         """The options among ``values``, in their original order."""
+        values = list(values)
         return Choice([option for option in self.options if option in values])
 
-    def __eq__(self, other):
-        return type(self) is type(other) and self.options == other.options
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Choice) and type(self) is type(other) and self.options == other.options
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Choice({self.options!r})"
 
 
+# What a search space maps each name to (LogUniform, IntUniform and IntLogUniform are Uniforms).
+Dimension: TypeAlias = "Uniform | Choice"
 SPACES = (Uniform, LogUniform, IntUniform, IntLogUniform, Choice)
 
 
-def check_space(space):
-    """``space`` as a dict of name -> space, or a ValueError saying what is wrong."""
+def check_space(space: Mapping[str, Dimension]) -> dict[str, Dimension]:
+    """``space`` as a dict of name -> space, or a ConfigError saying what is wrong."""
     if not isinstance(space, dict) or not space:
         raise ConfigError(f"search space: expected a non-empty dict of name -> space, got {space!r}")
     wrong = {name: value for name, value in space.items() if not isinstance(value, SPACES)}
@@ -140,6 +156,6 @@ def check_space(space):
     return dict(space)
 
 
-def sample(space, rng):
+def sample(space: Mapping[str, Dimension], rng: np.random.Generator) -> dict[str, Any]:
     """One value from each space, in the order of the dict."""
     return {name: dimension.sample(rng) for name, dimension in space.items()}

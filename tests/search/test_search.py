@@ -9,7 +9,15 @@ import pytest
 
 from deepgrad.errors import TrainingDiverged
 from deepgrad.search import (
-    ASHA, Choice, IntLogUniform, IntUniform, LogUniform, Study, TrainingObjective, Uniform, random_search,
+    ASHA,
+    Choice,
+    IntLogUniform,
+    IntUniform,
+    LogUniform,
+    Study,
+    TrainingObjective,
+    Uniform,
+    random_search,
 )
 
 OPTIMUM = 1e-3  # of the synthetic objective: the score is highest at x = 1e-3
@@ -58,6 +66,10 @@ def test_narrowing_spans_the_best_widened_and_clipped():
     (lambda: Uniform(0, float("inf")), "bounds must be finite numbers"),
     (lambda: IntUniform(1, 2.5), "bounds must be finite integers"),
     (lambda: Choice([]), "needs at least one option"),
+    (lambda: Choice("abc"), "options must be a list of values"),              # never its letters
+    (lambda: Choice({"a": 1}), "options must be a list of values"),
+    (lambda: random_search(peaked, {"x": LogUniform(1e-6, 1)}, 3, scheduler=object()), "scheduler must be None"),
+    (lambda: random_search(peaked, {"x": LogUniform(1e-6, 1)}, 3, executor=object()), "executor must be serial"),
     (lambda: random_search(peaked, {}, 3), "expected a non-empty dict"),
     (lambda: random_search(peaked, {"x": (1, 2)}, 3), r"\['x'\] are not spaces"),
     (lambda: random_search(peaked, {"x": LogUniform(1e-6, 1)}, 3, keep=0), r"keep must be in \(0, 1\]"),
@@ -82,7 +94,8 @@ def test_each_round_narrows_around_the_optimum():
     assert len(study) == 90 and {t.round for t in study.trials.values()} == {0, 1, 2}
     assert abs(math.log10(study.best.params["x"]) + 3) < 0.05
     for trial in study.trials.values():
-        assert trial.status == "finished" and trial.scores == [[e, pytest.approx(trial.score - 1 / e)] for e in (1, 2, 3)]
+        expected = [[e, pytest.approx(trial.score - 1 / e)] for e in (1, 2, 3)]
+        assert trial.status == "finished" and trial.scores == expected
 
 
 def test_asha_keeps_the_top_third_at_each_rung():

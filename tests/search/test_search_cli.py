@@ -22,7 +22,7 @@ def test_search_writes_study_figure_and_a_best_toml_that_trains(tmp_path):
                "--rounds", "2", "--space", str(space), "--scheduler", "asha", "--jobs", "2", "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, env=environment(), timeout=300)
     assert done.returncode == 0, done.stderr
-    assert sorted(os.listdir(out)) == ["best.toml", "search.png", "study.jsonl"]
+    assert sorted(os.listdir(out)) == ["best.toml", "search.json", "search.png", "study.jsonl"]
     trials = [json.loads(line) for line in (out / "study.jsonl").read_text().splitlines()]
     assert len(trials) == 8 and {t["round"] for t in trials} == {0, 1}
     assert set(trials[0]["params"]) == {"lr", "hidden"}
@@ -43,15 +43,27 @@ def test_search_writes_study_figure_and_a_best_toml_that_trains(tmp_path):
     ('[learning_rate]\nlog_uniform = [1e-4, 1e-1]\n', [], "unknown options ['learning_rate']; valid: dataset"),
     ('[lr]\nlog_uniform = [1e-1, 1e-4]\n', [], "[lr] log_uniform = [0.1, 0.0001]: LogUniform: lo must be below hi"),
     ('[lr]\nlog_uniform = [0, 1e-1]\n', [], "a log-scale range needs positive bounds"),
+    ('[lr]\nlog_uniform = [1e-4, 1e-2, 1e-1]\n', [], "[lr] log_uniform = [0.0001, 0.01, 0.1]: expected [lo, hi]"),
     ('[lr]\nnormal = [0, 1]\n', [], "[lr] must hold one of uniform, log_uniform"),
     ('', [], "names no option to search"),
     ('[lr]\nlog_uniform = [1e-4, 1e-1]\n', ["--keep-fraction", "1.5"], "keep must be in (0, 1]"),
     ('[lr]\nlog_uniform = [1e-4, 1e-1]\n', ["--trials", "0"], "trials must be a whole number >= 1"),
+    # values the training options' schema refuses: before any trial, naming the file and the option
+    ('[lr]\nchoice = [0.01, "fast", true]\n', [], "[lr] choice 'fast': lr must be of type float, got 'fast'"),
+    ('[optimizer]\nchoice = "abc"\n', [], "[optimizer] choice = 'abc': Choice: options must be a list of values"),
+    ('[optimizer]\nchoice = ["sgd", "sgdd"]\n', [], "[optimizer] choice 'sgdd': unknown optimizer 'sgdd'; valid: sgd"),
+    ('[optimizer]\nlog_uniform = [1, 2]\n', [], "[optimizer] LogUniform draws numbers, but optimizer takes str"),
+    ('[batch_size]\nuniform = [16, 64]\n', [], "[batch_size] Uniform draws fractions, but batch_size takes whole"),
+    ('[dropout]\nuniform = [0, 2]\n', [], "[dropout] bound 2.0: dropout must be in [0, 1], got 2.0"),
+    ('[hidden]\nchoice = [[16], 32]\n', [], "[hidden] choice 32: hidden must be a list of integers, got 32"),
+    ('[lr]\nchoice = [nan]\n', [], "[lr] choice nan: lr must be a finite number"),
 ])
-def test_bad_searches_are_one_line_errors(capsys, tmp_path, space, extra, fragment):
+def test_bad_searches_are_one_line_errors_and_leave_no_out(capsys, tmp_path, space, extra, fragment):
     path = tmp_path / "space.toml"
     path.write_text(space)
-    code = cli.main(["search", "--space", str(path), "--out", str(tmp_path / "out"), "--quiet", *extra])
+    out = tmp_path / "new" / "out"
+    code = cli.main(["search", "--space", str(path), "--out", str(out), "--quiet", *extra])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert fragment in err
+    assert not (tmp_path / "new").exists()  # refused before any folder was made
