@@ -63,10 +63,14 @@ def measure(framework, workload, steps, reps, warmup, threads, device="cpu"):
     seconds, out = time_steps(step, steps, reps, warmup, lambda: synchronize(device))
     per_step = statistics.median(seconds) / steps
     return {
-        "status": "ok", "version": module.VERSION, "params": int(n_params),
-        "ms_per_step": 1e3 * per_step, "samples_per_s": workload.batch / per_step,
+        "status": "ok",
+        "version": module.VERSION,
+        "params": int(n_params),
+        "ms_per_step": 1e3 * per_step,
+        "samples_per_s": workload.batch / per_step,
         "rep_ms_per_step": [1e3 * s / steps for s in seconds],
-        "peak_rss_mb": peak_rss_mb(), "import_rss_mb": rss_import,
+        "peak_rss_mb": peak_rss_mb(),
+        "import_rss_mb": rss_import,
         "final_loss": float(out) if workload.train else None,
     }
 
@@ -79,8 +83,9 @@ def main(argv=None):
         parser.add_argument(f"--{name}", type=int, required=True)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    result = measure(args.framework, WORKLOADS[args.workload], args.steps, args.reps, args.warmup, args.threads,
-                     args.device)
+    result = measure(
+        args.framework, WORKLOADS[args.workload], args.steps, args.reps, args.warmup, args.threads, args.device
+    )
     print(MARKER + json.dumps(result), flush=True)
 
 

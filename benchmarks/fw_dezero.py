@@ -38,13 +38,25 @@ def mlp(input_shape, hidden, activation, batch_norm):
 def simple_cnn(input_shape, channels, kernel_size, hidden):
     c, h, w = input_shape
     flat = channels * ((h - kernel_size + 1) // 2) * ((w - kernel_size + 1) // 2)
-    return Sequential(L.Conv2d(channels, kernel_size, in_channels=c), F.relu, lambda x: F.pooling(x, 2, 2),
-                      F.flatten, L.Linear(hidden, in_size=flat), F.relu, L.Linear(CLASSES, in_size=hidden))
+    return Sequential(
+        L.Conv2d(channels, kernel_size, in_channels=c),
+        F.relu,
+        lambda x: F.pooling(x, 2, 2),
+        F.flatten,
+        L.Linear(hidden, in_size=flat),
+        F.relu,
+        L.Linear(CLASSES, in_size=hidden),
+    )
 
 
 def basic_block(cin, cout, stride):
-    block = Sequential(L.Conv2d(cout, 3, stride, 1, nobias=True, in_channels=cin), L.BatchNorm(), F.relu,
-                       L.Conv2d(cout, 3, 1, 1, nobias=True, in_channels=cout), L.BatchNorm())
+    block = Sequential(
+        L.Conv2d(cout, 3, stride, 1, nobias=True, in_channels=cin),
+        L.BatchNorm(),
+        F.relu,
+        L.Conv2d(cout, 3, 1, 1, nobias=True, in_channels=cout),
+        L.BatchNorm(),
+    )
     shortcut = None
     if stride != 1 or cin != cout:
         shortcut = Sequential(L.Conv2d(cout, 1, stride, nobias=True, in_channels=cin), L.BatchNorm())
@@ -85,6 +97,7 @@ def build(workload, x, y):
     model = make_model(workload, x)
     n_params = sum(p.data.size for p in model.params() if p.name not in ("avg_mean", "avg_var"))
     if not workload.train:
+
         def step():
             with dezero.test_mode(), dezero.no_grad():
                 return model(x)

@@ -130,7 +130,7 @@ class ConvReLUPool:
 
     def backward(self, g):
         pooled = self.pooled[:, :, None, :, None, :]
-        g = g.reshape(pooled.shape) * (pooled > 0)          # ReLU' (a window whose max is 0 passes nothing)
+        g = g.reshape(pooled.shape) * (pooled > 0)  # ReLU' (a window whose max is 0 passes nothing)
         windows = self._windows()
         is_max = np.equal(windows, pooled, out=self.is_max.reshape(windows.shape))
         np.multiply(is_max, g, out=self.dconv.reshape(windows.shape))  # route to the window's maximum

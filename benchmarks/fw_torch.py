@@ -42,13 +42,25 @@ def mlp(input_shape, hidden, activation, batch_norm):
 def simple_cnn(input_shape, channels, kernel_size, hidden):
     c, h, w = input_shape
     flat = channels * ((h - kernel_size + 1) // 2) * ((w - kernel_size + 1) // 2)
-    return nn.Sequential(nn.Conv2d(c, channels, kernel_size), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(flat, hidden), nn.ReLU(), nn.Linear(hidden, CLASSES))
+    return nn.Sequential(
+        nn.Conv2d(c, channels, kernel_size),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(flat, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, CLASSES),
+    )
 
 
 def basic_block(cin, cout, stride):
-    block = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
-                          nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+    block = nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(),
+        nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
+        nn.BatchNorm2d(cout),
+    )
     shortcut = None
     if stride != 1 or cin != cout:
         shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-MODELS = {"mlp": 600, "simple-cnn": 200, "resnet-small": 60}   # model -> steps timed
+MODELS = {"mlp": 600, "simple-cnn": 200, "resnet-small": 60}  # model -> steps timed
 SETTINGS = ("1", "all", "default")
 BATCH = 32
 
@@ -45,15 +45,19 @@ def child(model, threads, steps, data):
 
 def write_data(path, steps):
     rng = np.random.default_rng(0)
-    n = int(steps * BATCH / 0.79) + 1   # the arrays data set keeps a fifth for testing and 1 % for validation
+    n = int(steps * BATCH / 0.79) + 1  # the arrays data set keeps a fifth for testing and 1 % for validation
     np.savez(path, x=rng.random((n, 28, 28), dtype=np.float32), y=rng.integers(0, 10, n))
 
 
 def measure(model, threads, steps, data, busy):
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
     try:
-        done = subprocess.run([sys.executable, "-m", "benchmarks.threads", "--child", model, threads, str(steps), data],
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.threads", "--child", model, threads, str(steps), data],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     finally:
         if spinner is not None:
             spinner.kill()
@@ -73,8 +77,10 @@ def main(argv=None):
         return child(model, threads, int(steps), data)
     models = args.only.split(",") if args.only else list(MODELS)
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at the start; {args.rounds} rounds\n")
-    print("| model | load | 1 thread ms/step | all ms/step | default ms/step (threads chosen) | "
-          "1 ÷ best | all ÷ best | default ÷ best |")
+    print(
+        "| model | load | 1 thread ms/step | all ms/step | default ms/step (threads chosen) | "
+        "1 ÷ best | all ÷ best | default ÷ best |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as scratch:
         for model in models:
@@ -83,16 +89,19 @@ def main(argv=None):
             for busy in (False, True):
                 times, chosen = {s: [] for s in SETTINGS}, []
                 for _ in range(args.rounds):
-                    for setting in SETTINGS:   # the settings take turns, so a slow spell hits each
+                    for setting in SETTINGS:  # the settings take turns, so a slow spell hits each
                         ms, threads = measure(model, setting, MODELS[model], data, busy)
                         times[setting].append(ms)
                         if setting == "default":
                             chosen.append(threads)
                 median = {s: statistics.median(t) for s, t in times.items()}
                 best = min(median["1"], median["all"])
-                print(f"| {model} | {'busy' if busy else 'idle'} | {median['1']:.1f} | {median['all']:.1f} | "
-                      f"{median['default']:.1f} ({', '.join(map(str, chosen))}) | {median['1'] / best:.2f} | "
-                      f"{median['all'] / best:.2f} | {median['default'] / best:.2f} |", flush=True)
+                print(
+                    f"| {model} | {'busy' if busy else 'idle'} | {median['1']:.1f} | {median['all']:.1f} | "
+                    f"{median['default']:.1f} ({', '.join(map(str, chosen))}) | {median['1'] / best:.2f} | "
+                    f"{median['all'] / best:.2f} | {median['default'] / best:.2f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

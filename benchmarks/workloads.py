@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 CLASSES = 10
-LR = 0.01          # plain SGD, no momentum, no weight decay
+LR = 0.01  # plain SGD, no momentum, no weight decay
 DATA_SEED = 1234
 MODEL_SEED = 0
 
@@ -14,12 +14,12 @@ MODEL_SEED = 0
 @dataclass(frozen=True)
 class Workload:
     name: str
-    model: str                  # a deepgrad.train.presets name: mlp, simple-cnn, resnet-small
-    options: dict = field(hash=False)   # the preset's options, spelled out so all frameworks build the same net
+    model: str  # a deepgrad.train.presets name: mlp, simple-cnn, resnet-small
+    options: dict = field(hash=False)  # the preset's options, spelled out so all frameworks build the same net
     input_shape: tuple = ()
     batch: int = 0
-    steps: int = 0              # steps per timed repetition (the full run; --quick uses fewer)
-    train: bool = True          # False: inference only, no graph
+    steps: int = 0  # steps per timed repetition (the full run; --quick uses fewer)
+    train: bool = True  # False: inference only, no graph
 
     @property
     def base(self):

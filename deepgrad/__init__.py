@@ -1,9 +1,9 @@
 """deepgrad: a deep-learning library from scratch on NumPy.
 
-    import deepgrad as dg
-    x = dg.tensor([[1.0, 2.0]], requires_grad=True)
-    y = (x * x).sum()
-    y.backward()          # x.grad == 2 * x
+import deepgrad as dg
+x = dg.tensor([[1.0, 2.0]], requires_grad=True)
+y = (x * x).sum()
+y.backward()          # x.grad == 2 * x
 """
 
 from . import data, functional, nn, optim, viz

@@ -58,10 +58,10 @@ class Device:
     """One place arrays live: its name, array module (``xp``) and array type, and the moves."""
 
     name: str
-    xp: Any                                        # numpy, cupy, or a module-like namespace with NumPy's functions
+    xp: Any  # numpy, cupy, or a module-like namespace with NumPy's functions
     array_type: type
-    from_host: Callable[[np.ndarray], Any]         # host (NumPy) array -> array on this device
-    to_host: Callable[[Any], np.ndarray]           # array on this device -> NumPy array
+    from_host: Callable[[np.ndarray], Any]  # host (NumPy) array -> array on this device
+    to_host: Callable[[Any], np.ndarray]  # array on this device -> NumPy array
     as_strided: Callable[[Any, tuple[int, ...], tuple[int, ...]], Any]  # (array, shape, strides) -> read-only view
 
     def __str__(self) -> str:

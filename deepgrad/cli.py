@@ -1,15 +1,7 @@
-"""The command line: ``deepgrad train | evaluate | predict | experiment | search | report | bench``.
-
-    deepgrad train                       # an MLP on the embedded digits, into runs/<name>
-    deepgrad train --dataset mnist --data-dir DIR --model simple-cnn --epochs 5 --out runs/cnn
-    deepgrad train --out runs/cnn --resume --epochs 10   # continue that run
-    deepgrad evaluate runs/cnn; deepgrad predict runs/cnn --input images.npy
-    deepgrad report runs/cnn runs/mlp --out report.html
-
-It only parses (the option flags are generated from the schema, :mod:`deepgrad.train.config`, for
-every command that shares them), calls the library and prints. A user error
-(:class:`deepgrad.DeepgradError`) is one line on stderr and exit code 2; any other exception is a
-bug and shows its traceback.
+"""The command line, ``deepgrad train | evaluate | predict | experiment | search | report | bench``:
+it parses (:mod:`deepgrad.cli_parser`: the option flags come from the schema), calls the library and
+prints. A user error (:class:`deepgrad.DeepgradError`) is one line on stderr and exit code 2; any
+other exception is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -27,6 +19,7 @@ from .cli_parser import build_parser
 from .data.inputs import read_inputs
 from .errors import ConfigError, DeepgradError
 from .train import config as options
+from .train.directory import run_entries
 from .train.run import build_run, default_directory, load_run
 
 
@@ -34,9 +27,9 @@ def command_train(args: argparse.Namespace) -> int:
     if args.resume and args.out is None:
         raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
     given = given_options(args)
-    run = build_run(given, out=args.out or default_directory(options.resolve(given)), resume=args.resume,
-                    override=args.override, overwrite=args.overwrite, unique=args.out is None,
-                    progress=False if args.quiet else None)
+    how = dict(resume=args.resume, override=args.override, overwrite=args.overwrite, unique=args.out is None)
+    out = args.out or default_directory(options.resolve(given))
+    run = build_run(given, out=out, progress=False if args.quiet else None, **how)
     out, config = run.directory, run.config
     assert out is not None, "deepgrad train always writes a run directory"
     if not args.quiet:
@@ -45,19 +38,17 @@ def command_train(args: argparse.Namespace) -> int:
     try:
         summary = run.fit()
     except KeyboardInterrupt:
-        saved = run.trainer.stopped_at()
-        where = (f"{saved} is saved in {out}/checkpoints/last.safetensors; continue with: deepgrad train --out {out} "
-                 "--resume" if saved else "nothing was saved yet, so there is nothing to resume"
-                 + ("" if os.path.isdir(out) else f" ({out} was removed)"))
+        saved, gone = run.trainer.stopped_at(), "" if os.path.isdir(out) else f" ({out} was removed)"
+        resume = f"is saved in {out}/checkpoints/last.safetensors; continue with: deepgrad train --out {out} --resume"
+        where = f"{saved} {resume}" if saved else f"nothing was saved yet, so there is nothing to resume{gone}"
         print(f"deepgrad train: interrupted; {where}", file=sys.stderr)
         return 130
     print_table(summary)
     if summary["kept_epoch"] != summary["epochs"]:
         print(f"\nthe model is epoch {summary['kept_epoch']}'s (the lowest val_loss; --keep last for the last epoch's)")
     seconds, epochs = summary["train_seconds"], f"{summary['epochs']} epoch{'s' if summary['epochs'] != 1 else ''}"
-    files = ["config.json", "metrics.jsonl", "summary.json", "model.safetensors", *(
-        name for name in ("curves.png", "diagnostics.jsonl", "tb/") if os.path.exists(run.path(name))), "checkpoints/"]
-    print(f"\n{epochs} in {seconds:.{1 if seconds >= 10 else 2}f} s; run saved in {out}/ ({', '.join(files)})")
+    files = ", ".join(name + "/" * os.path.isdir(run.path(name)) for name in run_entries(out))
+    print(f"\n{epochs} in {seconds:.{1 if seconds >= 10 else 2}f} s; run saved in {out}/ ({files})")
     if config["tensorboard"]:
         print(f"watch it with: tensorboard --logdir {run.path('tb')}")
     return 0
@@ -75,8 +66,11 @@ def loaded(args: argparse.Namespace) -> Any:
     """The run of ``args.run_dir`` with its weights, saying where they come from when not model.safetensors."""
     run = load_run(args.run_dir, checkpoint=args.checkpoint)
     if args.checkpoint is None and run.weights is not None and not run.weights.endswith("model.safetensors"):
-        print(f"deepgrad {args.command}: note: {args.run_dir} has no model.safetensors (the run stopped before it "
-              f"finished); using {os.path.relpath(run.weights, args.run_dir)}", file=sys.stderr)
+        print(
+            f"deepgrad {args.command}: note: {args.run_dir} has no model.safetensors (the run stopped before it "
+            f"finished); using {os.path.relpath(run.weights, args.run_dir)}",
+            file=sys.stderr,
+        )
     return run
 
 
@@ -92,7 +86,7 @@ def command_predict(args: argparse.Namespace) -> int:
     run = loaded(args)
     x, names = read_inputs(args.input, run.splits.input_shape, invert=args.invert)
     if len(args.input) == 1 and args.input[0].endswith(".npy"):
-        names = [str(i) for i in range(len(x))]   # the rows of the one array given
+        names = [str(i) for i in range(len(x))]  # the rows of the one array given
     probabilities = run.predict_proba(x)
     predictions = probabilities.argmax(axis=1)
     if args.output:
@@ -104,7 +98,7 @@ def command_predict(args: argparse.Namespace) -> int:
         if args.proba:
             print("\t".join([name, *(f"{q:.4f}" for q in row)]))
         elif args.top_k:
-            best = np.argsort(-row, kind="stable")[:args.top_k]
+            best = np.argsort(-row, kind="stable")[: args.top_k]
             print("\t".join([name, *(f"{classes[c]} {row[c]:.4f}" for c in best)]))
         else:
             print(f"{name}\t{classes[p]}")
@@ -112,8 +106,8 @@ def command_predict(args: argparse.Namespace) -> int:
 
 
 def command_experiment(args: argparse.Namespace) -> int:
-    settings = dict(dataset=args.dataset or "digits", data_dir=args.data_dir, download=bool(args.download),
-                    seed=args.seed or 0, quick=args.quick, progress=not args.quiet and sys.stderr.isatty())
+    data = dict(dataset=args.dataset or "digits", data_dir=args.data_dir, download=bool(args.download))
+    settings = dict(**data, seed=args.seed or 0, quick=args.quick, progress=not args.quiet and sys.stderr.isatty())
     if args.name == "all":
         from .report import write_experiments_index
 
@@ -121,8 +115,10 @@ def command_experiment(args: argparse.Namespace) -> int:
         print(f"{len(reports)} experiments written to {args.out}/ (open {write_experiments_index(reports, args.out)})")
         return 0
     report = experiments.run_experiment(args.name, args.out, **settings)
-    print(f"{report.title}\n{report.claim}\n-> {os.path.join(args.out, args.name)}/ (report.md, results.json, "
-          f"{', '.join(f.filename for f in report.figures)}; {report.setup['wall_seconds']} s)")
+    print(
+        f"{report.title}\n{report.claim}\n-> {os.path.join(args.out, args.name)}/ (report.md, results.json, "
+        f"{', '.join(f.filename for f in report.figures)}; {report.setup['wall_seconds']} s)"
+    )
     return 0
 
 
@@ -132,18 +128,21 @@ def command_search(args: argparse.Namespace) -> int:
 
     base = given_options(args)
     out = args.out or default_directory(options.resolve(base), root=os.path.join("runs", "search"))
-    study = search_training(base, out, load_space(args.space) if args.space else None, args.trials, args.rounds,
-                            args.keep_fraction, args.scheduler, args.backend, args.jobs,
-                            progress=not args.quiet and sys.stderr.isatty(), ray_address=args.ray_address,
-                            cpus_per_trial=args.cpus_per_trial, new=args.new,
-                            note=lambda line: print(f"deepgrad search: {line}", file=sys.stderr))
+    space = load_space(args.space) if args.space else None
+    plan = dict(trials=args.trials, rounds=args.rounds, keep=args.keep_fraction, scheduler=args.scheduler, new=args.new)
+    progress = not args.quiet and sys.stderr.isatty()
+    runner = dict(executor=args.backend, n_jobs=args.jobs, ray_address=args.ray_address, progress=progress)
+
+    def say(line: str) -> None:
+        print(f"deepgrad search: {line}", file=sys.stderr)
+
+    study = search_training(base, out, space, **plan, **runner, cpus_per_trial=args.cpus_per_trial, note=say)
     if study.interrupted and not len(study):
-        print("deepgrad search: interrupted before any trial finished; nothing was kept", file=sys.stderr)
+        say("interrupted before any trial finished; nothing was kept")
         return 130
     print("\n".join(summary_lines(study, out, tensorboard=options.resolve(base)["tensorboard"])))
     if study.interrupted:
-        print(f"deepgrad search: interrupted; run the same command again to resume from {out}/study.jsonl",
-              file=sys.stderr)
+        say(f"interrupted; run the same command again to resume from {out}/study.jsonl")
         return 130
     return 0
 
@@ -160,8 +159,10 @@ def command_bench(argv: list[str]) -> int:
     """``deepgrad bench ARGS`` runs ``python -m benchmarks ARGS`` (benchmarks/ is in the source checkout)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if not os.path.isdir(os.path.join(root, "benchmarks")):
-        print(f"deepgrad bench: error: no benchmarks/ directory next to the package in {root}; "
-              "the benchmarks ship with the source checkout", file=sys.stderr)
+        print(
+            f"deepgrad bench: error: no benchmarks/ next to the package in {root} (they ship with the source checkout)",
+            file=sys.stderr,
+        )
         return 2
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     try:
@@ -181,9 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
         return command_bench(argv[1:])
-    handlers = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict,
-                "experiment": command_experiment, "search": command_search, "report": command_report}
-    args = build_parser(handlers).parse_args(argv)
+    commands = (command_train, command_evaluate, command_predict, command_experiment, command_search, command_report)
+    args = build_parser({command.__name__.removeprefix("command_"): command for command in commands}).parse_args(argv)
     try:
         # NumPy's overflow/invalid warnings would print before the NaN guard's one line, which says it all
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):

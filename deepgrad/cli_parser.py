@@ -57,32 +57,62 @@ def add_command_arguments(command: str, parser: argparse.ArgumentParser, groups:
     run = groups["run"]
     if command == "train":
         run.add_argument("--out", help="run directory (default: runs/DATASET-MODEL-TIME)")
-        run.add_argument("--overwrite", action="store_true", help="replace the run in --out (only a run's own files; "
-                         "the old run is kept until the new one has saved something)")
-        run.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint "
-                         "(with more --epochs to extend it)")
-        run.add_argument("--override", action="store_true", help="with --resume: apply the given --lr, "
-                         "--weight-decay, --momentum, --clip-grad-norm or --dropout from the step the run resumes at "
-                         "(without it, an option that differs from the run's is an error)")
+        run.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="replace the run in --out (only a run's own files; "
+            "the old run is kept until the new one has saved something)",
+        )
+        run.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue the run in --out from its last checkpoint (with more --epochs to extend it)",
+        )
+        run.add_argument(
+            "--override",
+            action="store_true",
+            help="with --resume: apply the given --lr, "
+            "--weight-decay, --momentum, --clip-grad-norm or --dropout from the step the run resumes at "
+            "(without it, an option that differs from the run's is an error)",
+        )
         run.add_argument("--quiet", action="store_true", help="no progress bar or header")
     elif command in ("evaluate", "predict"):
         parser.add_argument("run_dir")
-        parser.add_argument("--checkpoint", choices=("best", "last"), help="the model of checkpoints/best or last "
-                            "instead of model.safetensors")
+        parser.add_argument(
+            "--checkpoint",
+            choices=("best", "last"),
+            help="the model of checkpoints/best or last instead of model.safetensors",
+        )
     if command == "predict":
-        parser.add_argument("--input", required=True, nargs="+", metavar="PATH",
-                            help=".npy arrays shaped like the training data, image files (PNG, JPEG, ...: made like "
-                                 "the training images: grayscale or RGB, resized, scaled to [0, 1]) or directories of "
-                                 "them")
-        parser.add_argument("--invert", action="store_true", help="invert the images (x -> 1 - x): for dark strokes "
-                            "on a light background, as MNIST and the digits are light on black")
+        parser.add_argument(
+            "--input",
+            required=True,
+            nargs="+",
+            metavar="PATH",
+            help=".npy arrays shaped like the training data, image files (PNG, JPEG, ...: made like "
+            "the training images: grayscale or RGB, resized, scaled to [0, 1]) or directories of "
+            "them",
+        )
+        parser.add_argument(
+            "--invert",
+            action="store_true",
+            help="invert the images (x -> 1 - x): for dark strokes "
+            "on a light background, as MNIST and the digits are light on black",
+        )
         shown = parser.add_mutually_exclusive_group()
-        shown.add_argument("--proba", action="store_true", help="print every class's probability (softmax of the "
-                           "model's outputs) instead of the class")
-        shown.add_argument("--top-k", type=positive_int, metavar="K", help="print the K most probable classes with "
-                           "their probabilities")
-        parser.add_argument("--output", help="also save the predicted class indices (with --proba: the "
-                            "probabilities, N x classes) to this .npy file")
+        shown.add_argument(
+            "--proba",
+            action="store_true",
+            help="print every class's probability (softmax of the model's outputs) instead of the class",
+        )
+        shown.add_argument(
+            "--top-k", type=positive_int, metavar="K", help="print the K most probable classes with their probabilities"
+        )
+        parser.add_argument(
+            "--output",
+            help="also save the predicted class indices (with --proba: the "
+            "probabilities, N x classes) to this .npy file",
+        )
     elif command == "experiment":
         parser.add_argument("name", help=f"{', '.join(experiments.names())}, or all (adds index.html)")
         parser.add_argument("--quick", action="store_true", help="a few steps only: seconds instead of minutes")
@@ -97,28 +127,51 @@ def add_command_arguments(command: str, parser: argparse.ArgumentParser, groups:
 
 
 def add_search_arguments(group: Any) -> None:
-    group.add_argument("--space", help="TOML file of ranges over train options (default: lr and weight_decay on "
-                       "log scales)")
+    group.add_argument(
+        "--space", help="TOML file of ranges over train options (default: lr and weight_decay on log scales)"
+    )
     group.add_argument("--trials", type=int, default=20, help="trials per round (default: %(default)s)")
-    group.add_argument("--rounds", type=int, default=2, help="rounds, each narrowing the ranges (default: "
-                       "%(default)s)")
-    group.add_argument("--keep-fraction", type=float, default=0.2, help="fraction of the best trials the next "
-                       "round's ranges span (default: %(default)s)")
-    group.add_argument("--scheduler", choices=("none", "asha"), default="none",
-                       help="asha: stop hopeless trials early (successive halving)")
-    group.add_argument("--backend", choices=("local", "serial", "ray"), default="local",
-                       help="local: a process per CPU (default); serial: one after the other; ray: Ray tasks "
-                            "(pip install 'deepgrad[ray]')")
+    group.add_argument("--rounds", type=int, default=2, help="rounds, each narrowing the ranges (default: %(default)s)")
+    group.add_argument(
+        "--keep-fraction",
+        type=float,
+        default=0.2,
+        help="fraction of the best trials the next round's ranges span (default: %(default)s)",
+    )
+    group.add_argument(
+        "--scheduler",
+        choices=("none", "asha"),
+        default="none",
+        help="asha: stop hopeless trials early (successive halving)",
+    )
+    group.add_argument(
+        "--backend",
+        choices=("local", "serial", "ray"),
+        default="local",
+        help="local: a process per CPU (default); serial: one after the other; ray: Ray tasks "
+        "(pip install 'deepgrad[ray]')",
+    )
     group.add_argument("--jobs", type=int, help="processes of the local backend (default: one per CPU)")
-    group.add_argument("--ray-address", help="with --backend ray: a cluster to join ('auto', 'ray://host:port'; "
-                       "default: start a local Ray)")
-    group.add_argument("--cpus-per-trial", type=int, default=1, help="with --backend ray: CPUs (and BLAS threads) "
-                       "of each trial (default: %(default)s)")
-    group.add_argument("--out", help="study directory (default: runs/search/DATASET-MODEL-TIME); an existing one "
-                       "resumes")
-    group.add_argument("--new", action="store_true", help="start a new study in --out even when it holds one made "
-                       "with other options: the old study's files (study.jsonl, search.json, best.toml, search.png, "
-                       "tb/) are moved into OUT/previous-N/ first")
+    group.add_argument(
+        "--ray-address",
+        help="with --backend ray: a cluster to join ('auto', 'ray://host:port'; default: start a local Ray)",
+    )
+    group.add_argument(
+        "--cpus-per-trial",
+        type=int,
+        default=1,
+        help="with --backend ray: CPUs (and BLAS threads) of each trial (default: %(default)s)",
+    )
+    group.add_argument(
+        "--out", help="study directory (default: runs/search/DATASET-MODEL-TIME); an existing one resumes"
+    )
+    group.add_argument(
+        "--new",
+        action="store_true",
+        help="start a new study in --out even when it holds one made "
+        "with other options: the old study's files (study.jsonl, search.json, best.toml, search.png, "
+        "tb/) are moved into OUT/previous-N/ first",
+    )
     group.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -127,13 +180,20 @@ COMMANDS: dict[str, tuple[str, Any]] = {
     "train": ("train a model (defaults: an MLP on the embedded digits)", "all"),
     "evaluate": ("loss and accuracy of a trained run on its data", []),
     "predict": ("predicted classes (or probabilities) for inputs in .npy files or images", []),
-    "experiment": ("run a study of why networks train or don't: figures, report.md and results.json",
-                   ["dataset", "data_dir", "download", "seed"]),
-    "search": ("random search over training options that narrows its ranges round by round (the options given are "
-               "the base of every trial)", "all"),
+    "experiment": (
+        "run a study of why networks train or don't: figures, report.md and results.json",
+        ["dataset", "data_dir", "download", "seed"],
+    ),
+    "search": (
+        "random search over training options that narrows its ranges round by round (the options given are "
+        "the base of every trial)",
+        "all",
+    ),
     "report": ("one self-contained HTML page of runs: results, curves overlaid, config differences, diagnostics", []),
-    "bench": ("speed and memory against PyTorch, DeZero and NumPy (python -m benchmarks; see deepgrad bench --help)",
-              []),
+    "bench": (
+        "speed and memory against PyTorch, DeZero and NumPy (python -m benchmarks; see deepgrad bench --help)",
+        [],
+    ),
 }
 
 

@@ -36,18 +36,25 @@ def _dtype(dtype: DTypeLike | None) -> np.dtype[Any]:
     return backend.get_default_dtype() if dtype is None else np.dtype(dtype)
 
 
-def zeros(*shape: Size, dtype: DTypeLike | None = None, requires_grad: bool = False,
-          device: DeviceLike | None = None) -> Tensor:
+def zeros(
+    *shape: Size, dtype: DTypeLike | None = None, requires_grad: bool = False, device: DeviceLike | None = None
+) -> Tensor:
     return _leaf(np.zeros(_shape(shape), dtype=_dtype(dtype)), requires_grad, device)
 
 
-def ones(*shape: Size, dtype: DTypeLike | None = None, requires_grad: bool = False,
-         device: DeviceLike | None = None) -> Tensor:
+def ones(
+    *shape: Size, dtype: DTypeLike | None = None, requires_grad: bool = False, device: DeviceLike | None = None
+) -> Tensor:
     return _leaf(np.ones(_shape(shape), dtype=_dtype(dtype)), requires_grad, device)
 
 
-def full(shape: Size, fill_value: float, dtype: DTypeLike | None = None, requires_grad: bool = False,
-         device: DeviceLike | None = None) -> Tensor:
+def full(
+    shape: Size,
+    fill_value: float,
+    dtype: DTypeLike | None = None,
+    requires_grad: bool = False,
+    device: DeviceLike | None = None,
+) -> Tensor:
     return _leaf(np.full(_shape((shape,)), fill_value, dtype=_dtype(dtype)), requires_grad, device)
 
 
@@ -61,23 +68,38 @@ def ones_like(t: Tensor, dtype: DTypeLike | None = None, requires_grad: bool = F
     return _leaf(np.ones_like(t.data, dtype=dtype), requires_grad)
 
 
-def arange(start: float, stop: float | None = None, step: float = 1, dtype: DTypeLike | None = None,
-           device: DeviceLike | None = None) -> Tensor:
+def arange(
+    start: float,
+    stop: float | None = None,
+    step: float = 1,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+) -> Tensor:
     """Like numpy.arange; integer arguments give int64, floats the default dtype."""
     if dtype is None and all(isinstance(v, int) for v in (start, stop or 0, step)):
         dtype = np.int64
     return _leaf(np.arange(start, stop, step, dtype=_dtype(dtype)), False, device)
 
 
-def randn(*shape: Size, dtype: DTypeLike | None = None, generator: np.random.Generator | None = None,
-          requires_grad: bool = False, device: DeviceLike | None = None) -> Tensor:
+def randn(
+    *shape: Size,
+    dtype: DTypeLike | None = None,
+    generator: np.random.Generator | None = None,
+    requires_grad: bool = False,
+    device: DeviceLike | None = None,
+) -> Tensor:
     """Standard normal samples from ``generator`` (the default generator if None)."""
     rng = generator or default_generator()
     return _leaf(rng.standard_normal(_shape(shape), dtype=_dtype(dtype)), requires_grad, device)
 
 
-def rand(*shape: Size, dtype: DTypeLike | None = None, generator: np.random.Generator | None = None,
-         requires_grad: bool = False, device: DeviceLike | None = None) -> Tensor:
+def rand(
+    *shape: Size,
+    dtype: DTypeLike | None = None,
+    generator: np.random.Generator | None = None,
+    requires_grad: bool = False,
+    device: DeviceLike | None = None,
+) -> Tensor:
     """Uniform samples in [0, 1) from ``generator`` (the default generator if None)."""
     rng = generator or default_generator()
     return _leaf(rng.random(_shape(shape), dtype=_dtype(dtype)), requires_grad, device)

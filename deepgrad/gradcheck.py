@@ -20,8 +20,9 @@ class GradcheckError(AssertionError):
     """Backprop and numerical differentiation disagree."""
 
 
-def gradcheck(fn: Callable[..., Tensor], inputs: Tensor | Sequence[Any], eps: float = 1e-4, atol: float = 1e-5,
-              rtol: float = 1e-3) -> bool:
+def gradcheck(
+    fn: Callable[..., Tensor], inputs: Tensor | Sequence[Any], eps: float = 1e-4, atol: float = 1e-5, rtol: float = 1e-3
+) -> bool:
     """Check ``fn(*inputs)``'s full Jacobian with respect to each input that requires grad.
 
     ``inputs`` is a Tensor or a sequence of Tensors and constants. Floating

@@ -54,8 +54,9 @@ def atomic_write(path: StrPath, write: Callable[[str], object]) -> None:
         os.replace(temporary, path)
     except OSError as error:
         _remove(temporary)
-        raise WriteError(f"cannot write {path}: {error.strerror or error}; the previous file, if any, is "
-                         "unchanged") from error
+        raise WriteError(
+            f"cannot write {path}: {error.strerror or error}; the previous file, if any, is unchanged"
+        ) from error
     except BaseException:
         _remove(temporary)
         raise

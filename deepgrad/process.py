@@ -20,7 +20,7 @@ from . import backend
 from .tensor import is_grad_enabled
 
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest: arrays up to 32 MiB come from the heap
-TRIM_THRESHOLD = 1 << 30           # freed memory at the heap's top is returned to the OS only beyond 1 GiB
+TRIM_THRESHOLD = 1 << 30  # freed memory at the heap's top is returned to the OS only beyond 1 GiB
 
 
 def tune_allocator() -> bool:
@@ -73,9 +73,12 @@ def config() -> dict[str, Any]:
         "deepgrad": __version__,
         "numpy": np.__version__,
         "malloc_tuned": ALLOCATOR_TUNED,
-        "malloc": (f"M_MMAP_THRESHOLD={MMAP_THRESHOLD >> 20} MiB, M_TRIM_THRESHOLD={TRIM_THRESHOLD >> 30} GiB "
-                   "(DEEPGRAD_TUNE_MALLOC=0 before import leaves malloc alone)" if ALLOCATOR_TUNED
-                   else "left alone (DEEPGRAD_TUNE_MALLOC=0, or not glibc)"),
+        "malloc": (
+            f"M_MMAP_THRESHOLD={MMAP_THRESHOLD >> 20} MiB, M_TRIM_THRESHOLD={TRIM_THRESHOLD >> 30} GiB "
+            "(DEEPGRAD_TUNE_MALLOC=0 before import leaves malloc alone)"
+            if ALLOCATOR_TUNED
+            else "left alone (DEEPGRAD_TUNE_MALLOC=0, or not glibc)"
+        ),
         "blas_threads": blas_threads,
         "default_dtype": str(backend.get_default_dtype()),
         "grad_enabled": is_grad_enabled(),

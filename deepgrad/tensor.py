@@ -106,9 +106,7 @@ def as_array(data: TensorLike, dtype: DTypeLike | None = None, copy: bool = Fals
     elif kind in "iu" and array.dtype != backend.int64:
         array = array.astype(backend.int64)
     elif kind not in "biuf":
-        raise TypeError(
-            f"{where}: unsupported data of dtype {array.dtype}; expected floating, integer or bool data"
-        )
+        raise TypeError(f"{where}: unsupported data of dtype {array.dtype}; expected floating, integer or bool data")
     elif copy:
         array = array.copy()
     if isinstance(array, np.generic):
@@ -118,9 +116,7 @@ def as_array(data: TensorLike, dtype: DTypeLike | None = None, copy: bool = Fals
 
 def _check_can_require_grad(dtype: np.dtype[Any], where: str) -> None:
     if dtype.kind != "f":
-        raise TypeError(
-            f"{where}: only floating-point tensors can require gradients, got dtype {dtype}"
-        )
+        raise TypeError(f"{where}: only floating-point tensors can require gradients, got dtype {dtype}")
 
 
 # ----------------------------------------------------------------------------
@@ -171,14 +167,18 @@ class GradientHooks:
             try:
                 result = hook(grad)
             except Exception as error:
-                raise RuntimeError(f"gradient hook {hook_name(hook)} of a tensor of shape {tuple(tensor.shape)} raised "
-                                   f"{type(error).__name__}: {error}") from error
+                raise RuntimeError(
+                    f"gradient hook {hook_name(hook)} of a tensor of shape {tuple(tensor.shape)} raised "
+                    f"{type(error).__name__}: {error}"
+                ) from error
             if result is None:
                 continue
             result = result.data if isinstance(result, Tensor) else result
             if getattr(result, "shape", None) != grad.shape:
-                raise RuntimeError(f"gradient hook {hook_name(hook)} returned {getattr(result, 'shape', type(result))} "
-                                   f"for a gradient of shape {grad.shape}; return None or an array of that shape")
+                raise RuntimeError(
+                    f"gradient hook {hook_name(hook)} returned {getattr(result, 'shape', type(result))} "
+                    f"for a gradient of shape {grad.shape}; return None or an array of that shape"
+                )
             grad = result
         return grad
 
@@ -468,36 +468,58 @@ class Tensor:
         return _pow(self, b)
 
     # -- reductions (ops/reduction.py) ------------------------------------------
-    def sum(self, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None,
-            keepdims: bool | None = None) -> Tensor:
+    def sum(
+        self, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None, keepdims: bool | None = None
+    ) -> Tensor:
         return _sum(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def mean(self, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None,
-             keepdims: bool | None = None) -> Tensor:
+    def mean(
+        self, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None, keepdims: bool | None = None
+    ) -> Tensor:
         return _mean(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def max(self, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None,
-            keepdims: bool | None = None) -> Tensor:
+    def max(
+        self, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None, keepdims: bool | None = None
+    ) -> Tensor:
         return _max(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def min(self, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None,
-            keepdims: bool | None = None) -> Tensor:
+    def min(
+        self, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None, keepdims: bool | None = None
+    ) -> Tensor:
         return _min(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def var(self, dim: Dims | None = None, keepdim: bool = False, *, correction: float | None = None,
-            unbiased: bool | None = None, axis: Dims | None = None, keepdims: bool | None = None) -> Tensor:
+    def var(
+        self,
+        dim: Dims | None = None,
+        keepdim: bool = False,
+        *,
+        correction: float | None = None,
+        unbiased: bool | None = None,
+        axis: Dims | None = None,
+        keepdims: bool | None = None,
+    ) -> Tensor:
         return _var(self, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis, keepdims=keepdims)
 
-    def std(self, dim: Dims | None = None, keepdim: bool = False, *, correction: float | None = None,
-            unbiased: bool | None = None, axis: Dims | None = None, keepdims: bool | None = None) -> Tensor:
+    def std(
+        self,
+        dim: Dims | None = None,
+        keepdim: bool = False,
+        *,
+        correction: float | None = None,
+        unbiased: bool | None = None,
+        axis: Dims | None = None,
+        keepdims: bool | None = None,
+    ) -> Tensor:
         return _std(self, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis, keepdims=keepdims)
 
-    def argmax(self, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None,
-               keepdims: bool | None = None) -> Tensor:
+    def argmax(
+        self, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None, keepdims: bool | None = None
+    ) -> Tensor:
         return _argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def argmin(self, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None,
-               keepdims: bool | None = None) -> Tensor:
+    def argmin(
+        self, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None, keepdims: bool | None = None
+    ) -> Tensor:
         return _argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     # -- shape (ops/shape.py) ---------------------------------------------------
@@ -703,10 +725,15 @@ def _check_forward(fn: Function, inputs: tuple[Tensor, ...], out: Tensor) -> Non
     fn.anomaly_where = AnomalyMode.where() if AnomalyMode.where else None
     if not _all_finite(out.data):
         received = [i for i, t in enumerate(inputs) if not _all_finite(t.data)]
-        story = (f"received non-finite input {received[0]} (from outside any op: the data or a parameter?)"
-                 if received else "produced it from finite inputs")
-        raise _anomaly(f"the forward of op '{fn.name}'{_in(fn)} gave {_count_bad(out.data)} of output "
-                       f"{tuple(out.shape)}: it {story}")
+        story = (
+            f"received non-finite input {received[0]} (from outside any op: the data or a parameter?)"
+            if received
+            else "produced it from finite inputs"
+        )
+        raise _anomaly(
+            f"the forward of op '{fn.name}'{_in(fn)} gave {_count_bad(out.data)} of output "
+            f"{tuple(out.shape)}: it {story}"
+        )
 
 
 def _all_finite(array):
@@ -716,8 +743,10 @@ def _all_finite(array):
 def _count_bad(array):
     nan = int(np.isnan(array).sum())
     inf = int(np.isinf(array).sum())
-    return ", ".join(part for part in (f"{nan} NaN" if nan else "", f"{inf} Inf" if inf else "") if part) + \
-        f" in {array.size} values"
+    return (
+        ", ".join(part for part in (f"{nan} NaN" if nan else "", f"{inf} Inf" if inf else "") if part)
+        + f" in {array.size} values"
+    )
 
 
 def _in(fn):
@@ -735,18 +764,24 @@ def _check_gradients(fn, out_grad, input_grads):
     """In anomaly mode: the first gradient ``fn.backward`` returned with NaN/Inf is an error."""
     for i, g in enumerate(input_grads):
         if g is not None and not _all_finite(g):
-            story = ("from an incoming gradient that was already non-finite" if not _all_finite(out_grad)
-                     else "from a finite incoming gradient")
-            raise _anomaly(f"the backward of op '{fn.name}'{_in(fn)} gave {_count_bad(g)} of the gradient of its "
-                           f"input {i} {tuple(g.shape)}, {story}")
+            story = (
+                "from an incoming gradient that was already non-finite"
+                if not _all_finite(out_grad)
+                else "from a finite incoming gradient"
+            )
+            raise _anomaly(
+                f"the backward of op '{fn.name}'{_in(fn)} gave {_count_bad(g)} of the gradient of its "
+                f"input {i} {tuple(g.shape)}, {story}"
+            )
 
 
 def _op_error(fn, inputs, error):
     devices = [backend.device_of(t.data) for t in inputs]
     if len(set(devices)) > 1:
         described = ", ".join(f"{tuple(t.shape)} on {d}" for t, d in zip(inputs, devices))
-        return RuntimeError(f"{fn.name}: expected all tensors on one device, got {described}; "
-                            "move them with .to(device)")
+        return RuntimeError(
+            f"{fn.name}: expected all tensors on one device, got {described}; move them with .to(device)"
+        )
     described = ", ".join(f"{tuple(t.shape)} {t.dtype}" for t in inputs)
     return type(error)(f"{fn.name}: {error} (inputs: {described})")
 
@@ -761,7 +796,7 @@ def run_backward(root: Tensor, grad: Array, retain_graph: bool = False) -> None:
     gave None is skipped. A tensor with hooks (or retain_grad) gets its total
     gradient: a non-leaf's when its Function is reached, a leaf's at the end.
     """
-    claimed: set[int] = set()   # ids of arrays now owned by some leaf's .grad
+    claimed: set[int] = set()  # ids of arrays now owned by some leaf's .grad
     assigned: set[int] = set()  # ids of leaves whose .grad was created in this pass
     if root._hooks is not None:
         grad = _hooked(root, grad, claimed, assigned)
@@ -852,9 +887,7 @@ def _accumulate_leaf(t, g, claimed, assigned):
     must never alias another array of the graph or another leaf's grad.
     """
     if g.shape != t.data.shape:
-        raise RuntimeError(
-            f"backward: internal error, gradient of shape {g.shape} for a tensor of shape {t.shape}"
-        )
+        raise RuntimeError(f"backward: internal error, gradient of shape {g.shape} for a tensor of shape {t.shape}")
     if g.dtype != t.data.dtype:
         g = g.astype(t.data.dtype)
     current = t.grad
@@ -879,8 +912,9 @@ def _accumulate_leaf(t, g, claimed, assigned):
 # Factories
 
 
-def tensor(data: TensorLike, requires_grad: bool = False, dtype: DTypeLike | None = None,
-           device: DeviceLike | None = None) -> Tensor:
+def tensor(
+    data: TensorLike, requires_grad: bool = False, dtype: DTypeLike | None = None, device: DeviceLike | None = None
+) -> Tensor:
     """A new leaf tensor holding a copy of ``data``, on ``device`` (default: where ``data`` is).
 
     NumPy float arrays keep their dtype; Python floats/lists take the default

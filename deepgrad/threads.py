@@ -24,8 +24,10 @@ def _controller() -> Any:
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
-        raise ImportError("deepgrad thread control needs threadpoolctl: pip install threadpoolctl "
-                          "(or set OPENBLAS_NUM_THREADS / MKL_NUM_THREADS before starting Python)") from None
+        raise ImportError(
+            "deepgrad thread control needs threadpoolctl: pip install threadpoolctl "
+            "(or set OPENBLAS_NUM_THREADS / MKL_NUM_THREADS before starting Python)"
+        ) from None
     return ThreadpoolController().select(user_api="blas")
 
 
@@ -41,8 +43,10 @@ def set_num_threads(n: int) -> None:
         raise ValueError(f"set_num_threads: expected a whole number of threads >= 1, got {n!r}")
     controller = _controller()
     if not controller.lib_controllers:
-        raise RuntimeError("set_num_threads: threadpoolctl finds no BLAS library it can control in this "
-                           "process (NumPy's BLAS may be one it does not know, e.g. Apple Accelerate)")
+        raise RuntimeError(
+            "set_num_threads: threadpoolctl finds no BLAS library it can control in this "
+            "process (NumPy's BLAS may be one it does not know, e.g. Apple Accelerate)"
+        )
     controller.limit(limits=int(n))
 
 

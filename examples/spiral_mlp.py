@@ -31,8 +31,9 @@ def main(argv=None):
     # He initialization for the ReLU layer (std √(2/fan_in)), LeCun for the output layer (std √(1/fan_in)).
     w1 = dg.tensor(rng.standard_normal((args.hidden, 2)) * np.sqrt(2 / 2), requires_grad=True, dtype=dg.float32)
     b1 = dg.zeros(args.hidden, requires_grad=True)
-    w2 = dg.tensor(rng.standard_normal((3, args.hidden)) * np.sqrt(1 / args.hidden), requires_grad=True,
-                   dtype=dg.float32)
+    w2 = dg.tensor(
+        rng.standard_normal((3, args.hidden)) * np.sqrt(1 / args.hidden), requires_grad=True, dtype=dg.float32
+    )
     b2 = dg.zeros(3, requires_grad=True)
     params = [w1, b1, w2, b2]
 

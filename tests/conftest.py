@@ -23,8 +23,13 @@ def _devices():
 
     backend.register_device(FAKE)
     devices = [pytest.param("fake", id="fake")]
-    devices.append(pytest.param("cuda", id="cuda", marks=pytest.mark.skipif(
-        not backend.is_available("cuda"), reason="needs CuPy and an NVIDIA GPU")))
+    devices.append(
+        pytest.param(
+            "cuda",
+            id="cuda",
+            marks=pytest.mark.skipif(not backend.is_available("cuda"), reason="needs CuPy and an NVIDIA GPU"),
+        )
+    )
     return devices
 
 

@@ -47,8 +47,10 @@ def _unwrap(values, where, outputs=False):
         if isinstance(value, FakeArray):
             unwrapped.append(value.view(np.ndarray))
         elif isinstance(value, np.ndarray):
-            raise TypeError(f"fake device: {where} was given a host numpy.ndarray {value.shape} "
-                            f"{'as output' if outputs else 'among device arrays'}")
+            raise TypeError(
+                f"fake device: {where} was given a host numpy.ndarray {value.shape} "
+                f"{'as output' if outputs else 'among device arrays'}"
+            )
         elif isinstance(value, (list, tuple)):
             unwrapped.append(type(value)(_unwrap(value, where, outputs)))
         else:

@@ -248,8 +248,9 @@ OPTIMIZER_CONFIGS = {
     "sgd-momentum-dampening": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, dampening=0.2),
     "sgd-nesterov-weight-decay": lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.1),
     "momentum": lambda ps: optim.Momentum(ps, lr=0.05, momentum=0.9),
-    "adagrad": lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=0.01, weight_decay=0.1,
-                                        initial_accumulator_value=0.1, eps=1e-7),
+    "adagrad": lambda ps: optim.Adagrad(
+        ps, lr=0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.1, eps=1e-7
+    ),
     "rmsprop": lambda ps: optim.RMSprop(ps, lr=0.01, weight_decay=0.1),
     "rmsprop-centered-momentum": lambda ps: optim.RMSprop(ps, lr=0.01, alpha=0.9, momentum=0.5, centered=True),
     "adam": lambda ps: optim.Adam(ps, lr=0.01, weight_decay=0.1),

@@ -32,11 +32,14 @@ def test_cpu_device_and_its_arrays():
     assert backend.device_of(np.float32(1)) is cpu and backend.device_of([1, 2]) is cpu
 
 
-@pytest.mark.parametrize("name, message", [
-    ("tpu", "unknown device 'tpu'"),
-    ("cuda:1", "only one GPU is supported"),
-    (None, "unknown device None"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("tpu", "unknown device 'tpu'"),
+        ("cuda:1", "only one GPU is supported"),
+        (None, "unknown device None"),
+    ],
+)
 def test_unknown_devices_are_refused(name, message):
     with pytest.raises(ValueError, match=message):
         backend.get_device(name)

@@ -24,16 +24,24 @@ NUMPY_WORKLOADS = {"mlp", "mlp-eval", "mlp-bn", "mlp-bn-eval", "cnn", "cnn-eval"
 def quick_run(tmp_path_factory):
     frameworks = ["deepgrad", "numpy"] + (["torch"] if HAS_TORCH else [])
     path = tmp_path_factory.mktemp("bench") / "results.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--frameworks", ",".join(frameworks),
-                           "--json", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--frameworks", ",".join(frameworks), "--json", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return frameworks, done.stdout, json.loads(path.read_text())
 
 
 def test_quick_run_has_a_row_per_workload_and_framework(quick_run):
     frameworks, table, data = quick_run
-    rows = {tuple(cell.strip() for cell in line.split("|")[1:3])
-            for line in table.splitlines() if line.startswith("| ") and not line.startswith("| workload")}
+    rows = {
+        tuple(cell.strip() for cell in line.split("|")[1:3])
+        for line in table.splitlines()
+        if line.startswith("| ") and not line.startswith("| workload")
+    }
     results = {(r["workload"], r["framework"]): r for r in data["results"]}
     assert set(results) == {(w, f) for w in WORKLOADS for f in frameworks}
     for workload in WORKLOADS:
@@ -69,8 +77,13 @@ def test_quick_run_names_numpys_blas_and_the_commit(quick_run):
 
 
 def test_deepgrad_bench_delegates_to_the_benchmarks():
-    done = subprocess.run([sys.executable, "-m", "deepgrad", "bench", "--only", "no-such-workload"],
-                          capture_output=True, text=True, timeout=120, cwd=os.path.dirname(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-m", "deepgrad", "bench", "--only", "no-such-workload"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=os.path.dirname(ROOT),
+    )
     assert done.returncode == 2
     assert "unknown workload(s) no-such-workload; available: mlp" in done.stderr
 
@@ -88,8 +101,12 @@ def test_numpy_floor_matches_torch(name):
     x, y = make_data(workload)
     torch.manual_seed(0)
     model = fw_torch.MODELS[workload.model](workload.input_shape, **workload.options)
-    net = fw_numpy.Net(fw_numpy.MODELS[workload.model](np.random.default_rng(0), workload.batch,
-                                                       workload.input_shape, **workload.options), workload.batch)
+    net = fw_numpy.Net(
+        fw_numpy.MODELS[workload.model](
+            np.random.default_rng(0), workload.batch, workload.input_shape, **workload.options
+        ),
+        workload.batch,
+    )
     layers = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.BatchNorm1d))]
     mine = [layer for layer in net.layers if not isinstance(layer, fw_numpy.ReLU)]
     assert len(layers) == len(mine)
@@ -125,9 +142,26 @@ def test_gpu_run_skips_what_cannot_run_here(tmp_path):
     import deepgrad as dg
 
     path = tmp_path / "gpu.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--device", "cuda", "--only", "mlp",
-                           "--frameworks", "deepgrad,torch,numpy", "--json", str(path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--device",
+            "cuda",
+            "--only",
+            "mlp",
+            "--frameworks",
+            "deepgrad,torch,numpy",
+            "--json",
+            str(path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     data = json.loads(path.read_text())
     assert data["meta"]["device"] == "cuda" and "on cuda (GPU)" in done.stdout
@@ -158,5 +192,6 @@ def test_dezero_runs_in_float32():
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split("\n")[:-1] == [f"{name} ['float32'] float32"
-                                             for name in ("mlp", "mlp-bn", "cnn", "resnet-small")]
+    assert done.stdout.split("\n")[:-1] == [
+        f"{name} ['float32'] float32" for name in ("mlp", "mlp-bn", "cnn", "resnet-small")
+    ]

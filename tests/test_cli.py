@@ -34,8 +34,9 @@ def deepgrad(*args, cwd=None, module=False):
     """Run the installed console script (or ``python -m deepgrad``) in a subprocess."""
     script = shutil.which("deepgrad", path=os.path.dirname(sys.executable)) or shutil.which("deepgrad")
     command = [sys.executable, "-m", "deepgrad"] if module or script is None else [script]
-    return subprocess.run(command + [str(a) for a in args], capture_output=True, text=True, cwd=cwd,
-                          env=environment(), timeout=300)
+    return subprocess.run(
+        command + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, env=environment(), timeout=300
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -204,8 +205,10 @@ def test_a_run_that_stopped_before_its_model_answers_with_its_best_checkpoint(ca
     (stopped / "model.safetensors").unlink()
     code, out, err = run_main(capsys, "evaluate", stopped)
     assert code == 0 and "test" in out
-    assert err.strip() == (f"deepgrad evaluate: note: {stopped} has no model.safetensors (the run stopped before it "
-                           "finished); using checkpoints/best.safetensors")
+    assert err.strip() == (
+        f"deepgrad evaluate: note: {stopped} has no model.safetensors (the run stopped before it "
+        "finished); using checkpoints/best.safetensors"
+    )
     for name in os.listdir(stopped / "checkpoints"):
         (stopped / "checkpoints" / name).unlink()
     assert_one_line_error(*run_main(capsys, "evaluate", stopped)[::2], "has no model.safetensors and no checkpoint")
@@ -239,7 +242,8 @@ def test_predict_probabilities_top_k_and_images(digits_run, tmp_path):
     pictured = deepgrad("predict", run, "--input", image, tmp_path / "x.npy")
     assert pictured.returncode == 0, pictured.stderr
     assert [line.split("\t")[0] for line in pictured.stdout.splitlines()] == [str(image)] + [
-        f"{tmp_path / 'x.npy'}[{i}]" for i in range(4)]
+        f"{tmp_path / 'x.npy'}[{i}]" for i in range(4)
+    ]
     both = deepgrad("predict", run, "--input", tmp_path / "x.npy", "--proba", "--top-k", "2")
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
     assert deepgrad("predict", run, "--input", tmp_path / "x.npy", "--top-k", "0").returncode == 2
@@ -270,8 +274,10 @@ def test_resume_continues_exactly(tmp_path):
     resumed = deepgrad("train", "--out", tmp_path / "resumed", "--resume", "--epochs", 3, "--quiet")
     assert resumed.returncode == 0, resumed.stderr
 
-    expected, got = dg.load(str(tmp_path / "straight" / "model.safetensors")), dg.load(
-        str(tmp_path / "resumed" / "model.safetensors"))
+    expected, got = (
+        dg.load(str(tmp_path / "straight" / "model.safetensors")),
+        dg.load(str(tmp_path / "resumed" / "model.safetensors")),
+    )
     assert set(got) == set(expected)
     for key in expected:
         assert np.array_equal(got[key], expected[key]), key
@@ -298,8 +304,21 @@ def test_train_other_datasets_and_models(capsys, tmp_path):
     code, out, err = run_main(capsys, "train", "--dataset", "spiral", "--epochs", 2, "--out", tmp_path / "s", *SMALL)
     assert code == 0, err
     assert read_json(tmp_path / "s" / "summary.json")["epochs"] == 2
-    code, out, err = run_main(capsys, "train", "--model", "simple-cnn", "--epochs", 1, "--batch-size", 64,
-                              "--schedule", "cosine", "--out", tmp_path / "cnn", "--quiet")
+    code, out, err = run_main(
+        capsys,
+        "train",
+        "--model",
+        "simple-cnn",
+        "--epochs",
+        1,
+        "--batch-size",
+        64,
+        "--schedule",
+        "cosine",
+        "--out",
+        tmp_path / "cnn",
+        "--quiet",
+    )
     assert code == 0, err
     code, out, err = run_main(capsys, "evaluate", tmp_path / "cnn")
     assert code == 0, err
@@ -308,8 +327,20 @@ def test_train_other_datasets_and_models(capsys, tmp_path):
 
 def test_train_on_mnist_style_files(capsys, tmp_path):
     root = write_tiny_mnist(tmp_path / "data", n_train=5020, n_test=30)
-    code, out, err = run_main(capsys, "train", "--dataset", "mnist", "--data-dir", root, "--epochs", 1,
-                              "--hidden", "8", "--out", tmp_path / "run")
+    code, out, err = run_main(
+        capsys,
+        "train",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        root,
+        "--epochs",
+        1,
+        "--hidden",
+        "8",
+        "--out",
+        tmp_path / "run",
+    )
     assert code == 0, err
     assert "mlp on mnist (20 train / 5000 val / 30 test)" in out
     assert read_json(tmp_path / "run" / "summary.json")["epochs"] == 1
@@ -326,8 +357,7 @@ def test_default_run_directory(capsys, tmp_path):
 def test_config_file_with_flag_overrides(capsys, tmp_path):
     config = tmp_path / "train.toml"
     config.write_text('epochs = 3\nhidden = [16]\nlr = 1\noptimizer = "sgd"\nmomentum = 0.5\nbatch_norm = true\n')
-    code, out, err = run_main(capsys, "train", "--config", config, "--epochs", 1, "--out", tmp_path / "run",
-                              "--quiet")
+    code, out, err = run_main(capsys, "train", "--config", config, "--epochs", 1, "--out", tmp_path / "run", "--quiet")
     assert code == 0, err
     saved = read_json(tmp_path / "run" / "config.json")
     assert saved["epochs"] == 1  # the flag wins
@@ -353,8 +383,9 @@ def test_an_existing_run_directory_needs_overwrite(capsys, tmp_path):
 
 def test_a_run_that_cannot_start_leaves_no_directory(capsys, tmp_path):
     run = tmp_path / "run"
-    code, out, err = run_main(capsys, "train", "--dataset", "mnist", "--data-dir", tmp_path / "nothing",
-                              "--out", run, "--quiet")
+    code, out, err = run_main(
+        capsys, "train", "--dataset", "mnist", "--data-dir", tmp_path / "nothing", "--out", run, "--quiet"
+    )
     assert_one_line_error(code, err, "not found")
     assert not run.exists()
     code, out, err = run_main(capsys, "train", "--epochs", 1, "--out", run, *SMALL)  # no --overwrite needed
@@ -365,26 +396,29 @@ def test_a_run_that_cannot_start_leaves_no_directory(capsys, tmp_path):
 # Bad input: one line on stderr, exit code 2
 
 
-@pytest.mark.parametrize("args,fragments", [
-    (["--dataset", "imagenet"], ["unknown dataset 'imagenet'", "digits, mnist, fashion-mnist, spiral"]),
-    (["--model", "vgg"], ["unknown model 'vgg'", "mlp", "simple-cnn", "resnet-small"]),
-    (["--optimizer", "lbfgs"], ["unknown optimizer 'lbfgs'", "sgd, momentum, adagrad, rmsprop, adam, adamw"]),
-    (["--schedule", "warm"], ["unknown schedule 'warm'", "none, linear-decay, step, cosine"]),
-    (["--activation", "swish"], ["unknown activation 'swish'", "relu"]),
-    (["--epochs", "0"], ["epochs must be positive"]),
-    (["--lr", "-1"], ["lr must be positive"]),
-    (["--dropout", "1.5"], ["dropout must be in [0, 1]"]),
-    (["--optimizer", "sgd", "--momentum", "-1"], ["momentum must be in [0, 1), got -1.0"]),
-    (["--momentum", "2"], ["momentum must be in [0, 1), got 2.0"]),
-    (["--clip-grad-norm", "0"], ["clip_grad_norm must be positive, got 0.0"]),
-    (["--final-lr", "0.1", "--lr", "0.01"], ["final_lr 0.1 is above lr 0.01"]),
-    (["--patience", "0"], ["patience must be at least 1, got 0"]),
-    (["--hidden", "0"], ["hidden widths must be at least 1, got [0]"]),
-    (["--hidden", "64,-5"], ["hidden widths must be at least 1, got [64, -5]"]),
-    (["--lr", "nan"], ["lr must be a finite number, got nan"]),
-    (["--dataset", "spiral", "--model", "simple-cnn"], ["spiral", "--model mlp"]),
-    (["--device", "tpu"], ["--device tpu", "unknown device 'tpu'"]),
-])
+@pytest.mark.parametrize(
+    "args,fragments",
+    [
+        (["--dataset", "imagenet"], ["unknown dataset 'imagenet'", "digits, mnist, fashion-mnist, spiral"]),
+        (["--model", "vgg"], ["unknown model 'vgg'", "mlp", "simple-cnn", "resnet-small"]),
+        (["--optimizer", "lbfgs"], ["unknown optimizer 'lbfgs'", "sgd, momentum, adagrad, rmsprop, adam, adamw"]),
+        (["--schedule", "warm"], ["unknown schedule 'warm'", "none, linear-decay, step, cosine"]),
+        (["--activation", "swish"], ["unknown activation 'swish'", "relu"]),
+        (["--epochs", "0"], ["epochs must be positive"]),
+        (["--lr", "-1"], ["lr must be positive"]),
+        (["--dropout", "1.5"], ["dropout must be in [0, 1]"]),
+        (["--optimizer", "sgd", "--momentum", "-1"], ["momentum must be in [0, 1), got -1.0"]),
+        (["--momentum", "2"], ["momentum must be in [0, 1), got 2.0"]),
+        (["--clip-grad-norm", "0"], ["clip_grad_norm must be positive, got 0.0"]),
+        (["--final-lr", "0.1", "--lr", "0.01"], ["final_lr 0.1 is above lr 0.01"]),
+        (["--patience", "0"], ["patience must be at least 1, got 0"]),
+        (["--hidden", "0"], ["hidden widths must be at least 1, got [0]"]),
+        (["--hidden", "64,-5"], ["hidden widths must be at least 1, got [64, -5]"]),
+        (["--lr", "nan"], ["lr must be a finite number, got nan"]),
+        (["--dataset", "spiral", "--model", "simple-cnn"], ["spiral", "--model mlp"]),
+        (["--device", "tpu"], ["--device tpu", "unknown device 'tpu'"]),
+    ],
+)
 def test_bad_train_options(capsys, tmp_path, args, fragments):
     code, out, err = run_main(capsys, "train", "--out", tmp_path / "run", "--quiet", *args)
     assert_one_line_error(code, err, "deepgrad train: error:", *fragments)
@@ -403,8 +437,9 @@ def test_train_on_another_device_matches_the_cpu(capsys, tmp_path):
     computes with NumPy, the run is the CPU's to the last bit."""
     runs = {}
     for device in ("cpu", "fake"):
-        code, out, err = run_main(capsys, "train", "--out", tmp_path / device, "--epochs", "2", "--device", device,
-                                  *SMALL)
+        code, out, err = run_main(
+            capsys, "train", "--out", tmp_path / device, "--epochs", "2", "--device", device, *SMALL
+        )
         assert code == 0, err
         runs[device] = read_json(tmp_path / device / "summary.json")
         assert read_json(tmp_path / device / "config.json")["device"] == device
@@ -412,11 +447,14 @@ def test_train_on_another_device_matches_the_cpu(capsys, tmp_path):
         assert runs["fake"][key] == runs["cpu"][key], key
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["--lr", "fast"], "argument --lr: invalid float value: 'fast'"),
-    (["--hidden", "a,b"], "argument --hidden: --hidden: expected integers like 256,128"),
-    (["--epochs", "2.5"], "argument --epochs: invalid int value: '2.5'"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--lr", "fast"], "argument --lr: invalid float value: 'fast'"),
+        (["--hidden", "a,b"], "argument --hidden: --hidden: expected integers like 256,128"),
+        (["--epochs", "2.5"], "argument --epochs: invalid int value: '2.5'"),
+    ],
+)
 def test_unparsable_train_options(capsys, tmp_path, args, fragment):
     code, out, err = run_main(capsys, "train", "--out", tmp_path / "run", *args)
     assert code == 2 and "Traceback" not in err
@@ -428,38 +466,50 @@ def test_resume_needs_a_run_directory(capsys):
     assert_one_line_error(*run_main(capsys, "train", "--resume")[::2], "--resume needs --out RUN_DIR")
 
 
-@pytest.mark.parametrize("text,fragments", [
-    ('epochs = 2\nlearning_rate = 0.1\ncolour = "red"\n', ["unknown keys ['colour', 'learning_rate']", "valid keys:",
-                                                          "batch_size"]),
-    ('[optimizer]\nname = "adam"\n', ["optimizer must be of type str"]),
-    ('epochs = "3"\n', ["epochs must be of type int, got '3'"]),
-    ('epochs = 2.5\n', ["epochs must be of type int"]),
-    ('lr = "fast"\n', ["lr must be of type float"]),
-    ('batch_norm = "yes"\n', ["batch_norm must be of type bool"]),
-    ('patience = true\n', ["patience must be of type int, got True"]),
-    ('hidden = [64, "x"]\n', ["hidden must be a list of integers"]),
-    ('hidden = 64\n', ["hidden must be a list of integers"]),
-    ('clip_grad_norm = "x"\n', ["clip_grad_norm must be of type float"]),
-    ('epochs = \n', ["is not valid TOML"]),
-])
+@pytest.mark.parametrize(
+    "text,fragments",
+    [
+        (
+            'epochs = 2\nlearning_rate = 0.1\ncolour = "red"\n',
+            ["unknown keys ['colour', 'learning_rate']", "valid keys:", "batch_size"],
+        ),
+        ('[optimizer]\nname = "adam"\n', ["optimizer must be of type str"]),
+        ('epochs = "3"\n', ["epochs must be of type int, got '3'"]),
+        ("epochs = 2.5\n", ["epochs must be of type int"]),
+        ('lr = "fast"\n', ["lr must be of type float"]),
+        ('batch_norm = "yes"\n', ["batch_norm must be of type bool"]),
+        ("patience = true\n", ["patience must be of type int, got True"]),
+        ('hidden = [64, "x"]\n', ["hidden must be a list of integers"]),
+        ("hidden = 64\n", ["hidden must be a list of integers"]),
+        ('clip_grad_norm = "x"\n', ["clip_grad_norm must be of type float"]),
+        ("epochs = \n", ["is not valid TOML"]),
+    ],
+)
 def test_bad_config_files(capsys, tmp_path, text, fragments):
     config = tmp_path / "train.toml"
     config.write_text(text)
     code, out, err = run_main(capsys, "train", "--config", config, "--out", tmp_path / "run", "--quiet")
     assert_one_line_error(code, err, str(config), *fragments)
-    code, out, err = run_main(capsys, "train", "--config", tmp_path / "missing.toml", "--out", tmp_path / "run",
-                              "--quiet")
+    code, out, err = run_main(
+        capsys, "train", "--config", tmp_path / "missing.toml", "--out", tmp_path / "run", "--quiet"
+    )
     assert_one_line_error(code, err, "config file not found")
 
 
 def test_bad_data_directories(capsys, tmp_path):
     def train(root, *extra):
-        return run_main(capsys, "train", "--dataset", "mnist", "--data-dir", root, "--out", tmp_path / "run",
-                        "--quiet", *extra)
+        return run_main(
+            capsys, "train", "--dataset", "mnist", "--data-dir", root, "--out", tmp_path / "run", "--quiet", *extra
+        )
 
     assert_one_line_error(*train(tmp_path / "absent")[::2], "mnist: train-images-idx3-ubyte.gz", "not found")
-    assert_one_line_error(*run_main(capsys, "train", "--dataset", "fashion-mnist", "--data-dir", tmp_path,
-                                    "--out", tmp_path / "run", "--quiet")[::2], "fashion-mnist", "not found")
+    assert_one_line_error(
+        *run_main(
+            capsys, "train", "--dataset", "fashion-mnist", "--data-dir", tmp_path, "--out", tmp_path / "run", "--quiet"
+        )[::2],
+        "fashion-mnist",
+        "not found",
+    )
 
     truncated = write_tiny_mnist(tmp_path / "truncated")
     path = os.path.join(truncated, "t10k-images-idx3-ubyte")
@@ -493,8 +543,9 @@ def test_bad_run_directories_and_checkpoints(capsys, tmp_path, digits_run):
 
     foreign = copy("foreign")
     dg.save({"encoder.weight": np.zeros((3, 3), np.float32)}, str(foreign / "model.safetensors"))
-    assert_one_line_error(*run_main(capsys, "evaluate", foreign)[::2],
-                          "missing keys", "unexpected keys ['encoder.weight']")
+    assert_one_line_error(
+        *run_main(capsys, "evaluate", foreign)[::2], "missing keys", "unexpected keys ['encoder.weight']"
+    )
 
     broken_config = copy("config")
     (broken_config / "config.json").write_text("{not json")
@@ -513,15 +564,18 @@ def test_bad_run_directories_and_checkpoints(capsys, tmp_path, digits_run):
         code, out, err = run_main(capsys, "train", "--out", run, "--resume", "--epochs", 3, "--quiet")
         assert_one_line_error(code, err, "last.safetensors")
         assert "not a readable safetensors file" in err or "not a deepgrad checkpoint" in err
-    assert_one_line_error(*run_main(capsys, "train", "--out", tmp_path / "fresh", "--resume")[::2],
-                          "fresh/config.json not found")
+    assert_one_line_error(
+        *run_main(capsys, "train", "--out", tmp_path / "fresh", "--resume")[::2], "fresh/config.json not found"
+    )
     no_checkpoint = copy("no-checkpoint")
     os.remove(no_checkpoint / "checkpoints" / "last.safetensors")
-    assert_one_line_error(*run_main(capsys, "train", "--out", no_checkpoint, "--resume")[::2],
-                          "has no checkpoints/last.safetensors")
+    assert_one_line_error(
+        *run_main(capsys, "train", "--out", no_checkpoint, "--resume")[::2], "has no checkpoints/last.safetensors"
+    )
     (tmp_path / "afile").write_text("x")
-    assert_one_line_error(*run_main(capsys, "train", "--out", tmp_path / "afile", "--quiet")[::2],
-                          "is a file, not a directory")
+    assert_one_line_error(
+        *run_main(capsys, "train", "--out", tmp_path / "afile", "--quiet")[::2], "is a file, not a directory"
+    )
 
 
 def test_bad_predict_inputs(capsys, tmp_path, digits_run):
@@ -529,18 +583,25 @@ def test_bad_predict_inputs(capsys, tmp_path, digits_run):
     np.save(tmp_path / "wrong.npy", np.zeros((3, 64), np.float32))
     (tmp_path / "garbage.npy").write_bytes(b"\x00" * 100)
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    cases = [("wrong.npy", "--input has shape (3, 64); expected (N,) + (1, 8, 8)"),
-             ("garbage.npy", "cannot read"), ("objects.npy", "cannot read"), ("missing.npy", "cannot read")]
+    cases = [
+        ("wrong.npy", "--input has shape (3, 64); expected (N,) + (1, 8, 8)"),
+        ("garbage.npy", "cannot read"),
+        ("objects.npy", "cannot read"),
+        ("missing.npy", "cannot read"),
+    ]
     for name, fragment in cases:
         code, out, err = run_main(capsys, "predict", run, "--input", tmp_path / name)
         assert_one_line_error(code, err, "deepgrad predict: error:", fragment)
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["train", "--dataset", "imagenet", "--quiet"], "unknown dataset 'imagenet'; valid: digits"),
-    (["evaluate", "NOWHERE"], "config.json not found"),
-    (["train", "--dataset", "mnist", "--data-dir", "NOWHERE", "--quiet"], "not found"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["train", "--dataset", "imagenet", "--quiet"], "unknown dataset 'imagenet'; valid: digits"),
+        (["evaluate", "NOWHERE"], "config.json not found"),
+        (["train", "--dataset", "mnist", "--data-dir", "NOWHERE", "--quiet"], "not found"),
+    ],
+)
 def test_errors_from_a_real_process_are_one_line(tmp_path, args, fragment):
     result = deepgrad(*[str(tmp_path / "x") if a == "NOWHERE" else a for a in args], cwd=tmp_path)
     assert_one_line_error(result.returncode, result.stderr, fragment)
@@ -595,10 +656,12 @@ def test_train_with_threads_in_a_real_process(tmp_path):
 
 
 def test_a_diverging_run_is_a_one_line_error(capsys, tmp_path):
-    code, out, err = run_main(capsys, "train", "--optimizer", "sgd", "--lr", "1e30", "--epochs", 1,
-                              "--out", tmp_path / "run", *SMALL)
-    assert_one_line_error(code, err, "deepgrad train: error: training loss became nan at step 2 (epoch 1)",
-                          "Try a lower learning rate")
+    code, out, err = run_main(
+        capsys, "train", "--optimizer", "sgd", "--lr", "1e30", "--epochs", 1, "--out", tmp_path / "run", *SMALL
+    )
+    assert_one_line_error(
+        code, err, "deepgrad train: error: training loss became nan at step 2 (epoch 1)", "Try a lower learning rate"
+    )
 
 
 def test_an_internal_error_is_not_disguised_as_a_user_error(capsys, tmp_path, monkeypatch):
@@ -611,23 +674,45 @@ def test_an_internal_error_is_not_disguised_as_a_user_error(capsys, tmp_path, mo
 
 
 def test_an_internal_error_in_a_real_process_shows_its_traceback(tmp_path):
-    program = ("import sys; from deepgrad import cli; from deepgrad.train import presets; "
-               "presets.PRESETS['mlp'] = lambda *args, **kwargs: 1 / 0; sys.exit(cli.main(sys.argv[1:]))")
-    result = subprocess.run([sys.executable, "-c", program, "train", "--quiet", "--out", str(tmp_path / "run")],
-                            capture_output=True, text=True, env=environment(), timeout=300)
+    program = (
+        "import sys; from deepgrad import cli; from deepgrad.train import presets; "
+        "presets.PRESETS['mlp'] = lambda *args, **kwargs: 1 / 0; sys.exit(cli.main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program, "train", "--quiet", "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        env=environment(),
+        timeout=300,
+    )
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr and "ZeroDivisionError" in result.stderr
     assert not (tmp_path / "run").exists()
 
 
 def test_monitor_records_diagnostics_and_warns(capsys, tmp_path):
-    code, out, err = run_main(capsys, "train", "--monitor", "--monitor-every", 10, "--epochs", 1, "--activation",
-                              "sigmoid", "--hidden", "32,32,32,32,32,32,32", "--out", tmp_path / "run", "--quiet")
+    code, out, err = run_main(
+        capsys,
+        "train",
+        "--monitor",
+        "--monitor-every",
+        10,
+        "--epochs",
+        1,
+        "--activation",
+        "sigmoid",
+        "--hidden",
+        "32,32,32,32,32,32,32",
+        "--out",
+        tmp_path / "run",
+        "--quiet",
+    )
     assert code == 0, err
     records = read_jsonl(tmp_path / "run" / "diagnostics.jsonl")
-    steps = len(datasets.digits().train) // 32 + 1   # 40 steps: 1, 11, 21, 31 sampled
+    steps = len(datasets.digits().train) // 32 + 1  # 40 steps: 1, 11, 21, 31 sampled
     assert [(r["kind"], r["step"]) for r in records] == [
-        (kind, step) for step in range(1, steps + 1, 10) for kind in ("activations", "gradients")]
+        (kind, step) for step in range(1, steps + 1, 10) for kind in ("activations", "gradients")
+    ]
     assert "diagnostics.jsonl" in out
     assert "deepgrad: warning: the gradients vanish" in err and err.count("warning") == 1
     code, out, err = run_main(capsys, "train", "--monitor", "--monitor-every", 0, "--out", tmp_path / "bad")

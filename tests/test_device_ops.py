@@ -195,7 +195,15 @@ CATALOGUE = {
     "vector @ matrix": (lambda a, b: a @ b, [R(3), R(3, 2)]),
     "matrix @ vector": (lambda a, b: a @ b, [R(2, 3), R(3)]),
     "batch @ vector": (lambda a, b: a @ b, [R(4, 2, 3), R(3)]),
-    "dg.matmul": (dg.matmul, [R(3,), R(2, 3, 2)]),
+    "dg.matmul": (
+        dg.matmul,
+        [
+            R(
+                3,
+            ),
+            R(2, 3, 2),
+        ],
+    ),
     "a.matmul(b)": (lambda a, b: a.matmul(b), [R(2, 3), R(3, 3)]),
     # -- where
     "dg.where device mask": (lambda c, a, b: dg.where(c, a, b), [mask(2, 3), R(2, 1), R(3)]),
@@ -400,12 +408,17 @@ CATALOGUE = {
     "F.conv2d": (F.conv2d, [R(2, 3, 5, 5), R(4, 3, 3, 3), R(4)]),
     "F.conv2d padding 1": (lambda x, w, b: F.conv2d(x, w, b, padding=1), [R(2, 3, 5, 5), R(4, 3, 3, 3), R(4)]),
     "F.conv2d stride 2 padding 1": (
-        lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), [R(2, 3, 5, 5), R(4, 3, 3, 3), R(4)]),
+        lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+        [R(2, 3, 5, 5), R(4, 3, 3, 3), R(4)],
+    ),
     "F.conv2d dilation 2 padding 2 no bias": (
-        lambda x, w: F.conv2d(x, w, padding=2, dilation=2), [R(1, 2, 6, 5), R(3, 2, 3, 3)]),
+        lambda x, w: F.conv2d(x, w, padding=2, dilation=2),
+        [R(1, 2, 6, 5), R(3, 2, 3, 3)],
+    ),
     "F.conv2d stride (2, 1) padding (0, 1) dilation (1, 2)": (
         lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=(0, 1), dilation=(1, 2)),
-        [R(2, 2, 6, 6), R(3, 2, 2, 3), R(3)]),
+        [R(2, 2, 6, 6), R(3, 2, 2, 3), R(3)],
+    ),
     "F.conv2d 1x1 padding 1": (lambda x, w, b: F.conv2d(x, w, b, padding=1), [R(2, 3, 3, 3), R(2, 3, 1, 1), R(2)]),
     "F.max_pool2d": (lambda x: F.max_pool2d(x, 2), [D(2, 3, 4, 4)]),
     "F.max_pool2d k3 s2 p1": (lambda x: F.max_pool2d(x, 3, stride=2, padding=1), [D(2, 2, 5, 5)]),
@@ -415,15 +428,21 @@ CATALOGUE = {
     "F.avg_pool2d": (lambda x: F.avg_pool2d(x, 2), [R(2, 3, 4, 4)]),
     "F.avg_pool2d k3 s2 p1": (lambda x: F.avg_pool2d(x, 3, stride=2, padding=1), [R(2, 2, 5, 5)]),
     "F.avg_pool2d (2, 3) stride 1 padding (1, 0)": (
-        lambda x: F.avg_pool2d(x, (2, 3), stride=1, padding=(1, 0)), [R(1, 2, 4, 5)]),
+        lambda x: F.avg_pool2d(x, (2, 3), stride=1, padding=(1, 0)),
+        [R(1, 2, 4, 5)],
+    ),
     "F.adaptive_avg_pool2d 1": (lambda x: F.adaptive_avg_pool2d(x, 1), [R(2, 3, 4, 4)]),
     "F.adaptive_avg_pool2d 2": (lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [R(2, 3, 4, 6)]),
     # -- normalization (batch norm with running statistics: see its own tests)
     "F.batch_norm batch stats affine": (
-        lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [R(4, 3, 2, 2), P(3), R(3)]),
+        lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+        [R(4, 3, 2, 2), P(3), R(3)],
+    ),
     "F.batch_norm batch stats": (lambda x: F.batch_norm(x, None, None, training=True, eps=1e-3), [R(5, 3)]),
     "F.batch_norm batch stats weight only": (
-        lambda x, w: F.batch_norm(x, None, None, w, training=True), [R(4, 3, 2), P(3)]),
+        lambda x, w: F.batch_norm(x, None, None, w, training=True),
+        [R(4, 3, 2), P(3)],
+    ),
     "F.layer_norm": (lambda x, w, b: F.layer_norm(x, (4,), w, b), [R(2, 3, 4), P(4), R(4)]),
     "F.layer_norm 2 axes no affine": (lambda x: F.layer_norm(x, (3, 4)), [R(2, 3, 4)]),
     "F.layer_norm bias only": (lambda x, b: F.layer_norm(x, 4, bias=b), [R(3, 4), R(4)]),
@@ -434,35 +453,49 @@ CATALOGUE = {
     "F.cross_entropy host target": (lambda x: F.cross_entropy(x, HOST_TARGETS), [R(4, 3)]),
     "F.cross_entropy sum": (lambda x, t: F.cross_entropy(x, t, reduction="sum"), [R(4, 3), targets(4, 3)]),
     "F.cross_entropy none": (lambda x, t: F.cross_entropy(x, t, reduction="none"), [R(4, 3), targets(4, 3)]),
-    "F.cross_entropy weight": (lambda x, t, w: F.cross_entropy(x, t, weight=w),
-                               [R(4, 3), targets(4, 3), weights(4, 3)]),
+    "F.cross_entropy weight": (
+        lambda x, t, w: F.cross_entropy(x, t, weight=w),
+        [R(4, 3), targets(4, 3), weights(4, 3)],
+    ),
     "F.cross_entropy host weight": (lambda x, t: F.cross_entropy(x, t, weight=HOST_WEIGHTS), [R(4, 3), targets(4, 3)]),
     "F.cross_entropy label_smoothing": (
-        lambda x, t: F.cross_entropy(x, t, label_smoothing=0.2), [R(4, 3), targets(4, 3)]),
+        lambda x, t: F.cross_entropy(x, t, label_smoothing=0.2),
+        [R(4, 3), targets(4, 3)],
+    ),
     "F.cross_entropy ignore_index": (
-        lambda x, t: F.cross_entropy(x, t, ignore_index=1), [R(6, 3), targets(6, 3, ignore_index=1)]),
+        lambda x, t: F.cross_entropy(x, t, ignore_index=1),
+        [R(6, 3), targets(6, 3, ignore_index=1)],
+    ),
     "F.cross_entropy ignore -100 host target": (lambda x: F.cross_entropy(x, HOST_TARGETS_IGNORED), [R(6, 3)]),
     "F.cross_entropy weight smoothing ignore none": (
         lambda x, t, w: F.cross_entropy(x, t, weight=w, ignore_index=0, label_smoothing=0.1, reduction="none"),
-        [R(6, 3), targets(6, 3, ignore_index=0), weights(6, 3)]),
+        [R(6, 3), targets(6, 3, ignore_index=0), weights(6, 3)],
+    ),
     "F.cross_entropy probabilities": (lambda x, p: F.cross_entropy(x, p), [R(4, 3), probs(4, 3)]),
     "F.cross_entropy host probabilities weight smoothing": (
-        lambda x: F.cross_entropy(x, HOST_PROBS, weight=HOST_WEIGHTS, label_smoothing=0.1), [R(4, 3)]),
+        lambda x: F.cross_entropy(x, HOST_PROBS, weight=HOST_WEIGHTS, label_smoothing=0.1),
+        [R(4, 3)],
+    ),
     "F.cross_entropy probabilities none": (
-        lambda x, p: F.cross_entropy(x, p, reduction="none"), [R(2, 3, 2), probs(2, 3, 2)]),
+        lambda x, p: F.cross_entropy(x, p, reduction="none"),
+        [R(2, 3, 2), probs(2, 3, 2)],
+    ),
     "F.cross_entropy spatial": (lambda x, t: F.cross_entropy(x, t), [R(2, 3, 2, 2), targets(2, 3, 2, 2)]),
     "F.cross_entropy spatial host target none": (
-        lambda x: F.cross_entropy(x, HOST_SPATIAL_TARGETS, reduction="none"), [R(2, 3, 2, 2)]),
+        lambda x: F.cross_entropy(x, HOST_SPATIAL_TARGETS, reduction="none"),
+        [R(2, 3, 2, 2)],
+    ),
     "F.cross_entropy 1-d logits": (lambda x, t: F.cross_entropy(x, t), [R(3), targets(3)]),
     "F.nll_loss": (lambda x, t: F.nll_loss(F.log_softmax(x, dim=1), t), [R(4, 3), targets(4, 3)]),
     "F.nll_loss raw input": (lambda x, t: F.nll_loss(x, t), [R(4, 3), targets(4, 3)]),
     "F.nll_loss host target sum": (lambda x: F.nll_loss(x, HOST_TARGETS, reduction="sum"), [R(4, 3)]),
     "F.nll_loss weight": (lambda x, t, w: F.nll_loss(x, t, weight=w), [R(4, 3), targets(4, 3), weights(4, 3)]),
     "F.nll_loss host weight ignore_index": (
-        lambda x, t: F.nll_loss(x, t, weight=HOST_WEIGHTS, ignore_index=2), [R(6, 3), targets(6, 3, ignore_index=2)]),
+        lambda x, t: F.nll_loss(x, t, weight=HOST_WEIGHTS, ignore_index=2),
+        [R(6, 3), targets(6, 3, ignore_index=2)],
+    ),
     "F.nll_loss ignore -100 host target": (lambda x: F.nll_loss(x, HOST_TARGETS_IGNORED), [R(6, 3)]),
-    "F.nll_loss spatial none": (
-        lambda x, t: F.nll_loss(x, t, reduction="none"), [R(2, 3, 2, 2), targets(2, 3, 2, 2)]),
+    "F.nll_loss spatial none": (lambda x, t: F.nll_loss(x, t, reduction="none"), [R(2, 3, 2, 2), targets(2, 3, 2, 2)]),
     "F.mse_loss": (F.mse_loss, [R(2, 3), R(2, 3)]),
     "F.mse_loss sum": (lambda a, b: F.mse_loss(a, b, reduction="sum"), [R(2, 3), R(2, 3)]),
     "F.mse_loss none": (lambda a, b: F.mse_loss(a, b, reduction="none"), [R(2, 3), R(2, 3)]),
@@ -472,18 +505,25 @@ CATALOGUE = {
     "F.binary_cross_entropy host target": (lambda p: F.binary_cross_entropy(p, HOST_LABELS), [probabilities(2, 3)]),
     "F.binary_cross_entropy weight none": (
         lambda p, y, w: F.binary_cross_entropy(p, y, weight=w, reduction="none"),
-        [probabilities(2, 3), soft_labels(2, 3), In(positive, (3,), grad=False)]),
+        [probabilities(2, 3), soft_labels(2, 3), In(positive, (3,), grad=False)],
+    ),
     "F.binary_cross_entropy sum": (
-        lambda p, y: F.binary_cross_entropy(p, y, reduction="sum"), [probabilities(4), soft_labels(4)]),
+        lambda p, y: F.binary_cross_entropy(p, y, reduction="sum"),
+        [probabilities(4), soft_labels(4)],
+    ),
     "F.binary_cross_entropy_with_logits": (F.binary_cross_entropy_with_logits, [wide(2, 3), soft_labels(2, 3)]),
     "F.binary_cross_entropy_with_logits host target": (
-        lambda x: F.binary_cross_entropy_with_logits(x, HOST_LABELS), [wide(2, 3)]),
+        lambda x: F.binary_cross_entropy_with_logits(x, HOST_LABELS),
+        [wide(2, 3)],
+    ),
     "F.binary_cross_entropy_with_logits weight pos_weight": (
         lambda x, y, w, pw: F.binary_cross_entropy_with_logits(x, y, weight=w, pos_weight=pw),
-        [wide(2, 3), soft_labels(2, 3), In(positive, (2, 1), grad=False), In(positive, (3,), grad=False)]),
+        [wide(2, 3), soft_labels(2, 3), In(positive, (2, 1), grad=False), In(positive, (3,), grad=False)],
+    ),
     "F.binary_cross_entropy_with_logits host pos_weight none": (
         lambda x, y: F.binary_cross_entropy_with_logits(x, y, pos_weight=HOST_POS_WEIGHT, reduction="none"),
-        [wide(2, 3), soft_labels(2, 3)]),
+        [wide(2, 3), soft_labels(2, 3)],
+    ),
 }
 
 
@@ -587,8 +627,14 @@ def test_batch_norm_running_stats_on_the_device(device, affine, training):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"p": 0.3}, {"p": 0.5, "scale_at_test": True}, {"p": 1.0}, {"p": 0.0},
-     {"p": 0.3, "training": False}, {"p": 0.3, "training": False, "scale_at_test": True}],
+    [
+        {"p": 0.3},
+        {"p": 0.5, "scale_at_test": True},
+        {"p": 1.0},
+        {"p": 0.0},
+        {"p": 0.3, "training": False},
+        {"p": 0.3, "training": False, "scale_at_test": True},
+    ],
     ids=["p=0.3", "p=0.5 scale_at_test", "p=1", "p=0", "eval", "eval scale_at_test"],
 )
 def test_dropout_with_the_same_seed_gives_the_same_output(device, kwargs):
@@ -612,8 +658,7 @@ def test_dropout_with_the_same_seed_gives_the_same_output(device, kwargs):
 
 def test_dropout_with_an_explicit_generator(device):
     x = randn(0, (5, 8))
-    outs = [F.dropout(dg.tensor(x, device=where), 0.4, generator=np.random.default_rng(3))
-            for where in ("cpu", device)]
+    outs = [F.dropout(dg.tensor(x, device=where), 0.4, generator=np.random.default_rng(3)) for where in ("cpu", device)]
     same(outs[0].data, outs[1].data, device)
     assert (backend.to_host(outs[1].data) == 0).any()
 
@@ -628,10 +673,14 @@ GRADCHECKED = {
     "F.softmax": (lambda x: F.softmax(x, dim=0), [R(3, 2)]),
     "x[device int tensor]": (lambda x, i: x[i], [R(3, 2), index(3, 4)]),
     "F.conv2d stride 2 padding 1": (
-        lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), [R(1, 2, 4, 4), R(2, 2, 3, 3), R(2)]),
+        lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+        [R(1, 2, 4, 4), R(2, 2, 3, 3), R(2)],
+    ),
     "F.max_pool2d": (lambda x: F.max_pool2d(x, 2), [D(1, 2, 4, 4)]),
     "F.cross_entropy device target": (
-        lambda x, t: F.cross_entropy(x, t, label_smoothing=0.1), [R(4, 3), targets(4, 3)]),
+        lambda x, t: F.cross_entropy(x, t, label_smoothing=0.1),
+        [R(4, 3), targets(4, 3)],
+    ),
     "F.layer_norm": (lambda x, w, b: F.layer_norm(x, 3, w, b), [R(2, 3), P(3), R(3)]),
     "to cpu and back": (lambda x: (x.cpu() * 2).to(x.device).exp(), [R(2, 2)]),
 }
@@ -772,8 +821,13 @@ def test_to_moves_between_devices_and_dtypes(device):
         assert type(back.data) is np.ndarray and back.device is backend.CPU
         np.testing.assert_array_equal(back.data, x)
 
-    for moved in (cpu.to(device, dg.float32), cpu.to(dg.float32, device), cpu.to(dtype=dg.float32, device=device),
-                  cpu.to(device, dtype="float32"), on_device.to(dg.float32)):
+    for moved in (
+        cpu.to(device, dg.float32),
+        cpu.to(dg.float32, device),
+        cpu.to(dtype=dg.float32, device=device),
+        cpu.to(device, dtype="float32"),
+        on_device.to(dg.float32),
+    ):
         assert moved.device is target and moved.dtype == dg.float32
         same(x.astype(np.float32), moved.data, device)
     back = on_device.to("cpu", dg.float32)
@@ -864,8 +918,12 @@ def test_python_scalars_and_lists_from_a_device_tensor(device):
 
 def test_unknown_device_names_raise_value_error(device):
     t = dg.tensor([1.0], device=device)
-    for call in (lambda: backend.get_device("tpu"), lambda: dg.tensor([1.0], device="tpu"),
-                 lambda: t.to("tpu"), lambda: dg.tensor([1.0]).to("tpu")):
+    for call in (
+        lambda: backend.get_device("tpu"),
+        lambda: dg.tensor([1.0], device="tpu"),
+        lambda: t.to("tpu"),
+        lambda: dg.tensor([1.0]).to("tpu"),
+    ):
         with pytest.raises(ValueError, match="unknown device 'tpu'"):
             call()
     assert not backend.is_available("tpu")

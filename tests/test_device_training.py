@@ -101,8 +101,13 @@ def rng_data(shape, classes, n, seed=0):
 def bn_model(generator):
     """Conv → BatchNorm2d → ReLU → Linear → BatchNorm1d → Linear, for (N, 1, 6, 6) input."""
     return nn.Sequential(
-        nn.Conv2d(1, 3, 3, generator=generator), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(),
-        nn.Linear(3 * 4 * 4, 6, generator=generator), nn.BatchNorm1d(6), nn.ReLU(),
+        nn.Conv2d(1, 3, 3, generator=generator),
+        nn.BatchNorm2d(3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(3 * 4 * 4, 6, generator=generator),
+        nn.BatchNorm1d(6),
+        nn.ReLU(),
         nn.Linear(6, 4, generator=generator),
     )
 
@@ -181,8 +186,12 @@ def test_module_to_device_and_float64_at_once(device):
     x, _ = rng_data((1, 6, 6), 4, 5)
     cpu_model.to(dg.float64).eval()
     model.eval()
-    same(cpu_model(dg.tensor(x, dtype=dg.float64)).data,
-         model(dg.tensor(x, dtype=dg.float64, device=device)).data, device, what="float64 output")
+    same(
+        cpu_model(dg.tensor(x, dtype=dg.float64)).data,
+        model(dg.tensor(x, dtype=dg.float64, device=device)).data,
+        device,
+        what="float64 output",
+    )
 
 
 INITIALIZERS = {
@@ -280,8 +289,12 @@ class Run:
     def state(self):
         """{(parameter index, key): array} of the optimizer's state arrays."""
         index = {id(p): i for i, p in enumerate(self.model.parameters())}
-        return {(index[id(p)], key): value for p, s in self.optimizer.state.items() for key, value in s.items()
-                if hasattr(value, "shape")}
+        return {
+            (index[id(p)], key): value
+            for p, s in self.optimizer.state.items()
+            for key, value in s.items()
+            if hasattr(value, "shape")
+        }
 
 
 def same_state(cpu_run, device_run, device):
@@ -308,8 +321,9 @@ def test_lr_scheduler_drives_an_optimizer_on_the_device(device, case):
     assert device_run.scheduler.get_last_lr() == cpu_run.scheduler.get_last_lr() == [base * 0.5**3]
     same_module(cpu_run.model, device_run.model, device)
     fixed = Run(case, device).train(3)  # without the schedule the parameters end elsewhere
-    assert not np.array_equal(backend.to_host(fixed.model[0].weight.data),
-                              backend.to_host(device_run.model[0].weight.data))
+    assert not np.array_equal(
+        backend.to_host(fixed.model[0].weight.data), backend.to_host(device_run.model[0].weight.data)
+    )
 
 
 @pytest.mark.parametrize("source", ["device", "host"])
@@ -393,8 +407,11 @@ def test_vector_to_parameters_on_the_device(device, kind):
     cpu_model, device_model = copies(small_mlp, device)
     params = list(device_model.parameters())
     vector = np.random.default_rng(3).standard_normal(sum(p.data.size for p in params)).astype(np.float32)
-    given = {"host-array": vector, "device-tensor": dg.tensor(vector, device=device),
-             "device-array": backend.to_device(vector, device)}[kind]
+    given = {
+        "host-array": vector,
+        "device-tensor": dg.tensor(vector, device=device),
+        "device-array": backend.to_device(vector, device),
+    }[kind]
     nn_utils.vector_to_parameters(vector, cpu_model.parameters())
     nn_utils.vector_to_parameters(given, device_model.parameters())
     assert [id(p) for p in device_model.parameters()] == [id(p) for p in params]
@@ -497,11 +514,18 @@ def digits_loaders(loader_device=None):
 
 
 def digits_trainer(device=None, seed=0):
-    model = presets.mlp((1, 8, 8), 10, hidden=(24,), batch_norm=True, dropout=0.2,
-                        generator=np.random.default_rng(seed))
+    model = presets.mlp(
+        (1, 8, 8), 10, hidden=(24,), batch_norm=True, dropout=0.2, generator=np.random.default_rng(seed)
+    )
     optimizer = optim.Adam(model.parameters(), lr=0.01)
-    return Trainer(model, optimizer, F.cross_entropy, scheduler=lr_scheduler.StepLR(optimizer, 1, gamma=0.5),
-                   clip_grad_norm=5.0, device=device)
+    return Trainer(
+        model,
+        optimizer,
+        F.cross_entropy,
+        scheduler=lr_scheduler.StepLR(optimizer, 1, gamma=0.5),
+        clip_grad_norm=5.0,
+        device=device,
+    )
 
 
 def without_seconds(history):
@@ -570,8 +594,9 @@ def test_trainer_resumes_on_the_device_from_a_mid_way_checkpoint(device, tmp_pat
     same_history(cpu_history, resumed, device)
     same_module(cpu_trainer.model, resumed_trainer.model, device)
     for p in resumed_trainer.model.parameters():
-        assert all(on(device, value) for value in resumed_trainer.optimizer.state[p].values()
-                   if hasattr(value, "shape"))
+        assert all(
+            on(device, value) for value in resumed_trainer.optimizer.state[p].values() if hasattr(value, "shape")
+        )
 
 
 def host_arrays(value, path="checkpoint"):
@@ -605,8 +630,7 @@ def test_device_checkpoint_is_readable_on_the_cpu(device, tmp_path):
     cpu_model = digits_trainer(seed=1).model  # another initialization, overwritten by the checkpoint
     cpu_model.load_state_dict(state["model"])
     x = splits.test.arrays[0][:20]
-    match(Trainer(cpu_model, optim.SGD(cpu_model.parameters()), F.cross_entropy).predict(x),
-          trainer.predict(x), device)
+    match(Trainer(cpu_model, optim.SGD(cpu_model.parameters()), F.cross_entropy).predict(x), trainer.predict(x), device)
 
 
 # ----------------------------------------------------------------------------
@@ -615,11 +639,18 @@ def test_device_checkpoint_is_readable_on_the_cpu(device, tmp_path):
 
 def test_io_save_of_device_tensors_loads_as_host_arrays(device, tmp_path):
     r = np.random.default_rng(6)
-    data = {"weight": r.standard_normal((3, 4)).astype(np.float32), "bias": r.standard_normal(4),
-            "count": np.array(7, dtype=np.int64), "strided": r.standard_normal((4, 6)).astype(np.float32)}
-    state = {"weight": dg.tensor(data["weight"], device=device), "bias": dg.tensor(data["bias"], device=device),
-             "count": backend.to_device(data["count"], device),  # a raw device array
-             "strided": dg.tensor(data["strided"], device=device).transpose(0, 1)}  # a non-contiguous view
+    data = {
+        "weight": r.standard_normal((3, 4)).astype(np.float32),
+        "bias": r.standard_normal(4),
+        "count": np.array(7, dtype=np.int64),
+        "strided": r.standard_normal((4, 6)).astype(np.float32),
+    }
+    state = {
+        "weight": dg.tensor(data["weight"], device=device),
+        "bias": dg.tensor(data["bias"], device=device),
+        "count": backend.to_device(data["count"], device),  # a raw device array
+        "strided": dg.tensor(data["strided"], device=device).transpose(0, 1),
+    }  # a non-contiguous view
     data["strided"] = data["strided"].T
     assert all(on(device, v.data if isinstance(v, dg.Tensor) else v) for v in state.values())
     io.save(state, tmp_path / "tensors.safetensors")
@@ -634,8 +665,10 @@ def test_io_save_of_device_tensors_loads_as_host_arrays(device, tmp_path):
 def test_io_save_checkpoint_of_nested_device_arrays(device, tmp_path):
     r = np.random.default_rng(8)
     a, b = r.standard_normal((2, 3)).astype(np.float32), r.standard_normal(5)
-    io.save_checkpoint({"step": 3, "arrays": [dg.tensor(a, device=device), {"b": backend.to_device(b, device)}]},
-                       tmp_path / "nested.safetensors")
+    io.save_checkpoint(
+        {"step": 3, "arrays": [dg.tensor(a, device=device), {"b": backend.to_device(b, device)}]},
+        tmp_path / "nested.safetensors",
+    )
     loaded = io.load_checkpoint(tmp_path / "nested.safetensors")
     assert loaded["step"] == 3
     got_a, got_b = loaded["arrays"][0], loaded["arrays"][1]["b"]

@@ -44,29 +44,29 @@ def test_sigmoid_statistics_by_hand():
     model = nn.Sequential(nn.Sigmoid())
     with ActivationStats(model) as stats:
         model(t64(logit(outputs)))
-    (name, result), = stats.results.items()
+    ((name, result),) = stats.results.items()
     assert name == "0" and result.kind == "Sigmoid"
     assert result.mean == pytest.approx(outputs.mean()) and result.std == pytest.approx(outputs.std())
-    assert result.saturated == 0.5               # 0.01 and 0.99 lie within 0.02 of 0 and 1
+    assert result.saturated == 0.5  # 0.01 and 0.99 lie within 0.02 of 0 and 1
     assert result.dead == 0.0
     assert result.edges[0] == 0.0 and result.edges[-1] == 1.0 and len(result.edges) == len(result.histogram) + 1
     counts = np.array(result.histogram)
-    assert counts.sum() == 4 and counts[0] == 1 and counts[-1] == 1   # 0.01 in the first bin, 0.99 in the last
-    assert counts[20] == 1 and counts[30] == 1                        # 0.5 and 0.76 (bins of 0.025)
+    assert counts.sum() == 4 and counts[0] == 1 and counts[-1] == 1  # 0.01 in the first bin, 0.99 in the last
+    assert counts[20] == 1 and counts[30] == 1  # 0.5 and 0.76 (bins of 0.025)
 
 
 def test_relu_dead_units_and_unbounded_histogram():
     model = nn.Sequential(nn.Linear(2, 2, bias=False).double(), nn.ReLU())
     model[0].weight.data[...] = np.eye(2)
     stats = ActivationStats(model)
-    model(t64([[-1.0, 2.0], [-3.0, 0.0], [-2.0, 50.0]]))   # unit 0 is 0 for every sample: dead
+    model(t64([[-1.0, 2.0], [-3.0, 0.0], [-2.0, 50.0]]))  # unit 0 is 0 for every sample: dead
     result = stats.results["1"]
     assert result.dead == 0.5 and result.saturated is None
     assert result.edges[0] == 0.0 and result.edges[-1] == 4.0
-    assert sum(result.histogram) == 6 and result.histogram[-1] == 1   # 50 counted in the last bin
+    assert sum(result.histogram) == 6 and result.histogram[-1] == 1  # 50 counted in the last bin
     stats.remove()
     model(t64([[1.0, 1.0]]))
-    assert stats.results["1"].dead == 0.5                 # removed: nothing recorded any more
+    assert stats.results["1"].dead == 0.5  # removed: nothing recorded any more
     assert not model[1]._forward_hooks
 
 
@@ -77,7 +77,7 @@ def test_tanh_saturation_and_choosing_layers():
     model[0].weight.data[...] = [[10.0], [0.0], [-10.0]]
     model[0].bias.data[...] = 0.0
     model(t64([[1.0]]))
-    assert stats.results["1"].saturated == pytest.approx(2 / 3)   # tanh(±10) saturate, tanh(0) does not
+    assert stats.results["1"].saturated == pytest.approx(2 / 3)  # tanh(±10) saturate, tanh(0) does not
     with pytest.raises(ValueError, match=r"no layers named \['7'\] in the model; its layers: \['0', '1', '2', '3'\]"):
         ActivationStats(model, layers=["7"])
     with pytest.raises(ValueError, match="no layer of the model to watch"):
@@ -99,7 +99,7 @@ def test_gradient_norms_and_update_ratios_by_hand():
     model = two_linear_layers()
     flow = GradientFlow(model)
     x = t64([[1.0, 1.0]])
-    model(x).sum().backward()        # y = w2 · (W1 x): dW2 = W1 x = [1, 2]; dW1 = w2ᵀ xᵀ = [[3, 3], [4, 4]]
+    model(x).sum().backward()  # y = w2 · (W1 x): dW2 = W1 x = [1, 2]; dW1 = w2ᵀ xᵀ = [[3, 3], [4, 4]]
     grads = flow.gradients()
     assert grads["parameters"] == {"0.weight": pytest.approx(math.sqrt(50)), "1.weight": pytest.approx(math.sqrt(5))}
     assert grads["layers"] == {"0": pytest.approx(math.sqrt(50)), "1": pytest.approx(math.sqrt(5))}
@@ -118,9 +118,12 @@ def test_layers_group_their_parameters_and_skip_missing_gradients():
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
     flow = GradientFlow(model)
     assert list(flow.layers) == ["0", "1", "3"] and flow.weighted == ["0", "3"]
-    assert flow.gradients() == {"parameters": dict.fromkeys(["0.weight", "0.bias", "1.weight", "1.bias",
-                                                             "3.weight", "3.bias"]),
-                                "layers": {"0": None, "1": None, "3": None}, "total": None, "first_last_ratio": None}
+    assert flow.gradients() == {
+        "parameters": dict.fromkeys(["0.weight", "0.bias", "1.weight", "1.bias", "3.weight", "3.bias"]),
+        "layers": {"0": None, "1": None, "3": None},
+        "total": None,
+        "first_last_ratio": None,
+    }
     with pytest.raises(ValueError, match="has no parameters"):
         GradientFlow(nn.ReLU())
 
@@ -138,28 +141,37 @@ def test_detect_anomaly_names_the_op_and_module_of_the_forward():
     model = nn.Sequential(nn.Linear(2, 2, bias=False).double(), Log())
     model[0].weight.data[...] = [[-1.0, 0.0], [0.0, 1.0]]
     x = t64([[1.0, 2.0]])
-    with pytest.raises(AnomalyDetected, match=r"the forward of op 'log' \(in module 1 \(Log\)\) gave 1 NaN in 2 values "
-                                              r"of output \(1, 2\): it produced it from finite inputs"):
+    with pytest.raises(
+        AnomalyDetected,
+        match=r"the forward of op 'log' \(in module 1 \(Log\)\) gave 1 NaN in 2 values "
+        r"of output \(1, 2\): it produced it from finite inputs",
+    ):
         with detect_anomaly(model):
             model(x)
-    with pytest.raises(AnomalyDetected, match=r"the forward of op 'log' gave 2 NaN"):   # outside any module
+    with pytest.raises(AnomalyDetected, match=r"the forward of op 'log' gave 2 NaN"):  # outside any module
         with detect_anomaly(model):
             (model[0](x) - 100.0).log()
-    with pytest.raises(AnomalyDetected, match=r"forward of op 'linear' \(in module 0 \(Linear\)\) gave .*: it received "
-                                              r"non-finite input 0"):
+    with pytest.raises(
+        AnomalyDetected,
+        match=r"forward of op 'linear' \(in module 0 \(Linear\)\) gave .*: it received "
+        r"non-finite input 0",
+    ):
         with detect_anomaly(model):
             model(t64([[np.nan, 1.0]]))
-    assert math.isnan(float((t64([-1.0]).log()).item()))   # outside the block nothing is checked
+    assert math.isnan(float((t64([-1.0]).log()).item()))  # outside the block nothing is checked
 
 
 def test_detect_anomaly_names_the_op_of_the_backward():
     x = t64([0.0, 4.0], requires_grad=True)
-    with pytest.raises(AnomalyDetected, match=r"the backward of op 'sqrt' gave 1 Inf in 2 values of the gradient "
-                                              r"of its input 0 \(2,\), from a finite incoming gradient"):
+    with pytest.raises(
+        AnomalyDetected,
+        match=r"the backward of op 'sqrt' gave 1 Inf in 2 values of the gradient "
+        r"of its input 0 \(2,\), from a finite incoming gradient",
+    ):
         with detect_anomaly():
             x.sqrt().sum().backward()
     x.grad = None
-    x.sqrt().sum().backward()    # outside: an inf gradient, silently
+    x.sqrt().sum().backward()  # outside: an inf gradient, silently
     assert math.isinf(x.grad[0])
 
 
@@ -173,17 +185,17 @@ def test_detect_anomaly_does_not_nest():
 
 def test_anomaly_mode_is_a_flag_the_dispatcher_reads_not_a_patched_call():
     call = dg.Function.__call__
-    assert not is_anomaly_enabled()                      # off by default
+    assert not is_anomaly_enabled()  # off by default
     with detect_anomaly():
         assert is_anomaly_enabled()
-        assert dg.Function.__call__ is call              # no class patching while on ...
+        assert dg.Function.__call__ is call  # no class patching while on ...
         with pytest.raises(AnomalyDetected):
-            t64([-1.0]).log()                            # ... yet the op is checked
+            t64([-1.0]).log()  # ... yet the op is checked
     assert not is_anomaly_enabled()
     assert dg.Function.__call__ is call
     with pytest.raises(AnomalyDetected), detect_anomaly():
         t64([-1.0]).log()
-    assert not is_anomaly_enabled() and dg.Function.__call__ is call   # switched off after an error too
+    assert not is_anomaly_enabled() and dg.Function.__call__ is call  # switched off after an error too
 
 
 # ----------------------------------------------------------------------------
@@ -196,8 +208,7 @@ def fit(model, loss_fn=F.cross_entropy, lr=0.05, steps=4, every=1, nan_guard=Tru
     y = np.arange(16 * steps) % 3
     stream = stdio.StringIO()
     monitors = [GradientFlowMonitor(every, stream=stream, **kwargs), ActivationMonitor(every, stream=stream)]
-    trainer = Trainer(model, dg.optim.SGD(model.parameters(), lr=lr), loss_fn, callbacks=monitors,
-                      nan_guard=nan_guard)
+    trainer = Trainer(model, dg.optim.SGD(model.parameters(), lr=lr), loss_fn, callbacks=monitors, nan_guard=nan_guard)
     trainer.fit(DataLoader(TensorDataset(x, y), 16), epochs=1)
     return monitors, stream.getvalue()
 
@@ -213,8 +224,17 @@ def test_a_healthy_net_raises_no_warning():
     gradients, activations = (m.records for m in monitors)
     assert [r["step"] for r in gradients] == [r["step"] for r in activations] == [1, 2, 3, 4]
     assert all(0.05 < r["first_last_ratio"] < 20 for r in gradients)
-    assert set(gradients[0]) == {"kind", "epoch", "step", "loss", "parameters", "layers", "total",
-                                 "first_last_ratio", "update_ratios"}
+    assert set(gradients[0]) == {
+        "kind",
+        "epoch",
+        "step",
+        "loss",
+        "parameters",
+        "layers",
+        "total",
+        "first_last_ratio",
+        "update_ratios",
+    }
     assert set(activations[0]["layers"]) == {"2", "4"}
 
 
@@ -229,21 +249,23 @@ def test_a_deep_sigmoid_net_warns_once_that_gradients_vanish():
 
 def test_exploding_and_non_finite_gradients():
     dg.manual_seed(0)
-    monitors, printed = fit(presets.mlp((8,), 3, hidden=(16,)), loss_fn=lambda o, t: F.cross_entropy(o, t) * 1e6,
-                            lr=0.0)
+    monitors, printed = fit(
+        presets.mlp((8,), 3, hidden=(16,)), loss_fn=lambda o, t: F.cross_entropy(o, t) * 1e6, lr=0.0
+    )
     assert kinds(monitors) == {"exploding"} and "the gradients explode: total norm" in printed
     dg.manual_seed(0)
-    monitors, printed = fit(presets.mlp((8,), 3, hidden=(16,)), loss_fn=lambda o, t: F.cross_entropy(o, t) * np.nan,
-                            nan_guard=False)
+    monitors, printed = fit(
+        presets.mlp((8,), 3, hidden=(16,)), loss_fn=lambda o, t: F.cross_entropy(o, t) * np.nan, nan_guard=False
+    )
     assert "non-finite" in kinds(monitors) and "the gradients are not finite at step 1" in printed
 
 
 def test_dead_relus_and_saturated_sigmoids():
     dg.manual_seed(0)
     model = presets.mlp((8,), 3, hidden=(16,))
-    model[1].bias.data[...] = -100.0      # every pre-activation negative: every unit dead
+    model[1].bias.data[...] = -100.0  # every pre-activation negative: every unit dead
     monitors, printed = fit(model, lr=0.0)
-    assert kinds(monitors) == {"dead", "vanishing"}       # and no gradient reaches the first layer
+    assert kinds(monitors) == {"dead", "vanishing"}  # and no gradient reaches the first layer
     assert "100% of layer 2's units (ReLU) are dead at step 1" in printed
     dg.manual_seed(0)
     model = presets.mlp((8,), 3, hidden=(16,), activation="sigmoid")
@@ -258,18 +280,26 @@ def test_monitors_sample_every_n_steps_and_write_json_lines(tmp_path):
     x, y = np.zeros((80, 8), np.float32), np.arange(80) % 3
     monitors = standard_monitors(str(tmp_path), every=2, stream=stdio.StringIO())
     Trainer(model, dg.optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, callbacks=monitors).fit(
-        DataLoader(TensorDataset(x, y), 16), epochs=1)     # 5 steps: 1, 3, 5 sampled
+        DataLoader(TensorDataset(x, y), 16), epochs=1
+    )  # 5 steps: 1, 3, 5 sampled
     lines = [json.loads(line) for line in (tmp_path / "diagnostics.jsonl").read_text().splitlines()]
-    assert [(r["kind"], r["step"]) for r in lines] == [("activations", 1), ("gradients", 1), ("activations", 3),
-                                                       ("gradients", 3), ("activations", 5), ("gradients", 5)]
-    assert not model[2]._forward_hooks                      # the activation hooks are attached only when sampling
+    assert [(r["kind"], r["step"]) for r in lines] == [
+        ("activations", 1),
+        ("gradients", 1),
+        ("activations", 3),
+        ("gradients", 3),
+        ("activations", 5),
+        ("gradients", 5),
+    ]
+    assert not model[2]._forward_hooks  # the activation hooks are attached only when sampling
     with pytest.raises(ValueError, match="every must be a whole number of steps >= 1, got 0"):
         GradientFlowMonitor(every=0)
 
 
 def test_a_resumed_run_drops_the_records_after_its_checkpoint(tmp_path):
     path = tmp_path / "diagnostics.jsonl"
-    path.write_text("".join(json.dumps({"kind": "gradients", "step": s}) + "\n" for s in (1, 3, 5, 7))
-                    + '{"kind": "grad')             # a torn last line
+    path.write_text(
+        "".join(json.dumps({"kind": "gradients", "step": s}) + "\n" for s in (1, 3, 5, 7)) + '{"kind": "grad'
+    )  # a torn last line
     keep_until(str(path), 5)
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 3, 5]

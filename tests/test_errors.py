@@ -36,9 +36,17 @@ def test_matmul_shape_mismatch_names_matmul_and_both_shapes(x):
         np.ones((4, 5)) @ x  # reflected, from a NumPy array
 
 
-@pytest.mark.parametrize("op, name", [(lambda a, b: a + b, "add"), (lambda a, b: a - b, "sub"),
-                                      (lambda a, b: a * b, "mul"), (lambda a, b: a / b, "div"),
-                                      (dg.maximum, "maximum"), (lambda a, b: a**b, "pow")])
+@pytest.mark.parametrize(
+    "op, name",
+    [
+        (lambda a, b: a + b, "add"),
+        (lambda a, b: a - b, "sub"),
+        (lambda a, b: a * b, "mul"),
+        (lambda a, b: a / b, "div"),
+        (dg.maximum, "maximum"),
+        (lambda a, b: a**b, "pow"),
+    ],
+)
 def test_broadcast_mismatch_names_the_op_and_both_shapes(x, op, name):
     with raises(ValueError, name, "(2, 3)", "(4,)"):
         op(x, dg.randn(4))

@@ -17,8 +17,9 @@ from deepgrad.data import DatasetError, read_idx
 from deepgrad.errors import CheckpointError, ConfigError
 from deepgrad.train import config as options
 
-FUZZ = settings(derandomize=True, max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    derandomize=True, max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +85,12 @@ def test_damaged_toml_configs_are_config_errors(tmp_path, text, value):
 
 
 @FUZZ
-@given(ndim=st.integers(0, 5), dims=st.lists(st.integers(0, 2**32 - 1), min_size=5, max_size=5),
-       body=st.binary(max_size=200), gzipped=st.booleans())
+@given(
+    ndim=st.integers(0, 5),
+    dims=st.lists(st.integers(0, 2**32 - 1), min_size=5, max_size=5),
+    body=st.binary(max_size=200),
+    gzipped=st.booleans(),
+)
 def test_damaged_idx_files_are_dataset_errors(tmp_path, ndim, dims, body, gzipped):
     raw = bytes([0, 0, 8, ndim]) + b"".join(d.to_bytes(4, "big") for d in dims[:ndim]) + body
     path = tmp_path / ("data-idx-ubyte.gz" if gzipped else "data-idx-ubyte")
@@ -107,8 +112,8 @@ def test_a_truncated_gzip_idx_file_is_a_dataset_error(tmp_path):
 
 def test_non_finite_options_are_config_errors():
     for name in ("lr", "dropout", "init_std"):
-        with pytest.raises(ConfigError, match=f"{name} must be a (finite )?number, got nan"):
+        with pytest.raises(ConfigError, match=f"{name} must be a finite number, got nan"):
             options.resolve({name: float("nan")})
-    with pytest.raises(ConfigError, match="lr must be (positive|a finite number), got -inf"):
+    with pytest.raises(ConfigError, match="lr must be a finite number, got -inf"):
         options.resolve({"lr": float("-inf")})
     assert dg.DeepgradError in ConfigError.__mro__

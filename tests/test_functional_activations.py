@@ -226,7 +226,8 @@ def test_sigmoid_tanh_softplus_of_huge_inputs():
 
 
 @pytest.mark.parametrize(
-    "fn", [F.relu, F.leaky_relu, F.elu, F.gelu, lambda t: F.gelu(t, approximate="tanh")],
+    "fn",
+    [F.relu, F.leaky_relu, F.elu, F.gelu, lambda t: F.gelu(t, approximate="tanh")],
     ids=["relu", "leaky_relu", "elu", "gelu", "gelu tanh"],
 )
 def test_other_activations_of_huge_inputs_are_finite(fn):

@@ -37,7 +37,6 @@ def gradcheck(fn, *arrays):
     assert dg.gradcheck(fn, inputs) is True
 
 
-
 # ----------------------------------------------------------------------------
 # Gradcheck
 
@@ -221,8 +220,9 @@ def test_plain_class_indices_match_the_general_fused_op(shape, reduction):
         x.grad = None
         loss = F.cross_entropy(x, y, weight=weight, reduction=reduction)
         loss.backward(upstream)
-        results.append((type(loss.grad_fn).__name__ if reduction != "none" or len(shape) == 2 else None,
-                         loss.data, x.grad))
+        results.append(
+            (type(loss.grad_fn).__name__ if reduction != "none" or len(shape) == 2 else None, loss.data, x.grad)
+        )
     (fast_fn, fast_loss, fast_grad), (general_fn, general_loss, general_grad) = results
     if fast_fn is not None:
         assert (fast_fn, general_fn) == ("SoftmaxCrossEntropyIndices", "SoftmaxCrossEntropy")
@@ -230,8 +230,11 @@ def test_plain_class_indices_match_the_general_fused_op(shape, reduction):
     np.testing.assert_allclose(fast_grad, general_grad, rtol=1e-14, atol=1e-17)
 
 
-@pytest.mark.parametrize("target, ignore_index", [([0, 5, 1], -100), ([0, -1, 1], -100), ([0, 2, 1], 2)],
-                         ids=["too-large", "negative", "ignored-class"])
+@pytest.mark.parametrize(
+    "target, ignore_index",
+    [([0, 5, 1], -100), ([0, -1, 1], -100), ([0, 2, 1], 2)],
+    ids=["too-large", "negative", "ignored-class"],
+)
 def test_class_indices_off_the_fast_path(target, ignore_index):
     x = dg.tensor(randn(14, (3, 4)), requires_grad=True)
     if ignore_index == -100:

@@ -409,20 +409,24 @@ def test_cast_and_to(shape, seed):
 # Scalars and NumPy arrays on either side of a tensor
 
 
-
-@pytest.mark.parametrize("fn, args, expected", [
-    (dg.add, (1.0, 2.0), np.float32(3.0)),
-    (dg.div, (3, 2), np.float32(1.5)),
-    (dg.sub, ([1.0, 2.0], 1), np.array([0.0, 1.0], dtype=np.float32)),
-    (dg.mul, (np.ones(2), 2.0), np.array([2.0, 2.0])),
-    (dg.maximum, (np.ones(2), np.zeros(2)), np.ones(2)),
-    (dg.matmul, (np.ones((2, 2)), np.ones(2)), np.array([2.0, 2.0])),
-], ids=["scalars", "int-scalars", "list-and-int", "array-and-float", "arrays", "matmul-arrays"])
+@pytest.mark.parametrize(
+    "fn, args, expected",
+    [
+        (dg.add, (1.0, 2.0), np.float32(3.0)),
+        (dg.div, (3, 2), np.float32(1.5)),
+        (dg.sub, ([1.0, 2.0], 1), np.array([0.0, 1.0], dtype=np.float32)),
+        (dg.mul, (np.ones(2), 2.0), np.array([2.0, 2.0])),
+        (dg.maximum, (np.ones(2), np.zeros(2)), np.ones(2)),
+        (dg.matmul, (np.ones((2, 2)), np.ones(2)), np.array([2.0, 2.0])),
+    ],
+    ids=["scalars", "int-scalars", "list-and-int", "array-and-float", "arrays", "matmul-arrays"],
+)
 def test_binary_functions_of_no_tensor_at_all(fn, args, expected):
     """dg.add and its kin take plain data on both sides too (the result is a new tensor)."""
     out = fn(*args)
     assert isinstance(out, dg.Tensor) and out.dtype == np.asarray(expected).dtype
     np.testing.assert_array_equal(out.data, expected)
+
 
 @SETTINGS
 @given(shape_pair=broadcast_shapes(), seed=seeds)
@@ -430,10 +434,24 @@ def test_scalars_and_numpy_arrays_mix_on_either_side(shape_pair, seed):
     shape_x, shape_c = shape_pair
     c, c_nonzero = randn(seed + 1, shape_c), away_from_zero(seed + 2, shape_c)
     cases = [
-        lambda x: 2.0 * x, lambda x: x * 2.0, lambda x: 3 + x, lambda x: 1 - x, lambda x: x - 1,
-        lambda x: 2.0 / x, lambda x: x / 4, lambda x: np.float64(0.5) * x, lambda x: x * np.array(0.5),
-        lambda x: x - c, lambda x: c - x, lambda x: c * x, lambda x: x + c, lambda x: c + x,
-        lambda x: c / x, lambda x: x / c_nonzero, lambda x: dg.maximum(x, 0.25), lambda x: dg.minimum(0.25, x),
+        lambda x: 2.0 * x,
+        lambda x: x * 2.0,
+        lambda x: 3 + x,
+        lambda x: 1 - x,
+        lambda x: x - 1,
+        lambda x: 2.0 / x,
+        lambda x: x / 4,
+        lambda x: np.float64(0.5) * x,
+        lambda x: x * np.array(0.5),
+        lambda x: x - c,
+        lambda x: c - x,
+        lambda x: c * x,
+        lambda x: x + c,
+        lambda x: c + x,
+        lambda x: c / x,
+        lambda x: x / c_nonzero,
+        lambda x: dg.maximum(x, 0.25),
+        lambda x: dg.minimum(0.25, x),
     ]
     x = away_from_zero(seed, shape_x)  # |x| >= 0.5: a safe divisor, never tied with 0.25
     for fn in cases:

@@ -19,21 +19,21 @@ def t64(values, requires_grad=True):
 
 def test_a_non_leaf_hook_sees_the_total_gradient_once_and_can_replace_it():
     x = t64([1.0, 2.0])
-    y = x * 3.0                      # used twice below: dL/dy = 2·y + 1
+    y = x * 3.0  # used twice below: dL/dy = 2·y + 1
     seen = []
     y.register_hook(lambda g: seen.append(g.copy()))
-    y.register_hook(lambda g: g * 10)          # then doubled... times ten
+    y.register_hook(lambda g: g * 10)  # then doubled... times ten
     ((y * y).sum() + y.sum()).backward()
     np.testing.assert_array_equal(seen[0], [7.0, 13.0])
     assert len(seen) == 1
-    np.testing.assert_array_equal(x.grad, [210.0, 390.0])   # dL/dx = 3 · 10 · (2y + 1)
+    np.testing.assert_array_equal(x.grad, [210.0, 390.0])  # dL/dx = 3 · 10 · (2y + 1)
 
 
 def test_a_leaf_hook_sees_the_total_before_it_is_added_to_grad():
     x = t64([1.0, -2.0])
     seen = []
     handle = x.register_hook(lambda g: seen.append(g.copy()) or -g)
-    (x * x + x).sum().backward()             # dL/dx = 2x + 1, from two uses
+    (x * x + x).sum().backward()  # dL/dx = 2x + 1, from two uses
     np.testing.assert_array_equal(seen[0], [3.0, -3.0])
     np.testing.assert_array_equal(x.grad, [-3.0, 3.0])
     handle.remove()
@@ -50,7 +50,7 @@ def test_hooks_chain_in_order_and_retain_grad_keeps_the_hooked_gradient():
     y.register_hook(lambda g: g + 1)
     y.register_hook(lambda g: g * 3)
     y.sum().backward()
-    np.testing.assert_array_equal(y.grad, [6.0, 6.0])       # (1 + 1) · 3
+    np.testing.assert_array_equal(y.grad, [6.0, 6.0])  # (1 + 1) · 3
     np.testing.assert_array_equal(x.grad, [12.0, 12.0])
 
 
@@ -89,7 +89,7 @@ def test_hooks_compose_with_retain_graph_no_grad_and_fused_ops():
     loss.backward()
     assert calls == [(4, 5), (4, 5)]
     with dg.no_grad():
-        layer(x)   # a hook on a tensor of the earlier graph is not called by anything built without grad
+        layer(x)  # a hook on a tensor of the earlier graph is not called by anything built without grad
     assert len(calls) == 2
     # a hook that zeroes the gradient of the fused op's output cuts everything before it
     fresh = layer(x)
@@ -109,8 +109,9 @@ def test_bad_hooks_are_clear_errors():
     x = t64([1.0, 2.0])
     y = x * 2
     y.register_hook(explode)
-    with pytest.raises(RuntimeError,
-                       match=r"gradient hook .*explode of a tensor of shape \(2,\) raised ValueError: boom"):
+    with pytest.raises(
+        RuntimeError, match=r"gradient hook .*explode of a tensor of shape \(2,\) raised ValueError: boom"
+    ):
         y.sum().backward()
     z = t64([1.0, 2.0])
     z.register_hook(lambda g: g[:1])
@@ -127,7 +128,7 @@ def linear_case():
     layer.weight.data[...] = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
     layer.bias.data[...] = 0.0
     x = t64([[1.0, -1.0]])
-    upstream = np.array([[1.0, 0.0, 2.0]])   # L = Σ y · upstream
+    upstream = np.array([[1.0, 0.0, 2.0]])  # L = Σ y · upstream
     return layer, x, upstream
 
 
@@ -139,7 +140,7 @@ def test_full_backward_hook_sees_grad_input_and_grad_output():
     ((module, grad_input, grad_output),) = seen
     assert module is layer and len(grad_input) == len(grad_output) == 1
     np.testing.assert_array_equal(grad_output[0], upstream)
-    np.testing.assert_array_equal(grad_input[0], [[11.0, 14.0]])   # upstream · W
+    np.testing.assert_array_equal(grad_input[0], [[11.0, 14.0]])  # upstream · W
     np.testing.assert_array_equal(x.grad, [[11.0, 14.0]])
 
 
@@ -155,7 +156,7 @@ def test_full_backward_hook_replaces_grad_input_and_pre_hook_grad_output():
     layer.register_full_backward_pre_hook(lambda m, go: (go[0] * 2,))
     layer.register_full_backward_hook(lambda m, gi, go: seen.append(go[0].copy()))
     (layer(x) * dg.tensor(upstream)).sum().backward()
-    np.testing.assert_array_equal(seen[0], upstream * 2)    # the hooks see the replaced grad_output
+    np.testing.assert_array_equal(seen[0], upstream * 2)  # the hooks see the replaced grad_output
     np.testing.assert_array_equal(layer.weight.grad, [[2.0, -2.0], [0.0, 0.0], [4.0, -4.0]])
     np.testing.assert_array_equal(x.grad, [[22.0, 28.0]])
 
@@ -177,15 +178,15 @@ def test_backward_hooks_per_call_in_a_network_and_removal():
     handles = [m.register_full_backward_hook(lambda m, gi, go, i=i: order.append(i)) for i, m in enumerate(model)]
     x = dg.tensor(np.ones((2, 4)), requires_grad=True)
     F.cross_entropy(model(x), np.array([0, 1])).backward()
-    assert order == [2, 1, 0]                                   # from the output back
+    assert order == [2, 1, 0]  # from the output back
     expected = x.grad.copy()
     for handle in handles:
         handle.remove()
     x.grad = None
     out = model(x)
-    assert type(out.grad_fn).__name__ == "Linear"              # no identity wrappers left
+    assert type(out.grad_fn).__name__ == "Linear"  # no identity wrappers left
     F.cross_entropy(out, np.array([0, 1])).backward()
-    np.testing.assert_array_equal(x.grad, expected)            # the hooks changed nothing
+    np.testing.assert_array_equal(x.grad, expected)  # the hooks changed nothing
     with dg.no_grad():
         model[0].register_full_backward_hook(lambda *a: order.append("no grad"))
         model(x)

@@ -107,13 +107,18 @@ def test_checkpoint_round_trips_nested_structures(tmp_path):
     state = {
         "format": "test",
         "model": dict(model.state_dict()),
-        "optimizer": opt.state_dict(),            # int keys, nested dicts, arrays, floats, tuples (betas)
-        "rng": dg.get_rng_state(),                # 128-bit integers
+        "optimizer": opt.state_dict(),  # int keys, nested dicts, arrays, floats, tuples (betas)
+        "rng": dg.get_rng_state(),  # 128-bit integers
         "numbers": {1: 1.5, 2: float("inf"), 3: float("-inf"), 4: float("nan"), 5: -7, 6: True, 7: None},
         "list": [1, "two", [3.0, {"four": np.arange(4)}], ()],
         "empty": {"dict": {}, "list": []},
-        "arrays": {"f64": np.linspace(0, 1, 5), "i64": np.arange(6).reshape(2, 3), "bool": np.array([True, False]),
-                   "special": np.array([np.inf, -np.inf, np.nan, 0.5], np.float32), "empty": np.zeros((0, 3))},
+        "arrays": {
+            "f64": np.linspace(0, 1, 5),
+            "i64": np.arange(6).reshape(2, 3),
+            "bool": np.array([True, False]),
+            "special": np.array([np.inf, -np.inf, np.nan, 0.5], np.float32),
+            "empty": np.zeros((0, 3)),
+        },
         "scalar": np.float32(2.5),
     }
     path = str(tmp_path / "ckpt.safetensors")
@@ -140,8 +145,14 @@ def test_checkpoint_round_trips_nested_structures(tmp_path):
 
 def test_checkpoint_keeps_arrays_whose_paths_look_alike(tmp_path):
     # "a.b" as one key and "b" inside "a" both have the path a.b; int 1 and str "1" both have the path 1
-    state = {"a.b": np.array([1.0]), "a": {"b": np.array([2.0])}, 1: np.array([3]), "1": np.array([4]),
-             "": np.array([5]), "value": np.array([6])}
+    state = {
+        "a.b": np.array([1.0]),
+        "a": {"b": np.array([2.0])},
+        1: np.array([3]),
+        "1": np.array([4]),
+        "": np.array([5]),
+        "value": np.array([6]),
+    }
     path = str(tmp_path / "c.safetensors")
     io.save_checkpoint(state, path)
     assert_same_structure(io.load_checkpoint(path), state)
@@ -259,8 +270,11 @@ def test_a_full_disk_during_a_save_leaves_the_previous_file_and_no_temporary(tmp
             handle.write(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    with pytest.raises(WriteError, match=r"cannot write .*w.safetensors: No space left on device; the previous "
-                                         r"file, if any, is unchanged") as error:
+    with pytest.raises(
+        WriteError,
+        match=r"cannot write .*w.safetensors: No space left on device; the previous "
+        r"file, if any, is unchanged",
+    ) as error:
         io.atomic_write(str(path), full_disk)
     assert isinstance(error.value, DeepgradError) and isinstance(error.value, OSError)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["w.safetensors"]

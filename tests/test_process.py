@@ -18,8 +18,9 @@ glibc = pytest.mark.skipif(
 
 
 def run_python(code, **env):
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            env={"PATH": "", **env})
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PATH": "", **env}
+    )
     return result.stdout.strip()
 
 

@@ -397,11 +397,25 @@ def test_default_dtype_applies_to_python_floats():
 @pytest.mark.parametrize(
     "fn",
     [
-        lambda x: x * 0.5, lambda x: 0.5 * x, lambda x: x * np.float64(0.5), lambda x: np.float64(0.5) * x,
-        lambda x: x + 1, lambda x: 1 - x, lambda x: x / 3, lambda x: 3.0 / x, lambda x: x**2,
-        lambda x: x ** np.float64(0.5), lambda x: 2.0**x, lambda x: x * np.array(0.5),
-        lambda x: dg.maximum(x, 0.0), lambda x: dg.minimum(0.0, x), lambda x: dg.where(x.data > 1.5, x, 0.0),
-        lambda x: x.clamp(0.0, 1.5), lambda x: x.mean(), lambda x: x.var(), lambda x: x.std(),
+        lambda x: x * 0.5,
+        lambda x: 0.5 * x,
+        lambda x: x * np.float64(0.5),
+        lambda x: np.float64(0.5) * x,
+        lambda x: x + 1,
+        lambda x: 1 - x,
+        lambda x: x / 3,
+        lambda x: 3.0 / x,
+        lambda x: x**2,
+        lambda x: x ** np.float64(0.5),
+        lambda x: 2.0**x,
+        lambda x: x * np.array(0.5),
+        lambda x: dg.maximum(x, 0.0),
+        lambda x: dg.minimum(0.0, x),
+        lambda x: dg.where(x.data > 1.5, x, 0.0),
+        lambda x: x.clamp(0.0, 1.5),
+        lambda x: x.mean(),
+        lambda x: x.var(),
+        lambda x: x.std(),
     ],
 )
 def test_python_scalars_keep_float32(fn):
@@ -415,9 +429,17 @@ def test_python_scalars_keep_float32(fn):
 @pytest.mark.parametrize(
     "fn",
     [
-        lambda f, i: f + i, lambda f, i: i * f, lambda f, i: f / i, lambda f, i: i - f, lambda f, i: f**i,
-        lambda f, i: dg.maximum(f, i), lambda f, i: f * (i > 1), lambda f, i: dg.where(i.data > 1, f, i),
-        lambda f, i: f + dg.tensor(np.float64(2.0)), lambda f, i: i.exp() * f, lambda f, i: i**0.5 + f,
+        lambda f, i: f + i,
+        lambda f, i: i * f,
+        lambda f, i: f / i,
+        lambda f, i: i - f,
+        lambda f, i: f**i,
+        lambda f, i: dg.maximum(f, i),
+        lambda f, i: f * (i > 1),
+        lambda f, i: dg.where(i.data > 1, f, i),
+        lambda f, i: f + dg.tensor(np.float64(2.0)),
+        lambda f, i: i.exp() * f,
+        lambda f, i: i**0.5 + f,
     ],
 )
 def test_float32_meeting_integers_or_a_float64_0d_tensor_stays_float32(fn):
@@ -473,10 +495,14 @@ def test_repr():
 def test_comparisons_return_bool_tensors():
     a, b = dg.tensor([1.0, 2.0, 3.0], requires_grad=True), dg.tensor([3.0, 2.0, 1.0])
     cases = {
-        "<": (a < b, [True, False, False]), "<=": (a <= b, [True, True, False]),
-        ">": (a > b, [False, False, True]), ">=": (a >= b, [False, True, True]),
-        "==": (a == b, [False, True, False]), "!=": (a != b, [True, False, True]),
-        "scalar": (a > 1.5, [False, True, True]), "array": (a == np.array([1.0, 0.0, 3.0]), [True, False, True]),
+        "<": (a < b, [True, False, False]),
+        "<=": (a <= b, [True, True, False]),
+        ">": (a > b, [False, False, True]),
+        ">=": (a >= b, [False, True, True]),
+        "==": (a == b, [False, True, False]),
+        "!=": (a != b, [True, False, True]),
+        "scalar": (a > 1.5, [False, True, True]),
+        "array": (a == np.array([1.0, 0.0, 3.0]), [True, False, True]),
     }
     for name, (result, expected) in cases.items():
         assert isinstance(result, dg.Tensor), name
@@ -487,19 +513,40 @@ def test_comparisons_return_bool_tensors():
 
 # Each Tensor method that takes arguments, and the ops function it calls: the same arguments, defaults included.
 METHOD_FUNCTIONS = {
-    "clamp": dg.clamp, "clip": dg.clip, "maximum": dg.maximum, "minimum": dg.minimum, "matmul": dg.matmul,
-    "pow": dg.pow, "sum": dg.sum, "mean": dg.mean, "max": dg.max, "min": dg.min, "var": dg.var, "std": dg.std,
-    "argmax": dg.argmax, "argmin": dg.argmin, "reshape": dg.reshape, "view": dg.reshape, "permute": dg.permute,
-    "transpose": dg.transpose, "flatten": dg.flatten, "expand": dg.expand, "broadcast_to": dg.broadcast_to,
-    "squeeze": dg.squeeze, "unsqueeze": dg.unsqueeze, "softmax": dg.softmax, "log_softmax": dg.ops.log_softmax,
-    "to": dg.ops.device.to, "astype": dg.cast,
+    "clamp": dg.clamp,
+    "clip": dg.clip,
+    "maximum": dg.maximum,
+    "minimum": dg.minimum,
+    "matmul": dg.matmul,
+    "pow": dg.pow,
+    "sum": dg.sum,
+    "mean": dg.mean,
+    "max": dg.max,
+    "min": dg.min,
+    "var": dg.var,
+    "std": dg.std,
+    "argmax": dg.argmax,
+    "argmin": dg.argmin,
+    "reshape": dg.reshape,
+    "view": dg.reshape,
+    "permute": dg.permute,
+    "transpose": dg.transpose,
+    "flatten": dg.flatten,
+    "expand": dg.expand,
+    "broadcast_to": dg.broadcast_to,
+    "squeeze": dg.squeeze,
+    "unsqueeze": dg.unsqueeze,
+    "softmax": dg.softmax,
+    "log_softmax": dg.ops.log_softmax,
+    "to": dg.ops.device.to,
+    "astype": dg.cast,
 }
 
 
 @pytest.mark.parametrize("method", sorted(METHOD_FUNCTIONS))
 def test_methods_are_declared_in_the_class_with_their_functions_arguments(method):
     declared = inspect.getattr_static(dg.Tensor, method)
-    assert inspect.isfunction(declared), method   # in the class body, visible to readers and type checkers
+    assert inspect.isfunction(declared), method  # in the class body, visible to readers and type checkers
 
     def arguments(function):
         return [(p.name, p.kind, p.default) for p in list(inspect.signature(function).parameters.values())[1:]]
@@ -508,8 +555,26 @@ def test_methods_are_declared_in_the_class_with_their_functions_arguments(method
 
 
 def test_operators_and_properties_are_declared_in_the_class():
-    for name in ("__add__", "__radd__", "__rsub__", "__rtruediv__", "__rpow__", "__rmatmul__", "__neg__", "__abs__",
-                 "__getitem__", "__lt__", "__eq__", "__ne__", "exp", "relu", "cpu", "cuda", "float", "double"):
+    for name in (
+        "__add__",
+        "__radd__",
+        "__rsub__",
+        "__rtruediv__",
+        "__rpow__",
+        "__rmatmul__",
+        "__neg__",
+        "__abs__",
+        "__getitem__",
+        "__lt__",
+        "__eq__",
+        "__ne__",
+        "exp",
+        "relu",
+        "cpu",
+        "cuda",
+        "float",
+        "double",
+    ):
         assert name in vars(dg.Tensor), name
     assert isinstance(vars(dg.Tensor)["T"], property) and isinstance(vars(dg.Tensor)["device"], property)
     assert dg.Tensor.__hash__ is object.__hash__

@@ -6,8 +6,10 @@ matplotlib = pytest.importorskip("matplotlib")
 
 from deepgrad.viz import plot_curves  # noqa: E402
 
-EPOCHS = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.2, "train_accuracy": 0.5, "val_accuracy": 0.4},
-          {"epoch": 2, "train_loss": 0.5, "val_loss": 0.8, "train_accuracy": 0.8, "val_accuracy": 0.7}]
+EPOCHS = [
+    {"epoch": 1, "train_loss": 1.0, "val_loss": 1.2, "train_accuracy": 0.5, "val_accuracy": 0.4},
+    {"epoch": 2, "train_loss": 0.5, "val_loss": 0.8, "train_accuracy": 0.8, "val_accuracy": 0.7},
+]
 
 
 def test_curves_leave_the_matplotlib_backend_alone(tmp_path):
@@ -43,8 +45,9 @@ def test_a_figure_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         plot_curves(EPOCHS, path)
     with pytest.raises(KeyboardInterrupt):
-        activation_histograms({"std 1": {"layer 1": {"edges": [0.0, 1.0], "histogram": [3], "std": 1.0}}},
-                              tmp_path / "histograms.png")
+        activation_histograms(
+            {"std 1": {"layer 1": {"edges": [0.0, 1.0], "histogram": [3], "std": 1.0}}}, tmp_path / "histograms.png"
+        )
     assert path.read_bytes() == good
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png"]
     monkeypatch.setattr(Figure, "savefig", save)

@@ -14,8 +14,9 @@ import deepgrad.functional as F
 import deepgrad.nn as nn
 from deepgrad.viz import GraphvizError, graph
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
-                               reason="needs Graphviz's dot program (apt-get install graphviz)")
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None, reason="needs Graphviz's dot program (apt-get install graphviz)"
+)
 
 NODE = re.compile(r"^  n(\d+) \[label=<(.*)>, (.*)\];$")
 EDGE = re.compile(r"^  n(\d+) -> n(\d+);$")
@@ -39,7 +40,7 @@ def written(tensor, tmp_path, **kwargs):
 
 
 def op_count(dot_text):
-    return sum("rounded,filled\"" in attributes for _, attributes in parse(dot_text)[0].values())
+    return sum('rounded,filled"' in attributes for _, attributes in parse(dot_text)[0].values())
 
 
 def tiny_graph():
@@ -53,7 +54,7 @@ def tiny_graph():
 def batch_norm_in_nine_steps(x, gamma, beta, eps=1e-5):
     mu = x.mean(dim=0)
     xmu = x - mu
-    sq = xmu ** 2
+    sq = xmu**2
     var = sq.mean(dim=0)
     sqrtvar = (var + eps).sqrt()
     ivar = 1 / sqrtvar
@@ -138,8 +139,20 @@ def test_parameters_are_named_after_the_module(tmp_path):
     loss = F.cross_entropy(model(dg.randn(5, 4)), dg.tensor([0, 1, 0, 1, 1]))
     labels = [label for label, _ in parse(written(loss, tmp_path, names=model))[0].values()]
     headings = sorted(re.match(r"<B>(.*?)</B>", label)[1] for label in labels)
-    assert headings == sorted(["output", "softmaxcrossentropyindices", "linear", "relu", "linear",
-                               "0.weight", "0.bias", "2.weight", "2.bias", "constant"])
+    assert headings == sorted(
+        [
+            "output",
+            "softmaxcrossentropyindices",
+            "linear",
+            "relu",
+            "linear",
+            "0.weight",
+            "0.bias",
+            "2.weight",
+            "2.bias",
+            "constant",
+        ]
+    )
     assert any("<B>0.weight</B>" in label and "(3, 4) float32" in label for label in labels)
 
 

@@ -36,9 +36,9 @@ from .splits import Splits, held_out_size, split_off
 
 KEYS = ("x", "y", "x_test", "y_test", "classes")
 DEFAULT_VAL_FRACTION = 0.1
-TEST_FRACTION = 0.2          # of the samples, when the file has no x_test / y_test
-MAX_CLASSES = 1_000_000      # labels beyond this are refused: the output layer would be absurd
-TEST_SEED, VAL_SEED = 0, 1   # the fixed permutations of the splits (as the embedded digits use)
+TEST_FRACTION = 0.2  # of the samples, when the file has no x_test / y_test
+MAX_CLASSES = 1_000_000  # labels beyond this are refused: the output layer would be absurd
+TEST_SEED, VAL_SEED = 0, 1  # the fixed permutations of the splits (as the embedded digits use)
 INPUT_SHAPES = "(N, F) features, (N, H, W) grayscale images or (N, C, H, W) images"
 ARCHIVE = "a .npz archive of arrays for --data (data=): np.savez(FILE, x=inputs, y=labels)"
 
@@ -55,25 +55,33 @@ def load_npz(path: str | os.PathLike[str], val_fraction: float | None = None) ->
     if has_test:
         x_test, y_test = inputs(arrays["x_test"], path, "x_test"), labels(arrays["y_test"], path, "y_test")
         if arrays["x_test"].shape[1:] != arrays["x"].shape[1:]:
-            raise DatasetError(f"{path}: x_test's samples have shape {arrays['x_test'].shape[1:]}, x's have "
-                               f"{arrays['x'].shape[1:]}; they must be the same")
+            raise DatasetError(
+                f"{path}: x_test's samples have shape {arrays['x_test'].shape[1:]}, x's have "
+                f"{arrays['x'].shape[1:]}; they must be the same"
+            )
         if len(x_test) != len(y_test):
-            raise DatasetError(f"{path}: x_test has {len(x_test)} samples but y_test has {len(y_test)} labels; "
-                               "they must be equally many")
+            raise DatasetError(
+                f"{path}: x_test has {len(x_test)} samples but y_test has {len(y_test)} labels; "
+                "they must be equally many"
+            )
         if len(x_test) == 0:
             raise DatasetError(f"{path}: x_test and y_test are empty; leave both out to test on a part of x")
     least = 2 if has_test else 3
     if len(x) < least:
         parts = "training and validation" if has_test else "training, validation and test"
         also = "" if has_test else "; at least 2 with x_test and y_test"
-        raise DatasetError(f"{path}: x has {len(x)} sample{'s' if len(x) != 1 else ''}, too few to split into "
-                           f"{parts} parts (at least {least}{also})")
+        raise DatasetError(
+            f"{path}: x has {len(x)} sample{'s' if len(x) != 1 else ''}, too few to split into "
+            f"{parts} parts (at least {least}{also})"
+        )
     classes = class_names(arrays.get("classes"), y, path)
     if has_test and y_test.max() >= len(classes):
         first = int(np.argmax(y_test >= len(classes)))
         where = "in classes" if "classes" in arrays else "of y (classes 0..max(y))"
-        raise DatasetError(f"{path}: y_test[{first}] is {y_test[first]}, not one of the {len(classes)} classes "
-                           f"{where}: the test labels must be among the training classes")
+        raise DatasetError(
+            f"{path}: y_test[{first}] is {y_test[first]}, not one of the {len(classes)} classes "
+            f"{where}: the test labels must be among the training classes"
+        )
     if not has_test:
         test_size = min(max(int(round(TEST_FRACTION * len(x))), 1), len(x) - 2)
         (x, y), (x_test, y_test) = split_off(x, y, test_size, TEST_SEED)
@@ -91,12 +99,15 @@ def read_archive(path: str) -> dict[str, np.ndarray]:
         unknown = [key for key in keys if key not in KEYS]
         if unknown:
             shown = f"{unknown[:5]}" if len(unknown) <= 5 else f"{unknown[:5]} and {len(unknown) - 5} more"
-            raise DatasetError(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {shown}; valid keys: "
-                               f"{', '.join(KEYS)}")
+            raise DatasetError(
+                f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {shown}; valid keys: {', '.join(KEYS)}"
+            )
         for key in ("x", "y"):
             if key not in keys:
-                raise DatasetError(f"{path}: missing key {key!r}; a data file holds x (inputs) and y (class "
-                                   "indices), optionally x_test, y_test and classes: np.savez(FILE, x=..., y=...)")
+                raise DatasetError(
+                    f"{path}: missing key {key!r}; a data file holds x (inputs) and y (class "
+                    "indices), optionally x_test, y_test and classes: np.savez(FILE, x=..., y=...)"
+                )
         if ("x_test" in keys) != ("y_test" in keys):
             present, absent = ("x_test", "y_test") if "x_test" in keys else ("y_test", "x_test")
             raise DatasetError(f"{path}: has {present} but no {absent}; give both (the test part) or neither")
@@ -111,11 +122,16 @@ def inputs(array: np.ndarray, path: str, key: str) -> np.ndarray:
         raise DatasetError(f"{path}: {key} has shape {array.shape}; expected {INPUT_SHAPES}")
     if array.dtype.kind == "f":
         _all_finite(array, path, key, "NaN or infinite value")
-    with np.errstate(over="ignore"):   # what overflows is reported next
+    with np.errstate(over="ignore"):  # what overflows is reported next
         x = array.astype(np.float32)
     if array.dtype.kind == "f" and array.dtype.itemsize > 4:
-        _all_finite(x, path, key, "value beyond float32's range (about ±3.4e38)",
-                    "values beyond float32's range (about ±3.4e38)")
+        _all_finite(
+            x,
+            path,
+            key,
+            "value beyond float32's range (about ±3.4e38)",
+            "values beyond float32's range (about ±3.4e38)",
+        )
     return x[:, None] if x.ndim == 3 else x
 
 
@@ -127,8 +143,9 @@ def _all_finite(array: np.ndarray, path: str, key: str, one: str, many: str | No
         count = int(np.count_nonzero(bad))
         first = np.unravel_index(int(np.argmax(bad)), array.shape)
         what = f"1 {one}" if count == 1 else f"{count} {many or one + 's'}"
-        raise DatasetError(f"{path}: {key} holds {what} (first at index {[int(i) for i in first]}); inputs must "
-                           "be finite numbers")
+        raise DatasetError(
+            f"{path}: {key} holds {what} (first at index {[int(i) for i in first]}); inputs must be finite numbers"
+        )
 
 
 def labels(array: np.ndarray, path: str, key: str) -> np.ndarray:
@@ -145,8 +162,10 @@ def labels(array: np.ndarray, path: str, key: str) -> np.ndarray:
         integral = finite & (array == np.floor(np.where(finite, array, 0)))
         if not integral.all():
             first = int(np.argmin(integral))
-            raise DatasetError(f"{path}: {key}[{first}] is {array[first]}; expected class indices 0, 1, ... "
-                               "(integers, or floats with integral values)")
+            raise DatasetError(
+                f"{path}: {key}[{first}] is {array[first]}; expected class indices 0, 1, ... "
+                "(integers, or floats with integral values)"
+            )
     elif array.dtype.kind not in "biu":
         raise DatasetError(f"{path}: {key} holds {array.dtype} values; expected integer class indices 0, 1, ...")
     if array.size and (array < 0).any():
@@ -154,8 +173,10 @@ def labels(array: np.ndarray, path: str, key: str) -> np.ndarray:
         raise DatasetError(f"{path}: {key}[{first}] is {array[first]}; class indices start at 0 (no negative labels)")
     if array.size and array.max() >= MAX_CLASSES:
         first = int(np.argmax(array >= MAX_CLASSES))
-        raise DatasetError(f"{path}: {key}[{first}] is {array[first]}; class indices must be below {MAX_CLASSES} "
-                           "(labels are the classes 0..K-1, not arbitrary codes)")
+        raise DatasetError(
+            f"{path}: {key}[{first}] is {array[first]}; class indices must be below {MAX_CLASSES} "
+            "(labels are the classes 0..K-1, not arbitrary codes)"
+        )
     return array.astype(np.int64)
 
 
@@ -165,14 +186,17 @@ def class_names(names: np.ndarray | None, y: np.ndarray, path: str) -> tuple[str
     if names is None:
         return tuple(str(c) for c in range(int(y.max()) + 1))
     if names.ndim != 1 or names.dtype.kind != "U" or len(names) == 0:
-        raise DatasetError(f"{path}: classes has shape {names.shape} of {names.dtype}; expected a 1-D array of "
-                           "class names (strings)")
+        raise DatasetError(
+            f"{path}: classes has shape {names.shape} of {names.dtype}; expected a 1-D array of class names (strings)"
+        )
     named = tuple(str(name) for name in names)
     if len(set(named)) != len(named):
         repeated = sorted(name for name, count in Counter(named).items() if count > 1)
         raise DatasetError(f"{path}: classes has {repeated} more than once; each class needs its own name")
     if y.max() >= len(named):
         first = int(np.argmax(y >= len(named)))
-        raise DatasetError(f"{path}: y[{first}] is {y[first]}, but classes has only {len(named)} names (for the "
-                           f"classes 0..{len(named) - 1})")
+        raise DatasetError(
+            f"{path}: y[{first}] is {y[first]}, but classes has only {len(named)} names (for the "
+            f"classes 0..{len(named) - 1})"
+        )
     return named

@@ -43,7 +43,7 @@ class TensorDataset(Dataset):
         lengths = {len(a) for a in columns}
         if len(lengths) != 1:
             raise ValueError(f"TensorDataset: arrays differ in length: {[a.shape for a in columns]}")
-        self.arrays: tuple[Any, ...] = columns   # backend arrays (NumPy, or CuPy on a GPU)
+        self.arrays: tuple[Any, ...] = columns  # backend arrays (NumPy, or CuPy on a GPU)
 
     def __len__(self) -> int:
         return len(self.arrays[0])
@@ -68,7 +68,7 @@ class Subset(Dataset):
     def arrays(self) -> tuple[Any, ...]:
         """For array-backed datasets: the selected rows (lets the DataLoader batch without a loop)."""
         # AttributeError for a dataset without arrays: the DataLoader then reads sample by sample
-        return tuple(a[self.indices] for a in self.dataset.arrays)   # type: ignore[attr-defined]
+        return tuple(a[self.indices] for a in self.dataset.arrays)  # type: ignore[attr-defined]
 
 
 def random_split(dataset: Dataset, lengths: Sequence[int] | Sequence[float], seed: int = 0) -> list[Subset]:

@@ -27,8 +27,18 @@ from .limits import check_file
 from .splits import Splits, held_out_size, split_off
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                   "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
 def _images(pixels: np.ndarray, scale: float, flatten: bool) -> np.ndarray:
@@ -39,8 +49,9 @@ def _images(pixels: np.ndarray, scale: float, flatten: bool) -> np.ndarray:
     return x.reshape(len(x), -1) if flatten else x.reshape((len(x), 1) + x.shape[1:])
 
 
-def digits(flatten: bool = False, val_size: int = 180, test_size: int = 360, seed: int = 0,
-           val_fraction: float | None = None) -> Splits:
+def digits(
+    flatten: bool = False, val_size: int = 180, test_size: int = 360, seed: int = 0, val_fraction: float | None = None
+) -> Splits:
     """The 1797 real handwritten 8x8 digits shipped inside deepgrad (UCI, via scikit-learn).
 
     Pixels 0..16 are scaled to [0, 1]. The split (1257 / 180 / 360 by default)
@@ -113,14 +124,25 @@ def _fetch(source: IdxSource, root: str, filename: str, name: str) -> str:
     raise DatasetError(f"{name}: could not download {filename} from {list(source.mirrors)}: {last_error}")
 
 
-def load_idx_dataset(source: IdxSource, root: str | None, download_missing: bool, flatten: bool, val_size: int,
-                     seed: int, classes: tuple[str, ...], name: str, val_fraction: float | None = None) -> Splits:
+def load_idx_dataset(
+    source: IdxSource,
+    root: str | None,
+    download_missing: bool,
+    flatten: bool,
+    val_size: int,
+    seed: int,
+    classes: tuple[str, ...],
+    name: str,
+    val_fraction: float | None = None,
+) -> Splits:
     """Read (and with ``download_missing`` fetch) the four IDX files of ``source`` in ``root``;
     ``val_fraction`` (overriding ``val_size``) of the training images validate."""
     root = root or default_cache_dir(name)
     if os.path.exists(root) and not os.path.isdir(root):
-        raise DatasetError(f"{name}: --data-dir (root=) {root} is a file, not a directory; point it at the directory "
-                           "holding the IDX files")
+        raise DatasetError(
+            f"{name}: --data-dir (root=) {root} is a file, not a directory; point it at the directory "
+            "holding the IDX files"
+        )
     arrays, paths = {}, {}
     for filename, expected_md5 in source.files.items():
         path = _locate(root, filename)
@@ -144,22 +166,30 @@ def load_idx_dataset(source: IdxSource, root: str | None, download_missing: bool
         images, labels = arrays[f"{split}-images"], arrays[f"{split}-labels"]
         files = f"{paths[f'{split}-images']} and {paths[f'{split}-labels']}"
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DatasetError(f"{name}: {split} images {images.shape} and labels {labels.shape} do not match "
-                               f"({files})")
+            raise DatasetError(
+                f"{name}: {split} images {images.shape} and labels {labels.shape} do not match ({files})"
+            )
         if labels.size and labels.max() >= len(classes):
-            raise DatasetError(f"{name}: {split} labels must be 0..{len(classes) - 1}, found {labels.max()} "
-                               f"({paths[f'{split}-labels']})")
+            raise DatasetError(
+                f"{name}: {split} labels must be 0..{len(classes) - 1}, found {labels.max()} "
+                f"({paths[f'{split}-labels']})"
+            )
         parts[split] = (images, labels.astype(np.int64))
     if val_fraction is not None:
         val_size = held_out_size(val_fraction, len(parts["train"][0]), name)
     if not 0 <= val_size < len(parts["train"][0]):
-        raise DatasetError(f"{name}: val_size={val_size} must leave training samples (there are "
-                           f"{len(parts['train'][0])})")
+        raise DatasetError(
+            f"{name}: val_size={val_size} must leave training samples (there are {len(parts['train'][0])})"
+        )
     # split the uint8 pixels, then convert each part: a quarter of the bytes moved
     (x, y), (x_val, y_val) = split_off(*parts["train"], val_size, seed)
     x_test, y_test = parts["t10k"]
-    return Splits(TensorDataset(_images(x, 255, flatten), y), TensorDataset(_images(x_val, 255, flatten), y_val),
-                  TensorDataset(_images(x_test, 255, flatten), y_test), classes)
+    return Splits(
+        TensorDataset(_images(x, 255, flatten), y),
+        TensorDataset(_images(x_val, 255, flatten), y_val),
+        TensorDataset(_images(x_test, 255, flatten), y_test),
+        classes,
+    )
 
 
 def _md5_of(path: str) -> str:
@@ -170,18 +200,31 @@ def _md5_of(path: str) -> str:
         raise DatasetError(f"cannot read {path}: {error.strerror or error}") from None
 
 
-def mnist(root: str | None = None, download: bool = False, flatten: bool = False, val_size: int = 5000,
-          seed: int = 0, val_fraction: float | None = None) -> Splits:
+def mnist(
+    root: str | None = None,
+    download: bool = False,
+    flatten: bool = False,
+    val_size: int = 5000,
+    seed: int = 0,
+    val_fraction: float | None = None,
+) -> Splits:
     """MNIST from the standard IDX files in ``root`` (60k train, of which ``val_size`` — or
     ``val_fraction`` of them — validate; 10k test)."""
     return load_idx_dataset(MNIST, root, download, flatten, val_size, seed, DIGIT_CLASSES, "mnist", val_fraction)
 
 
-def fashion_mnist(root: str | None = None, download: bool = False, flatten: bool = False, val_size: int = 5000,
-                  seed: int = 0, val_fraction: float | None = None) -> Splits:
+def fashion_mnist(
+    root: str | None = None,
+    download: bool = False,
+    flatten: bool = False,
+    val_size: int = 5000,
+    seed: int = 0,
+    val_fraction: float | None = None,
+) -> Splits:
     """Fashion-MNIST from the standard IDX files in ``root`` (same layout as MNIST)."""
-    return load_idx_dataset(FASHION_MNIST, root, download, flatten, val_size, seed, FASHION_CLASSES,
-                            "fashion-mnist", val_fraction)
+    return load_idx_dataset(
+        FASHION_MNIST, root, download, flatten, val_size, seed, FASHION_CLASSES, "fashion-mnist", val_fraction
+    )
 
 
 def spiral(n: int = 100, classes: int = 3, noise: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -198,8 +241,9 @@ def spiral(n: int = 100, classes: int = 3, noise: float = 0.2, seed: int = 0) ->
     return x.astype(np.float32), labels.astype(np.int64)
 
 
-def spiral_splits(n: int = 300, classes: int = 3, noise: float = 0.2, seed: int = 0,
-                  val_fraction: float | None = None) -> Splits:
+def spiral_splits(
+    n: int = 300, classes: int = 3, noise: float = 0.2, seed: int = 0, val_fraction: float | None = None
+) -> Splits:
     """The spiral as Splits: independent draws (``n`` points per class each) for train, validation
     and test. With ``val_fraction``, the train and validation draws are pooled and that fraction of
     the pool (a fixed permutation drawn from ``seed``) validates."""
@@ -213,8 +257,9 @@ def spiral_splits(n: int = 300, classes: int = 3, noise: float = 0.2, seed: int 
 
 def _arrays(root: str | None, download: bool, seed: int, val_fraction: float | None, data: str | None) -> Splits:
     if data is None:
-        raise ConfigError("dataset 'arrays' trains on the arrays of a .npz file: give it with --data FILE.npz "
-                          "(data=...)")
+        raise ConfigError(
+            "dataset 'arrays' trains on the arrays of a .npz file: give it with --data FILE.npz (data=...)"
+        )
     return load_npz(data, val_fraction)
 
 
@@ -225,17 +270,23 @@ def _arrays(root: str | None, download: bool, seed: int, val_fraction: float | N
 Loader = Callable[[str | None, bool, int, float | None, str | None], Splits]
 REGISTRY: dict[str, Loader] = {
     "digits": lambda root, download, seed, val_fraction, data: digits(val_fraction=val_fraction),
-    "mnist": lambda root, download, seed, val_fraction, data: mnist(root, download=download,
-                                                                    val_fraction=val_fraction),
-    "fashion-mnist": lambda root, download, seed, val_fraction, data: fashion_mnist(root, download=download,
-                                                                                    val_fraction=val_fraction),
+    "mnist": lambda root, download, seed, val_fraction, data: mnist(root, download=download, val_fraction=val_fraction),
+    "fashion-mnist": lambda root, download, seed, val_fraction, data: fashion_mnist(
+        root, download=download, val_fraction=val_fraction
+    ),
     "spiral": lambda root, download, seed, val_fraction, data: spiral_splits(seed=seed, val_fraction=val_fraction),
     "arrays": _arrays,
 }
 
 
-def load(name: str, root: str | None = None, download: bool = False, seed: int = 0,
-         val_fraction: float | None = None, data: str | None = None) -> Splits:
+def load(
+    name: str,
+    root: str | None = None,
+    download: bool = False,
+    seed: int = 0,
+    val_fraction: float | None = None,
+    data: str | None = None,
+) -> Splits:
     """The :class:`Splits` of the data set called ``name`` (a key of :data:`REGISTRY`); ``data`` is
     the .npz file of the data set "arrays" (see :func:`deepgrad.data.arrays.load_npz`)."""
     if name not in REGISTRY:

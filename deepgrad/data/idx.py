@@ -37,9 +37,11 @@ def read_idx(path: str) -> np.ndarray:
             shape = tuple(int(v) for v in np.frombuffer(dims, dtype=">u4"))
             expected = math.prod(shape)  # Python's integers: a product of four uint32s cannot overflow
             if expected > limits.MAX_BYTES:
-                raise DatasetError(f"{path} has a damaged header: shape {shape} would be {expected} bytes, more "
-                                   f"than the {size_text(limits.MAX_BYTES)} deepgrad reads "
-                                   "(deepgrad.data.limits.MAX_BYTES)")
+                raise DatasetError(
+                    f"{path} has a damaged header: shape {shape} would be {expected} bytes, more "
+                    f"than the {size_text(limits.MAX_BYTES)} deepgrad reads "
+                    "(deepgrad.data.limits.MAX_BYTES)"
+                )
             if opener is open and expected > os.fstat(handle.fileno()).st_size - handle.tell():
                 # less than the header promises (reported below): read it without a buffer of the promised size
                 data = handle.read()

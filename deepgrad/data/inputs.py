@@ -50,8 +50,7 @@ CHANNEL_MODES = {1: "L", 3: "RGB"}
 # the image formats read (Pillow's names): another format is refused before any of it is decoded
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 # the files of a directory that are read: .npy arrays and the suffixes of IMAGE_FORMATS
-DIRECTORY_SUFFIXES = (".npy", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm",
-                      ".pnm")
+DIRECTORY_SUFFIXES = (".npy", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm")
 FORMAT_NAMES = "PNG, JPEG, BMP, GIF, TIFF, WebP or PGM/PPM/PNM"
 EXPECTED = f"a .npy array, an image file ({FORMAT_NAMES}) or a directory of them"
 
@@ -61,8 +60,9 @@ def load_inputs(paths: PathLike | Sequence[PathLike], input_shape: Sequence[int]
     return read_inputs(paths, input_shape, invert=invert)[0]
 
 
-def read_inputs(paths: PathLike | Sequence[PathLike], input_shape: Sequence[int],
-                invert: bool = False) -> tuple[np.ndarray, list[str]]:
+def read_inputs(
+    paths: PathLike | Sequence[PathLike], input_shape: Sequence[int], invert: bool = False
+) -> tuple[np.ndarray, list[str]]:
     """(x, names): the inputs in ``paths`` — one path or a list of them, each a .npy array, an image
     file, or a directory (its image and .npy files, in name order; other files are skipped) — as
     one float32 array (N,) + ``input_shape``, and a name per sample for printing: an image's path,
@@ -100,12 +100,17 @@ def _expand(paths: Sequence[PathLike]) -> list[str]:
             entries = sorted(os.listdir(path))
         except OSError as error:
             raise ConfigError(f"cannot read the --input directory {path}: {error.strerror or error}") from None
-        found = [os.path.join(path, name) for name in entries
-                 if not name.startswith(".") and os.path.splitext(name)[1].lower() in DIRECTORY_SUFFIXES
-                 and os.path.isfile(os.path.join(path, name))]
+        found = [
+            os.path.join(path, name)
+            for name in entries
+            if not name.startswith(".")
+            and os.path.splitext(name)[1].lower() in DIRECTORY_SUFFIXES
+            and os.path.isfile(os.path.join(path, name))
+        ]
         if not found:
-            raise ConfigError(f"--input directory {path} has no image files or .npy arrays (read: "
-                              f"{', '.join(DIRECTORY_SUFFIXES)})")
+            raise ConfigError(
+                f"--input directory {path} has no image files or .npy arrays (read: {', '.join(DIRECTORY_SUFFIXES)})"
+            )
         files += found
     return files
 
@@ -129,14 +134,16 @@ def _read_npy(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
     if x.shape == input_shape:
         x = x[None]
     if x.shape[1:] != input_shape:
-        raise ConfigError(f"--input has shape {x.shape}; expected (N,) + {input_shape} like the training data "
-                          f"(in {path})")
+        raise ConfigError(
+            f"--input has shape {x.shape}; expected (N,) + {input_shape} like the training data (in {path})"
+        )
     if len(x) == 0:
         raise ConfigError(f"{path} holds no samples (shape {x.shape}); expected at least one input")
     x = x.astype(np.float32)
     if not np.isfinite(x).all():
-        raise ConfigError(f"{path} holds NaN or infinite values (first at index "
-                          f"{np.argwhere(~np.isfinite(x))[0].tolist()})")
+        raise ConfigError(
+            f"{path} holds NaN or infinite values (first at index {np.argwhere(~np.isfinite(x))[0].tolist()})"
+        )
     return x
 
 
@@ -156,17 +163,20 @@ def _image_layout(input_shape: tuple[int, ...], path: str) -> tuple[int, int, in
         expected = f"flat inputs of {input_shape[0]} features (not a square image flattened)"
     else:
         expected = f"inputs of shape {input_shape}"
-    raise ConfigError(f"{path}: an image file cannot be the model's input: it takes {expected}; image files fit a "
-                      "model trained on 1-channel (grayscale) or 3-channel (RGB) images (C, H, W), or on square "
-                      "grayscale images flattened; give a .npy array instead")
+    raise ConfigError(
+        f"{path}: an image file cannot be the model's input: it takes {expected}; image files fit a "
+        "model trained on 1-channel (grayscale) or 3-channel (RGB) images (C, H, W), or on square "
+        "grayscale images flattened; give a .npy array instead"
+    )
 
 
 def _pillow(path: str) -> tuple[Any, Any]:
     try:
         from PIL import Image, ImageOps
     except ImportError:
-        raise ConfigError(f"reading the image {path} needs Pillow: pip install 'deepgrad[train]' (or pip install "
-                          "pillow)") from None
+        raise ConfigError(
+            f"reading the image {path} needs Pillow: pip install 'deepgrad[train]' (or pip install pillow)"
+        ) from None
     return Image, ImageOps
 
 
@@ -177,7 +187,7 @@ def _read_image(path: str, input_shape: tuple[int, ...], invert: bool) -> np.nda
     channels, height, width, flat = _image_layout(input_shape, path)
     Image, ImageOps = _pillow(path)
     try:
-        with warnings.catch_warnings():   # Pillow's own bomb warning: the bound below is deepgrad's
+        with warnings.catch_warnings():  # Pillow's own bomb warning: the bound below is deepgrad's
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             opened = Image.open(path, formats=IMAGE_FORMATS)
         with opened:
@@ -185,20 +195,27 @@ def _read_image(path: str, input_shape: tuple[int, ...], invert: bool) -> np.nda
             image = ImageOps.exif_transpose(opened)
             image.load()
             planes = _planes(image, channels, Image)
-    except Image.DecompressionBombError:   # beyond Pillow's own bound (MAX_IMAGE_PIXELS), which is checked first
-        raise ConfigError(f"{path}: the image is more than the {limits.MAX_PIXELS} pixels deepgrad reads "
-                          "(deepgrad.data.limits.MAX_PIXELS); scale it down first") from None
+    except Image.DecompressionBombError:  # beyond Pillow's own bound (MAX_IMAGE_PIXELS), which is checked first
+        raise ConfigError(
+            f"{path}: the image is more than the {limits.MAX_PIXELS} pixels deepgrad reads "
+            "(deepgrad.data.limits.MAX_PIXELS); scale it down first"
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as error:
         if isinstance(error, ConfigError):
             raise
-        raise ConfigError(f"cannot read {path} as an image (expected a .npy array or an image file: "
-                          f"{FORMAT_NAMES}): {error}") from None
+        raise ConfigError(
+            f"cannot read {path} as an image (expected a .npy array or an image file: {FORMAT_NAMES}): {error}"
+        ) from None
     if planes[0].shape != (height, width):
         resample = getattr(Image, "Resampling", Image)
         shrinking = planes[0].shape[0] >= height and planes[0].shape[1] >= width
-        planes = [np.asarray(Image.fromarray(plane).resize(
-            (width, height), resample.BOX if shrinking else resample.BILINEAR), dtype=np.float32)
-            for plane in planes]
+        planes = [
+            np.asarray(
+                Image.fromarray(plane).resize((width, height), resample.BOX if shrinking else resample.BILINEAR),
+                dtype=np.float32,
+            )
+            for plane in planes
+        ]
     x = np.clip(np.stack(planes), 0.0, 1.0)
     if invert:
         x = 1.0 - x
@@ -208,22 +225,28 @@ def _read_image(path: str, input_shape: tuple[int, ...], invert: bool) -> np.nda
 def _check_pixels(path: str, width: int, height: int) -> None:
     """A ConfigError naming ``path`` when a ``width`` x ``height`` image is more than ``limits.MAX_PIXELS``."""
     if width * height > limits.MAX_PIXELS:
-        raise ConfigError(f"{path}: the image is {width}x{height} = {width * height} pixels, more than the "
-                          f"{limits.MAX_PIXELS} pixels deepgrad reads (deepgrad.data.limits.MAX_PIXELS); scale it "
-                          "down first")
+        raise ConfigError(
+            f"{path}: the image is {width}x{height} = {width * height} pixels, more than the "
+            f"{limits.MAX_PIXELS} pixels deepgrad reads (deepgrad.data.limits.MAX_PIXELS); scale it "
+            "down first"
+        )
 
 
 def _planes(image: PILImage.Image, channels: int, Image: Any) -> list[np.ndarray]:
     """The image's ``channels`` planes as float32 (H, W) arrays in [0, 1]."""
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):   # 16-bit grayscale (older Pillow: "I")
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):  # 16-bit grayscale (older Pillow: "I")
         pixels = np.asarray(image, dtype=np.float32)
         if image.mode == "I" and (pixels.min() < 0 or pixels.max() > 65535):
-            raise ValueError(f"32-bit integer pixels ({pixels.min():.0f}..{pixels.max():.0f}) have no fixed range; "
-                             "save the image with 8 or 16 bits")
+            raise ValueError(
+                f"32-bit integer pixels ({pixels.min():.0f}..{pixels.max():.0f}) have no fixed range; "
+                "save the image with 8 or 16 bits"
+            )
         return [pixels / np.float32(65535)] * channels
     if image.mode == "F":
-        raise ValueError("floating-point pixels have no fixed range; save the image with 8 or 16 bits, or give "
-                         "a .npy array scaled like the training data")
+        raise ValueError(
+            "floating-point pixels have no fixed range; save the image with 8 or 16 bits, or give "
+            "a .npy array scaled like the training data"
+        )
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

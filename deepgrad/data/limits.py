@@ -47,7 +47,7 @@ def check_file(path: str, error: type[DeepgradError], expected: str, missing: st
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         raise error(missing or f"cannot read {path}: No such file or directory") from None
-    except (OSError, ValueError) as problem:   # a symlink loop, no permission, a name too long or with NUL
+    except (OSError, ValueError) as problem:  # a symlink loop, no permission, a name too long or with NUL
         reason = getattr(problem, "strerror", None) or str(problem)
         raise error(f"cannot read {path}: {reason}; expected {expected}") from None
     if stat.S_ISDIR(mode):

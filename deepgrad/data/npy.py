@@ -30,7 +30,7 @@ from . import limits
 from .limits import check_file, size_text
 
 NPY_MAGIC = b"\x93NUMPY"
-ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")   # a zip's first entry, or an empty zip (as np.load tells them)
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip (as np.load tells them)
 
 # The most a zip member's data can expand, by compression method: stored, none; deflated, 258
 # bytes from one code of 2 bits (zlib's "1032:1" limit). A member declaring more is damaged.
@@ -54,7 +54,7 @@ class NpyHeader(NamedTuple):
 
     @property
     def elements(self) -> int:
-        return math.prod(self.shape)   # Python's integers: no overflow
+        return math.prod(self.shape)  # Python's integers: no overflow
 
     @property
     def nbytes(self) -> int:
@@ -78,13 +78,15 @@ def read_header(handle: IO[bytes]) -> NpyHeader:
         raise ValueError("its header is truncated")
     (length,) = struct.unpack(length_format, length_bytes)
     if length > limits.MAX_HEADER_BYTES:
-        raise ValueError(f"its header declares {length} bytes, more than the {limits.MAX_HEADER_BYTES} of a .npy "
-                         "header (deepgrad.data.limits.MAX_HEADER_BYTES)")
+        raise ValueError(
+            f"its header declares {length} bytes, more than the {limits.MAX_HEADER_BYTES} of a .npy "
+            "header (deepgrad.data.limits.MAX_HEADER_BYTES)"
+        )
     text = handle.read(length)
     if len(text) < length:
         raise ValueError(f"its header is truncated ({len(text)} of {length} bytes)")
     offset = len(NPY_MAGIC) + 2 + len(length_bytes) + length
-    if version == (3, 0):   # UTF-8 (structured dtypes' field names); 2.0 reads it when it is Latin-1 too
+    if version == (3, 0):  # UTF-8 (structured dtypes' field names); 2.0 reads it when it is Latin-1 too
         text = text.decode("utf-8").encode("latin-1")
     if version == (1, 0):
         reader, prefix = np.lib.format.read_array_header_1_0, length_bytes
@@ -94,13 +96,22 @@ def read_header(handle: IO[bytes]) -> NpyHeader:
         shape, fortran_order, dtype = reader(io.BytesIO(prefix + text), max_header_size=limits.MAX_HEADER_BYTES)
     # what NumPy's parsing of a damaged header raises besides ValueError (tokenize's TokenError: from
     # its fallback for headers written by Python 2)
-    except (TypeError, KeyError, IndexError, OverflowError, SyntaxError, RecursionError,
-            tokenize.TokenError) as problem:
+    except (
+        TypeError,
+        KeyError,
+        IndexError,
+        OverflowError,
+        SyntaxError,
+        RecursionError,
+        tokenize.TokenError,
+    ) as problem:
         raise ValueError(f"its header is not a valid .npy header: {problem}") from None
     header = NpyHeader(tuple(shape), bool(fortran_order), dtype, offset)
     if dtype.hasobject:
-        raise ValueError(f"it holds Python objects ({dtype}): pickled data, which deepgrad never unpickles; save "
-                         "numbers (or strings) instead")
+        raise ValueError(
+            f"it holds Python objects ({dtype}): pickled data, which deepgrad never unpickles; save "
+            "numbers (or strings) instead"
+        )
     if any(d < 0 for d in header.shape):
         raise ValueError(f"its header declares shape {header.shape}: a negative dimension")
     if header.nbytes > limits.MAX_BYTES:
@@ -109,8 +120,10 @@ def read_header(handle: IO[bytes]) -> NpyHeader:
     # fails for a dimension beyond them) even when a 0 makes the array empty; and elements of no
     # size (a dtype of 0 bytes) still cost NumPy their count
     if math.prod(max(d, 1) for d in header.shape) > limits.MAX_BYTES:
-        raise ValueError(f"its header declares shape {header.shape}: more than {limits.MAX_BYTES} elements "
-                         "(deepgrad.data.limits.MAX_BYTES)")
+        raise ValueError(
+            f"its header declares shape {header.shape}: more than {limits.MAX_BYTES} elements "
+            "(deepgrad.data.limits.MAX_BYTES)"
+        )
     return header
 
 
@@ -127,8 +140,10 @@ def load_npy(path: str, error: type[DeepgradError], expected: str = "a .npy arra
             header = read_header(handle)
             size = os.fstat(handle.fileno()).st_size
             if header.offset + header.nbytes > size:
-                raise error(f"cannot read {path} as a .npy array: it is truncated: its header declares "
-                            f"{header.describe()}, the file holds {size_text(max(size - header.offset, 0))} of data")
+                raise error(
+                    f"cannot read {path} as a .npy array: it is truncated: its header declares "
+                    f"{header.describe()}, the file holds {size_text(max(size - header.offset, 0))} of data"
+                )
             handle.seek(0)
             return np.lib.format.read_array(handle, allow_pickle=False)
     except DeepgradError:
@@ -147,8 +162,13 @@ class NpzArchive:
     its name and is refused when read). :meth:`read` checks every member's header first, and the
     size of them all together against :data:`MAX_BYTES`, before reading the data of any."""
 
-    def __init__(self, path: str, error: type[DeepgradError], expected: str = "a .npz archive of arrays",
-                 missing: str | None = None):
+    def __init__(
+        self,
+        path: str,
+        error: type[DeepgradError],
+        expected: str = "a .npz archive of arrays",
+        missing: str | None = None,
+    ):
         self.path, self.error, self.expected = path, error, expected
         check_file(path, error, expected, missing)
         try:
@@ -169,8 +189,10 @@ class NpzArchive:
             key = info.filename[: -len(".npy")] if info.filename.endswith(".npy") else info.filename
             if key in self.members:
                 self.zip.close()
-                raise error(f"{path}: holds {key!r} twice ({self.members[key].filename} and {info.filename}); "
-                            "each array needs its own name")
+                raise error(
+                    f"{path}: holds {key!r} twice ({self.members[key].filename} and {info.filename}); "
+                    "each array needs its own name"
+                )
             self.members[key] = info
 
     @property
@@ -180,8 +202,9 @@ class NpzArchive:
     def __enter__(self) -> NpzArchive:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -192,8 +215,10 @@ class NpzArchive:
         member is not a .npy array, is encrypted, or declares too much or more than it holds."""
         info = self.members[key]
         if not info.filename.endswith(".npy"):
-            raise self.error(f"{self.path}: {key!r} is not an array (not a .npy member); a .npz holds arrays: "
-                             "np.savez(FILE, x=..., y=...)")
+            raise self.error(
+                f"{self.path}: {key!r} is not an array (not a .npy member); a .npz holds arrays: "
+                "np.savez(FILE, x=..., y=...)"
+            )
         problem = self._member_problem(info)
         if problem:
             raise self.error(f"{self.path}: cannot read key {key!r}: {problem}")
@@ -203,9 +228,11 @@ class NpzArchive:
         except READ_ERRORS as problem:
             raise self.error(f"{self.path}: cannot read key {key!r}: {problem}") from None
         if header.offset + header.nbytes > info.file_size:
-            raise self.error(f"{self.path}: cannot read key {key!r}: it is truncated: its header declares "
-                             f"{header.describe()}, the member holds "
-                             f"{size_text(max(info.file_size - header.offset, 0))} of data")
+            raise self.error(
+                f"{self.path}: cannot read key {key!r}: it is truncated: its header declares "
+                f"{header.describe()}, the member holds "
+                f"{size_text(max(info.file_size - header.offset, 0))} of data"
+            )
         return header
 
     def _member_problem(self, info: zipfile.ZipInfo) -> str | None:
@@ -214,14 +241,20 @@ class NpzArchive:
         if info.flag_bits & 0x1:
             return "it is encrypted"
         if info.compress_type not in MAX_EXPANSION:
-            return (f"it is compressed with zip method {info.compress_type}; deepgrad reads members stored or "
-                    "deflated, as np.savez and np.savez_compressed write them")
+            return (
+                f"it is compressed with zip method {info.compress_type}; deepgrad reads members stored or "
+                "deflated, as np.savez and np.savez_compressed write them"
+            )
         if info.compress_size > self.size:
-            return (f"the archive is truncated: the member declares {size_text(info.compress_size)} of compressed "
-                    f"data, the whole file has {size_text(self.size)}")
+            return (
+                f"the archive is truncated: the member declares {size_text(info.compress_size)} of compressed "
+                f"data, the whole file has {size_text(self.size)}"
+            )
         if info.file_size > info.compress_size * MAX_EXPANSION[info.compress_type] + 1024:
-            return (f"it declares {size_text(info.file_size)} uncompressed from {size_text(info.compress_size)}: "
-                    "more than its compression can hold (a damaged archive)")
+            return (
+                f"it declares {size_text(info.file_size)} uncompressed from {size_text(info.compress_size)}: "
+                "more than its compression can hold (a damaged archive)"
+            )
         if info.file_size > limits.MAX_BYTES + limits.MAX_HEADER_BYTES + 64:
             return f"it declares {size_text(info.file_size)} uncompressed, more than the {_limit()} deepgrad reads"
         return None
@@ -234,8 +267,10 @@ class NpzArchive:
         total = sum(header.nbytes for header in headers.values())
         if total > limits.MAX_BYTES:
             declared = "; ".join(f"{key}: {header.describe()}" for key, header in headers.items())
-            raise self.error(f"{self.path}: its arrays declare {size_text(total)} in all ({declared}), more than the "
-                             f"{_limit()} deepgrad reads from a data file")
+            raise self.error(
+                f"{self.path}: its arrays declare {size_text(total)} in all ({declared}), more than the "
+                f"{_limit()} deepgrad reads from a data file"
+            )
         arrays = {}
         for key in keys:
             try:

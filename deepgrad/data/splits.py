@@ -42,6 +42,8 @@ def held_out_size(fraction: float, total: int, what: str) -> int:
     nearest integer, at least 1, and leaving at least 1 sample behind. ``what`` names the data set in
     the ConfigError raised when ``total`` is too small to split at all."""
     if total < 2:
-        raise ConfigError(f"val_fraction {fraction}: {what} has {total} training sample{'s' if total != 1 else ''}; "
-                          "holding some out for validation needs at least 2")
+        raise ConfigError(
+            f"val_fraction {fraction}: {what} has {total} training sample{'s' if total != 1 else ''}; "
+            "holding some out for validation needs at least 2"
+        )
     return min(max(int(round(fraction * total)), 1), total - 1)

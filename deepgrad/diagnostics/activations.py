@@ -25,7 +25,7 @@ BOUNDS = {nn.Sigmoid: (0.0, 1.0), nn.Tanh: (-1.0, 1.0)}  # the layers that satur
 ACTIVATIONS = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Softplus)
 BINS = 40
 RANGES = {**BOUNDS, nn.ReLU: (0.0, 4.0)}  # the histogram's range per layer type
-OTHER_RANGE = (-1.0, 4.0)                # ... and for the others (leaky ReLU and kin, custom layers)
+OTHER_RANGE = (-1.0, 4.0)  # ... and for the others (leaky ReLU and kin, custom layers)
 
 #: A layer to watch: its name (as in ``model.named_modules()``), a module type, or the module itself.
 LayerChoice: TypeAlias = str | type[nn.Module] | nn.Module
@@ -66,9 +66,15 @@ def layer_activations(module: nn.Module, output: Tensor | Array) -> LayerActivat
         saturated = float(np.mean((values < low + SATURATION_MARGIN) | (values > high - SATURATION_MARGIN)))
     per_unit = values.reshape(len(values), -1) if values.ndim > 1 else values.reshape(-1, 1)
     dead = float(np.mean(np.all(per_unit == 0, axis=0))) if per_unit.size else 0.0
-    return LayerActivations(type(module).__name__, float(values.mean()), float(values.std()),
-                            [round(float(e), 6) for e in edges],
-                            counts.tolist(), saturated, dead)
+    return LayerActivations(
+        type(module).__name__,
+        float(values.mean()),
+        float(values.std()),
+        [round(float(e), 6) for e in edges],
+        counts.tolist(),
+        saturated,
+        dead,
+    )
 
 
 def select_layers(model: nn.Module, layers: Sequence[LayerChoice] | None = None) -> list[tuple[str, nn.Module]]:
@@ -83,11 +89,16 @@ def select_layers(model: nn.Module, layers: Sequence[LayerChoice] | None = None)
         missing = [w for w in layers if isinstance(w, str) and w not in known]
         if missing:
             raise ValueError(f"ActivationStats: no layers named {missing} in the model; its layers: {known[1:]}")
-        chosen = [(name, m) for name, m in named
-                  if any(w == name or w is m or (isinstance(w, type) and isinstance(m, w)) for w in layers)]
+        chosen = [
+            (name, m)
+            for name, m in named
+            if any(w == name or w is m or (isinstance(w, type) and isinstance(m, w)) for w in layers)
+        ]
     if not chosen:
-        raise ValueError(f"ActivationStats: no layer of the model to watch (asked for {layers!r}; "
-                         f"default: the activation layers {[t.__name__ for t in ACTIVATIONS]})")
+        raise ValueError(
+            f"ActivationStats: no layer of the model to watch (asked for {layers!r}; "
+            f"default: the activation layers {[t.__name__ for t in ACTIVATIONS]})"
+        )
     return [(name or type(module).__name__, module) for name, module in chosen]
 
 

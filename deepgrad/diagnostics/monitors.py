@@ -30,9 +30,9 @@ if TYPE_CHECKING:
     from ..train.trainer import Trainer
 
 DIAGNOSTICS_FILE = "diagnostics.jsonl"
-VANISHING_RATIO = 1e-3   # first/last layer gradient-norm ratio below this: the first layers barely learn
-EXPLODING_NORM = 1e3     # a total gradient norm above this: exploding
-MOSTLY = 0.5             # more than this fraction of a layer's units dead, or of its outputs saturated
+VANISHING_RATIO = 1e-3  # first/last layer gradient-norm ratio below this: the first layers barely learn
+EXPLODING_NORM = 1e3  # a total gradient norm above this: exploding
+MOSTLY = 0.5  # more than this fraction of a layer's units dead, or of its outputs saturated
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Monitor:
 
     def take_samples(self) -> list[Sample]:
         """The samples recorded since the last call (or since fit started), as named values."""
-        samples = [self.sample(record) for record in self.records[self._taken:]]
+        samples = [self.sample(record) for record in self.records[self._taken :]]
         self._taken = len(self.records)
         return samples
 
@@ -131,8 +131,14 @@ class GradientFlowMonitor(Monitor):
 
     kind = "gradients"
 
-    def __init__(self, every: int = 10, path: str | None = None, stream: TextIO | None = None,
-                 vanishing_ratio: float = VANISHING_RATIO, exploding_norm: float = EXPLODING_NORM):
+    def __init__(
+        self,
+        every: int = 10,
+        path: str | None = None,
+        stream: TextIO | None = None,
+        vanishing_ratio: float = VANISHING_RATIO,
+        exploding_norm: float = EXPLODING_NORM,
+    ):
         super().__init__(every, path, stream)
         self.vanishing_ratio, self.exploding_norm = vanishing_ratio, exploding_norm
         self.flow: GradientFlow | None = None
@@ -147,8 +153,9 @@ class GradientFlowMonitor(Monitor):
         """``gradient_norm/<layer>`` and ``/total``, ``gradient_flow/first_last_ratio``,
         ``update_ratio/<parameter>``."""
         scalars = {f"gradient_norm/{layer}": norm for layer, norm in record["layers"].items()}
-        scalars.update({"gradient_norm/total": record["total"],
-                        "gradient_flow/first_last_ratio": record["first_last_ratio"]})
+        scalars.update(
+            {"gradient_norm/total": record["total"], "gradient_flow/first_last_ratio": record["first_last_ratio"]}
+        )
         scalars.update({f"update_ratio/{name}": ratio for name, ratio in record["update_ratios"].items()})
         return Sample(record["step"], scalars, {})
 
@@ -168,17 +175,26 @@ class GradientFlowMonitor(Monitor):
     def _check(self, step: int, gradients: dict[str, Any]) -> None:
         total, ratio = gradients["total"], gradients["first_last_ratio"]
         if total is not None and not math.isfinite(total):
-            self.warn("non-finite", f"the gradients are not finite at step {step} (total norm {total}): the "
-                                    "loss or a layer overflowed; lower the learning rate or clip gradients")
+            self.warn(
+                "non-finite",
+                f"the gradients are not finite at step {step} (total norm {total}): the "
+                "loss or a layer overflowed; lower the learning rate or clip gradients",
+            )
         elif total is not None and total > self.exploding_norm:
-            self.warn("exploding", f"the gradients explode: total norm {total:.3g} at step {step} (above "
-                                   f"{self.exploding_norm:g}); lower the learning rate or clip the gradient norm")
+            self.warn(
+                "exploding",
+                f"the gradients explode: total norm {total:.3g} at step {step} (above "
+                f"{self.exploding_norm:g}); lower the learning rate or clip the gradient norm",
+            )
         if ratio is not None and ratio < self.vanishing_ratio and self.flow is not None:
             first, last = self.flow.weighted[0], self.flow.weighted[-1]
-            self.warn("vanishing", f"the gradients vanish: layer {first}'s gradient norm is {ratio:.2g} of layer "
-                                   f"{last}'s at step {step} (below {self.vanishing_ratio:g}): the first layers "
-                                   "barely learn; try ReLU with He initialization, batch norm or residual "
-                                   "connections")
+            self.warn(
+                "vanishing",
+                f"the gradients vanish: layer {first}'s gradient norm is {ratio:.2g} of layer "
+                f"{last}'s at step {step} (below {self.vanishing_ratio:g}): the first layers "
+                "barely learn; try ReLU with He initialization, batch norm or residual "
+                "connections",
+            )
 
 
 class ActivationMonitor(Monitor):
@@ -188,8 +204,14 @@ class ActivationMonitor(Monitor):
 
     kind = "activations"
 
-    def __init__(self, every: int = 10, path: str | None = None, stream: TextIO | None = None,
-                 layers: list[str] | None = None, mostly: float = MOSTLY):
+    def __init__(
+        self,
+        every: int = 10,
+        path: str | None = None,
+        stream: TextIO | None = None,
+        layers: list[str] | None = None,
+        mostly: float = MOSTLY,
+    ):
         super().__init__(every, path, stream)
         self.layers, self.mostly = layers, mostly
         self.stats: ActivationStats | None = None
@@ -206,12 +228,19 @@ class ActivationMonitor(Monitor):
         histograms = {}
         for layer, stats in record["layers"].items():
             tag, mean, std = f"activations/{layer}", stats["mean"], stats["std"]
-            scalars.update({f"{tag}/mean": mean, f"{tag}/std": std, f"{tag}/dead_fraction": stats["dead"],
-                            f"{tag}/saturated_fraction": stats["saturated"]})
+            scalars.update(
+                {
+                    f"{tag}/mean": mean,
+                    f"{tag}/std": std,
+                    f"{tag}/dead_fraction": stats["dead"],
+                    f"{tag}/saturated_fraction": stats["saturated"],
+                }
+            )
             count, edges = sum(stats["histogram"]), stats["edges"]
             if count:
-                histograms[tag] = Histogram(edges, stats["histogram"], edges[0], edges[-1], mean * count,
-                                            count * (std ** 2 + mean ** 2))
+                histograms[tag] = Histogram(
+                    edges, stats["histogram"], edges[0], edges[-1], mean * count, count * (std**2 + mean**2)
+                )
         return Sample(record["step"], scalars, histograms)
 
     def on_batch_start(self, trainer: Trainer, batch: int) -> None:
@@ -228,13 +257,19 @@ class ActivationMonitor(Monitor):
         self.write(trainer, step, {"layers": results})
         for name, stats in results.items():
             if stats["dead"] > self.mostly:
-                self.warn("dead", f"{stats['dead']:.0%} of layer {name}'s units ({stats['kind']}) are dead at step "
-                                  f"{step}: they output 0 for every sample and stop learning; try a lower "
-                                  "learning rate, He initialization or LeakyReLU")
+                self.warn(
+                    "dead",
+                    f"{stats['dead']:.0%} of layer {name}'s units ({stats['kind']}) are dead at step "
+                    f"{step}: they output 0 for every sample and stop learning; try a lower "
+                    "learning rate, He initialization or LeakyReLU",
+                )
             if stats["saturated"] is not None and stats["saturated"] > self.mostly:
-                self.warn("saturated", f"{stats['saturated']:.0%} of layer {name}'s outputs ({stats['kind']}) are "
-                                       f"saturated at step {step}: gradients through it vanish; try smaller "
-                                       "initial weights (Xavier), batch norm or ReLU")
+                self.warn(
+                    "saturated",
+                    f"{stats['saturated']:.0%} of layer {name}'s outputs ({stats['kind']}) are "
+                    f"saturated at step {step}: gradients through it vanish; try smaller "
+                    "initial weights (Xavier), batch norm or ReLU",
+                )
 
     def on_fit_end(self, trainer: Trainer) -> None:
         if self.stats is not None:  # a fit interrupted between the forward and the backward
@@ -242,8 +277,7 @@ class ActivationMonitor(Monitor):
             self.stats = None
 
 
-def standard_monitors(directory: str | None = None, every: int = 10, stream: TextIO | None = None
-                      ) -> list[Monitor]:
+def standard_monitors(directory: str | None = None, every: int = 10, stream: TextIO | None = None) -> list[Monitor]:
     """A GradientFlowMonitor and an ActivationMonitor sampling every ``every`` steps, writing to
     ``directory/diagnostics.jsonl`` (keeping their records in memory only when ``directory`` is
     None): what ``deepgrad train --monitor`` adds to a run."""

@@ -29,12 +29,10 @@ MANIFEST = ".deepgrad-experiment.json"  # the files an experiment wrote into its
 # name -> (module, what it shows)
 EXPERIMENTS = {
     "init": ("init", "activations of 5 layers under four weight scales and three activation functions"),
-    "vanishing": ("vanishing", "gradient flow per layer in 6-layer MLPs: sigmoid, ReLU + He, sigmoid + BN, "
-                               "residual"),
+    "vanishing": ("vanishing", "gradient flow per layer in 6-layer MLPs: sigmoid, ReLU + He, sigmoid + BN, residual"),
     "optimizers-2d": ("optimizers_2d", "SGD, Momentum, AdaGrad, RMSProp and Adam on a narrow bowl and a saddle"),
     "optimizers": ("optimizers", "the five optimizers training one 4-hidden-layer ReLU MLP"),
-    "batchnorm": ("batchnorm", "with and without batch norm across weight scales; the BN paper's 3×100 "
-                               "sigmoid MLP"),
+    "batchnorm": ("batchnorm", "with and without batch norm across weight scales; the BN paper's 3×100 sigmoid MLP"),
     "overfitting": ("overfitting", "300 training samples, 7 layers: none, weight decay, dropout"),
     "lr-decay": ("lr_decay", "constant, linear decay to a floor, step and cosine learning rates"),
     "clipping": ("clipping", "an exploding setting with and without gradient clipping"),
@@ -47,8 +45,9 @@ def names():
     return list(EXPERIMENTS)
 
 
-def run_experiment(name, out="experiments", dataset="digits", data_dir=None, download=False, seed=0, quick=False,
-                   progress=False):
+def run_experiment(
+    name, out="experiments", dataset="digits", data_dir=None, download=False, seed=0, quick=False, progress=False
+):
     """Run experiment ``name`` and write ``out/name/``; returns its :class:`Report`. A previous
     experiment's output there is replaced when this one is done; a folder holding anything an
     experiment did not write is refused before any work."""
@@ -100,8 +99,10 @@ def check_replaceable(final):
     foreign = sorted(entries - written_files(final)) if entries else []
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise ConfigError(f"{final} holds files that deepgrad experiment did not write ({shown}); it replaces only "
-                          "its own output: move them or pass another --out")
+        raise ConfigError(
+            f"{final} holds files that deepgrad experiment did not write ({shown}); it replaces only "
+            "its own output: move them or pass another --out"
+        )
 
 
 def written_files(folder):
@@ -116,8 +117,12 @@ def written_files(folder):
     names = set(os.listdir(folder))
     if not {"report.md", "results.json"} <= names:
         return set()
-    return {name for name in names if name in ("report.md", "results.json")
-            or (os.path.splitext(name)[1] in (".png", ".dot") and os.path.isfile(os.path.join(folder, name)))}
+    return {
+        name
+        for name in names
+        if name in ("report.md", "results.json")
+        or (os.path.splitext(name)[1] in (".png", ".dot") and os.path.isfile(os.path.join(folder, name)))
+    }
 
 
 def write_manifest(folder, name):

@@ -24,10 +24,26 @@ from .common import Figure, Report, Table, recorded_run
 
 NETS = {"plain": "without BN", "bn": "with BN"}
 SCALES = np.logspace(0, -4, 16)
-SWEEP = {"hidden": [100] * 5, "activation": "relu", "init": "normal", "train_size": 1000, "optimizer": "sgd",
-         "lr": 0.01, "momentum": 0.0, "batch_size": 100, "epochs": 20}
-SIGMOID = {"hidden": [100] * 3, "activation": "sigmoid", "init": "lecun", "optimizer": "sgd", "lr": 0.5,
-           "momentum": 0.0, "batch_size": 60}
+SWEEP = {
+    "hidden": [100] * 5,
+    "activation": "relu",
+    "init": "normal",
+    "train_size": 1000,
+    "optimizer": "sgd",
+    "lr": 0.01,
+    "momentum": 0.0,
+    "batch_size": 100,
+    "epochs": 20,
+}
+SIGMOID = {
+    "hidden": [100] * 3,
+    "activation": "sigmoid",
+    "init": "lecun",
+    "optimizer": "sgd",
+    "lr": 0.5,
+    "momentum": 0.0,
+    "batch_size": 60,
+}
 # digits' 1257 training samples make 21 batches of 60: 100 epochs are 2100 steps; MNIST's 55000
 # make 917, so 2 epochs there are about as many steps.
 SIGMOID_EPOCHS, BIG_SIGMOID_EPOCHS = 100, 2
@@ -50,8 +66,12 @@ def train_at_scale(context, scale, batch_norm, options):
     except TrainingDiverged:
         summary = None
     curve, diverged = evaluations.series("train"), summary is None
-    return {"curve": curve, "accuracy": curve[-1], "test_accuracy": None if diverged else summary["test_accuracy"],
-            "diverged_epoch": run.trainer.epoch + 1 if diverged else None}
+    return {
+        "curve": curve,
+        "accuracy": curve[-1],
+        "test_accuracy": None if diverged else summary["test_accuracy"],
+        "diverged_epoch": run.trainer.epoch + 1 if diverged else None,
+    }
 
 
 def sweep(context):
@@ -79,8 +99,9 @@ def sigmoid_net(context):
     """The BN paper's 3×100 sigmoid net with and without BN: results.json's "sigmoid3x100"."""
     results = {}
     for net in context.bar(NETS, desc="3×100 sigmoid nets"):
-        run, evaluations = recorded_run(context, ("test",), times=EVALUATIONS, batch_norm=net == "bn",
-                                        **sigmoid_options(context))
+        run, evaluations = recorded_run(
+            context, ("test",), times=EVALUATIONS, batch_norm=net == "bn", **sigmoid_options(context)
+        )
         run.fit()
         results["steps"] = evaluations.steps
         results[f"{net}_test_accuracy"] = evaluations.series("test")
@@ -96,39 +117,60 @@ def run(context):
     results, curves, options = sweep(context)
     sigmoid = results["sigmoid3x100"] = sigmoid_net(context)
     draw_sweep(context, results, curves, options)
-    curves_grid({"3 hidden layers of 100 sigmoid units": {NETS[net]: (sigmoid["steps"], sigmoid[f"{net}_test_accuracy"])
-                                                          for net in NETS}},
-                context.path("sigmoid3x100.png"), xlabel=f"training step (batch of {SIGMOID['batch_size']})",
-                ylabel="test accuracy", references={"chance": CHANCE},
-                title=f"The BN paper's Figure 1 on {context.dataset}: SGD at lr {SIGMOID['lr']:g}")
+    curves_grid(
+        {
+            "3 hidden layers of 100 sigmoid units": {
+                NETS[net]: (sigmoid["steps"], sigmoid[f"{net}_test_accuracy"]) for net in NETS
+            }
+        },
+        context.path("sigmoid3x100.png"),
+        xlabel=f"training step (batch of {SIGMOID['batch_size']})",
+        ylabel="test accuracy",
+        references={"chance": CHANCE},
+        title=f"The BN paper's Figure 1 on {context.dataset}: SGD at lr {SIGMOID['lr']:g}",
+    )
     return Report(
         title="Batch normalization: training from any weight scale, and sooner",
         claim=claim(results, sigmoid),
         setup=setup(context, results, options),
         tables=tables(results, options),
-        figures=[Figure("accuracy_vs_scale.png", f"Training accuracy after {options['epochs']} epochs against the "
-                                                 "initial weight std (log scale), with and without batch norm; a "
-                                                 "net that diverged shows its accuracy before it did"),
-                 Figure("scale_curves.png", "Training accuracy after every epoch, one panel per initial weight std; "
-                                            "a net that diverged says so in its panel's legend"),
-                 Figure("sigmoid3x100.png", "Test accuracy of the 3×100 sigmoid MLP during training, with and "
-                                            "without batch norm (the BN paper's Figure 1a)")],
-        results=results)
+        figures=[
+            Figure(
+                "accuracy_vs_scale.png",
+                f"Training accuracy after {options['epochs']} epochs against the "
+                "initial weight std (log scale), with and without batch norm; a "
+                "net that diverged shows its accuracy before it did",
+            ),
+            Figure(
+                "scale_curves.png",
+                "Training accuracy after every epoch, one panel per initial weight std; "
+                "a net that diverged says so in its panel's legend",
+            ),
+            Figure(
+                "sigmoid3x100.png",
+                "Test accuracy of the 3×100 sigmoid MLP during training, with and "
+                "without batch norm (the BN paper's Figure 1a)",
+            ),
+        ],
+        results=results,
+    )
 
 
 def setup(context, results, options):
     """What was run, in words."""
     sigmoid = results["sigmoid3x100"]
-    return {"data": f"{context.dataset}: the first {options['train_size']} training samples (sweep); the whole "
-                    "training split (sigmoid net)",
-            "sweep": f"MLP with 5 hidden layers of 100 ReLU units, hidden weights N(0, s²) at "
-                     f"{len(results['scales'])} log-spaced s from 1 to 1e-4, with and without BatchNorm1d (then "
-                     f"without the Linear biases); {options['epochs']} epochs of plain SGD, lr {SWEEP['lr']:g}, "
-                     f"batch {SWEEP['batch_size']}; accuracy on the training samples (eval mode) after every epoch",
-            "sigmoid net": f"MLP with 3 hidden layers of 100 sigmoid units, weights N(0, 1/n_in), with and without "
-                           f"BatchNorm1d; {sigmoid_options(context)['epochs']} epochs ({sigmoid['steps'][-1]} steps) "
-                           f"of plain SGD, lr {SIGMOID['lr']:g}, batch {SIGMOID['batch_size']}; test accuracy every "
-                           f"{sigmoid['steps'][1]} steps and after the last"}
+    return {
+        "data": f"{context.dataset}: the first {options['train_size']} training samples (sweep); the whole "
+        "training split (sigmoid net)",
+        "sweep": f"MLP with 5 hidden layers of 100 ReLU units, hidden weights N(0, s²) at "
+        f"{len(results['scales'])} log-spaced s from 1 to 1e-4, with and without BatchNorm1d (then "
+        f"without the Linear biases); {options['epochs']} epochs of plain SGD, lr {SWEEP['lr']:g}, "
+        f"batch {SWEEP['batch_size']}; accuracy on the training samples (eval mode) after every epoch",
+        "sigmoid net": f"MLP with 3 hidden layers of 100 sigmoid units, weights N(0, 1/n_in), with and without "
+        f"BatchNorm1d; {sigmoid_options(context)['epochs']} epochs ({sigmoid['steps'][-1]} steps) "
+        f"of plain SGD, lr {SIGMOID['lr']:g}, batch {SIGMOID['batch_size']}; test accuracy every "
+        f"{sigmoid['steps'][1]} steps and after the last",
+    }
 
 
 def tables(results, options):
@@ -136,15 +178,29 @@ def tables(results, options):
     columns = ("plain_accuracy", "bn_accuracy", "plain_test_accuracy", "bn_test_accuracy", "plain_diverged_epoch")
     sweep_rows = [[scale, *(results[column][i] for column in columns)] for i, scale in enumerate(results["scales"])]
     sigmoid = results["sigmoid3x100"]
-    sigmoid_rows = [[NETS[net], sigmoid[f"{net}_test_accuracy"][-1], max(sigmoid[f"{net}_test_accuracy"]),
-                     first_step_reaching(sigmoid["steps"], sigmoid[f"{net}_test_accuracy"], TRAINED)] for net in NETS]
-    return [Table(f"Accuracy on the {options['train_size']} training samples after {options['epochs']} epochs, and "
-                  "on the test set, per initial weight std",
-                  ["weight std", "plain train", "BN train", "plain test", "BN test", "plain diverged in epoch"],
-                  sweep_rows),
-            Table(f"3×100 sigmoid MLP: test accuracy after {sigmoid['steps'][-1]} steps, the best measured, and the "
-                  f"first step measured at {TRAINED:.0%} or more",
-                  ["net", "final test accuracy", "best test accuracy", f"steps to {TRAINED:.0%}"], sigmoid_rows)]
+    sigmoid_rows = [
+        [
+            NETS[net],
+            sigmoid[f"{net}_test_accuracy"][-1],
+            max(sigmoid[f"{net}_test_accuracy"]),
+            first_step_reaching(sigmoid["steps"], sigmoid[f"{net}_test_accuracy"], TRAINED),
+        ]
+        for net in NETS
+    ]
+    return [
+        Table(
+            f"Accuracy on the {options['train_size']} training samples after {options['epochs']} epochs, and "
+            "on the test set, per initial weight std",
+            ["weight std", "plain train", "BN train", "plain test", "BN test", "plain diverged in epoch"],
+            sweep_rows,
+        ),
+        Table(
+            f"3×100 sigmoid MLP: test accuracy after {sigmoid['steps'][-1]} steps, the best measured, and the "
+            f"first step measured at {TRAINED:.0%} or more",
+            ["net", "final test accuracy", "best test accuracy", f"steps to {TRAINED:.0%}"],
+            sigmoid_rows,
+        ),
+    ]
 
 
 def draw_sweep(context, results, curves, options):
@@ -155,18 +211,32 @@ def draw_sweep(context, results, curves, options):
     for net, label in NETS.items():
         accuracies, diverged[label] = split_diverged(results, net)
         finished[label] = (scales, accuracies)
-    against_setting(finished, context.path("accuracy_vs_scale.png"),
-                    xlabel="initial weight std s of the hidden layers (log scale)",
-                    ylabel=f"training accuracy after {options['epochs']} epochs", references={"chance": CHANCE},
-                    points=diverged, points_label="diverged (its accuracy before)", ylim=(0, 1.02),
-                    title=f"5×100 ReLU MLP from N(0, s²) weights, SGD lr {SWEEP['lr']:g}: with and without BN")
+    against_setting(
+        finished,
+        context.path("accuracy_vs_scale.png"),
+        xlabel="initial weight std s of the hidden layers (log scale)",
+        ylabel=f"training accuracy after {options['epochs']} epochs",
+        references={"chance": CHANCE},
+        points=diverged,
+        points_label="diverged (its accuracy before)",
+        ylim=(0, 1.02),
+        title=f"5×100 ReLU MLP from N(0, s²) weights, SGD lr {SWEEP['lr']:g}: with and without BN",
+    )
     panels = {}
     for i, scale in enumerate(scales):
-        panels[f"weight std {scale:.2g}"] = {legend_label(net, results[f"{net}_diverged_epoch"][i]):
-                                             (range(len(curves[net][i])), curves[net][i]) for net in NETS}
-    curves_grid(panels, context.path("scale_curves.png"), xlabel="epoch", ylabel="training accuracy", columns=4,
-                references={"chance": CHANCE},
-                title="Training accuracy of the 5×100 ReLU MLP per initial weight std, with and without batch norm")
+        panels[f"weight std {scale:.2g}"] = {
+            legend_label(net, results[f"{net}_diverged_epoch"][i]): (range(len(curves[net][i])), curves[net][i])
+            for net in NETS
+        }
+    curves_grid(
+        panels,
+        context.path("scale_curves.png"),
+        xlabel="epoch",
+        ylabel="training accuracy",
+        columns=4,
+        references={"chance": CHANCE},
+        title="Training accuracy of the 5×100 ReLU MLP per initial weight std, with and without batch norm",
+    )
 
 
 def split_diverged(results, net):
@@ -174,8 +244,10 @@ def split_diverged(results, net):
     accuracies before diverging) of those."""
     runs = list(zip(results["scales"], results[f"{net}_accuracy"], results[f"{net}_diverged_epoch"]))
     diverged = [(scale, accuracy) for scale, accuracy, epoch in runs if epoch]
-    return ([None if epoch else accuracy for _, accuracy, epoch in runs],
-            ([scale for scale, _ in diverged], [accuracy for _, accuracy in diverged]))
+    return (
+        [None if epoch else accuracy for _, accuracy, epoch in runs],
+        ([scale for scale, _ in diverged], [accuracy for _, accuracy in diverged]),
+    )
 
 
 def legend_label(net, diverged_epoch):
@@ -202,15 +274,19 @@ def sweep_claim(results):
     stuck = [s for s in scales if accuracy["plain"][s] < 2 * CHANCE and s not in diverged]
     only_bn = [s for s in trained["bn"] if s not in trained["plain"]]
     slow_bn = [s for s in scales if accuracy["bn"][s] < TRAINED]
-    text = (f"Batch normalization trains the 5-layer ReLU net to {TRAINED:.0%} training accuracy or more at "
-            f"{len(trained['bn'])} of the {len(scales)} initial weight scales ({span(trained['bn'])}), the plain net "
-            f"at only {len(trained['plain'])} ({span(trained['plain'])}): BN trains at {len(only_bn)} scales where "
-            f"the plain net does not. The plain net stays near chance at {len(stuck)} scales ({span(stuck)}) and "
-            f"diverges at {len(diverged)} ({span(diverged)}).")
+    text = (
+        f"Batch normalization trains the 5-layer ReLU net to {TRAINED:.0%} training accuracy or more at "
+        f"{len(trained['bn'])} of the {len(scales)} initial weight scales ({span(trained['bn'])}), the plain net "
+        f"at only {len(trained['plain'])} ({span(trained['plain'])}): BN trains at {len(only_bn)} scales where "
+        f"the plain net does not. The plain net stays near chance at {len(stuck)} scales ({span(stuck)}) and "
+        f"diverges at {len(diverged)} ({span(diverged)})."
+    )
     if slow_bn:
-        text += (f" BN stays below {TRAINED:.0%} at {span(slow_bn)} ({min(accuracy['bn'][s] for s in slow_bn):.0%} "
-                 f"to {max(accuracy['bn'][s] for s in slow_bn):.0%}): a normalized layer's gradient shrinks as its "
-                 "weights grow, so from large weights it learns slowly.")
+        text += (
+            f" BN stays below {TRAINED:.0%} at {span(slow_bn)} ({min(accuracy['bn'][s] for s in slow_bn):.0%} "
+            f"to {max(accuracy['bn'][s] for s in slow_bn):.0%}): a normalized layer's gradient shrinks as its "
+            "weights grow, so from large weights it learns slowly."
+        )
     return text
 
 
@@ -218,10 +294,16 @@ def sigmoid_claim(sigmoid):
     steps, plain, bn = sigmoid["steps"], sigmoid["plain_test_accuracy"], sigmoid["bn_test_accuracy"]
     catch_up = first_step_reaching(steps, bn, plain[-1])
     if plain[-1] < 2 * CHANCE:
-        return (f" In the BN paper's 3×100 sigmoid net, BN reaches {bn[-1]:.1%} test accuracy in {steps[-1]} steps, "
-                f"while the plain net stays near chance ({plain[-1]:.1%}).")
+        return (
+            f" In the BN paper's 3×100 sigmoid net, BN reaches {bn[-1]:.1%} test accuracy in {steps[-1]} steps, "
+            f"while the plain net stays near chance ({plain[-1]:.1%})."
+        )
     if catch_up is not None and catch_up < steps[-1]:
-        return (f" In the BN paper's 3×100 sigmoid net, BN reaches the plain net's final test accuracy "
-                f"({plain[-1]:.1%} after {steps[-1]} steps) by step {catch_up}, and ends at {bn[-1]:.1%}.")
-    return (f" In the BN paper's 3×100 sigmoid net, BN ends at {bn[-1]:.1%} test accuracy after {steps[-1]} "
-            f"steps, the plain net at {plain[-1]:.1%}.")
+        return (
+            f" In the BN paper's 3×100 sigmoid net, BN reaches the plain net's final test accuracy "
+            f"({plain[-1]:.1%} after {steps[-1]} steps) by step {catch_up}, and ends at {bn[-1]:.1%}."
+        )
+    return (
+        f" In the BN paper's 3×100 sigmoid net, BN ends at {bn[-1]:.1%} test accuracy after {steps[-1]} "
+        f"steps, the plain net at {plain[-1]:.1%}."
+    )

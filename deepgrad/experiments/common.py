@@ -67,8 +67,13 @@ class Context:
 
     def config(self, **options):
         """A training config on the context's data set and seed, with ``options`` over it."""
-        return {"dataset": self.dataset, "data_dir": self.data_dir, "download": self.download, "seed": self.seed,
-                **options}
+        return {
+            "dataset": self.dataset,
+            "data_dir": self.data_dir,
+            "download": self.download,
+            "seed": self.seed,
+            **options,
+        }
 
     def train(self, callbacks=(), **options):
         """Build and fit the run of ``config(**options)`` (nothing written): (run, summary)."""
@@ -95,7 +100,7 @@ class StepRecorder(Callback):
         self.lr, self.loss = [], []
 
     def on_step_end(self, trainer, logs):
-        self.lr.append(trainer.current_lr)     # the rate the step used (set just before it)
+        self.lr.append(trainer.current_lr)  # the rate the step used (set just before it)
         self.loss.append(logs["loss"])
 
 
@@ -153,8 +158,12 @@ def run_in(context, experiment):
     manual_seed(context.seed)
     start = time.perf_counter()
     report = experiment(context)
-    report.setup = {**report.setup, "seed": context.seed, "quick": context.quick,
-                    "wall_seconds": round(time.perf_counter() - start, 2)}
+    report.setup = {
+        **report.setup,
+        "seed": context.seed,
+        "quick": context.quick,
+        "wall_seconds": round(time.perf_counter() - start, 2),
+    }
     return report
 
 
@@ -171,8 +180,13 @@ def markdown(report):
     for figure in report.figures:
         lines += ["", f"![{figure.caption}]({figure.filename})", "", f"*{figure.caption}*"]
     for table in report.tables:
-        lines += ["", f"## {table.title}", "", "| " + " | ".join(markdown_cell(c) for c in table.columns) + " |",
-                  "|" + "|".join("---" for _ in table.columns) + "|"]
+        lines += [
+            "",
+            f"## {table.title}",
+            "",
+            "| " + " | ".join(markdown_cell(c) for c in table.columns) + " |",
+            "|" + "|".join("---" for _ in table.columns) + "|",
+        ]
         lines += ["| " + " | ".join(markdown_cell(value) for value in row) + " |" for row in table.rows]
     return "\n".join(lines) + "\n"
 

@@ -33,18 +33,29 @@ SYMBOLS = {"x": "x", "gamma": "γ", "beta": "β"}
 def composite_batch_norm(x, gamma, beta, names=None):
     """Batch norm over the batch axis as the notes' nine steps; ``names`` (a dict), when given, is
     filled with {intermediate tensor: its step's label} for the drawing."""
-    mu = x.mean(dim=0)                  # 1  μ
-    xmu = x - mu                        # 2  x − μ
-    sq = xmu ** 2                       # 3  (x − μ)²
-    var = sq.mean(dim=0)                # 4  σ²
-    sqrtvar = (var + EPS).sqrt()        # 5  σ̂ = √(σ² + ε)
-    ivar = 1 / sqrtvar                  # 6  1/σ̂
-    xhat = xmu * ivar                   # 7  x̂
-    scaled = gamma * xhat               # 8  γx̂
-    out = scaled + beta                 # 9  γx̂ + β
+    mu = x.mean(dim=0)  # 1  μ
+    xmu = x - mu  # 2  x − μ
+    sq = xmu**2  # 3  (x − μ)²
+    var = sq.mean(dim=0)  # 4  σ²
+    sqrtvar = (var + EPS).sqrt()  # 5  σ̂ = √(σ² + ε)
+    ivar = 1 / sqrtvar  # 6  1/σ̂
+    xhat = xmu * ivar  # 7  x̂
+    scaled = gamma * xhat  # 8  γx̂
+    out = scaled + beta  # 9  γx̂ + β
     if names is not None:
-        names.update({mu: "1 μ", xmu: "2 x − μ", sq: "3 (x − μ)²", var: "4 σ²", sqrtvar: "5 σ̂ = √(σ² + ε)",
-                      ivar: "6 1/σ̂", xhat: "7 x̂", scaled: "8 γx̂", out: "9 γx̂ + β"})
+        names.update(
+            {
+                mu: "1 μ",
+                xmu: "2 x − μ",
+                sq: "3 (x − μ)²",
+                var: "4 σ²",
+                sqrtvar: "5 σ̂ = √(σ² + ε)",
+                ivar: "6 1/σ̂",
+                xhat: "7 x̂",
+                scaled: "8 γx̂",
+                out: "9 γx̂ + β",
+            }
+        )
     return out
 
 
@@ -70,8 +81,11 @@ def inputs(context, generator):
 
 def leaves(x, gamma, beta):
     """Fresh tensors that require grad, by name."""
-    return {"x": tensor(x, requires_grad=True), "gamma": tensor(gamma, requires_grad=True),
-            "beta": tensor(beta, requires_grad=True)}
+    return {
+        "x": tensor(x, requires_grad=True),
+        "gamma": tensor(gamma, requires_grad=True),
+        "beta": tensor(beta, requires_grad=True),
+    }
 
 
 def forward_backward(implementation, arrays, upstream):
@@ -130,23 +144,34 @@ def draw(context, implementation, arrays, filename, title):
 
 def differences(arrays, upstream):
     """Largest |composite − fused| of the outputs, and of the gradients per leaf."""
-    (composite, composite_grads), (fused, fused_grads) = [forward_backward(implementation, arrays, upstream)
-                                                          for implementation in IMPLEMENTATIONS.values()]
+    (composite, composite_grads), (fused, fused_grads) = [
+        forward_backward(implementation, arrays, upstream) for implementation in IMPLEMENTATIONS.values()
+    ]
     grads = {leaf: float(np.abs(composite_grads[leaf] - fused_grads[leaf]).max()) for leaf in fused_grads}
     return float(np.abs(composite - fused).max()), grads
 
 
 def draw_costs(path, results, shape):
     """The timing, op-count and difference bars."""
-    differences = {"output": results["max_output_difference"],
-                   **{f"∂/∂{SYMBOLS[leaf]}": d for leaf, d in results["grad_differences"].items()}}
-    comparison_bars({"forward + backward (median)": {"ylabel": "time (ms)", "bars": {
-                         name: results[f"{name}_ms"] for name in IMPLEMENTATIONS}},
-                     "ops recorded in the graph": {"ylabel": "ops", "bars": {
-                         name: len(ops) for name, ops in results["ops"].items()}},
-                     "largest |composite − fused|": {"ylabel": "max |difference| (log)", "log_y": True,
-                                                     "bars": differences}},
-                    path, title=f"Batch norm on a {shape} float64 batch: nine textbook steps against the fused op")
+    differences = {
+        "output": results["max_output_difference"],
+        **{f"∂/∂{SYMBOLS[leaf]}": d for leaf, d in results["grad_differences"].items()},
+    }
+    comparison_bars(
+        {
+            "forward + backward (median)": {
+                "ylabel": "time (ms)",
+                "bars": {name: results[f"{name}_ms"] for name in IMPLEMENTATIONS},
+            },
+            "ops recorded in the graph": {
+                "ylabel": "ops",
+                "bars": {name: len(ops) for name, ops in results["ops"].items()},
+            },
+            "largest |composite − fused|": {"ylabel": "max |difference| (log)", "log_y": True, "bars": differences},
+        },
+        path,
+        title=f"Batch norm on a {shape} float64 batch: nine textbook steps against the fused op",
+    )
 
 
 def run(context):
@@ -155,49 +180,85 @@ def run(context):
     arrays, shape = (x, gamma, beta), f"{x.shape[0]} × {x.shape[1]}"
     output_difference, grad_differences = differences(arrays, upstream)
     repeats = QUICK_REPEATS if context.quick else REPEATS
-    timing = {name: median_ms(implementation, arrays, upstream, repeats)
-              for name, implementation in context.bar(IMPLEMENTATIONS.items(), total=2, desc="timing")}
-    drawn = {name: draw(context, IMPLEMENTATIONS[name], arrays, GRAPHS[name], f"batch norm, {name}: {shape} float64")
-             for name in GRAPHS}
+    timing = {
+        name: median_ms(implementation, arrays, upstream, repeats)
+        for name, implementation in context.bar(IMPLEMENTATIONS.items(), total=2, desc="timing")
+    }
+    drawn = {
+        name: draw(context, IMPLEMENTATIONS[name], arrays, GRAPHS[name], f"batch norm, {name}: {shape} float64")
+        for name in GRAPHS
+    }
     rendered = all(done for done, _ in drawn.values())
-    results = {"max_grad_difference": max(grad_differences.values()),
-               "composite_ms": timing["composite"], "fused_ms": timing["fused"],
-               "max_output_difference": output_difference, "grad_differences": grad_differences,
-               "ops": {name: ops for name, (_, ops) in drawn.items()}, "graphs_rendered": rendered}
+    results = {
+        "max_grad_difference": max(grad_differences.values()),
+        "composite_ms": timing["composite"],
+        "fused_ms": timing["fused"],
+        "max_output_difference": output_difference,
+        "grad_differences": grad_differences,
+        "ops": {name: ops for name, (_, ops) in drawn.items()},
+        "graphs_rendered": rendered,
+    }
     draw_costs(context.path("batchnorm_cost.png"), results, shape)
-    figures = [Figure("batchnorm_cost.png", f"Left: the median time of forward + backward over {repeats} runs; "
-                                            "middle: the ops each graph records; right: the largest difference "
-                                            "between the two, in the output and in each gradient (log scale)")]
+    figures = [
+        Figure(
+            "batchnorm_cost.png",
+            f"Left: the median time of forward + backward over {repeats} runs; "
+            "middle: the ops each graph records; right: the largest difference "
+            "between the two, in the output and in each gradient (log scale)",
+        )
+    ]
     if rendered:
-        figures += [Figure(f"{GRAPHS['composite']}.png", "The graph of the nine steps: ten recorded ops (step 5 is "
-                                                         "an add and a sqrt), each step's output named"),
-                    Figure(f"{GRAPHS['fused']}.png", "The graph of F.batch_norm: one op")]
+        figures += [
+            Figure(
+                f"{GRAPHS['composite']}.png",
+                "The graph of the nine steps: ten recorded ops (step 5 is an add and a sqrt), each step's output named",
+            ),
+            Figure(f"{GRAPHS['fused']}.png", "The graph of F.batch_norm: one op"),
+        ]
     return Report(
         title="Batch norm: the nine textbook steps against the fused op",
         claim=claim(results),
-        setup={"data": f"the first {x.shape[0]} {context.dataset} training inputs, flattened to {shape}, float64",
-               "parameters": "γ = 1 + 0.1·N(0, 1), β = 0.1·N(0, 1) per feature; upstream gradient N(0, 1)",
-               "timing": f"forward + backward, median of {repeats} runs after a warm-up",
-               "graphs": "drawn with dg.viz.graph and rendered by Graphviz" if rendered else
-                         f"Graphviz's dot is not installed: only {GRAPHS['composite']}.dot and {GRAPHS['fused']}.dot "
-                         "were written (render them with dot -Tpng)"},
-        tables=[Table("Forward + backward time and ops recorded", ["implementation", "time (ms)", "ops", "op names"],
-                      [[name, timing[name], len(ops), op_counts(ops)] for name, ops in results["ops"].items()]),
-                Table("Largest |composite − fused|", ["output", *[f"∂/∂{SYMBOLS[leaf]}" for leaf in grad_differences]],
-                      [[output_difference, *grad_differences.values()]])],
-        figures=figures, results=results)
+        setup={
+            "data": f"the first {x.shape[0]} {context.dataset} training inputs, flattened to {shape}, float64",
+            "parameters": "γ = 1 + 0.1·N(0, 1), β = 0.1·N(0, 1) per feature; upstream gradient N(0, 1)",
+            "timing": f"forward + backward, median of {repeats} runs after a warm-up",
+            "graphs": "drawn with dg.viz.graph and rendered by Graphviz"
+            if rendered
+            else f"Graphviz's dot is not installed: only {GRAPHS['composite']}.dot and {GRAPHS['fused']}.dot "
+            "were written (render them with dot -Tpng)",
+        },
+        tables=[
+            Table(
+                "Forward + backward time and ops recorded",
+                ["implementation", "time (ms)", "ops", "op names"],
+                [[name, timing[name], len(ops), op_counts(ops)] for name, ops in results["ops"].items()],
+            ),
+            Table(
+                "Largest |composite − fused|",
+                ["output", *[f"∂/∂{SYMBOLS[leaf]}" for leaf in grad_differences]],
+                [[output_difference, *grad_differences.values()]],
+            ),
+        ],
+        figures=figures,
+        results=results,
+    )
 
 
 def claim(results):
     """The agreement and the timing, from the numbers."""
     difference = max(results["max_grad_difference"], results["max_output_difference"])
-    agreement = ("gives the same output and the same gradients for x, γ and β as"
-                 if difference < AGREEMENT else "differs by more than round-off from")
+    agreement = (
+        "gives the same output and the same gradients for x, γ and β as"
+        if difference < AGREEMENT
+        else "differs by more than round-off from"
+    )
     speed = results["composite_ms"] / results["fused_ms"]
-    return (f"Autograd through the nine steps ({len(results['ops']['composite'])} recorded ops) {agreement} the "
-            f"fused op's closed-form backward (largest difference {difference:.1g} in float64); the fused op "
-            f"records one op and its forward + backward takes {results['fused_ms']:.3g} ms against "
-            f"{results['composite_ms']:.3g} ms, {_ratio(speed)}.")
+    return (
+        f"Autograd through the nine steps ({len(results['ops']['composite'])} recorded ops) {agreement} the "
+        f"fused op's closed-form backward (largest difference {difference:.1g} in float64); the fused op "
+        f"records one op and its forward + backward takes {results['fused_ms']:.3g} ms against "
+        f"{results['composite_ms']:.3g} ms, {_ratio(speed)}."
+    )
 
 
 def _ratio(speed):

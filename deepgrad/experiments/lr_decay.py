@@ -17,8 +17,16 @@ from .common import Figure, Report, StepRecorder, Table
 SCHEDULES = {"constant": "none", "linear-decay": "linear-decay", "step": "step", "cosine": "cosine"}
 LR = 0.3
 FLOOR = LR / 100
-TRAINING = {"hidden": [100, 100], "activation": "relu", "optimizer": "sgd", "momentum": 0.0, "lr": LR,
-            "final_lr": FLOOR, "batch_size": 32, "epochs": 10}
+TRAINING = {
+    "hidden": [100, 100],
+    "activation": "relu",
+    "optimizer": "sgd",
+    "momentum": 0.0,
+    "lr": LR,
+    "final_lr": FLOOR,
+    "batch_size": 32,
+    "epochs": 10,
+}
 SEEDS = 5
 QUICK = {"train_size": 320, "epochs": 3}
 QUICK_SEEDS = 2
@@ -44,8 +52,12 @@ def train_schedule(context, schedule, seed, options):
     training set and its test accuracy."""
     recorder = StepRecorder()
     run, summary = context.train(callbacks=[recorder], schedule=SCHEDULES[schedule], seed=seed, **options)
-    return {"loss": recorder.loss, "lr": recorder.lr, "final_train_loss": run.evaluate(("train",))["train"]["loss"],
-            "test_accuracy": summary["test_accuracy"]}
+    return {
+        "loss": recorder.loss,
+        "lr": recorder.lr,
+        "final_train_loss": run.evaluate(("train",))["train"]["loss"],
+        "test_accuracy": summary["test_accuracy"],
+    }
 
 
 def schedule_results(context, schedule, seeds, options):
@@ -55,59 +67,117 @@ def schedule_results(context, schedule, seeds, options):
     first = runs[0]
     steps_per_epoch = len(first["loss"]) // options["epochs"]
     last_epoch = first["loss"][-steps_per_epoch:]
-    return {**first, "last_epoch_loss": statistics.fmean(last_epoch), "last_epoch_max_loss": max(last_epoch),
-            "test_accuracy_seeds": [r["test_accuracy"] for r in runs],
-            "final_train_loss_seeds": [r["final_train_loss"] for r in runs]}
+    return {
+        **first,
+        "last_epoch_loss": statistics.fmean(last_epoch),
+        "last_epoch_max_loss": max(last_epoch),
+        "test_accuracy_seeds": [r["test_accuracy"] for r in runs],
+        "final_train_loss_seeds": [r["final_train_loss"] for r in runs],
+    }
 
 
 def run(context):
     options = run_options(context, TRAINING, QUICK)
     seeds = [context.seed + i for i in range(QUICK_SEEDS if context.quick else SEEDS)]
-    results = {schedule: schedule_results(context, schedule, seeds, options)
-               for schedule in context.bar(SCHEDULES, desc="schedules")}
+    results = {
+        schedule: schedule_results(context, schedule, seeds, options)
+        for schedule in context.bar(SCHEDULES, desc="schedules")
+    }
     steps = len(results["constant"]["loss"])
     smoothing = max(2, steps // 20)  # steps: a twentieth of the run
     figure = "lr_decay.png"
-    step_curves({"learning rate per step": {"ylabel": "learning rate α", "smooth": False,
-                                            "curves": {s: r["lr"] for s, r in results.items()}},
-                 "training loss per step": {"ylabel": "loss (log)", "log_y": True,
-                                            "curves": {s: r["loss"] for s, r in results.items()},
-                                            "points": {s: (steps, r["final_train_loss"]) for s, r in results.items()},
-                                            "points_label": "final model,\nwhole training set"}},
-                context.path(figure), smooth=smoothing, legend_outside=True,
-                title=f"SGD from α₀ = {LR:g}: constant, linear decay to {FLOOR:g}, step, cosine")
+    step_curves(
+        {
+            "learning rate per step": {
+                "ylabel": "learning rate α",
+                "smooth": False,
+                "curves": {s: r["lr"] for s, r in results.items()},
+            },
+            "training loss per step": {
+                "ylabel": "loss (log)",
+                "log_y": True,
+                "curves": {s: r["loss"] for s, r in results.items()},
+                "points": {s: (steps, r["final_train_loss"]) for s, r in results.items()},
+                "points_label": "final model,\nwhole training set",
+            },
+        },
+        context.path(figure),
+        smooth=smoothing,
+        legend_outside=True,
+        title=f"SGD from α₀ = {LR:g}: constant, linear decay to {FLOOR:g}, step, cosine",
+    )
     epochs = options["epochs"]
     return Report(
         title="Learning-rate schedules: constant, linear decay to a floor, step, cosine",
         claim=claim(results, len(seeds)),
-        setup={"data": data_description(context, options),
-               "model": f"MLP {TRAINING['hidden']} ReLU (He initialization)",
-               "training": f"{epochs} epochs × {steps // epochs} steps of plain SGD (no momentum), batch "
-                           f"{TRAINING['batch_size']}, α₀ = {LR:g}",
-               "schedules": f"constant; linear-decay α_i = (1 − i/k)·α₀ + (i/k)·b over all k = {steps} steps, "
-                            f"b = {FLOOR:g}; step: ×0.1 every {max(1, epochs // 3)} epochs; cosine from α₀ to b",
-               "repeats": f"each schedule from seeds {seeds[0]}–{seeds[-1]}; curves and the first table from "
-                          f"seed {seeds[0]}"},
+        setup={
+            "data": data_description(context, options),
+            "model": f"MLP {TRAINING['hidden']} ReLU (He initialization)",
+            "training": f"{epochs} epochs × {steps // epochs} steps of plain SGD (no momentum), batch "
+            f"{TRAINING['batch_size']}, α₀ = {LR:g}",
+            "schedules": f"constant; linear-decay α_i = (1 − i/k)·α₀ + (i/k)·b over all k = {steps} steps, "
+            f"b = {FLOOR:g}; step: ×0.1 every {max(1, epochs // 3)} epochs; cosine from α₀ to b",
+            "repeats": f"each schedule from seeds {seeds[0]}–{seeds[-1]}; curves and the first table from "
+            f"seed {seeds[0]}",
+        },
         tables=tables(results, len(seeds)),
-        figures=[Figure(figure, f"Top: the learning rate of every step. Bottom: every step's mini-batch loss (faint, "
-                                f"log scale) and its exponential moving average over about {smoothing} steps "
-                                f"(bold), cosine drawn over linear decay where the two coincide; the diamonds: "
-                                f"the final model's loss on the whole training set; seed {seeds[0]}")],
-        results=results)
+        figures=[
+            Figure(
+                figure,
+                f"Top: the learning rate of every step. Bottom: every step's mini-batch loss (faint, "
+                f"log scale) and its exponential moving average over about {smoothing} steps "
+                f"(bold), cosine drawn over linear decay where the two coincide; the diamonds: "
+                f"the final model's loss on the whole training set; seed {seeds[0]}",
+            )
+        ],
+        results=results,
+    )
 
 
 def tables(results, seeds):
-    rows = [[s, r["lr"][0], r["lr"][-1], r["last_epoch_loss"], r["last_epoch_max_loss"], r["final_train_loss"],
-             r["test_accuracy"]] for s, r in results.items()]
-    spread = [[s, min(r["test_accuracy_seeds"]), statistics.median(r["test_accuracy_seeds"]),
-               max(r["test_accuracy_seeds"]), min(r["final_train_loss_seeds"]), max(r["final_train_loss_seeds"])]
-              for s, r in results.items()]
-    return [Table("One run per schedule (the figure's)",
-                  ["schedule", "first lr", "last lr", "mean batch loss, last epoch", "largest batch loss, last epoch",
-                   "final model's training loss", "test accuracy"], rows),
-            Table(f"Over {seeds} seeds: the final model's test accuracy and training loss",
-                  ["schedule", "accuracy min", "accuracy median", "accuracy max", "training loss min",
-                   "training loss max"], spread)]
+    rows = [
+        [
+            s,
+            r["lr"][0],
+            r["lr"][-1],
+            r["last_epoch_loss"],
+            r["last_epoch_max_loss"],
+            r["final_train_loss"],
+            r["test_accuracy"],
+        ]
+        for s, r in results.items()
+    ]
+    spread = [
+        [
+            s,
+            min(r["test_accuracy_seeds"]),
+            statistics.median(r["test_accuracy_seeds"]),
+            max(r["test_accuracy_seeds"]),
+            min(r["final_train_loss_seeds"]),
+            max(r["final_train_loss_seeds"]),
+        ]
+        for s, r in results.items()
+    ]
+    return [
+        Table(
+            "One run per schedule (the figure's)",
+            [
+                "schedule",
+                "first lr",
+                "last lr",
+                "mean batch loss, last epoch",
+                "largest batch loss, last epoch",
+                "final model's training loss",
+                "test accuracy",
+            ],
+            rows,
+        ),
+        Table(
+            f"Over {seeds} seeds: the final model's test accuracy and training loss",
+            ["schedule", "accuracy min", "accuracy median", "accuracy max", "training loss min", "training loss max"],
+            spread,
+        ),
+    ]
 
 
 def claim(results, seeds):
@@ -118,20 +188,26 @@ def claim(results, seeds):
     median_loss = {s: statistics.median(r["final_train_loss_seeds"]) for s, r in results.items()}
     if median_loss["constant"] > max(median_loss[s] for s in decaying):
         spikes = max(r["last_epoch_max_loss"] for r in decaying.values())
-        lead = (f"With a constant α = {LR:g} SGD is still jumping about when training stops (in the figure's run its "
-                f"batch losses in the last epoch reach {constant['last_epoch_max_loss']:.2g}, the decaying "
-                f"schedules' at most {spikes:.2g}), so the final model is wherever the last steps left it, while "
-                "the decaying schedules settle.")
+        lead = (
+            f"With a constant α = {LR:g} SGD is still jumping about when training stops (in the figure's run its "
+            f"batch losses in the last epoch reach {constant['last_epoch_max_loss']:.2g}, the decaying "
+            f"schedules' at most {spikes:.2g}), so the final model is wherever the last steps left it, while "
+            "the decaying schedules settle."
+        )
     elif median_loss["constant"] < min(median_loss[s] for s in decaying):
-        lead = (f"A constant α = {LR:g} is not too large here: it keeps taking large steps and ends at the lowest "
-                "median training loss.")
+        lead = (
+            f"A constant α = {LR:g} is not too large here: it keeps taking large steps and ends at the lowest "
+            "median training loss."
+        )
     else:
         lead = "The constant rate ends between the decaying schedules here (median training loss)."
     losses = ", ".join(f"{s} {_range(r['final_train_loss_seeds'], '{:.2g}')}" for s, r in results.items())
     accuracy = [a for r in decaying.values() for a in r["test_accuracy_seeds"]]
-    return (f"{lead} Across {seeds} seeds the final model's training loss is: {losses}; the test accuracy "
-            f"{_range(constant['test_accuracy_seeds'], '{:.1%}')} with the constant rate and "
-            f"{_range(accuracy, '{:.1%}')} with the decaying ones.")
+    return (
+        f"{lead} Across {seeds} seeds the final model's training loss is: {losses}; the test accuracy "
+        f"{_range(constant['test_accuracy_seeds'], '{:.1%}')} with the constant rate and "
+        f"{_range(accuracy, '{:.1%}')} with the decaying ones."
+    )
 
 
 def _range(values, form):

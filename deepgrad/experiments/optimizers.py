@@ -47,22 +47,28 @@ def describe_budget(context, steps):
     options = budget(context)
     samples = f"a fixed random {options['train_size']}" if "train_size" in options else "all"
     epochs = options["epochs"]
-    return (f"{context.dataset}, {samples} of its training samples, {epochs} epoch{'s' * (epochs > 1)} of batch "
-            f"{BATCH_SIZE}: {steps} steps")
+    return (
+        f"{context.dataset}, {samples} of its training samples, {epochs} epoch{'s' * (epochs > 1)} of batch "
+        f"{BATCH_SIZE}: {steps} steps"
+    )
 
 
 def train(context, optimizer, options):
     """Train the MLP with ``optimizer``: its loss per step, the trained model's loss on the training
     set, its test accuracy."""
     steps = StepRecorder()
-    run, summary = context.train(callbacks=[steps], optimizer=optimizer, batch_size=BATCH_SIZE, **MODEL,
-                                 **budget(context), **options)
-    return {"loss": steps.loss, "final_loss": run.evaluate(("train",))["train"]["loss"],
-            "test_accuracy": summary["test_accuracy"]}
+    run, summary = context.train(
+        callbacks=[steps], optimizer=optimizer, batch_size=BATCH_SIZE, **MODEL, **budget(context), **options
+    )
+    return {
+        "loss": steps.loss,
+        "final_loss": run.evaluate(("train",))["train"]["loss"],
+        "test_accuracy": summary["test_accuracy"],
+    }
 
 
 def rate_label(options):
-    """"lr 0.01, β 0.9": an optimizer's options as the table and the setup show them."""
+    """ "lr 0.01, β 0.9": an optimizer's options as the table and the setup show them."""
     return f"lr {options['lr']:g}" + (f", β {options['momentum']:g}" if options.get("momentum") else "")
 
 
@@ -70,35 +76,55 @@ def claim(results, steps):
     """What the figure and the table show: how far plain SGD lags behind the other four."""
     sgd, others = results["sgd"], [r for opt, r in results.items() if opt != "sgd"]
     accuracies = [r["test_accuracy"] for r in others]
-    return (f"At the book's rates plain SGD lags far behind: after {steps} steps its training loss is "
-            f"{sgd['final_loss']:.2g}, {min(sgd['final_loss'] / r['final_loss'] for r in others):.2g}× or more that "
-            f"of Momentum, AdaGrad, RMSProp and Adam, and its test accuracy {sgd['test_accuracy']:.1%} the lowest "
-            f"(the others: {min(accuracies):.1%}–{max(accuracies):.1%}).")
+    return (
+        f"At the book's rates plain SGD lags far behind: after {steps} steps its training loss is "
+        f"{sgd['final_loss']:.2g}, {min(sgd['final_loss'] / r['final_loss'] for r in others):.2g}× or more that "
+        f"of Momentum, AdaGrad, RMSProp and Adam, and its test accuracy {sgd['test_accuracy']:.1%} the lowest "
+        f"(the others: {min(accuracies):.1%}–{max(accuracies):.1%})."
+    )
 
 
 def run(context):
-    results = {opt: train(context, opt, options)
-               for opt, options in context.bar(RATES.items(), total=len(RATES), desc="optimizers")}
+    results = {
+        opt: train(context, opt, options)
+        for opt, options in context.bar(RATES.items(), total=len(RATES), desc="optimizers")
+    }
     steps = len(results["sgd"]["loss"])
-    loss_per_step({OPTIMIZER_NAMES[opt]: r["loss"] for opt, r in results.items()}, context.path("loss.png"),
-                  title=f"Training loss of a 4 × 100 ReLU MLP on {context.dataset}, batch {BATCH_SIZE}",
-                  window=SMOOTHING, xlabel=f"training step (mini-batch of {BATCH_SIZE})",
-                  ylabel="training loss, cross-entropy (log)")
-    table = Table(f"After {steps} steps: the loss on the whole training set and the test accuracy",
-                  ["optimizer", "rate", "final training loss", "test accuracy"],
-                  [[OPTIMIZER_NAMES[opt], rate_label(RATES[opt]), r["final_loss"], r["test_accuracy"]]
-                   for opt, r in results.items()])
+    loss_per_step(
+        {OPTIMIZER_NAMES[opt]: r["loss"] for opt, r in results.items()},
+        context.path("loss.png"),
+        title=f"Training loss of a 4 × 100 ReLU MLP on {context.dataset}, batch {BATCH_SIZE}",
+        window=SMOOTHING,
+        xlabel=f"training step (mini-batch of {BATCH_SIZE})",
+        ylabel="training loss, cross-entropy (log)",
+    )
+    table = Table(
+        f"After {steps} steps: the loss on the whole training set and the test accuracy",
+        ["optimizer", "rate", "final training loss", "test accuracy"],
+        [
+            [OPTIMIZER_NAMES[opt], rate_label(RATES[opt]), r["final_loss"], r["test_accuracy"]]
+            for opt, r in results.items()
+        ],
+    )
     return Report(
         title="Five optimizers training one network",
         claim=claim(results, steps),
-        setup={"data": describe_budget(context, steps),
-               "model": "MLP 4 × 100 ReLU (He initialization) + output layer; the same initial weights and batch "
-                        "order for every optimizer (the seed)",
-               "optimizers": ", ".join(f"{OPTIMIZER_NAMES[opt]} {rate_label(o)}" for opt, o in RATES.items())
-                             + " (Saito's rates; RMSProp at Adam's, ρ 0.99); other hyperparameters at PyTorch's "
-                               "defaults",
-               "figure": f"the raw per-step loss light, its {SMOOTHING}-step moving average strong"},
+        setup={
+            "data": describe_budget(context, steps),
+            "model": "MLP 4 × 100 ReLU (He initialization) + output layer; the same initial weights and batch "
+            "order for every optimizer (the seed)",
+            "optimizers": ", ".join(f"{OPTIMIZER_NAMES[opt]} {rate_label(o)}" for opt, o in RATES.items())
+            + " (Saito's rates; RMSProp at Adam's, ρ 0.99); other hyperparameters at PyTorch's "
+            "defaults",
+            "figure": f"the raw per-step loss light, its {SMOOTHING}-step moving average strong",
+        },
         tables=[table],
-        figures=[Figure("loss.png", f"The training loss at every step: each optimizer's {SMOOTHING}-step moving "
-                                    "average over its raw per-step loss (light), log scale")],
-        results=results)
+        figures=[
+            Figure(
+                "loss.png",
+                f"The training loss at every step: each optimizer's {SMOOTHING}-step moving "
+                "average over its raw per-step loss (light), log scale",
+            )
+        ],
+        results=results,
+    )

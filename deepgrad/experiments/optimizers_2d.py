@@ -78,11 +78,19 @@ def saddle(x, y):
 
 
 SURFACES = {
-    "bowl": Surface("x²/20 + y²", bowl, (-7.0, 2.0), "minimum", ((-8.0, 3.0), (-3.0, 3.0)), bowl_measures,
-                    ("f(x, y) (log)", bowl)),
-    "saddle": Surface("x² − y²", saddle, (1.0, 1e-3), "saddle point", ((-1.5, 1.5), (-1.0, 2.5)), saddle_measures,
-                      ("|y|, distance from the saddle point along y (log)", lambda x, y: abs(y)),
-                      {f"|y| = {ESCAPED:g}: away": ESCAPED}),
+    "bowl": Surface(
+        "x²/20 + y²", bowl, (-7.0, 2.0), "minimum", ((-8.0, 3.0), (-3.0, 3.0)), bowl_measures, ("f(x, y) (log)", bowl)
+    ),
+    "saddle": Surface(
+        "x² − y²",
+        saddle,
+        (1.0, 1e-3),
+        "saddle point",
+        ((-1.5, 1.5), (-1.0, 2.5)),
+        saddle_measures,
+        ("|y|, distance from the saddle point along y (log)", lambda x, y: abs(y)),
+        {f"|y| = {ESCAPED:g}: away": ESCAPED},
+    ),
 }
 
 # Saito's rates for this bowl (SGD 0.95, Momentum 0.1 with β 0.9, AdaGrad 1.5, Adam 0.3); RMSProp with
@@ -119,18 +127,29 @@ def study(surface, make_optimizer):
 
 
 def bowl_table(results):
-    rows = [[OPTIMIZER_NAMES[opt], rate, r["y_reversals"], r["y_travel"], r["final_distance"], r["final_f"]]
-            for opt, (rate, _) in OPTIMIZERS.items() for r in [results[f"bowl/{opt}"]]]
-    return Table(f"Bowl x²/20 + y² from (−7, 2), {STEPS} steps: the zig-zag, and how close each gets",
-                 ["optimizer", "rate", "y-step reversals", "y travelled (× y₀)", "distance to minimum", "final f"],
-                 rows)
+    rows = [
+        [OPTIMIZER_NAMES[opt], rate, r["y_reversals"], r["y_travel"], r["final_distance"], r["final_f"]]
+        for opt, (rate, _) in OPTIMIZERS.items()
+        for r in [results[f"bowl/{opt}"]]
+    ]
+    return Table(
+        f"Bowl x²/20 + y² from (−7, 2), {STEPS} steps: the zig-zag, and how close each gets",
+        ["optimizer", "rate", "y-step reversals", "y travelled (× y₀)", "distance to minimum", "final f"],
+        rows,
+    )
 
 
 def saddle_table(results):
-    rows = [[OPTIMIZER_NAMES[opt], rate, r["escape_step"], *r["path"][-1], r["final_f"]]
-            for opt, (rate, _) in OPTIMIZERS.items() for r in [results[f"saddle/{opt}"]]]
-    return Table(f"Saddle x² − y² from (1, 0.001), {STEPS} steps: when each leaves the saddle point",
-                 ["optimizer", "rate", f"first step beyond y = ±{ESCAPED:g}", "final x", "final y", "final f"], rows)
+    rows = [
+        [OPTIMIZER_NAMES[opt], rate, r["escape_step"], *r["path"][-1], r["final_f"]]
+        for opt, (rate, _) in OPTIMIZERS.items()
+        for r in [results[f"saddle/{opt}"]]
+    ]
+    return Table(
+        f"Saddle x² − y² from (1, 0.001), {STEPS} steps: when each leaves the saddle point",
+        ["optimizer", "rate", f"first step beyond y = ±{ESCAPED:g}", "final x", "final y", "final f"],
+        rows,
+    )
 
 
 def draw(name, surface, results, path):
@@ -144,9 +163,18 @@ def draw(name, surface, results, path):
     ylabel, quantity = surface.progress
     progress = (ylabel, {label: [quantity(x, y) for x, y in points] for label, points in paths.items()})
     x, y = surface.start
-    optimizer_paths(paths, surface.f, path, surface.window, surface.target, surface.target_label,
-                    title=f"{STEPS} steps on f = {surface.formula} from ({x:g}, {y:g})", notes=notes,
-                    progress=progress, references=surface.references)
+    optimizer_paths(
+        paths,
+        surface.f,
+        path,
+        surface.window,
+        surface.target,
+        surface.target_label,
+        title=f"{STEPS} steps on f = {surface.formula} from ({x:g}, {y:g})",
+        notes=notes,
+        progress=progress,
+        references=surface.references,
+    )
 
 
 def claim(results):
@@ -155,37 +183,53 @@ def claim(results):
     sgd, adam = results["bowl/sgd"], results["bowl/adam"]
     rmsprop_adagrad = max(results[f"bowl/{opt}"]["final_distance"] for opt in ("rmsprop", "adagrad"))
     adaptive_escape = max(results[f"saddle/{opt}"]["escape_step"] for opt in ("adagrad", "rmsprop", "adam"))
-    return (f"On the narrow bowl SGD zig-zags across the valley: its y-step reverses {sgd['y_reversals']} times in "
-            f"{STEPS} steps, and it travels {sgd['y_travel']:.0f}× the start's height in y to end "
-            f"{sgd['final_distance']:.2g} from the minimum. RMSProp and AdaGrad drop to the valley floor without a "
-            f"reversal and run along it to within {rmsprop_adagrad:.2g}; Adam swings over the floor in one wide arc "
-            f"(y-step reversals: {adam['y_reversals']}) to within {adam['final_distance']:.2g}. Beside the saddle "
-            f"point, where the gradient along y is 0.002, AdaGrad, RMSProp and Adam rescale it and are away "
-            f"(|y| > {ESCAPED:g}) by step {adaptive_escape}; SGD follows at step "
-            f"{results['saddle/sgd']['escape_step']} and Momentum at step {results['saddle/momentum']['escape_step']}.")
+    return (
+        f"On the narrow bowl SGD zig-zags across the valley: its y-step reverses {sgd['y_reversals']} times in "
+        f"{STEPS} steps, and it travels {sgd['y_travel']:.0f}× the start's height in y to end "
+        f"{sgd['final_distance']:.2g} from the minimum. RMSProp and AdaGrad drop to the valley floor without a "
+        f"reversal and run along it to within {rmsprop_adagrad:.2g}; Adam swings over the floor in one wide arc "
+        f"(y-step reversals: {adam['y_reversals']}) to within {adam['final_distance']:.2g}. Beside the saddle "
+        f"point, where the gradient along y is 0.002, AdaGrad, RMSProp and Adam rescale it and are away "
+        f"(|y| > {ESCAPED:g}) by step {adaptive_escape}; SGD follows at step "
+        f"{results['saddle/sgd']['escape_step']} and Momentum at step {results['saddle/momentum']['escape_step']}."
+    )
 
 
 def run(context):
-    results = {f"{name}/{opt}": study(surface, make) for name, surface in SURFACES.items()
-               for opt, (_, make) in OPTIMIZERS.items()}
+    results = {
+        f"{name}/{opt}": study(surface, make)
+        for name, surface in SURFACES.items()
+        for opt, (_, make) in OPTIMIZERS.items()
+    }
     for name, surface in SURFACES.items():
         draw(name, surface, results, context.path(f"{name}.png"))
     return Report(
         title="Five optimizers on a narrow bowl and a saddle",
         claim=claim(results),
-        setup={"functions": "bowl f = x²/20 + y² from (−7, 2); saddle f = x² − y² from (1, 0.001)",
-               "optimizers": "deepgrad's SGD lr 0.95, Momentum lr 0.1 β 0.9 (v = βv − α∇w, w = w + v), AdaGrad "
-                             "lr 1.5, RMSProp lr 0.3 ρ 0.9, Adam lr 0.3 (β1 0.9, β2 0.999); eps at PyTorch's "
-                             "defaults",
-               "rates": "Saito's (Deep Learning from Scratch, ch. 6) for SGD, Momentum, AdaGrad and Adam; RMSProp "
-                        "at Adam's rate with the notes' ρ = 0.9 (it is Adam without momentum and bias correction); "
-                        "the same rates on both functions",
-               "steps": f"{STEPS} per optimizer and function on a float64 nn.Parameter of 2 elements, f written "
-                        "with deepgrad ops, gradients by backward(); quick mode runs the same"},
+        setup={
+            "functions": "bowl f = x²/20 + y² from (−7, 2); saddle f = x² − y² from (1, 0.001)",
+            "optimizers": "deepgrad's SGD lr 0.95, Momentum lr 0.1 β 0.9 (v = βv − α∇w, w = w + v), AdaGrad "
+            "lr 1.5, RMSProp lr 0.3 ρ 0.9, Adam lr 0.3 (β1 0.9, β2 0.999); eps at PyTorch's "
+            "defaults",
+            "rates": "Saito's (Deep Learning from Scratch, ch. 6) for SGD, Momentum, AdaGrad and Adam; RMSProp "
+            "at Adam's rate with the notes' ρ = 0.9 (it is Adam without momentum and bias correction); "
+            "the same rates on both functions",
+            "steps": f"{STEPS} per optimizer and function on a float64 nn.Parameter of 2 elements, f written "
+            "with deepgrad ops, gradients by backward(); quick mode runs the same",
+        },
         tables=[bowl_table(results), saddle_table(results)],
-        figures=[Figure("bowl.png", f"Each optimizer's {STEPS} steps on the bowl x²/20 + y² over log-spaced contour "
-                                    "lines (equal axes: the valley is this narrow); last panel: f per step"),
-                 Figure("saddle.png", f"Each optimizer's {STEPS} steps from (1, 0.001), beside the saddle point of "
-                                      "x² − y² (dashed contours: f < 0); last panel: the distance |y| from the "
-                                      "saddle point per step")],
-        results=results)
+        figures=[
+            Figure(
+                "bowl.png",
+                f"Each optimizer's {STEPS} steps on the bowl x²/20 + y² over log-spaced contour "
+                "lines (equal axes: the valley is this narrow); last panel: f per step",
+            ),
+            Figure(
+                "saddle.png",
+                f"Each optimizer's {STEPS} steps from (1, 0.001), beside the saddle point of "
+                "x² − y² (dashed contours: f < 0); last panel: the distance |y| from the "
+                "saddle point per step",
+            ),
+        ],
+        results=results,
+    )

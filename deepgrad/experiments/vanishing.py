@@ -45,36 +45,54 @@ def run(context):
         steps = [r["step"] for r in records]
         flows[net] = {"steps": steps, "layers": dict(zip(labels, per_layer))}
         weights = [next(p for p in monitor.flow.layers[name] if p[1].ndim >= 2)[0] for name in linears]
-        updates[net] = {"steps": steps, "layers": {label: [r["update_ratios"][w] for r in records]
-                                                   for label, w in zip(labels, weights)}}
-    gradient_flow(flows, context.path("gradient_flow.png"),
-                  title="Gradient norm per Linear layer during one epoch (layer 1: input side)")
-    update_ratios(updates, context.path("update_ratios.png"),
-                  title="Update-to-weight ratio per Linear layer during one epoch (SGD, lr 0.1)")
-    layer_norms({net: r["grad_norm"] for net, r in results.items()}, context.path("grad_norm_per_layer.png"),
-                title="Mean gradient norm per Linear layer over one epoch")
-    table = Table("Mean gradient norm per Linear layer (1 = input side), median first/last ratio, train accuracy",
-                  ["net", *[f"layer {i + 1}" for i in range(len(HIDDEN) + 1)], "first/last", "train accuracy"],
-                  [[net, *r["grad_norm"], r["first_last_ratio"], r["train_accuracy"]] for net, r in results.items()])
+        updates[net] = {
+            "steps": steps,
+            "layers": {label: [r["update_ratios"][w] for r in records] for label, w in zip(labels, weights)},
+        }
+    gradient_flow(
+        flows,
+        context.path("gradient_flow.png"),
+        title="Gradient norm per Linear layer during one epoch (layer 1: input side)",
+    )
+    update_ratios(
+        updates,
+        context.path("update_ratios.png"),
+        title="Update-to-weight ratio per Linear layer during one epoch (SGD, lr 0.1)",
+    )
+    layer_norms(
+        {net: r["grad_norm"] for net, r in results.items()},
+        context.path("grad_norm_per_layer.png"),
+        title="Mean gradient norm per Linear layer over one epoch",
+    )
+    table = Table(
+        "Mean gradient norm per Linear layer (1 = input side), median first/last ratio, train accuracy",
+        ["net", *[f"layer {i + 1}" for i in range(len(HIDDEN) + 1)], "first/last", "train accuracy"],
+        [[net, *r["grad_norm"], r["first_last_ratio"], r["train_accuracy"]] for net, r in results.items()],
+    )
     return Report(
         title="Vanishing gradients in a deep MLP, and three cures",
         claim="In the deep sigmoid net the gradient shrinks about fourfold per layer towards the input, so its "
-              "first layer gets over a thousand times less than its last and about a hundred times less than its "
-              "fourth (it barely learns); ReLU with He initialization, batch normalization and residual "
-              "connections each keep the hidden layers' gradients within a small factor of each other. With "
-              "N(0, 1) weights the sigmoid saturates instead and all its hidden layers get little.",
-        setup={"data": f"{context.dataset} training split" + (f", first {QUICK_SAMPLES} samples" if context.quick
-                                                               else ""),
-               "model": "MLP with 5 hidden layers of 100 units + output layer (6 Linear layers)",
-               "nets": "sigmoid (weights std 1/√n, the notes' Xavier), relu-he, sigmoid-bn (std 1/√n, "
-                       "BatchNorm1d), residual (sigmoid, std 1/√n, x + f(x) blocks), sigmoid-std1 (N(0, 1) weights)",
-               "training": "1 epoch of SGD, lr 0.1, batch 32; gradients recorded every step"},
+        "first layer gets over a thousand times less than its last and about a hundred times less than its "
+        "fourth (it barely learns); ReLU with He initialization, batch normalization and residual "
+        "connections each keep the hidden layers' gradients within a small factor of each other. With "
+        "N(0, 1) weights the sigmoid saturates instead and all its hidden layers get little.",
+        setup={
+            "data": f"{context.dataset} training split" + (f", first {QUICK_SAMPLES} samples" if context.quick else ""),
+            "model": "MLP with 5 hidden layers of 100 units + output layer (6 Linear layers)",
+            "nets": "sigmoid (weights std 1/√n, the notes' Xavier), relu-he, sigmoid-bn (std 1/√n, "
+            "BatchNorm1d), residual (sigmoid, std 1/√n, x + f(x) blocks), sigmoid-std1 (N(0, 1) weights)",
+            "training": "1 epoch of SGD, lr 0.1, batch 32; gradients recorded every step",
+        },
         tables=[table],
-        figures=[Figure("grad_norm_per_layer.png", "Mean gradient norm of each Linear layer over the epoch (log "
-                                                   "scale), per net"),
-                 Figure("gradient_flow.png", "Gradient norm of each Linear layer at every step of the epoch"),
-                 Figure("update_ratios.png", "‖Δw‖/‖w‖ of each Linear layer's weights at every step; 1e-3 marked")],
-        results=results)
+        figures=[
+            Figure(
+                "grad_norm_per_layer.png", "Mean gradient norm of each Linear layer over the epoch (log scale), per net"
+            ),
+            Figure("gradient_flow.png", "Gradient norm of each Linear layer at every step of the epoch"),
+            Figure("update_ratios.png", "‖Δw‖/‖w‖ of each Linear layer's weights at every step; 1e-3 marked"),
+        ],
+        results=results,
+    )
 
 
 class _Silent:

@@ -20,10 +20,20 @@ class Conv2d(Module):
 
     bias: Parameter | None
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
-                 padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1, bias: bool = True,
-                 init: WeightInit | None = None, dtype: DTypeLike | None = None,
-                 generator: np.random.Generator | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        stride: IntPair = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        groups: int = 1,
+        bias: bool = True,
+        init: WeightInit | None = None,
+        dtype: DTypeLike | None = None,
+        generator: np.random.Generator | None = None,
+    ) -> None:
         super().__init__()
         if groups != 1:
             raise NotImplementedError("Conv2d: only groups=1 is supported")
@@ -38,9 +48,7 @@ class Conv2d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
         # Checked here, and stride, padding, dilation are pairs already: conv2d need not check again.
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, check=False)
 
@@ -54,8 +62,9 @@ class Conv2d(Module):
 
 
 class MaxPool2d(Module):
-    def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
-                 dilation: IntPair = 1) -> None:
+    def __init__(
+        self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0, dilation: IntPair = 1
+    ) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
 

@@ -18,8 +18,9 @@ class Dropout(Module):
     multiply by (1−p) in eval. ``generator`` makes the masks reproducible.
     """
 
-    def __init__(self, p: float = 0.5, scale_at_test: bool = False,
-                 generator: np.random.Generator | None = None) -> None:
+    def __init__(
+        self, p: float = 0.5, scale_at_test: bool = False, generator: np.random.Generator | None = None
+    ) -> None:
         super().__init__()
         check_probability(p, "Dropout")
         self.p, self.scale_at_test, self.generator = p, scale_at_test, generator

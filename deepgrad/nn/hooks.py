@@ -64,7 +64,8 @@ class BackwardHookCall:
         if not isinstance(output, Tensor):
             raise NotImplementedError(
                 f"{self.module!r}: full backward hooks need a forward that returns one Tensor, "
-                f"got {type(output).__name__}")
+                f"got {type(output).__name__}"
+            )
         return OutputGradient(self)(output) if output.requires_grad else output
 
     def output_gradient(self, grad: Array) -> Array:
@@ -88,7 +89,8 @@ class BackwardHookCall:
                 raise RuntimeError(
                     f"{self.module!r}: a full backward hook replaced the gradient of input {i}, which had "
                     "already flowed on (with several inputs needing gradients, only the last input's can "
-                    "be replaced)")
+                    "be replaced)"
+                )
         return final[index]
 
     def _run_hooks(self) -> tuple[Array | None, ...]:
@@ -98,22 +100,31 @@ class BackwardHookCall:
             if replaced is not None:
                 replaced = replaced if isinstance(replaced, (tuple, list)) else (replaced,)
                 if len(replaced) != len(grad_input):
-                    raise RuntimeError(f"{self.module!r}: backward hook {hook_name(hook)} returned {len(replaced)} "
-                                       f"gradients for {len(grad_input)} inputs")
-                grad_input = tuple(None if new is None or old is None else _array(new, hook, old.shape)
-                                   for new, old in zip(replaced, grad_input))
+                    raise RuntimeError(
+                        f"{self.module!r}: backward hook {hook_name(hook)} returned {len(replaced)} "
+                        f"gradients for {len(grad_input)} inputs"
+                    )
+                grad_input = tuple(
+                    None if new is None or old is None else _array(new, hook, old.shape)
+                    for new, old in zip(replaced, grad_input)
+                )
         return grad_input
 
     def _call(self, hook: Callable[..., Any], kind: str, *args: Any) -> Any:
         try:
             return hook(self.module, *args)
         except Exception as error:
-            raise RuntimeError(f"{kind} {hook_name(hook)} of {self.module!r} raised {type(error).__name__}: {error}") \
-                from error
+            raise RuntimeError(
+                f"{kind} {hook_name(hook)} of {self.module!r} raised {type(error).__name__}: {error}"
+            ) from error
 
 
-def call_with_backward_hooks(module: Module, args: tuple[Any, ...], kwargs: dict[str, Any],
-                             forward: Callable[[tuple[Any, ...], dict[str, Any]], Any]) -> Any:
+def call_with_backward_hooks(
+    module: Module,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    forward: Callable[[tuple[Any, ...], dict[str, Any]], Any],
+) -> Any:
     """``forward(args, kwargs)`` (the module's forward with its forward hooks) with the backward
     hooks attached to its inputs and output; without grad recording, just the forward."""
     if not is_grad_enabled():
@@ -133,6 +144,7 @@ def _single(value: Any, hook: Callable[..., Any]) -> Any:
 def _array(value: Any, hook: Callable[..., Any], shape: tuple[int, ...]) -> Array:
     value = value.data if isinstance(value, Tensor) else value
     if getattr(value, "shape", None) != shape:
-        raise RuntimeError(f"hook {hook_name(hook)} returned a gradient of shape {getattr(value, 'shape', None)}, "
-                           f"expected {shape}")
+        raise RuntimeError(
+            f"hook {hook_name(hook)} returned a gradient of shape {getattr(value, 'shape', None)}, expected {shape}"
+        )
     return value

@@ -24,8 +24,17 @@ FanMode = Literal["fan_in", "fan_out"]
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The recommended gain for ``nonlinearity``: relu √2, tanh 5/3, leaky_relu √(2/(1+slope²)), linear 1, ..."""
-    linear = ("linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-              "conv_transpose3d", "sigmoid")
+    linear = (
+        "linear",
+        "identity",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "sigmoid",
+    )
     if nonlinearity in linear:
         return 1.0
     if nonlinearity == "tanh":
@@ -68,8 +77,9 @@ def uniform_(tensor: TensorT, a: float = 0.0, b: float = 1.0, generator: np.rand
     return _fill(tensor, _rng(generator).uniform(a, b, tensor.shape))
 
 
-def normal_(tensor: TensorT, mean: float = 0.0, std: float = 1.0,
-            generator: np.random.Generator | None = None) -> TensorT:
+def normal_(
+    tensor: TensorT, mean: float = 0.0, std: float = 1.0, generator: np.random.Generator | None = None
+) -> TensorT:
     """Fill with N(mean, std²)."""
     return _fill(tensor, _rng(generator).normal(mean, std, tensor.shape))
 
@@ -107,15 +117,25 @@ def _kaiming_std(tensor: Tensor, a: float, mode: FanMode, nonlinearity: str) -> 
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def kaiming_uniform_(tensor: TensorT, a: float = 0.0, mode: FanMode = "fan_in", nonlinearity: str = "leaky_relu",
-                     generator: np.random.Generator | None = None) -> TensorT:
+def kaiming_uniform_(
+    tensor: TensorT,
+    a: float = 0.0,
+    mode: FanMode = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: np.random.Generator | None = None,
+) -> TensorT:
     """U(−b, b) with b = √3·gain/√fan (He et al.); gain from ``nonlinearity`` and slope ``a``."""
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
     return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(tensor: TensorT, a: float = 0.0, mode: FanMode = "fan_in", nonlinearity: str = "leaky_relu",
-                    generator: np.random.Generator | None = None) -> TensorT:
+def kaiming_normal_(
+    tensor: TensorT,
+    a: float = 0.0,
+    mode: FanMode = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: np.random.Generator | None = None,
+) -> TensorT:
     """N(0, std²) with std = gain/√fan (He et al.): √(2/n_in) for ReLU."""
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity), generator)
 
@@ -126,8 +146,14 @@ def lecun_normal_(tensor: TensorT, generator: np.random.Generator | None = None)
     return normal_(tensor, 0.0, 1.0 / math.sqrt(fan_in), generator)
 
 
-def sparse_(tensor: TensorT, sparsity: float | None = None, std: float = 0.01, *, k: int | None = None,
-            generator: np.random.Generator | None = None) -> TensorT:
+def sparse_(
+    tensor: TensorT,
+    sparsity: float | None = None,
+    std: float = 0.01,
+    *,
+    k: int | None = None,
+    generator: np.random.Generator | None = None,
+) -> TensorT:
     """Sparse N(0, std²) weights for a 2-D (out, in) tensor.
 
     ``sparsity`` (PyTorch's form): in every column, ⌈sparsity·rows⌉ entries are zero.

@@ -29,8 +29,9 @@ WEIGHT_INITS: dict[str, Callable[..., Any]] = {
 }
 
 
-def init_weight_and_bias(weight: Parameter, bias: Parameter | None, init: WeightInit | None,
-                         generator: np.random.Generator | None) -> None:
+def init_weight_and_bias(
+    weight: Parameter, bias: Parameter | None, init: WeightInit | None, generator: np.random.Generator | None
+) -> None:
     """PyTorch's default (U(±1/√fan_in) for both) unless ``init`` names another weight init
     (then the bias starts at zero)."""
     fan_in, _ = initializers.calculate_fan_in_and_fan_out(weight)
@@ -55,8 +56,15 @@ class Linear(Module):
 
     bias: Parameter | None
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, init: WeightInit | None = None,
-                 dtype: DTypeLike | None = None, generator: np.random.Generator | None = None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        init: WeightInit | None = None,
+        dtype: DTypeLike | None = None,
+        generator: np.random.Generator | None = None,
+    ) -> None:
         super().__init__()
         dtype = dtype or backend.get_default_dtype()
         self.in_features, self.out_features = in_features, out_features

@@ -32,8 +32,13 @@ class MSELoss(_Loss):
 class CrossEntropyLoss(_Loss):
     """Softmax + cross-entropy on logits, fused; targets are class indices or probabilities."""
 
-    def __init__(self, weight: Tensor | npt.ArrayLike | None = None, ignore_index: int = -100,
-                 reduction: Reduction = "mean", label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        weight: Tensor | npt.ArrayLike | None = None,
+        ignore_index: int = -100,
+        reduction: Reduction = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__(reduction)
         self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
 
@@ -42,8 +47,9 @@ class CrossEntropyLoss(_Loss):
 
 
 class NLLLoss(_Loss):
-    def __init__(self, weight: Tensor | npt.ArrayLike | None = None, ignore_index: int = -100,
-                 reduction: Reduction = "mean") -> None:
+    def __init__(
+        self, weight: Tensor | npt.ArrayLike | None = None, ignore_index: int = -100, reduction: Reduction = "mean"
+    ) -> None:
         super().__init__(reduction)
         self.weight, self.ignore_index = weight, ignore_index
 
@@ -61,8 +67,12 @@ class BCELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    def __init__(self, weight: Tensor | npt.ArrayLike | None = None, reduction: Reduction = "mean",
-                 pos_weight: Tensor | npt.ArrayLike | None = None) -> None:
+    def __init__(
+        self,
+        weight: Tensor | npt.ArrayLike | None = None,
+        reduction: Reduction = "mean",
+        pos_weight: Tensor | npt.ArrayLike | None = None,
+    ) -> None:
         super().__init__(reduction)
         self.weight, self.pos_weight = weight, pos_weight
 

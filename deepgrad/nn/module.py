@@ -45,8 +45,9 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data: Tensor | npt.ArrayLike, requires_grad: bool = True) -> None:
-        super().__init__(data.data if isinstance(data, Tensor) else as_array(data, where="Parameter"),
-                         requires_grad=requires_grad)
+        super().__init__(
+            data.data if isinstance(data, Tensor) else as_array(data, where="Parameter"), requires_grad=requires_grad
+        )
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

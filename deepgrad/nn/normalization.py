@@ -31,8 +31,15 @@ class _BatchNorm(Module):
     running_var: Array | None
     num_batches_tracked: Array | None
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, dtype: DTypeLike | None = None) -> None:
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__()
         dtype = dtype or backend.get_default_dtype()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
@@ -54,8 +61,10 @@ class _BatchNorm(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim not in self.expected_ndims or x.shape[1] != self.num_features:
-            layout = " or ".join(f"(N, {self.num_features}{', L' if n == 3 else ''}{', H, W' if n == 4 else ''})"
-                                 for n in self.expected_ndims)
+            layout = " or ".join(
+                f"(N, {self.num_features}{', L' if n == 3 else ''}{', H, W' if n == 4 else ''})"
+                for n in self.expected_ndims
+            )
             raise ValueError(f"{self!r}: expected input of shape {layout}, got {tuple(x.shape)}")
         momentum = self.momentum
         if self.training and self.track_running_stats:
@@ -65,12 +74,23 @@ class _BatchNorm(Module):
                 momentum = 1.0 / float(tracked)
         # The layer's own per-channel arrays fit by construction (load_state_dict checks shapes). A momentum
         # still None reaches the op only where it updates no running statistics (eval, or none tracked).
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
-                            momentum, self.eps, check=False)  # type: ignore[arg-type]
+        return F.batch_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training,
+            momentum,  # type: ignore[arg-type]  # None only where no running statistics are updated
+            self.eps,
+            check=False,
+        )
 
     def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 class BatchNorm1d(_BatchNorm):
@@ -91,8 +111,14 @@ class LayerNorm(Module):
     weight: Parameter | None
     bias: Parameter | None
 
-    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
-                 bias: bool = True, dtype: DTypeLike | None = None) -> None:
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__()
         dtype = dtype or backend.get_default_dtype()
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
@@ -117,8 +143,9 @@ class GroupNorm(Module):
     weight: Parameter | None
     bias: Parameter | None
 
-    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
-                 dtype: DTypeLike | None = None) -> None:
+    def __init__(
+        self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, dtype: DTypeLike | None = None
+    ) -> None:
         super().__init__()
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels {num_channels} is not divisible by num_groups {num_groups}")

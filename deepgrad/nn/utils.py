@@ -25,8 +25,9 @@ def _grads(parameters: Tensor | Iterable[Tensor]) -> list[Array]:
     return [p.grad for p in parameters if p.grad is not None]
 
 
-def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False) -> Tensor:
+def clip_grad_norm_(
+    parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False
+) -> Tensor:
     """Scale all gradients by min(1, max_norm / (total_norm + 1e-6)), in place (PyTorch's formula).
 
     total_norm is the ``norm_type``-norm of all gradients together (``inf`` for

@@ -36,9 +36,7 @@ def as_operand(value: TensorLike, like: Tensor) -> Tensor:
     if isinstance(value, Tensor):
         return value
     array = None
-    if isinstance(value, (int, float, np.number, np.bool_)) or (
-        isinstance(value, np.ndarray) and value.ndim == 0
-    ):
+    if isinstance(value, (int, float, np.number, np.bool_)) or (isinstance(value, np.ndarray) and value.ndim == 0):
         if like.data.dtype.kind == "f":
             array = np.asarray(value, dtype=like.data.dtype)
         elif isinstance(value, (float, np.floating)):
@@ -214,8 +212,9 @@ class MatMul(Function):
         try:
             return a @ b
         except ValueError:  # the matrix sizes fit, so the batch dimensions do not
-            raise ValueError(f"batch dimensions {a.shape[:-2]} of {a.shape} and {b.shape[:-2]} of {b.shape} "
-                             "do not broadcast") from None
+            raise ValueError(
+                f"batch dimensions {a.shape[:-2]} of {a.shape} and {b.shape[:-2]} of {b.shape} do not broadcast"
+            ) from None
 
     def backward(self, grad):
         a, b = self.a, self.b
@@ -440,8 +439,10 @@ def compare(x: Tensor, other: TensorLike, ufunc: np.ufunc) -> Tensor:
     theirs_data = as_operand(other, x).data  # constants follow x to its device
     mine, theirs = backend.device_of(x.data), backend.device_of(theirs_data)
     if mine is not theirs:
-        raise RuntimeError(f"{ufunc.__name__}: expected all tensors on one device, got {x.shape} on {mine}, "
-                           f"{theirs_data.shape} on {theirs}; move them with .to(device)")
+        raise RuntimeError(
+            f"{ufunc.__name__}: expected all tensors on one device, got {x.shape} on {mine}, "
+            f"{theirs_data.shape} on {theirs}; move them with .to(device)"
+        )
     return Tensor._wrap(ufunc(x.data, theirs_data))
 
 

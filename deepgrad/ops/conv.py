@@ -46,9 +46,7 @@ def windows(x, kernel, stride, dilation, out_hw):
     n, c = x.shape[:2]
     sn, sc, sh, sw = x.strides
     (kh, kw), (s_h, s_w), (d_h, d_w), (ho, wo) = kernel, stride, dilation, out_hw
-    return backend.as_strided(
-        x, (n, c, kh, kw, ho, wo), (sn, sc, sh * d_h, sw * d_w, sh * s_h, sw * s_w)
-    )
+    return backend.as_strided(x, (n, c, kh, kw, ho, wo), (sn, sc, sh * d_h, sw * d_w, sh * s_h, sw * s_w))
 
 
 def row_runs(padded, kernel, dilation, out_h):
@@ -113,8 +111,16 @@ def window_offsets(kernel, stride, dilation, out_hw):
     (kh, kw), (s_h, s_w), (d_h, d_w), (ho, wo) = kernel, stride, dilation, out_hw
     for u in range(kh):
         for v in range(kw):
-            yield u, v, (slice(None), slice(None), slice(u * d_h, u * d_h + s_h * (ho - 1) + 1, s_h),
-                         slice(v * d_w, v * d_w + s_w * (wo - 1) + 1, s_w))
+            yield (
+                u,
+                v,
+                (
+                    slice(None),
+                    slice(None),
+                    slice(u * d_h, u * d_h + s_h * (ho - 1) + 1, s_h),
+                    slice(v * d_w, v * d_w + s_w * (wo - 1) + 1, s_w),
+                ),
+            )
 
 
 def col2im(cols, padded_shape, kernel, stride, dilation, out_hw):
@@ -318,9 +324,7 @@ def _check_nchw(input, op):
 
 def _out_hw(input, kernel, stride, padding, dilation, op):
     """(Ho, Wo) of the windows over ``input``; an error when the padded input is smaller than one window."""
-    hw = tuple(
-        output_size(input.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i]) for i in range(2)
-    )
+    hw = tuple(output_size(input.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i]) for i in range(2))
     if min(hw) < 1:
         raise ValueError(
             f"{op}: input of shape {tuple(input.shape)} is too small for kernel {kernel} "
@@ -329,8 +333,16 @@ def _out_hw(input, kernel, stride, padding, dilation, op):
     return hw
 
 
-def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1, padding: IntPair = 0,
-           dilation: IntPair = 1, *, check: bool = True) -> Tensor:
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    *,
+    check: bool = True,
+) -> Tensor:
     """2-D cross-correlation of (N, C, H, W) input with (O, C, kh, kw) weight (groups=1).
 
     ``check=False`` skips the checks of the input's layout and of the weight's and bias's shapes, and
@@ -347,15 +359,19 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
                 f"{weight.shape[1] if weight.ndim == 4 else '?'} channels, got input of shape {tuple(input.shape)}"
             )
         check_shape(op, "bias", bias, weight.shape[:1], input)
-        stride, padding, dilation = (int_pair(stride, "stride", op), int_pair(padding, "padding", op),
-                                     int_pair(dilation, "dilation", op))
+        stride, padding, dilation = (
+            int_pair(stride, "stride", op),
+            int_pair(padding, "padding", op),
+            int_pair(dilation, "dilation", op),
+        )
     out_hw = _out_hw(input, weight.shape[2:], stride, padding, dilation, op)
     fn = Conv2d(stride, padding, dilation, out_hw)
     return fn(input, weight) if bias is None else fn(input, weight, bias)
 
 
-def max_pool2d(input: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
-               dilation: IntPair = 1) -> Tensor:
+def max_pool2d(
+    input: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0, dilation: IntPair = 1
+) -> Tensor:
     """The maximum of each (kh, kw) window of (N, C, H, W) input; ``stride`` defaults to the kernel size."""
     op = "max_pool2d"
     _check_nchw(input, op)

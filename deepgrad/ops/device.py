@@ -26,8 +26,9 @@ class ToDevice(Function):
         return (backend.to_device(grad, self.source),)
 
 
-def split_target(args: tuple[Any, ...], kwargs: dict[str, Any],
-                 where: str) -> tuple[Device | None, np.dtype[Any] | None]:
+def split_target(
+    args: tuple[Any, ...], kwargs: dict[str, Any], where: str
+) -> tuple[Device | None, np.dtype[Any] | None]:
     """(device or None, dtype or None) from ``to``'s arguments: to(device), to(dtype), to(device, dtype)."""
     device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
     if kwargs:
@@ -78,4 +79,3 @@ def cpu(x: Tensor) -> Tensor:
 def cuda(x: Tensor) -> Tensor:
     """``x`` on the GPU (``x`` itself if it is there already)."""
     return to(x, "cuda")
-

@@ -38,8 +38,13 @@ def check_probability(p: float, op: str) -> None:
         raise ValueError(f"{op}: dropout probability must be in [0, 1], got {p!r}")
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True, scale_at_test: bool = False,
-            generator: np.random.Generator | None = None) -> Tensor:
+def dropout(
+    x: Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    scale_at_test: bool = False,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """Zero elements with probability ``p`` using ``generator`` (the default one if None)."""
     check_probability(p, "dropout")
     if not training:
@@ -54,5 +59,3 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, scale_at_test: boo
     scale = 1.0 if scale_at_test else 1.0 / (1.0 - p)
     mask = keep * np.asarray(scale, dtype=dtype)
     return Dropout(backend.to_device_of(mask, x.data))(x)
-
-

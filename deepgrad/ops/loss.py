@@ -211,8 +211,14 @@ def _float_data(value: TensorLike, like: Array, op: str, what: str) -> Array:
     return data.astype(like.dtype, copy=False)
 
 
-def cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None = None, ignore_index: int = -100,
-                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+def cross_entropy(
+    input: Tensor,
+    target: TensorLike,
+    weight: TensorLike | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
     """Softmax cross-entropy of logits ``input`` (N, C) or (N, C, d1, ...).
 
     ``target`` holds class indices (N,) / (N, d1, ...) or class probabilities
@@ -250,8 +256,9 @@ def cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None =
         loss = SoftmaxCrossEntropyIndices(target_data.reshape(-1), reduction)(rows)
         return restore(loss) if reduction == "none" else loss
     else:
-        q, denominator = _index_target_weights(target_data, input.data.shape, m, c, w, ignore_index,
-                                               label_smoothing, dtype, op)
+        q, denominator = _index_target_weights(
+            target_data, input.data.shape, m, c, w, ignore_index, label_smoothing, dtype, op
+        )
     loss = SoftmaxCrossEntropy(q, reduction, denominator)(rows)
     return restore(loss) if reduction == "none" else loss
 
@@ -261,9 +268,7 @@ def _check_index_target(target, input_shape, op):
         raise TypeError(f"{op}: class-index targets must be integers, got dtype {target.dtype}")
     expected = (input_shape[0],) + input_shape[2:] if len(input_shape) > 1 else ()
     if target.shape != expected:
-        raise ValueError(
-            f"{op}: target shape {target.shape} does not match logits {input_shape}: expected {expected}"
-        )
+        raise ValueError(f"{op}: target shape {target.shape} does not match logits {input_shape}: expected {expected}")
 
 
 def _all_real_classes(target, input_shape, c, ignore_index, op):
@@ -293,8 +298,13 @@ def _index_target_weights(target, input_shape, m, c, w, ignore_index, smoothing,
     return q, target_w.sum()
 
 
-def nll_loss(input: Tensor, target: TensorLike, weight: TensorLike | None = None, ignore_index: int = -100,
-             reduction: str = "mean") -> Tensor:
+def nll_loss(
+    input: Tensor,
+    target: TensorLike,
+    weight: TensorLike | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` (N, C) or (N, C, d1, ...) at class
     indices ``target`` (N,) / (N, d1, ...); the mean divides by the summed target weights, as PyTorch."""
     op = "nll_loss"
@@ -310,8 +320,9 @@ def nll_loss(input: Tensor, target: TensorLike, weight: TensorLike | None = None
     target_rows = target_data.reshape(-1)
     safe_target = np.where(target_rows != ignore_index, target_rows, 0)
     row_weights = q.sum(axis=1)  # without smoothing q holds each row's target weight (0 if ignored)
-    loss = NLLLoss(backend.get_array_module(target_rows).arange(m), safe_target, row_weights, reduction,
-                   denominator)(rows)
+    loss = NLLLoss(backend.get_array_module(target_rows).arange(m), safe_target, row_weights, reduction, denominator)(
+        rows
+    )
     return restore(loss) if reduction == "none" else loss
 
 
@@ -332,8 +343,9 @@ def mse_loss(input: Tensor, target: TensorLike, reduction: str = "mean") -> Tens
     return MSELoss(reduction)(input, target)
 
 
-def binary_cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike | None = None,
-                         reduction: str = "mean") -> Tensor:
+def binary_cross_entropy(
+    input: Tensor, target: TensorLike, weight: TensorLike | None = None, reduction: str = "mean"
+) -> Tensor:
     """BCE of probabilities ``input`` in [0, 1] against targets of the same shape."""
     op = "binary_cross_entropy"
     check_reduction(reduction, op)
@@ -348,8 +360,13 @@ def binary_cross_entropy(input: Tensor, target: TensorLike, weight: TensorLike |
     return BinaryCrossEntropy(y, w, reduction)(input)
 
 
-def binary_cross_entropy_with_logits(input: Tensor, target: TensorLike, weight: TensorLike | None = None,
-                                     reduction: str = "mean", pos_weight: TensorLike | None = None) -> Tensor:
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: TensorLike,
+    weight: TensorLike | None = None,
+    reduction: str = "mean",
+    pos_weight: TensorLike | None = None,
+) -> Tensor:
     """Sigmoid + BCE fused and stable for large logits."""
     op = "binary_cross_entropy_with_logits"
     check_reduction(reduction, op)

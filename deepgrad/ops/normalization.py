@@ -140,8 +140,14 @@ class LayerNorm(_Normalization):
     def backward(self, grad):
         axes, weight = self.axes, self.weight
         if weight is None:
-            return (self.input_grad(grad, self.inv_std, sum_over(axes, grad, keepdims=True),
-                                    sum_over(axes, grad, self.centered, keepdims=True)),)
+            return (
+                self.input_grad(
+                    grad,
+                    self.inv_std,
+                    sum_over(axes, grad, keepdims=True),
+                    sum_over(axes, grad, self.centered, keepdims=True),
+                ),
+            )
         needs = self.needs_input_grad
         sample_axes = tuple(range(grad.ndim - len(axes)))
         x_hat = self.centered * self.inv_std
@@ -191,8 +197,9 @@ class FrozenBatchNorm(Function):
         channels = grad.shape[1]
         grads = [grad * self.scale if needs[0] else None]
         if self.has_weight:
-            grads.append(sum_over(sum_axes, self.x - self.mean, grad) * self.inv_std.reshape(channels)
-                         if needs[1] else None)
+            grads.append(
+                sum_over(sum_axes, self.x - self.mean, grad) * self.inv_std.reshape(channels) if needs[1] else None
+            )
         if self.has_bias:
             grads.append(sum_over(sum_axes, grad) if needs[-1] else None)
         return tuple(grads)
@@ -202,8 +209,9 @@ class FrozenBatchNorm(Function):
 # Public functions
 
 
-def _normalize(fn: Function, input: Tensor, weight: Tensor | None, bias: Tensor | None,
-               param_shape: Sequence[int]) -> Tensor:
+def _normalize(
+    fn: Function, input: Tensor, weight: Tensor | None, bias: Tensor | None, param_shape: Sequence[int]
+) -> Tensor:
     """The normalization ``fn`` of ``input``, with γ and β fused into it when both are given, else
     γ·x̂ + β after it as separate ops (γ and β reshaped to ``param_shape``, either may be None)."""
     if weight is not None and bias is not None:
@@ -218,9 +226,18 @@ def _scale_shift(x: Tensor, weight: Tensor | None, bias: Tensor | None, param_sh
     return x if bias is None else x + bias.reshape(param_shape)
 
 
-def batch_norm(input: Tensor, running_mean: Array | None, running_var: Array | None, weight: Tensor | None = None,
-               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5,
-               *, check: bool = True) -> Tensor:
+def batch_norm(
+    input: Tensor,
+    running_mean: Array | None,
+    running_var: Array | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+    *,
+    check: bool = True,
+) -> Tensor:
     """Batch normalization over all axes but the channel axis 1.
 
     Training: normalize with the batch's biased variance and update the running
@@ -253,23 +270,33 @@ def batch_norm(input: Tensor, running_mean: Array | None, running_var: Array | N
     return frozen(input, *affine)
 
 
-def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
-               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+def layer_norm(
+    input: Tensor,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
     """Normalize over the last len(normalized_shape) axes of each sample; γ, β elementwise."""
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(normalized_shape)
     if tuple(input.shape[input.ndim - k :]) != normalized_shape or input.ndim < k:
-        raise ValueError(
-            f"layer_norm: expected input with trailing shape {normalized_shape}, got {tuple(input.shape)}"
-        )
+        raise ValueError(f"layer_norm: expected input with trailing shape {normalized_shape}, got {tuple(input.shape)}")
     check_shape("layer_norm", "weight", weight, normalized_shape, input)
     check_shape("layer_norm", "bias", bias, normalized_shape, input)
     fn = LayerNorm(tuple(range(input.ndim - k, input.ndim)), eps)
     return _normalize(fn, input, weight, bias, normalized_shape)
 
 
-def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
-               eps: float = 1e-5, *, check: bool = True) -> Tensor:
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+    *,
+    check: bool = True,
+) -> Tensor:
     """Normalize each sample's channels in ``num_groups`` groups; γ, β per channel.
 
     ``check=False`` skips the checks of the input's layout, of its channels splitting into the groups

@@ -46,8 +46,9 @@ def _einsum_plan(shape, axes, operands, keepdims):
     return ",".join([letters] * operands) + "->" + kept, kept_shape
 
 
-def reduction_axes(x: Tensor | Array, dim: Dims | None, keepdim: bool, axis: Dims | None, keepdims: bool | None,
-                   op: str) -> tuple[tuple[int, ...] | None, bool]:
+def reduction_axes(
+    x: Tensor | Array, dim: Dims | None, keepdim: bool, axis: Dims | None, keepdims: bool | None, op: str
+) -> tuple[tuple[int, ...] | None, bool]:
     """Resolve the dim/axis aliases to (a tuple of axes or None, keepdim)."""
     if axis is not None:
         if dim is not None:
@@ -157,29 +158,48 @@ class Var(Function):
 # Public functions
 
 
-def sum(x: Tensor, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None,  # noqa: A001
-        keepdims: bool | None = None) -> Tensor:
+def sum(
+    x: Tensor,
+    dim: Dims | None = None,
+    keepdim: bool = False,
+    *,
+    axis: Dims | None = None,  # noqa: A001
+    keepdims: bool | None = None,
+) -> Tensor:
     axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, "sum")
     return Sum(axes, keepdim)(x)
 
 
-def mean(x: Tensor, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None,
-         keepdims: bool | None = None) -> Tensor:
+def mean(
+    x: Tensor, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None, keepdims: bool | None = None
+) -> Tensor:
     if x.data.dtype.kind != "f":
         raise TypeError(f"mean: expected a floating tensor, got dtype {x.dtype}")
     axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, "mean")
     return Mean(axes, keepdim)(x)
 
 
-def max(x: Tensor, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None,  # noqa: A001
-        keepdims: bool | None = None) -> Tensor:
+def max(
+    x: Tensor,
+    dim: Dims | None = None,
+    keepdim: bool = False,
+    *,
+    axis: Dims | None = None,  # noqa: A001
+    keepdims: bool | None = None,
+) -> Tensor:
     """Largest value over ``dim`` (all elements by default); ties share the gradient."""
     axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, "max")
     return Extremum(axes, keepdim, np.max)(x)
 
 
-def min(x: Tensor, dim: Dims | None = None, keepdim: bool = False, *, axis: Dims | None = None,  # noqa: A001
-        keepdims: bool | None = None) -> Tensor:
+def min(
+    x: Tensor,
+    dim: Dims | None = None,
+    keepdim: bool = False,
+    *,
+    axis: Dims | None = None,  # noqa: A001
+    keepdims: bool | None = None,
+) -> Tensor:
     """Smallest value over ``dim`` (all elements by default); ties share the gradient."""
     axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, "min")
     return Extremum(axes, keepdim, np.min)(x)
@@ -193,22 +213,46 @@ def _correction(correction: float | None, unbiased: bool | None, op: str) -> flo
     return 1 if correction is None else correction
 
 
-def var(x: Tensor, dim: Dims | None = None, keepdim: bool = False, *, correction: float | None = None,
-        unbiased: bool | None = None, axis: Dims | None = None, keepdims: bool | None = None) -> Tensor:
+def var(
+    x: Tensor,
+    dim: Dims | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+    unbiased: bool | None = None,
+    axis: Dims | None = None,
+    keepdims: bool | None = None,
+) -> Tensor:
     """Variance over ``dim``; unbiased (correction=1) by default, as PyTorch."""
     return _variance(x, dim, keepdim, correction, unbiased, axis, keepdims, "var")
 
 
-def std(x: Tensor, dim: Dims | None = None, keepdim: bool = False, *, correction: float | None = None,
-        unbiased: bool | None = None, axis: Dims | None = None, keepdims: bool | None = None) -> Tensor:
+def std(
+    x: Tensor,
+    dim: Dims | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+    unbiased: bool | None = None,
+    axis: Dims | None = None,
+    keepdims: bool | None = None,
+) -> Tensor:
     """Standard deviation: √var with the same arguments."""
     from .arithmetic import sqrt
 
     return sqrt(_variance(x, dim, keepdim, correction, unbiased, axis, keepdims, "std"))
 
 
-def _variance(x: Tensor, dim: Dims | None, keepdim: bool, correction: float | None, unbiased: bool | None,
-              axis: Dims | None, keepdims: bool | None, op: str) -> Tensor:
+def _variance(
+    x: Tensor,
+    dim: Dims | None,
+    keepdim: bool,
+    correction: float | None,
+    unbiased: bool | None,
+    axis: Dims | None,
+    keepdims: bool | None,
+    op: str,
+) -> Tensor:
     """The Var op for ``var`` and ``std``; errors name ``op``, the function the user called."""
     if x.data.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}")
@@ -216,20 +260,29 @@ def _variance(x: Tensor, dim: Dims | None, keepdim: bool, correction: float | No
     return Var(axes, keepdim, _correction(correction, unbiased, op))(x)
 
 
-def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None,
-           keepdims: bool | None = None) -> Tensor:
+def argmax(
+    x: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None, keepdims: bool | None = None
+) -> Tensor:
     """Index of the largest value (flattened when ``dim`` is None); not differentiable."""
     return _arg(np.argmax, x, dim, keepdim, axis, keepdims, "argmax")
 
 
-def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None,
-           keepdims: bool | None = None) -> Tensor:
+def argmin(
+    x: Tensor, dim: int | None = None, keepdim: bool = False, *, axis: int | None = None, keepdims: bool | None = None
+) -> Tensor:
     """Index of the smallest value (flattened when ``dim`` is None); not differentiable."""
     return _arg(np.argmin, x, dim, keepdim, axis, keepdims, "argmin")
 
 
-def _arg(reduce: Callable[..., Any], x: Tensor, dim: int | None, keepdim: bool, axis: int | None,
-         keepdims: bool | None, op: str) -> Tensor:
+def _arg(
+    reduce: Callable[..., Any],
+    x: Tensor,
+    dim: int | None,
+    keepdim: bool,
+    axis: int | None,
+    keepdims: bool | None,
+    op: str,
+) -> Tensor:
     axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, op)
     if axes is not None and len(axes) != 1:
         raise ValueError(f"{op}: expected a single dim, got {axes}")

@@ -281,9 +281,7 @@ def concatenate(tensors: Iterable[TensorLike], dim: int = 0, *, axis: int | None
     a = wrap_dim(axis, tensors[0].data.shape, "concatenate")
     for t in tensors[1:]:
         if t.data.ndim != ndim or t.shape[:a] + t.shape[a + 1 :] != tensors[0].shape[:a] + tensors[0].shape[a + 1 :]:
-            raise ValueError(
-                f"concatenate: shapes {[tuple(t.shape) for t in tensors]} differ outside dim {axis}"
-            )
+            raise ValueError(f"concatenate: shapes {[tuple(t.shape) for t in tensors]} differ outside dim {axis}")
     return Concatenate(a)(*tensors)
 
 

@@ -54,8 +54,9 @@ class LRScheduler(_ScheduleState):
             if last_epoch == -1:
                 group.setdefault("initial_lr", group["lr"])
             elif "initial_lr" not in group:
-                raise KeyError(f"{type(self).__name__}: resuming at last_epoch={last_epoch} needs 'initial_lr' in "
-                               "every group")
+                raise KeyError(
+                    f"{type(self).__name__}: resuming at last_epoch={last_epoch} needs 'initial_lr' in every group"
+                )
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self.step()
@@ -98,8 +99,9 @@ class StepLR(LRScheduler):
 class MultiStepLR(LRScheduler):
     """lr_t = base · γ^(number of milestones ≤ t)"""
 
-    def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1,
-                 last_epoch: int = -1) -> None:
+    def __init__(
+        self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1, last_epoch: int = -1
+    ) -> None:
         self.milestones, self.gamma = sorted(milestones), gamma
         super().__init__(optimizer, last_epoch)
 
@@ -121,8 +123,13 @@ class ExponentialLR(LRScheduler):
 class CosineAnnealingLR(LRScheduler):
     """lr_t = η_min + (base − η_min)·(1 + cos(π·t / T_max)) / 2"""
 
-    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,  # noqa: N803 - PyTorch's name
-                 last_epoch: int = -1) -> None:
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        T_max: int,
+        eta_min: float = 0.0,  # noqa: N803 - PyTorch's name
+        last_epoch: int = -1,
+    ) -> None:
         self.T_max, self.eta_min = T_max, eta_min
         super().__init__(optimizer, last_epoch)
 
@@ -133,8 +140,14 @@ class CosineAnnealingLR(LRScheduler):
 class LinearLR(LRScheduler):
     """lr_t = base · (start + (end − start)·min(t, total_iters)/total_iters)  (a linear warmup or decay)"""
 
-    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
-                 total_iters: int = 5, last_epoch: int = -1) -> None:
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
         if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
             raise ValueError(f"LinearLR: factors must be in (0, 1] and [0, 1], got {start_factor}, {end_factor}")
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
@@ -148,8 +161,9 @@ class LinearLR(LRScheduler):
 class LinearWarmup(LinearLR):
     """Ramp the rate linearly from start_factor·base to base over ``warmup_steps`` steps, then hold it."""
 
-    def __init__(self, optimizer: Optimizer, warmup_steps: int, start_factor: float = 0.1,
-                 last_epoch: int = -1) -> None:
+    def __init__(
+        self, optimizer: Optimizer, warmup_steps: int, start_factor: float = 0.1, last_epoch: int = -1
+    ) -> None:
         super().__init__(optimizer, start_factor, 1.0, warmup_steps, last_epoch)
 
 
@@ -158,9 +172,18 @@ class ReduceLROnPlateau(_ScheduleState):
 
     steps_on_metric = True  # step(metric): a training loop passes it the monitored value each epoch
 
-    def __init__(self, optimizer: Optimizer, mode: Literal["min", "max"] = "min", factor: float = 0.1,
-                 patience: int = 10, threshold: float = 1e-4, threshold_mode: Literal["rel", "abs"] = "rel",
-                 cooldown: int = 0, min_lr: float | Sequence[float] = 0.0, eps: float = 1e-8) -> None:
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: Literal["min", "max"] = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: Literal["rel", "abs"] = "rel",
+        cooldown: int = 0,
+        min_lr: float | Sequence[float] = 0.0,
+        eps: float = 1e-8,
+    ) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"ReduceLROnPlateau: expected an Optimizer, got {type(optimizer).__name__}")
         if factor >= 1.0:
@@ -172,8 +195,10 @@ class ReduceLROnPlateau(_ScheduleState):
         self.threshold, self.threshold_mode, self.cooldown, self.eps = threshold, threshold_mode, cooldown, eps
         self.min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * len(optimizer.param_groups)
         if len(self.min_lrs) != len(optimizer.param_groups):
-            raise ValueError(f"ReduceLROnPlateau: expected {len(optimizer.param_groups)} min_lr values "
-                             f"(one per parameter group), got {len(self.min_lrs)}")
+            raise ValueError(
+                f"ReduceLROnPlateau: expected {len(optimizer.param_groups)} min_lr values "
+                f"(one per parameter group), got {len(self.min_lrs)}"
+            )
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0

@@ -31,8 +31,9 @@ ParamState: TypeAlias = dict[str, Any]
 _Loss = TypeVar("_Loss")
 
 
-def check_hyperparameter(value: float, name: str, optimizer: str, low: float = 0.0, high: float = math.inf,
-                         high_open: bool = False) -> None:
+def check_hyperparameter(
+    value: float, name: str, optimizer: str, low: float = 0.0, high: float = math.inf, high_open: bool = False
+) -> None:
     """Raise a clear ValueError unless low <= value <= high (or < high)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{optimizer}: {name} must be a number, got {value!r}")
@@ -47,8 +48,9 @@ class Optimizer:
     def __init__(self, params: Params, defaults: Mapping[str, Any]) -> None:
         name = type(self).__name__
         if isinstance(params, Tensor) or not hasattr(params, "__iter__"):
-            raise TypeError(f"{name}: params must be an iterable of Parameters or of dicts, "
-                            f"got {type(params).__name__}")
+            raise TypeError(
+                f"{name}: params must be an iterable of Parameters or of dicts, got {type(params).__name__}"
+            )
         groups: list[Any] = list(params)
         if not groups:
             raise ValueError(f"{name}: got an empty parameter list")

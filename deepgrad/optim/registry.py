@@ -28,8 +28,7 @@ BuiltSchedule: TypeAlias = tuple[LRScheduler | ReduceLROnPlateau | None, Interva
 ScheduleFactory: TypeAlias = Callable[[Optimizer, "SchedulePlan"], BuiltSchedule]
 
 OPTIMIZERS: dict[str, OptimizerFactory] = {
-    "sgd": lambda params, lr, momentum, weight_decay: SGD(params, lr=lr, momentum=momentum,
-                                                          weight_decay=weight_decay),
+    "sgd": lambda params, lr, momentum, weight_decay: SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay),
     "momentum": lambda params, lr, momentum, weight_decay: Momentum(params, lr=lr, momentum=momentum),
     "adagrad": lambda params, lr, momentum, weight_decay: Adagrad(params, lr=lr, weight_decay=weight_decay),
     "rmsprop": lambda params, lr, momentum, weight_decay: RMSprop(params, lr=lr, weight_decay=weight_decay),
@@ -60,18 +59,27 @@ class SchedulePlan:
 SCHEDULES: dict[str, ScheduleFactory] = {
     "none": lambda optimizer, plan: (None, "epoch"),
     "linear-decay": lambda optimizer, plan: (
-        LinearDecay(optimizer, total_steps=plan.total_steps, final_lr=plan.final_lr), "batch"),
+        LinearDecay(optimizer, total_steps=plan.total_steps, final_lr=plan.final_lr),
+        "batch",
+    ),
     "step": lambda optimizer, plan: (
-        StepLR(optimizer, step_size=plan.step_size or max(1, plan.epochs // 3), gamma=plan.gamma), "epoch"),
+        StepLR(optimizer, step_size=plan.step_size or max(1, plan.epochs // 3), gamma=plan.gamma),
+        "epoch",
+    ),
     "cosine": lambda optimizer, plan: (
-        CosineAnnealingLR(optimizer, T_max=plan.total_steps, eta_min=plan.final_lr), "batch"),
+        CosineAnnealingLR(optimizer, T_max=plan.total_steps, eta_min=plan.final_lr),
+        "batch",
+    ),
     "plateau": lambda optimizer, plan: (
-        ReduceLROnPlateau(optimizer, factor=plan.gamma, patience=plan.patience), "epoch"),
+        ReduceLROnPlateau(optimizer, factor=plan.gamma, patience=plan.patience),
+        "epoch",
+    ),
 }
 
 
-def create_optimizer(name: str, params: Params, lr: float, momentum: float = 0.9,
-                     weight_decay: float = 0.0) -> Optimizer:
+def create_optimizer(
+    name: str, params: Params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
+) -> Optimizer:
     """The optimizer called ``name`` (a key of :data:`OPTIMIZERS`) over ``params``."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")

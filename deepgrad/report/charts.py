@@ -13,11 +13,11 @@ from io import StringIO
 from ..viz.diagnostics import HEALTHY_UPDATE_RATIO, label_panel, layer_colors, new_figure
 from .page import Markup, escape
 
-WIDTH, HEIGHT = 5.6, 3.6   # inches per chart
-MARKERS_UP_TO = 30         # points per line drawn with markers (so a one-epoch run still shows)
+WIDTH, HEIGHT = 5.6, 3.6  # inches per chart
+MARKERS_UP_TO = 30  # points per line drawn with markers (so a one-epoch run still shows)
 RUN_MARKERS = "osD^v<>ph*"  # each run its own marker too, for overlapping lines and colour-blind readers
-DECADE = 10.0              # values spanning this ratio or more get a log axis
-FEW_DECADES = 2            # a log axis spanning up to this many decades gets ticks at 1, 2, 3 and 5 times them
+DECADE = 10.0  # values spanning this ratio or more get a log axis
+FEW_DECADES = 2  # a log axis spanning up to this many decades gets ticks at 1, 2, 3 and 5 times them
 
 
 def training_curves(runs):
@@ -26,8 +26,10 @@ def training_curves(runs):
     require_matplotlib()
     styles = run_styles(len(runs))
     charts = []
-    for metric, ylabel, scale in (("loss", "cross-entropy loss (nats)", 1),
-                                  ("accuracy", "accuracy (% of samples)", 100)):
+    for metric, ylabel, scale in (
+        ("loss", "cross-entropy loss (nats)", 1),
+        ("accuracy", "accuracy (% of samples)", 100),
+    ):
         figure, ax = chart()
         for run, style in zip(runs, styles):
             epochs = [record.get("epoch") for record in run.epochs]
@@ -68,26 +70,49 @@ def diagnostics_charts(run):
     activations = [r for r in run.diagnostics if r.get("kind") == "activations"]
     charts = []
     if gradients:
-        charts.append(per_layer_chart(
-            "gradient flow", steps_and_layers(gradients, "layers"), "gradient norm ‖∂L/∂θ‖ (log scale)", log=True,
-            caption="gradient norm of each layer's parameters (log scale): decades between the first and the "
-                    "last layer mean vanishing or exploding gradients"))
+        charts.append(
+            per_layer_chart(
+                "gradient flow",
+                steps_and_layers(gradients, "layers"),
+                "gradient norm ‖∂L/∂θ‖ (log scale)",
+                log=True,
+                caption="gradient norm of each layer's parameters (log scale): decades between the first and the "
+                "last layer mean vanishing or exploding gradients",
+            )
+        )
         weights = steps_and_layers(gradients, "update_ratios", keep=lambda name: name.rpartition(".")[2] == "weight")
-        charts.append(per_layer_chart(
-            "update size", weights, "‖Δw‖ / ‖w‖ per step (log scale)", log=True,
-            reference=(HEALTHY_UPDATE_RATIO, f"{HEALTHY_UPDATE_RATIO:g} (healthy)"),
-            caption=f"how much each step changes each layer's weights (log scale); about {HEALTHY_UPDATE_RATIO:g} "
-                    "is a healthy learning rate"))
+        charts.append(
+            per_layer_chart(
+                "update size",
+                weights,
+                "‖Δw‖ / ‖w‖ per step (log scale)",
+                log=True,
+                reference=(HEALTHY_UPDATE_RATIO, f"{HEALTHY_UPDATE_RATIO:g} (healthy)"),
+                caption=f"how much each step changes each layer's weights (log scale); about {HEALTHY_UPDATE_RATIO:g} "
+                "is a healthy learning rate",
+            )
+        )
     if activations:
-        charts.append(per_layer_chart(
-            "dead units", steps_and_layers(activations, "layers", measure="dead", percent=True),
-            "dead units (% of the layer's units)", percent=True,
-            caption="units that output 0 for every sample of the batch, per activation layer"))
+        charts.append(
+            per_layer_chart(
+                "dead units",
+                steps_and_layers(activations, "layers", measure="dead", percent=True),
+                "dead units (% of the layer's units)",
+                percent=True,
+                caption="units that output 0 for every sample of the batch, per activation layer",
+            )
+        )
         saturated = steps_and_layers(activations, "layers", measure="saturated", percent=True)
         if any(value is not None for values in saturated[1].values() for value in values):
-            charts.append(per_layer_chart(
-                "saturated outputs", saturated, "saturated outputs (% of outputs)", percent=True,
-                caption="outputs in the flat ends of a bounded activation (sigmoid, tanh), where gradients vanish"))
+            charts.append(
+                per_layer_chart(
+                    "saturated outputs",
+                    saturated,
+                    "saturated outputs (% of outputs)",
+                    percent=True,
+                    caption="outputs in the flat ends of a bounded activation (sigmoid, tanh), where gradients vanish",
+                )
+            )
     return charts
 
 
@@ -154,8 +179,13 @@ def plot_line(ax, xs, ys, log=False, marker=None, **style):
     points get ``marker`` when there are few of them."""
     points = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None and (y > 0 or not log)]
     if points:
-        ax.plot(*zip(*points), linewidth=1.4, marker=marker if len(points) <= MARKERS_UP_TO else None, markersize=3.5,
-                **style)
+        ax.plot(
+            *zip(*points),
+            linewidth=1.4,
+            marker=marker if len(points) <= MARKERS_UP_TO else None,
+            markersize=3.5,
+            **style,
+        )
 
 
 def legend(figure, runs, styles, splits=False):
@@ -184,7 +214,7 @@ def readable_log_ticks(ax):
     from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
     low, high = ax.get_ylim()
-    few = high / low <= DECADE ** FEW_DECADES
+    few = high / low <= DECADE**FEW_DECADES
     ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 3, 5) if few else (1,)))
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
@@ -235,7 +265,7 @@ def svg(figure, description):
     with matplotlib.rc_context({"svg.fonttype": "none"}):
         figure.savefig(buffer, format="svg")
     text = buffer.getvalue()
-    text = text[text.index("<svg"):]
+    text = text[text.index("<svg") :]
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.DOTALL)
     text = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)
     return Markup(text.replace("<svg", f'<svg role="img" aria-label="{escape(description)}"', 1).strip())

@@ -57,8 +57,7 @@ def join(parts, separator=""):
 def element(name, content="", **attributes):
     """``<name attributes>content</name>``; attribute values are escaped, an attribute ``class_``
     is written ``class``, and ones that are None are left out."""
-    written = "".join(f' {key.rstrip("_")}="{escape(value)}"' for key, value in attributes.items()
-                      if value is not None)
+    written = "".join(f' {key.rstrip("_")}="{escape(value)}"' for key, value in attributes.items() if value is not None)
     return Markup(f"<{name}{written}>{escape(content)}</{name}>")
 
 
@@ -110,8 +109,9 @@ def _cell(value):
     """``<td>`` of a value or a :class:`Cell`."""
     if not isinstance(value, Cell):
         return element("td", value)
-    return element("td", value.content, class_="differs" if value.differs else None,
-                   colspan=value.span if value.span > 1 else None)
+    return element(
+        "td", value.content, class_="differs" if value.differs else None, colspan=value.span if value.span > 1 else None
+    )
 
 
 def figure(content, caption):
@@ -121,22 +121,30 @@ def figure(content, caption):
 
 def options(values):
     """A compact grid of ``name: value`` pairs (``values`` a dict of texts)."""
-    return element("dl", join(element("div", join([element("dt", name), element("dd", value)]))
-                              for name, value in values.items()), class_="options")
+    return element(
+        "dl",
+        join(element("div", join([element("dt", name), element("dd", value)])) for name, value in values.items()),
+        class_="options",
+    )
 
 
 def document(title, body):
     """The whole page: ``title`` and ``body`` (a list of Markup) in the shared skeleton and style."""
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        GENERATOR,
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(title)}</title>",
-        f"<style>\n{STYLE}</style></head><body>",
-        *(escape(part) for part in body),
-        "</body></html>",
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                "<!DOCTYPE html>",
+                '<html lang="en"><head><meta charset="utf-8">',
+                GENERATOR,
+                '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                f"<title>{escape(title)}</title>",
+                f"<style>\n{STYLE}</style></head><body>",
+                *(escape(part) for part in body),
+                "</body></html>",
+            ]
+        )
+        + "\n"
+    )
 
 
 def write_page(path, html):

@@ -54,30 +54,38 @@ def read_run(directory, name=None):
         raise ConfigError(f"report: {directory} is a file; expected a run directory (deepgrad train --out)")
     missing = [file for file in (CONFIG_FILE, METRICS_FILE) if not os.path.isfile(os.path.join(directory, file))]
     if missing:
-        raise ConfigError(f"report: {directory} is not a run directory: it has no {' and no '.join(missing)} "
-                          "(deepgrad train --out writes both)")
+        raise ConfigError(
+            f"report: {directory} is not a run directory: it has no {' and no '.join(missing)} "
+            "(deepgrad train --out writes both)"
+        )
     notes = []
     config = _read_json_object(os.path.join(directory, CONFIG_FILE))
     epochs, torn = read_json_lines(os.path.join(directory, METRICS_FILE), epoch_problem)
     if torn:
-        notes.append(f"the last line of {METRICS_FILE} is incomplete (the run is still writing it, or stopped while "
-                     f"it did): showing the {len(epochs)} epochs before it")
+        notes.append(
+            f"the last line of {METRICS_FILE} is incomplete (the run is still writing it, or stopped while "
+            f"it did): showing the {len(epochs)} epochs before it"
+        )
     elif not epochs:
         notes.append(f"{METRICS_FILE} has no epoch yet: the run has not finished its first epoch")
     summary = None
     if os.path.isfile(os.path.join(directory, SUMMARY_FILE)):
         summary = _read_json_object(os.path.join(directory, SUMMARY_FILE))
     else:
-        notes.append(f"no {SUMMARY_FILE}: the run is still training or stopped before the end (no test "
-                     "results); its curves show the epochs it logged")
+        notes.append(
+            f"no {SUMMARY_FILE}: the run is still training or stopped before the end (no test "
+            "results); its curves show the epochs it logged"
+        )
     diagnostics = []
     if os.path.isfile(os.path.join(directory, DIAGNOSTICS_FILE)):
         diagnostics, torn = read_json_lines(os.path.join(directory, DIAGNOSTICS_FILE), sample_problem)
         if torn:
-            notes.append(f"the last line of {DIAGNOSTICS_FILE} is incomplete: showing the {len(diagnostics)} "
-                         "samples before it")
-    return RunRecord(directory, name or os.path.basename(os.path.normpath(directory)), config, epochs, summary,
-                     diagnostics, notes)
+            notes.append(
+                f"the last line of {DIAGNOSTICS_FILE} is incomplete: showing the {len(diagnostics)} samples before it"
+            )
+    return RunRecord(
+        directory, name or os.path.basename(os.path.normpath(directory)), config, epochs, summary, diagnostics, notes
+    )
 
 
 def read_json_lines(path, problem=None):

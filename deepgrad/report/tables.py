@@ -11,11 +11,16 @@ NOT_SET = "(not set)"
 
 # (column header, summary key, formatter)
 RESULT_COLUMNS = [
-    ("epochs", "epochs", "count"), ("kept epoch", "kept_epoch", "count"),
-    ("train loss", "train_loss", "loss"), ("train accuracy", "train_accuracy", "percent"),
-    ("val loss", "val_loss", "loss"), ("val accuracy", "val_accuracy", "percent"),
-    ("test loss", "test_loss", "loss"), ("test accuracy", "test_accuracy", "percent"),
-    ("train time (s)", "train_seconds", "seconds"), ("wall time (s)", "wall_seconds", "seconds"),
+    ("epochs", "epochs", "count"),
+    ("kept epoch", "kept_epoch", "count"),
+    ("train loss", "train_loss", "loss"),
+    ("train accuracy", "train_accuracy", "percent"),
+    ("val loss", "val_loss", "loss"),
+    ("val accuracy", "val_accuracy", "percent"),
+    ("test loss", "test_loss", "loss"),
+    ("test accuracy", "test_accuracy", "percent"),
+    ("train time (s)", "train_seconds", "seconds"),
+    ("wall time (s)", "wall_seconds", "seconds"),
 ]
 
 
@@ -44,8 +49,11 @@ def results_table(runs):
             rows.append([run.name, len(run.epochs), missing])
         else:
             rows.append([run.name] + [number(run.summary.get(key), style) for _, key, style in RESULT_COLUMNS])
-    return table(["run"] + [header for header, _, _ in RESULT_COLUMNS], rows,
-                 caption="results (of the kept epoch's weights; test: after training)")
+    return table(
+        ["run"] + [header for header, _, _ in RESULT_COLUMNS],
+        rows,
+        caption="results (of the kept epoch's weights; test: after training)",
+    )
 
 
 def config_differences(runs):
@@ -60,9 +68,15 @@ def config_differences(runs):
     for key in keys:
         values = [option_text(run.config, key) for run in runs]
         rows.append([key] + [Cell(value, differs=value != values[0]) for value in values])
-    return join([paragraph("The options whose values are not the same in every run; highlighted: a value that "
-                           "differs from the first run's."),
-                 table(["option"] + [run.name for run in runs], rows)])
+    return join(
+        [
+            paragraph(
+                "The options whose values are not the same in every run; highlighted: a value that "
+                "differs from the first run's."
+            ),
+            table(["option"] + [run.name for run in runs], rows),
+        ]
+    )
 
 
 def differing_options(configs):

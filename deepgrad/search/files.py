@@ -22,8 +22,12 @@ from .objective import check_training_space
 from .spaces import Choice, Dimension, IntLogUniform, IntUniform, LogUniform, Uniform
 
 KINDS: dict[str, type[Uniform] | type[Choice]] = {
-    "uniform": Uniform, "log_uniform": LogUniform, "int_uniform": IntUniform, "int_log_uniform": IntLogUniform,
-    "choice": Choice}
+    "uniform": Uniform,
+    "log_uniform": LogUniform,
+    "int_uniform": IntUniform,
+    "int_log_uniform": IntLogUniform,
+    "choice": Choice,
+}
 
 
 def default_space(optimizer: str) -> dict[str, Dimension]:
@@ -46,8 +50,10 @@ def load_space(path: str) -> dict[str, Dimension]:
     space: dict[str, Dimension] = {}
     for name, table in tables.items():
         if not isinstance(table, dict) or len(table) != 1 or next(iter(table)) not in KINDS:
-            raise ConfigError(f"space file {path}: [{name}] must hold one of {', '.join(KINDS)}, e.g. "
-                              f"log_uniform = [1e-5, 1e-1]; got {table!r}")
+            raise ConfigError(
+                f"space file {path}: [{name}] must hold one of {', '.join(KINDS)}, e.g. "
+                f"log_uniform = [1e-5, 1e-1]; got {table!r}"
+            )
         kind, value = next(iter(table.items()))
         try:
             if kind == "choice":

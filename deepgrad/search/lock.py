@@ -78,8 +78,9 @@ def _acquire(key: str, path: str) -> int:
             holder = _read_pid(fd)
             os.close(fd)
             who = f"pid {holder}" if holder else "its pid not written yet"
-            raise ConfigError(f"study {path} is in use by another search ({who}); wait for it to end or use another "
-                              "--out")
+            raise ConfigError(
+                f"study {path} is in use by another search ({who}); wait for it to end or use another --out"
+            )
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(key))
         except FileNotFoundError:

@@ -31,8 +31,9 @@ class TrainingObjective:
     tab compares the trials. A trial run again (a resumed study) starts its
     directory afresh."""
 
-    def __init__(self, base: Mapping[str, Any] | None = None, metric: str = "val_accuracy",
-                 tensorboard_dir: str | None = None):
+    def __init__(
+        self, base: Mapping[str, Any] | None = None, metric: str = "val_accuracy", tensorboard_dir: str | None = None
+    ):
         self.base = options.check_types(dict(base or {}), "search base config")
         if metric not in ("val_accuracy", "val_loss"):
             raise ConfigError(f"TrainingObjective: metric must be val_accuracy or val_loss, got {metric!r}")
@@ -71,8 +72,10 @@ class TrainingObjective:
             return None
         number = getattr(report, "trial", None)
         if number is None:
-            raise ConfigError("TrainingObjective: tensorboard_dir needs the trial's number (report.trial); "
-                              "run the objective through random_search")
+            raise ConfigError(
+                "TrainingObjective: tensorboard_dir needs the trial's number (report.trial); "
+                "run the objective through random_search"
+            )
         directory = os.path.join(self.tensorboard_dir, f"trial-{number + 1:04d}")
         shutil.rmtree(directory, ignore_errors=True)
         return TensorBoardLogger(directory, histograms_every=None, config=params, curves=False)
@@ -102,13 +105,17 @@ def check_training_space(space: Mapping[str, Dimension], where: str = "search sp
         else:
             values, what = [dimension.lo, dimension.hi], "bound"
             if kind not in (int, float):
-                raise ConfigError(f"{where}: [{name}] {type(dimension).__name__} draws numbers, but {name} takes "
-                                  f"{kind.__name__} values: give its values as a Choice (choice = [...] in a space "
-                                  "file)")
+                raise ConfigError(
+                    f"{where}: [{name}] {type(dimension).__name__} draws numbers, but {name} takes "
+                    f"{kind.__name__} values: give its values as a Choice (choice = [...] in a space "
+                    "file)"
+                )
             if kind is int and not isinstance(dimension, IntUniform):
-                raise ConfigError(f"{where}: [{name}] {type(dimension).__name__} draws fractions, but {name} takes "
-                                  "whole numbers: use IntUniform or IntLogUniform (int_uniform or int_log_uniform in "
-                                  "a space file)")
+                raise ConfigError(
+                    f"{where}: [{name}] {type(dimension).__name__} draws fractions, but {name} takes "
+                    "whole numbers: use IntUniform or IntLogUniform (int_uniform or int_log_uniform in "
+                    "a space file)"
+                )
         for value in values:
             problem = option_problem(name, value)
             if problem:

@@ -34,12 +34,18 @@ class RayExecutor:
     At most ``max_pending`` trials are handed to Ray at a time (default: twice the trials the
     cluster's CPUs hold at once, ``cpus_per_trial`` each), the next drawn as one ends."""
 
-    def __init__(self, address: str | None = None, cpus_per_trial: int = 1, connect_timeout: float = CONNECT_TIMEOUT,
-                 max_pending: int | None = None):
+    def __init__(
+        self,
+        address: str | None = None,
+        cpus_per_trial: int = 1,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        max_pending: int | None = None,
+    ):
         if isinstance(cpus_per_trial, bool) or not isinstance(cpus_per_trial, int) or cpus_per_trial < 1:
             raise ConfigError(f"random_search: cpus_per_trial must be a whole number >= 1, got {cpus_per_trial!r}")
-        if max_pending is not None and (isinstance(max_pending, bool) or not isinstance(max_pending, int)
-                                        or max_pending < 1):
+        if max_pending is not None and (
+            isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 1
+        ):
             raise ConfigError(f"RayExecutor: max_pending must be a whole number >= 1, got {max_pending!r}")
         self.ray = import_ray()
         self.address, self.cpus_per_trial, self.connect_timeout = address, cpus_per_trial, connect_timeout
@@ -56,8 +62,13 @@ class RayExecutor:
 
         def init() -> None:
             try:
-                ray.init(address=self.address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-                         logging_level=logging.ERROR)
+                ray.init(
+                    address=self.address,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    ignore_reinit_error=True,
+                    logging_level=logging.ERROR,
+                )
             except Exception as error:  # any failure to start or reach Ray is reported below
                 failure.append(error)
 

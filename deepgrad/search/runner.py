@@ -117,11 +117,20 @@ def check_settings(trials: int, rounds: int, keep: float) -> None:
         raise ConfigError(f"random_search: keep must be in (0, 1], got {keep!r}")
 
 
-def random_search(objective: Objective, space: Mapping[str, Dimension], trials: int, rounds: int = 1,
-                  keep: float = 0.2, seed: int = 0, executor: str | Executor = "serial",
-                  scheduler: str | Scheduler | None = None, study: str | os.PathLike[str] | Study | None = None,
-                  mode: str = "max",
-                  n_jobs: int | None = None, progress: Callable[[Trial], object] | None = None) -> Study:
+def random_search(
+    objective: Objective,
+    space: Mapping[str, Dimension],
+    trials: int,
+    rounds: int = 1,
+    keep: float = 0.2,
+    seed: int = 0,
+    executor: str | Executor = "serial",
+    scheduler: str | Scheduler | None = None,
+    study: str | os.PathLike[str] | Study | None = None,
+    mode: str = "max",
+    n_jobs: int | None = None,
+    progress: Callable[[Trial], object] | None = None,
+) -> Study:
     """Run ``rounds`` rounds of ``trials`` random trials each; after each round, every numeric range
     narrows to the span of the best ``keep`` fraction of the scored trials so far (on the log scale
     for log ranges, widened by a margin, within the original range) and a Choice to the options among
@@ -163,12 +172,16 @@ def check_study(study: Study, space: Mapping[str, Dimension], trials: int, round
     advice = "it was made by another search; start a new study (another file, or deepgrad search --new)"
     for trial in sorted(study.trials.values(), key=lambda t: t.number):
         if set(trial.params) != set(space):
-            raise ConfigError(f"{where}: trial {trial.number + 1} is over {sorted(trial.params)}, but this search's "
-                              f"space is over {sorted(space)}: {advice}")
+            raise ConfigError(
+                f"{where}: trial {trial.number + 1} is over {sorted(trial.params)}, but this search's "
+                f"space is over {sorted(space)}: {advice}"
+            )
         if trial.number >= trials * rounds or trial.round != trial.number // trials:
-            raise ConfigError(f"{where}: trial {trial.number + 1} is of round {trial.round + 1}, but this search "
-                              f"of {trials} trials per round draws it {_which_round(trial.number, trials, rounds)}: "
-                              f"{advice}")
+            raise ConfigError(
+                f"{where}: trial {trial.number + 1} is of round {trial.round + 1}, but this search "
+                f"of {trials} trials per round draws it {_which_round(trial.number, trials, rounds)}: "
+                f"{advice}"
+            )
 
 
 def _which_round(number: int, trials: int, rounds: int) -> str:
@@ -189,14 +202,17 @@ def _round(study: Study, space: Mapping[str, Dimension], trials: int, round_: in
             missing.append(trial)  # a gap a killed search left (its trials end out of order)
         elif stored.params != json.loads(json.dumps(trial.params)):
             where = f"study file {study.path}" if study.path else "the study"
-            raise ConfigError(f"{where}: trial {number + 1} has {stored.params}, but this search draws "
-                              f"{trial.params} for it: it was made by a search with another space, seed or keep "
-                              "fraction; start a new study (another file, or deepgrad search --new)")
+            raise ConfigError(
+                f"{where}: trial {number + 1} has {stored.params}, but this search draws "
+                f"{trial.params} for it: it was made by a search with another space, seed or keep "
+                "fraction; start a new study (another file, or deepgrad search --new)"
+            )
     return itertools.chain(missing, (Trial(n, round_, sample(space, rng)) for n in range(last + 1, first + trials)))
 
 
-def narrowed(space: Mapping[str, Dimension], study: Study, keep: float,
-             through_round: int | None = None) -> dict[str, Dimension]:
+def narrowed(
+    space: Mapping[str, Dimension], study: Study, keep: float, through_round: int | None = None
+) -> dict[str, Dimension]:
     """``space`` narrowed around the best ``keep`` fraction of the study's scored trials of rounds up
     to ``through_round`` (so a resumed study narrows as it did the first time; unchanged while none is
     scored)."""
@@ -220,8 +236,14 @@ def run_trial(objective: Objective, trial: Trial, scheduler: Scheduler | None = 
         status, score = "pruned", report.scores[-1][1]
     except Exception as exc:  # a failing trial is data: the study goes on
         status, error = "failed", f"{type(exc).__name__}: {exc}"
-    return dataclasses.replace(trial, status=status, score=score, scores=report.scores,
-                               seconds=round(time.perf_counter() - start, 3), error=error)
+    return dataclasses.replace(
+        trial,
+        status=status,
+        score=score,
+        scores=report.scores,
+        seconds=round(time.perf_counter() - start, 3),
+        error=error,
+    )
 
 
 def _scheduler(scheduler: str | Scheduler | None, study: Study) -> Scheduler:
@@ -230,10 +252,15 @@ def _scheduler(scheduler: str | Scheduler | None, study: Study) -> Scheduler:
         chosen = NoScheduler()
     elif scheduler == "asha":
         chosen = ASHA(mode=study.mode)
-    elif (isinstance(scheduler, str) or not callable(getattr(scheduler, "should_stop", None))
-          or not hasattr(scheduler, "shares_state")):
-        raise ConfigError(f"random_search: scheduler must be None, 'asha', an ASHA or another Scheduler (with "
-                          f"should_stop(epoch, score) and shares_state), got {scheduler!r}")
+    elif (
+        isinstance(scheduler, str)
+        or not callable(getattr(scheduler, "should_stop", None))
+        or not hasattr(scheduler, "shares_state")
+    ):
+        raise ConfigError(
+            f"random_search: scheduler must be None, 'asha', an ASHA or another Scheduler (with "
+            f"should_stop(epoch, score) and shares_state), got {scheduler!r}"
+        )
     else:
         chosen = scheduler
     # a resumed study's trials reached their rungs already: new ones compete with them
@@ -246,8 +273,10 @@ def _scheduler(scheduler: str | Scheduler | None, study: Study) -> Scheduler:
 def _executor(executor: str | Executor, n_jobs: int | None) -> Executor:
     if not isinstance(executor, str):  # an executor object, e.g. RayExecutor(address="auto", cpus_per_trial=2)
         if not callable(getattr(executor, "run", None)):
-            raise ConfigError(f"random_search: executor must be serial, local, ray or an executor (with "
-                              f"run(objective, trials, scheduler)), got {executor!r}")
+            raise ConfigError(
+                f"random_search: executor must be serial, local, ray or an executor (with "
+                f"run(objective, trials, scheduler)), got {executor!r}"
+            )
         return executor
     if executor == "serial":
         return SerialExecutor()

@@ -70,8 +70,11 @@ class Uniform:
         return lo, hi
 
     def __eq__(self, other: object) -> bool:
-        return (type(self) is type(other) and isinstance(other, Uniform)
-                and (self.lo, self.hi, self.bounds) == (other.lo, other.hi, other.bounds))
+        return (
+            type(self) is type(other)
+            and isinstance(other, Uniform)
+            and (self.lo, self.hi, self.bounds) == (other.lo, other.hi, other.bounds)
+        )
 
     def __hash__(self) -> int:
         return hash((type(self), self.lo, self.hi, self.bounds))
@@ -118,8 +121,9 @@ class Choice:
 
     def __init__(self, options: Iterable[Any]):
         if isinstance(options, (str, bytes, Mapping, set, frozenset)) or not isinstance(options, Iterable):
-            raise ConfigError(f"Choice: options must be a list of values, e.g. Choice(['relu', 'tanh']), got "
-                              f"{options!r}")
+            raise ConfigError(
+                f"Choice: options must be a list of values, e.g. Choice(['relu', 'tanh']), got {options!r}"
+            )
         options = list(options)
         if not options:
             raise ConfigError("Choice: needs at least one option")
@@ -151,8 +155,10 @@ def check_space(space: Mapping[str, Dimension]) -> dict[str, Dimension]:
         raise ConfigError(f"search space: expected a non-empty dict of name -> space, got {space!r}")
     wrong = {name: value for name, value in space.items() if not isinstance(value, SPACES)}
     if wrong:
-        raise ConfigError(f"search space: {sorted(wrong)} are not spaces (expected one of "
-                         f"{', '.join(s.__name__ for s in SPACES)}), got {wrong!r}")
+        raise ConfigError(
+            f"search space: {sorted(wrong)} are not spaces (expected one of "
+            f"{', '.join(s.__name__ for s in SPACES)}), got {wrong!r}"
+        )
     return dict(space)
 
 

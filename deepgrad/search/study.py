@@ -32,7 +32,7 @@ class Trial:
     params: dict[str, Any]
     status: str | None = None
     score: float | None = None
-    scores: list[list[float]] = field(default_factory=list)   # [epoch, score] pairs the objective reported
+    scores: list[list[float]] = field(default_factory=list)  # [epoch, score] pairs the objective reported
     seconds: float | None = None
     error: str | None = None
 
@@ -63,8 +63,8 @@ class Trial:
         seconds = _number_or_none(record.get("seconds"), "seconds")
         scores = record.get("scores", [])
         if not isinstance(scores, list) or not all(
-                isinstance(pair, list) and len(pair) == 2 and _is_int(pair[0]) and _is_number(pair[1])
-                for pair in scores):
+            isinstance(pair, list) and len(pair) == 2 and _is_int(pair[0]) and _is_number(pair[1]) for pair in scores
+        ):
             raise ValueError(f"scores must be a list of [epoch, score] pairs, got {scores!r}")
         error = record.get("error")
         if error is not None and not isinstance(error, str):
@@ -155,16 +155,21 @@ class Study:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
                 if number < len(lines):
-                    raise ConfigError(f"study file {self.path}: line {number} is not a trial ({error}); "
-                                      "only the last line may be torn") from None
-                note = (f"study file {self.path}: its last line was torn (a crash while writing it); "
-                        "that trial is run again")
+                    raise ConfigError(
+                        f"study file {self.path}: line {number} is not a trial ({error}); "
+                        "only the last line may be torn"
+                    ) from None
+                note = (
+                    f"study file {self.path}: its last line was torn (a crash while writing it); "
+                    "that trial is run again"
+                )
                 if note not in self.notes:
                     self.notes.append(note)
                 continue
             except (ValueError, RecursionError) as error:  # a huge integer, absurd nesting
-                raise ConfigError(f"study file {self.path}: line {number} is not a trial "
-                                  f"({type(error).__name__}: {str(error)[:200]})") from None
+                raise ConfigError(
+                    f"study file {self.path}: line {number} is not a trial ({type(error).__name__}: {str(error)[:200]})"
+                ) from None
             try:
                 trial = Trial.from_record(record)
             except ValueError as error:

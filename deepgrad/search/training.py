@@ -32,25 +32,50 @@ from .spaces import Choice, Dimension
 from .study import Study, Trial
 
 STUDY_FILE, RECORD_FILE, FIGURE_FILE, BEST_FILE, TENSORBOARD_DIR = (
-    "study.jsonl", "search.json", "search.png", "best.toml", "tb")
+    "study.jsonl",
+    "search.json",
+    "search.png",
+    "best.toml",
+    "tb",
+)
 STUDY_ENTRIES = (STUDY_FILE, RECORD_FILE, BEST_FILE, FIGURE_FILE, TENSORBOARD_DIR)  # what a search writes in OUT
 PREVIOUS = "previous"  # OUT/previous-N/: a study that new=True moved aside
 RECORD_FORMAT = "deepgrad-search"
 # Base options that say where or how fast the trials run, or what a run records besides its scores:
 # a study goes on under other values of these (any other difference is refused).
-SEARCH_FREE = ("device", "threads", "data_dir", "download", "checkpoint_every", "monitor", "monitor_every",
-               "tensorboard")
+SEARCH_FREE = (
+    "device",
+    "threads",
+    "data_dir",
+    "download",
+    "checkpoint_every",
+    "monitor",
+    "monitor_every",
+    "tensorboard",
+)
 
 
 class SearchFailed(DeepgradError, RuntimeError):
     """No trial of a search ended with a score (every one failed): there is no best to train."""
 
 
-def search_training(base: Mapping[str, Any] | None, out: str, space: Mapping[str, Dimension] | None = None,
-                    trials: int = 20, rounds: int = 2, keep: float = 0.2, scheduler: str | None = None,
-                    executor: str | Executor = "local", n_jobs: int | None = None, progress: bool = False,
-                    ray_address: str | None = None, cpus_per_trial: int = 1, tensorboard: bool = False,
-                    new: bool = False, note: Callable[[str], object] | None = None) -> Study:
+def search_training(
+    base: Mapping[str, Any] | None,
+    out: str,
+    space: Mapping[str, Dimension] | None = None,
+    trials: int = 20,
+    rounds: int = 2,
+    keep: float = 0.2,
+    scheduler: str | None = None,
+    executor: str | Executor = "local",
+    n_jobs: int | None = None,
+    progress: bool = False,
+    ray_address: str | None = None,
+    cpus_per_trial: int = 1,
+    tensorboard: bool = False,
+    new: bool = False,
+    note: Callable[[str], object] | None = None,
+) -> Study:
     """Search the training options ``space`` (default: lr and weight decay on log scales for the
     base config's optimizer) around the training config ``base``, scoring each trial's validation
     accuracy; the seed of ``base`` seeds the search. ``executor``: "local", "serial", "ray" (a local
@@ -110,8 +135,9 @@ def search_training(base: Mapping[str, Any] | None, out: str, space: Mapping[str
                     undo.append(lambda: shutil.rmtree(tb, ignore_errors=True))
                 bar = TrialProgress(trials * rounds, len(study)) if progress else None
                 try:
-                    random_search(objective, space, trials, rounds, keep, config["seed"], runner, asha, study,
-                                  progress=step)
+                    random_search(
+                        objective, space, trials, rounds, keep, config["seed"], runner, asha, study, progress=step
+                    )
                 finally:
                     if bar is not None:
                         bar.close()
@@ -140,30 +166,59 @@ def summary_lines(study: Study, out: str, tensorboard: bool = False, shown: int 
     """What ``deepgrad search`` prints when it is done: the ``shown`` best trials as a table (rank,
     trial, round, score, status, each searched value), where the files are, and how to train the best."""
     names = list(study.spaces[0]) if study.spaces else []
-    lines = ["", f"{'rank':>4} {'trial':>5} {'round':>5} {'val acc':>8} {'status':<8} "
-             + " ".join(f"{name:>12}" for name in names)]
+    lines = [
+        "",
+        f"{'rank':>4} {'trial':>5} {'round':>5} {'val acc':>8} {'status':<8} "
+        + " ".join(f"{name:>12}" for name in names),
+    ]
     for rank, trial in enumerate(study.ranked()[:shown], 1):
-        values = " ".join(f"{trial.params[name]:>12.4g}" if isinstance(trial.params[name], float) else
-                          f"{str(trial.params[name]):>12}" for name in names)
-        lines.append(f"{rank:>4} {trial.number + 1:>5} {trial.round + 1:>5} {trial.score:>8.4f} {trial.status:<8} "
-                     f"{values}")
+        values = " ".join(
+            f"{trial.params[name]:>12.4g}"
+            if isinstance(trial.params[name], float)
+            else f"{str(trial.params[name]):>12}"
+            for name in names
+        )
+        lines.append(
+            f"{rank:>4} {trial.number + 1:>5} {trial.round + 1:>5} {trial.score:>8.4f} {trial.status:<8} {values}"
+        )
     failed = sum(trial.status == "failed" for trial in study.trials.values())
     files = f"{STUDY_FILE}, {RECORD_FILE}, {FIGURE_FILE}, {BEST_FILE}{', tb/' if tensorboard else ''}"
-    lines += ["", f"{len(study)} trials ({failed} failed) in {out}/ ({files})"
-              + (f"; train the best with: deepgrad train --config {os.path.join(out, BEST_FILE)}"
-                 if study.best is not None else "")]
+    lines += [
+        "",
+        f"{len(study)} trials ({failed} failed) in {out}/ ({files})"
+        + (
+            f"; train the best with: deepgrad train --config {os.path.join(out, BEST_FILE)}"
+            if study.best is not None
+            else ""
+        ),
+    ]
     if tensorboard:
-        lines.append(f"compare the trials in TensorBoard's HParams tab: tensorboard --logdir "
-                     f"{os.path.join(out, TENSORBOARD_DIR)}")
+        lines.append(
+            f"compare the trials in TensorBoard's HParams tab: tensorboard --logdir "
+            f"{os.path.join(out, TENSORBOARD_DIR)}"
+        )
     return lines
 
 
-def search_record(config: Mapping[str, Any], space: Mapping[str, Dimension], trials: int, rounds: int, keep: float,
-                  scheduler: str) -> dict[str, Any]:
+def search_record(
+    config: Mapping[str, Any], space: Mapping[str, Dimension], trials: int, rounds: int, keep: float, scheduler: str
+) -> dict[str, Any]:
     """What ``search.json`` records of a search: its base options, space and settings (as JSON)."""
-    return json.loads(json.dumps({"format": RECORD_FORMAT, "version": 1, "base": dict(config),
-                                  "space": space_table(space), "trials": trials, "rounds": rounds, "keep": keep,
-                                  "scheduler": scheduler, "metric": "val_accuracy"}))
+    return json.loads(
+        json.dumps(
+            {
+                "format": RECORD_FORMAT,
+                "version": 1,
+                "base": dict(config),
+                "space": space_table(space),
+                "trials": trials,
+                "rounds": rounds,
+                "keep": keep,
+                "scheduler": scheduler,
+                "metric": "val_accuracy",
+            }
+        )
+    )
 
 
 def record_differences(study: Mapping[str, Any], search: Mapping[str, Any]) -> list[str]:
@@ -181,8 +236,9 @@ def record_differences(study: Mapping[str, Any], search: Mapping[str, Any]) -> l
         if name not in study["space"]:
             differences.append(f"space [{name}] {_range(search['space'][name])} (the study does not search {name})")
         elif study["space"][name] != search["space"][name]:
-            differences.append(f"space [{name}] {_range(search['space'][name])} (the study has "
-                               f"{_range(study['space'][name])})")
+            differences.append(
+                f"space [{name}] {_range(search['space'][name])} (the study has {_range(study['space'][name])})"
+            )
     for name in study["space"]:
         if name not in search["space"]:
             differences.append(f"a space without [{name}] (the study searches it: {_range(study['space'][name])})")
@@ -210,8 +266,9 @@ def _open_study(path: str) -> Study:
         raise ConfigError(f"{error}; pass --new to move it aside and start a new study, or use another --out") from None
 
 
-def _settle_record(out: str, record: dict[str, Any], study: Study, undo: list[Callable[[], None]],
-                   tell: Callable[[str], object]) -> None:
+def _settle_record(
+    out: str, record: dict[str, Any], study: Study, undo: list[Callable[[], None]], tell: Callable[[str], object]
+) -> None:
     """Make ``OUT/search.json`` say ``record``: a ConfigError when OUT's study was made by another
     search; ``undo`` gets what puts OUT back."""
     path = os.path.join(out, RECORD_FILE)
@@ -219,15 +276,19 @@ def _settle_record(out: str, record: dict[str, Any], study: Study, undo: list[Ca
     if previous is not None and len(study):
         differences = record_differences(previous, record)
         if differences:
-            raise ConfigError(f"{out} holds a study made with other options: {'; '.join(differences)}. Give the "
-                              "study's options to resume it, pass --new to start a new study there (the old one is "
-                              f"moved to {out}/{PREVIOUS}-N/), or use another --out")
+            raise ConfigError(
+                f"{out} holds a study made with other options: {'; '.join(differences)}. Give the "
+                "study's options to resume it, pass --new to start a new study there (the old one is "
+                f"moved to {out}/{PREVIOUS}-N/), or use another --out"
+            )
         if previous == record:
             return
     elif len(study):
-        tell(f"{out}/{STUDY_FILE} has no {RECORD_FILE} (a study of an older deepgrad): its trials are checked "
-             "against this search's space and seed, its base options cannot be; they are recorded as this "
-             "command's")
+        tell(
+            f"{out}/{STUDY_FILE} has no {RECORD_FILE} (a study of an older deepgrad): its trials are checked "
+            "against this search's space and seed, its base options cannot be; they are recorded as this "
+            "command's"
+        )
     _write_json(path, record)
     if previous is None:
         undo.append(lambda: _remove_file(path))
@@ -244,15 +305,27 @@ def read_record(path: str) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, RecursionError) as error:
-        raise ConfigError(f"{path} is not a deepgrad search record ({type(error).__name__}: {str(error)[:200]}); "
-                          "pass --new to move it aside with the study, or use another --out") from None
-    shape: dict[str, type | tuple[type, ...]] = {"base": dict, "space": dict, "trials": int, "rounds": int,
-                                                 "keep": (int, float), "scheduler": str}
-    if (not isinstance(record, dict) or record.get("format") != RECORD_FORMAT
-            or not all(isinstance(record.get(key), kind) for key, kind in shape.items())
-            or not all(isinstance(table, dict) and len(table) == 1 for table in record["space"].values())):
-        raise ConfigError(f"{path} is not a deepgrad search record; pass --new to move it aside with the study, or "
-                          "use another --out")
+        raise ConfigError(
+            f"{path} is not a deepgrad search record ({type(error).__name__}: {str(error)[:200]}); "
+            "pass --new to move it aside with the study, or use another --out"
+        ) from None
+    shape: dict[str, type | tuple[type, ...]] = {
+        "base": dict,
+        "space": dict,
+        "trials": int,
+        "rounds": int,
+        "keep": (int, float),
+        "scheduler": str,
+    }
+    if (
+        not isinstance(record, dict)
+        or record.get("format") != RECORD_FORMAT
+        or not all(isinstance(record.get(key), kind) for key, kind in shape.items())
+        or not all(isinstance(table, dict) and len(table) == 1 for table in record["space"].values())
+    ):
+        raise ConfigError(
+            f"{path} is not a deepgrad search record; pass --new to move it aside with the study, or use another --out"
+        )
     return record
 
 
@@ -283,8 +356,9 @@ def _move_aside(out: str) -> tuple[str, list[str]] | None:
         except FileExistsError:
             continue
         except OSError as error:
-            raise ConfigError(f"cannot move the previous study aside into {destination}: "
-                              f"{error.strerror or error}") from None
+            raise ConfigError(
+                f"cannot move the previous study aside into {destination}: {error.strerror or error}"
+            ) from None
     else:
         raise ConfigError(f"no free {PREVIOUS}-N folder in {out} to move the previous study into")
     for name in names:
@@ -341,8 +415,7 @@ def _draw(study: Study, path: str, config: Mapping[str, Any], tell: Callable[[st
         tell(f"{path} not drawn: matplotlib is not installed (pip install 'deepgrad[viz]')")
         return
     try:
-        search_scores(study, path, title=f"{config['model']} on {config['dataset']}: validation accuracy of each "
-                                         "trial")
+        search_scores(study, path, title=f"{config['model']} on {config['dataset']}: validation accuracy of each trial")
     except ImportError:  # matplotlib's own imports
         tell(f"{path} not drawn: matplotlib is not installed (pip install 'deepgrad[viz]')")
 
@@ -352,8 +425,11 @@ def failure_message(study: Study, path: str, shown: int = 3) -> str:
     trials (numbered from 1) that ended with each."""
     trials = sorted(study.trials.values(), key=lambda t: t.number)
     failed = [t for t in trials if t.status == "failed"]
-    head = (f"all {len(trials)} trials failed" if len(failed) == len(trials) else
-            f"no trial of {len(trials)} has a finite validation score ({len(failed)} failed)")
+    head = (
+        f"all {len(trials)} trials failed"
+        if len(failed) == len(trials)
+        else f"no trial of {len(trials)} has a finite validation score ({len(failed)} failed)"
+    )
     errors: dict[str, list[int]] = {}
     for trial in failed:
         error = " ".join((trial.error or "no error recorded").split())[:300]
@@ -364,8 +440,10 @@ def failure_message(study: Study, path: str, shown: int = 3) -> str:
         parts.append(f"{error} (trial{'s' if len(numbers) > 1 else ''} {listed})")
     more = f"; {len(errors) - shown} other errors" if len(errors) > shown else ""
     causes = f": {'; '.join(parts)}{more}" if parts else ""
-    return (f"{head}, so there is no best.toml{causes}. The trials are in {path}; fix the cause and pass --new "
-            "to run them again")
+    return (
+        f"{head}, so there is no best.toml{causes}. The trials are in {path}; fix the cause and pass --new "
+        "to run them again"
+    )
 
 
 class TrialProgress:

@@ -21,4 +21,3 @@ from .run import Run, build_run, default_directory, load_run
 from .tensorboard import TensorBoardLogger
 from .thread_tuning import ThreadTuner
 from .trainer import History, Trainer
-

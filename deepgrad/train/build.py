@@ -37,8 +37,14 @@ def loss_fn(outputs: Tensor, targets: Tensor) -> Tensor:
 def load_splits(config: dict[str, Any]) -> datasets.Splits:
     """The data set of ``config`` split into train, validation and test (its seeded split), training on
     ``train_size`` samples when given."""
-    splits = datasets.load(config["dataset"], config["data_dir"], config["download"], config["seed"],
-                           config["val_fraction"], config["data"])
+    splits = datasets.load(
+        config["dataset"],
+        config["data_dir"],
+        config["download"],
+        config["seed"],
+        config["val_fraction"],
+        config["data"],
+    )
     return training_subset(splits, config["train_size"])
 
 
@@ -57,8 +63,10 @@ def build_model(config: dict[str, Any], splits: datasets.Splits) -> Module:
     """The preset ``config["model"]`` with the options it takes, sized for the data's inputs and classes."""
     name = config["model"]
     if name in presets.IMAGE_PRESETS and len(splits.input_shape) != 3:
-        raise ConfigError(f"model {name!r} needs images (C, H, W); {config['dataset']} has inputs of shape "
-                          f"{splits.input_shape}: use --model mlp")
+        raise ConfigError(
+            f"model {name!r} needs images (C, H, W); {config['dataset']} has inputs of shape "
+            f"{splits.input_shape}: use --model mlp"
+        )
     if name == "mlp" and config["residual"] and len(set(config["hidden"])) > 1:
         raise ConfigError(f"--residual needs equal --hidden widths (each block adds its input), got {config['hidden']}")
     preset_options = {option: config[option] for option in presets.CONFIG_OPTIONS[name]}
@@ -67,17 +75,27 @@ def build_model(config: dict[str, Any], splits: datasets.Splits) -> Module:
 
 def build_loaders(config: dict[str, Any], splits: datasets.Splits) -> tuple[DataLoader, DataLoader, DataLoader]:
     """(train, val, test) loaders: the training split shuffled by the config's seed, the others in order."""
-    return (DataLoader(splits.train, config["batch_size"], shuffle=True, seed=config["seed"]),
-            DataLoader(splits.val, EVAL_BATCH_SIZE), DataLoader(splits.test, EVAL_BATCH_SIZE))
+    return (
+        DataLoader(splits.train, config["batch_size"], shuffle=True, seed=config["seed"]),
+        DataLoader(splits.val, EVAL_BATCH_SIZE),
+        DataLoader(splits.test, EVAL_BATCH_SIZE),
+    )
 
 
 def build_optimization(config: dict[str, Any], model: Module, steps_per_epoch: int) -> tuple[Optimizer, LearningRate]:
     """The optimizer over ``model``'s parameters and the learning-rate policy: the config's schedule,
     planned for its epochs (a plateau schedule has no planned length), with its warm-up."""
-    optimizer = create_optimizer(config["optimizer"], model.parameters(), config["lr"], config["momentum"],
-                                 config["weight_decay"])  # the schema checked each hyperparameter's range
-    plan = SchedulePlan(config["epochs"], steps_per_epoch, config["final_lr"], config["step_size"], config["gamma"],
-                        config["plateau_patience"])
+    optimizer = create_optimizer(
+        config["optimizer"], model.parameters(), config["lr"], config["momentum"], config["weight_decay"]
+    )  # the schema checked each hyperparameter's range
+    plan = SchedulePlan(
+        config["epochs"],
+        steps_per_epoch,
+        config["final_lr"],
+        config["step_size"],
+        config["gamma"],
+        config["plateau_patience"],
+    )
     scheduler, interval = create_schedule(config["schedule"], optimizer, plan)
     on_metric = getattr(scheduler, "steps_on_metric", False)
     until = None if scheduler is None or on_metric else (plan.total_steps if interval == "batch" else plan.epochs)
@@ -85,9 +103,13 @@ def build_optimization(config: dict[str, Any], model: Module, steps_per_epoch: i
     return optimizer, LearningRate(base, scheduler, interval, until=until, warmup_steps=config["warmup_steps"])
 
 
-def run_callbacks(config: dict[str, Any], out: str | None, progress: bool | None, extra: Iterable[object] = (),
-                  on_threads: Callable[[int], None] | None = None) -> tuple[list[object], BestWeights | None,
-                                                                             ThreadTuner | None]:
+def run_callbacks(
+    config: dict[str, Any],
+    out: str | None,
+    progress: bool | None,
+    extra: Iterable[object] = (),
+    on_threads: Callable[[int], None] | None = None,
+) -> tuple[list[object], BestWeights | None, ThreadTuner | None]:
     """The observers of a run of ``config``, in the order they run: the thread tuner (first: it
     times the steps), progress, the monitors and TensorBoard (with ``tensorboard``), the history file,
     early stopping, the best weights, the ``extra`` callbacks given, then the checkpoints (last:

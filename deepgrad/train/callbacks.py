@@ -39,8 +39,18 @@ from .. import io
 if TYPE_CHECKING:
     from .trainer import Trainer
 
-EVENTS = ("on_fit_start", "on_epoch_start", "on_batch_start", "on_after_backward", "on_step_end", "on_batch_end",
-          "on_validation_end", "on_epoch_end", "on_fit_end", "on_interrupt")
+EVENTS = (
+    "on_fit_start",
+    "on_epoch_start",
+    "on_batch_start",
+    "on_after_backward",
+    "on_step_end",
+    "on_batch_end",
+    "on_validation_end",
+    "on_epoch_end",
+    "on_fit_end",
+    "on_interrupt",
+)
 Logs = dict[str, float]
 
 
@@ -91,8 +101,11 @@ class Stateful(Protocol):
 def listeners(callbacks: Iterable[object], event: str) -> list[Callable[..., None]]:
     """The ``event`` methods of the callbacks that implement it, in the order given (a callback that
     leaves an event to :class:`Callback`'s no-op costs nothing there)."""
-    return [getattr(callback, event) for callback in callbacks
-            if getattr(type(callback), event, None) not in (None, getattr(Callback, event))]
+    return [
+        getattr(callback, event)
+        for callback in callbacks
+        if getattr(type(callback), event, None) not in (None, getattr(Callback, event))
+    ]
 
 
 class BestValue:
@@ -158,8 +171,14 @@ class EarlyStopping(MonitorCallback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs; with
     ``verbose``, say so in one line on stderr when it fires."""
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 5, mode: str = "min", min_delta: float = 0.0,
-                 verbose: bool = False):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 5,
+        mode: str = "min",
+        min_delta: float = 0.0,
+        verbose: bool = False,
+    ):
         super().__init__(monitor, mode, min_delta)
         self.patience, self.verbose = patience, verbose
         self.bad_epochs = 0
@@ -181,8 +200,11 @@ class EarlyStopping(MonitorCallback):
         if self._observe(logs):
             trainer.stop_training = True
             if self.verbose:
-                print(f"early stopping: {self.monitor} has not improved for {self.patience} epochs (best "
-                      f"{self.best:.4g} at epoch {self.best_epoch}); stopped after epoch {epoch}", file=sys.stderr)
+                print(
+                    f"early stopping: {self.monitor} has not improved for {self.patience} epochs (best "
+                    f"{self.best:.4g} at epoch {self.best_epoch}); stopped after epoch {epoch}",
+                    file=sys.stderr,
+                )
 
     def _observe(self, logs: Logs) -> bool:
         """Count one epoch's logs; True when patience has run out."""
@@ -220,8 +242,14 @@ class ModelCheckpoint(MonitorCallback):
     ``monitor`` improves: full training checkpoints, resumable with ``Trainer.fit(resume_from=...)``.
     Give it after the callbacks whose state the checkpoint should hold."""
 
-    def __init__(self, directory: str, monitor: str = "val_loss", mode: str = "min", save_best: bool = True,
-                 save_last: bool = True):
+    def __init__(
+        self,
+        directory: str,
+        monitor: str = "val_loss",
+        mode: str = "min",
+        save_best: bool = True,
+        save_last: bool = True,
+    ):
         super().__init__(monitor, mode)
         self.directory, self.save_best, self.save_last = directory, save_best, save_last
 
@@ -270,8 +298,13 @@ class ProgressBar(Callback):
             return
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=trainer.batches_per_epoch, desc=f"epoch {epoch}/{trainer.total_epochs}",
-                        file=self.stream, leave=True, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=trainer.batches_per_epoch,
+            desc=f"epoch {epoch}/{trainer.total_epochs}",
+            file=self.stream,
+            leave=True,
+            dynamic_ncols=True,
+        )
 
     def on_batch_end(self, trainer: Trainer, logs: Logs) -> None:
         if self.bar is not None:
@@ -282,8 +315,10 @@ class ProgressBar(Callback):
             self.last_line = time.monotonic()
             done = trainer.global_step - trainer.epoch * trainer.batches_per_epoch
             lr = trainer.current_lr
-            self._line(f"epoch {trainer.epoch + 1}/{trainer.total_epochs} batch {done}/{trainer.batches_per_epoch}: "
-                       + _values({**logs, "lr": lr}))
+            self._line(
+                f"epoch {trainer.epoch + 1}/{trainer.total_epochs} batch {done}/{trainer.batches_per_epoch}: "
+                + _values({**logs, "lr": lr})
+            )
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: Logs) -> None:
         values = {k: v for k, v in logs.items() if k != "epoch"}

@@ -24,17 +24,24 @@ def check_training_state(state: Any, path: str) -> None:
     for key, kind in CHECKPOINT_PARTS.items():
         value = state[key]
         if not isinstance(value, kind) or (isinstance(value, int) and (isinstance(value, bool) or value < 0)):
-            raise CheckpointError(f"{path} is damaged: its {key} should be a {'non-negative ' * (kind is int)}"
-                                  f"{kind.__name__}, got {value!r:.60}")
+            raise CheckpointError(
+                f"{path} is damaged: its {key} should be a {'non-negative ' * (kind is int)}"
+                f"{kind.__name__}, got {value!r:.60}"
+            )
     if not all(isinstance(logs, dict) for logs in state["history"]):
         raise CheckpointError(f"{path} is damaged: its history should be a list of per-epoch dicts")
     broken = non_finite_arrays(state["model"])
     if broken:
-        raise CheckpointError(f"{path} holds NaN or infinite weights ({', '.join(broken[:3])}): the run had diverged; "
-                              "resume from an earlier checkpoint (checkpoints/best.safetensors) or start again")
+        raise CheckpointError(
+            f"{path} holds NaN or infinite weights ({', '.join(broken[:3])}): the run had diverged; "
+            "resume from an earlier checkpoint (checkpoints/best.safetensors) or start again"
+        )
 
 
 def non_finite_arrays(arrays: dict[str, Any]) -> list[str]:
     """The names of the floating-point arrays of ``arrays`` holding a NaN or an infinity."""
-    return [name for name, array in arrays.items()
-            if getattr(array, "dtype", None) is not None and array.dtype.kind == "f" and not np.isfinite(array).all()]
+    return [
+        name
+        for name, array in arrays.items()
+        if getattr(array, "dtype", None) is not None and array.dtype.kind == "f" and not np.isfinite(array).all()
+    ]

@@ -76,71 +76,128 @@ class Option:
 
 
 OPTIONS = {
-    "dataset": Option("digits", str, "digits (embedded), mnist, fashion-mnist, spiral, or arrays (your own: "
-                                     "the .npz of --data, which implies it)", choices=tuple(datasets.REGISTRY)),
+    "dataset": Option(
+        "digits",
+        str,
+        "digits (embedded), mnist, fashion-mnist, spiral, or arrays (your own: the .npz of --data, which implies it)",
+        choices=tuple(datasets.REGISTRY),
+    ),
     "data_dir": Option(None, str, "directory holding the IDX files (mnist, fashion-mnist)"),
     "download": Option(False, bool, "download missing IDX files into --data-dir"),
-    "data": Option(None, str, "train on your own arrays: a .npz file with x (inputs (N, F), (N, H, W) or (N, C, H, W), "
-                              "used as given, no scaling) and y (class indices 0..K-1), optionally x_test and "
-                              "y_test (else a fixed random fifth of x is the test part) and classes (names); "
-                              "implies --dataset arrays"),
-    "val_fraction": Option(None, float, "hold out this fraction of the training samples for validation (unset: "
-                                        "the data set's default: digits 180 of 1437, mnist and fashion-mnist 5000 "
-                                        "of 60000, arrays 0.1, spiral an independent draw)", check=_open_fraction),
+    "data": Option(
+        None,
+        str,
+        "train on your own arrays: a .npz file with x (inputs (N, F), (N, H, W) or (N, C, H, W), "
+        "used as given, no scaling) and y (class indices 0..K-1), optionally x_test and "
+        "y_test (else a fixed random fifth of x is the test part) and classes (names); "
+        "implies --dataset arrays",
+    ),
+    "val_fraction": Option(
+        None,
+        float,
+        "hold out this fraction of the training samples for validation (unset: "
+        "the data set's default: digits 180 of 1437, mnist and fashion-mnist 5000 "
+        "of 60000, arrays 0.1, spiral an independent draw)",
+        check=_open_fraction,
+    ),
     "model": Option("mlp", str, "mlp, simple-cnn or resnet-small", choices=tuple(presets.PRESETS)),
     "hidden": Option([256, 128], list, "mlp hidden widths, e.g. 256,128", check=_widths),
-    "activation": Option("relu", str, "mlp activation: relu, tanh, sigmoid, gelu, leaky_relu",
-                         choices=tuple(presets.ACTIVATIONS)),
+    "activation": Option(
+        "relu", str, "mlp activation: relu, tanh, sigmoid, gelu, leaky_relu", choices=tuple(presets.ACTIVATIONS)
+    ),
     "batch_norm": Option(False, bool, "mlp: BatchNorm1d before each activation"),
     "dropout": Option(0.0, float, "mlp: dropout probability after each activation", check=_probability),
-    "init": Option("auto", str, "mlp: initialization of the hidden layers' weights: auto (he for relu and kin, "
-                                "xavier otherwise), he, xavier, lecun (the course notes' 'Xavier', std 1/sqrt(n_in)) "
-                                "or normal (std --init-std)", choices=presets.INITS),
+    "init": Option(
+        "auto",
+        str,
+        "mlp: initialization of the hidden layers' weights: auto (he for relu and kin, "
+        "xavier otherwise), he, xavier, lecun (the course notes' 'Xavier', std 1/sqrt(n_in)) "
+        "or normal (std --init-std)",
+        choices=presets.INITS,
+    ),
     "init_std": Option(0.01, float, "mlp: the standard deviation of --init normal", check=_positive),
-    "residual": Option(False, bool, "mlp: residual connections around the hidden layers after the first "
-                                    "(x + f(x); equal widths)"),
+    "residual": Option(
+        False, bool, "mlp: residual connections around the hidden layers after the first (x + f(x); equal widths)"
+    ),
     "optimizer": Option("adam", str, "sgd, momentum, adagrad, rmsprop, adam or adamw", choices=tuple(OPTIMIZERS)),
     "lr": Option(3e-3, float, "learning rate", check=_positive),
-    "momentum": Option(0.9, float, "momentum of sgd and momentum (the other optimizers do not use it)",
-                       check=_fraction_below_one),
+    "momentum": Option(
+        0.9, float, "momentum of sgd and momentum (the other optimizers do not use it)", check=_fraction_below_one
+    ),
     "weight_decay": Option(0.0, float, "L2 weight decay (decoupled for adamw)", check=_non_negative),
-    "schedule": Option("none", str, "learning-rate schedule: none, linear-decay, step, cosine or plateau (reduce "
-                                    "on a val_loss plateau)",
-                       choices=tuple(SCHEDULES)),
-    "final_lr": Option(0.0, float, "final learning rate of linear-decay / cosine (at most --lr)",
-                       check=_non_negative),
-    "step_size": Option(None, int, "step schedule: epochs between reductions (unset: a third of --epochs)",
-                        check=_at_least_one),
-    "gamma": Option(0.1, float, "step and plateau schedules: the factor each reduction multiplies the rate by",
-                    check=_factor),
-    "plateau_patience": Option(3, int, "plateau schedule: epochs without val_loss improvement before the rate "
-                                       "is reduced", check=_non_negative),
-    "warmup_steps": Option(0, int, "ramp the rate up linearly over the first N steps (step t uses (t+1)/N of it), "
-                                   "with any schedule", check=_non_negative),
+    "schedule": Option(
+        "none",
+        str,
+        "learning-rate schedule: none, linear-decay, step, cosine or plateau (reduce on a val_loss plateau)",
+        choices=tuple(SCHEDULES),
+    ),
+    "final_lr": Option(0.0, float, "final learning rate of linear-decay / cosine (at most --lr)", check=_non_negative),
+    "step_size": Option(
+        None, int, "step schedule: epochs between reductions (unset: a third of --epochs)", check=_at_least_one
+    ),
+    "gamma": Option(
+        0.1, float, "step and plateau schedules: the factor each reduction multiplies the rate by", check=_factor
+    ),
+    "plateau_patience": Option(
+        3, int, "plateau schedule: epochs without val_loss improvement before the rate is reduced", check=_non_negative
+    ),
+    "warmup_steps": Option(
+        0,
+        int,
+        "ramp the rate up linearly over the first N steps (step t uses (t+1)/N of it), with any schedule",
+        check=_non_negative,
+    ),
     "clip_grad_norm": Option(None, float, "clip the global gradient norm to this value", check=_positive),
-    "train_size": Option(None, int, "train on only this many of the training samples (a fixed random subset)",
-                         check=_positive),
+    "train_size": Option(
+        None, int, "train on only this many of the training samples (a fixed random subset)", check=_positive
+    ),
     "batch_size": Option(32, int, "mini-batch size", check=_positive),
     "epochs": Option(20, int, "number of epochs", check=_positive),
-    "patience": Option(None, int, "stop early after this many epochs without val_loss improvement",
-                       check=_at_least_one),
-    "keep": Option("best", str, "the weights model.safetensors and the test row come from: best (the epoch of the "
-                                "lowest val_loss) or last", choices=("best", "last")),
-    "checkpoint_every": Option(None, int, "also save checkpoints/last.safetensors every N steps, mid-epoch "
-                                          "(--resume goes on from exactly there)", check=_at_least_one),
+    "patience": Option(
+        None, int, "stop early after this many epochs without val_loss improvement", check=_at_least_one
+    ),
+    "keep": Option(
+        "best",
+        str,
+        "the weights model.safetensors and the test row come from: best (the epoch of the lowest val_loss) or last",
+        choices=("best", "last"),
+    ),
+    "checkpoint_every": Option(
+        None,
+        int,
+        "also save checkpoints/last.safetensors every N steps, mid-epoch (--resume goes on from exactly there)",
+        check=_at_least_one,
+    ),
     "seed": Option(0, int, "random seed (weights, dropout, data order)", check=_non_negative),
     "device": Option("cpu", str, "cpu, or cuda (needs CuPy and an NVIDIA GPU)", check=_known_device),
-    "stop_on_divergence": Option(False, bool, "stop, as at a NaN loss, when the training loss climbs above 1000 times "
-                                               "its first value (without it: one warning, and training goes on)"),
-    "monitor": Option(False, bool, "record gradient flow and activation statistics into diagnostics.jsonl and warn "
-                                   "when gradients vanish or explode or units die or saturate"),
+    "stop_on_divergence": Option(
+        False,
+        bool,
+        "stop, as at a NaN loss, when the training loss climbs above 1000 times "
+        "its first value (without it: one warning, and training goes on)",
+    ),
+    "monitor": Option(
+        False,
+        bool,
+        "record gradient flow and activation statistics into diagnostics.jsonl and warn "
+        "when gradients vanish or explode or units die or saturate",
+    ),
     "monitor_every": Option(10, int, "with --monitor: sample every N steps", check=_at_least_one),
-    "tensorboard": Option(False, bool, "write TensorBoard event files into RUN_DIR/tb/: step and epoch metrics, the "
-                                       "options as hparams, weight and gradient histograms, the --monitor statistics "
-                                       "(pip install 'deepgrad[tensorboard]'; then tensorboard --logdir runs)"),
-    "threads": Option(None, int, "threads of NumPy's BLAS (unset: the faster of 1 and one per core, timed on "
-                                 "the run's first steps and kept for the run; a fixed count makes reruns "
-                                 "bit-identical under any load)", check=_at_least_one),
+    "tensorboard": Option(
+        False,
+        bool,
+        "write TensorBoard event files into RUN_DIR/tb/: step and epoch metrics, the "
+        "options as hparams, weight and gradient histograms, the --monitor statistics "
+        "(pip install 'deepgrad[tensorboard]'; then tensorboard --logdir runs)",
+    ),
+    "threads": Option(
+        None,
+        int,
+        "threads of NumPy's BLAS (unset: the faster of 1 and one per core, timed on "
+        "the run's first steps and kept for the run; a fixed count makes reruns "
+        "bit-identical under any load)",
+        check=_at_least_one,
+    ),
 }
 
 
@@ -151,15 +208,37 @@ DATASET_ALIASES = {"fashion": "fashion-mnist"}
 GROUPS = {
     "data": ("dataset", "data", "data_dir", "download", "val_fraction", "train_size"),
     "model": ("model", "hidden", "activation", "batch_norm", "dropout", "init", "init_std", "residual"),
-    "optimization": ("optimizer", "lr", "momentum", "weight_decay", "clip_grad_norm", "batch_size", "epochs",
-                     "patience", "stop_on_divergence", "seed"),
+    "optimization": (
+        "optimizer",
+        "lr",
+        "momentum",
+        "weight_decay",
+        "clip_grad_norm",
+        "batch_size",
+        "epochs",
+        "patience",
+        "stop_on_divergence",
+        "seed",
+    ),
     "schedule": ("schedule", "final_lr", "step_size", "gamma", "plateau_patience", "warmup_steps"),
     "run": ("keep", "checkpoint_every", "device", "threads", "monitor", "monitor_every", "tensorboard"),
 }
 
 # What a resumed run may be given. These change how long, where and how it runs, not what it trains:
-RESUME_FREE = ("epochs", "patience", "keep", "checkpoint_every", "device", "threads", "data_dir", "download",
-               "stop_on_divergence", "monitor", "monitor_every", "tensorboard")
+RESUME_FREE = (
+    "epochs",
+    "patience",
+    "keep",
+    "checkpoint_every",
+    "device",
+    "threads",
+    "data_dir",
+    "download",
+    "stop_on_divergence",
+    "monitor",
+    "monitor_every",
+    "tensorboard",
+)
 # these take effect from the step it resumes at, when asked for (--override):
 RESUME_OVERRIDABLE = ("lr", "weight_decay", "momentum", "clip_grad_norm", "dropout")
 # and every other option is fixed by what the run has trained so far (the data, the model, the
@@ -176,17 +255,23 @@ def resume_changes(saved, config, given, override=False):
     overridable = [name for name in changed if name in RESUME_OVERRIDABLE]
     fixed = [name for name in changed if name not in RESUME_FREE + RESUME_OVERRIDABLE]
     if fixed or (overridable and not override):
-        listed = "; ".join(f"--{flag(name)} {show(changed[name])} (the run has {show(saved[name])})"
-                           for name in fixed + overridable)
+        listed = "; ".join(
+            f"--{flag(name)} {show(changed[name])} (the run has {show(saved[name])})" for name in fixed + overridable
+        )
         advice = []
         if overridable and not override:
-            advice.append(f"pass --override to change {', '.join('--' + flag(n) for n in overridable)} from the "
-                          "step the run resumes at")
+            advice.append(
+                f"pass --override to change {', '.join('--' + flag(n) for n in overridable)} from the "
+                "step the run resumes at"
+            )
         if fixed:
-            advice.append(f"{', '.join('--' + flag(n) for n in fixed)} cannot change in a resumed run (the run "
-                          "has trained with the old value); start a new run for that")
-        raise ConfigError(f"resuming with options that differ from the run's config.json: {listed}. "
-                          + "; ".join(advice))
+            advice.append(
+                f"{', '.join('--' + flag(n) for n in fixed)} cannot change in a resumed run (the run "
+                "has trained with the old value); start a new run for that"
+            )
+        raise ConfigError(
+            f"resuming with options that differ from the run's config.json: {listed}. " + "; ".join(advice)
+        )
     return changed
 
 
@@ -246,7 +331,7 @@ def validate(config, source="config"):
         given["dataset"] = canonical_dataset(given["dataset"])
     resolved.update(given)
     if resolved["data"] is not None and "dataset" not in given:
-        resolved["dataset"] = "arrays"   # --data alone means the data set of the user's arrays
+        resolved["dataset"] = "arrays"  # --data alone means the data set of the user's arrays
     for name, option in OPTIONS.items():
         value = resolved[name]
         problem = None
@@ -262,8 +347,10 @@ def validate(config, source="config"):
     if resolved["dataset"] == "arrays" and resolved["data"] is None:
         problem = "dataset 'arrays' trains on the arrays of a .npz file: give it with --data FILE.npz (data=...)"
     elif resolved["data"] is not None and resolved["dataset"] != "arrays":
-        problem = (f"data {resolved['data']} is a data set of your own arrays (dataset 'arrays'), but dataset is "
-                   f"{resolved['dataset']!r}: give one of them")
+        problem = (
+            f"data {resolved['data']} is a data set of your own arrays (dataset 'arrays'), but dataset is "
+            f"{resolved['dataset']!r}: give one of them"
+        )
     if problem:
         raise ConfigError(problem if source == "config" else f"{source}: {problem}")
     for path in ("data", "data_dir"):  # saved absolute: the run's config.json finds them from anywhere

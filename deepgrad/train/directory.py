@@ -26,15 +26,32 @@ from .. import io
 from ..errors import ConfigError
 
 # Everything a run writes into its directory.
-RUN_ENTRIES = frozenset({"config.json", "metrics.jsonl", "summary.json", "model.safetensors", "curves.png",
-                         "diagnostics.jsonl", "tb", "checkpoints"})
+RUN_ENTRIES = frozenset(
+    {
+        "config.json",
+        "metrics.jsonl",
+        "summary.json",
+        "model.safetensors",
+        "curves.png",
+        "diagnostics.jsonl",
+        "tb",
+        "checkpoints",
+    }
+)
 # The files whose presence means a run has saved something worth keeping (a checkpoint counts too).
 SAVED_FILES = ("metrics.jsonl", "diagnostics.jsonl", "summary.json", "model.safetensors")
-PREVIOUS = ".previous-run"   # the run an --overwrite replaces, kept until the new one has saved something
-TEMPORARY_PREFIX = ".tmp-"   # io.atomic_write's files in the making
+PREVIOUS = ".previous-run"  # the run an --overwrite replaces, kept until the new one has saved something
+TEMPORARY_PREFIX = ".tmp-"  # io.atomic_write's files in the making
 # The options every run's config.json has held since the first version, with their JSON types.
-RUN_KEYS: dict[str, type | tuple[type, ...]] = {"dataset": str, "model": str, "optimizer": str, "lr": (int, float),
-                                              "epochs": int, "batch_size": int, "seed": int}
+RUN_KEYS: dict[str, type | tuple[type, ...]] = {
+    "dataset": str,
+    "model": str,
+    "optimizer": str,
+    "lr": (int, float),
+    "epochs": int,
+    "batch_size": int,
+    "seed": int,
+}
 
 
 def default_directory(config: dict[str, Any], root: str = "runs") -> str:
@@ -54,7 +71,8 @@ def is_run_directory(path: str) -> bool:
     except (OSError, ValueError, RecursionError):
         return False
     return isinstance(config, dict) and all(
-        isinstance(config.get(key), kind) and not isinstance(config.get(key), bool) for key, kind in RUN_KEYS.items())
+        isinstance(config.get(key), kind) and not isinstance(config.get(key), bool) for key, kind in RUN_KEYS.items()
+    )
 
 
 def run_entries(path: str) -> list[str]:
@@ -94,9 +112,11 @@ def check_new_directory(out: str, overwrite: bool) -> None:
         raise ConfigError(f"output directory {out} exists and is not empty; pass --overwrite or another --out")
     if not is_run_directory(out):
         shown = ", ".join(sorted(os.listdir(out))[:5])
-        raise ConfigError(f"--overwrite replaces only a deepgrad run directory, and {out} is not one (it holds {shown}"
-                          f"{', ...' if len(os.listdir(out)) > 5 else ''}; no config.json of a run with a "
-                          "checkpoints/ folder); nothing was changed: pass another --out")
+        raise ConfigError(
+            f"--overwrite replaces only a deepgrad run directory, and {out} is not one (it holds {shown}"
+            f"{', ...' if len(os.listdir(out)) > 5 else ''}; no config.json of a run with a "
+            "checkpoints/ folder); nothing was changed: pass another --out"
+        )
 
 
 def check_resumable(out: str) -> None:
@@ -157,8 +177,9 @@ class RunDirectory:
                 return directory
             except FileExistsError:
                 if not unique:
-                    raise ConfigError(f"run directory {out} was claimed by another run started at the same time; "
-                                      "pass another --out") from None
+                    raise ConfigError(
+                        f"run directory {out} was claimed by another run started at the same time; pass another --out"
+                    ) from None
         raise ConfigError(f"no free run directory name from {out} to {out}-999")
 
     def _set_previous_aside(self) -> None:
@@ -169,8 +190,10 @@ class RunDirectory:
         try:
             os.mkdir(self.join(PREVIOUS))
         except FileExistsError:
-            raise ConfigError(f"run directory {self.path} is being replaced by another run started at the same "
-                              "time; pass another --out") from None
+            raise ConfigError(
+                f"run directory {self.path} is being replaced by another run started at the same "
+                "time; pass another --out"
+            ) from None
         for name in entries:
             os.replace(self.join(name), self.join(PREVIOUS, name))
 

@@ -33,8 +33,9 @@ class EventFile:
 
         os.makedirs(directory, exist_ok=True)
         now = time.time()
-        self.path = os.path.join(directory, f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}."
-                                            f"{time.time_ns()}")
+        self.path = os.path.join(
+            directory, f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}.{time.time_ns()}"
+        )
         self.file = open(self.path, "wb")
         self.write(Event(wall_time=now, file_version="brain.Event:2"))
 
@@ -43,8 +44,9 @@ class EventFile:
 
         data = event.SerializeToString()
         header = struct.pack("<Q", len(data))
-        self.file.write(b"".join((header, struct.pack("<I", masked_crc32c(header)), data,
-                                  struct.pack("<I", masked_crc32c(data)))))
+        self.file.write(
+            b"".join((header, struct.pack("<I", masked_crc32c(header)), data, struct.pack("<I", masked_crc32c(data))))
+        )
 
     def flush(self) -> None:
         self.file.flush()
@@ -61,8 +63,7 @@ def image_summary(tag: str, png: bytes, source: str) -> Any:
     if png[:8] != PNG_SIGNATURE or png[12:16] != b"IHDR":
         raise ValueError(f"TensorBoardLogger.log_figure: {source} is not a PNG image")
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    image = Summary.Image(height=height, width=width, colorspace=COLORSPACES.get(png[25], 3),
-                          encoded_image_string=png)
+    image = Summary.Image(height=height, width=width, colorspace=COLORSPACES.get(png[25], 3), encoded_image_string=png)
     return Summary(value=[Summary.Value(tag=tag, image=image)])
 
 
@@ -80,8 +81,15 @@ def histogram(tag: str, edges: Any, counts: Any, low: float, high: float, total:
     from tensorboardX.proto.summary_pb2 import HistogramProto, Summary
 
     counts = [0] + [int(count) for count in counts]
-    histo = HistogramProto(min=float(low), max=float(high), num=sum(counts), sum=float(total),
-                           sum_squares=float(squares), bucket_limit=[float(edge) for edge in edges], bucket=counts)
+    histo = HistogramProto(
+        min=float(low),
+        max=float(high),
+        num=sum(counts),
+        sum=float(total),
+        sum_squares=float(squares),
+        bucket_limit=[float(edge) for edge in edges],
+        bucket=counts,
+    )
     return Summary.Value(tag=tag, histo=histo)
 
 
@@ -106,5 +114,12 @@ def array_histogram(tag: str, array: Any, bins: int = HISTOGRAM_BINS) -> Any:
     np.minimum(index, bins - 1, out=index)  # the largest value in the last bin
     counts = np.bincount(index, minlength=bins)
     edges = np.linspace(start, stop, bins + 1)
-    return histogram(tag, edges, counts, low, high, values.sum(dtype=np.float64),
-                     np.einsum("i,i->", values, values, dtype=np.float64))
+    return histogram(
+        tag,
+        edges,
+        counts,
+        low,
+        high,
+        values.sum(dtype=np.float64),
+        np.einsum("i,i->", values, values, dtype=np.float64),
+    )

@@ -46,8 +46,15 @@ class LearningRate:
 
     checkpoint_key = "scheduler"
 
-    def __init__(self, base_lrs: list[float], scheduler: Any = None, interval: str = "epoch", until: int | None = None,
-                 warmup_steps: int = 0, monitor: str | None = None):
+    def __init__(
+        self,
+        base_lrs: list[float],
+        scheduler: Any = None,
+        interval: str = "epoch",
+        until: int | None = None,
+        warmup_steps: int = 0,
+        monitor: str | None = None,
+    ):
         if interval not in INTERVALS:
             raise ValueError(f"LearningRate: interval must be 'epoch' or 'batch', got {interval!r}")
         if warmup_steps < 0:
@@ -58,12 +65,19 @@ class LearningRate:
         self.rates = list(self.base_lrs) if self.on_metric else None  # a plateau schedule's current rates
 
     @classmethod
-    def of(cls, optimizer: Optimizer, scheduler: Any = None, interval: str = "epoch", warmup_steps: int = 0,
-           monitor: str | None = None) -> LearningRate:
+    def of(
+        cls,
+        optimizer: Optimizer,
+        scheduler: Any = None,
+        interval: str = "epoch",
+        warmup_steps: int = 0,
+        monitor: str | None = None,
+    ) -> LearningRate:
         """The policy of ``scheduler`` over ``optimizer``'s groups, their base rates the schedule's
         (``initial_lr``) or, without one, the groups' rates now."""
-        base = getattr(scheduler, "base_lrs", None) or [group.get("initial_lr", group["lr"])
-                                                        for group in optimizer.param_groups]
+        base = getattr(scheduler, "base_lrs", None) or [
+            group.get("initial_lr", group["lr"]) for group in optimizer.param_groups
+        ]
         return cls(base, scheduler, interval, warmup_steps=warmup_steps, monitor=monitor)
 
     def scheduled(self, step: int, epoch: int) -> list[float]:
@@ -160,8 +174,13 @@ class DivergenceGuard:
 
     checkpoint_key = "divergence"
 
-    def __init__(self, nan_check: bool = True, stop_on_divergence: bool = False, explosion: float = 1e3,
-                 stream: TextIO | None = None):
+    def __init__(
+        self,
+        nan_check: bool = True,
+        stop_on_divergence: bool = False,
+        explosion: float = 1e3,
+        stream: TextIO | None = None,
+    ):
         if not explosion > 1:
             raise ValueError(f"DivergenceGuard: explosion must be a factor above 1, got {explosion}")
         self.nan_check, self.stop_on_divergence, self.explosion = nan_check, stop_on_divergence, explosion
@@ -174,20 +193,25 @@ class DivergenceGuard:
         """Check the loss of optimizer step ``step`` (from 1) in epoch ``epoch`` (from 1)."""
         if not math.isfinite(loss):
             if self.nan_check:
-                raise TrainingDiverged(f"training loss became {loss} at step {step} (epoch {epoch}); last finite loss: "
-                                       f"{self.last_finite}. Try a lower learning rate or gradient clipping.")
+                raise TrainingDiverged(
+                    f"training loss became {loss} at step {step} (epoch {epoch}); last finite loss: "
+                    f"{self.last_finite}. Try a lower learning rate or gradient clipping."
+                )
             return
         if self.first_loss is None:
             self.first_loss = loss
         elif not self.warned and loss > self.explosion * abs(self.first_loss) > 0:
-            message = (f"the training loss {loss:.4g} at step {step} (epoch {epoch}) is over {self.explosion:g} times "
-                       f"the first step's ({self.first_loss:.4g}): the run is diverging. Try a lower learning rate "
-                       "or gradient clipping")
+            message = (
+                f"the training loss {loss:.4g} at step {step} (epoch {epoch}) is over {self.explosion:g} times "
+                f"the first step's ({self.first_loss:.4g}): the run is diverging. Try a lower learning rate "
+                "or gradient clipping"
+            )
             if self.stop_on_divergence:
                 raise TrainingDiverged(message + "; stopped (--stop-on-divergence).")
             self.warned = True
-            print(f"deepgrad: warning: {message} (--stop-on-divergence stops a run here).",
-                  file=self.stream or sys.stderr)
+            print(
+                f"deepgrad: warning: {message} (--stop-on-divergence stops a run here).", file=self.stream or sys.stderr
+            )
         self.last_finite = loss
 
     def check_weights(self, named_parameters: Iterable[tuple[str, Any]], epoch: int) -> None:
@@ -199,7 +223,8 @@ class DivergenceGuard:
             raise TrainingDiverged(
                 f"the weights {', '.join(broken[:3])}{' ...' if len(broken) > 3 else ''} became NaN or infinite "
                 f"during epoch {epoch} while the loss stayed finite (last: {self.last_finite}); nothing of this epoch "
-                "was saved. Try a lower learning rate or gradient clipping.")
+                "was saved. Try a lower learning rate or gradient clipping."
+            )
 
     def state_dict(self) -> dict[str, Any]:
         return {"first_loss": self.first_loss, "warned": self.warned}

@@ -20,8 +20,18 @@ def hidden_init(init, activation, std, generator):
     return {"he": "kaiming_normal", "xavier": "xavier_normal", "lecun": "lecun_normal"}[init]
 
 
-def mlp(input_shape, num_classes, hidden=(128, 64), activation="relu", batch_norm=False, dropout=0.0,
-        init="auto", init_std=0.01, residual=False, generator=None):
+def mlp(
+    input_shape,
+    num_classes,
+    hidden=(128, 64),
+    activation="relu",
+    batch_norm=False,
+    dropout=0.0,
+    init="auto",
+    init_std=0.01,
+    residual=False,
+    generator=None,
+):
     """Flatten → [Linear → (BatchNorm1d) → activation → (Dropout)] per hidden width → Linear.
 
     ``init`` initializes the hidden layers' weights (see :func:`hidden_init`; the output layer keeps
@@ -59,9 +69,12 @@ def simple_cnn(input_shape, num_classes, channels=30, kernel_size=5, hidden=100,
     conv_h, conv_w = h - kernel_size + 1, w - kernel_size + 1
     flat = channels * (conv_h // 2) * (conv_w // 2)
     return nn.Sequential(
-        nn.Conv2d(c, channels, kernel_size, init="kaiming_normal", generator=generator), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(flat, hidden, init="kaiming_normal", generator=generator), nn.ReLU(),
+        nn.Conv2d(c, channels, kernel_size, init="kaiming_normal", generator=generator),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(flat, hidden, init="kaiming_normal", generator=generator),
+        nn.ReLU(),
         nn.Linear(hidden, num_classes, generator=generator),
     )
 
@@ -69,14 +82,17 @@ def simple_cnn(input_shape, num_classes, channels=30, kernel_size=5, hidden=100,
 def _basic_block(in_channels, out_channels, stride, generator):
     block = nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False, init="kaiming_normal", generator=generator),
-        nn.BatchNorm2d(out_channels), nn.ReLU(),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
         nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False, init="kaiming_normal", generator=generator),
         nn.BatchNorm2d(out_channels),
     )
     shortcut = None
     if stride != 1 or in_channels != out_channels:
-        shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False, generator=generator),
-                                 nn.BatchNorm2d(out_channels))
+        shortcut = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 1, stride, bias=False, generator=generator),
+            nn.BatchNorm2d(out_channels),
+        )
     return nn.Sequential(nn.Residual(block, shortcut), nn.ReLU())
 
 
@@ -84,8 +100,11 @@ def resnet_small(input_shape, num_classes, widths=(16, 32), blocks_per_stage=1, 
     """A stem conv, then per width ``blocks_per_stage`` residual basic blocks (the first of each
     later stage downsamples by 2), global average pooling and a Linear classifier."""
     c = input_shape[0]
-    layers = [nn.Conv2d(c, widths[0], 3, 1, 1, bias=False, init="kaiming_normal", generator=generator),
-              nn.BatchNorm2d(widths[0]), nn.ReLU()]
+    layers = [
+        nn.Conv2d(c, widths[0], 3, 1, 1, bias=False, init="kaiming_normal", generator=generator),
+        nn.BatchNorm2d(widths[0]),
+        nn.ReLU(),
+    ]
     channels = widths[0]
     for stage, width in enumerate(widths):
         for block in range(blocks_per_stage):
@@ -98,8 +117,11 @@ def resnet_small(input_shape, num_classes, widths=(16, 32), blocks_per_stage=1, 
 
 PRESETS = {"mlp": mlp, "simple-cnn": simple_cnn, "resnet-small": resnet_small}
 # The training options (deepgrad.train.config) each preset takes; the presets that need (C, H, W) images.
-CONFIG_OPTIONS = {"mlp": ("hidden", "activation", "batch_norm", "dropout", "init", "init_std", "residual"),
-                  "simple-cnn": (), "resnet-small": ()}
+CONFIG_OPTIONS = {
+    "mlp": ("hidden", "activation", "batch_norm", "dropout", "init", "init_std", "residual"),
+    "simple-cnn": (),
+    "resnet-small": (),
+}
 IMAGE_PRESETS = ("simple-cnn", "resnet-small")
 
 

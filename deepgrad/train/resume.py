@@ -53,8 +53,11 @@ class ResumePlan:
         the run's config.json is rewritten), note where the run goes on and, when it is given more
         epochs than its schedule was planned for, at which rate they train."""
         state = Trainer(model).load_checkpoint(self.checkpoint)
-        self.resumed_at = {"epoch": state["epoch"], "step": state["global_step"],
-                           "batch": (state.get("position") or {}).get("batch", 0)}
+        self.resumed_at = {
+            "epoch": state["epoch"],
+            "step": state["global_step"],
+            "batch": (state.get("position") or {}).get("batch", 0),
+        }
         if learning_rate is not None:
             per_unit = steps_per_epoch if learning_rate.interval == "batch" else 1
             self.notes += _schedule_extension(self.config["schedule"], learning_rate, state.get("scheduler"), per_unit)
@@ -80,10 +83,14 @@ def plan_resume(directory: str, given: dict[str, Any], override: bool = False) -
     check_resumable(directory)
     saved = options.load_saved(os.path.join(directory, "config.json"))
     config = options.resolve(saved, given)
-    changes = options.resume_changes(saved, config, [name for name, value in given.items() if value is not None],
-                                     override)
-    notes = [f"{name}: {options.show(value)} from now on" for name, value in changes.items()
-             if name in options.RESUME_OVERRIDABLE]
+    changes = options.resume_changes(
+        saved, config, [name for name, value in given.items() if value is not None], override
+    )
+    notes = [
+        f"{name}: {options.show(value)} from now on"
+        for name, value in changes.items()
+        if name in options.RESUME_OVERRIDABLE
+    ]
     return ResumePlan(directory, config, changes, notes)
 
 
@@ -103,8 +110,12 @@ def _schedule_extension(name: str, learning_rate: LearningRate, saved: Any, per_
     final = planned.final_rate()
     epochs = until // per_epoch
     if final == 0:
-        raise ConfigError(f"the run's {name} schedule was planned for {epochs} epochs and ends at lr 0, so epochs "
-                          f"after {epochs} would not train; start a new run with the --epochs you want (its schedule "
-                          "is planned for all of them)")
-    return [f"the {name} schedule was planned for {epochs} epochs; the epochs after them train at its final rate "
-            f"{final:.3g}"]
+        raise ConfigError(
+            f"the run's {name} schedule was planned for {epochs} epochs and ends at lr 0, so epochs "
+            f"after {epochs} would not train; start a new run with the --epochs you want (its schedule "
+            "is planned for all of them)"
+        )
+    return [
+        f"the {name} schedule was planned for {epochs} epochs; the epochs after them train at its final rate "
+        f"{final:.3g}"
+    ]

@@ -61,14 +61,14 @@ class Run:
     splits: datasets.Splits
     model: Module
     trainer: Trainer
-    loaders: tuple[DataLoader, DataLoader, DataLoader]   # (train, val, test)
+    loaders: tuple[DataLoader, DataLoader, DataLoader]  # (train, val, test)
     optimizer: Optimizer | None = None
-    directory: str | None = None          # None: nothing is written
-    plan: ResumePlan | None = None        # a resumed run's: fit() goes on from the directory's last checkpoint
-    claimed: RunDirectory | None = None   # a new run's claim on its directory, settled when fit ends
-    best_weights: BestWeights | None = None   # with keep "best": the weights of the best epoch
-    thread_tuner: ThreadTuner | None = None   # with threads unset: it chooses the count on the first steps
-    weights: str | None = None            # a loaded run's: the file its weights came from
+    directory: str | None = None  # None: nothing is written
+    plan: ResumePlan | None = None  # a resumed run's: fit() goes on from the directory's last checkpoint
+    claimed: RunDirectory | None = None  # a new run's claim on its directory, settled when fit ends
+    best_weights: BestWeights | None = None  # with keep "best": the weights of the best epoch
+    thread_tuner: ThreadTuner | None = None  # with threads unset: it chooses the count on the first steps
+    weights: str | None = None  # a loaded run's: the file its weights came from
     notes: list[str] = field(default_factory=list)  # what a resumed run changes, one line each
 
     @property
@@ -84,11 +84,13 @@ class Run:
         """One line: model, data, optimizer and epochs (what ``deepgrad train`` prints first)."""
         c, s = self.config, self.splits
         where = f" -> {self.directory}" if self.directory else ""
-        return (f"{c['model']} on {c['dataset']} ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test), "
-                f"{c['optimizer']} lr={c['lr']}, {c['epochs']} epochs{where}")
+        return (
+            f"{c['model']} on {c['dataset']} ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test), "
+            f"{c['optimizer']} lr={c['lr']}, {c['epochs']} epochs{where}"
+        )
 
     def resume_line(self) -> str | None:
-        """"resuming DIR from epoch E (step S)" — the epoch it goes on with, and the batch within it
+        """ "resuming DIR from epoch E (step S)" — the epoch it goes on with, and the batch within it
         for a mid-epoch checkpoint — for a resumed run; None for a new one."""
         at = self.resumed_at
         if at is None:
@@ -126,8 +128,13 @@ class Run:
                 self.claimed.settle()
         wall_seconds = time.perf_counter() - start
         kept = self._keep_weights(history)
-        summary = {"dataset": self.config["dataset"], "model": self.config["model"], "epochs": len(history),
-                   "keep": self.config["keep"], "kept_epoch": kept}
+        summary = {
+            "dataset": self.config["dataset"],
+            "model": self.config["model"],
+            "epochs": len(history),
+            "keep": self.config["keep"],
+            "kept_epoch": kept,
+        }
         for split, metrics in self.evaluate().items():
             summary.update({f"{split}_{name}": value for name, value in metrics.items()})
         summary.update(train_seconds=sum(logs["seconds"] for logs in history.epochs), wall_seconds=wall_seconds)
@@ -153,16 +160,18 @@ class Run:
         try:
             from ..viz import plot_curves
 
-            plot_curves(history.epochs, self.path("curves.png"),
-                        title=f"{self.config['model']} on {self.config['dataset']}")
+            plot_curves(
+                history.epochs, self.path("curves.png"), title=f"{self.config['model']} on {self.config['dataset']}"
+            )
         except ImportError:
-            print("note: matplotlib is not installed, so curves.png was not drawn (pip install 'deepgrad[viz]')",
-                  file=sys.stderr)
+            print(
+                "note: matplotlib is not installed, so curves.png was not drawn (pip install 'deepgrad[viz]')",
+                file=sys.stderr,
+            )
 
     def evaluate(self, splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, dict[str, float]]:
         """{split: {"loss", "accuracy"}} of the model in eval mode on each named split."""
-        return {name: self.trainer.evaluate(DataLoader(getattr(self.splits, name), EVAL_BATCH_SIZE))
-                for name in splits}
+        return {name: self.trainer.evaluate(DataLoader(getattr(self.splits, name), EVAL_BATCH_SIZE)) for name in splits}
 
     def predict(self, x: Any) -> np.ndarray:
         """The model's outputs (logits) for inputs ``x`` shaped like the training data, batch first."""
@@ -174,9 +183,17 @@ class Run:
         return F.softmax(tensor(self.predict(x).astype(np.float64)), dim=1).data
 
 
-def build_run(config: dict[str, Any] | None = None, *, out: str | None = None, resume: bool = False,
-              override: bool = False, overwrite: bool = False, unique: bool = False, progress: bool | None = None,
-              callbacks: tuple[object, ...] | list[object] = ()) -> Run:
+def build_run(
+    config: dict[str, Any] | None = None,
+    *,
+    out: str | None = None,
+    resume: bool = False,
+    override: bool = False,
+    overwrite: bool = False,
+    unique: bool = False,
+    progress: bool | None = None,
+    callbacks: tuple[object, ...] | list[object] = (),
+) -> Run:
     """The run that ``config`` (a dict of options, missing ones at their defaults) describes.
 
     ``out``: the run directory (None: write nothing). ``resume``: continue the run in ``out`` from
@@ -229,11 +246,30 @@ def build_run(config: dict[str, Any] | None = None, *, out: str | None = None, r
             write_json(os.path.join(out, "config.json"), config)
 
     observers, keeper, tuner = run_callbacks(config, out, progress, list(callbacks), record_threads)
-    trainer = Trainer(model, optimizer, loss_fn, callbacks=observers, learning_rate=learning_rate,
-                      clip_grad_norm=config["clip_grad_norm"], device=config["device"],
-                      stop_on_divergence=config["stop_on_divergence"])
-    return Run(config, splits, model, trainer, loaders, optimizer, out, plan, claimed, keeper, tuner,
-               notes=plan.notes if plan is not None else [])
+    trainer = Trainer(
+        model,
+        optimizer,
+        loss_fn,
+        callbacks=observers,
+        learning_rate=learning_rate,
+        clip_grad_norm=config["clip_grad_norm"],
+        device=config["device"],
+        stop_on_divergence=config["stop_on_divergence"],
+    )
+    return Run(
+        config,
+        splits,
+        model,
+        trainer,
+        loaders,
+        optimizer,
+        out,
+        plan,
+        claimed,
+        keeper,
+        tuner,
+        notes=plan.notes if plan is not None else [],
+    )
 
 
 def load_run(directory: str, device: str = "cpu", checkpoint: str | None = None) -> Run:
@@ -258,8 +294,10 @@ def load_run(directory: str, device: str = "cpu", checkpoint: str | None = None)
         Trainer(model).load_checkpoint(weights)
     broken = non_finite_arrays(model.state_dict())
     if broken:
-        raise CheckpointError(f"{weights} holds NaN or infinite weights ({', '.join(broken[:3])}): the run diverged, "
-                              "and its model cannot answer; use --checkpoint best, or train again")
+        raise CheckpointError(
+            f"{weights} holds NaN or infinite weights ({', '.join(broken[:3])}): the run diverged, "
+            "and its model cannot answer; use --checkpoint best, or train again"
+        )
     trainer = Trainer(model, loss_fn=loss_fn, device=device)
     loaders = tuple(DataLoader(getattr(splits, name), EVAL_BATCH_SIZE) for name in ("train", "val", "test"))
     return Run(config, splits, model, trainer, loaders, directory=directory, weights=weights)  # type: ignore[arg-type]
@@ -269,9 +307,13 @@ def _weights_file(directory: str, checkpoint: str | None) -> str:
     """The file a loaded run's weights come from (see :func:`load_run`)."""
     if checkpoint is not None:
         return os.path.join(directory, "checkpoints", f"{checkpoint}.safetensors")
-    for candidate in ("model.safetensors", os.path.join("checkpoints", "best.safetensors"),
-                      os.path.join("checkpoints", "last.safetensors")):
+    for candidate in (
+        "model.safetensors",
+        os.path.join("checkpoints", "best.safetensors"),
+        os.path.join("checkpoints", "last.safetensors"),
+    ):
         if os.path.isfile(os.path.join(directory, candidate)):
             return os.path.join(directory, candidate)
-    raise ConfigError(f"{directory} has no model.safetensors and no checkpoint: the run stopped before it saved any "
-                      "weights")
+    raise ConfigError(
+        f"{directory} has no model.safetensors and no checkpoint: the run stopped before it saved any weights"
+    )

@@ -68,8 +68,10 @@ def require_tensorboardx() -> None:
     try:
         import tensorboardX  # noqa: F401
     except ImportError:
-        raise ConfigError("TensorBoard logging needs tensorboardX: pip install 'deepgrad[tensorboard]' "
-                          "(or pip install tensorboardX tensorboard)") from None
+        raise ConfigError(
+            "TensorBoard logging needs tensorboardX: pip install 'deepgrad[tensorboard]' "
+            "(or pip install tensorboardX tensorboard)"
+        ) from None
 
 
 def _interval(name: str, value: int | None) -> int | None:
@@ -112,8 +114,15 @@ class TensorBoardLogger(Callback):
     start of fit 0.5 ms, the curves figure 0.1–0.2 s at its end (plus importing matplotlib).
     """
 
-    def __init__(self, log_dir: str | os.PathLike[str], every: int | None = 10, histograms_every: int | None = 200,
-                 config: dict[str, Any] | None = None, curves: bool = True, monitors: Iterable[SampleSource] = ()):
+    def __init__(
+        self,
+        log_dir: str | os.PathLike[str],
+        every: int | None = 10,
+        histograms_every: int | None = 200,
+        config: dict[str, Any] | None = None,
+        curves: bool = True,
+        monitors: Iterable[SampleSource] = (),
+    ):
         self.every, self.histograms_every = _interval("every", every), _interval("histograms_every", histograms_every)
         require_tensorboardx()
         self.log_dir = os.fspath(log_dir)
@@ -142,18 +151,28 @@ class TensorBoardLogger(Callback):
             self._flush_when_due()
         if _due(step, self.histograms_every):
             parameters = list(trainer.model.named_parameters())
-            self.write([array_histogram(f"gradients/{name}", p.grad) for name, p in parameters]
-                       + [array_histogram(f"weights/{name}", p.data) for name, p in parameters], step)
+            self.write(
+                [array_histogram(f"gradients/{name}", p.grad) for name, p in parameters]
+                + [array_histogram(f"weights/{name}", p.data) for name, p in parameters],
+                step,
+            )
         for monitor in self.monitors:
             for sample in monitor.take_samples():
-                self.write(scalars(sample.scalars.items()) + [_histogram(tag, values)
-                                                              for tag, values in sample.histograms.items()],
-                           sample.step)
+                self.write(
+                    scalars(sample.scalars.items())
+                    + [_histogram(tag, values) for tag, values in sample.histograms.items()],
+                    sample.step,
+                )
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: Logs) -> None:
         best = self._update_best(logs)
-        self.write(scalars([(f"epoch/{key}", value) for key, value in logs.items() if key != "epoch"]
-                           + [(f"hparam/best_{key}", value) for key, value in best.items()]), trainer.global_step)
+        self.write(
+            scalars(
+                [(f"epoch/{key}", value) for key, value in logs.items() if key != "epoch"]
+                + [(f"hparam/best_{key}", value) for key, value in best.items()]
+            ),
+            trainer.global_step,
+        )
         self.flush()
 
     def on_fit_end(self, trainer: Trainer) -> None:
@@ -175,8 +194,9 @@ class TensorBoardLogger(Callback):
         self.events = EventFile(self.log_dir)
         self.next_flush = time.monotonic() + FLUSH_SECONDS
         if purge_step is not None:
-            self.events.write(Event(wall_time=time.time(), step=purge_step,
-                                    session_log=SessionLog(status=SessionLog.START)))
+            self.events.write(
+                Event(wall_time=time.time(), step=purge_step, session_log=SessionLog(status=SessionLog.START))
+            )
 
     def write(self, values: list[Any], step: int) -> None:
         """Write the summary values ``values`` (None ones left out) as one event of ``step``."""

@@ -33,8 +33,9 @@ class ThreadTuner(Callback):
     times the step and not the other callbacks' work.
     """
 
-    def __init__(self, candidates=None, probe_steps=20, margin=0.1, drop=2.0, on_chosen=None, blas=None,
-                 clock=time.perf_counter):
+    def __init__(
+        self, candidates=None, probe_steps=20, margin=0.1, drop=2.0, on_chosen=None, blas=None, clock=time.perf_counter
+    ):
         if probe_steps < 1:
             raise ValueError(f"ThreadTuner: probe_steps must be at least 1, got {probe_steps}")
         self.candidates, self.probe_steps, self.margin, self.drop = candidates, probe_steps, margin, drop
@@ -66,7 +67,7 @@ class ThreadTuner(Callback):
         if not self._queue or self._started is None:
             return
         seconds = self.clock() - self._started
-        if self._times is None:       # the settling step
+        if self._times is None:  # the settling step
             self._times = []
             return
         self._times.append(seconds)

@@ -85,11 +85,22 @@ class Trainer:
     after: its state is made lazily where the parameters are) and every batch it reads.
     """
 
-    def __init__(self, model: Module, optimizer: Optimizer | None = None,
-                 loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None, metrics: Iterable[str] = ("accuracy",),
-                 callbacks: Iterable[object] = (), scheduler: Any = None, scheduler_interval: str = "epoch",
-                 clip_grad_norm: float | None = None, device: str | None = None, nan_guard: bool = True,
-                 warmup_steps: int = 0, stop_on_divergence: bool = False, learning_rate: LearningRate | None = None):
+    def __init__(
+        self,
+        model: Module,
+        optimizer: Optimizer | None = None,
+        loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+        metrics: Iterable[str] = ("accuracy",),
+        callbacks: Iterable[object] = (),
+        scheduler: Any = None,
+        scheduler_interval: str = "epoch",
+        clip_grad_norm: float | None = None,
+        device: str | None = None,
+        nan_guard: bool = True,
+        warmup_steps: int = 0,
+        stop_on_divergence: bool = False,
+        learning_rate: LearningRate | None = None,
+    ):
         if scheduler_interval not in ("epoch", "batch"):
             raise ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
         if learning_rate is not None and (scheduler is not None or warmup_steps):
@@ -108,8 +119,8 @@ class Trainer:
         if self.device is not None:
             model.to(self.device)
         self.history = History()
-        self.epoch = 0          # epochs completed
-        self.global_step = 0    # optimizer steps taken
+        self.epoch = 0  # epochs completed
+        self.global_step = 0  # optimizer steps taken
         self.total_epochs = 0
         self.batches_per_epoch = 0
         self.stop_training = False
@@ -120,8 +131,9 @@ class Trainer:
         self._interrupt: DeferredInterrupt | None = None
 
     # -- training -------------------------------------------------------------
-    def fit(self, train_loader: Any, val_loader: Any = None, epochs: int = 1, resume_from: str | None = None
-            ) -> History:
+    def fit(
+        self, train_loader: Any, val_loader: Any = None, epochs: int = 1, resume_from: str | None = None
+    ) -> History:
         """Train until ``epochs`` epochs are complete (counting those of a resumed checkpoint)."""
         self._require("fit", optimizer=True, loss_fn=True)
         self._train_loader = train_loader
@@ -163,8 +175,11 @@ class Trainer:
         self.model.train()
         # Where the epoch stands, kept current so that a checkpoint taken mid-epoch (on Ctrl-C, or
         # every N steps) resumes from the next batch with the epoch's running sums.
-        progress = self.position or {"batch": 0, "totals": {"loss": 0.0, **{name: 0.0 for name in self.metrics}},
-                                     "count": 0}
+        progress = self.position or {
+            "batch": 0,
+            "totals": {"loss": 0.0, **{name: 0.0 for name in self.metrics}},
+            "count": 0,
+        }
         self.position, self._progress = None, progress
         totals, start = progress["totals"], progress["batch"]
         batches = loader.batches(start) if start else loader
@@ -236,8 +251,11 @@ class Trainer:
             method(self, *args)
 
     def _require(self, action: str, optimizer: bool = False, loss_fn: bool = False) -> None:
-        missing = [name for name, needed in (("optimizer", optimizer), ("loss_fn", loss_fn))
-                   if needed and getattr(self, name) is None]
+        missing = [
+            name
+            for name, needed in (("optimizer", optimizer), ("loss_fn", loss_fn))
+            if needed and getattr(self, name) is None
+        ]
         if missing:
             raise ValueError(f"Trainer.{action}: needs {' and '.join(missing)}; pass it to Trainer(...)")
 
@@ -326,8 +344,10 @@ class Trainer:
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as error:
-            raise CheckpointMismatch(f"{path}: its model does not fit this one ({error}); was the run saved with "
-                                     "other options, e.g. another --hidden or --model?") from None
+            raise CheckpointMismatch(
+                f"{path}: its model does not fit this one ({error}); was the run saved with "
+                "other options, e.g. another --hidden or --model?"
+            ) from None
         self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.position = state.get("position")
         if self.optimizer is None:
@@ -349,8 +369,9 @@ class Trainer:
             if "train_loader" in state and self._train_loader is not None:
                 self._train_loader.load_state_dict(state["train_loader"])
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
-            raise CheckpointError(f"{path} is damaged: its training state cannot be restored "
-                                  f"({type(error).__name__}: {error})") from None
+            raise CheckpointError(
+                f"{path} is damaged: its training state cannot be restored ({type(error).__name__}: {error})"
+            ) from None
         self.history = History([dict(logs) for logs in state["history"]])
         return state
 

@@ -24,8 +24,9 @@ PathT = TypeVar("PathT", bound=StrPath)
 HEALTHY_UPDATE_RATIO = 1e-3  # ‖Δw‖/‖w‖ per step that people aim for when tuning the learning rate
 
 
-def new_figure(rows: int, columns: int, width: float = 3.0, height: float = 2.4,
-               title: str | None = None) -> tuple[Figure, list[list[Axes]]]:
+def new_figure(
+    rows: int, columns: int, width: float = 3.0, height: float = 2.4, title: str | None = None
+) -> tuple[Figure, list[list[Axes]]]:
     """(figure, axes grid as a list of rows) of ``rows`` × ``columns`` panels."""
     from matplotlib.figure import Figure
 
@@ -74,8 +75,9 @@ def layer_colors(count: int) -> list[tuple[float, float, float, float]]:
     return [cmap(0.85 * i / max(count - 1, 1)) for i in range(count)]
 
 
-def activation_histograms(grid: Mapping[str, Mapping[str, Mapping[str, Any]]], path: PathT,
-                          title: str | None = None) -> PathT:
+def activation_histograms(
+    grid: Mapping[str, Mapping[str, Mapping[str, Any]]], path: PathT, title: str | None = None
+) -> PathT:
     """One histogram per (setting, layer): ``grid`` maps each setting (a row, e.g. "std 1") to
     {layer label: statistics with "edges" and "histogram", as LayerActivations.to_dict() gives}.
     Bars show the fraction of outputs in each bin; each panel notes the outputs' std."""
@@ -83,8 +85,9 @@ def activation_histograms(grid: Mapping[str, Mapping[str, Mapping[str, Any]]], p
     columns = list(grid[rows[0]])
     figure, axes = new_figure(len(rows), len(columns), width=2.2, height=1.7, title=title)
     for r, setting in enumerate(rows):
-        fractions = {layer: [n / (sum(s["histogram"]) or 1) for n in s["histogram"]]
-                     for layer, s in grid[setting].items()}
+        fractions = {
+            layer: [n / (sum(s["histogram"]) or 1) for n in s["histogram"]] for layer, s in grid[setting].items()
+        }
         top = max(max(f) for f in fractions.values()) * 1.1 or 1.0  # one scale per row: its layers compare
         for c, layer in enumerate(columns):
             stats, ax = grid[setting][layer], axes[r][c]
@@ -104,8 +107,9 @@ def activation_histograms(grid: Mapping[str, Mapping[str, Mapping[str, Any]]], p
     return save(figure, path)
 
 
-def _per_layer_over_steps(panels: Mapping[str, Mapping[str, Any]], path: PathT, title: str | None, ylabel: str,
-                          reference: float | None = None) -> PathT:
+def _per_layer_over_steps(
+    panels: Mapping[str, Mapping[str, Any]], path: PathT, title: str | None, ylabel: str, reference: float | None = None
+) -> PathT:
     names = list(panels)
     columns = min(len(names), 2)
     rows = -(-len(names) // columns)
@@ -139,12 +143,15 @@ def gradient_flow(panels: Mapping[str, Mapping[str, Any]], path: PathT, title: s
 def update_ratios(panels: Mapping[str, Mapping[str, Any]], path: PathT, title: str | None = None) -> PathT:
     """Update-to-weight ratio ‖Δw‖/‖w‖ per layer over the steps, one panel per setting (same data
     layout as :func:`gradient_flow`), with the healthy 1e-3 marked; log scale."""
-    return _per_layer_over_steps(panels, path, title, "update / weight ‖Δw‖/‖w‖ (log)",
-                                 reference=HEALTHY_UPDATE_RATIO)
+    return _per_layer_over_steps(panels, path, title, "update / weight ‖Δw‖/‖w‖ (log)", reference=HEALTHY_UPDATE_RATIO)
 
 
-def layer_norms(bars: Mapping[str, Sequence[float | None]], path: PathT, title: str | None = None,
-                ylabel: str = "mean gradient norm (log)") -> PathT:
+def layer_norms(
+    bars: Mapping[str, Sequence[float | None]],
+    path: PathT,
+    title: str | None = None,
+    ylabel: str = "mean gradient norm (log)",
+) -> PathT:
     """One group of bars per layer, one bar per setting: ``bars`` maps a setting to its values per
     layer (first to last); log scale, so decades of vanishing read at a glance."""
     figure, ((ax,),) = new_figure(1, 1, width=7.5, height=3.8, title=title)
@@ -153,8 +160,12 @@ def layer_norms(bars: Mapping[str, Sequence[float | None]], path: PathT, title: 
     width = 0.8 / len(settings)
     for i, setting in enumerate(settings):
         values = bars[setting]
-        ax.bar([k + (i - (len(settings) - 1) / 2) * width for k in range(len(values))],
-               [v if v else float("nan") for v in values], width=width, label=setting)
+        ax.bar(
+            [k + (i - (len(settings) - 1) / 2) * width for k in range(len(values))],
+            [v if v else float("nan") for v in values],
+            width=width,
+            label=setting,
+        )
     ax.set_xticks(range(count), [f"layer {k + 1}" for k in range(count)])
     ax.set_yscale("log")
     ax.set_ylabel(ylabel)

@@ -34,8 +34,14 @@ def smoothed(values: Sequence[float], span: float) -> list[float]:
     return averages
 
 
-def step_curves(panels: Mapping[str, Mapping[str, Any]], path: PathT, title: str | None = None,
-                smooth: int | None = None, log_x: bool = False, legend_outside: bool = False) -> PathT:
+def step_curves(
+    panels: Mapping[str, Mapping[str, Any]],
+    path: PathT,
+    title: str | None = None,
+    smooth: int | None = None,
+    log_x: bool = False,
+    legend_outside: bool = False,
+) -> PathT:
     """Panels one above the other, one per entry of ``panels``, each with one curve per setting
     against the training step (1, 2, ...).
 
@@ -69,11 +75,15 @@ def step_curves(panels: Mapping[str, Mapping[str, Any]], path: PathT, title: str
     return save(figure, path)
 
 
-def _draw_steps(ax: Axes, values: Sequence[float | None], label: str, color: str, log_y: bool,
-                smooth: int | None) -> None:
+def _draw_steps(
+    ax: Axes, values: Sequence[float | None], label: str, color: str, log_y: bool, smooth: int | None
+) -> None:
     """One setting's per-step values: faint with a bold smoothed curve when ``smooth``, else plain."""
-    points = [(step, v) for step, v in enumerate(values, start=1)
-              if v is not None and math.isfinite(v) and (v > 0 or not log_y)]
+    points = [
+        (step, v)
+        for step, v in enumerate(values, start=1)
+        if v is not None and math.isfinite(v) and (v > 0 or not log_y)
+    ]
     if not points:
         return
     steps, ys = zip(*points)

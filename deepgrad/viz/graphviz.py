@@ -20,8 +20,7 @@ RENDERED_FORMATS = ("svg", "png")
 RENDER_TIMEOUT_S = 120
 SMALL_TENSOR_SIZE = 4  # with show_values, tensors up to this many elements are printed in full
 
-GRAPH_ATTRIBUTES = ('rankdir=TB, ordering=in, nodesep=0.3, ranksep=0.3, fontname="Helvetica", fontsize=16, '
-                    'labelloc=t')
+GRAPH_ATTRIBUTES = 'rankdir=TB, ordering=in, nodesep=0.3, ranksep=0.3, fontname="Helvetica", fontsize=16, labelloc=t'
 NODE_DEFAULTS = 'fontname="Helvetica", fontsize=11, margin="0.12,0.05", height=0.3'
 EDGE_DEFAULTS = 'color="#666666", arrowsize=0.6'
 STYLES = {
@@ -32,8 +31,14 @@ STYLES = {
 }
 
 
-def graph(tensor: Tensor, path: StrPath, format: str | None = None, title: str | None = None,
-          show_values: bool = False, names: Module | Mapping[Tensor, object] | None = None) -> tuple[str, ...]:
+def graph(
+    tensor: Tensor,
+    path: StrPath,
+    format: str | None = None,
+    title: str | None = None,
+    show_values: bool = False,
+    names: Module | Mapping[Tensor, object] | None = None,
+) -> tuple[str, ...]:
     """Write the computational graph that produced ``tensor`` to ``path`` as Graphviz DOT.
 
     The figure shows what ``backward()`` will walk, data flowing top to bottom: one grey rounded box
@@ -217,13 +222,16 @@ def _render(dot_path, image_path):
     def run_dot(temporary):
         command = [program, f"-T{image_format}", "-o", temporary, dot_path]
         try:
-            result = subprocess.run(command, capture_output=True, text=True, errors="replace",
-                                    timeout=RENDER_TIMEOUT_S)
+            result = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=RENDER_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            raise GraphvizError(f"graph: dot took more than {RENDER_TIMEOUT_S} s to lay out {dot_path}; the graph is "
-                                "too large to render, use the DOT file or graph a smaller tensor") from None
+            raise GraphvizError(
+                f"graph: dot took more than {RENDER_TIMEOUT_S} s to lay out {dot_path}; the graph is "
+                "too large to render, use the DOT file or graph a smaller tensor"
+            ) from None
         if result.returncode != 0:
-            raise GraphvizError(f"graph: dot failed (exit code {result.returncode}) rendering {dot_path} to "
-                                f"{image_path}: {result.stderr.strip()}")
+            raise GraphvizError(
+                f"graph: dot failed (exit code {result.returncode}) rendering {dot_path} to "
+                f"{image_path}: {result.stderr.strip()}"
+            )
 
     atomic_write(image_path, run_dot)

@@ -37,7 +37,7 @@ def contour_levels(values: npt.NDArray[Any], decades: int = 2, per_decade: int =
     import numpy as np
 
     top = float(np.abs(values).max())
-    magnitudes = np.geomspace(top * 10.0 ** -decades, top, decades * per_decade + 1)[:-1]
+    magnitudes = np.geomspace(top * 10.0**-decades, top, decades * per_decade + 1)[:-1]
     return sorted([*magnitudes, *(-magnitudes if values.min() < 0 else [])])
 
 
@@ -62,12 +62,22 @@ def _path_legend(target_label: str) -> list[Line2D]:
     """The legend of every path panel: a path (grey: each panel has its colour), the start, the target."""
     from matplotlib.lines import Line2D
 
-    return [Line2D([], [], color="#555555", linewidth=1.2, marker="o", markersize=2.5, label="path (a dot per step)"),
-            Line2D([], [], label="start", **START), Line2D([], [], label=target_label, **TARGET)]
+    return [
+        Line2D([], [], color="#555555", linewidth=1.2, marker="o", markersize=2.5, label="path (a dot per step)"),
+        Line2D([], [], label="start", **START),
+        Line2D([], [], label=target_label, **TARGET),
+    ]
 
 
-def _path_panel(ax: Axes, points: Sequence[Sequence[float]], f: Surface, window: Window, target: Sequence[float],
-                target_label: str, color: Any) -> None:
+def _path_panel(
+    ax: Axes,
+    points: Sequence[Sequence[float]],
+    f: Surface,
+    window: Window,
+    target: Sequence[float],
+    target_label: str,
+    color: Any,
+) -> None:
     """One optimizer's path, a dot per step, over f's contour lines; the start and target marked."""
     (x0, x1), (y0, y1) = window
     _contours(ax, f, window)
@@ -76,8 +86,17 @@ def _path_panel(ax: Axes, points: Sequence[Sequence[float]], f: Surface, window:
     ax.plot(*target, **TARGET)
     left = first_step_outside(points, window)
     if left is not None:
-        ax.text(0.98, 0.03, f"leaves the view at step {left}", transform=ax.transAxes, ha="right", va="bottom",
-                fontsize=8, color=color, bbox=dict(facecolor="white", alpha=0.8, linewidth=0))
+        ax.text(
+            0.98,
+            0.03,
+            f"leaves the view at step {left}",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color=color,
+            bbox=dict(facecolor="white", alpha=0.8, linewidth=0),
+        )
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")
@@ -85,8 +104,13 @@ def _path_panel(ax: Axes, points: Sequence[Sequence[float]], f: Surface, window:
     ax.set_ylabel("y")
 
 
-def _progress_panel(ax: Axes, ylabel: str, curves: Mapping[str, Sequence[float]], colors: Sequence[Any],
-                    references: Mapping[str, float] | None) -> None:
+def _progress_panel(
+    ax: Axes,
+    ylabel: str,
+    curves: Mapping[str, Sequence[float]],
+    colors: Sequence[Any],
+    references: Mapping[str, float] | None,
+) -> None:
     """One curve per optimizer of a quantity against the step, log y, with dashed reference lines."""
     for color, (name, values) in zip(colors, curves.items()):
         points = [(step, v) for step, v in enumerate(values) if v > 0 and math.isfinite(v)]
@@ -101,11 +125,18 @@ def _progress_panel(ax: Axes, ylabel: str, curves: Mapping[str, Sequence[float]]
     ax.legend(fontsize=7)
 
 
-def optimizer_paths(paths: Mapping[str, Sequence[Sequence[float]]], f: Surface, path: PathT, window: Window,
-                    target: Sequence[float], target_label: str = "minimum", title: str | None = None,
-                    notes: Mapping[str, str] | None = None,
-                    progress: tuple[str, Mapping[str, Sequence[float]]] | None = None,
-                    references: Mapping[str, float] | None = None) -> PathT:
+def optimizer_paths(
+    paths: Mapping[str, Sequence[Sequence[float]]],
+    f: Surface,
+    path: PathT,
+    window: Window,
+    target: Sequence[float],
+    target_label: str = "minimum",
+    title: str | None = None,
+    notes: Mapping[str, str] | None = None,
+    progress: tuple[str, Mapping[str, Sequence[float]]] | None = None,
+    references: Mapping[str, float] | None = None,
+) -> PathT:
     """One panel per optimizer: its path (``paths`` maps a name to its points [[x, y], ...], one per
     step, the start first) drawn with a dot per step over log-spaced contour lines of ``f(x, y)``
     (called on NumPy arrays) within ``window`` ((x0, x1), (y0, y1)), equal aspect; the start and
@@ -121,8 +152,7 @@ def optimizer_paths(paths: Mapping[str, Sequence[Sequence[float]]], f: Surface, 
     columns = min(panels, 3)
     rows = -(-panels // columns)
     (x0, x1), (y0, y1) = window
-    figure, axes = new_figure(rows, columns, width=4.2, height=max(4.2 * (y1 - y0) / (x1 - x0) + 0.9, 2.8),
-                              title=title)
+    figure, axes = new_figure(rows, columns, width=4.2, height=max(4.2 * (y1 - y0) / (x1 - x0) + 0.9, 2.8), title=title)
     colors = colormaps["tab10"].colors  # type: ignore[attr-defined]  # tab10 is a ListedColormap
     for i, name in enumerate(names):
         ax = axes[i // columns][i % columns]
@@ -132,8 +162,14 @@ def optimizer_paths(paths: Mapping[str, Sequence[Sequence[float]]], f: Surface, 
         _progress_panel(axes[len(names) // columns][len(names) % columns], *progress, colors, references)
     for j in range(panels, rows * columns):
         axes[j // columns][j % columns].set_visible(False)
-    figure.legend(handles=_path_legend(target_label), loc="upper left", bbox_to_anchor=(0.01, 1.0), ncol=3, fontsize=8,
-                  frameon=False)
+    figure.legend(
+        handles=_path_legend(target_label),
+        loc="upper left",
+        bbox_to_anchor=(0.01, 1.0),
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+    )
     return save(figure, path)
 
 
@@ -147,8 +183,14 @@ def moving_average(values: Sequence[float], window: int) -> list[float]:
     return list((sums[ends] - sums[ends - counts]) / counts)
 
 
-def loss_per_step(losses: Mapping[str, Sequence[float]], path: PathT, title: str | None = None, window: int = 20,
-                  xlabel: str = "training step", ylabel: str = "training loss (log)") -> PathT:
+def loss_per_step(
+    losses: Mapping[str, Sequence[float]],
+    path: PathT,
+    title: str | None = None,
+    window: int = 20,
+    xlabel: str = "training step",
+    ylabel: str = "training loss (log)",
+) -> PathT:
     """The training loss at every step of several runs on one panel (``losses`` maps a run's label
     to its loss per step): each run's raw per-step loss light, its moving average over ``window``
     steps strong; log y."""

@@ -26,9 +26,14 @@ def search_scores(study: Any, path: PathT, score_label: str = "validation accura
             for status, filled in (("finished", True), ("pruned", False)):
                 trials = [t for t in study.trials.values() if t.round == r and t.status == status and t.scored]
                 if trials:
-                    ax.scatter([t.params[name] for t in trials], [t.score for t in trials], s=22,
-                               color=color if filled else "none", edgecolors=color,
-                               label=f"round {r + 1}" + (" (stopped early)" if not filled else ""))
+                    ax.scatter(
+                        [t.params[name] for t in trials],
+                        [t.score for t in trials],
+                        s=22,
+                        color=color if filled else "none",
+                        edgecolors=color,
+                        label=f"round {r + 1}" + (" (stopped early)" if not filled else ""),
+                    )
         if spaces[0][name].log:
             ax.set_xscale("log")
         ax.set_xlabel(f"{name} ({'log scale' if spaces[0][name].log else 'linear'}); shaded: each round's range")

@@ -17,11 +17,18 @@ from .diagnostics import PathT, new_figure, save
 Curve = tuple[Sequence[float], Sequence[float | None]]
 
 
-def against_setting(curves: Mapping[str, Curve], path: PathT, xlabel: str, ylabel: str, title: str | None = None,
-                    ticks: Sequence[float] | None = None, references: Mapping[str, float] | None = None,
-                    ylim: tuple[float, float] | None = None,
-                    points: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
-                    points_label: str = "set apart") -> PathT:
+def against_setting(
+    curves: Mapping[str, Curve],
+    path: PathT,
+    xlabel: str,
+    ylabel: str,
+    title: str | None = None,
+    ticks: Sequence[float] | None = None,
+    references: Mapping[str, float] | None = None,
+    ylim: tuple[float, float] | None = None,
+    points: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    points_label: str = "set apart",
+) -> PathT:
     """One panel: each of ``curves`` ({label: (xs, ys)}) is a measure against a setting on a log x
     axis, a marker at every measured point. ``ticks`` labels exactly those x values (the depths 4,
     8, 16, 32) instead of powers of ten; ``references`` ({label: y}) are dashed horizontal lines
@@ -38,8 +45,16 @@ def against_setting(curves: Mapping[str, Curve], path: PathT, xlabel: str, ylabe
             ax.plot(*zip(*measured), color=colors[label], marker="o", markersize=5, linewidth=1.6, label=label)
     for label, (xs, ys) in (points or {}).items():
         if xs:
-            ax.plot(xs, ys, color=colors[label], linestyle="none", marker="X", markersize=9, markeredgecolor="black",
-                    label=f"{label}: {points_label}")
+            ax.plot(
+                xs,
+                ys,
+                color=colors[label],
+                linestyle="none",
+                marker="X",
+                markersize=9,
+                markeredgecolor="black",
+                label=f"{label}: {points_label}",
+            )
     for label, y in (references or {}).items():
         ax.axhline(y, color="#777777", linestyle="--", linewidth=1, label=label)
     ax.set_xscale("log")

@@ -14,10 +14,18 @@ from .diagnostics import PathT, label_panel, new_figure, save
 from .studies import Curve
 
 
-def curves_grid(panels: Mapping[str, Mapping[str, Curve]], path: PathT, xlabel: str | dict[str, str],
-                ylabel: str | dict[str, str], title: str | None = None, log_x: bool = False, log_y: bool = False,
-                columns: int | None = None, references: Mapping[str, float] | None = None,
-                markers: bool = False) -> PathT:
+def curves_grid(
+    panels: Mapping[str, Mapping[str, Curve]],
+    path: PathT,
+    xlabel: str | dict[str, str],
+    ylabel: str | dict[str, str],
+    title: str | None = None,
+    log_x: bool = False,
+    log_y: bool = False,
+    columns: int | None = None,
+    references: Mapping[str, float] | None = None,
+    markers: bool = False,
+) -> PathT:
     """Save one panel per entry of ``panels`` ({panel title: {curve label: (xs, ys)}}) to ``path``.
 
     ``xlabel``/``ylabel`` (with units) label every panel (a dict {panel title: label} gives each panel
@@ -39,8 +47,14 @@ def curves_grid(panels: Mapping[str, Mapping[str, Curve]], path: PathT, xlabel: 
                 ax.plot(*zip(*points), label=label, linewidth=1.3, marker="o" if markers else None, markersize=3)
         for label, y in (references or {}).items():
             ax.axhline(y, color="#777777", linestyle="--", linewidth=1, label=label)
-        label_panel(ax, panel, xlabel[panel] if isinstance(xlabel, dict) else xlabel,
-                    ylabel[panel] if isinstance(ylabel, dict) else ylabel, log_x, log_y)
+        label_panel(
+            ax,
+            panel,
+            xlabel[panel] if isinstance(xlabel, dict) else xlabel,
+            ylabel[panel] if isinstance(ylabel, dict) else ylabel,
+            log_x,
+            log_y,
+        )
         ax.legend(fontsize=8)
     for j in range(len(titles), rows * columns):
         axes[j // columns][j % columns].set_visible(False)

@@ -78,7 +78,7 @@ def test_random_split_partitions_the_dataset():
     assert [len(p) for p in parts] == [70, 20, 10]
     values = np.concatenate([p.arrays[0] for p in parts])
     assert sorted(values.tolist()) == list(range(100))  # disjoint and complete
-    assert not np.array_equal(values, np.arange(100))   # shuffled
+    assert not np.array_equal(values, np.arange(100))  # shuffled
     again = random_split(ds, [70, 20, 10], seed=3)
     assert all(np.array_equal(a.indices, b.indices) for a, b in zip(parts, again))
     other = random_split(ds, [70, 20, 10], seed=4)
@@ -198,7 +198,7 @@ def test_loader_reads_datasets_without_arrays_sample_by_sample():
     assert sorted(y.tolist()) == list(range(7))
     # a Subset of such a dataset falls back to the same path
     sub = Subset(ListDataset(10), [9, 2, 4])
-    (xs, ys), = list(DataLoader(sub, 3))
+    ((xs, ys),) = list(DataLoader(sub, 3))
     np.testing.assert_array_equal(ys.data, [9, 2, 4])
 
 
@@ -423,8 +423,9 @@ def test_download_with_the_wrong_md5_leaves_no_file(tmp_path, monkeypatch):
 
 
 def test_interrupted_download_leaves_no_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(idx_module.urllib.request, "urlopen",
-                        FakeNetwork({"http://x/a.gz": b"x" * 5000}, fail_after=100))
+    monkeypatch.setattr(
+        idx_module.urllib.request, "urlopen", FakeNetwork({"http://x/a.gz": b"x" * 5000}, fail_after=100)
+    )
     with pytest.raises(ConnectionResetError):
         idx_module.download("http://x/a.gz", str(tmp_path / "a.gz"), "0" * 32)
     assert os.listdir(tmp_path) == []
@@ -478,7 +479,7 @@ def test_a_loader_that_does_not_shuffle_leaves_the_default_generator_alone():
     before = dg.get_rng_state()
     DataLoader(TensorDataset(x, y), 4)
     assert dg.get_rng_state() == before
-    DataLoader(TensorDataset(x, y), 4, shuffle=True)             # a shuffling one draws its seed
+    DataLoader(TensorDataset(x, y), 4, shuffle=True)  # a shuffling one draws its seed
     assert dg.get_rng_state() != before
 
 

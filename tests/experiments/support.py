@@ -12,8 +12,13 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def run_quick(name, out, *extra):
     """Run the experiment in a fresh process; returns (completed process, results dict, report text)."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MPLBACKEND="Agg")
-    done = subprocess.run([sys.executable, "-m", "deepgrad", "experiment", name, "--quick", "--out", str(out),
-                           *map(str, extra)], capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "deepgrad", "experiment", name, "--quick", "--out", str(out), *map(str, extra)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     directory = os.path.join(str(out), name)

@@ -15,11 +15,11 @@ def test_clipping_writes_its_files_and_clipping_prevents_the_explosion(tmp_path)
         assert isinstance(values["diverged"], bool) and values["loss"]
         assert all(math.isfinite(loss) for loss in values["loss"])
     unclipped, clipped = results["unclipped"], results["clipped"]
-    assert unclipped["loss"][0] == clipped["loss"][0]                        # the same start
-    assert unclipped["diverged"] and len(unclipped["loss"]) < 10             # explodes within a few steps
+    assert unclipped["loss"][0] == clipped["loss"][0]  # the same start
+    assert unclipped["diverged"] and len(unclipped["loss"]) < 10  # explodes within a few steps
     assert max(unclipped["loss"]) > 1e6 * unclipped["loss"][0]
     assert not clipped["diverged"] and len(clipped["loss"]) > len(unclipped["loss"])
-    assert clipped["loss"][-1] < clipped["loss"][0]                          # and the clipped run learns
-    assert clipped["max_grad_norm"] > MAX_NORM                               # clipping had work to do
+    assert clipped["loss"][-1] < clipped["loss"][0]  # and the clipped run learns
+    assert clipped["max_grad_norm"] > MAX_NORM  # clipping had work to do
     assert unclipped["max_grad_norm"] > 10 * clipped["max_grad_norm"]
     assert "clipping.png" in report and "diverged" in done.stdout

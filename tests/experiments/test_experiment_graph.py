@@ -12,8 +12,8 @@ from deepgrad.experiments import run_experiment
 def test_graph_writes_its_files_and_both_implementations_agree(tmp_path):
     done, results, report = run_quick("graph", tmp_path)
     assert {"max_grad_difference", "composite_ms", "fused_ms"} <= set(results)
-    assert results["max_grad_difference"] < 1e-9 and results["max_output_difference"] < 1e-9   # float64
-    assert results["composite_ms"] > results["fused_ms"] > 0                 # ten ops cost more than one
+    assert results["max_grad_difference"] < 1e-9 and results["max_output_difference"] < 1e-9  # float64
+    assert results["composite_ms"] > results["fused_ms"] > 0  # ten ops cost more than one
     assert len(results["ops"]["composite"]) == 10 and results["ops"]["fused"] == ["batchnorm"]
     files = os.listdir(tmp_path / "graph")
     assert {"graph_composite.dot", "graph_fused.dot", "batchnorm_cost.png"} <= set(files)

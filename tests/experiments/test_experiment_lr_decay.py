@@ -18,10 +18,10 @@ def test_lr_decay_writes_its_files_and_the_schedules_hold(tmp_path):
         assert len(values["loss"]) == len(values["lr"]) == steps > 0
         assert all(math.isfinite(loss) and loss > 0 for loss in values["loss"])
         assert 0 <= values["test_accuracy"] <= 1
-        assert values["loss"][0] == results["constant"]["loss"][0]   # same start: only the rate differs
+        assert values["loss"][0] == results["constant"]["loss"][0]  # same start: only the rate differs
         assert values["lr"][0] == LR
     assert set(results["constant"]["lr"]) == {LR}
-    for decaying in ("linear-decay", "cosine"):                        # down towards the floor, never below
+    for decaying in ("linear-decay", "cosine"):  # down towards the floor, never below
         lrs = results[decaying]["lr"]
         assert all(a >= b for a, b in zip(lrs, lrs[1:])) and FLOOR <= lrs[-1] < LR / 10
     assert sorted({round(lr, 12) for lr in results["step"]["lr"]}, reverse=True)[:3] == [LR, LR / 10, LR / 100]

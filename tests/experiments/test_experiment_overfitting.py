@@ -10,8 +10,8 @@ def test_overfitting_writes_its_files_and_the_claims_hold(tmp_path):
         assert {"train_accuracy", "test_accuracy"} <= set(values)
         assert len(values["train_accuracy"]) == len(values["test_accuracy"]) == len(values["epochs"]) > 10
     none = results["none"]
-    assert none["train_accuracy"][0] < 0.3                                     # epoch 0: before training
-    assert none["train_accuracy"][-1] > 0.9                                   # it fits its 300 samples ...
-    assert none["train_accuracy"][-1] - none["test_accuracy"][-1] > 0.03       # ... better than the test set
+    assert none["train_accuracy"][0] < 0.3  # epoch 0: before training
+    assert none["train_accuracy"][-1] > 0.9  # it fits its 300 samples ...
+    assert none["train_accuracy"][-1] - none["test_accuracy"][-1] > 0.03  # ... better than the test set
     assert "overfitting_accuracy.png" in report and "accuracy gap" in report
     assert "Without regularization the net fits" in done.stdout

@@ -13,9 +13,14 @@ from deepgrad.experiments.common import Figure, Report, Table
 def fake_experiment(context):
     with open(context.path("figure.png"), "wb") as handle:
         handle.write(b"\x89PNG\r\n\x1a\nnot really")
-    return Report("A <fake> study", "It shows what it shows & more.", {"data": "none"},
-                  tables=[Table("numbers", ["setting", "value"], [["a<b", 1.5], ["c", None]])],
-                  figures=[Figure("figure.png", "a figure")], results={"a": 1.5})
+    return Report(
+        "A <fake> study",
+        "It shows what it shows & more.",
+        {"data": "none"},
+        tables=[Table("numbers", ["setting", "value"], [["a<b", 1.5], ["c", None]])],
+        figures=[Figure("figure.png", "a figure")],
+        results={"a": 1.5},
+    )
 
 
 @pytest.fixture
@@ -32,8 +37,12 @@ def fake(monkeypatch):
 def test_an_experiment_writes_its_directory_whole(tmp_path, fake):
     report = experiments.run_experiment("fake", tmp_path)
     assert sorted(os.listdir(tmp_path)) == ["fake"]
-    assert sorted(os.listdir(tmp_path / "fake")) == [".deepgrad-experiment.json", "figure.png", "report.md",
-                                                     "results.json"]
+    assert sorted(os.listdir(tmp_path / "fake")) == [
+        ".deepgrad-experiment.json",
+        "figure.png",
+        "report.md",
+        "results.json",
+    ]
     assert report.setup["seed"] == 0 and "wall_seconds" in report.setup
     text = (tmp_path / "fake" / "report.md").read_text()
     assert "| a<b | 1.5 |" in text and "| c | – |" in text and "![a figure](figure.png)" in text
@@ -51,7 +60,7 @@ def test_a_failing_experiment_leaves_the_previous_results(tmp_path, fake):
     fake.run = failing
     with pytest.raises(RuntimeError, match="crashed half way"):
         experiments.run_experiment("fake", tmp_path)
-    assert sorted(os.listdir(tmp_path)) == ["fake"]                       # no staging directory left
+    assert sorted(os.listdir(tmp_path)) == ["fake"]  # no staging directory left
     assert (tmp_path / "fake" / "results.json").read_text() == before
     assert (tmp_path / "fake" / "figure.png").read_bytes().endswith(b"not really")
 
@@ -69,19 +78,19 @@ def test_only_a_previous_experiments_output_is_replaced(tmp_path, fake):
     assert sorted(os.listdir(tmp_path)) == ["fake", "fake.old"]
     assert os.listdir(user) == ["notes.txt"]
     (user / "notes.txt").unlink()
-    experiments.run_experiment("fake", tmp_path)            # an empty folder is fine
-    experiments.run_experiment("fake", tmp_path)            # and its own output is replaced
+    experiments.run_experiment("fake", tmp_path)  # an empty folder is fine
+    experiments.run_experiment("fake", tmp_path)  # and its own output is replaced
     assert sorted(os.listdir(tmp_path)) == ["fake", "fake.old"]
     assert (tmp_path / "fake.old" / "thesis.tex").read_text() == "mine too"
     (user / "figure.png").unlink()
-    (user / "extra.png").write_bytes(b"a user's figure")       # not in the manifest: not the experiment's
+    (user / "extra.png").write_bytes(b"a user's figure")  # not in the manifest: not the experiment's
     with pytest.raises(ConfigError, match=r"did not write \(extra.png\)"):
         experiments.run_experiment("fake", tmp_path)
 
 
 def test_an_output_from_before_manifests_is_recognized(tmp_path, fake):
     experiments.run_experiment("fake", tmp_path)
-    (tmp_path / "fake" / ".deepgrad-experiment.json").unlink()   # as written by an earlier version
+    (tmp_path / "fake" / ".deepgrad-experiment.json").unlink()  # as written by an earlier version
     experiments.run_experiment("fake", tmp_path)
     assert (tmp_path / "fake" / ".deepgrad-experiment.json").exists()
 
@@ -96,7 +105,7 @@ def test_the_index_page_never_replaces_a_file_deepgrad_did_not_write(tmp_path, f
     assert (tmp_path / "index.html").read_text() == "<html>my own site</html>"
     (tmp_path / "index.html").unlink()
     write_experiments_index(reports, tmp_path)
-    write_experiments_index(reports, tmp_path)              # its own page is replaced
+    write_experiments_index(reports, tmp_path)  # its own page is replaced
 
 
 def test_index_page_escapes_and_links_each_experiment(tmp_path, fake):

@@ -9,10 +9,10 @@ def test_vanishing_writes_its_files_and_the_claims_hold(tmp_path):
     for values in results.values():
         assert set(values) == {"grad_norm", "first_last_ratio", "train_accuracy"} and len(values["grad_norm"]) == 6
     sigmoid, relu = results["sigmoid"], results["relu-he"]
-    assert sigmoid["first_last_ratio"] < relu["first_last_ratio"] / 100         # orders of magnitude apart
+    assert sigmoid["first_last_ratio"] < relu["first_last_ratio"] / 100  # orders of magnitude apart
     norms = sigmoid["grad_norm"]
-    assert all(a < b for a, b in zip(norms, norms[1:]))                           # shrinking towards the input
-    assert norms[3] / norms[0] > 30                                               # the notes' "~100x" first/fourth
+    assert all(a < b for a, b in zip(norms, norms[1:]))  # shrinking towards the input
+    assert norms[3] / norms[0] > 30  # the notes' "~100x" first/fourth
     for cure in ("relu-he", "sigmoid-bn", "residual"):
         hidden = results[cure]["grad_norm"][:-1]
-        assert max(hidden) / min(hidden) < 5, cure                                # the hidden layers alike
+        assert max(hidden) / min(hidden) < 5, cure  # the hidden layers alike

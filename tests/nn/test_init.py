@@ -53,9 +53,21 @@ def test_fan_in_and_fan_out_of_linear_and_conv_weights():
 
 
 NONLINEARITIES = [
-    ("linear", None), ("conv1d", None), ("conv2d", None), ("conv3d", None), ("conv_transpose1d", None),
-    ("conv_transpose2d", None), ("conv_transpose3d", None), ("sigmoid", None), ("tanh", None), ("relu", None),
-    ("leaky_relu", None), ("leaky_relu", 0.2), ("leaky_relu", 0), ("leaky_relu", 3), ("leaky_relu", math.sqrt(5)),
+    ("linear", None),
+    ("conv1d", None),
+    ("conv2d", None),
+    ("conv3d", None),
+    ("conv_transpose1d", None),
+    ("conv_transpose2d", None),
+    ("conv_transpose3d", None),
+    ("sigmoid", None),
+    ("tanh", None),
+    ("relu", None),
+    ("leaky_relu", None),
+    ("leaky_relu", 0.2),
+    ("leaky_relu", 0),
+    ("leaky_relu", 3),
+    ("leaky_relu", math.sqrt(5)),
     ("selu", None),
 ]
 
@@ -247,8 +259,9 @@ def test_sparse_k_positions_vary_and_values_are_normal_with_std():
     assert per_column.min() > 800 and per_column.max() < 1200
 
 
-@pytest.mark.parametrize("shape, sparsity", [((10, 6), 0.25), ((10, 6), 0.5), ((10, 6), 0.3), ((7, 3), 0.1),
-                                             ((5, 4), 0.0), ((5, 4), 1.0)])
+@pytest.mark.parametrize(
+    "shape, sparsity", [((10, 6), 0.25), ((10, 6), 0.5), ((10, 6), 0.3), ((7, 3), 0.1), ((5, 4), 0.0), ((5, 4), 1.0)]
+)
 def test_sparse_sparsity_zeroes_ceil_fraction_of_every_column(shape, sparsity):
     w = init.sparse_(empty(shape), sparsity, std=1.0, generator=gen())
     zeros = math.ceil(sparsity * shape[0])  # PyTorch's count (0.3 · 10 rounds up to 4)
@@ -265,17 +278,20 @@ def test_sparse_sparsity_zero_count_equals_torch():
         )
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(k=5), r"k=5 must be an integer between 0 and the fan-in 4"),
-    (dict(k=-1), r"k=-1"),
-    (dict(k=2.5), r"k=2.5 must be an integer"),
-    (dict(k=True), r"k=True"),
-    (dict(), r"give exactly one of sparsity.*or k"),
-    (dict(sparsity=0.5, k=2), r"give exactly one of sparsity.*or k"),
-    (dict(sparsity=1.5), r"sparsity must be in \[0, 1\], got 1.5"),
-    (dict(sparsity=-0.1), r"sparsity must be in \[0, 1\]"),
-    (dict(sparsity=float("nan")), r"sparsity must be in \[0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(k=5), r"k=5 must be an integer between 0 and the fan-in 4"),
+        (dict(k=-1), r"k=-1"),
+        (dict(k=2.5), r"k=2.5 must be an integer"),
+        (dict(k=True), r"k=True"),
+        (dict(), r"give exactly one of sparsity.*or k"),
+        (dict(sparsity=0.5, k=2), r"give exactly one of sparsity.*or k"),
+        (dict(sparsity=1.5), r"sparsity must be in \[0, 1\], got 1.5"),
+        (dict(sparsity=-0.1), r"sparsity must be in \[0, 1\]"),
+        (dict(sparsity=float("nan")), r"sparsity must be in \[0, 1\]"),
+    ],
+)
 def test_sparse_rejects_bad_arguments(kwargs, message):
     w = empty((3, 4))
     with pytest.raises(ValueError, match=r"sparse_: " + message):
@@ -298,8 +314,13 @@ def re_shape(shape):
 
 
 def test_fan_based_initializers_reject_1d_tensors():
-    for fill in (init.xavier_normal_, init.xavier_uniform_, init.kaiming_normal_, init.kaiming_uniform_,
-                 init.lecun_normal_):
+    for fill in (
+        init.xavier_normal_,
+        init.xavier_uniform_,
+        init.kaiming_normal_,
+        init.kaiming_uniform_,
+        init.lecun_normal_,
+    ):
         with pytest.raises(ValueError, match=r"at least 2 dims"):
             fill(empty((5,)))
 

@@ -159,5 +159,14 @@ def test_group_norm_wrong_input():
 
 def test_layer_norm_wrong_input():
     raises(lambda: nn.LayerNorm(5)(zeros(2, 4)), "layer_norm", "(5,)", "(2, 4)")
-    raises(lambda: nn.LayerNorm((2, 3))(zeros(3,)), "layer_norm", "(2, 3)", "(3,)")
+    raises(
+        lambda: nn.LayerNorm((2, 3))(
+            zeros(
+                3,
+            )
+        ),
+        "layer_norm",
+        "(2, 3)",
+        "(3,)",
+    )
     raises(lambda: F.layer_norm(zeros(2, 4), 4, zeros(1), zeros(4)), "layer_norm", "weight", "(1,)", "(4,)")

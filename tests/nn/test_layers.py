@@ -145,9 +145,7 @@ def test_avg_pool2d(kwargs):
     gradcheck(lambda x: F.avg_pool2d(x, **kwargs), randn(0, (2, 2, 5, 6)))
 
 
-@pytest.mark.parametrize(
-    "output_size, hw", [(1, (3, 5)), ((1, 1), (4, 4)), (2, (4, 6)), ((3, 2), (6, 4))]
-)
+@pytest.mark.parametrize("output_size, hw", [(1, (3, 5)), ((1, 1), (4, 4)), (2, (4, 6)), ((3, 2), (6, 4))])
 def test_adaptive_avg_pool2d(output_size, hw):
     gradcheck(lambda x: F.adaptive_avg_pool2d(x, output_size), randn(0, (2, 2) + hw))
 
@@ -170,7 +168,9 @@ def test_batch_norm_training(shape, affine):
     if affine:
         gradcheck(
             lambda x, w, b: F.batch_norm(x, running_mean, running_var, w, b, training=True),
-            randn(0, shape) * 2 + 1, positive(1, (channels,)), randn(2, (channels,)),
+            randn(0, shape) * 2 + 1,
+            positive(1, (channels,)),
+            randn(2, (channels,)),
         )
     else:
         gradcheck(lambda x: F.batch_norm(x, running_mean, running_var, training=True), randn(0, shape) * 2 + 1)
@@ -189,14 +189,17 @@ def test_batch_norm_eval(shape, affine):
     if affine:
         gradcheck(
             lambda x, w, b: F.batch_norm(x, running_mean, running_var, w, b, training=False),
-            randn(0, shape), positive(1, (channels,)), randn(2, (channels,)),
+            randn(0, shape),
+            positive(1, (channels,)),
+            randn(2, (channels,)),
         )
     else:
         gradcheck(lambda x: F.batch_norm(x, running_mean, running_var, training=False), randn(0, shape))
 
 
-@pytest.mark.parametrize("layer, shape", [(nn.BatchNorm1d, (4, 3)), (nn.BatchNorm2d, (2, 3, 2, 2))],
-                         ids=["BatchNorm1d", "BatchNorm2d"])
+@pytest.mark.parametrize(
+    "layer, shape", [(nn.BatchNorm1d, (4, 3)), (nn.BatchNorm2d, (2, 3, 2, 2))], ids=["BatchNorm1d", "BatchNorm2d"]
+)
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 def test_batch_norm_module(layer, shape, training):
     module = layer(3)
@@ -214,7 +217,9 @@ def test_layer_norm(normalized_shape, shape, affine):
     if affine:
         gradcheck(
             lambda x, w, b: F.layer_norm(x, normalized_shape, w, b),
-            randn(0, shape), positive(1, norm_shape), randn(2, norm_shape),
+            randn(0, shape),
+            positive(1, norm_shape),
+            randn(2, norm_shape),
         )
     else:
         gradcheck(lambda x: F.layer_norm(x, normalized_shape), randn(0, shape))
@@ -226,7 +231,8 @@ def test_layer_norm_module():
 
 
 @pytest.mark.parametrize(
-    "groups, shape", [(2, (2, 4, 2, 2)), (3, (3, 6)), (1, (2, 3, 3)), (3, (2, 3, 2, 2))],
+    "groups, shape",
+    [(2, (2, 4, 2, 2)), (3, (3, 6)), (1, (2, 3, 3)), (3, (2, 3, 2, 2))],
     ids=["2-groups-4d", "3-groups-2d", "one-group", "group-per-channel"],
 )
 @pytest.mark.parametrize("affine", [True, False])
@@ -235,7 +241,9 @@ def test_group_norm(groups, shape, affine):
     if affine:
         gradcheck(
             lambda x, w, b: F.group_norm(x, groups, w, b),
-            randn(0, shape), positive(1, (channels,)), randn(2, (channels,)),
+            randn(0, shape),
+            positive(1, (channels,)),
+            randn(2, (channels,)),
         )
     else:
         gradcheck(lambda x: F.group_norm(x, groups), randn(0, shape))
@@ -303,8 +311,11 @@ def test_residual_with_shortcut():
 
 def test_resnet_basic_block():
     body = nn.Sequential(
-        nn.Conv2d(2, 2, 3, padding=1, bias=False), nn.BatchNorm2d(2), nn.Tanh(),
-        nn.Conv2d(2, 2, 3, padding=1, bias=False), nn.BatchNorm2d(2),
+        nn.Conv2d(2, 2, 3, padding=1, bias=False),
+        nn.BatchNorm2d(2),
+        nn.Tanh(),
+        nn.Conv2d(2, 2, 3, padding=1, bias=False),
+        nn.BatchNorm2d(2),
     )
     block = nn.Sequential(nn.Residual(body), nn.Tanh())
     check_module(block, randn(0, (2, 2, 3, 3)))

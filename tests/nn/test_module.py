@@ -23,9 +23,15 @@ def make_mlp(seed=0, dtype=np.float32):
 
 
 MLP_STATE_KEYS = [
-    "0.weight", "0.bias",
-    "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
-    "4.weight", "4.bias",
+    "0.weight",
+    "0.bias",
+    "1.weight",
+    "1.bias",
+    "1.running_mean",
+    "1.running_var",
+    "1.num_batches_tracked",
+    "4.weight",
+    "4.bias",
 ]
 
 
@@ -148,7 +154,11 @@ def test_named_parameters_use_pytorch_keys():
     assert model[0].weight is dict(model.named_parameters())["0.weight"]
     nested = Net()
     assert [name for name, _ in nested.named_parameters()] == [
-        "block.scale", "block.inner.weight", "block.inner.bias", "head.0.weight", "head.0.bias",
+        "block.scale",
+        "block.inner.weight",
+        "block.inner.bias",
+        "head.0.weight",
+        "head.0.bias",
     ]
     assert [name for name, _ in nested.named_parameters(prefix="net")][0] == "net.block.scale"
     assert [name for name, _ in nested.block.named_parameters(recurse=False)] == ["scale"]
@@ -583,6 +593,7 @@ def test_hooks_record_per_layer_activations_of_a_sequential():
     def recorder(name):
         def hook(module, inputs, output):
             activations[name] = output.data.copy()
+
         return hook
 
     handles = [module.register_forward_hook(recorder(name)) for name, module in model.named_children()]

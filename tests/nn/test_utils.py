@@ -189,7 +189,7 @@ def test_parameters_to_vector_is_differentiable():
     (parameters_to_vector(params) * dg.tensor(weights)).sum().backward()
     offset = 0
     for p in params:
-        np.testing.assert_array_equal(p.grad, weights[offset:offset + p.size].reshape(p.shape))
+        np.testing.assert_array_equal(p.grad, weights[offset : offset + p.size].reshape(p.shape))
         offset += p.size
 
 

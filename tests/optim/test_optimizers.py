@@ -31,8 +31,9 @@ class MLP:
 
     def __init__(self, dtype=dg.float64, seed=0):
         r = np.random.default_rng(seed)
-        self.model = nn.Sequential(nn.Linear(4, 8, dtype=dtype, generator=r), nn.Tanh(),
-                                   nn.Linear(8, 2, dtype=dtype, generator=r))
+        self.model = nn.Sequential(
+            nn.Linear(4, 8, dtype=dtype, generator=r), nn.Tanh(), nn.Linear(8, 2, dtype=dtype, generator=r)
+        )
         self.x = dg.tensor(r.standard_normal((16, 4)).astype(dtype))
         self.y = dg.tensor(r.standard_normal((16, 2)).astype(dtype))
         self.params = list(self.model.parameters())
@@ -67,8 +68,12 @@ def quadratic_grad(seed=0, n=6):
 
 
 def state_arrays(opt):
-    return [(i, key, value) for i, state in enumerate(opt.state.values()) for key, value in state.items()
-            if isinstance(value, np.ndarray)]
+    return [
+        (i, key, value)
+        for i, state in enumerate(opt.state.values())
+        for key, value in state.items()
+        if isinstance(value, np.ndarray)
+    ]
 
 
 def assert_same_state(a, b):
@@ -230,8 +235,9 @@ def test_momentum_equals_sgd_with_momentum_at_a_constant_lr():
             opt.step()
         np.testing.assert_allclose(seed_form.data, torch_form.data, rtol=1e-12, atol=0)
         # v = −lr·b
-        np.testing.assert_allclose(a.state[seed_form]["velocity"], -0.05 * b.state[torch_form]["momentum_buffer"],
-                                   rtol=1e-10, atol=0)
+        np.testing.assert_allclose(
+            a.state[seed_form]["velocity"], -0.05 * b.state[torch_form]["momentum_buffer"], rtol=1e-10, atol=0
+        )
 
 
 def test_momentum_defaults_are_the_seed_notes():
@@ -265,11 +271,14 @@ def test_each_group_uses_its_own_learning_rate():
     assert np.array_equal(a.data, np.full(3, -0.1)) and np.array_equal(b.data, np.full(2, -0.01))
 
 
-@pytest.mark.parametrize("make", [
-    lambda groups: optim.Adam(groups, lr=0.01),
-    lambda groups: optim.RMSprop(groups, lr=0.01, centered=True),
-    lambda groups: optim.SGD(groups, lr=0.05, momentum=0.9),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda groups: optim.Adam(groups, lr=0.01),
+        lambda groups: optim.RMSprop(groups, lr=0.01, centered=True),
+        lambda groups: optim.SGD(groups, lr=0.05, momentum=0.9),
+    ],
+)
 def test_groups_behave_as_separate_optimizers(make):
     """One optimizer with two groups steps exactly like two optimizers with one group each."""
     mlp = MLP()
@@ -464,8 +473,9 @@ def test_training_resumed_from_optimizer_and_schedule_state_continues_bit_identi
     opt_state, sched_state = opt.state_dict(), sched.state_dict()
 
     resumed = mlp.clone()
-    resumed_opt = optim.SGD([{"params": resumed.params[:2], "lr": 0.2}, {"params": resumed.params[2:]}], lr=0.05,
-                            momentum=0.9)
+    resumed_opt = optim.SGD(
+        [{"params": resumed.params[:2], "lr": 0.2}, {"params": resumed.params[2:]}], lr=0.05, momentum=0.9
+    )
     resumed_sched = SCHEDULES[name](resumed_opt)
     resumed_opt.load_state_dict(opt_state)
     resumed_sched.load_state_dict(sched_state)
@@ -562,21 +572,24 @@ def test_betas_outside_the_unit_interval_are_refused(cls, betas):
         cls(params(), betas=betas)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda ps: optim.SGD(ps, lr=0.1, weight_decay=-1e-4), "weight_decay"),
-    (lambda ps: optim.SGD(ps, lr=0.1, momentum=-0.9), "momentum"),
-    (lambda ps: optim.SGD(ps, lr=0.1, nesterov=True), "Nesterov"),
-    (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "Nesterov"),
-    (lambda ps: optim.SGD(ps, lr="0.1"), "number"),
-    (lambda ps: optim.SGD(ps, lr=float("nan")), "learning rate"),
-    (lambda ps: optim.Momentum(ps, momentum=1.0), "momentum"),
-    (lambda ps: optim.Adagrad(ps, lr_decay=-0.1), "lr_decay"),
-    (lambda ps: optim.Adagrad(ps, initial_accumulator_value=-1.0), "initial_accumulator_value"),
-    (lambda ps: optim.RMSprop(ps, alpha=-0.5), "alpha"),
-    (lambda ps: optim.RMSprop(ps, momentum=-0.5), "momentum"),
-    (lambda ps: optim.AdamW(ps, weight_decay=-0.01), "weight_decay"),
-    (lambda ps: optim.Adam([{"params": ps[:1], "lr": -1.0}, {"params": ps[1:]}]), "learning rate"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda ps: optim.SGD(ps, lr=0.1, weight_decay=-1e-4), "weight_decay"),
+        (lambda ps: optim.SGD(ps, lr=0.1, momentum=-0.9), "momentum"),
+        (lambda ps: optim.SGD(ps, lr=0.1, nesterov=True), "Nesterov"),
+        (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "Nesterov"),
+        (lambda ps: optim.SGD(ps, lr="0.1"), "number"),
+        (lambda ps: optim.SGD(ps, lr=float("nan")), "learning rate"),
+        (lambda ps: optim.Momentum(ps, momentum=1.0), "momentum"),
+        (lambda ps: optim.Adagrad(ps, lr_decay=-0.1), "lr_decay"),
+        (lambda ps: optim.Adagrad(ps, initial_accumulator_value=-1.0), "initial_accumulator_value"),
+        (lambda ps: optim.RMSprop(ps, alpha=-0.5), "alpha"),
+        (lambda ps: optim.RMSprop(ps, momentum=-0.5), "momentum"),
+        (lambda ps: optim.AdamW(ps, weight_decay=-0.01), "weight_decay"),
+        (lambda ps: optim.Adam([{"params": ps[:1], "lr": -1.0}, {"params": ps[1:]}]), "learning rate"),
+    ],
+)
 def test_bad_hyperparameters_are_refused(make, message):
     with pytest.raises(ValueError, match=message):
         make(params())
@@ -584,8 +597,13 @@ def test_bad_hyperparameters_are_refused(make, message):
 
 def test_numpy_scalars_are_numbers():
     p = nn.Parameter(np.ones(2, dtype=np.float32))
-    opt = optim.Adam([p], lr=np.float32(0.5), betas=(np.float64(0.9), np.float32(0.99)), eps=np.float32(1e-8),
-                     weight_decay=np.int64(0))
+    opt = optim.Adam(
+        [p],
+        lr=np.float32(0.5),
+        betas=(np.float64(0.9), np.float32(0.99)),
+        eps=np.float32(1e-8),
+        weight_decay=np.int64(0),
+    )
     p.grad = np.ones(2, dtype=np.float32)
     opt.step()
     np.testing.assert_allclose(p.data, [0.5, 0.5], rtol=1e-6)
@@ -600,8 +618,9 @@ def test_params_must_be_an_iterable_of_parameters(bad):
         optim.SGD(bad, lr=0.1)
 
 
-@pytest.mark.parametrize("bad", [[np.zeros(3)], [1.0, 2.0], [dg.tensor(np.arange(3))]],
-                         ids=["ndarray", "floats", "integer-tensor"])
+@pytest.mark.parametrize(
+    "bad", [[np.zeros(3)], [1.0, 2.0], [dg.tensor(np.arange(3))]], ids=["ndarray", "floats", "integer-tensor"]
+)
 def test_only_floating_tensors_can_be_optimized(bad):
     with pytest.raises(TypeError, match="Adam: can only optimize"):
         optim.Adam(bad)
@@ -625,9 +644,16 @@ def test_a_parameter_passed_twice_is_refused():
     assert len(opt.param_groups) == 1
 
 
-@pytest.mark.parametrize("source, target", [
-    (optim.Adam, optim.AdamW), (optim.AdamW, optim.Adam), (optim.SGD, optim.Momentum), (optim.RMSprop, optim.Adagrad),
-], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "source, target",
+    [
+        (optim.Adam, optim.AdamW),
+        (optim.AdamW, optim.Adam),
+        (optim.SGD, optim.Momentum),
+        (optim.RMSprop, optim.Adagrad),
+    ],
+    ids=lambda c: c.__name__,
+)
 def test_state_dict_of_another_optimizer_type_is_refused(source, target):
     mlp = MLP()
     opt = source(mlp.params, lr=0.01)

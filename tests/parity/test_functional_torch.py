@@ -85,8 +85,20 @@ def test_activation_of_signed_zeros_nan_and_inf(name, size):
     np.testing.assert_array_equal(np.signbit(ours[zeros]), np.signbit(theirs[zeros]))
 
 
-SOFTMAX_DIMS = [((1,), 0), ((7,), 0), ((7,), -1), ((3, 4), 0), ((3, 4), 1), ((3, 4), -1), ((3, 4), -2),
-                ((2, 3, 4), 0), ((2, 3, 4), 1), ((2, 3, 4), 2), ((2, 3, 4), -1), ((2, 3, 4), -3)]
+SOFTMAX_DIMS = [
+    ((1,), 0),
+    ((7,), 0),
+    ((7,), -1),
+    ((3, 4), 0),
+    ((3, 4), 1),
+    ((3, 4), -1),
+    ((3, 4), -2),
+    ((2, 3, 4), 0),
+    ((2, 3, 4), 1),
+    ((2, 3, 4), 2),
+    ((2, 3, 4), -1),
+    ((2, 3, 4), -3),
+]
 
 
 @pytest.mark.parametrize("shape, dim", SOFTMAX_DIMS, ids=str)
@@ -174,7 +186,6 @@ CE_OPTIONS = {
     "weight ignore": (True, 2, 0.0),
     "all": (True, -100, 0.25),
 }
-
 
 
 def ce_kwargs(shape, option, seed):
@@ -393,14 +404,18 @@ def test_binary_cross_entropy_with_logits(shape, weight_kind, pos_weighted, redu
             t, target, weight=weight, reduction=reduction, pos_weight=pos_weight
         ),
         lambda t: TF.binary_cross_entropy_with_logits(
-            t, torch.tensor(target), weight=_torch_or_none(weight), reduction=reduction,
+            t,
+            torch.tensor(target),
+            weight=_torch_or_none(weight),
+            reduction=reduction,
             pos_weight=_torch_or_none(pos_weight),
         ),
         x,
         seed=94,
     )
     dg_loss = nn.BCEWithLogitsLoss(
-        weight=None if weight is None else dg.tensor(weight), reduction=reduction,
+        weight=None if weight is None else dg.tensor(weight),
+        reduction=reduction,
         pos_weight=None if pos_weight is None else dg.tensor(pos_weight),
     )
     torch_loss = torch.nn.BCEWithLogitsLoss(

@@ -119,8 +119,9 @@ def test_conv2d(case, bias, conv_path):
     check_modules(ours, theirs, rng(2).standard_normal((2, 3, 9, 8)))
 
 
-@pytest.mark.parametrize("kwargs", [dict(padding=1), dict(padding=2, dilation=2), dict()],
-                         ids=["pad1", "dilated", "valid"])
+@pytest.mark.parametrize(
+    "kwargs", [dict(padding=1), dict(padding=2, dilation=2), dict()], ids=["pad1", "dilated", "valid"]
+)
 def test_conv2d_deep_columns_in_chunks(kwargs, monkeypatch):
     """16 channels of 3×3 (144 column rows): the row-run path of the defaults, its batch of 5 in
     chunks of 2, 2 and 1."""
@@ -155,8 +156,11 @@ def test_max_pool2d(kwargs):
     check_modules(nn.MaxPool2d(**kwargs), tnn.MaxPool2d(**kwargs), x)
 
 
-@pytest.mark.parametrize("kwargs", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
-                                    dict(kernel_size=2, stride=1, dilation=2)], ids=["k2", "k3-s2-p1", "dilated"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2, stride=1, dilation=2)],
+    ids=["k2", "k3-s2-p1", "dilated"],
+)
 def test_max_pool2d_without_a_graph(kwargs):
     """Without a backward to come (no_grad, or an input that needs no gradient) max pooling skips
     recording which element won: the same maxima, ties and padding included."""

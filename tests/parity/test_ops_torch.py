@@ -69,8 +69,11 @@ def test_maximum_minimum_split_ties_in_half(op):
     a = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]])
     b = np.array([1.0, 5.0, 3.0])  # ties at columns 0 and 2 of row 0
     check_op(getattr(dg, op), getattr(torch, op), a, b)
-    check_op(lambda x: getattr(dg, op)(x, 0.0), lambda x: getattr(torch, op)(x, torch.tensor(0.0, dtype=x.dtype)),
-             np.array([-1.0, 0.0, 2.0]))
+    check_op(
+        lambda x: getattr(dg, op)(x, 0.0),
+        lambda x: getattr(torch, op)(x, torch.tensor(0.0, dtype=x.dtype)),
+        np.array([-1.0, 0.0, 2.0]),
+    )
 
 
 @pytest.mark.parametrize("exponent", [0, 1, 2, 3, -1, 0.5, 1.5, -2.5])
@@ -113,10 +116,19 @@ def test_where(shape_triple, seed):
     shape_c, shape_a, shape_b = shape_triple
     condition = np.asarray(rng(seed).random(shape_c) < 0.5)
     tc = torch.from_numpy(condition)
-    check_op(lambda a, b: dg.where(condition, a, b), lambda a, b: torch.where(tc, a, b),
-             randn(seed, shape_a), randn(seed + 1, shape_b), seed=seed)
-    check_op(lambda a: dg.where(dg.tensor(condition), a, 0.0), lambda a: torch.where(tc, a, 0.0),
-             randn(seed, shape_a), seed=seed)
+    check_op(
+        lambda a, b: dg.where(condition, a, b),
+        lambda a, b: torch.where(tc, a, b),
+        randn(seed, shape_a),
+        randn(seed + 1, shape_b),
+        seed=seed,
+    )
+    check_op(
+        lambda a: dg.where(dg.tensor(condition), a, 0.0),
+        lambda a: torch.where(tc, a, 0.0),
+        randn(seed, shape_a),
+        seed=seed,
+    )
 
 
 @SETTINGS
@@ -361,8 +373,9 @@ def test_concatenate_stack(shape, seed, data):
 def test_pad(shape, seed, data, value):
     pairs = [(data.draw(st.integers(0, 2)), data.draw(st.integers(0, 2))) for _ in shape]
     flat = tuple(w for pair in reversed(pairs) for w in pair)  # torch: from the last dim
-    check_op(lambda t: dg.pad(t, pairs, value=value), lambda t: F.pad(t, flat, value=value),
-             randn(seed, shape), seed=seed)
+    check_op(
+        lambda t: dg.pad(t, pairs, value=value), lambda t: F.pad(t, flat, value=value), randn(seed, shape), seed=seed
+    )
 
 
 @SETTINGS
@@ -421,8 +434,9 @@ MIXED_TENSOR_CASES = {
     "float32 ** int64": lambda f, i, d0: f**i,
     "int64 ** float32": lambda f, i, d0: i**f,
     "maximum(float32, int64)": lambda f, i, d0: f.maximum(i),
-    "where(float32, int64)": lambda f, i, d0: dg.where(f.data > 1.5, f, i) if isinstance(f, dg.Tensor)
-    else torch.where(f > 1.5, f, i),
+    "where(float32, int64)": lambda f, i, d0: (
+        dg.where(f.data > 1.5, f, i) if isinstance(f, dg.Tensor) else torch.where(f > 1.5, f, i)
+    ),
     "float32 + float64 0-d": lambda f, i, d0: f + d0,
     "float64 0-d * float32": lambda f, i, d0: d0 * f,
     "int64 + float64 0-d": lambda f, i, d0: i + d0,
@@ -434,10 +448,16 @@ MIXED_TENSOR_CASES = {
 def test_mixed_dtype_tensors_promote_as_pytorch(case):
     fn = MIXED_TENSOR_CASES[case]
     values, integers = np.array([0.5, 1.5, 2.5]), np.array([1, 2, 3])
-    ours_in = (dg.tensor(values.astype(np.float32), requires_grad=True), dg.tensor(integers),
-               dg.tensor(np.float64(2.0), requires_grad=True))
-    theirs_in = (torch.tensor(values, dtype=torch.float32, requires_grad=True), torch.tensor(integers),
-                 torch.tensor(2.0, dtype=torch.float64, requires_grad=True))
+    ours_in = (
+        dg.tensor(values.astype(np.float32), requires_grad=True),
+        dg.tensor(integers),
+        dg.tensor(np.float64(2.0), requires_grad=True),
+    )
+    theirs_in = (
+        torch.tensor(values, dtype=torch.float32, requires_grad=True),
+        torch.tensor(integers),
+        torch.tensor(2.0, dtype=torch.float64, requires_grad=True),
+    )
     ours, theirs = fn(*ours_in), fn(*theirs_in)
     assert str(ours.dtype) == str(theirs.dtype).removeprefix("torch."), (ours.dtype, theirs.dtype)
     np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-6)

@@ -59,8 +59,7 @@ OPTIMIZERS = {
     "adagrad-accumulator": ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.5)),
     "adagrad-weight-decay": ("Adagrad", dict(lr=0.1, weight_decay=0.1)),
     "adagrad-seed-delta": ("Adagrad", dict(lr=0.1, eps=1e-7)),
-    "adagrad-all": ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.05, initial_accumulator_value=0.1,
-                                    eps=1e-7)),
+    "adagrad-all": ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.05, initial_accumulator_value=0.1, eps=1e-7)),
     "rmsprop": ("RMSprop", dict(lr=0.01)),
     "rmsprop-alpha": ("RMSprop", dict(lr=0.001, alpha=0.9)),
     "rmsprop-momentum": ("RMSprop", dict(lr=0.01, momentum=0.9)),
@@ -125,8 +124,9 @@ def mlp(seed=0):
     The targets come from a teacher of the same shape with larger weights, so the gradients stay
     informative for the 100 steps (see :func:`quadratic` on why the run must not settle)."""
     r = np.random.default_rng(seed)
-    model = nn.Sequential(nn.Linear(5, 16, dtype=dg.float64, generator=r), nn.Tanh(),
-                          nn.Linear(16, 3, dtype=dg.float64, generator=r))
+    model = nn.Sequential(
+        nn.Linear(5, 16, dtype=dg.float64, generator=r), nn.Tanh(), nn.Linear(16, 3, dtype=dg.float64, generator=r)
+    )
     x = r.standard_normal((64, 5))
     w1, b1, w2, b2 = (r.standard_normal(shape) for shape in [(16, 5), (16,), (3, 16), (3,)])
     y = np.tanh(x @ w1.T + b1) @ w2.T + b2
@@ -159,8 +159,9 @@ def assert_same_trajectory(problem, dg_opt, torch_opt, steps=STEPS, schedulers=(
             dg_sched.step()
             torch_sched.step()
         for i, (p, tp) in enumerate(zip(problem.dg_params, problem.torch_params, strict=True)):
-            np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=RTOL, atol=0,
-                                       err_msg=f"parameter {i} after step {step}")
+            np.testing.assert_allclose(
+                p.data, tp.detach().numpy(), rtol=RTOL, atol=0, err_msg=f"parameter {i} after step {step}"
+            )
 
 
 def groups_of(params, extra):
@@ -177,8 +178,9 @@ def groups_of(params, extra):
 def test_trajectory_matches_torch(case, problem):
     name, kwargs = OPTIMIZERS[case]
     p = PROBLEMS[problem]()
-    assert_same_trajectory(p, getattr(optim, name)(p.dg_params, **kwargs),
-                           getattr(torch.optim, name)(p.torch_params, **kwargs))
+    assert_same_trajectory(
+        p, getattr(optim, name)(p.dg_params, **kwargs), getattr(torch.optim, name)(p.torch_params, **kwargs)
+    )
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"])
@@ -200,22 +202,32 @@ GROUP_OVERRIDES = {
 def test_parameter_groups_match_torch(name):
     group, defaults = GROUP_OVERRIDES[name]
     p = mlp(seed=2)
-    assert_same_trajectory(p, getattr(optim, name)(groups_of(p.dg_params, group), **defaults),
-                           getattr(torch.optim, name)(groups_of(p.torch_params, group), **defaults))
+    assert_same_trajectory(
+        p,
+        getattr(optim, name)(groups_of(p.dg_params, group), **defaults),
+        getattr(torch.optim, name)(groups_of(p.torch_params, group), **defaults),
+    )
 
 
-@pytest.mark.parametrize("name, kwargs, schedule", [
-    ("SGD", dict(lr=0.1, momentum=0.9), ("StepLR", dict(step_size=10, gamma=0.5))),
-    ("Adam", dict(lr=0.02), ("CosineAnnealingLR", dict(T_max=60, eta_min=1e-3))),
-    ("RMSprop", dict(lr=0.01, centered=True), ("LinearLR", dict(start_factor=0.1, total_iters=20))),
-])
+@pytest.mark.parametrize(
+    "name, kwargs, schedule",
+    [
+        ("SGD", dict(lr=0.1, momentum=0.9), ("StepLR", dict(step_size=10, gamma=0.5))),
+        ("Adam", dict(lr=0.02), ("CosineAnnealingLR", dict(T_max=60, eta_min=1e-3))),
+        ("RMSprop", dict(lr=0.01, centered=True), ("LinearLR", dict(start_factor=0.1, total_iters=20))),
+    ],
+)
 def test_scheduled_trajectory_matches_torch(name, kwargs, schedule):
     schedule_name, schedule_kwargs = schedule
     p = mlp(seed=3)
     dg_opt = getattr(optim, name)(p.dg_params, **kwargs)
     torch_opt = getattr(torch.optim, name)(p.torch_params, **kwargs)
-    schedulers = [(getattr(lr_scheduler, schedule_name)(dg_opt, **schedule_kwargs),
-                   getattr(torch.optim.lr_scheduler, schedule_name)(torch_opt, **schedule_kwargs))]
+    schedulers = [
+        (
+            getattr(lr_scheduler, schedule_name)(dg_opt, **schedule_kwargs),
+            getattr(torch.optim.lr_scheduler, schedule_name)(torch_opt, **schedule_kwargs),
+        )
+    ]
     assert_same_trajectory(p, dg_opt, torch_opt, schedulers=schedulers)
 
 
@@ -224,8 +236,9 @@ def test_scheduled_trajectory_matches_torch(name, kwargs, schedule):
 
 
 def keyword_defaults(cls):
-    return {name: p.default for name, p in inspect.signature(cls).parameters.items() if name not in ("params",
-                                                                                                        "optimizer")}
+    return {
+        name: p.default for name, p in inspect.signature(cls).parameters.items() if name not in ("params", "optimizer")
+    }
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"])
@@ -237,8 +250,9 @@ def test_optimizer_arguments_and_defaults_are_torchs(name):
         assert default == theirs[argument], f"{name}({argument}=...): default {default!r}, torch {theirs[argument]!r}"
 
 
-@pytest.mark.parametrize("name", ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
-                                  "ReduceLROnPlateau"])
+@pytest.mark.parametrize(
+    "name", ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "ReduceLROnPlateau"]
+)
 def test_scheduler_arguments_and_defaults_are_torchs(name):
     ours = keyword_defaults(getattr(lr_scheduler, name))
     theirs = keyword_defaults(getattr(torch.optim.lr_scheduler, name))
@@ -268,8 +282,9 @@ SCHEDULES = {
 def twin_optimizers(lrs=BASE_LRS):
     """A deepgrad and a torch SGD with one group per learning rate (the parameters never get a gradient)."""
     dg_opt = optim.SGD([{"params": [nn.Parameter(np.zeros(2))], "lr": lr} for lr in lrs])
-    torch_opt = torch.optim.SGD([{"params": [torch.zeros(2, dtype=torch.float64, requires_grad=True)], "lr": lr}
-                                 for lr in lrs])
+    torch_opt = torch.optim.SGD(
+        [{"params": [torch.zeros(2, dtype=torch.float64, requires_grad=True)], "lr": lr} for lr in lrs]
+    )
     return dg_opt, torch_opt
 
 

@@ -20,8 +20,11 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WIDTH = 1400
 
-RUNS = {"adam-lr-3e-3": [], "adam-lr-3e-2": ["--lr", "0.03"],
-        "tanh-monitored": ["--activation", "tanh", "--monitor", "--monitor-every", "2"]}
+RUNS = {
+    "adam-lr-3e-3": [],
+    "adam-lr-3e-2": ["--lr", "0.03"],
+    "tanh-monitored": ["--activation", "tanh", "--monitor", "--monitor-every", "2"],
+}
 
 
 def browser():
@@ -34,8 +37,13 @@ def browser():
             pytest.skip(f"needs {path} (apt-get install {package})")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     f"--window-size={WIDTH},1000"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={WIDTH},1000",
+    ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
@@ -44,10 +52,29 @@ def browser():
 def train_runs(root):
     """The runs of RUNS, trained at the same time as subprocesses of `deepgrad train`."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MPLBACKEND="Agg")
-    processes = [subprocess.Popen([sys.executable, "-m", "deepgrad", "train", "--epochs", "3", "--train-size", "200",
-                                   "--out", str(root / name), "--quiet", *flags],
-                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for name, flags in RUNS.items()]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "deepgrad",
+                "train",
+                "--epochs",
+                "3",
+                "--train-size",
+                "200",
+                "--out",
+                str(root / name),
+                "--quiet",
+                *flags,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, flags in RUNS.items()
+    ]
     for process in processes:
         output = process.communicate(timeout=300)[0]
         assert process.returncode == 0, output
@@ -67,18 +94,20 @@ def test_the_report_renders_in_a_browser(tmp_path):
         report = write_report(train_runs(tmp_path), tmp_path / "report.html")
         driver.get(report.as_uri())
         charts = driver.find_elements("css selector", ".charts svg")
-        assert len(charts) == 7   # loss, accuracy, lr; the monitored run's gradient flow, update size, dead units,
+        assert len(charts) == 7  # loss, accuracy, lr; the monitored run's gradient flow, update size, dead units,
         #                           and saturated outputs (tanh saturates)
         for chart in charts:
             label = chart.get_attribute("aria-label")
             assert chart.is_displayed(), label
-            size = driver.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height]",
-                                         chart)
+            size = driver.execute_script(
+                "const r = arguments[0].getBoundingClientRect(); return [r.width, r.height]", chart
+            )
             assert min(size) > 100, (label, size)
             drawn = driver.execute_script("return arguments[0].querySelectorAll('path, line, use').length", chart)
             assert drawn > 10, label
         legend_names = driver.execute_script(
-            "return Array.from(document.querySelectorAll('.charts svg text')).map(t => t.textContent)")
+            "return Array.from(document.querySelectorAll('.charts svg text')).map(t => t.textContent)"
+        )
         assert all(legend_names.count(name) == 3 for name in RUNS), legend_names
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert not errors, errors

@@ -6,8 +6,9 @@ import sys
 
 
 def deepgrad(*args):
-    return subprocess.run([sys.executable, "-m", "deepgrad", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "deepgrad", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_report_command_writes_the_page_and_refuses_a_directory_that_is_not_a_run(tmp_path):

@@ -37,45 +37,50 @@ def peaked(params, report):
 
 def test_spaces_sample_within_their_ranges_and_types():
     rng = np.random.default_rng(0)
-    draws = {space: [space.sample(rng) for _ in range(2000)]
-             for space in (Uniform(-1, 1), LogUniform(1e-6, 1e-2), IntUniform(2, 5), IntLogUniform(1, 1000))}
+    draws = {
+        space: [space.sample(rng) for _ in range(2000)]
+        for space in (Uniform(-1, 1), LogUniform(1e-6, 1e-2), IntUniform(2, 5), IntLogUniform(1, 1000))
+    }
     for space, values in draws.items():
         assert all(space.lo <= v <= space.hi for v in values), space
     assert all(isinstance(v, int) for v in draws[IntUniform(2, 5)]) and set(draws[IntUniform(2, 5)]) == {2, 3, 4, 5}
     decades = np.histogram(np.log10(draws[LogUniform(1e-6, 1e-2)]), bins=[-6, -5, -4, -3, -2])[0]
-    assert decades.min() > 400                                 # each decade about equally likely
+    assert decades.min() > 400  # each decade about equally likely
     assert sum(v < 10 for v in draws[IntLogUniform(1, 1000)]) > 400
     assert Choice(["a", [1, 2]]).sample(rng) in ("a", [1, 2])
 
 
 def test_narrowing_spans_the_best_widened_and_clipped():
     space = LogUniform(1e-6, 1e-2)
-    narrow = space.narrowed([1e-4, 1e-3])                     # span 1 decade, +0.25 decade each side
-    assert narrow.lo == pytest.approx(10 ** -4.25) and narrow.hi == pytest.approx(10 ** -2.75)
-    assert space.narrowed([1e-6, 1e-5]).lo == 1e-6            # never beyond the original range
-    single = space.narrowed([1e-4])                            # one value: 5 % of the original range each side
-    assert single.lo == pytest.approx(10 ** -4.2) and single.hi == pytest.approx(10 ** -3.8)
+    narrow = space.narrowed([1e-4, 1e-3])  # span 1 decade, +0.25 decade each side
+    assert narrow.lo == pytest.approx(10**-4.25) and narrow.hi == pytest.approx(10**-2.75)
+    assert space.narrowed([1e-6, 1e-5]).lo == 1e-6  # never beyond the original range
+    single = space.narrowed([1e-4])  # one value: 5 % of the original range each side
+    assert single.lo == pytest.approx(10**-4.2) and single.hi == pytest.approx(10**-3.8)
     assert single.narrowed([1e-4]).bounds == (1e-6, 1e-2)
     assert IntUniform(1, 100).narrowed([10, 20]) == IntUniform(5, 25, bounds=(1, 100))  # ±4.95, rounded outwards
     assert Choice(["a", "b", "c"]).narrowed(["c", "a", "c"]) == Choice(["a", "c"])
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: Uniform(1, 1), "lo must be below hi"),
-    (lambda: LogUniform(0, 1), "a log-scale range needs positive bounds"),
-    (lambda: Uniform(0, float("inf")), "bounds must be finite numbers"),
-    (lambda: IntUniform(1, 2.5), "bounds must be finite integers"),
-    (lambda: Choice([]), "needs at least one option"),
-    (lambda: Choice("abc"), "options must be a list of values"),              # never its letters
-    (lambda: Choice({"a": 1}), "options must be a list of values"),
-    (lambda: random_search(peaked, {"x": LogUniform(1e-6, 1)}, 3, scheduler=object()), "scheduler must be None"),
-    (lambda: random_search(peaked, {"x": LogUniform(1e-6, 1)}, 3, executor=object()), "executor must be serial"),
-    (lambda: random_search(peaked, {}, 3), "expected a non-empty dict"),
-    (lambda: random_search(peaked, {"x": (1, 2)}, 3), r"\['x'\] are not spaces"),
-    (lambda: random_search(peaked, {"x": LogUniform(1e-6, 1)}, 3, keep=0), r"keep must be in \(0, 1\]"),
-    (lambda: random_search(peaked, {"x": LogUniform(1e-6, 1)}, 0), "trials must be a whole number >= 1"),
-    (lambda: random_search(peaked, {"x": LogUniform(1e-6, 1)}, 3, executor="mpi"), "unknown executor 'mpi'"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: Uniform(1, 1), "lo must be below hi"),
+        (lambda: LogUniform(0, 1), "a log-scale range needs positive bounds"),
+        (lambda: Uniform(0, float("inf")), "bounds must be finite numbers"),
+        (lambda: IntUniform(1, 2.5), "bounds must be finite integers"),
+        (lambda: Choice([]), "needs at least one option"),
+        (lambda: Choice("abc"), "options must be a list of values"),  # never its letters
+        (lambda: Choice({"a": 1}), "options must be a list of values"),
+        (lambda: random_search(peaked, {"x": LogUniform(1e-6, 1)}, 3, scheduler=object()), "scheduler must be None"),
+        (lambda: random_search(peaked, {"x": LogUniform(1e-6, 1)}, 3, executor=object()), "executor must be serial"),
+        (lambda: random_search(peaked, {}, 3), "expected a non-empty dict"),
+        (lambda: random_search(peaked, {"x": (1, 2)}, 3), r"\['x'\] are not spaces"),
+        (lambda: random_search(peaked, {"x": LogUniform(1e-6, 1)}, 3, keep=0), r"keep must be in \(0, 1\]"),
+        (lambda: random_search(peaked, {"x": LogUniform(1e-6, 1)}, 0), "trials must be a whole number >= 1"),
+        (lambda: random_search(peaked, {"x": LogUniform(1e-6, 1)}, 3, executor="mpi"), "unknown executor 'mpi'"),
+    ],
+)
 def test_bad_searches_are_clear_errors(make, message):
     with pytest.raises(ValueError, match=message):
         make()
@@ -101,12 +106,12 @@ def test_each_round_narrows_around_the_optimum():
 def test_asha_keeps_the_top_third_at_each_rung():
     asha = ASHA(min_epochs=1, reduction=3)
     assert [e for e in range(1, 30) if asha.is_rung(e)] == [1, 3, 9, 27]
-    assert asha.should_stop(1, 0.5) is False                   # the first at a rung goes on
-    assert asha.should_stop(1, 0.2) is True                    # 2 reported: only the best ⌈2/3⌉ = 1 goes on
+    assert asha.should_stop(1, 0.5) is False  # the first at a rung goes on
+    assert asha.should_stop(1, 0.2) is True  # 2 reported: only the best ⌈2/3⌉ = 1 goes on
     assert asha.should_stop(1, 0.9) is False
-    assert asha.should_stop(1, 0.6) is False                   # 4 reported: the best 2 are 0.9 and 0.6
-    assert asha.should_stop(1, 0.55) is True                   # 5 reported: still the best 2
-    assert asha.should_stop(2, 0.0) is False                   # not a rung
+    assert asha.should_stop(1, 0.6) is False  # 4 reported: the best 2 are 0.9 and 0.6
+    assert asha.should_stop(1, 0.55) is True  # 5 reported: still the best 2
+    assert asha.should_stop(2, 0.0) is False  # not a rung
     assert ASHA(mode="min").should_stop(1, float("nan")) is True
 
 
@@ -118,7 +123,7 @@ def test_asha_stops_the_worse_trials_early_and_saves_their_epochs():
     assert statuses.count("pruned") >= 15 and "finished" in statuses
     epochs = sum(len(t.scores) for t in stopped.trials.values())
     assert epochs < 0.6 * sum(len(t.scores) for t in full.trials.values())
-    assert stopped.best.params == full.best.params             # the best trial is never stopped here
+    assert stopped.best.params == full.best.params  # the best trial is never stopped here
     for trial in stopped.trials.values():
         if trial.status == "pruned":
             assert trial.score == trial.scores[-1][1] and trial.scores[-1][0] in (1, 3)
@@ -135,8 +140,9 @@ def test_the_same_seed_gives_the_same_trials_on_every_executor():
 
 
 def test_asha_on_the_local_executor_shares_its_rungs(tmp_path):
-    study = random_search(peaked, {"x": LogUniform(1e-6, 1.0)}, trials=12, seed=5, scheduler="asha",
-                          executor="local", n_jobs=2)
+    study = random_search(
+        peaked, {"x": LogUniform(1e-6, 1.0)}, trials=12, seed=5, scheduler="asha", executor="local", n_jobs=2
+    )
     assert [t.status for t in study.trials.values()].count("pruned") >= 6
 
 
@@ -169,13 +175,14 @@ def test_a_study_file_resumes_and_survives_a_torn_last_line(tmp_path):
     first = random_search(counted, {"x": LogUniform(1e-6, 1.0)}, trials=5, rounds=2, seed=4, study=str(path))
     lines = path.read_text().splitlines()
     assert len(lines) == 10 and all(json.loads(line)["status"] == "finished" for line in lines)
-    path.write_text("\n".join(lines[:6]) + "\n" + lines[6][:25])          # crashed while writing trial 6
+    path.write_text("\n".join(lines[:6]) + "\n" + lines[6][:25])  # crashed while writing trial 6
     calls.clear()
     resumed = random_search(counted, {"x": LogUniform(1e-6, 1.0)}, trials=5, rounds=2, seed=4, study=str(path))
-    assert len(calls) == 4                                                  # trials 6..9 only
+    assert len(calls) == 4  # trials 6..9 only
     assert [resumed.trials[i].params for i in range(10)] == [first.trials[i].params for i in range(10)]
-    assert resumed.notes == [f"study file {path}: its last line was torn (a crash while writing it); "
-                             "that trial is run again"]
+    assert resumed.notes == [
+        f"study file {path}: its last line was torn (a crash while writing it); that trial is run again"
+    ]
     assert len(path.read_text().splitlines()) == 10
     reopened = Study(str(path))
     assert len(reopened) == 10 and reopened.best.number == first.best.number
@@ -208,7 +215,7 @@ def test_a_search_over_training_options_on_digits():
     assert len(study) == 4 and all(t.status == "finished" for t in study.trials.values())
     for trial in study.trials.values():
         assert [epoch for epoch, _ in trial.scores] == [1, 2] and 0 <= trial.score <= 1
-        assert trial.score == trial.scores[-1][1]                         # the last epoch's validation accuracy
+        assert trial.score == trial.scores[-1][1]  # the last epoch's validation accuracy
     with pytest.raises(ValueError, match=r"unknown options \['learning_rate'\]; valid: dataset"):
         objective.check_space({"learning_rate": LogUniform(1e-4, 1e-1)})
 

@@ -17,9 +17,29 @@ def environment():
 def test_search_writes_study_figure_and_a_best_toml_that_trains(tmp_path):
     out = tmp_path / "search"
     space = tmp_path / "space.toml"
-    space.write_text('[lr]\nlog_uniform = [1e-4, 1e-1]\n[hidden]\nchoice = [[16], [32]]\n')
-    command = [sys.executable, "-m", "deepgrad", "search", "--epochs", "2", "--train-size", "300", "--trials", "4",
-               "--rounds", "2", "--space", str(space), "--scheduler", "asha", "--jobs", "2", "--out", str(out)]
+    space.write_text("[lr]\nlog_uniform = [1e-4, 1e-1]\n[hidden]\nchoice = [[16], [32]]\n")
+    command = [
+        sys.executable,
+        "-m",
+        "deepgrad",
+        "search",
+        "--epochs",
+        "2",
+        "--train-size",
+        "300",
+        "--trials",
+        "4",
+        "--rounds",
+        "2",
+        "--space",
+        str(space),
+        "--scheduler",
+        "asha",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env=environment(), timeout=300)
     assert done.returncode == 0, done.stderr
     assert sorted(os.listdir(out)) == ["best.toml", "search.json", "search.png", "study.jsonl"]
@@ -31,33 +51,54 @@ def test_search_writes_study_figure_and_a_best_toml_that_trains(tmp_path):
     best = max((t for t in trials if t["status"] != "failed"), key=lambda t: t["score"])
     text = (out / "best.toml").read_text()
     assert f"lr = {best['params']['lr']!r}" in text and "train_size = 300" in text
-    trained = subprocess.run([sys.executable, "-m", "deepgrad", "train", "--config", str(out / "best.toml"),
-                              "--quiet", "--out", str(tmp_path / "best")], capture_output=True, text=True,
-                             env=environment(), timeout=300)
+    trained = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deepgrad",
+            "train",
+            "--config",
+            str(out / "best.toml"),
+            "--quiet",
+            "--out",
+            str(tmp_path / "best"),
+        ],
+        capture_output=True,
+        text=True,
+        env=environment(),
+        timeout=300,
+    )
     assert trained.returncode == 0, trained.stderr
     again = subprocess.run(command, capture_output=True, text=True, env=environment(), timeout=300)
     assert again.returncode == 0 and len((out / "study.jsonl").read_text().splitlines()) == 8  # resumed: all done
 
 
-@pytest.mark.parametrize("space, extra, fragment", [
-    ('[learning_rate]\nlog_uniform = [1e-4, 1e-1]\n', [], "unknown options ['learning_rate']; valid: dataset"),
-    ('[lr]\nlog_uniform = [1e-1, 1e-4]\n', [], "[lr] log_uniform = [0.1, 0.0001]: LogUniform: lo must be below hi"),
-    ('[lr]\nlog_uniform = [0, 1e-1]\n', [], "a log-scale range needs positive bounds"),
-    ('[lr]\nlog_uniform = [1e-4, 1e-2, 1e-1]\n', [], "[lr] log_uniform = [0.0001, 0.01, 0.1]: expected [lo, hi]"),
-    ('[lr]\nnormal = [0, 1]\n', [], "[lr] must hold one of uniform, log_uniform"),
-    ('', [], "names no option to search"),
-    ('[lr]\nlog_uniform = [1e-4, 1e-1]\n', ["--keep-fraction", "1.5"], "keep must be in (0, 1]"),
-    ('[lr]\nlog_uniform = [1e-4, 1e-1]\n', ["--trials", "0"], "trials must be a whole number >= 1"),
-    # values the training options' schema refuses: before any trial, naming the file and the option
-    ('[lr]\nchoice = [0.01, "fast", true]\n', [], "[lr] choice 'fast': lr must be of type float, got 'fast'"),
-    ('[optimizer]\nchoice = "abc"\n', [], "[optimizer] choice = 'abc': Choice: options must be a list of values"),
-    ('[optimizer]\nchoice = ["sgd", "sgdd"]\n', [], "[optimizer] choice 'sgdd': unknown optimizer 'sgdd'; valid: sgd"),
-    ('[optimizer]\nlog_uniform = [1, 2]\n', [], "[optimizer] LogUniform draws numbers, but optimizer takes str"),
-    ('[batch_size]\nuniform = [16, 64]\n', [], "[batch_size] Uniform draws fractions, but batch_size takes whole"),
-    ('[dropout]\nuniform = [0, 2]\n', [], "[dropout] bound 2.0: dropout must be in [0, 1], got 2.0"),
-    ('[hidden]\nchoice = [[16], 32]\n', [], "[hidden] choice 32: hidden must be a list of integers, got 32"),
-    ('[lr]\nchoice = [nan]\n', [], "[lr] choice nan: lr must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "space, extra, fragment",
+    [
+        ("[learning_rate]\nlog_uniform = [1e-4, 1e-1]\n", [], "unknown options ['learning_rate']; valid: dataset"),
+        ("[lr]\nlog_uniform = [1e-1, 1e-4]\n", [], "[lr] log_uniform = [0.1, 0.0001]: LogUniform: lo must be below hi"),
+        ("[lr]\nlog_uniform = [0, 1e-1]\n", [], "a log-scale range needs positive bounds"),
+        ("[lr]\nlog_uniform = [1e-4, 1e-2, 1e-1]\n", [], "[lr] log_uniform = [0.0001, 0.01, 0.1]: expected [lo, hi]"),
+        ("[lr]\nnormal = [0, 1]\n", [], "[lr] must hold one of uniform, log_uniform"),
+        ("", [], "names no option to search"),
+        ("[lr]\nlog_uniform = [1e-4, 1e-1]\n", ["--keep-fraction", "1.5"], "keep must be in (0, 1]"),
+        ("[lr]\nlog_uniform = [1e-4, 1e-1]\n", ["--trials", "0"], "trials must be a whole number >= 1"),
+        # values the training options' schema refuses: before any trial, naming the file and the option
+        ('[lr]\nchoice = [0.01, "fast", true]\n', [], "[lr] choice 'fast': lr must be of type float, got 'fast'"),
+        ('[optimizer]\nchoice = "abc"\n', [], "[optimizer] choice = 'abc': Choice: options must be a list of values"),
+        (
+            '[optimizer]\nchoice = ["sgd", "sgdd"]\n',
+            [],
+            "[optimizer] choice 'sgdd': unknown optimizer 'sgdd'; valid: sgd",
+        ),
+        ("[optimizer]\nlog_uniform = [1, 2]\n", [], "[optimizer] LogUniform draws numbers, but optimizer takes str"),
+        ("[batch_size]\nuniform = [16, 64]\n", [], "[batch_size] Uniform draws fractions, but batch_size takes whole"),
+        ("[dropout]\nuniform = [0, 2]\n", [], "[dropout] bound 2.0: dropout must be in [0, 1], got 2.0"),
+        ("[hidden]\nchoice = [[16], 32]\n", [], "[hidden] choice 32: hidden must be a list of integers, got 32"),
+        ("[lr]\nchoice = [nan]\n", [], "[lr] choice nan: lr must be a finite number"),
+    ],
+)
 def test_bad_searches_are_one_line_errors_and_leave_no_out(capsys, tmp_path, space, extra, fragment):
     path = tmp_path / "space.toml"
     path.write_text(space)

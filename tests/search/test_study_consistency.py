@@ -43,7 +43,7 @@ def environment():
 def peaked(params, report):
     """A score that peaks at x = 1e-3 on the log scale."""
     report(1, 0.0)
-    return -(math.log10(params["x"]) + 3) ** 2
+    return -((math.log10(params["x"]) + 3) ** 2)
 
 
 # ----------------------------------------------------------------------------
@@ -55,13 +55,23 @@ def test_a_rerun_with_other_options_is_refused_naming_each_difference_or_starts_
     first = search(out)
     before = {name: (out / name).read_bytes() for name in os.listdir(out)}
     with pytest.raises(ConfigError) as caught:
-        search(out, base={"optimizer": "sgd", "hidden": [16]}, space={"lr": LogUniform(1e-3, 1e-1)}, trials=3,
-               scheduler="asha")
+        search(
+            out,
+            base={"optimizer": "sgd", "hidden": [16]},
+            space={"lr": LogUniform(1e-3, 1e-1)},
+            trials=3,
+            scheduler="asha",
+        )
     message = str(caught.value)
-    for fragment in ("--optimizer sgd (the study has adam)", "--hidden 16 (the study has 8)",
-                     "space [lr] log_uniform [0.001, 0.1] (the study has log_uniform [1e-05, 0.1])",
-                     "a space without [weight_decay] (the study searches it: log_uniform [1e-08, 0.0001])",
-                     "--trials 3 (the study has 2)", "--scheduler asha (the study has none)", "pass --new"):
+    for fragment in (
+        "--optimizer sgd (the study has adam)",
+        "--hidden 16 (the study has 8)",
+        "space [lr] log_uniform [0.001, 0.1] (the study has log_uniform [1e-05, 0.1])",
+        "a space without [weight_decay] (the study searches it: log_uniform [1e-08, 0.0001])",
+        "--trials 3 (the study has 2)",
+        "--scheduler asha (the study has none)",
+        "pass --new",
+    ):
         assert fragment in message, message
     assert "\n" not in message
     assert {name: (out / name).read_bytes() for name in os.listdir(out)} == before  # nothing touched
@@ -73,20 +83,40 @@ def test_a_rerun_with_other_options_is_refused_naming_each_difference_or_starts_
 
     notes = []
     renewed = search(out, base={"optimizer": "sgd"}, new=True, note=notes.append)
-    assert notes == [f"--new: the previous study (study.jsonl, search.json, best.toml, search.png) was moved to "
-                     f"{out}/previous-1/"]
+    assert notes == [
+        f"--new: the previous study (study.jsonl, search.json, best.toml, search.png) was moved to {out}/previous-1/"
+    ]
     assert (out / "previous-1" / "study.jsonl").read_text() == resumed
     assert len(renewed) == 2 and len((out / "study.jsonl").read_text().splitlines()) == 2
     best = tomllib.loads((out / "best.toml").read_text(encoding="utf-8"))  # nothing mixed from the old study
-    assert best == {name: value for name, value in {**options.resolve({**BASE, "optimizer": "sgd"}),
-                                                    **renewed.best.params}.items() if value is not None}
+    assert best == {
+        name: value
+        for name, value in {**options.resolve({**BASE, "optimizer": "sgd"}), **renewed.best.params}.items()
+        if value is not None
+    }
     assert json.loads((out / "search.json").read_text())["base"]["optimizer"] == "sgd"
 
 
 def test_the_cli_refuses_other_options_in_one_line(capsys, tmp_path):
     out = str(tmp_path / "search")
-    command = ["search", "--train-size", "100", "--epochs", "1", "--hidden", "8", "--trials", "2", "--rounds", "1",
-               "--backend", "serial", "--quiet", "--out", out]
+    command = [
+        "search",
+        "--train-size",
+        "100",
+        "--epochs",
+        "1",
+        "--hidden",
+        "8",
+        "--trials",
+        "2",
+        "--rounds",
+        "1",
+        "--backend",
+        "serial",
+        "--quiet",
+        "--out",
+        out,
+    ]
     assert cli.main(command) == 0
     capsys.readouterr()
     assert cli.main([*command, "--optimizer", "sgd"]) == 2
@@ -101,10 +131,13 @@ def test_a_study_file_from_another_search_is_one_line_naming_it(tmp_path):
     text = path.read_text()
     for space, settings, fragment in [
         ({"y": LogUniform(1e-6, 1.0)}, {}, "trial 1 is over ['x'], but this search's space is over ['y']"),
-        ({"x": LogUniform(1e-4, 1.0)}, {}, "trial 1 has {'x': "),                      # another range
+        ({"x": LogUniform(1e-4, 1.0)}, {}, "trial 1 has {'x': "),  # another range
         ({"x": LogUniform(1e-6, 1.0)}, {"seed": 1}, "but this search draws {'x': "),  # another seed
-        ({"x": LogUniform(1e-6, 1.0)}, {"trials": 2}, "trial 3 is of round 1, but this search of 2 trials per "
-                                                      "round draws it in none of its 1 rounds"),
+        (
+            {"x": LogUniform(1e-6, 1.0)},
+            {"trials": 2},
+            "trial 3 is of round 1, but this search of 2 trials per round draws it in none of its 1 rounds",
+        ),
     ]:
         with pytest.raises(ConfigError) as caught:
             random_search(peaked, space, study=str(path), **{"trials": 3, **settings})
@@ -138,29 +171,40 @@ def test_new_moves_aside_a_damaged_study_that_a_plain_rerun_refuses(tmp_path):
     assert notes and notes[0].startswith("--new: the previous study (study.jsonl, search.json, best.toml")
 
 
-GOOD = {"number": 0, "round": 0, "params": {"x": 0.1}, "status": "finished", "score": 0.5, "scores": [[1, 0.5]],
-        "seconds": 0.1, "error": None}
+GOOD = {
+    "number": 0,
+    "round": 0,
+    "params": {"x": 0.1},
+    "status": "finished",
+    "score": 0.5,
+    "scores": [[1, 0.5]],
+    "seconds": 0.1,
+    "error": None,
+}
 
 
-@pytest.mark.parametrize("line, fragment", [
-    (json.dumps({**GOOD, "number": "1"}), "number must be a whole number >= 0, got '1'"),
-    (json.dumps({**GOOD, "number": -1}), "number must be a whole number >= 0, got -1"),
-    (json.dumps({**GOOD, "round": 1.5}), "round must be a whole number >= 0, got 1.5"),
-    (json.dumps({**GOOD, "params": [0.1]}), "params must be an object of option -> value"),
-    (json.dumps({**GOOD, "status": "done"}), "status must be one of finished, pruned, failed, got 'done'"),
-    (json.dumps({**GOOD, "score": "high"}), "score must be a number, got 'high'"),
-    (json.dumps({**GOOD, "scores": [[1]]}), "scores must be a list of [epoch, score] pairs"),
-    (json.dumps({**GOOD, "scores": {"1": 0.5}}), "scores must be a list of [epoch, score] pairs"),
-    (json.dumps({**GOOD, "seconds": True}), "seconds must be a number, got True"),
-    (json.dumps({**GOOD, "error": 3}), "error must be a string, got 3"),
-    (json.dumps({**GOOD, "colour": "red"}), "unknown fields ['colour']"),
-    (json.dumps({"number": 1}), "missing fields ['params', 'round']"),
-    ("[1, 2]", "expected a JSON object, got list"),
-    ("null", "expected a JSON object, got NoneType"),
-    ("1e999999", "expected a JSON object, got float"),
-    ("1" * 5000, "ValueError: Exceeds the limit"),
-    ("[" * 100_000 + "]" * 100_000, "RecursionError"),
-])
+@pytest.mark.parametrize(
+    "line, fragment",
+    [
+        (json.dumps({**GOOD, "number": "1"}), "number must be a whole number >= 0, got '1'"),
+        (json.dumps({**GOOD, "number": -1}), "number must be a whole number >= 0, got -1"),
+        (json.dumps({**GOOD, "round": 1.5}), "round must be a whole number >= 0, got 1.5"),
+        (json.dumps({**GOOD, "params": [0.1]}), "params must be an object of option -> value"),
+        (json.dumps({**GOOD, "status": "done"}), "status must be one of finished, pruned, failed, got 'done'"),
+        (json.dumps({**GOOD, "score": "high"}), "score must be a number, got 'high'"),
+        (json.dumps({**GOOD, "scores": [[1]]}), "scores must be a list of [epoch, score] pairs"),
+        (json.dumps({**GOOD, "scores": {"1": 0.5}}), "scores must be a list of [epoch, score] pairs"),
+        (json.dumps({**GOOD, "seconds": True}), "seconds must be a number, got True"),
+        (json.dumps({**GOOD, "error": 3}), "error must be a string, got 3"),
+        (json.dumps({**GOOD, "colour": "red"}), "unknown fields ['colour']"),
+        (json.dumps({"number": 1}), "missing fields ['params', 'round']"),
+        ("[1, 2]", "expected a JSON object, got list"),
+        ("null", "expected a JSON object, got NoneType"),
+        ("1e999999", "expected a JSON object, got float"),
+        ("1" * 5000, "ValueError: Exceeds the limit"),
+        ("[" * 100_000 + "]" * 100_000, "RecursionError"),
+    ],
+)
 @pytest.mark.parametrize("last", [False, True], ids=["mid-file", "last-line"])
 def test_a_study_line_that_is_not_a_trial_is_one_line_naming_it(tmp_path, line, fragment, last):
     path = tmp_path / "study.jsonl"
@@ -179,8 +223,27 @@ def test_a_study_line_that_is_not_a_trial_is_one_line_naming_it(tmp_path, line, 
 
 def test_a_second_search_of_the_same_out_is_refused_and_a_killed_one_leaves_it_free(tmp_path):
     out = tmp_path / "search"
-    command = [sys.executable, "-m", "deepgrad", "search", "--train-size", "200", "--epochs", "2", "--hidden", "8",
-               "--trials", "8", "--rounds", "1", "--backend", "serial", "--quiet", "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "deepgrad",
+        "search",
+        "--train-size",
+        "200",
+        "--epochs",
+        "2",
+        "--hidden",
+        "8",
+        "--trials",
+        "8",
+        "--rounds",
+        "1",
+        "--backend",
+        "serial",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment())
     lock = out / ".study.jsonl.lock"
     try:
@@ -236,11 +299,32 @@ def _running(pid):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_kill_9_of_a_local_search_takes_its_worker_processes_with_it(tmp_path):
     out = tmp_path / "search"
-    command = [sys.executable, "-m", "deepgrad", "search", "--train-size", "100", "--epochs", "100000", "--hidden",
-               "8", "--trials", "4", "--rounds", "1", "--backend", "local", "--jobs", "2", "--scheduler", "asha",
-               "--quiet", "--out", str(out)]
-    search_process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      env=environment())
+    command = [
+        sys.executable,
+        "-m",
+        "deepgrad",
+        "search",
+        "--train-size",
+        "100",
+        "--epochs",
+        "100000",
+        "--hidden",
+        "8",
+        "--trials",
+        "4",
+        "--rounds",
+        "1",
+        "--backend",
+        "local",
+        "--jobs",
+        "2",
+        "--scheduler",
+        "asha",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    search_process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment())
     try:
         deadline = time.monotonic() + 60
         while len(_descendants(search_process.pid)) < 3:  # two workers and the ASHA server (and maybe more)
@@ -268,8 +352,28 @@ def test_a_search_whose_every_trial_fails_exits_2_with_their_errors(capsys, tmp_
     space = tmp_path / "space.toml"
     space.write_text("[lr]\nchoice = [1e30]\n")
     out = tmp_path / "search"
-    code = cli.main(["search", "--train-size", "100", "--epochs", "1", "--hidden", "8", "--trials", "2", "--rounds",
-                     "1", "--backend", "serial", "--space", str(space), "--quiet", "--out", str(out)])
+    code = cli.main(
+        [
+            "search",
+            "--train-size",
+            "100",
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+            "--trials",
+            "2",
+            "--rounds",
+            "1",
+            "--backend",
+            "serial",
+            "--space",
+            str(space),
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 2 and len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
     assert "all 2 trials failed, so there is no best.toml: TrainingDiverged: training loss became nan" in captured.err
@@ -288,8 +392,15 @@ def test_a_billion_trials_are_drawn_as_they_run(executor):
             raise KeyboardInterrupt
 
     start = time.perf_counter()
-    study = random_search(peaked, {"x": LogUniform(1e-6, 1.0)}, trials=10**9, seed=7, executor=executor, n_jobs=2,
-                          progress=stop_after_three)
+    study = random_search(
+        peaked,
+        {"x": LogUniform(1e-6, 1.0)},
+        trials=10**9,
+        seed=7,
+        executor=executor,
+        n_jobs=2,
+        progress=stop_after_three,
+    )
     assert time.perf_counter() - start < 30
     assert study.interrupted and len(study) == 3
     few = random_search(peaked, {"x": LogUniform(1e-6, 1.0)}, trials=10, seed=7)  # the same first draws
@@ -323,7 +434,7 @@ def test_a_search_refused_before_any_trial_leaves_out_as_it_was(tmp_path):
 
 
 def test_best_toml_is_valid_toml_whatever_the_paths_hold(tmp_path):
-    nasty = 'C:\\data\\"quoted" \'single\' \n\ttab\r\x01\x1f\x7f é 漢字 😀 \\u0041 # not a comment = [x]'
+    nasty = "C:\\data\\\"quoted\" 'single' \n\ttab\r\x01\x1f\x7f é 漢字 😀 \\u0041 # not a comment = [x]"
     config = {**options.resolve({"data_dir": "/tmp/" + nasty, "hidden": [16, 8]}), "lr": 1e-05, "seed": 2**63 - 1}
     path = tmp_path / "best.toml"
     write_best(str(path), config)

@@ -9,8 +9,20 @@ from deepgrad.train.config import OPTIONS
 
 
 def weights(seed, schedule):
-    run = build_run({"hidden": [16, 16], "dropout": 0.2, "batch_norm": True, "epochs": 2, "schedule": schedule,
-                     "optimizer": "sgd", "lr": 0.05, "train_size": 400, "seed": seed}, progress=False)
+    run = build_run(
+        {
+            "hidden": [16, 16],
+            "dropout": 0.2,
+            "batch_norm": True,
+            "epochs": 2,
+            "schedule": schedule,
+            "optimizer": "sgd",
+            "lr": 0.05,
+            "train_size": 400,
+            "seed": seed,
+        },
+        progress=False,
+    )
     run.fit()
     return {name: array.copy() for name, array in run.model.state_dict().items()}
 

@@ -38,8 +38,13 @@ class Recorder(Callback):
 
 
 for _event in EVENTS:
-    setattr(Recorder, _event, lambda self, trainer, *args, _name=_event: self.record(
-        _name, trainer, *[dict(a) if isinstance(a, dict) else a for a in args]))
+    setattr(
+        Recorder,
+        _event,
+        lambda self, trainer, *args, _name=_event: self.record(
+            _name, trainer, *[dict(a) if isinstance(a, dict) else a for a in args]
+        ),
+    )
 
 
 def test_events_come_in_order_with_their_arguments():
@@ -81,7 +86,8 @@ def test_a_callback_without_validation_sees_no_validation_event():
     model = tiny_model()
     recorder = Recorder()
     Trainer(model, dg.optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, callbacks=[recorder]).fit(
-        DataLoader(TensorDataset(x, y), 6), epochs=1)
+        DataLoader(TensorDataset(x, y), 6), epochs=1
+    )
     assert "on_validation_end" not in [event[0] for event in recorder.events]
 
 
@@ -90,7 +96,7 @@ def test_callbacks_run_in_the_order_given():
 
     class Named(Callback):
         def __init__(self, name, order=0):
-            self.name, self.order = name, order   # an "order" attribute means nothing to the Trainer
+            self.name, self.order = name, order  # an "order" attribute means nothing to the Trainer
 
         def on_epoch_end(self, trainer, epoch, logs):
             calls.append(self.name)
@@ -106,7 +112,8 @@ def test_callbacks_run_in_the_order_given():
     model = tiny_model()
     callbacks = [Checkpoint(), Named("a"), Named("late", order=50), Named("b"), Named("early", order=-5)]
     Trainer(model, dg.optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, callbacks=callbacks).fit(
-        DataLoader(TensorDataset(x, y), 4), epochs=1)
+        DataLoader(TensorDataset(x, y), 4), epochs=1
+    )
     assert calls == ["checkpoint", "a", "late", "b", "early"]
 
 
@@ -122,21 +129,29 @@ def test_train_step_acts_in_the_documented_order(monkeypatch):
         def call(*args, **kwargs):
             trace.append(name)
             return function(*args, **kwargs)
+
         return call
 
     class Observer(Callback):
         def on_after_backward(self, trainer, logs):
             trace.append("after_backward")
-            self.raw = math.sqrt(sum(float((p.grad ** 2).sum()) for p in trainer.model.parameters()))
+            self.raw = math.sqrt(sum(float((p.grad**2).sum()) for p in trainer.model.parameters()))
 
         def on_step_end(self, trainer, logs):
             trace.append(f"step_end lr={trainer.optimizer.param_groups[0]['lr']:.4g}")
-            self.clipped = math.sqrt(sum(float((p.grad ** 2).sum()) for p in trainer.model.parameters()))
+            self.clipped = math.sqrt(sum(float((p.grad**2).sum()) for p in trainer.model.parameters()))
 
     observer = Observer()
-    trainer = Trainer(model, opt, lambda o, t: 100 * F.cross_entropy(o, t), callbacks=[observer],
-                      scheduler=StepLR(opt, step_size=1, gamma=0.5), scheduler_interval="batch", warmup_steps=4,
-                      clip_grad_norm=0.5)
+    trainer = Trainer(
+        model,
+        opt,
+        lambda o, t: 100 * F.cross_entropy(o, t),
+        callbacks=[observer],
+        scheduler=StepLR(opt, step_size=1, gamma=0.5),
+        scheduler_interval="batch",
+        warmup_steps=4,
+        clip_grad_norm=0.5,
+    )
     monkeypatch.setattr(model, "forward", traced("forward", model.forward))
     monkeypatch.setattr(trainer, "loss_fn", traced("loss", trainer.loss_fn))
     monkeypatch.setattr(trainer.divergence, "check_loss", traced("non-finite check", trainer.divergence.check_loss))
@@ -164,7 +179,8 @@ def test_duck_typed_callbacks_need_only_the_events_they_use():
     model = tiny_model()
     only = OnlyEpochs()
     Trainer(model, dg.optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, callbacks=[only]).fit(
-        DataLoader(TensorDataset(x, y), 2), epochs=3)
+        DataLoader(TensorDataset(x, y), 2), epochs=3
+    )
     assert only.epochs == [1, 2, 3]
 
 
@@ -173,16 +189,21 @@ def test_monitors_see_the_gradients_before_clipping():
 
     class GradientNorm(Callback):
         def on_after_backward(self, trainer, logs):
-            seen.append(math.sqrt(sum(float((p.grad ** 2).sum()) for p in trainer.model.parameters())))
+            seen.append(math.sqrt(sum(float((p.grad**2).sum()) for p in trainer.model.parameters())))
 
     class AfterStep(Callback):
         def on_step_end(self, trainer, logs):
-            seen.append(math.sqrt(sum(float((p.grad ** 2).sum()) for p in trainer.model.parameters())))
+            seen.append(math.sqrt(sum(float((p.grad**2).sum()) for p in trainer.model.parameters())))
 
     x, y = tiny_data(8)
     model = tiny_model()
-    trainer = Trainer(model, dg.optim.SGD(model.parameters(), lr=0.0), lambda out, t: 100 * F.cross_entropy(out, t),
-                      callbacks=[AfterStep(), GradientNorm()], clip_grad_norm=0.5)
+    trainer = Trainer(
+        model,
+        dg.optim.SGD(model.parameters(), lr=0.0),
+        lambda out, t: 100 * F.cross_entropy(out, t),
+        callbacks=[AfterStep(), GradientNorm()],
+        clip_grad_norm=0.5,
+    )
     trainer.fit(DataLoader(TensorDataset(x, y), 8), epochs=1)
     raw, clipped = seen
     assert raw > 1 and clipped == pytest.approx(0.5, rel=1e-5)
@@ -200,8 +221,13 @@ def test_the_nan_guard_stops_before_the_step_is_applied():
 
     trainer = Trainer(model, dg.optim.SGD(model.parameters(), lr=0.1), loss_fn)
     after_first = []
-    trainer.callbacks.append(type("Snapshot", (Callback,), {"on_step_end": lambda self, t, logs: after_first.append(
-        [p.data.copy() for p in t.model.parameters()])})())
+    trainer.callbacks.append(
+        type(
+            "Snapshot",
+            (Callback,),
+            {"on_step_end": lambda self, t, logs: after_first.append([p.data.copy() for p in t.model.parameters()])},
+        )()
+    )
     with pytest.raises(TrainingDiverged, match=r"training loss became inf at step 2 \(epoch 1\); last finite loss"):
         trainer.fit(DataLoader(TensorDataset(x, y), 4), epochs=1)
     assert len(after_first) == 1 and trainer.global_step == 1
@@ -212,8 +238,9 @@ def test_the_nan_guard_stops_before_the_step_is_applied():
 def test_no_nan_guard_when_turned_off():
     x, y = tiny_data(4)
     model = tiny_model()
-    trainer = Trainer(model, dg.optim.SGD(model.parameters(), lr=0.1), lambda o, t: F.cross_entropy(o, t) * np.nan,
-                      nan_guard=False)
+    trainer = Trainer(
+        model, dg.optim.SGD(model.parameters(), lr=0.1), lambda o, t: F.cross_entropy(o, t) * np.nan, nan_guard=False
+    )
     assert not trainer.divergence.nan_check
     history = trainer.fit(DataLoader(TensorDataset(x, y), 4), epochs=1)
     assert math.isnan(history["train_loss"][0])
@@ -226,12 +253,15 @@ def test_a_learning_rate_policy_equals_the_shortcut():
         model = tiny_model()
         opt = dg.optim.SGD(model.parameters(), lr=0.4)
         scheduler = StepLR(opt, step_size=2, gamma=0.5)
-        kwargs = dict(learning_rate=LearningRate.of(opt, scheduler, "batch")) if explicit else dict(
-            scheduler=scheduler, scheduler_interval="batch")
+        kwargs = (
+            dict(learning_rate=LearningRate.of(opt, scheduler, "batch"))
+            if explicit
+            else dict(scheduler=scheduler, scheduler_interval="batch")
+        )
         trainer = Trainer(model, opt, F.cross_entropy, **kwargs)
         histories.append(trainer.fit(DataLoader(TensorDataset(x, y), 4), epochs=2))
-        assert opt.param_groups[0]["lr"] == pytest.approx(0.4 * 0.5 ** 2)  # the rate of the 6th step (t = 5)
-    assert histories[0].epochs[1]["lr"] == histories[1].epochs[1]["lr"] == pytest.approx(0.4 * 0.5 ** 2)
+        assert opt.param_groups[0]["lr"] == pytest.approx(0.4 * 0.5**2)  # the rate of the 6th step (t = 5)
+    assert histories[0].epochs[1]["lr"] == histories[1].epochs[1]["lr"] == pytest.approx(0.4 * 0.5**2)
     assert [logs["train_loss"] for logs in histories[0].epochs] == [logs["train_loss"] for logs in histories[1].epochs]
     with pytest.raises(ValueError, match="LearningRate: interval must be 'epoch' or 'batch', got 'step'"):
         LearningRate([0.1], scheduler, "step")

@@ -33,22 +33,25 @@ def test_resolve_merges_layers_over_the_defaults():
     assert set(config) == set(options.OPTIONS)
 
 
-@pytest.mark.parametrize("given,message", [
-    ({"colour": "red"}, "config: unknown keys ['colour']; valid keys: dataset, data_dir"),
-    ({"epochs": "3"}, "config: epochs must be of type int, got '3'"),
-    ({"patience": True}, "config: patience must be of type int, got True"),
-    ({"hidden": [8, 2.5]}, "config: hidden must be a list of integers"),
-    ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'; valid: sgd, momentum, adagrad, rmsprop, adam, adamw"),
-    ({"schedule": "warm"}, "unknown schedule 'warm'; valid: none, linear-decay, step, cosine"),
-    ({"batch_size": 0}, "batch_size must be positive, got 0"),
-    ({"lr": float("nan")}, "lr must be a finite number, got nan"),
-    ({"lr": float("inf")}, "lr must be a finite number, got inf"),
-    ({"final_lr": -float("inf")}, "final_lr must be a finite number, got -inf"),
-    ({"seed": -1}, "seed must be >= 0, got -1"),
-    ({"dropout": -0.1}, "dropout must be in [0, 1], got -0.1"),
-    ({"threads": 0}, "threads must be at least 1, got 0"),
-    ({"device": "tpu"}, "--device tpu: unknown device 'tpu'"),
-])
+@pytest.mark.parametrize(
+    "given,message",
+    [
+        ({"colour": "red"}, "config: unknown keys ['colour']; valid keys: dataset, data_dir"),
+        ({"epochs": "3"}, "config: epochs must be of type int, got '3'"),
+        ({"patience": True}, "config: patience must be of type int, got True"),
+        ({"hidden": [8, 2.5]}, "config: hidden must be a list of integers"),
+        ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'; valid: sgd, momentum, adagrad, rmsprop, adam, adamw"),
+        ({"schedule": "warm"}, "unknown schedule 'warm'; valid: none, linear-decay, step, cosine"),
+        ({"batch_size": 0}, "batch_size must be positive, got 0"),
+        ({"lr": float("nan")}, "lr must be a finite number, got nan"),
+        ({"lr": float("inf")}, "lr must be a finite number, got inf"),
+        ({"final_lr": -float("inf")}, "final_lr must be a finite number, got -inf"),
+        ({"seed": -1}, "seed must be >= 0, got -1"),
+        ({"dropout": -0.1}, "dropout must be in [0, 1], got -0.1"),
+        ({"threads": 0}, "threads must be at least 1, got 0"),
+        ({"device": "tpu"}, "--device tpu: unknown device 'tpu'"),
+    ],
+)
 def test_bad_options_are_config_errors(given, message):
     with pytest.raises(ConfigError) as error:
         options.resolve(given)
@@ -92,8 +95,11 @@ def test_load_saved_ignores_unknown_keys_and_refuses_what_is_not_a_config(tmp_pa
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"epochs": 3, "written_by": "a later version"}))
     assert options.load_saved(str(path)) == {"epochs": 3}
-    for text, message in (("[1, 2]", "expected a JSON object of options, got list"),
-                          ('{"lr": "fast"}', "lr must be of type float"), ("{oops", "is not valid JSON")):
+    for text, message in (
+        ("[1, 2]", "expected a JSON object of options, got list"),
+        ('{"lr": "fast"}', "lr must be of type float"),
+        ("{oops", "is not valid JSON"),
+    ):
         path.write_text(text)
         with pytest.raises(ConfigError, match=message):
             options.load_saved(str(path))
@@ -105,15 +111,16 @@ def test_load_saved_ignores_unknown_keys_and_refuses_what_is_not_a_config(tmp_pa
 
 def test_build_run_from_a_dict_trains_without_writing_anything(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    run = build_run({**SMALL, "optimizer": "sgd", "lr": 0.1, "schedule": "cosine", "clip_grad_norm": 1.0},
-                    progress=False)
+    run = build_run(
+        {**SMALL, "optimizer": "sgd", "lr": 0.1, "schedule": "cosine", "clip_grad_norm": 1.0}, progress=False
+    )
     assert run.directory is None and run.config["optimizer"] == "sgd"
     assert isinstance(run.optimizer, dg.optim.SGD) and run.optimizer.param_groups[0]["lr"] == 0.1
     assert run.trainer.clip_grad_norm == 1.0 and run.trainer.learning_rate.scheduler is not None
     assert HistoryWriter not in {type(c) for c in run.trainer.callbacks}
     summary = run.fit()
     assert summary["epochs"] == 2 and 0.5 < summary["test_accuracy"] <= 1
-    last = 2 * len(run.loaders[0]) - 1          # the last step's rate, near the cosine's final 0
+    last = 2 * len(run.loaders[0]) - 1  # the last step's rate, near the cosine's final 0
     assert run.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * (1 + math.cos(math.pi * last / (last + 1))) / 2)
     assert os.listdir(tmp_path) == []
     evaluated = run.evaluate()
@@ -130,7 +137,7 @@ def test_the_same_config_gives_the_same_run():
 
 def test_build_run_from_a_toml_file_writes_the_run_directory(tmp_path):
     path = tmp_path / "run.toml"
-    path.write_text('epochs = 2\nhidden = [16]\nbatch_norm = true\ndropout = 0.1\n')
+    path.write_text("epochs = 2\nhidden = [16]\nbatch_norm = true\ndropout = 0.1\n")
     out = tmp_path / "run"
     run = build_run(options.load_file(str(path)), out=str(out), progress=False)
     assert sorted(os.listdir(out)) == ["checkpoints", "config.json"]  # made before fit
@@ -145,8 +152,7 @@ def test_build_run_from_a_toml_file_writes_the_run_directory(tmp_path):
     loaded = load_run(str(out))
     assert loaded.optimizer is None
     assert loaded.evaluate(("test",))["test"]["accuracy"] == summary["test_accuracy"]
-    np.testing.assert_array_equal(loaded.predict(run.splits.test.arrays[0]),
-                                  run.predict(run.splits.test.arrays[0]))
+    np.testing.assert_array_equal(loaded.predict(run.splits.test.arrays[0]), run.predict(run.splits.test.arrays[0]))
     with pytest.raises(ConfigError, match="loaded to evaluate and predict"):
         loaded.fit()
 
@@ -219,12 +225,21 @@ def test_load_inputs_checks_shape_and_values(tmp_path):
 
 
 def test_model_options_init_residual_and_train_size():
-    run = build_run({"hidden": [32, 32, 32], "init": "normal", "init_std": 1.0, "residual": True,
-                     "activation": "sigmoid", "train_size": 300}, progress=False)
+    run = build_run(
+        {
+            "hidden": [32, 32, 32],
+            "init": "normal",
+            "init_std": 1.0,
+            "residual": True,
+            "activation": "sigmoid",
+            "train_size": 300,
+        },
+        progress=False,
+    )
     linears = [m for m in run.model.modules() if isinstance(m, dg.nn.Linear)]
     assert len(linears) == 4
-    assert 0.9 < float(np.std(linears[1].weight.data)) < 1.1          # hidden layers: N(0, 1)
-    assert float(np.std(linears[-1].weight.data)) < 0.5                # the output layer keeps its default
+    assert 0.9 < float(np.std(linears[1].weight.data)) < 1.1  # hidden layers: N(0, 1)
+    assert float(np.std(linears[-1].weight.data)) < 0.5  # the output layer keeps its default
     assert sum(isinstance(m, dg.nn.Residual) for m in run.model.modules()) == 2
     assert len(run.splits.train) == 300 and len(run.loaders[0]) == 10
     whole = build_run({}, progress=False).splits.train
@@ -248,16 +263,19 @@ def test_resume_with_a_new_learning_rate_uses_it(tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["lr"] == 0.001
 
     scheduled = str(tmp_path / "cosine")
-    first = build_run({**SMALL, "epochs": 4, "lr": 0.1, "schedule": "cosine"}, out=scheduled, progress=False,
-                      callbacks=[StopAfter(2)])
+    first = build_run(
+        {**SMALL, "epochs": 4, "lr": 0.1, "schedule": "cosine"}, out=scheduled, progress=False, callbacks=[StopAfter(2)]
+    )
     first.fit()
     continued = build_run({"lr": 0.05}, out=scheduled, resume=True, override=True, progress=False)
     continued.fit()
     policy = continued.trainer.learning_rate
-    assert policy.base_lrs == [0.05]      # the schedule goes on from its step with the new base rate
+    assert policy.base_lrs == [0.05]  # the schedule goes on from its step with the new base rate
     steps, schedule = len(continued.loaders[0]), policy.scheduler
-    assert continued.trainer.history["lr"][2:] == [schedule.lr_at(3 * steps - 1, 0.05),
-                                                   schedule.lr_at(4 * steps - 1, 0.05)]
+    assert continued.trainer.history["lr"][2:] == [
+        schedule.lr_at(3 * steps - 1, 0.05),
+        schedule.lr_at(4 * steps - 1, 0.05),
+    ]
 
 
 class StopAfter(dg.train.Callback):
@@ -269,7 +287,7 @@ class StopAfter(dg.train.Callback):
 
 
 def test_keep_best_puts_the_lowest_val_loss_epoch_in_model_safetensors(tmp_path):
-    options = {"hidden": [64], "train_size": 100, "epochs": 30, "lr": 0.01}   # overfits: val_loss turns up
+    options = {"hidden": [64], "train_size": 100, "epochs": 30, "lr": 0.01}  # overfits: val_loss turns up
     out = tmp_path / "best"
     run = build_run(options, out=str(out), progress=False)
     summary = run.fit()
@@ -292,7 +310,7 @@ def test_keep_best_without_a_directory_and_across_a_resume(tmp_path, capsys):
     out = str(tmp_path / "run")
     build_run({**options, "epochs": 25}, out=out, progress=False).fit()
     resumed = build_run({"epochs": 30}, out=out, resume=True, progress=False).fit()
-    assert resumed["kept_epoch"] == in_memory["kept_epoch"] < 25                # the best epoch came before the resume
+    assert resumed["kept_epoch"] == in_memory["kept_epoch"] < 25  # the best epoch came before the resume
     assert resumed["test_accuracy"] == in_memory["test_accuracy"]
     stopped = build_run({**options, "epochs": 30, "patience": 3}, progress=None).fit()
     err = capsys.readouterr().err
@@ -300,37 +318,60 @@ def test_keep_best_without_a_directory_and_across_a_resume(tmp_path, capsys):
     assert f"stopped after epoch {stopped['epochs']}" in err
 
 
-BLOCK_IMPORTS = '''
+BLOCK_IMPORTS = """
 import importlib.abc, sys
 class Missing(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
         if name.split(".")[0] in {blocked!r}:
             raise ImportError(f"No module named {{name!r}} (blocked by the test)")
 sys.meta_path.insert(0, Missing())
-'''
-EXTRAS = ["matplotlib", "tqdm", "safetensors", "threadpoolctl", "scipy", "tensorboardX", "tensorboard", "PIL", "torch",
-          "ray", "pandas", "cupy", "crc32c"]
+"""
+EXTRAS = [
+    "matplotlib",
+    "tqdm",
+    "safetensors",
+    "threadpoolctl",
+    "scipy",
+    "tensorboardX",
+    "tensorboard",
+    "PIL",
+    "torch",
+    "ray",
+    "pandas",
+    "cupy",
+    "crc32c",
+]
 
 
 def run_python(code, blocked):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-c", BLOCK_IMPORTS.format(blocked=set(blocked)) + code],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK_IMPORTS.format(blocked=set(blocked)) + code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_the_core_trains_with_numpy_alone():
-    done = run_python("from deepgrad.train import build_run\n"
-                      "summary = build_run({'hidden': [32], 'train_size': 512, 'epochs': 2}, progress=False).fit()\n"
-                      "print(summary['test_accuracy'] > 0.5)", EXTRAS)
+    done = run_python(
+        "from deepgrad.train import build_run\n"
+        "summary = build_run({'hidden': [32], 'train_size': 512, 'epochs': 2}, progress=False).fit()\n"
+        "print(summary['test_accuracy'] > 0.5)",
+        EXTRAS,
+    )
     assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
 
 
 def test_a_run_without_matplotlib_saves_everything_but_its_figure(tmp_path):
-    done = run_python("from deepgrad.train import build_run\n"
-                      f"build_run({{'hidden': [16], 'train_size': 256, 'epochs': 1}}, out={str(tmp_path / 'run')!r}, "
-                      "progress=False).fit()", ["matplotlib"])
+    done = run_python(
+        "from deepgrad.train import build_run\n"
+        f"build_run({{'hidden': [16], 'train_size': 256, 'epochs': 1}}, out={str(tmp_path / 'run')!r}, "
+        "progress=False).fit()",
+        ["matplotlib"],
+    )
     assert done.returncode == 0, done.stderr
     assert "matplotlib is not installed, so curves.png was not drawn" in done.stderr
     assert {"model.safetensors", "summary.json"} <= set(os.listdir(tmp_path / "run"))

@@ -22,13 +22,13 @@ def test_an_automatic_name_that_is_taken_gets_a_suffix(tmp_path):
     second = build_run(SMALL, out=out, unique=True, progress=False)
     third = build_run(SMALL, out=out, unique=True, progress=False)
     assert [first.directory, second.directory, third.directory] == [out, out + "-2", out + "-3"]
-    assert os.listdir(out) == ["checkpoints", "config.json"]   # the first run's files untouched
+    assert os.listdir(out) == ["checkpoints", "config.json"]  # the first run's files untouched
 
 
 def test_an_explicit_directory_claimed_meanwhile_is_an_error(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    (out / "checkpoints").mkdir()        # another run claimed it between our check and our start
+    (out / "checkpoints").mkdir()  # another run claimed it between our check and our start
     with pytest.raises(ConfigError, match="was claimed by another run started at the same time"):
         RunDirectory.claim(str(out))
 
@@ -55,12 +55,13 @@ def test_ctrl_c_during_train_says_how_to_resume(capsys, tmp_path, monkeypatch):
     code = cli.main(["train", "--epochs", "3", "--hidden", "8", "--quiet", "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 130
-    assert err.strip() == (f"deepgrad train: interrupted; epoch 1 is saved in {out}/checkpoints/"
-                           f"last.safetensors; continue with: deepgrad train --out {out} --resume")
+    assert err.strip() == (
+        f"deepgrad train: interrupted; epoch 1 is saved in {out}/checkpoints/"
+        f"last.safetensors; continue with: deepgrad train --out {out} --resume"
+    )
     monkeypatch.setattr(Trainer, "_train_epoch", train_epoch)
     assert cli.main(["train", "--out", str(out), "--resume", "--quiet"]) == 0
     assert "3 epochs in" in capsys.readouterr().out
-
 
 
 def test_ctrl_c_mid_epoch_saves_that_step_and_the_resume_is_exact(capsys, tmp_path):
@@ -72,13 +73,25 @@ def test_ctrl_c_mid_epoch_saves_that_step_and_the_resume_is_exact(capsys, tmp_pa
     from deepgrad import io as dgio
     from deepgrad.train import Callback
 
-    options = ["--hidden", "16", "--dropout", "0.2", "--batch-norm", "--train-size", "320", "--epochs", "3",
-               "--schedule", "cosine", "--quiet"]
+    options = [
+        "--hidden",
+        "16",
+        "--dropout",
+        "0.2",
+        "--batch-norm",
+        "--train-size",
+        "320",
+        "--epochs",
+        "3",
+        "--schedule",
+        "cosine",
+        "--quiet",
+    ]
     assert cli.main(["train", *options, "--out", str(tmp_path / "straight")]) == 0
 
     class CtrlC(Callback):
         def on_after_backward(self, trainer, logs):
-            if trainer.global_step == 14:          # during step 15: the signal arrives mid-step
+            if trainer.global_step == 14:  # during step 15: the signal arrives mid-step
                 os.kill(os.getpid(), signal.SIGINT)
 
     original = runs.build_run
@@ -96,8 +109,10 @@ def test_ctrl_c_mid_epoch_saves_that_step_and_the_resume_is_exact(capsys, tmp_pa
     finally:
         cli.build_run = runs_cli
     err = capsys.readouterr().err.strip()
-    assert err == (f"deepgrad train: interrupted; step 15 (batch 5 of epoch 2) is saved in {out}/checkpoints/"
-                   f"last.safetensors; continue with: deepgrad train --out {out} --resume")
+    assert err == (
+        f"deepgrad train: interrupted; step 15 (batch 5 of epoch 2) is saved in {out}/checkpoints/"
+        f"last.safetensors; continue with: deepgrad train --out {out} --resume"
+    )
     saved = dgio.load_checkpoint(str(out / "checkpoints" / "last.safetensors"))
     assert saved["global_step"] == 15 and saved["epoch"] == 1 and saved["position"]["batch"] == 5
     assert cli.main(["train", "--out", str(out), "--resume", "--quiet"]) == 0
@@ -130,13 +145,13 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, capsys, monkeypa
     folder = tmp_path / "thesis"
     folder.mkdir()
     (folder / "chapter1.tex").write_text("years of work")
-    (folder / "config.json").write_text('{"model": "bert"}')   # another tool's config.json is no run's
+    (folder / "config.json").write_text('{"model": "bert"}')  # another tool's config.json is no run's
     (folder / "checkpoints").mkdir()
     before = files_of(folder)
     assert cli.main(["train", "--out", str(folder), "--overwrite", "--epochs", "1", "--hidden", "8", "--quiet"]) == 2
     assert "--overwrite replaces only a deepgrad run directory" in capsys.readouterr().err
     assert files_of(folder) == before
-    monkeypatch.chdir(folder)                             # --out . : the current directory
+    monkeypatch.chdir(folder)  # --out . : the current directory
     assert cli.main(["train", "--out", ".", "--overwrite", "--epochs", "1", "--hidden", "8", "--quiet"]) == 2
     assert files_of(folder) == before
 
@@ -163,9 +178,15 @@ def test_a_replacing_run_that_saves_nothing_gives_the_previous_run_back(tmp_path
     (out / "my-notes.md").write_text("what I tried")
     before = files_of(out)
     run = build_run({**SMALL, "seed": 2}, out=str(out), overwrite=True, progress=False, callbacks=[FailsAtStep3()])
-    assert sorted(os.listdir(out / ".previous-run")) == ["checkpoints", "config.json", "curves.png", "metrics.jsonl",
-                                                          "model.safetensors", "summary.json"]
-    with pytest.raises(RuntimeError, match="failed at step 3"):       # diverges in its first epoch: nothing saved
+    assert sorted(os.listdir(out / ".previous-run")) == [
+        "checkpoints",
+        "config.json",
+        "curves.png",
+        "metrics.jsonl",
+        "model.safetensors",
+        "summary.json",
+    ]
+    with pytest.raises(RuntimeError, match="failed at step 3"):  # diverges in its first epoch: nothing saved
         run.fit()
     assert files_of(out) == before
 
@@ -174,9 +195,9 @@ def test_a_replacement_killed_before_it_saved_is_settled_by_the_next_claim(tmp_p
     out = tmp_path / "run"
     build_run(SMALL, out=str(out), progress=False).fit()
     before = files_of(out)
-    build_run({**SMALL, "seed": 3}, out=str(out), overwrite=True, progress=False)   # killed: never fitted
+    build_run({**SMALL, "seed": 3}, out=str(out), overwrite=True, progress=False)  # killed: never fitted
     assert (out / ".previous-run").is_dir()
-    run = build_run({**SMALL, "epochs": 2}, out=str(out), resume=True, progress=False)   # the old run resumes
+    run = build_run({**SMALL, "epochs": 2}, out=str(out), resume=True, progress=False)  # the old run resumes
     assert not (out / ".previous-run").exists() and run.config["seed"] == 0
     assert run.resumed_at["epoch"] == 1
     assert files_of(out)["model.safetensors"] == before["model.safetensors"]
@@ -189,7 +210,7 @@ def test_a_failed_run_leaves_the_folder_the_user_made(tmp_path):
     with pytest.raises(RuntimeError, match="failed at step 3"):
         run.fit()
     assert made.is_dir() and os.listdir(made) == []
-    deep = tmp_path / "new" / "deeper" / "run"            # folders the run made itself go with it
+    deep = tmp_path / "new" / "deeper" / "run"  # folders the run made itself go with it
     run = build_run(SMALL, out=str(deep), progress=False, callbacks=[FailsAtStep3()])
     with pytest.raises(RuntimeError, match="failed at step 3"):
         run.fit()
@@ -215,7 +236,7 @@ def test_a_kill_during_a_save_leaves_no_temporary_after_the_resume(tmp_path, sav
     import sys
 
     out = tmp_path / "run"
-    code = f'''
+    code = f"""
 import os, signal
 from deepgrad import io
 saves = [0]
@@ -229,12 +250,16 @@ io.os.replace = killed_mid_save
 from deepgrad import cli
 cli.main(["train", "--epochs", "3", "--hidden", "8", "--train-size", "128", "--checkpoint-every", "2",
           "--threads", "1", "--monitor", "--quiet", "--out", {str(out)!r}])
-'''
+"""
     killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert killed.returncode == -9, killed.stderr
     left = [path for path in out.rglob(".tmp-*")]
     assert left, "the kill came before any temporary was written"
-    resumed = subprocess.run([sys.executable, "-m", "deepgrad", "train", "--out", str(out), "--resume", "--quiet"],
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "deepgrad", "train", "--out", str(out), "--resume", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == (0 if resumable else 2), resumed.stderr
     assert not list(out.rglob(".tmp-*"))

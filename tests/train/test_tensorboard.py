@@ -30,12 +30,15 @@ def read_events():
     """A function reading a log directory's event files with TensorBoard's EventAccumulator (all of
     each kind: size guidance 0)."""
     pytest.importorskip("tensorboardX", reason="TensorBoard logging needs tensorboardX (deepgrad[tensorboard])")
-    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
-                                      reason="the tests read event files with tensorboard (deepgrad[tensorboard])")
+    accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator",
+        reason="the tests read event files with tensorboard (deepgrad[tensorboard])",
+    )
 
     def read(directory):
-        guidance = {kind: 0 for kind in (accumulator.SCALARS, accumulator.HISTOGRAMS, accumulator.IMAGES,
-                                         accumulator.TENSORS)}
+        guidance = {
+            kind: 0 for kind in (accumulator.SCALARS, accumulator.HISTOGRAMS, accumulator.IMAGES, accumulator.TENSORS)
+        }
         events = accumulator.EventAccumulator(str(directory), size_guidance=guidance)
         events.Reload()
         return events
@@ -60,8 +63,12 @@ def fit(config, callbacks, out=None, resume=False):
     run = build_run(config, out=out, resume=resume, progress=False)
     run.trainer.callbacks.extend(callbacks)
     train, val, _ = run.loaders
-    run.trainer.fit(train, val, epochs=run.config["epochs"],
-                    resume_from=run.path("checkpoints", "last.safetensors") if resume else None)
+    run.trainer.fit(
+        train,
+        val,
+        epochs=run.config["epochs"],
+        resume_from=run.path("checkpoints", "last.safetensors") if resume else None,
+    )
     return run
 
 
@@ -83,7 +90,8 @@ def test_a_run_logs_steps_epochs_histograms_hparams_and_curves(tmp_path, read_ev
         assert [p.value for p in points] == pytest.approx([logs[key] for logs in history], rel=1e-6)
     assert events.Scalars("hparam/best_val_loss")[-1].value == pytest.approx(min(e["val_loss"] for e in history))
     assert events.Scalars("hparam/best_val_accuracy")[-1].value == pytest.approx(
-        max(e["val_accuracy"] for e in history))
+        max(e["val_accuracy"] for e in history)
+    )
 
     parameters = [name for name, _ in run.model.named_parameters()]
     histograms = events.Tags()["histograms"]
@@ -109,18 +117,27 @@ def test_a_resumed_run_numbers_on_and_hides_what_an_abandoned_attempt_logged(tmp
     after_epoch_1 = tmp_path / "last-after-epoch-1.safetensors"
     shutil.copy(out / "checkpoints" / "last.safetensors", after_epoch_1)
     # an attempt that went on to the end, then was "lost": the run resumes from epoch 1 again
-    fit({"epochs": 2}, [TensorBoardLogger(log_dir, every=2, histograms_every=None, curves=False)],
-        out=str(out), resume=True)
+    fit(
+        {"epochs": 2},
+        [TensorBoardLogger(log_dir, every=2, histograms_every=None, curves=False)],
+        out=str(out),
+        resume=True,
+    )
     shutil.copy(after_epoch_1, out / "checkpoints" / "last.safetensors")
-    run = fit({"epochs": 2}, [TensorBoardLogger(log_dir, every=2, histograms_every=None, curves=False)],
-              out=str(out), resume=True)
+    run = fit(
+        {"epochs": 2},
+        [TensorBoardLogger(log_dir, every=2, histograms_every=None, curves=False)],
+        out=str(out),
+        resume=True,
+    )
 
     assert run.trainer.global_step == 2 * STEPS_PER_EPOCH
     events = read_events(log_dir)
     assert steps(events, "batch/loss") == list(range(1, 2 * STEPS_PER_EPOCH + 1, 2))
     assert steps(events, "epoch/val_loss") == [STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH]
     assert [p.value for p in events.Scalars("epoch/val_loss")] == pytest.approx(
-        [logs["val_loss"] for logs in run.trainer.history.epochs], rel=1e-6)
+        [logs["val_loss"] for logs in run.trainer.history.epochs], rel=1e-6
+    )
 
 
 def test_ctrl_c_closes_the_event_file_and_the_resumed_run_numbers_on(tmp_path, read_events):
@@ -158,8 +175,10 @@ def test_the_best_validation_values_count_the_epochs_before_a_resume(tmp_path, r
 
 def test_the_monitors_statistics_become_scalars(tmp_path, read_events):
     monitors = standard_monitors(every=4)
-    run = fit({**QUICK, "epochs": 1}, monitors + [
-        TensorBoardLogger(tmp_path, every=100, histograms_every=None, curves=False, monitors=monitors)])
+    run = fit(
+        {**QUICK, "epochs": 1},
+        monitors + [TensorBoardLogger(tmp_path, every=100, histograms_every=None, curves=False, monitors=monitors)],
+    )
     events = read_events(tmp_path)
 
     gradients, activations = monitors
@@ -182,8 +201,16 @@ def test_the_monitors_statistics_become_scalars(tmp_path, read_events):
 
 def test_a_search_writes_each_trials_hparams_and_scores(tmp_path, read_events):
     base = {**QUICK, "epochs": 1}
-    study = search_training(base, str(tmp_path), space={"lr": LogUniform(1e-3, 1e-1)}, trials=2, rounds=1,
-                            executor="local", n_jobs=2, tensorboard=True)
+    study = search_training(
+        base,
+        str(tmp_path),
+        space={"lr": LogUniform(1e-3, 1e-1)},
+        trials=2,
+        rounds=1,
+        executor="local",
+        n_jobs=2,
+        tensorboard=True,
+    )
     assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["trial-0001", "trial-0002"]
     for trial in study.trials.values():
         events = read_events(tmp_path / "tb" / f"trial-{trial.number + 1:04d}")
@@ -227,12 +254,27 @@ def test_train_and_search_on_the_command_line_write_what_tensorboard_reads(tmp_p
     import subprocess
 
     def deepgrad(*args):
-        return subprocess.run([sys.executable, "-m", "deepgrad", *map(str, args)], capture_output=True, text=True,
-                              timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "deepgrad", *map(str, args)], capture_output=True, text=True, timeout=300
+        )
 
     out = tmp_path / "run"
-    done = deepgrad("train", "--epochs", 2, "--train-size", 96, "--batch-size", 16, "--hidden", 16, "--out", out,
-                    "--tensorboard", "--monitor", "--quiet")
+    done = deepgrad(
+        "train",
+        "--epochs",
+        2,
+        "--train-size",
+        96,
+        "--batch-size",
+        16,
+        "--hidden",
+        16,
+        "--out",
+        out,
+        "--tensorboard",
+        "--monitor",
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr
     assert f"watch it with: tensorboard --logdir {out / 'tb'}" in done.stdout
     events = read_events(out / "tb")
@@ -240,8 +282,25 @@ def test_train_and_search_on_the_command_line_write_what_tensorboard_reads(tmp_p
     assert session_hparams(events)["hidden"] == "16" and "gradient_norm/total" in events.Tags()["scalars"]
 
     study = tmp_path / "study"
-    searched = deepgrad("search", "--epochs", 1, "--train-size", 96, "--hidden", 16, "--trials", 2, "--rounds", 1,
-                        "--backend", "serial", "--out", study, "--tensorboard", "--quiet")
+    searched = deepgrad(
+        "search",
+        "--epochs",
+        1,
+        "--train-size",
+        96,
+        "--hidden",
+        16,
+        "--trials",
+        2,
+        "--rounds",
+        1,
+        "--backend",
+        "serial",
+        "--out",
+        study,
+        "--tensorboard",
+        "--quiet",
+    )
     assert searched.returncode == 0, searched.stderr
     assert sorted(os.listdir(study / "tb")) == ["trial-0001", "trial-0002"]
     assert "lr" in session_hparams(read_events(study / "tb" / "trial-0001"))
@@ -268,8 +327,29 @@ def test_a_resumed_run_keeps_logging_and_monitoring(tmp_path, read_events, capsy
 
     out = tmp_path / "run"
     monkeypatch.setattr(cli, "build_run", with_ctrl_c)
-    assert cli.main(["train", "--epochs", "2", "--train-size", "96", "--batch-size", "16", "--hidden", "16",
-                     "--tensorboard", "--monitor", "--monitor-every", "2", "--out", str(out), "--quiet"]) == 130
+    assert (
+        cli.main(
+            [
+                "train",
+                "--epochs",
+                "2",
+                "--train-size",
+                "96",
+                "--batch-size",
+                "16",
+                "--hidden",
+                "16",
+                "--tensorboard",
+                "--monitor",
+                "--monitor-every",
+                "2",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 130
+    )
     command = capsys.readouterr().err.split("continue with: ")[1].split()
     assert command == ["deepgrad", "train", "--out", str(out), "--resume"]
     monkeypatch.setattr(cli, "build_run", build)

@@ -38,8 +38,9 @@ class Steps:
             self.tuner.on_batch_end(None, {})
 
 
-@pytest.mark.parametrize("seconds,faster", [({2: 0.010, 1: 0.015}, 2), ({2: 0.013, 1: 0.012}, 1),
-                                            ({2: 0.010, 1: 0.0109}, 1)])   # within the margin: 1 is steadier
+@pytest.mark.parametrize(
+    "seconds,faster", [({2: 0.010, 1: 0.015}, 2), ({2: 0.013, 1: 0.012}, 1), ({2: 0.010, 1: 0.0109}, 1)]
+)  # within the margin: 1 is steadier
 def test_the_faster_count_is_kept_after_probing_each(seconds, faster):
     blas, chosen = FakeBlas(2), []
     tuner = ThreadTuner(probe_steps=3, on_chosen=chosen.append, blas=blas)
@@ -58,7 +59,7 @@ def test_the_faster_count_is_kept_after_probing_each(seconds, faster):
 def test_a_pathological_count_is_dropped_after_one_timed_step():
     blas = FakeBlas(2)
     tuner = ThreadTuner(probe_steps=20, blas=blas)
-    steps = Steps(tuner, blas, {1: 0.05, 2: 0.80})     # two threads on a busy core: 16 times slower
+    steps = Steps(tuner, blas, {1: 0.05, 2: 0.80})  # two threads on a busy core: 16 times slower
     tuner.on_fit_start(None)
     steps.run(30)
     assert steps.threads_per_step == [1] * 21 + [2] * 2 + [1] * 7
@@ -77,13 +78,13 @@ def test_one_candidate_is_chosen_without_probing():
 def test_a_run_records_its_thread_count_and_gives_the_blas_back(tmp_path):
     before = get_num_threads()
     out = tmp_path / "run"
-    run = build_run({"hidden": [16], "batch_size": 16, "epochs": 1}, out=str(out), progress=False)   # 79 steps
+    run = build_run({"hidden": [16], "batch_size": 16, "epochs": 1}, out=str(out), progress=False)  # 79 steps
     tuner = next(c for c in run.trainer.callbacks if isinstance(c, ThreadTuner))
     run.fit()
     assert tuner.chosen in (1, before) and set(tuner.timings) == {1, before} - ({1} if before == 1 else set())
     assert json.loads((out / "config.json").read_text())["threads"] == tuner.chosen == run.config["threads"]
     assert get_num_threads() == before
-    resumed = build_run({"epochs": 2}, out=str(out), resume=True, progress=False)   # goes on with that count
+    resumed = build_run({"epochs": 2}, out=str(out), resume=True, progress=False)  # goes on with that count
     assert not any(isinstance(c, ThreadTuner) for c in resumed.trainer.callbacks)
     fixed = build_run({"threads": before}, progress=False)
     assert not any(isinstance(c, ThreadTuner) for c in fixed.trainer.callbacks)

@@ -33,8 +33,9 @@ def small_trainer(lr=1e-2, callbacks=(), scheduler=None, interval="epoch", dropo
     model = presets.mlp((2,), 3, hidden=(16, 16), dropout=dropout, batch_norm=batch_norm)
     opt = dg.optim.Adam(model.parameters(), lr=lr)
     sched = scheduler(opt) if scheduler else None
-    return Trainer(model, opt, F.cross_entropy, callbacks=callbacks, scheduler=sched, scheduler_interval=interval,
-                   **kwargs)
+    return Trainer(
+        model, opt, F.cross_entropy, callbacks=callbacks, scheduler=sched, scheduler_interval=interval, **kwargs
+    )
 
 
 def test_trainer_learns_the_spiral():
@@ -75,7 +76,7 @@ def test_train_metrics_are_sample_weighted_means():
     x = np.random.default_rng(0).standard_normal((10, 2)).astype(np.float32)
     y = np.arange(10) % 3
     trainer = small_trainer(lr=1e-12)  # the weights barely move: batch metrics ≈ full-data metrics
-    trainer.fit(DataLoader(TensorDataset(x, y), 4), epochs=1)   # batches of 4, 4, 2
+    trainer.fit(DataLoader(TensorDataset(x, y), 4), epochs=1)  # batches of 4, 4, 2
     full = trainer.evaluate(DataLoader(TensorDataset(x, y), 10))
     assert trainer.history["train_loss"][0] == pytest.approx(full["loss"], rel=1e-5)
     assert trainer.history["train_accuracy"][0] == pytest.approx(full["accuracy"])
@@ -127,8 +128,16 @@ def test_callbacks_see_every_hook_in_order(tmp_path):
     recorder = Recorder()
     small_trainer(callbacks=[recorder]).fit(DataLoader(TensorDataset(x, y), 4), epochs=2)
     epoch = ["batch"] * 3
-    assert recorder.events == ["fit_start", "epoch_start 1", *epoch, "epoch_end 1", "epoch_start 2", *epoch,
-                               "epoch_end 2", "fit_end"]
+    assert recorder.events == [
+        "fit_start",
+        "epoch_start 1",
+        *epoch,
+        "epoch_end 1",
+        "epoch_start 2",
+        *epoch,
+        "epoch_end 2",
+        "fit_end",
+    ]
 
 
 def test_history_writer_and_progress_bar(tmp_path):
@@ -136,8 +145,9 @@ def test_history_writer_and_progress_bar(tmp_path):
     _, train, val, _ = spiral_loaders()
     stream = stdio.StringIO()
     path = tmp_path / "metrics.jsonl"
-    trainer = small_trainer(callbacks=[HistoryWriter(str(path), str(tmp_path / "m.csv")),
-                                       ProgressBar(quiet=False, stream=stream)])
+    trainer = small_trainer(
+        callbacks=[HistoryWriter(str(path), str(tmp_path / "m.csv")), ProgressBar(quiet=False, stream=stream)]
+    )
     trainer.fit(train, val, epochs=2)
     lines = path.read_text().splitlines()
     assert [json.loads(line) for line in lines] == trainer.history.epochs
@@ -158,13 +168,21 @@ def test_early_stopping():
     dg.manual_seed(0)
     _, train, val, _ = spiral_loaders()
     model = presets.mlp((2,), 3, hidden=(8,))
-    trainer = Trainer(model, dg.optim.SGD(model.parameters(), lr=0.0), F.cross_entropy,
-                      callbacks=[EarlyStopping("val_loss", patience=2)])
+    trainer = Trainer(
+        model,
+        dg.optim.SGD(model.parameters(), lr=0.0),
+        F.cross_entropy,
+        callbacks=[EarlyStopping("val_loss", patience=2)],
+    )
     trainer.fit(train, val, epochs=10)  # nothing is learned: val_loss never improves after epoch 1
     assert trainer.epoch == 3
     with pytest.raises(KeyError, match="'val_accuracy' not in the logs"):
-        Trainer(model, dg.optim.SGD(model.parameters(), lr=0.1), F.cross_entropy,
-                callbacks=[EarlyStopping("val_accuracy", mode="max")]).fit(train, epochs=1)
+        Trainer(
+            model,
+            dg.optim.SGD(model.parameters(), lr=0.1),
+            F.cross_entropy,
+            callbacks=[EarlyStopping("val_accuracy", mode="max")],
+        ).fit(train, epochs=1)
     with pytest.raises(ValueError, match="mode must be 'min' or 'max'"):
         EarlyStopping(mode="up")
 
@@ -173,12 +191,20 @@ def test_early_stopping_patience_counts_across_a_resume(tmp_path):
     dg.manual_seed(0)
     _, train, val, _ = spiral_loaders()
     model = presets.mlp((2,), 3, hidden=(8,))
-    first = Trainer(model, dg.optim.SGD(model.parameters(), lr=0.0), F.cross_entropy,
-                    callbacks=[EarlyStopping("val_loss", patience=3)])
+    first = Trainer(
+        model,
+        dg.optim.SGD(model.parameters(), lr=0.0),
+        F.cross_entropy,
+        callbacks=[EarlyStopping("val_loss", patience=3)],
+    )
     first.fit(train, val, epochs=2)  # epoch 2 is the first epoch without improvement
     first.save_checkpoint(tmp_path / "ckpt.safetensors")
-    resumed = Trainer(model, dg.optim.SGD(model.parameters(), lr=0.0), F.cross_entropy,
-                      callbacks=[EarlyStopping("val_loss", patience=3)])
+    resumed = Trainer(
+        model,
+        dg.optim.SGD(model.parameters(), lr=0.0),
+        F.cross_entropy,
+        callbacks=[EarlyStopping("val_loss", patience=3)],
+    )
     resumed.fit(train, val, epochs=10, resume_from=tmp_path / "ckpt.safetensors")
     assert resumed.epoch == 4  # as without the interruption: three epochs without improvement after epoch 1
 
@@ -243,8 +269,13 @@ def test_presets_train_on_images(interval):
     for name in ("simple-cnn", "resnet-small"):
         model = presets.build(name, (1, 8, 8), 10)
         opt = dg.optim.Adam(model.parameters(), lr=1e-3)
-        trainer = Trainer(model, opt, F.cross_entropy, scheduler=LinearDecay(opt, total_steps=6, final_lr=1e-4),
-                          scheduler_interval=interval)
+        trainer = Trainer(
+            model,
+            opt,
+            F.cross_entropy,
+            scheduler=LinearDecay(opt, total_steps=6, final_lr=1e-4),
+            scheduler_interval=interval,
+        )
         history = trainer.fit(DataLoader(TensorDataset(x, y), 4), epochs=2)
         assert np.isfinite(history["train_loss"]).all()
         expected = 1e-3 - (1e-3 - 1e-4) * (5 / 6 if interval == "batch" else 1 / 6)  # lr of the last step
@@ -265,8 +296,15 @@ def resumable_run(seed, checkpoint_dir):
     opt = dg.optim.Adam(model.parameters(), lr=1e-2)
     train = DataLoader(s.train, 16, shuffle=True)  # seed drawn from the default generator
     scheduler = LinearDecay(opt, total_steps=4 * len(train), final_lr=1e-3)
-    trainer = Trainer(model, opt, F.cross_entropy, callbacks=[ModelCheckpoint(str(checkpoint_dir))],
-                      scheduler=scheduler, scheduler_interval="batch", clip_grad_norm=1.0)
+    trainer = Trainer(
+        model,
+        opt,
+        F.cross_entropy,
+        callbacks=[ModelCheckpoint(str(checkpoint_dir))],
+        scheduler=scheduler,
+        scheduler_interval="batch",
+        clip_grad_norm=1.0,
+    )
     return trainer, train, DataLoader(s.val, 64)
 
 

@@ -43,8 +43,11 @@ def test_data_implies_the_arrays_data_set_and_is_saved_as_an_absolute_path(tmp_p
     assert options.resolve({})["data"] is None and options.resolve({})["val_fraction"] is None
     with pytest.raises(ConfigError, match=r"dataset 'arrays' trains on the arrays of a .npz file: give it with --data"):
         options.resolve({"dataset": "arrays"})
-    with pytest.raises(ConfigError, match=r"data .*mine.npz is a data set of your own arrays \(dataset 'arrays'\), "
-                                          r"but dataset is 'mnist': give one of them"):
+    with pytest.raises(
+        ConfigError,
+        match=r"data .*mine.npz is a data set of your own arrays \(dataset 'arrays'\), "
+        r"but dataset is 'mnist': give one of them",
+    ):
         options.resolve({"dataset": "mnist", "data": "mine.npz"})
 
 
@@ -70,7 +73,7 @@ def test_a_run_on_a_npz_trains_saves_and_loads_back_from_anywhere(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     digits_npz(tmp_path / "digits.npz")
     out = tmp_path / "run"
-    run = build_run({**SMALL, "data": "digits.npz"}, out=str(out), progress=False)   # a relative path
+    run = build_run({**SMALL, "data": "digits.npz"}, out=str(out), progress=False)  # a relative path
     assert run.splits.input_shape == (1, 8, 8) and run.splits.classes == tuple("0123456789")
     assert (len(run.splits.train), len(run.splits.val), len(run.splits.test)) == (1293, 144, 360)
     assert run.describe().startswith("mlp on arrays (1293 train / 144 val / 360 test)")
@@ -94,13 +97,14 @@ def test_a_run_on_flat_arrays_and_its_errors(tmp_path):
     path = digits_npz(tmp_path / "flat.npz", flat=True)
     run = build_run({**SMALL, "data": path, "val_fraction": 0.25, "epochs": 1}, progress=False)
     assert run.splits.input_shape == (64,) and len(run.splits.val) == 359
-    with pytest.raises(ConfigError,
-                       match=r"model 'simple-cnn' needs images \(C, H, W\); arrays has inputs of shape \(64,\)"):
+    with pytest.raises(
+        ConfigError, match=r"model 'simple-cnn' needs images \(C, H, W\); arrays has inputs of shape \(64,\)"
+    ):
         build_run({"data": path, "model": "simple-cnn"})
     out = tmp_path / "never"
     with pytest.raises(datasets.DatasetError, match="data file not found: .*nowhere.npz"):
         build_run({"data": str(tmp_path / "nowhere.npz")}, out=str(out))
-    assert not out.exists()                                       # refused before the run directory
+    assert not out.exists()  # refused before the run directory
 
 
 # ----------------------------------------------------------------------------
@@ -126,7 +130,7 @@ def test_png_files_predict_as_their_exact_8_bit_arrays(tmp_path, digits_run):
         Image.fromarray(image).save(paths[-1])
     x, names = read_inputs(paths, digits_run.splits.input_shape)
     exact = (pixels.astype(np.float32) / np.float32(255))[:, None]
-    np.testing.assert_array_equal(x, exact)                        # pixels / 255, as the data sets scale
+    np.testing.assert_array_equal(x, exact)  # pixels / 255, as the data sets scale
     assert x.dtype == np.float32 and names == paths
     np.testing.assert_array_equal(digits_run.predict(x).argmax(1), digits_run.predict(exact).argmax(1))
     # a directory: its images in name order (and .npy arrays), other files skipped
@@ -141,20 +145,21 @@ def test_png_files_predict_as_their_exact_8_bit_arrays(tmp_path, digits_run):
 
 def test_images_are_resized_converted_and_inverted(tmp_path):
     digit = eight_bit(datasets.digits().test.arrays[0][:1])[0]
-    big = np.kron(digit, np.ones((4, 4), np.uint8))                # 32x32, blocks of 4x4
+    big = np.kron(digit, np.ones((4, 4), np.uint8))  # 32x32, blocks of 4x4
     Image.fromarray(big).save(tmp_path / "big.png")
-    np.testing.assert_array_equal(load_inputs(str(tmp_path / "big.png"), (1, 8, 8))[0, 0],
-                                  digit.astype(np.float32) / np.float32(255))   # area average: exact
+    np.testing.assert_array_equal(
+        load_inputs(str(tmp_path / "big.png"), (1, 8, 8))[0, 0], digit.astype(np.float32) / np.float32(255)
+    )  # area average: exact
     smooth = np.asarray(Image.fromarray(digit).resize((28, 28), Image.BILINEAR))
     Image.fromarray(smooth).save(tmp_path / "mnist-sized.png")
     back = load_inputs(str(tmp_path / "mnist-sized.png"), (1, 8, 8))
     assert back.shape == (1, 1, 8, 8) and 0 <= back.min() and back.max() <= 1
-    assert np.abs(back[0, 0] - digit / 255).mean() < 0.1          # the same digit, 28x28 -> 8x8
+    assert np.abs(back[0, 0] - digit / 255).mean() < 0.1  # the same digit, 28x28 -> 8x8
     # dark strokes on white, in colour with a transparent margin: grayscale, over white, inverted
     rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[..., :3] = (255 - digit)[..., None]
     rgba[..., 3] = 255
-    rgba[0, :, 3] = 0                                              # a transparent first row reads as white
+    rgba[0, :, 3] = 0  # a transparent first row reads as white
     Image.fromarray(rgba, "RGBA").save(tmp_path / "ink.png")
     inverted = load_inputs(str(tmp_path / "ink.png"), (1, 8, 8), invert=True)[0, 0]
     expected = digit.astype(np.float32) / np.float32(255)
@@ -162,7 +167,7 @@ def test_images_are_resized_converted_and_inverted(tmp_path):
     np.testing.assert_allclose(inverted, expected, atol=1e-6)
     rgb = load_inputs(str(tmp_path / "ink.png"), (3, 4, 4))
     assert rgb.shape == (1, 3, 4, 4) and np.array_equal(rgb[0, 0], rgb[0, 2])
-    Image.fromarray(digit.astype(np.uint16) * 257).save(tmp_path / "deep.png")   # 16-bit grayscale
+    Image.fromarray(digit.astype(np.uint16) * 257).save(tmp_path / "deep.png")  # 16-bit grayscale
     np.testing.assert_allclose(load_inputs(str(tmp_path / "deep.png"), (1, 8, 8))[0, 0], digit / 255, atol=1e-6)
 
 
