@@ -188,9 +188,16 @@ class DivergenceGuard:
         self.first_loss: float | None = None
         self.last_finite: float | None = None
         self.warned = False
+        # a loss above this (or NaN) is looked at closely: any before the first loss is known, then one
+        # over ``explosion`` times it until the warning is given, then only an infinite one
+        self.alarm = -math.inf
 
     def check_loss(self, loss: float, step: int, epoch: int) -> None:
-        """Check the loss of optimizer step ``step`` (from 1) in epoch ``epoch`` (from 1)."""
+        """Check the loss of optimizer step ``step`` (from 1) in epoch ``epoch`` (from 1). Most steps
+        cost one comparison."""
+        if loss <= self.alarm:
+            self.last_finite = loss
+            return
         if not math.isfinite(loss):
             if self.nan_check:
                 raise TrainingDiverged(
@@ -213,6 +220,15 @@ class DivergenceGuard:
                 f"deepgrad: warning: {message} (--stop-on-divergence stops a run here).", file=self.stream or sys.stderr
             )
         self.last_finite = loss
+        self._set_alarm()
+
+    def _set_alarm(self) -> None:
+        if self.first_loss is None:
+            self.alarm = -math.inf
+        elif self.warned or self.first_loss == 0:
+            self.alarm = sys.float_info.max  # an infinite loss is still caught
+        else:
+            self.alarm = self.explosion * abs(self.first_loss)
 
     def check_weights(self, named_parameters: Iterable[tuple[str, Any]], epoch: int) -> None:
         """At the end of epoch ``epoch``: the weights must be finite."""
@@ -234,3 +250,4 @@ class DivergenceGuard:
         if first is not None and (isinstance(first, bool) or not isinstance(first, (int, float))):
             raise TypeError(f"DivergenceGuard: first_loss must be a number, got {first!r}")
         self.first_loss, self.warned = first, bool(state.get("warned", False))
+        self._set_alarm()

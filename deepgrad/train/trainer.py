@@ -128,6 +128,8 @@ class Trainer:
         self._progress: dict[str, Any] | None = None  # the same, live, while an epoch runs
         self._train_loader: Any = None
         self._listeners: dict[str, list[Callable[..., None]]] = {}
+        self._after_backward: list[Callable[..., None]] | None = None  # the step's two events' listeners
+        self._step_end: list[Callable[..., None]] = []
         self._interrupt: DeferredInterrupt | None = None
 
     # -- training -------------------------------------------------------------
@@ -149,6 +151,7 @@ class Trainer:
     def _listen(self) -> None:
         """Look up which callbacks listen to which event, once (an event nobody listens to is an empty loop)."""
         self._listeners = {event: listeners(self.callbacks, event) for event in EVENTS}
+        self._after_backward, self._step_end = self._listeners["on_after_backward"], self._listeners["on_step_end"]
 
     def _fit_epochs(self, train_loader: Any, val_loader: Any, epochs: int) -> None:
         self._call("on_fit_start")
@@ -206,7 +209,7 @@ class Trainer:
     def train_step(self, batch: Batch) -> Logs:
         """One optimizer step on ``batch`` (inputs, targets: Tensors on the model's device); returns
         the batch's logs (its loss and metrics)."""
-        if not self._listeners:
+        if self._after_backward is None:
             self._listen()
         optimizer, loss_fn = self.optimizer, self.loss_fn
         assert optimizer is not None and loss_fn is not None, "Trainer.train_step needs an optimizer and a loss_fn"
@@ -220,7 +223,7 @@ class Trainer:
         self.divergence.check_loss(logs["loss"], self.global_step + 1, self.epoch + 1)
         optimizer.zero_grad()
         loss.backward()
-        for observe in self._listeners["on_after_backward"]:
+        for observe in self._after_backward:  # type: ignore[union-attr]
             observe(self, logs)
         if self.clip_grad_norm is not None:
             clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
@@ -228,7 +231,7 @@ class Trainer:
             self.learning_rate.apply(optimizer, self.global_step, self.epoch)
         optimizer.step()
         self.global_step += 1
-        for observe in self._listeners["on_step_end"]:
+        for observe in self._step_end:
             observe(self, logs)
         return logs
 
