@@ -12,6 +12,8 @@ from ..errors import CheckpointError
 CHECKPOINT_FORMAT = "deepgrad-training-checkpoint-1"
 # What a training checkpoint holds, and the JSON type of each.
 CHECKPOINT_PARTS = {"model": dict, "optimizer": dict, "rng": dict, "epoch": int, "global_step": int, "history": list}
+# The parts a checkpoint may hold, each a dict: the learning rate's plan, the divergence guard's, the loader's.
+OPTIONAL_PARTS = ("scheduler", "divergence", "train_loader")
 
 
 def check_training_state(state: Any, path: str) -> None:
@@ -30,12 +32,36 @@ def check_training_state(state: Any, path: str) -> None:
             )
     if not all(isinstance(logs, dict) for logs in state["history"]):
         raise CheckpointError(f"{path} is damaged: its history should be a list of per-epoch dicts")
+    for key in OPTIONAL_PARTS:
+        if key in state and not isinstance(state[key], dict):
+            raise CheckpointError(f"{path} is damaged: its {key} should be a dict, got {state[key]!r:.60}")
+    if "position" in state and not _is_position(state["position"]):
+        raise CheckpointError(
+            f"{path} is damaged: its position within the epoch should be {{batch, totals, count}}, "
+            f"got {state['position']!r:.80}"
+        )
     broken = non_finite_arrays(state["model"])
     if broken:
         raise CheckpointError(
             f"{path} holds NaN or infinite weights ({', '.join(broken[:3])}): the run had diverged; "
             "resume from an earlier checkpoint (checkpoints/best.safetensors) or start again"
         )
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_position(position: Any) -> bool:
+    """Whether ``position`` is where an interrupted epoch stood: its next batch, its running sums, its samples."""
+    return (
+        isinstance(position, dict)
+        and _is_count(position.get("batch"))
+        and _is_count(position.get("count"))
+        and isinstance(position.get("totals"), dict)
+        and "loss" in position["totals"]
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in position["totals"].values())
+    )
 
 
 def non_finite_arrays(arrays: dict[str, Any]) -> list[str]:

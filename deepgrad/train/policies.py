@@ -141,6 +141,15 @@ class LearningRate:
         checkpoint from before plans were kept holds the schedule's state alone."""
         if "schedule" not in state:
             state = {"schedule": state, "until": None}
+        until, rates = state["until"], state.get("rates")
+        if until is not None and (not isinstance(until, int) or isinstance(until, bool) or until < 0):
+            raise ValueError(f"the schedule's planned length should be a step count, got {until!r:.40}")
+        if rates is not None and not (
+            isinstance(rates, list) and all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in rates)
+        ):
+            raise ValueError(f"a plateau schedule's rates should be numbers, got {rates!r:.40}")
+        if not isinstance(state["schedule"], dict):
+            raise TypeError(f"the schedule's state should be a dict, got {state['schedule']!r:.40}")
         if self.scheduler is not None and state["schedule"]:
             saved = {key: value for key, value in state["schedule"].items() if key not in ("base_lrs", "optimizer")}
             self.scheduler.load_state_dict(saved)
@@ -247,7 +256,9 @@ class DivergenceGuard:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         first = state.get("first_loss")
-        if first is not None and (isinstance(first, bool) or not isinstance(first, (int, float))):
-            raise TypeError(f"DivergenceGuard: first_loss must be a number, got {first!r}")
+        if first is not None and (
+            isinstance(first, bool) or not isinstance(first, (int, float)) or not math.isfinite(first)
+        ):
+            raise TypeError(f"DivergenceGuard: first_loss must be a finite number, got {first!r:.40}")
         self.first_loss, self.warned = first, bool(state.get("warned", False))
         self._set_alarm()
