@@ -173,19 +173,48 @@ def test_directories_files_and_symlink_loops_where_the_other_is_expected(tmp_pat
 PARTS = ["scheduler", "divergence", "position", "train_loader", "rng", "history", "epoch", "global_step", "optimizer"]
 
 
-@settings(derandomize=True, max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(part=st.sampled_from(PARTS), value=st.one_of(
-    st.just(2**70), st.just(-1), st.just(1e308), st.just(float("inf")), st.just("text"), st.just(None), st.just([]),
-    st.just({}), st.just([[[[[[]]]]]]), st.just({"until": "x", "schedule": {}}), st.just({"batch": -3}),
-    st.just({"batch": 2, "totals": {"loss": "x"}, "count": 1}), st.just({"first_loss": [1]}), st.just({"rates": "x"})))
+@settings(
+    derandomize=True,
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    part=st.sampled_from(PARTS),
+    value=st.one_of(
+        st.just(2**70),
+        st.just(-1),
+        st.just(1e308),
+        st.just(float("inf")),
+        st.just("text"),
+        st.just(None),
+        st.just([]),
+        st.just({}),
+        st.just([[[[[[]]]]]]),
+        st.just({"until": "x", "schedule": {}}),
+        st.just({"batch": -3}),
+        st.just({"batch": 2, "totals": {"loss": "x"}, "count": 1}),
+        st.just({"first_loss": [1]}),
+        st.just({"rates": "x"}),
+    ),
+)
 def test_a_checkpoint_with_hostile_parts_resumes_or_is_one_line(tmp_path, capsys, part, value):
     from deepgrad import io
 
     out = tmp_path / "run"
     if not out.exists():
-        build_run({"hidden": [8], "train_size": 64, "epochs": 1, "schedule": "cosine", "final_lr": 1e-4,
-                   "checkpoint_every": 3}, out=str(out), progress=False).fit()
+        build_run(
+            {
+                "hidden": [8],
+                "train_size": 64,
+                "epochs": 1,
+                "schedule": "cosine",
+                "final_lr": 1e-4,
+                "checkpoint_every": 3,
+            },
+            out=str(out),
+            progress=False,
+        ).fit()
         (tmp_path / "good.safetensors").write_bytes((out / "checkpoints" / "last.safetensors").read_bytes())
     state = io.load_checkpoint(str(tmp_path / "good.safetensors"))
     state[part] = value
