@@ -18,6 +18,7 @@ from . import experiments
 from .cli_parser import build_parser
 from .data.inputs import read_inputs
 from .errors import ConfigError, DeepgradError
+from .report import write_experiments_index, write_report
 from .train import config as options
 from .train.directory import run_entries
 from .train.run import build_run, default_directory, load_run
@@ -106,20 +107,19 @@ def command_predict(args: argparse.Namespace) -> int:
 
 
 def command_experiment(args: argparse.Namespace) -> int:
-    data = dict(dataset=args.dataset or "digits", data_dir=args.data_dir, download=bool(args.download))
-    settings = dict(**data, seed=args.seed or 0, quick=args.quick, progress=not args.quiet and sys.stderr.isatty())
-    if args.name == "all":
-        from .report import write_experiments_index
-
-        reports = experiments.run_all(args.out, **settings)
-        print(f"{len(reports)} experiments written to {args.out}/ (open {write_experiments_index(reports, args.out)})")
-        return 0
-    report = experiments.run_experiment(args.name, args.out, **settings)
-    print(
-        f"{report.title}\n{report.claim}\n-> {os.path.join(args.out, args.name)}/ (report.md, results.json, "
-        f"{', '.join(f.filename for f in report.figures)}; {report.setup['wall_seconds']} s)"
+    data = experiments.Settings(args.dataset or "digits", args.data_dir, bool(args.download), args.quick)
+    run = dict(seed=args.seed or 0, seeds=args.seeds, backend=args.backend, jobs=args.jobs, progress=not args.quiet)
+    names = experiments.names() if args.name == "all" else [args.name]
+    outcome = experiments.run_experiments(
+        experiments.registry(), names, args.out, data, claims=args.name == "all", **run
     )
-    return 0
+    for name, report in outcome.reports.items():
+        print("\n".join(report.lines()) + f"\n  -> {os.path.join(args.out, name)}/ ({report.setup['wall_seconds']} s)")
+    if args.name == "all" or os.path.exists(os.path.join(args.out, "index.html")):
+        print(f"index of every claim: {write_experiments_index(args.out, experiments.registry())}")
+    for name, error in outcome.failures.items():
+        print(f"deepgrad experiment: {name} failed: {error}", file=sys.stderr)
+    return 1 if outcome.failures else 0
 
 
 def command_search(args: argparse.Namespace) -> int:
@@ -148,8 +148,6 @@ def command_search(args: argparse.Namespace) -> int:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    from .report import write_report
-
     path = write_report(args.run_dirs, args.out, title=args.title)
     print(f"report of {len(args.run_dirs)} run{'s' if len(args.run_dirs) != 1 else ''} written to {path}")
     return 0

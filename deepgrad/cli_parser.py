@@ -114,8 +114,22 @@ def add_command_arguments(command: str, parser: argparse.ArgumentParser, groups:
             "probabilities, N x classes) to this .npy file",
         )
     elif command == "experiment":
-        parser.add_argument("name", help=f"{', '.join(experiments.names())}, or all (adds index.html)")
+        parser.add_argument("name", help=f"{', '.join(experiments.names())}, or all (adds claims.json and index.html)")
         parser.add_argument("--quick", action="store_true", help="a few steps only: seconds instead of minutes")
+        parser.add_argument(
+            "--seeds",
+            type=positive_int,
+            metavar="N",
+            help="measure each statistical claim over N "
+            "seeds from --seed (default: each study's own count, at least 3; 2 with --quick)",
+        )
+        parser.add_argument(
+            "--backend",
+            choices=("local", "serial", "ray"),
+            default="local",
+            help="where the studies' measurements run: local (a process per CPU, the default), serial, ray",
+        )
+        parser.add_argument("--jobs", type=positive_int, help="processes of the local backend (default: one per CPU)")
         parser.add_argument("--out", default="experiments", help="writes OUT/NAME/ (default: %(default)s)")
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
     elif command == "search":

@@ -1,147 +1,110 @@
 """The reproducible studies behind ``deepgrad experiment NAME``: each claim of the course notes
-about why a network trains or doesn't, run, measured and drawn.
+about why a network trains or doesn't, run over seeds, measured, judged by its numbers and drawn.
 
     from deepgrad.experiments import run_experiment
-    report = run_experiment("vanishing", out="experiments", quick=True)   # writes experiments/vanishing/
+    report = run_experiment("lr-decay", out="experiments", quick=True)   # writes experiments/lr-decay/
+    report.claims[0].verdict                                              # "reproduced", "partly", ...
 
-Each writes ``OUT/NAME/``: its PNG figures, ``report.md`` (what was run, the tables, what the
-figures show), ``results.json`` (the tables' numbers) and a manifest of those files; ``run_all``
-runs every one (and ``deepgrad experiment all`` adds ``OUT/index.html``,
-:mod:`deepgrad.report.experiments`). The directory appears whole when the experiment is done (it is
-written under a temporary name first), so a failed or interrupted one never looks finished, and it
-replaces only a previous experiment's output. Training runs are built by
-:func:`deepgrad.train.run.build_run`.
+Each writes ``OUT/NAME/``: its PNG figures, ``report.md`` (the question, the claims with their
+values per seed and verdicts, what was run, the tables), ``results.json`` (the same as JSON) and a
+manifest of those files; ``run_all`` runs every one and adds ``OUT/claims.json`` and
+``OUT/index.html`` (:mod:`deepgrad.report.experiments`), whose first element is the table of every
+claim. Measurements run on the search's executors (:mod:`.runner`); an output folder appears whole
+when its study is done and replaces only a previous experiment's output (:mod:`.output`). Training
+runs are built by :func:`deepgrad.train.run.build_run`.
 """
 
-import importlib
-import json
-import os
-import shutil
-import tempfile
+from __future__ import annotations
 
-from .. import io
-from ..errors import ConfigError
-from ..train import config as options
-from .common import DATASETS, Context, Report, run_in, write_report
+from typing import Any
 
-MANIFEST = ".deepgrad-experiment.json"  # the files an experiment wrote into its folder
+from ..errors import DeepgradError
+from .claims import Claim
+from .common import Context, Report
+from .output import MANIFEST, check_replaceable
+from .runner import Outcome, Settings, run_experiments
 
-# name -> (module, what it shows)
+# name -> (module, what it shows), in the order of the notes: the basics (001), optimization (002),
+# normalization (000, 003, 004)
 EXPERIMENTS = {
-    "init": ("init", "activations of 5 layers under four weight scales and three activation functions"),
-    "vanishing": ("vanishing", "gradient flow per layer in 6-layer MLPs: sigmoid, ReLU + He, sigmoid + BN, residual"),
+    "gradcheck": ("gradcheck", "numerical against analytic gradients; the error against the step h"),
+    "softmax": ("softmax", "softmax's overflow and the max subtracted, masking, hardmax, dz = ŷ − y"),
+    "losses": ("losses", "mean squared error against cross-entropy: gradients at a saturated output"),
+    "init": ("init", "activations under weight scales and activations; symmetry breaking and sparse init"),
     "optimizers-2d": ("optimizers_2d", "SGD, Momentum, AdaGrad, RMSProp and Adam on a narrow bowl and a saddle"),
     "optimizers": ("optimizers", "the five optimizers training one 4-hidden-layer ReLU MLP"),
-    "batchnorm": ("batchnorm", "with and without batch norm across weight scales; the BN paper's 3×100 sigmoid MLP"),
-    "overfitting": ("overfitting", "300 training samples, 7 layers: none, weight decay, dropout"),
-    "lr-decay": ("lr_decay", "constant, linear decay to a floor, step and cosine learning rates"),
-    "clipping": ("clipping", "an exploding setting with and without gradient clipping"),
+    "overfitting": ("overfitting", "few samples, many weights: none, weight decay, dropout"),
+    "dropout": ("dropout", "dropout's train and test scaling, and dropout as an ensemble"),
+    "search": ("search", "the log-scale hyperparameter search narrowing its range"),
+    "lr-decay": ("lr_decay", "constant against decaying rates in the noisy regime; α₀ from too small to too large"),
+    "minibatch-noise": ("minibatch_noise", "mini-batch noise: the gradient's spread and escaping a saddle"),
+    "clipping": ("clipping", "a gradient cliff with and without clipping, against a lower rate"),
+    "vanishing": ("vanishing", "gradient flow per layer in deep sigmoid MLPs, and its cures trained"),
     "depth": ("depth", "plain against residual MLPs from 4 to 32 layers"),
+    "batchnorm": ("batchnorm", "with and without batch norm across weight scales; the BN paper's 3×100 sigmoid MLP"),
+    "batchnorm-mechanics": ("batchnorm_mechanics", "batch norm at test time, its batch size, γ and β, its place"),
+    "input-scaling": ("input_scaling", "inputs on different scales: the elongated error surface normalization rounds"),
+    "normalizers": ("normalizers", "layer, group and weight normalization against batch norm"),
     "graph": ("graph", "batch norm as its nine textbook steps against the fused op"),
 }
 
 
-def names():
+def names() -> list[str]:
     return list(EXPERIMENTS)
 
 
+def registry() -> dict[str, str]:
+    """{experiment: its module's name}."""
+    return {name: module for name, (module, _) in EXPERIMENTS.items()}
+
+
+class ExperimentFailed(DeepgradError, RuntimeError):
+    """A study raised while it measured or reported: the message says which and why."""
+
+
 def run_experiment(
-    name, out="experiments", dataset="digits", data_dir=None, download=False, seed=0, quick=False, progress=False
-):
-    """Run experiment ``name`` and write ``out/name/``; returns its :class:`Report`. A previous
-    experiment's output there is replaced when this one is done; a folder holding anything an
-    experiment did not write is refused before any work."""
-    if name not in EXPERIMENTS:
-        raise ConfigError(f"unknown experiment {name!r}; the experiments: {', '.join(EXPERIMENTS)} (or all)")
-    dataset = options.canonical_dataset(dataset)
-    if dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset {dataset!r} for experiments; valid: {', '.join(DATASETS)}")
-    final = os.path.join(out, name)
-    check_replaceable(final)
-    module = importlib.import_module(f"{__name__}.{EXPERIMENTS[name][0]}")
-    staging = _staging_directory(out, name)
-    try:
-        context = Context(name, staging, dataset, data_dir, download, seed, quick, progress)
-        report = run_in(context, module.run)
-        write_report(report, staging)
-        write_manifest(staging, name)
-        _replace(staging, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return report
+    name: str,
+    out: str = "experiments",
+    dataset: str = "digits",
+    data_dir: str | None = None,
+    download: bool = False,
+    seed: int = 0,
+    quick: bool = False,
+    progress: bool = False,
+    seeds: int | None = None,
+    backend: str = "local",
+    jobs: int | None = None,
+) -> Report:
+    """Run experiment ``name`` over its seeds (``seeds`` of them from ``seed``; default the study's
+    own count) and write ``out/name/``; returns its :class:`Report`. A previous experiment's output
+    there is replaced when this one is done; a folder holding anything an experiment did not write
+    is refused before any work. An :class:`ExperimentFailed` when it fails."""
+    outcome = run_experiments(
+        registry(), [name], out, Settings(dataset, data_dir, download, quick), seed, seeds, backend, jobs, progress
+    )
+    if name in outcome.failures:
+        raise ExperimentFailed(f"experiment {name} failed: {outcome.failures[name]}")
+    return outcome.reports[name]
 
 
-def run_all(out="experiments", **options):
-    """Every experiment, into ``out/NAME/``; returns {name: Report}
-    (:func:`deepgrad.report.write_experiments_index` adds the page showing them all)."""
-    return {name: run_experiment(name, out, **options) for name in EXPERIMENTS}
+def run_all(out: str = "experiments", **settings: Any) -> Outcome:
+    """Every experiment, into ``out/NAME/``, with ``out/claims.json``; a study that fails does not
+    stop the others (``outcome.failures``). (:func:`deepgrad.report.write_experiments_index` adds
+    the page showing them all.)"""
+    data = {key: settings.pop(key) for key in ("dataset", "data_dir", "download", "quick") if key in settings}
+    return run_experiments(registry(), names(), out, Settings(**data), claims=True, **settings)
 
 
-def _staging_directory(out, name):
-    """A new empty directory beside ``out/name`` to write the experiment into; a clear error when
-    ``out`` cannot be written."""
-    try:
-        os.makedirs(out, exist_ok=True)
-        return tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out)
-    except OSError as error:
-        raise ConfigError(f"cannot write the experiment into --out {out}: {error.strerror or error}") from None
-
-
-def check_replaceable(final):
-    """A ConfigError unless ``final`` is free, an empty folder, or an experiment's output that holds
-    nothing but what the experiment wrote (its manifest says what; an output from before manifests:
-    report.md, results.json and figures)."""
-    if not os.path.exists(final):
-        return
-    if not os.path.isdir(final):
-        raise ConfigError(f"{final} is a file, not an experiment's folder; pass another --out")
-    entries = set(os.listdir(final))
-    foreign = sorted(entries - written_files(final)) if entries else []
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise ConfigError(
-            f"{final} holds files that deepgrad experiment did not write ({shown}); it replaces only "
-            "its own output: move them or pass another --out"
-        )
-
-
-def written_files(folder):
-    """The names in ``folder`` that an experiment wrote there (empty when it is not an experiment's)."""
-    try:
-        with open(os.path.join(folder, MANIFEST), encoding="utf-8") as handle:
-            files = json.load(handle)["files"]
-        if isinstance(files, list) and all(isinstance(name, str) for name in files):
-            return {MANIFEST, *files}
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
-        pass
-    names = set(os.listdir(folder))
-    if not {"report.md", "results.json"} <= names:
-        return set()
-    return {
-        name
-        for name in names
-        if name in ("report.md", "results.json")
-        or (os.path.splitext(name)[1] in (".png", ".dot") and os.path.isfile(os.path.join(folder, name)))
-    }
-
-
-def write_manifest(folder, name):
-    """List the files of experiment ``name`` in ``folder`` (all of them: it is written last)."""
-    files = sorted(os.listdir(folder))
-    io.write_text(os.path.join(folder, MANIFEST), json.dumps({"experiment": name, "files": files}, indent=1) + "\n")
-
-
-def _replace(staging, final):
-    """Put the finished ``staging`` directory in ``final``'s place; the previous output (checked by
-    :func:`check_replaceable`) is removed only then, through a folder of its own."""
-    holder = None
-    if os.path.exists(final):
-        check_replaceable(final)  # again: it may have changed while the experiment ran
-        holder = tempfile.mkdtemp(prefix=f".{os.path.basename(final)}.old-", dir=os.path.dirname(final) or ".")
-        os.replace(final, os.path.join(holder, "previous"))
-    os.replace(staging, final)
-    if holder:
-        shutil.rmtree(holder, ignore_errors=True)
-
-
-__all__ = ["EXPERIMENTS", "Context", "Report", "names", "run_all", "run_experiment"]
+__all__ = [
+    "EXPERIMENTS",
+    "MANIFEST",
+    "Claim",
+    "Context",
+    "ExperimentFailed",
+    "Outcome",
+    "Report",
+    "check_replaceable",
+    "names",
+    "run_all",
+    "run_experiment",
+]

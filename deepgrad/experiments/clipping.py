@@ -20,8 +20,7 @@ import numpy as np
 from ..diagnostics import GradientFlowMonitor
 from ..errors import TrainingDiverged
 from ..viz.dynamics import step_curves
-from .common import Figure, Report, Table
-from .lr_decay import data_description, run_options
+from .common import Figure, Report, Table, data_description, run_options
 
 MAX_NORM = 5.0
 SETTINGS = {"unclipped": None, "clipped": MAX_NORM}

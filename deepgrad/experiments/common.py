@@ -1,19 +1,46 @@
 """What every experiment shares: its :class:`Context` (data set, seed, quick mode, where its files
-go) and the :class:`Report` it returns, which :func:`write_report` turns into ``report.md`` and
-``results.json`` beside the experiment's figures."""
+go) and the :class:`Report` it returns — its question, its claims (:mod:`.claims`), figures and
+tables — which :func:`write_report` turns into ``report.md`` and ``results.json`` beside the
+experiment's figures.
+
+A study is a module with ``TITLE``, ``SEEDS`` (how many seeds its claims are measured over by
+default; 1 for a study whose numbers do not depend on a seed) and two functions:
+``measure(context) -> dict`` — one seed's numbers (``context.seed``), as JSON, run on the search's
+executors — and ``report(context, measured) -> Report``, which draws the figures into
+``context.directory`` and judges the claims from every seed's numbers.
+"""
+
+from __future__ import annotations
 
 import json
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import io
 from ..data import DataLoader, datasets
 from ..random import manual_seed
 from ..train.callbacks import Callback
 from ..train.run import EVAL_BATCH_SIZE, build_run
+from .claims import Claim, format_number
 
 DATASETS = ("digits", "mnist", "fashion-mnist")  # the data sets the studies run on (the schema's names)
+BIG_TRAIN_SIZE = 5000  # mnist and fashion-mnist: a training subset keeps each study within a minute or two
+
+
+def run_options(context, training, quick):
+    """``training`` as this context runs it: with ``quick``'s options over it in quick mode, and on
+    the first BIG_TRAIN_SIZE samples of a data set bigger than digits."""
+    if context.quick:
+        return {**training, **quick}
+    return {**training, "train_size": None if context.dataset == "digits" else BIG_TRAIN_SIZE}
+
+
+def data_description(context, options):
+    """What the runs of ``options`` train on, for the report's setup."""
+    subset = f", first {options['train_size']} samples" if options.get("train_size") else ""
+    return f"{context.dataset} training split{subset}"
 
 
 @dataclass
@@ -35,23 +62,46 @@ class Figure:
 
 @dataclass
 class Report:
-    """What an experiment found: ``claim`` says in one sentence what its figures show; ``setup`` what
-    was run (data, model, steps; the runner adds the seed and the wall time); ``results`` the numbers
-    of its tables (``results.json``)."""
+    """What an experiment found: ``question`` is the one question it answers; ``claims`` the claims
+    of the notes it measured, each judged by its numbers; ``setup`` what was run (data, model,
+    steps; the runner adds the seeds and the wall time); ``results`` the numbers of its tables and
+    figures (``results.json``, beside the claims)."""
 
     title: str
-    claim: str
+    question: str
     setup: dict
+    claims: list[Claim] = field(default_factory=list)
     tables: list = field(default_factory=list)
     figures: list = field(default_factory=list)
     results: dict = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        """What ``deepgrad experiment`` prints of it: the title, the question, a line per claim."""
+        return [self.title, self.question] + [
+            f"  {claim.verdict:<15} {claim.note:<9} {claim.claim} ({claim.measure}: {claim.summary()}, judged by "
+            f"value {claim.comparison})"
+            for claim in self.claims
+        ]
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything the report holds, as JSON (what ``results.json`` and the index read)."""
+        return {
+            "title": self.title,
+            "question": self.question,
+            "setup": self.setup,
+            "claims": [claim.to_dict() for claim in self.claims],
+            "figures": [{"filename": f.filename, "caption": f.caption} for f in self.figures],
+            "tables": [{"title": t.title, "columns": t.columns, "rows": t.rows} for t in self.tables],
+            "results": self.results,
+        }
 
 
 @dataclass
 class Context:
     """Where and how an experiment runs: ``directory`` (its files go there), the data set (digits,
-    mnist or fashion-mnist; ``data_dir``/``download`` as for ``deepgrad train``), the ``seed``, and
-    ``quick`` (a few steps, for tests: seconds instead of minutes)."""
+    mnist or fashion-mnist; ``data_dir``/``download`` as for ``deepgrad train``), the ``seed`` of
+    this measurement, every seed of the study (``seeds``), and ``quick`` (a few steps, for tests:
+    seconds instead of minutes)."""
 
     name: str
     directory: str
@@ -61,17 +111,20 @@ class Context:
     seed: int = 0
     quick: bool = False
     progress: bool = False
+    seeds: tuple[int, ...] = (0,)
 
     def path(self, filename):
         return os.path.join(self.directory, filename)
 
     def config(self, **options):
-        """A training config on the context's data set and seed, with ``options`` over it."""
+        """A training config on the context's data set and seed, with ``options`` over it (one BLAS
+        thread unless given: runs are bit-identical whatever the load, and run side by side)."""
         return {
             "dataset": self.dataset,
             "data_dir": self.data_dir,
             "download": self.download,
             "seed": self.seed,
+            "threads": 1,
             **options,
         }
 
@@ -169,13 +222,40 @@ def run_in(context, experiment):
 
 def write_report(report, directory):
     """``report.md`` and ``results.json`` of ``report`` in ``directory`` (its figures are there)."""
-    io.write_text(os.path.join(directory, "results.json"), json.dumps(report.results, indent=1) + "\n")
+    io.write_text(os.path.join(directory, "results.json"), json.dumps(report.to_record(), indent=1) + "\n")
     io.write_text(os.path.join(directory, "report.md"), markdown(report))
 
 
 def markdown(report):
-    """The report as Markdown: title, claim, what was run, the figures, the tables."""
-    lines = [f"# {report.title}", "", report.claim, "", "## What was run", ""]
+    """The report as Markdown: title, question, the claims and their verdicts, what was run, the
+    figures, the tables."""
+    lines = [f"# {report.title}", "", f"*{report.question}*", ""]
+    if report.claims:
+        lines += [
+            "## Claims",
+            "",
+            "| claim | note | measure | values (per seed) | mean ± sd | judged by | verdict |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            "| "
+            + " | ".join(
+                markdown_cell(value)
+                for value in (
+                    claim.claim,
+                    claim.note,
+                    claim.measure,
+                    ", ".join(format_number(v) for v in claim.values),
+                    claim.summary(),
+                    f"value {claim.comparison}",
+                    claim.verdict,
+                )
+            )
+            + " |"
+            for claim in report.claims
+        ]
+        lines.append("")
+    lines += ["## What was run", ""]
     lines += [f"- {key.replace('_', ' ')}: {value}" for key, value in report.setup.items()]
     for figure in report.figures:
         lines += ["", f"![{figure.caption}]({figure.filename})", "", f"*{figure.caption}*"]

@@ -28,6 +28,8 @@ figure{margin:1em 0}figcaption{color:#555;font-size:.9em}section{margin-bottom:3
 .charts svg{width:100%;height:auto}
 .note{background:#fff4e5;border-left:4px solid #e8a33d;padding:.5em 1em;margin:1em 0}
 .muted{color:#666}
+td.reproduced{background:#dff3e0}td.partly{background:#fff1b8}td.not-reproduced{background:#fbdcdc}
+td.claim{text-align:left;max-width:40em}
 dl.options{display:grid;grid-template-columns:repeat(auto-fill,minmax(15em,1fr));gap:.1em 1.5em;font-size:.9em}
 dl.options div{display:flex;justify-content:space-between;border-bottom:1px dotted #ccc}
 dl.options dt{color:#555}dl.options dd{margin:0 0 0 1em;font-family:monospace;text-align:right}
@@ -88,11 +90,13 @@ def bullet_list(items):
 
 @dataclass
 class Cell:
-    """A table cell with more than a value: ``differs`` highlights it, ``span`` columns wide."""
+    """A table cell with more than a value: ``differs`` highlights it, ``span`` columns wide,
+    ``kind`` a class of the style (e.g. a verdict's colour)."""
 
     content: object
     differs: bool = False
     span: int = 1
+    kind: str | None = None
 
 
 def table(columns, rows, caption=None):
@@ -109,9 +113,8 @@ def _cell(value):
     """``<td>`` of a value or a :class:`Cell`."""
     if not isinstance(value, Cell):
         return element("td", value)
-    return element(
-        "td", value.content, class_="differs" if value.differs else None, colspan=value.span if value.span > 1 else None
-    )
+    kind = "differs" if value.differs else value.kind
+    return element("td", value.content, class_=kind, colspan=value.span if value.span > 1 else None)
 
 
 def figure(content, caption):

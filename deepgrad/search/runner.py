@@ -144,7 +144,7 @@ def random_search(
     trial. Returns the Study (``study.interrupted`` after Ctrl-C: what finished is saved)."""
     space = check_space(space)
     check_settings(trials, rounds, keep)
-    runner = _executor(executor, n_jobs)
+    runner = make_executor(executor, n_jobs)
     path = study.path if isinstance(study, Study) else None if study is None else os.fspath(study)
     with claim(path) if path else nullcontext():
         study = study if isinstance(study, Study) else Study(path, mode)
@@ -270,7 +270,12 @@ def _scheduler(scheduler: str | Scheduler | None, study: Study) -> Scheduler:
     return chosen
 
 
-def _executor(executor: str | Executor, n_jobs: int | None) -> Executor:
+def make_executor(
+    executor: str | Executor, n_jobs: int | None = None, ray_address: str | None = None, cpus_per_trial: int = 1
+) -> Executor:
+    """The executor named ``executor`` ("serial", "local" with ``n_jobs`` processes, "ray" on the
+    cluster at ``ray_address``, or a local Ray, with ``cpus_per_trial`` CPUs a trial), or
+    ``executor`` itself when it is one."""
     if not isinstance(executor, str):  # an executor object, e.g. RayExecutor(address="auto", cpus_per_trial=2)
         if not callable(getattr(executor, "run", None)):
             raise ConfigError(
@@ -285,8 +290,8 @@ def _executor(executor: str | Executor, n_jobs: int | None) -> Executor:
     if executor == "ray":
         from .ray_executor import RayExecutor
 
-        return RayExecutor()
-    raise ConfigError(f"random_search: unknown executor {executor!r}; valid: serial, local, ray")
+        return RayExecutor(ray_address, cpus_per_trial)
+    raise ConfigError(f"unknown executor {executor!r}; valid: serial, local, ray")
 
 
 class SerialExecutor:

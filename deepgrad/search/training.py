@@ -27,7 +27,7 @@ from .asha import ASHA
 from .files import default_space, space_table, toml_text, toml_value, write_best
 from .lock import claim
 from .objective import TrainingObjective
-from .runner import Executor, LocalExecutor, SerialExecutor, check_settings, check_study, random_search
+from .runner import Executor, check_settings, check_study, make_executor, random_search
 from .spaces import Choice, Dimension
 from .study import Study, Trial
 
@@ -100,7 +100,7 @@ def search_training(
     if scheduler not in (None, "none", "asha"):
         raise ConfigError(f"unknown scheduler {scheduler!r}; valid: asha, none")
     asha = ASHA(max_epochs=config["epochs"]) if scheduler == "asha" and "epochs" not in space else None
-    runner = _executor(executor, n_jobs, ray_address, cpus_per_trial)
+    runner = make_executor(executor, n_jobs, ray_address, cpus_per_trial)
     _check_toml(config, space)
     record = search_record(config, space, trials, rounds, keep, scheduler or "none")
     study_path = os.path.join(out, STUDY_FILE)
@@ -380,20 +380,6 @@ def _undo(undo: list[Callable[[], None]]) -> None:
     for step in reversed(undo):
         step()
     undo.clear()
-
-
-def _executor(executor: str | Executor, n_jobs: int | None, ray_address: str | None, cpus_per_trial: int) -> Executor:
-    if not isinstance(executor, str):
-        return executor
-    if executor == "local":
-        return LocalExecutor(n_jobs)
-    if executor == "serial":
-        return SerialExecutor()
-    if executor == "ray":
-        from .ray_executor import RayExecutor
-
-        return RayExecutor(ray_address, cpus_per_trial)
-    raise ConfigError(f"unknown executor {executor!r}; valid: local, serial, ray")
 
 
 def _check_toml(config: Mapping[str, Any], space: Mapping[str, Dimension]) -> None:

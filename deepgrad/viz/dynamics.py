@@ -46,6 +46,7 @@ def step_curves(
     against the training step (1, 2, ...).
 
     A panel is {"ylabel": ..., "curves": {label: [value per step]}} with, optionally, "log_y": bool;
+    "steps": the step of each value (default 1, 2, ...: a value per step);
     "references": {label: y} (dashed horizontal lines); "points": {curve label: (step, y)} and
     "points_label" (one marked point per setting in its colour, e.g. a measurement after the last
     step); "smooth": False (no smoothing in this panel). A setting has the same colour in every
@@ -60,7 +61,8 @@ def step_curves(
         log_y = panel.get("log_y", False)
         colors = {label: f"C{k}" for k, label in enumerate(panel["curves"])}
         for label, values in panel["curves"].items():
-            _draw_steps(ax, values, label, colors[label], log_y, smooth if panel.get("smooth", True) else None)
+            smoothing = smooth if panel.get("smooth", True) else None
+            _draw_steps(ax, values, label, colors[label], log_y, smoothing, panel.get("steps"))
         if panel.get("points"):
             for label, (step, y) in panel["points"].items():
                 ax.plot([step], [y], color=colors[label], zorder=5, **POINT_STYLE)
@@ -76,12 +78,19 @@ def step_curves(
 
 
 def _draw_steps(
-    ax: Axes, values: Sequence[float | None], label: str, color: str, log_y: bool, smooth: int | None
+    ax: Axes,
+    values: Sequence[float | None],
+    label: str,
+    color: str,
+    log_y: bool,
+    smooth: int | None,
+    steps: Sequence[int] | None = None,
 ) -> None:
-    """One setting's per-step values: faint with a bold smoothed curve when ``smooth``, else plain."""
+    """One setting's values at ``steps`` (default 1, 2, ...): faint with a bold smoothed curve when
+    ``smooth``, else plain."""
     points = [
         (step, v)
-        for step, v in enumerate(values, start=1)
+        for step, v in zip(steps or range(1, len(values) + 1), values)
         if v is not None and math.isfinite(v) and (v > 0 or not log_y)
     ]
     if not points:
