@@ -8,6 +8,8 @@ traceback. Each subclass also derives from the built-in type that code
 catching errors the Python way expects (ValueError, RuntimeError).
 """
 
+from __future__ import annotations
+
 
 class DeepgradError(Exception):
     """Something the user asked for cannot be done; the message says what and why."""
@@ -34,7 +36,16 @@ class WriteError(DeepgradError, OSError):
 
 
 class TrainingDiverged(DeepgradError, RuntimeError):
-    """The training loss became NaN or infinite."""
+    """The training diverged: its loss became NaN or infinite (or exploded, with
+    ``stop_on_divergence``), or its weights did. ``step`` (the optimizer step, from 1, whose loss it
+    was; the last step of the epoch for weights), ``loss`` and ``last_finite`` (the last finite loss
+    before it) say where, when known."""
+
+    def __init__(
+        self, message: str, step: int | None = None, loss: float | None = None, last_finite: float | None = None
+    ):
+        super().__init__(message)
+        self.step, self.loss, self.last_finite = step, loss, last_finite
 
 
 class AnomalyDetected(TrainingDiverged):

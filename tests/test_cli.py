@@ -19,7 +19,15 @@ from deepgrad.train import config as train_config
 from deepgrad.train import presets
 from deepgrad.train import run as train_run
 
-RUN_FILES = {"config.json", "metrics.jsonl", "summary.json", "curves.png", "model.safetensors", "checkpoints"}
+RUN_FILES = {
+    "config.json",
+    "metrics.jsonl",
+    "steps.jsonl",
+    "summary.json",
+    "curves.png",
+    "model.safetensors",
+    "checkpoints",
+}
 EPOCH_KEYS = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
 SMALL = ["--hidden", "32", "--quiet"]
 

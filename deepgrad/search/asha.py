@@ -15,6 +15,8 @@ from ..errors import ConfigError
 class TrialPruned(Exception):
     """Raised by ``report`` when the scheduler stops a trial; the search records it as pruned."""
 
+    normal_ending = True  # a stop the search asked for, not a failure (a trial's TensorBoard status: SUCCESS)
+
 
 class ASHA:
     """The rung bookkeeping of ASHA: ``min_epochs`` r, ``reduction`` η, rungs up to ``max_epochs``.

@@ -44,6 +44,7 @@ RECORD_FORMAT = "deepgrad-search"
 # Base options that say where or how fast the trials run, or what a run records besides its scores:
 # a study goes on under other values of these (any other difference is refused).
 SEARCH_FREE = (
+    "log_every",
     "device",
     "threads",
     "data_dir",

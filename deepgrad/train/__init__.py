@@ -15,6 +15,7 @@ from .callbacks import (
     PeriodicCheckpoint,
     ProgressBar,
     Stateful,
+    StepWriter,
 )
 from .policies import DivergenceGuard, LearningRate
 from .run import Run, build_run, default_directory, load_run

@@ -22,7 +22,15 @@ from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
 from ..threads import BlasThreads
 from . import presets
-from .callbacks import BestWeights, EarlyStopping, HistoryWriter, ModelCheckpoint, PeriodicCheckpoint, ProgressBar
+from .callbacks import (
+    BestWeights,
+    EarlyStopping,
+    HistoryWriter,
+    ModelCheckpoint,
+    PeriodicCheckpoint,
+    ProgressBar,
+    StepWriter,
+)
 from .policies import LearningRate
 from .thread_tuning import ThreadTuner
 
@@ -125,9 +133,14 @@ def run_callbacks(
             raise ConfigError("tensorboard: a run writes its event files into its directory; give it one (out=...)")
         from .tensorboard import TensorBoardLogger
 
-        callbacks.append(TensorBoardLogger(os.path.join(out, "tb"), config=config, monitors=monitors))
+        callbacks.append(
+            TensorBoardLogger(os.path.join(out, "tb"), every=config["log_every"], config=config, monitors=monitors)
+        )
     if out is not None:
-        callbacks.append(HistoryWriter(os.path.join(out, "metrics.jsonl")))
+        callbacks += [
+            StepWriter(os.path.join(out, "steps.jsonl"), config["log_every"]),
+            HistoryWriter(os.path.join(out, "metrics.jsonl")),
+        ]
     if config["patience"]:
         callbacks.append(EarlyStopping("val_loss", patience=config["patience"], verbose=progress is not False))
     keeper = BestWeights("val_loss") if config["keep"] == "best" else None

@@ -35,6 +35,7 @@ from io import StringIO
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from .. import io
+from ..errors import TrainingDiverged
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -362,6 +363,43 @@ class HistoryWriter(Callback):
             header = not os.path.exists(self.csv_path)
             with open(self.csv_path, "a", newline="") as handle:
                 handle.write(_csv([logs], header))
+
+
+class StepWriter(Callback):
+    """Append every ``every``-th optimizer step's logs (loss, metrics, the step's learning rate, the
+    epoch and the wall time) to a JSON-lines file, flushed as they come, so the per-step curves of a
+    run survive whatever stops it; a step whose loss diverged is written too. A resumed run first
+    drops the records after the step it resumes from (they are trained again)."""
+
+    def __init__(self, path: str, every: int = 10):
+        if every < 1:
+            raise ValueError(f"StepWriter: every must be at least 1 step, got {every}")
+        self.path, self.every = path, every
+        self.handle: TextIO | None = None
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        from ..diagnostics.monitors import keep_until
+
+        if trainer.global_step and os.path.exists(self.path):
+            keep_until(self.path, trainer.global_step)
+
+    def on_step_end(self, trainer: Trainer, logs: Logs) -> None:
+        if (trainer.global_step - 1) % self.every == 0:
+            self._write(trainer.global_step, trainer.epoch + 1, {**logs, "lr": trainer.current_lr})
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        ending = trainer.ending
+        if isinstance(ending, TrainingDiverged) and ending.step is not None and ending.loss is not None:
+            self._write(ending.step, trainer.epoch + 1, {"loss": ending.loss})
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+    def _write(self, step: int, epoch: int, values: dict[str, float]) -> None:
+        if self.handle is None:  # opened at the first record: a run that recorded nothing leaves no file
+            self.handle = open(self.path, "a", encoding="utf-8")
+        self.handle.write(json.dumps({"step": step, "epoch": epoch, "time": round(time.time(), 3), **values}) + "\n")
+        self.handle.flush()
 
 
 def _jsonl(rows: list[Logs]) -> str:

@@ -176,6 +176,12 @@ OPTIONS = {
         "stop, as at a NaN loss, when the training loss climbs above 1000 times "
         "its first value (without it: one warning, and training goes on)",
     ),
+    "log_every": Option(
+        10,
+        int,
+        "record the loss, accuracy and learning rate of every N-th step (steps.jsonl, TensorBoard's batch scalars)",
+        check=_at_least_one,
+    ),
     "monitor": Option(
         False,
         bool,
@@ -221,7 +227,7 @@ GROUPS = {
         "seed",
     ),
     "schedule": ("schedule", "final_lr", "step_size", "gamma", "plateau_patience", "warmup_steps"),
-    "run": ("keep", "checkpoint_every", "device", "threads", "monitor", "monitor_every", "tensorboard"),
+    "run": ("keep", "checkpoint_every", "device", "threads", "log_every", "monitor", "monitor_every", "tensorboard"),
 }
 
 # What a resumed run may be given. These change how long, where and how it runs, not what it trains:
@@ -235,6 +241,7 @@ RESUME_FREE = (
     "data_dir",
     "download",
     "stop_on_divergence",
+    "log_every",
     "monitor",
     "monitor_every",
     "tensorboard",

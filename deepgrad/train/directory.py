@@ -30,6 +30,7 @@ RUN_ENTRIES = frozenset(
     {
         "config.json",
         "metrics.jsonl",
+        "steps.jsonl",
         "summary.json",
         "model.safetensors",
         "curves.png",
@@ -38,8 +39,10 @@ RUN_ENTRIES = frozenset(
         "checkpoints",
     }
 )
-# The files whose presence means a run has saved something worth keeping (a checkpoint counts too).
-SAVED_FILES = ("metrics.jsonl", "diagnostics.jsonl", "summary.json", "model.safetensors")
+# What a run saved that is worth replacing an older run with (a checkpoint counts too), and what it
+# recorded that keeps its directory (summary.json does not: it says what became of any run).
+SAVED_FILES = ("metrics.jsonl", "model.safetensors")
+RECORD_FILES = (*SAVED_FILES, "steps.jsonl", "diagnostics.jsonl")
 PREVIOUS = ".previous-run"  # the run an --overwrite replaces, kept until the new one has saved something
 TEMPORARY_PREFIX = ".tmp-"  # io.atomic_write's files in the making
 # The options every run's config.json has held since the first version, with their JSON types.
@@ -80,13 +83,14 @@ def run_entries(path: str) -> list[str]:
     return sorted(name for name in os.listdir(path) if name in RUN_ENTRIES or name.startswith(TEMPORARY_PREFIX))
 
 
-def has_saved(path: str) -> bool:
-    """Whether the run in ``path`` saved anything worth keeping: a checkpoint, metrics, diagnostics
-    or its results (a config.json and empty folders are not)."""
+def has_saved(path: str, files: tuple[str, ...] = SAVED_FILES) -> bool:
+    """Whether the run in ``path`` saved what an older run may be replaced by: a checkpoint, an
+    epoch's metrics or its model (a config.json, a summary and empty files are not); with
+    ``files=RECORD_FILES``, whether it recorded anything at all (a step, a diagnostic)."""
     checkpoints = os.path.join(path, "checkpoints")
     if os.path.isdir(checkpoints) and any(not name.startswith(TEMPORARY_PREFIX) for name in os.listdir(checkpoints)):
         return True
-    return any(os.path.exists(os.path.join(path, name)) for name in SAVED_FILES)
+    return any(os.path.isfile(file) and os.path.getsize(file) for file in (os.path.join(path, n) for n in files))
 
 
 def remove_stale_temporaries(path: str) -> None:
@@ -204,12 +208,13 @@ class RunDirectory:
             self.settle()
 
     def settle(self) -> None:
-        """After a run ends (finished, failed, interrupted): when it saved something, the run it
-        replaced is deleted; when it saved nothing, its own files go (and the folders it made), and the
-        run it replaced comes back as it was."""
+        """After a run ends (finished, failed, interrupted): when it saved something (a checkpoint,
+        an epoch), the run it replaced is deleted; when it did not, its own files go (and the folders
+        it made) and the run it replaced comes back as it was — or, replacing none, its files stay
+        when it recorded anything (a step, a diagnostic), with summary.json saying how it ended."""
         remove_stale_temporaries(self.path)
         previous = self.join(PREVIOUS)
-        if has_saved(self.path):
+        if has_saved(self.path) or (not os.path.isdir(previous) and has_saved(self.path, RECORD_FILES)):
             shutil.rmtree(previous, ignore_errors=True)
             return
         for name in run_entries(self.path):

@@ -123,3 +123,17 @@ def array_histogram(tag: str, array: Any, bins: int = HISTOGRAM_BINS) -> Any:
         values.sum(dtype=np.float64),
         np.einsum("i,i->", values, values, dtype=np.float64),
     )
+
+
+def session_end(status: str) -> Any:
+    """The Summary ending a run's hparams session with ``status`` ("SUCCESS" or "FAILURE"; TensorBoard's
+    HParams tab shows it per run, the first one a run wrote)."""
+    from tensorboardX.proto.api_pb2 import Status
+    from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData, SessionEndInfo
+    from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
+
+    content = HParamsPluginData(session_end_info=SessionEndInfo(status=Status.Value(f"STATUS_{status}")), version=0)
+    metadata = SummaryMetadata(
+        plugin_data=SummaryMetadata.PluginData(plugin_name="hparams", content=content.SerializeToString())
+    )
+    return Summary(value=[Summary.Value(tag="_hparams_/session_end_info", metadata=metadata)])

@@ -211,7 +211,10 @@ class DivergenceGuard:
             if self.nan_check:
                 raise TrainingDiverged(
                     f"training loss became {loss} at step {step} (epoch {epoch}); last finite loss: "
-                    f"{self.last_finite}. Try a lower learning rate or gradient clipping."
+                    f"{self.last_finite}. Try a lower learning rate or gradient clipping.",
+                    step,
+                    loss,
+                    self.last_finite,
                 )
             return
         if self.first_loss is None:
@@ -223,7 +226,7 @@ class DivergenceGuard:
                 "or gradient clipping"
             )
             if self.stop_on_divergence:
-                raise TrainingDiverged(message + "; stopped (--stop-on-divergence).")
+                raise TrainingDiverged(message + "; stopped (--stop-on-divergence).", step, loss, self.last_finite)
             self.warned = True
             print(
                 f"deepgrad: warning: {message} (--stop-on-divergence stops a run here).", file=self.stream or sys.stderr
@@ -239,8 +242,8 @@ class DivergenceGuard:
         else:
             self.alarm = self.explosion * abs(self.first_loss)
 
-    def check_weights(self, named_parameters: Iterable[tuple[str, Any]], epoch: int) -> None:
-        """At the end of epoch ``epoch``: the weights must be finite."""
+    def check_weights(self, named_parameters: Iterable[tuple[str, Any]], epoch: int, step: int | None = None) -> None:
+        """At the end of epoch ``epoch`` (its last optimizer step ``step``): the weights must be finite."""
         if not self.nan_check:
             return
         broken = [name for name, p in named_parameters if not bool(np.isfinite(p.data).all())]
@@ -248,7 +251,10 @@ class DivergenceGuard:
             raise TrainingDiverged(
                 f"the weights {', '.join(broken[:3])}{' ...' if len(broken) > 3 else ''} became NaN or infinite "
                 f"during epoch {epoch} while the loss stayed finite (last: {self.last_finite}); nothing of this epoch "
-                "was saved. Try a lower learning rate or gradient clipping."
+                "was saved. Try a lower learning rate or gradient clipping.",
+                step,
+                self.last_finite,
+                self.last_finite,
             )
 
     def state_dict(self) -> dict[str, Any]:

@@ -17,7 +17,9 @@ and after :meth:`Run.fit` ``model.safetensors``, ``summary.json`` and ``curves.p
 
 from __future__ import annotations
 
+import math
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ import numpy as np
 from .. import functional as F
 from .. import io
 from ..data import DataLoader, datasets
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..nn.module import Module
 from ..optim.optimizer import Optimizer
 from ..random import manual_seed
@@ -118,17 +120,23 @@ class Run:
     def _fit_and_test(self) -> dict[str, Any]:
         train, val, _ = self.loaders
         start = time.perf_counter()
+        self._record({"state": "running", "pid": os.getpid(), "host": socket.gethostname()})
         try:
             if self.plan is not None:
                 self.trainer.load_checkpoint(self.plan.checkpoint, train)
                 self.plan.apply(self.trainer)
             history = self.trainer.fit(train, val, epochs=self.config["epochs"])
+        except BaseException as error:
+            self._record(ending(error))
+            raise
         finally:  # a run that saved nothing leaves nothing (and gives back the run it was to replace)
             if self.claimed is not None:
                 self.claimed.settle()
         wall_seconds = time.perf_counter() - start
         kept = self._keep_weights(history)
+        stopped_early = self.trainer.stop_training and len(history) < self.config["epochs"]
         summary = {
+            "state": "stopped_early" if stopped_early else "finished",
             "dataset": self.config["dataset"],
             "model": self.config["model"],
             "epochs": len(history),
@@ -143,6 +151,12 @@ class Run:
             write_json(self.path("summary.json"), summary)
             self._plot(history)
         return summary
+
+    def _record(self, state: dict[str, Any]) -> None:
+        """Write what became of the run (so far) into ``summary.json``: its ``state``, epoch and step."""
+        if self.directory is not None:
+            trainer = self.trainer
+            write_json(self.path("summary.json"), {**state, "epoch": trainer.epoch, "step": trainer.global_step})
 
     def _keep_weights(self, history: History) -> int:
         """Put the weights ``config["keep"]`` asks for into the model; returns their epoch (the best
@@ -181,6 +195,27 @@ class Run:
         """Class probabilities (N, classes) for inputs ``x``: the softmax of the logits, in float64
         (every run's loss is the cross-entropy of that softmax)."""
         return F.softmax(tensor(self.predict(x).astype(np.float64)), dim=1).data
+
+
+def ending(error: BaseException) -> dict[str, Any]:
+    """The state of a run that ``error`` stopped: ``interrupted`` (Ctrl-C, where it saved),
+    ``diverged`` (the step, its loss and the last finite one) or ``failed`` (the error)."""
+    if isinstance(error, KeyboardInterrupt):
+        return {"state": "interrupted"}
+    if isinstance(error, TrainingDiverged):
+        return {
+            "state": "diverged",
+            "diverged_at": error.step,
+            "loss": _number(error.loss),
+            "last_finite_loss": _number(error.last_finite),
+            "cause": str(error),
+        }
+    return {"state": "failed", "error": f"{type(error).__name__}: {error}"}
+
+
+def _number(value: float | None) -> float | str | None:
+    """A loss as JSON holds it (NaN and infinities as text)."""
+    return value if value is None or math.isfinite(value) else str(value)
 
 
 def build_run(

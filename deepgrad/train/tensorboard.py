@@ -47,9 +47,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ..diagnostics.monitors import Histogram, Sample
-from ..errors import ConfigError
+from ..errors import ConfigError, TrainingDiverged
 from .callbacks import BestValue, Callback, Logs
-from .event_file import EventFile, array_histogram, histogram, image_summary, scalars
+from .event_file import EventFile, array_histogram, histogram, image_summary, scalars, session_end
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -131,14 +131,13 @@ class TensorBoardLogger(Callback):
         self.next_flush = 0.0
         self.batches: list[tuple[float, int, list[tuple[str, float]]]] = []  # batch scalars not yet written
         self.best: dict[str, BestValue] = {}
-        self.session_end: Any = None
 
     # -- the Trainer's events ---------------------------------------------------
     def on_fit_start(self, trainer: Trainer) -> None:
         step = trainer.global_step
         self.close()
         self.open(purge_step=step + 1 if step else None)
-        self.best, self.session_end = {}, None
+        self.best = {}
         for logs in trainer.history.epochs:
             self._update_best(logs)
         if self.config is not None:
@@ -176,9 +175,17 @@ class TensorBoardLogger(Callback):
         self.flush()
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        if self.session_end is not None:
-            self.write_summary(self.session_end, trainer.global_step)
-        if self.curves and trainer.history.epochs:
+        """Write what is held, how the run ended (a diverged step's loss at that step; the hparams
+        session's status: SUCCESS, or FAILURE for a run that diverged or failed — an interrupted run
+        writes none: TensorBoard keeps a run's first status, and its resume will end it) and the
+        curves, and close the file."""
+        ending = trainer.ending
+        if isinstance(ending, TrainingDiverged) and ending.step is not None and ending.loss is not None:
+            self.batches.append((time.time(), ending.step, [("loss", ending.loss)]))
+        if self.config is not None and not isinstance(ending, KeyboardInterrupt):
+            normal = ending is None or getattr(ending, "normal_ending", False)
+            self.write_summary(session_end("SUCCESS" if normal else "FAILURE"), max(trainer.global_step, 1))
+        if self.curves and trainer.history.epochs and ending is None:
             self._log_curves(trainer.history.epochs, trainer.global_step)
         self.close()
 
@@ -265,7 +272,7 @@ class TensorBoardLogger(Callback):
 
         if self.config is None:
             return
-        _, session_start, self.session_end = hparams({k: hparam_value(v) for k, v in self.config.items()}, {})
+        _, session_start, _ = hparams({k: hparam_value(v) for k, v in self.config.items()}, {})
         self.write_summary(session_start, step)
 
     def _update_best(self, logs: Logs) -> dict[str, float]:

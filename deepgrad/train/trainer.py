@@ -12,6 +12,7 @@ specific layers.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -124,6 +125,8 @@ class Trainer:
         self.total_epochs = 0
         self.batches_per_epoch = 0
         self.stop_training = False
+        self.ending: BaseException | None = None  # why the last fit stopped before its end (None: it did not)
+        self._ended = False
         self.position: dict[str, Any] | None = None  # within an interrupted epoch: {"batch", "totals", "count"}
         self._progress: dict[str, Any] | None = None  # the same, live, while an epoch runs
         self._train_loader: Any = None
@@ -142,11 +145,30 @@ class Trainer:
         if resume_from is not None:
             self.load_checkpoint(resume_from, train_loader)
         self.total_epochs, self.batches_per_epoch = epochs, len(train_loader)
-        self.stop_training = False
+        self.stop_training, self.ending, self._ended = False, None, False
         self._listen()
         with DeferredInterrupt() as self._interrupt:
-            self._fit_epochs(train_loader, val_loader, epochs)
+            try:
+                self._fit_epochs(train_loader, val_loader, epochs)
+            except BaseException as error:
+                self.ending = error
+                if not self._ended:  # loggers write what they hold and close before the error propagates
+                    self._end_quietly()
+                raise
         return self.history
+
+    def _end_quietly(self) -> None:
+        """``on_fit_end`` of a fit that stopped with an error: a listener that fails then says so
+        on stderr and does not hide the error that stopped the fit."""
+        for method in self._listeners["on_fit_end"]:
+            try:
+                method(self)
+            except Exception as problem:
+                print(
+                    f"deepgrad: warning: {method.__qualname__} failed as the run stopped: "
+                    f"{type(problem).__name__}: {problem}",
+                    file=sys.stderr,
+                )
 
     def _listen(self) -> None:
         """Look up which callbacks listen to which event, once (an event nobody listens to is an empty loop)."""
@@ -166,12 +188,13 @@ class Trainer:
                 self._call("on_validation_end", validation)
             logs["lr"] = self.current_lr  # the rate of the epoch's last step
             logs["seconds"] = time.perf_counter() - start
-            self.divergence.check_weights(self.model.named_parameters(), epoch)
+            self.divergence.check_weights(self.model.named_parameters(), epoch, self.global_step)
             self.epoch = epoch
             self.history.epochs.append(logs)
             if self.learning_rate is not None and self.optimizer is not None:
                 self.learning_rate.end_epoch(self.optimizer, logs)
             self._call("on_epoch_end", epoch, logs)
+        self._ended = True
         self._call("on_fit_end")
 
     def _train_epoch(self, loader: Any) -> Logs:

@@ -173,18 +173,30 @@ def test_checkpoint_every_resumes_mid_epoch_bit_for_bit(tmp_path):
     assert summary["test_accuracy"] == straight_summary["test_accuracy"]
 
 
+class CrashAtStart(Callback):
+    def on_fit_start(self, trainer):
+        raise RuntimeError("crash before the first step")
+
+
 def test_a_run_that_fails_before_saving_anything_leaves_no_directory(tmp_path):
     out = tmp_path / "run"
-    with pytest.raises(RuntimeError, match="crash"):
-        build_run({**SMALL, "epochs": 1}, out=str(out), progress=False, callbacks=[CrashAtStep(3)]).fit()
+    with pytest.raises(RuntimeError, match="crash before the first step"):
+        build_run({**SMALL, "epochs": 1}, out=str(out), progress=False, callbacks=[CrashAtStart()]).fit()
     assert not out.exists()
     build_run({**SMALL, "epochs": 1}, out=str(out), progress=False).fit()  # the same --out, no --overwrite
     assert (out / "model.safetensors").exists()
-    # a failure after a checkpoint keeps the run, to resume
+    # a failure after a recorded step keeps the run and says what became of it
     kept = tmp_path / "kept"
     with pytest.raises(RuntimeError, match="crash"):
-        build_run({**SMALL, "epochs": 2}, out=str(kept), progress=False, callbacks=[CrashAtStep(10)]).fit()
-    assert (kept / "checkpoints" / "last.safetensors").exists()
+        build_run({**SMALL, "epochs": 2}, out=str(kept), progress=False, callbacks=[CrashAtStep(3)]).fit()
+    summary = json.loads((kept / "summary.json").read_text())
+    assert summary == {"state": "failed", "error": "RuntimeError: crash", "epoch": 0, "step": 3}
+    assert [json.loads(line)["step"] for line in (kept / "steps.jsonl").read_text().splitlines()] == [1]
+    with pytest.raises(RuntimeError, match="crash"):  # and one after a checkpoint, to resume
+        build_run(
+            {**SMALL, "epochs": 2}, out=str(tmp_path / "later"), progress=False, callbacks=[CrashAtStep(10)]
+        ).fit()
+    assert (tmp_path / "later" / "checkpoints" / "last.safetensors").exists()
 
 
 def test_warmup_ramps_the_rate_the_step_uses(tmp_path):

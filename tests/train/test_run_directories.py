@@ -136,6 +136,11 @@ class FailsAtStep3(Callback):
             raise RuntimeError("the new run failed at step 3")
 
 
+class FailsAtStart(Callback):
+    def on_fit_start(self, trainer):
+        raise RuntimeError("the new run failed before its first step")
+
+
 def files_of(folder):
     """{relative path: bytes} of every file under ``folder``."""
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
@@ -184,6 +189,7 @@ def test_a_replacing_run_that_saves_nothing_gives_the_previous_run_back(tmp_path
         "curves.png",
         "metrics.jsonl",
         "model.safetensors",
+        "steps.jsonl",
         "summary.json",
     ]
     with pytest.raises(RuntimeError, match="failed at step 3"):  # diverges in its first epoch: nothing saved
@@ -206,13 +212,13 @@ def test_a_replacement_killed_before_it_saved_is_settled_by_the_next_claim(tmp_p
 def test_a_failed_run_leaves_the_folder_the_user_made(tmp_path):
     made = tmp_path / "made-by-me"
     made.mkdir()
-    run = build_run(SMALL, out=str(made), progress=False, callbacks=[FailsAtStep3()])
-    with pytest.raises(RuntimeError, match="failed at step 3"):
+    run = build_run(SMALL, out=str(made), progress=False, callbacks=[FailsAtStart()])
+    with pytest.raises(RuntimeError, match="failed before its first step"):
         run.fit()
     assert made.is_dir() and os.listdir(made) == []
     deep = tmp_path / "new" / "deeper" / "run"  # folders the run made itself go with it
-    run = build_run(SMALL, out=str(deep), progress=False, callbacks=[FailsAtStep3()])
-    with pytest.raises(RuntimeError, match="failed at step 3"):
+    run = build_run(SMALL, out=str(deep), progress=False, callbacks=[FailsAtStart()])
+    with pytest.raises(RuntimeError, match="failed before its first step"):
         run.fit()
     assert os.listdir(tmp_path) == ["made-by-me"]
 
@@ -226,10 +232,11 @@ def test_a_path_through_a_file_is_one_line(tmp_path, capsys):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-@pytest.mark.parametrize("save,resumable", [(1, False), (3, True), (4, True)])
+@pytest.mark.parametrize("save,resumable", [(1, False), (2, False), (4, True), (5, True)])
 def test_a_kill_during_a_save_leaves_no_temporary_after_the_resume(tmp_path, save, resumable):
     """kill -9 in the middle of the ``save``-th atomic write (the temporary written, not yet renamed;
-    the 1st is config.json, the next ones checkpoints every 2 steps): the resume removes every
+    the 1st is config.json, the 2nd summary.json saying the run is running, the next ones checkpoints
+    every 2 steps): the resume removes every
     temporary it left and goes on from the last whole checkpoint (or, killed while writing
     config.json, says there is nothing to resume)."""
     import subprocess
