@@ -20,7 +20,7 @@ from .data.inputs import read_inputs
 from .errors import ConfigError, DeepgradError
 from .report import write_experiments_index, write_report
 from .train import config as options
-from .train.directory import run_entries
+from .train.directory import describe_entries
 from .train.run import build_run, default_directory, load_run
 
 
@@ -48,10 +48,9 @@ def command_train(args: argparse.Namespace) -> int:
     if summary["kept_epoch"] != summary["epochs"]:
         print(f"\nthe model is epoch {summary['kept_epoch']}'s (the lowest val_loss; --keep last for the last epoch's)")
     seconds, epochs = summary["train_seconds"], f"{summary['epochs']} epoch{'s' if summary['epochs'] != 1 else ''}"
-    files = ", ".join(name + "/" * os.path.isdir(run.path(name)) for name in run_entries(out))
-    print(f"\n{epochs} in {seconds:.{1 if seconds >= 10 else 2}f} s; run saved in {out}/ ({files})")
+    print(f"\n{epochs} in {seconds:.{1 if seconds >= 10 else 2}f} s; run saved in {out}/ ({describe_entries(out)})")
     if config["tensorboard"]:
-        print(f"watch it with: tensorboard --logdir {run.path('tb')}")
+        print(f"watch it with: tensorboard --logdir {os.path.dirname(os.path.abspath(out))} (every run there)")
     return 0
 
 

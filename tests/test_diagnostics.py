@@ -62,12 +62,20 @@ def test_relu_dead_units_and_unbounded_histogram():
     model(t64([[-1.0, 2.0], [-3.0, 0.0], [-2.0, 50.0]]))  # unit 0 is 0 for every sample: dead
     result = stats.results["1"]
     assert result.dead == 0.5 and result.saturated is None
-    assert result.edges[0] == 0.0 and result.edges[-1] == 4.0
-    assert sum(result.histogram) == 6 and result.histogram[-1] == 1  # 50 counted in the last bin
+    assert result.edges[0] == 0.0 and result.edges[-1] == 50.0  # the range grows to hold every value
+    assert sum(result.histogram) == 6 and result.histogram[-1] == 1 and len(result.histogram) == 40
     stats.remove()
     model(t64([[1.0, 1.0]]))
     assert stats.results["1"].dead == 0.5  # removed: nothing recorded any more
     assert not model[1]._forward_hooks
+    stats = ActivationStats(model)
+    model(t64([[1e10, 1.0]]))  # a layer blowing up: decades above the range get log-spaced bins
+    edges = np.array(stats.results["1"].edges)
+    assert edges[10] == 4.0 and edges[-1] == pytest.approx(1e10)  # [0, 4] keeps a quarter of the bins
+    assert np.allclose(np.diff(np.log10(edges[10:])), np.log10(1e10 / 4) / 30)
+    histogram = stats.results["1"].histogram
+    assert sum(histogram) == 2 and histogram[2] == 1 and histogram[-1] == 1  # 1.0 in [0.8, 1.2); 1e10 at the top
+    stats.remove()
 
 
 def test_tanh_saturation_and_choosing_layers():

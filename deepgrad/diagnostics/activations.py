@@ -26,6 +26,7 @@ ACTIVATIONS = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.S
 BINS = 40
 RANGES = {**BOUNDS, nn.ReLU: (0.0, 4.0)}  # the histogram's range per layer type
 OTHER_RANGE = (-1.0, 4.0)  # ... and for the others (leaky ReLU and kin, custom layers)
+LOG_SPAN = 100  # values beyond this many times the range's top get log-spaced bins
 
 #: A layer to watch: its name (as in ``model.named_modules()``), a module type, or the module itself.
 LayerChoice: TypeAlias = str | type[nn.Module] | nn.Module
@@ -35,8 +36,10 @@ LayerChoice: TypeAlias = str | type[nn.Module] | nn.Module
 class LayerActivations:
     """One layer's outputs over one batch.
 
-    ``histogram``: counts in ``BINS`` equal bins between ``edges[0]`` and ``edges[-1]`` (the layer's
-    bounds, [0, 4] for ReLU, else OTHER_RANGE), values outside counted in the first or last bin; ``saturated``:
+    ``histogram``: counts in ``BINS`` bins between ``edges[0]`` and ``edges[-1]``: a bounded layer's
+    bounds; for the others [0, 4] (ReLU) or OTHER_RANGE, widened to hold every finite value, with
+    log-spaced bins when the values reach beyond ``LOG_SPAN`` times that range (a layer blowing up
+    shows where its values went, not a spike at the range's end); ``saturated``:
     fraction of outputs within SATURATION_MARGIN of a sigmoid's/tanh's bounds (None for other
     layers); ``dead``: fraction of units (one output position of a sample) that are exactly 0 for
     every sample of the batch.
@@ -59,8 +62,8 @@ def layer_activations(module: nn.Module, output: Tensor | Array) -> LayerActivat
     array = output.data if isinstance(output, Tensor) else output
     values = backend.to_host(array).astype(np.float64, copy=False)
     low, high = RANGES.get(type(module), OTHER_RANGE)
-    edges = np.linspace(low, high, BINS + 1)
-    counts = np.histogram(np.clip(values, low, high), bins=edges)[0]
+    edges = histogram_edges(values, low, high, bounded=type(module) in BOUNDS)
+    counts = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)[0]
     saturated = None
     if type(module) in BOUNDS:
         saturated = float(np.mean((values < low + SATURATION_MARGIN) | (values > high - SATURATION_MARGIN)))
@@ -75,6 +78,20 @@ def layer_activations(module: nn.Module, output: Tensor | Array) -> LayerActivat
         saturated,
         dead,
     )
+
+
+def histogram_edges(values: np.ndarray, low: float, high: float, bounded: bool) -> np.ndarray:
+    """The ``BINS + 1`` edges of a layer's histogram: [low, high] for a bounded layer; else that
+    range widened to the finite values' extremes, log-spaced above ``high`` when they reach beyond
+    ``LOG_SPAN`` times it."""
+    finite = values[np.isfinite(values)]
+    if bounded or not finite.size:
+        return np.linspace(low, high, BINS + 1)
+    low, top = min(low, float(finite.min())), max(high, float(finite.max()))
+    if top <= LOG_SPAN * high:
+        return np.linspace(low, top, BINS + 1)
+    linear = BINS // 4  # [low, high] keeps a quarter of the bins; the decades above it the rest
+    return np.concatenate([np.linspace(low, high, linear + 1), np.geomspace(high, top, BINS - linear + 1)[1:]])
 
 
 def select_layers(model: nn.Module, layers: Sequence[LayerChoice] | None = None) -> list[tuple[str, nn.Module]]:

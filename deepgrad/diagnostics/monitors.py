@@ -142,22 +142,30 @@ class GradientFlowMonitor(Monitor):
         super().__init__(every, path, stream)
         self.vanishing_ratio, self.exploding_norm = vanishing_ratio, exploding_norm
         self.flow: GradientFlow | None = None
+        self.kinds: dict[str, str] = {}  # module name -> its type's name
         self.pending: dict[str, Any] | None = None
         self.step: int | None = None
 
     def on_fit_start(self, trainer: Trainer) -> None:
         super().on_fit_start(trainer)
         self.flow = GradientFlow(trainer.model)
+        self.kinds = {name: type(module).__name__ for name, module in trainer.model.named_modules()}
 
     def sample(self, record: dict[str, Any]) -> Sample:
-        """``gradient_norm/<layer>`` and ``/total``, ``gradient_flow/first_last_ratio``,
-        ``update_ratio/<parameter>``."""
-        scalars = {f"gradient_norm/{layer}": norm for layer, norm in record["layers"].items()}
+        """``gradient_norm/<layer>.<Type>`` and ``/total``, ``gradient_flow/first_last_ratio``,
+        ``update_ratio/<layer>.<Type>.<parameter>`` (``1.Linear.weight``): a layer's tag says what it is."""
+        scalars = {f"gradient_norm/{self._named(layer)}": norm for layer, norm in record["layers"].items()}
         scalars.update(
             {"gradient_norm/total": record["total"], "gradient_flow/first_last_ratio": record["first_last_ratio"]}
         )
-        scalars.update({f"update_ratio/{name}": ratio for name, ratio in record["update_ratios"].items()})
+        for name, ratio in record["update_ratios"].items():
+            layer, _, parameter = name.rpartition(".")
+            scalars[f"update_ratio/{self._named(layer)}.{parameter}"] = ratio
         return Sample(record["step"], scalars, {})
+
+    def _named(self, layer: str) -> str:
+        kind = self.kinds.get(layer)
+        return f"{layer}.{kind}" if kind else layer
 
     def on_after_backward(self, trainer: Trainer, logs: dict[str, float]) -> None:
         if self.due(trainer):
@@ -221,13 +229,13 @@ class ActivationMonitor(Monitor):
         select_layers(trainer.model, self.layers)  # a bad layer name fails now, not at the first sample
 
     def sample(self, record: dict[str, Any]) -> Sample:
-        """Per layer, ``activations/<layer>/mean``, ``std``, ``dead_fraction``, ``saturated_fraction``
-        and the histogram ``activations/<layer>`` (the monitor's bins, values beyond them counted in
-        the end bins)."""
+        """Per layer, ``activations/<layer>.<Type>/mean``, ``std``, ``dead_fraction``,
+        ``saturated_fraction`` and the histogram ``activations/<layer>.<Type>`` (the monitor's bins,
+        which span every value)."""
         scalars: dict[str, float | None] = {}
         histograms = {}
         for layer, stats in record["layers"].items():
-            tag, mean, std = f"activations/{layer}", stats["mean"], stats["std"]
+            tag, mean, std = f"activations/{layer}.{stats['kind']}", stats["mean"], stats["std"]
             scalars.update(
                 {
                     f"{tag}/mean": mean,

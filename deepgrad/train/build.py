@@ -134,7 +134,7 @@ def run_callbacks(
         from .tensorboard import TensorBoardLogger
 
         callbacks.append(
-            TensorBoardLogger(os.path.join(out, "tb"), every=config["log_every"], config=config, monitors=monitors)
+            TensorBoardLogger(tensorboard_dir(out), every=config["log_every"], config=config, monitors=monitors)
         )
     if out is not None:
         callbacks += [
@@ -151,6 +151,13 @@ def run_callbacks(
             callbacks.append(PeriodicCheckpoint(os.path.join(out, "checkpoints"), config["checkpoint_every"]))
         callbacks.append(ModelCheckpoint(os.path.join(out, "checkpoints"), monitor="val_loss"))
     return callbacks, keeper, tuner
+
+
+def tensorboard_dir(out: str) -> str:
+    """Where a run's TensorBoard event files go: its directory itself, so that ``tensorboard --logdir
+    runs`` names the run after it (a run from before, with a ``tb/`` folder, goes on writing there)."""
+    older = os.path.join(out, "tb")
+    return older if os.path.isdir(older) else out
 
 
 def thread_tuner(on_chosen: Callable[[int], None] | None) -> ThreadTuner | None:

@@ -192,7 +192,7 @@ OPTIONS = {
     "tensorboard": Option(
         False,
         bool,
-        "write TensorBoard event files into RUN_DIR/tb/: step and epoch metrics, the "
+        "write TensorBoard event files into RUN_DIR: step and epoch metrics, the "
         "options as hparams, weight and gradient histograms, the --monitor statistics "
         "(pip install 'deepgrad[tensorboard]'; then tensorboard --logdir runs)",
     ),

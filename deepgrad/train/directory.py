@@ -45,6 +45,7 @@ SAVED_FILES = ("metrics.jsonl", "model.safetensors")
 RECORD_FILES = (*SAVED_FILES, "steps.jsonl", "diagnostics.jsonl")
 PREVIOUS = ".previous-run"  # the run an --overwrite replaces, kept until the new one has saved something
 TEMPORARY_PREFIX = ".tmp-"  # io.atomic_write's files in the making
+EVENT_FILE_PREFIX = "events.out.tfevents."  # TensorBoard's event files (in the run directory itself)
 # The options every run's config.json has held since the first version, with their JSON types.
 RUN_KEYS: dict[str, type | tuple[type, ...]] = {
     "dataset": str,
@@ -79,8 +80,21 @@ def is_run_directory(path: str) -> bool:
 
 
 def run_entries(path: str) -> list[str]:
-    """The names in folder ``path`` that a run writes (its files, folders and temporaries), sorted."""
-    return sorted(name for name in os.listdir(path) if name in RUN_ENTRIES or name.startswith(TEMPORARY_PREFIX))
+    """The names in folder ``path`` that a run writes (its files, folders, TensorBoard event files and
+    temporaries), sorted."""
+    return sorted(
+        name
+        for name in os.listdir(path)
+        if name in RUN_ENTRIES or name.startswith((TEMPORARY_PREFIX, EVENT_FILE_PREFIX))
+    )
+
+
+def describe_entries(path: str) -> str:
+    """What a run wrote into ``path``, for people: its files, folders with a slash, and its
+    TensorBoard event files as one entry."""
+    names = [name + "/" * os.path.isdir(os.path.join(path, name)) for name in run_entries(path)]
+    events = [name for name in names if name.startswith(EVENT_FILE_PREFIX)]
+    return ", ".join([name for name in names if name not in events] + (["TensorBoard events"] if events else []))
 
 
 def has_saved(path: str, files: tuple[str, ...] = SAVED_FILES) -> bool:

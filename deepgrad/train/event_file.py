@@ -137,3 +137,19 @@ def session_end(status: str) -> Any:
         plugin_data=SummaryMetadata.PluginData(plugin_name="hparams", content=content.SerializeToString())
     )
     return Summary(value=[Summary.Value(tag="_hparams_/session_end_info", metadata=metadata)])
+
+
+def experiment(hparams: dict[str, str], metrics: Iterable[str]) -> Any:
+    """The Summary declaring a run's hparams experiment: each hyperparameter with its type
+    ("FLOAT64", "BOOL", "STRING") and the scalar tags that are its metrics, in column order."""
+    from tensorboardX.proto.api_pb2 import DataType, Experiment, HParamInfo, MetricInfo, MetricName
+    from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
+    from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
+
+    infos = [HParamInfo(name=name, type=DataType.Value(f"DATA_TYPE_{kind}")) for name, kind in hparams.items()]
+    declared = Experiment(hparam_infos=infos, metric_infos=[MetricInfo(name=MetricName(tag=tag)) for tag in metrics])
+    content = HParamsPluginData(experiment=declared, version=0)
+    metadata = SummaryMetadata(
+        plugin_data=SummaryMetadata.PluginData(plugin_name="hparams", content=content.SerializeToString())
+    )
+    return Summary(value=[Summary.Value(tag="_hparams_/experiment", metadata=metadata)])

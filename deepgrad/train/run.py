@@ -11,7 +11,7 @@
 run directory (:mod:`~deepgrad.train.directory`). With ``out``, the run directory holds
 ``config.json``, ``metrics.jsonl`` (one line per epoch), ``checkpoints/{last,best}.safetensors``,
 and after :meth:`Run.fit` ``model.safetensors``, ``summary.json`` and ``curves.png`` (with
-``monitor``: ``diagnostics.jsonl``; with ``tensorboard``: ``tb/``); without it, nothing is written
+``monitor``: ``diagnostics.jsonl``; with ``tensorboard``: TensorBoard's event files); without it, nothing is written
 (a search trial, a quick experiment).
 """
 

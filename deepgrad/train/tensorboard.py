@@ -3,7 +3,7 @@ them with tensorboardX (the optional extra ``deepgrad[tensorboard]``); ``tensorb
 shows them.
 
     run = build_run({"epochs": 5}, out="runs/five")
-    run.trainer.callbacks.append(TensorBoardLogger(run.path("tb"), config=run.config))
+    run.trainer.callbacks.append(TensorBoardLogger(run.path(), config=run.config))
     run.fit()
 
 What it writes, under which tag; the x axis is always the optimizer step (counting from 1):
@@ -49,12 +49,22 @@ import numpy as np
 from ..diagnostics.monitors import Histogram, Sample
 from ..errors import ConfigError, TrainingDiverged
 from .callbacks import BestValue, Callback, Logs
-from .event_file import EventFile, array_histogram, histogram, image_summary, scalars, session_end
+from .config import OPTIONS
+from .event_file import EventFile, array_histogram, experiment, histogram, image_summary, scalars, session_end
 
 if TYPE_CHECKING:
     from .trainer import Trainer
 
 FLUSH_SECONDS = 30
+# The metrics of TensorBoard's HParams tab, in its column order.
+METRICS = (
+    "epoch/val_accuracy",
+    "epoch/val_loss",
+    "hparam/best_val_accuracy",
+    "hparam/best_val_loss",
+    "epoch/train_accuracy",
+    "epoch/train_loss",
+)
 
 
 class SampleSource(Protocol):
@@ -74,6 +84,15 @@ def require_tensorboardx() -> None:
         ) from None
 
 
+def hparam_type(name: str, value: Any) -> str:
+    """The hparams type of option ``name`` ("FLOAT64", "BOOL", "STRING"): its schema type, so every
+    run declares it alike whatever its value (a value outside the schema: its own type)."""
+    kind = OPTIONS[name].type if name in OPTIONS else type(value)
+    if kind is bool:
+        return "BOOL"
+    return "FLOAT64" if kind in (int, float) else "STRING"
+
+
 def _interval(name: str, value: int | None) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ConfigError(f"TensorBoardLogger: {name} must be a whole number of steps >= 1 or None, got {value!r}")
@@ -85,13 +104,13 @@ def _due(step: int, every: int | None) -> bool:
     return every is not None and (step - 1) % every == 0
 
 
-def hparam_value(value: Any) -> bool | int | float | str:
-    """``value`` as TensorBoard's hparams take it: a number, bool or string (a list as "256,128",
-    None as "none")."""
+def hparam_value(value: Any) -> bool | int | float | str | None:
+    """``value`` as TensorBoard's hparams take it: a number, bool or string (a list as "256,128");
+    None stays None (left out: the option's column stays empty, and keeps its type)."""
     if isinstance(value, np.generic):  # a NumPy number a search space sampled
         value = value.item()
     if value is None:
-        return "none"
+        return None
     if isinstance(value, (list, tuple)):
         return ",".join(str(item) for item in value)
     if isinstance(value, (bool, int, float, str)):
@@ -131,17 +150,16 @@ class TensorBoardLogger(Callback):
         self.next_flush = 0.0
         self.batches: list[tuple[float, int, list[tuple[str, float]]]] = []  # batch scalars not yet written
         self.best: dict[str, BestValue] = {}
+        self.hparams_logged = False
 
     # -- the Trainer's events ---------------------------------------------------
     def on_fit_start(self, trainer: Trainer) -> None:
         step = trainer.global_step
         self.close()
         self.open(purge_step=step + 1 if step else None)
-        self.best = {}
+        self.best, self.hparams_logged = {}, False
         for logs in trainer.history.epochs:
             self._update_best(logs)
-        if self.config is not None:
-            self._log_hparams(step)
 
     def on_step_end(self, trainer: Trainer, logs: Logs) -> None:
         step = trainer.global_step
@@ -164,6 +182,7 @@ class TensorBoardLogger(Callback):
                 )
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: Logs) -> None:
+        self._log_hparams(trainer.global_step)  # once the options are resolved (the thread count chosen)
         best = self._update_best(logs)
         self.write(
             scalars(
@@ -182,6 +201,7 @@ class TensorBoardLogger(Callback):
         ending = trainer.ending
         if isinstance(ending, TrainingDiverged) and ending.step is not None and ending.loss is not None:
             self.batches.append((time.time(), ending.step, [("loss", ending.loss)]))
+        self._log_hparams(trainer.global_step)
         if self.config is not None and not isinstance(ending, KeyboardInterrupt):
             normal = ending is None or getattr(ending, "normal_ending", False)
             self.write_summary(session_end("SUCCESS" if normal else "FAILURE"), max(trainer.global_step, 1))
@@ -265,14 +285,20 @@ class TensorBoardLogger(Callback):
         self.write_summary(image_summary(tag, png, source), step)
 
     def _log_hparams(self, step: int) -> None:
-        """The config as the run's hparams session: its start now, its end when fit ends. No
-        experiment summary: TensorBoard then gathers the hparams of every run of the log directory
-        (reconciling their types) rather than taking one run's."""
+        """The config as the run's hparams session (once a fit: at its first epoch's end, when the
+        options are resolved, or at its end), with the experiment it belongs to: every option with
+        its type from the schema, and as metrics only the epoch metrics and the best validation
+        values, validation accuracy and loss first (TensorBoard takes the experiment of one run for
+        the whole log directory; every run writes the same)."""
         from tensorboardX.summary import hparams
 
-        if self.config is None:
+        if self.config is None or self.hparams_logged:
             return
-        _, session_start, _ = hparams({k: hparam_value(v) for k, v in self.config.items()}, {})
+        self.hparams_logged = True
+        values = {name: hparam_value(value) for name, value in self.config.items()}
+        _, session_start, _ = hparams({name: value for name, value in values.items() if value is not None}, {})
+        types = {name: hparam_type(name, value) for name, value in values.items()}
+        self.write_summary(experiment(types, METRICS), step)
         self.write_summary(session_start, step)
 
     def _update_best(self, logs: Logs) -> dict[str, float]:

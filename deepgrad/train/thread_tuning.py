@@ -79,6 +79,22 @@ class ThreadTuner(Callback):
         if self._queue:
             self._next()
             return
+        self._decide()
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        """An epoch too short for the whole probe decides with the timings it has: a run's options
+        are resolved by its first epoch's end (its config.json, its TensorBoard hparams)."""
+        if not self._queue:
+            return
+        if self._times:
+            self.timings[self._queue[0]] = statistics.fmean(self._times)
+        self._queue = []
+        self._decide()
+
+    def _decide(self):
+        if not self.timings:  # not one step timed: the steady count
+            self._choose(1)
+            return
         fastest = min(self.timings, key=self.timings.get)
         steady = 1 in self.timings and self.timings[1] <= (1 + self.margin) * self.timings[fastest]
         self._choose(1 if steady else fastest)

@@ -97,8 +97,8 @@ def test_tensorboard_writes_the_divergence_and_the_status(tmp_path):
         build_run(
             {**QUICK, "lr": 1e6, "stop_on_divergence": True, "tensorboard": True}, out=str(out), progress=False
         ).fit()
-    events, diverged = status(out / "tb")
+    events, diverged = status(out)
     assert diverged == "FAILURE" and [e.step for e in events.Scalars("batch/loss")] == [1, 2]
     done = tmp_path / "done"
     build_run({**QUICK, "tensorboard": True}, out=str(done), progress=False).fit()
-    assert status(done / "tb")[1] == "SUCCESS"
+    assert status(done)[1] == "SUCCESS"

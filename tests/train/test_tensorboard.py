@@ -102,7 +102,7 @@ def test_a_run_logs_steps_epochs_histograms_hparams_and_curves(tmp_path, read_ev
     weight = dict(run.model.named_parameters())[parameters[0]].data
     assert events.Histograms(f"weights/{parameters[0]}")[-1].histogram_value.num == weight.size
 
-    assert session_hparams(events) == {**{k: hparam_value(v) for k, v in QUICK.items()}, "clip": "none"}
+    assert session_hparams(events) == {k: hparam_value(v) for k, v in QUICK.items()}  # clip (None) left out
     assert session_hparams(events)["hidden"] == "16"
     assert "_hparams_/session_end_info" in events.PluginTagToContent("hparams")
     if importlib.util.find_spec("matplotlib") is not None:
@@ -185,18 +185,22 @@ def test_the_monitors_statistics_become_scalars(tmp_path, read_events):
     sampled = [record["step"] for record in gradients.records]
     assert sampled == [1, 5]
     scalars = events.Tags()["scalars"]
-    layers = list(gradients.records[0]["layers"])
+    kinds = {name: type(module).__name__ for name, module in run.model.named_modules()}
+    layers = [f"{layer}.{kinds[layer]}" for layer in gradients.records[0]["layers"]]  # e.g. "1.Linear"
+    assert "1.Linear" in layers
     tags = ["gradient_norm/total", "gradient_flow/first_last_ratio"] + [f"gradient_norm/{layer}" for layer in layers]
     for tag in tags:
         assert steps(events, tag) == sampled, tag
     assert events.Scalars("gradient_norm/total")[0].value == pytest.approx(gradients.records[0]["total"])
     for name, _ in run.model.named_parameters():
-        assert f"update_ratio/{name}" in scalars
+        layer, _, parameter = name.rpartition(".")
+        assert f"update_ratio/{layer}.{kinds[layer]}.{parameter}" in scalars
     for layer, stats in activations.records[-1]["layers"].items():
+        tag = f"activations/{layer}.{stats['kind']}"  # e.g. activations/2.ReLU
         for key in ("mean", "std", "dead_fraction"):
-            assert steps(events, f"activations/{layer}/{key}") == sampled
-        assert events.Scalars(f"activations/{layer}/dead_fraction")[-1].value == pytest.approx(stats["dead"])
-        assert events.Histograms(f"activations/{layer}")[-1].histogram_value.num == sum(stats["histogram"])
+            assert steps(events, f"{tag}/{key}") == sampled
+        assert events.Scalars(f"{tag}/dead_fraction")[-1].value == pytest.approx(stats["dead"])
+        assert events.Histograms(tag)[-1].histogram_value.num == sum(stats["histogram"])
 
 
 def test_a_search_writes_each_trials_hparams_and_scores(tmp_path, read_events):
@@ -231,7 +235,7 @@ def test_a_trial_stopped_by_the_scheduler_has_its_last_epoch_logged(tmp_path, re
 
 def test_config_values_become_hparams():
     assert hparam_value([256, 128]) == "256,128"
-    assert hparam_value(None) == "none"
+    assert hparam_value(None) is None  # left out: the column stays empty and keeps its type
     assert hparam_value(0.1) == 0.1 and hparam_value(True) is True and hparam_value("adam") == "adam"
 
 
@@ -276,10 +280,20 @@ def test_train_and_search_on_the_command_line_write_what_tensorboard_reads(tmp_p
         "--quiet",
     )
     assert done.returncode == 0, done.stderr
-    assert f"watch it with: tensorboard --logdir {out / 'tb'}" in done.stdout
-    events = read_events(out / "tb")
+    assert f"watch it with: tensorboard --logdir {tmp_path} (every run there)" in done.stdout
+    assert "TensorBoard events" in done.stdout and not (out / "tb").exists()
+    events = read_events(out)  # in the run directory itself: TensorBoard names the run after it
     assert steps(events, "epoch/val_loss") == [6, 12] and steps(events, "batch/loss") == [1, 11]
-    assert session_hparams(events)["hidden"] == "16" and "gradient_norm/total" in events.Tags()["scalars"]
+    hparams = session_hparams(events)
+    assert hparams["hidden"] == "16" and "gradient_norm/total" in events.Tags()["scalars"]
+    assert hparams["threads"] in (1.0, 2.0) and "step_size" not in hparams  # resolved; None left out
+    from tensorboard.plugins.hparams import metadata
+
+    declared = metadata.parse_experiment_plugin_data(events.PluginTagToContent("hparams")[metadata.EXPERIMENT_TAG])
+    assert [m.name.tag for m in declared.metric_infos][:2] == ["epoch/val_accuracy", "epoch/val_loss"]
+    assert len(declared.metric_infos) == 6  # not every scalar tag: the epoch metrics and the best values
+    types = {info.name: info.type for info in declared.hparam_infos}
+    assert types["step_size"] == types["lr"] == 3 and types["hidden"] == 1 and types["batch_norm"] == 2  # schema
 
     study = tmp_path / "study"
     searched = deepgrad(
@@ -355,7 +369,7 @@ def test_a_resumed_run_keeps_logging_and_monitoring(tmp_path, read_events, capsy
     monkeypatch.setattr(cli, "build_run", build)
     assert cli.main([*command[1:], "--quiet"]) == 0
 
-    events = read_events(out / "tb")
+    events = read_events(out)
     assert steps(events, "batch/loss") == [1, 11] and steps(events, "epoch/val_loss") == [6, 12]
     assert steps(events, "gradient_norm/total") == [1, 3, 5, 7, 9, 11]
     records = [json.loads(line) for line in (out / "diagnostics.jsonl").read_text().splitlines()]

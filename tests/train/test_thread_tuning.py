@@ -88,3 +88,20 @@ def test_a_run_records_its_thread_count_and_gives_the_blas_back(tmp_path):
     assert not any(isinstance(c, ThreadTuner) for c in resumed.trainer.callbacks)
     fixed = build_run({"threads": before}, progress=False)
     assert not any(isinstance(c, ThreadTuner) for c in fixed.trainer.callbacks)
+
+
+def test_an_epoch_shorter_than_the_probe_decides_at_its_end():
+    """A run's options are resolved by its first epoch's end (its config.json, its TensorBoard hparams)."""
+    blas, chosen = FakeBlas(2), []
+    tuner = ThreadTuner(probe_steps=20, on_chosen=chosen.append, blas=blas)
+    steps = Steps(tuner, blas, {1: 0.010, 2: 0.004})
+    tuner.on_fit_start(None)
+    steps.run(25)  # one thread: settle + 20 timed; two threads: settle + 3 timed, then the epoch ends
+    tuner.on_epoch_end(None, 1, {})
+    assert chosen == [2] and tuner.timings == pytest.approx({1: 0.010, 2: 0.004})
+    tuner.on_epoch_end(None, 2, {})  # decided once
+    assert chosen == [2]
+    early = ThreadTuner(probe_steps=20, on_chosen=chosen.append, blas=FakeBlas(2))
+    early.on_fit_start(None)
+    early.on_epoch_end(None, 1, {})  # not one step timed: the steady single thread
+    assert chosen == [2, 1]
