@@ -142,10 +142,20 @@ class Claim:
         )
 
     def summary(self, digits: int = 3) -> str:
-        """The key number as it is shown: the mean ± the spread over the seeds (the value alone for one)."""
+        """The key number as it is shown: the mean ± the spread over the seeds (the value alone for
+        one); values that are not finite are counted ("inf in 3/3 seeds", "2.1 ± 0.3, inf in 1/3")."""
         if len(self.values) == 1:
             return format_number(self.mean, digits)
-        return f"{format_number(self.mean, digits)} ± {format_number(self.spread, digits)}"
+        finite = [value for value in self.values if math.isfinite(value)]
+        unusual = sorted({str(value) for value in self.values if not math.isfinite(value)})
+        counted = ", ".join(
+            f"{kind} in {sum(str(v) == kind for v in self.values)}/{len(self.values)} seeds" for kind in unusual
+        )
+        if not finite:
+            return counted
+        centre = mean_of(finite)
+        shown = f"{format_number(centre, digits)} ± {format_number(self.spread, digits)}"
+        return f"{shown}, {counted}" if counted else shown
 
 
 def _json_number(value: float) -> float | str:

@@ -13,6 +13,7 @@ executors — and ``report(context, measured) -> Report``, which draws the figur
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -222,8 +223,20 @@ def run_in(context, experiment):
 
 def write_report(report, directory):
     """``report.md`` and ``results.json`` of ``report`` in ``directory`` (its figures are there)."""
-    io.write_text(os.path.join(directory, "results.json"), json.dumps(report.to_record(), indent=1) + "\n")
+    record = json_safe(report.to_record())
+    io.write_text(os.path.join(directory, "results.json"), json.dumps(record, indent=1, allow_nan=False) + "\n")
     io.write_text(os.path.join(directory, "report.md"), markdown(report))
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN and infinity as text ("nan", "inf", "-inf"): strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def markdown(report):

@@ -17,6 +17,7 @@ from ..data import DataLoader, TensorDataset, datasets
 from ..diagnostics import standard_monitors
 from ..errors import ConfigError
 from ..nn.module import Module
+from ..nn.normalization import BatchNorm1d
 from ..optim import SchedulePlan, create_optimizer, create_schedule
 from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
@@ -81,10 +82,18 @@ def build_model(config: dict[str, Any], splits: datasets.Splits) -> Module:
     return presets.build(name, splits.input_shape, splits.num_classes, **preset_options)
 
 
-def build_loaders(config: dict[str, Any], splits: datasets.Splits) -> tuple[DataLoader, DataLoader, DataLoader]:
-    """(train, val, test) loaders: the training split shuffled by the config's seed, the others in order."""
+def build_loaders(
+    config: dict[str, Any], splits: datasets.Splits, model: Module | None = None
+) -> tuple[DataLoader, DataLoader, DataLoader]:
+    """(train, val, test) loaders: the training split shuffled by the config's seed, the others in
+    order. A ``model`` with BatchNorm1d drops a last training batch of one sample (1257 digits in
+    batches of 8), whose batch statistics do not exist (PyTorch refuses it too)."""
+    lone_last = len(splits.train) % config["batch_size"] == 1
+    per_feature = model is not None and any(isinstance(m, BatchNorm1d) for m in model.modules())
     return (
-        DataLoader(splits.train, config["batch_size"], shuffle=True, seed=config["seed"]),
+        DataLoader(
+            splits.train, config["batch_size"], shuffle=True, drop_last=lone_last and per_feature, seed=config["seed"]
+        ),
         DataLoader(splits.val, EVAL_BATCH_SIZE),
         DataLoader(splits.test, EVAL_BATCH_SIZE),
     )

@@ -260,7 +260,7 @@ def build_run(
     manual_seed(config["seed"])
     splits = load_splits(config)
     model = build_model(config, splits)
-    loaders = build_loaders(config, splits)
+    loaders = build_loaders(config, splits, model)
     optimizer, learning_rate = build_optimization(config, model, len(loaders[0]))
     if plan is not None:  # the checkpoint must fit the model before the run's config.json is rewritten
         plan.check_checkpoint(model, learning_rate, len(loaders[0]))

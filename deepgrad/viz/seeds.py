@@ -30,13 +30,18 @@ def finite(values: Sequence[float], log: bool = False) -> list[float]:
 
 
 def over_setting(
-    panels: Mapping[str, Mapping[str, Any]], path: PathT, title: str | None = None, sharey: bool = False
+    panels: Mapping[str, Mapping[str, Any]],
+    path: PathT,
+    title: str | None = None,
+    sharey: bool = False,
+    missing: str = "diverged",
 ) -> PathT:
     """Panels side by side, each a measure against a setting: ``{"xlabel", "ylabel", "curves": {label:
     (xs, [[value per seed] per x])}}`` with, optionally, ``log_x``, ``log_y``, ``ticks`` (x values to
     label as they are), ``references`` ({label: y}: dashed lines) and ``marks`` ({text: (x, y)}:
     annotated points). Each curve is the mean over the seeds, its band the seeds' range, each seed a
-    dot; where seeds diverged (non-finite values) the panel marks "k/n diverged" at that x."""
+    dot; where seeds have no finite value the panel marks "k/n ``missing``" at that x (default
+    "diverged"; e.g. "never" for a number of steps that was never reached)."""
     from matplotlib.ticker import NullFormatter, NullLocator
 
     figure, (axes,) = new_figure(1, len(panels), width=5.2, height=3.8, title=title)
@@ -46,7 +51,7 @@ def over_setting(
     for ax, (name, panel) in zip(axes, panels.items()):
         log_x, log_y = panel.get("log_x", False), panel.get("log_y", False)
         for k, (label, (xs, per_seed)) in enumerate(panel["curves"].items()):
-            _seed_curve(ax, xs, per_seed, label, f"C{k}", log_y)
+            _seed_curve(ax, xs, per_seed, label, f"C{k}", log_y, missing)
         for label, y in panel.get("references", {}).items():
             ax.axhline(y, color="#555555", linestyle="--", linewidth=1.1, label=label)
         for text, (x, y) in panel.get("marks", {}).items():
@@ -68,7 +73,13 @@ def over_setting(
 
 
 def _seed_curve(
-    ax: Axes, xs: Sequence[float], per_seed: Sequence[Sequence[float]], label: str, color: str, log_y: bool
+    ax: Axes,
+    xs: Sequence[float],
+    per_seed: Sequence[Sequence[float]],
+    label: str,
+    color: str,
+    log_y: bool,
+    missing: str = "diverged",
 ) -> None:
     means, lows, highs, drawn = [], [], [], []
     for x, values in zip(xs, per_seed):
@@ -82,7 +93,7 @@ def _seed_curve(
             ax.plot([x] * len(shown), shown, linestyle="none", marker=".", color=color, alpha=0.5, markersize=5)
         if diverged:
             ax.annotate(
-                f"{diverged}/{len(values)} diverged",
+                f"{diverged}/{len(values)} {missing}",
                 (x, 1.0),
                 xycoords=("data", "axes fraction"),
                 xytext=(0, -12),

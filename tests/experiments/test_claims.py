@@ -54,3 +54,12 @@ def test_bad_claims_are_refused():
         Comparison("==", 1)
     with pytest.raises(ValueError, match="claim s/c: no values to judge"):
         Claim.judge("s/c", "000", "x", "y", [], above(0))
+
+
+def test_the_summary_counts_what_is_not_finite():
+    def summary(values):
+        return Claim.judge("s/c", "002", "x", "y", values, above(1)).summary()
+
+    assert summary([2.0, 3.0, 4.0]) == "3 ± 1" and summary([0.5]) == "0.5"
+    assert summary([math.inf] * 3) == "inf in 3/3 seeds"
+    assert summary([2.0, 3.0, math.inf]) == "2.5 ± 0.707, inf in 1/3 seeds"

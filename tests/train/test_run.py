@@ -376,3 +376,12 @@ def test_a_run_without_matplotlib_saves_everything_but_its_figure(tmp_path):
     assert "matplotlib is not installed, so curves.png was not drawn" in done.stderr
     assert {"model.safetensors", "summary.json"} <= set(os.listdir(tmp_path / "run"))
     assert not (tmp_path / "run" / "curves.png").exists()
+
+
+def test_batch_norm_drops_a_last_training_batch_of_one_sample():
+    """1257 digits in batches of 8 leave one sample: batch norm has no statistics for it."""
+    run = build_run({"batch_norm": True, "batch_size": 8, "epochs": 1, "hidden": [16]}, progress=False)
+    assert len(run.splits.train) % 8 == 1 and len(run.loaders[0]) == len(run.splits.train) // 8
+    assert run.fit()["epochs"] == 1
+    plain = build_run({"batch_size": 8, "epochs": 1, "hidden": [16]}, progress=False)
+    assert len(plain.loaders[0]) == len(plain.splits.train) // 8 + 1  # without batch norm every sample trains
