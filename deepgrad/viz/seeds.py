@@ -81,7 +81,7 @@ def _seed_curve(
     log_y: bool,
     missing: str = "diverged",
 ) -> None:
-    means, lows, highs, drawn = [], [], [], []
+    means, lows, highs, drawn, marked = [], [], [], [], 0
     for x, values in zip(xs, per_seed):
         shown = finite(values, log_y)
         diverged = len(values) - len(shown)
@@ -92,11 +92,12 @@ def _seed_curve(
             highs.append(max(shown))
             ax.plot([x] * len(shown), shown, linestyle="none", marker=".", color=color, alpha=0.5, markersize=5)
         if diverged:
+            marked += 1  # neighbouring labels alternate between two heights, so they never overlap
             ax.annotate(
                 f"{diverged}/{len(values)} {missing}",
                 (x, 1.0),
                 xycoords=("data", "axes fraction"),
-                xytext=(0, -12),
+                xytext=(0, -12 if marked % 2 else -22),
                 textcoords="offset points",
                 ha="center",
                 fontsize=7,
