@@ -30,9 +30,16 @@ EXPERIMENTS = {
     "gradcheck": ("gradcheck", "numerical against analytic gradients; the error against the step h"),
     "softmax": ("softmax", "softmax's overflow and the max subtracted, masking, hardmax, dz = ŷ − y"),
     "losses": ("losses", "mean squared error against cross-entropy: gradients at a saturated output"),
-    "init": ("init", "activations under weight scales and activations; symmetry breaking and sparse init"),
-    "optimizers-2d": ("optimizers_2d", "SGD, Momentum, AdaGrad, RMSProp and Adam on a narrow bowl and a saddle"),
-    "optimizers": ("optimizers", "the five optimizers training one 4-hidden-layer ReLU MLP"),
+    "init": (
+        "init",
+        "each unit's spread across samples under weight scales and activations; symmetry breaking, sparse init",
+    ),
+    "optimizers-2d": (
+        "optimizers_2d",
+        "the five optimizers on a narrow bowl and a saddle; momentum's terminal velocity, AdaGrad's vanishing rate, "
+        "Adam's bias correction",
+    ),
+    "optimizers": ("optimizers", "the five optimizers training one ReLU MLP, each at its rate chosen on validation"),
     "overfitting": ("overfitting", "few samples, many weights: none, weight decay, dropout"),
     "dropout": ("dropout", "dropout's train and test scaling, and dropout as an ensemble"),
     "search": ("search", "the log-scale hyperparameter search narrowing its range"),
@@ -40,8 +47,12 @@ EXPERIMENTS = {
     "minibatch-noise": ("minibatch_noise", "mini-batch noise: the gradient's spread and escaping a saddle"),
     "clipping": ("clipping", "a gradient cliff with and without clipping, against a lower rate"),
     "vanishing": ("vanishing", "gradient flow per layer in deep sigmoid MLPs, and its cures trained"),
-    "depth": ("depth", "plain against residual MLPs from 4 to 32 layers"),
-    "batchnorm": ("batchnorm", "with and without batch norm across weight scales; the BN paper's 3×100 sigmoid MLP"),
+    "depth": ("depth", "plain against residual MLPs from 2 to 32 layers: where the plain net's training error rises"),
+    "batchnorm": (
+        "batchnorm",
+        "with and without batch norm across weight scales; the BN paper's 3×100 sigmoid MLP and its internal "
+        "covariate shift",
+    ),
     "batchnorm-mechanics": ("batchnorm_mechanics", "batch norm at test time, its batch size, γ and β, its place"),
     "input-scaling": ("input_scaling", "inputs on different scales: the elongated error surface normalization rounds"),
     "normalizers": ("normalizers", "layer, group and weight normalization against batch norm"),

@@ -15,13 +15,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import io
 from ..data import DataLoader, datasets
-from ..random import manual_seed
 from ..train.callbacks import Callback
 from ..train.run import EVAL_BATCH_SIZE, build_run
 from .claims import Claim, format_number
@@ -204,21 +202,6 @@ def recorded_run(context, splits, times=None, **options):
     every = steps_per_epoch if times is None else max(1, steps_per_epoch * run.config["epochs"] // times)
     evaluations.attach(run, every)
     return run, evaluations
-
-
-def run_in(context, experiment):
-    """Seed, run ``experiment(context)`` and time it; returns its :class:`Report` with the seed, wall
-    time and quick mode added to its setup."""
-    manual_seed(context.seed)
-    start = time.perf_counter()
-    report = experiment(context)
-    report.setup = {
-        **report.setup,
-        "seed": context.seed,
-        "quick": context.quick,
-        "wall_seconds": round(time.perf_counter() - start, 2),
-    }
-    return report
 
 
 def write_report(report, directory):

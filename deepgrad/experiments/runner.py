@@ -26,7 +26,7 @@ from ..random import manual_seed
 from ..search.runner import NoScheduler, make_executor
 from ..search.study import Trial
 from ..train import config as options
-from .common import DATASETS, Context, Report, run_in, write_report
+from .common import DATASETS, Context, Report, write_report
 from .output import check_replaceable, replace, staging_directory, write_manifest
 
 CLAIMS_FILE, FAILURES_FILE, INDEX_FILE = "claims.json", "failures.json", "index.html"
@@ -124,7 +124,7 @@ def run_experiments(
     try:
         trials = [
             Trial(number, 0, {"study": name, "seed": s})
-            for number, (name, s) in enumerate((n, s) for n in names for s in plan[n] if hasattr(modules[n], "measure"))
+            for number, (name, s) in enumerate((n, s) for n in names for s in plan[n])
         ]
         done: dict[str, list[Trial]] = {name: [] for name in names}
         objective = Measurement(folder, settings, {name: registry[name] for name in names})
@@ -138,9 +138,6 @@ def run_experiments(
                 _finish(name, modules[name], done[name], plan[name], folder, out, settings, outcome)
         if bar is not None:
             bar.close()
-        for name in names:  # the studies written before measurements ran on executors
-            if not hasattr(modules[name], "measure"):
-                _finish_legacy(name, modules[name], seed, out, settings, outcome)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     _record_failures(out, names, outcome.failures)
@@ -187,20 +184,6 @@ def _finish(
         replace(staging, os.path.join(out, name))
         outcome.reports[name] = report
     except Exception as error:  # a study that fails does not stop the others
-        outcome.failures[name] = f"{type(error).__name__}: {error}"
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _finish_legacy(name: str, module: ModuleType, seed: int, out: str, settings: Settings, outcome: Outcome) -> None:
-    staging = staging_directory(out, name)
-    try:
-        report = run_in(settings.context(name, staging, seed, (seed,)), module.run)
-        write_report(report, staging)
-        write_manifest(staging, name)
-        replace(staging, os.path.join(out, name))
-        outcome.reports[name] = report
-    except Exception as error:
         outcome.failures[name] = f"{type(error).__name__}: {error}"
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -4,6 +4,11 @@ two variables, and the training loss of several optimizers step by step.
     optimizer_paths({"SGD": [[-7, 2], ...], "Adam": [...]}, lambda x, y: x**2 / 20 + y**2,
                     "bowl.png", window=((-8, 3), (-3, 3)), target=(0, 0))
     loss_per_step({"SGD": [2.3, 2.2, ...], "Adam": [...]}, "loss.png")
+    step_laws({"Momentum": {"xlabel": "step", "ylabel": "step length (log)", "log_y": True,
+                            "curves": {"β 0.9": (steps, lengths)}, "formulas": {"β 0.9": ("α‖g‖/(1−β)", steps, v)}}},
+              "laws.png")
+    training_race({"SGD": (steps, per_step_per_seed), ...}, {"SGD": [420, 380, 460], ...}, "race.png",
+                  target=0.03, budget=1000)
 
 Each function saves a PNG at ``path`` and returns it; matplotlib draws on a Figure of its own.
 """
@@ -14,7 +19,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from .diagnostics import PathT, new_figure, save
+from .diagnostics import PathT, label_panel, new_figure, save
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -120,7 +125,7 @@ def _progress_panel(
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
-    ax.set_title("all five, step by step", fontsize=10)
+    ax.set_title(f"all {len(curves)}, step by step", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
 
@@ -204,4 +209,75 @@ def loss_per_step(
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, title=f"{window}-step moving average\n(raw per-step loss light)", title_fontsize=7)
+    return save(figure, path)
+
+
+def step_laws(panels: Mapping[str, Mapping[str, Any]], path: PathT, title: str | None = None) -> PathT:
+    """Panels side by side, each a measured quantity against the step next to the formula the notes
+    give for it. A panel is ``{"xlabel", "ylabel", "curves": {label: (steps, values)}}`` with,
+    optionally, ``log_x``, ``log_y`` and ``formulas`` ({curve label: (formula label, steps, values)}):
+    each formula is drawn thin and dashed in its curve's colour on top of the measured curve (broad,
+    pale, a dot per value), so a reader sees where the two agree and where they part."""
+    figure, (axes,) = new_figure(1, len(panels), width=4.6, height=3.8, title=title)
+    for ax, (name, panel) in zip(axes, panels.items()):
+        log_x, log_y = panel.get("log_x", False), panel.get("log_y", False)
+        for k, (label, (steps, values)) in enumerate(panel["curves"].items()):
+            points = [(s, v) for s, v in zip(steps, values) if math.isfinite(v) and (v > 0 or not log_y)]
+            ax.plot(*zip(*points), color=f"C{k}", linewidth=3, alpha=0.45, marker="o", markersize=3, label=label)
+            formula = panel.get("formulas", {}).get(label)
+            if formula is not None:  # on top, thin: where it agrees, the measured curve shows around it
+                text, xs, ys = formula
+                ax.plot(xs, ys, color=f"C{k}", linestyle="--", linewidth=1.3, zorder=3, label=text)
+        label_panel(ax, name, panel["xlabel"], panel["ylabel"], log_x, log_y)
+        ax.legend(fontsize=7)
+    return save(figure, path)
+
+
+def training_race(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[Sequence[float]]]],
+    reached: Mapping[str, Sequence[float]],
+    path: PathT,
+    target: float,
+    budget: int,
+    title: str | None = None,
+) -> PathT:
+    """Several optimizers training the same network, over seeds. Left: each one's training loss
+    against the step (``curves``: {label: (steps, [[value per seed] per step])}), the mean over the
+    seeds as a line and their range as a band, log y, the ``target`` loss dashed. Right: the steps
+    each took to reach the target (``reached``: {label: [steps per seed]}, infinite where a seed
+    never reached it within ``budget`` steps): the mean as a bar (of the seeds that reached it),
+    their range as an error bar, each seed a dot, and "k/n not reached" where seeds did not."""
+    figure, ((left, right),) = new_figure(1, 2, width=5.6, height=4.0, title=title)
+    for k, (label, (steps, per_step)) in enumerate(curves.items()):
+        rows = [[v for v in values if math.isfinite(v) and v > 0] for values in per_step]
+        drawn = [(step, row) for step, row in zip(steps, rows) if row]
+        xs = [step for step, _ in drawn]
+        left.fill_between(xs, [min(r) for _, r in drawn], [max(r) for _, r in drawn], color=f"C{k}", alpha=0.18)
+        left.plot(xs, [math.fsum(r) / len(r) for _, r in drawn], color=f"C{k}", linewidth=1.6, label=label)
+    left.axhline(target, color="#555555", linestyle="--", linewidth=1.1, label=f"target {target:g}")
+    label_panel(left, "loss on the whole training set", "training step", "training loss (log)", log_y=True)
+    left.legend(fontsize=8, title="mean over the seeds, band: their range", title_fontsize=7)
+    for k, values in enumerate(reached.values()):
+        shown = [v for v in values if math.isfinite(v)]
+        missing = len(values) - len(shown)
+        if shown:
+            mean = math.fsum(shown) / len(shown)
+            right.bar(
+                k, mean, color=f"C{k}", width=0.6, alpha=0.8, yerr=[[mean - min(shown)], [max(shown) - mean]], capsize=4
+            )
+            right.plot([k] * len(shown), shown, linestyle="none", marker="o", color="black", markersize=3)
+            right.annotate(f"{mean:.0f}", (k, max(shown)), xytext=(0, 4), textcoords="offset points", ha="center")
+        if missing:
+            right.text(
+                k,
+                0.5,
+                f"{missing}/{len(values)}\nnot reached\nin {budget}\nsteps",
+                transform=right.get_xaxis_transform(),
+                ha="center",
+                fontsize=7,
+                color=f"C{k}",
+            )
+    right.set_xticks(range(len(reached)), list(reached), rotation=20, ha="right")
+    label_panel(right, f"steps to a training loss of {target:g}", "", "optimizer steps")
+    right.set_ylim(0, budget)
     return save(figure, path)

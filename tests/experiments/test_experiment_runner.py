@@ -190,7 +190,9 @@ def test_rerunning_one_study_writes_the_claims_and_the_index_anew(tmp_path, fake
 
 
 def test_bad_requests_are_clear_errors(tmp_path):
-    with pytest.raises(ConfigError, match="unknown experiment 'nope'; the experiments: init, vanishing, "):
+    with pytest.raises(
+        ConfigError, match="unknown experiment 'nope'; the experiments: gradcheck, softmax, losses, init, "
+    ):
         experiments.run_experiment("nope", tmp_path)
     with pytest.raises(ConfigError, match="unknown dataset 'cifar' for experiments; valid: digits, mnist, fashion"):
         experiments.run_experiment("init", tmp_path, dataset="cifar")
