@@ -18,7 +18,7 @@ from . import experiments
 from .cli_parser import build_parser
 from .data.inputs import read_inputs
 from .errors import ConfigError, DeepgradError
-from .report import write_experiments_index, write_report
+from .report import find_sources, write_experiments_index, write_report
 from .train import config as options
 from .train.directory import describe_entries
 from .train.run import build_run, default_directory, load_run
@@ -147,8 +147,11 @@ def command_search(args: argparse.Namespace) -> int:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    path = write_report(args.run_dirs, args.out, title=args.title)
-    print(f"report of {len(args.run_dirs)} run{'s' if len(args.run_dirs) != 1 else ''} written to {path}")
+    runs, searches = find_sources(args.run_dirs, args.filter)
+    path = write_report(args.run_dirs, args.out, title=args.title, filter=args.filter)
+    found = [f"{len(runs)} run{'s' if len(runs) != 1 else ''}"] if runs else []
+    found += [f"{len(searches)} search{'es' if len(searches) != 1 else ''}"] if searches else []
+    print(f"report of {' and '.join(found)} written to {path}")
     return 0
 
 

@@ -135,9 +135,12 @@ def add_command_arguments(command: str, parser: argparse.ArgumentParser, groups:
     elif command == "search":
         add_search_arguments(parser.add_argument_group("search options"))
     elif command == "report":
-        parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories of deepgrad train")
+        parser.add_argument(
+            "run_dirs", nargs="+", metavar="RUN_DIR", help="run or search directories, or folders holding them"
+        )
         parser.add_argument("--out", default="report.html", help="the HTML file to write (default: %(default)s)")
         parser.add_argument("--title", help="the page's title (default: the runs' names)")
+        parser.add_argument("--filter", metavar="REGEX", help="only the runs and searches whose path matches REGEX")
 
 
 def add_search_arguments(group: Any) -> None:

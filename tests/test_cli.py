@@ -28,7 +28,7 @@ RUN_FILES = {
     "model.safetensors",
     "checkpoints",
 }
-EPOCH_KEYS = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
+EPOCH_KEYS = {"epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
 SMALL = ["--hidden", "32", "--quiet"]
 
 

@@ -1,6 +1,6 @@
 """The HTML page machinery of deepgrad's pages (the run report, the experiments' index): one
-stylesheet, the page skeleton, escaping, tables and figures. A page is self-contained: no scripts,
-nothing fetched.
+stylesheet, the page skeleton, escaping, tables and figures. A page is self-contained: nothing is
+fetched; its scripts, if it has any (the run report's charts and sortable tables), are inline.
 
 Every function here escapes what it is given unless it is :class:`Markup` (HTML already built by
 these functions), so text from a file or a directory name can never become markup.
@@ -58,8 +58,12 @@ def join(parts, separator=""):
 
 def element(name, content="", **attributes):
     """``<name attributes>content</name>``; attribute values are escaped, an attribute ``class_``
-    is written ``class``, and ones that are None are left out."""
-    written = "".join(f' {key.rstrip("_")}="{escape(value)}"' for key, value in attributes.items() if value is not None)
+    is written ``class`` and ``data_sort`` ``data-sort``, and ones that are None are left out."""
+    written = "".join(
+        f' {key.rstrip("_").replace("_", "-")}="{escape(value)}"'
+        for key, value in attributes.items()
+        if value is not None
+    )
     return Markup(f"<{name}{written}>{escape(content)}</{name}>")
 
 
@@ -91,22 +95,37 @@ def bullet_list(items):
 @dataclass
 class Cell:
     """A table cell with more than a value: ``differs`` highlights it, ``span`` columns wide,
-    ``kind`` a class of the style (e.g. a verdict's colour)."""
+    ``kind`` a class of the style (e.g. a verdict's colour), ``sort`` the value a sortable table
+    orders it by ('' for none: sorted last), ``title`` a tooltip."""
 
     content: object
     differs: bool = False
     span: int = 1
     kind: str | None = None
+    sort: object = None
+    title: str | None = None
 
 
-def table(columns, rows, caption=None):
-    """A table with a header row of ``columns`` and ``rows`` of cells: a value (escaped) or a
-    :class:`Cell`."""
-    parts = [element("caption", caption)] if caption is not None else []
-    parts.append(element("tr", join(element("th", column) for column in columns)))
-    for row in rows:
-        parts.append(element("tr", join(_cell(value) for value in row)))
-    return element("table", join(parts))
+def table(columns, rows, caption=None, sortable=False):
+    """A table with a header row of ``columns`` (names, or Cells) and ``rows`` of cells: a value
+    (escaped) or a :class:`Cell`. ``sortable``: a click on a header sorts the rows by that column
+    (the page's script), the caption is a paragraph above, and the table scrolls within a box of the page's
+    width rather than overflowing it."""
+    header = element("tr", join(_header(column) for column in columns))
+    body = [element("tr", join(_cell(value) for value in row)) for row in rows]
+    if not sortable:
+        parts = [element("caption", caption)] if caption is not None else []
+        return element("table", join([*parts, header, *body]))
+    sorted_table = element("table", join([element("thead", header), element("tbody", join(body))]), class_="sortable")
+    above = [element("p", caption, class_="caption")] if caption is not None else []
+    return join([*above, element("div", sorted_table, class_="table-box")])
+
+
+def _header(column):
+    """``<th>`` of a column's name, or of a :class:`Cell` (its ``kind`` a class, e.g. "text")."""
+    if isinstance(column, Cell):
+        return element("th", column.content, class_=column.kind, title=column.title)
+    return element("th", column)
 
 
 def _cell(value):
@@ -114,7 +133,15 @@ def _cell(value):
     if not isinstance(value, Cell):
         return element("td", value)
     kind = "differs" if value.differs else value.kind
-    return element("td", value.content, class_=kind, colspan=value.span if value.span > 1 else None)
+    sort = None if value.sort is None else ("" if value.sort == "" else str(value.sort))
+    return element(
+        "td",
+        value.content,
+        class_=kind,
+        colspan=value.span if value.span > 1 else None,
+        title=value.title,
+        data_sort=sort,
+    )
 
 
 def figure(content, caption):
@@ -131,8 +158,12 @@ def options(values):
     )
 
 
-def document(title, body):
-    """The whole page: ``title`` and ``body`` (a list of Markup) in the shared skeleton and style."""
+def document(title, body, style="", scripts=()):
+    """The whole page: ``title`` and ``body`` (a list of Markup) in the shared skeleton and style;
+    ``style``: more rules for this page, ``scripts``: inline scripts (Markup, written by deepgrad)
+    for its head, run before the body's."""
+    head_scripts = [f"<script>{script}</script>" for script in scripts]
+    extra_style = [f"<style>\n{style}</style>"] if style else []
     return (
         "\n".join(
             [
@@ -141,7 +172,10 @@ def document(title, body):
                 GENERATOR,
                 '<meta name="viewport" content="width=device-width, initial-scale=1">',
                 f"<title>{escape(title)}</title>",
-                f"<style>\n{STYLE}</style></head><body>",
+                f"<style>\n{STYLE}</style>",
+                *extra_style,
+                *head_scripts,
+                "</head><body>",
                 *(escape(part) for part in body),
                 "</body></html>",
             ]

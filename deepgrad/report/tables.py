@@ -1,26 +1,25 @@
-"""The report's tables: the runs' results side by side, and the options in which their configs
-differ (each value that differs from the first run's highlighted)."""
+"""The report's tables: the runs' results side by side (sortable, the best value of each metric
+marked, each run's state), and the options in which their configs differ (each value that differs
+from the first run's highlighted)."""
 
 import json
 import math
 
-from .page import Cell, join, paragraph, table
+from .page import Cell, Markup, element, join, paragraph, table
 
 MISSING = "–"
 NOT_SET = "(not set)"
+BEST = "★"
+PARTIAL = "†"
 
-# (column header, summary key, formatter)
+# (column header, key in summary.json / metrics.jsonl, formatter, better: "min", "max" or None)
 RESULT_COLUMNS = [
-    ("epochs", "epochs", "count"),
-    ("kept epoch", "kept_epoch", "count"),
-    ("train loss", "train_loss", "loss"),
-    ("train accuracy", "train_accuracy", "percent"),
-    ("val loss", "val_loss", "loss"),
-    ("val accuracy", "val_accuracy", "percent"),
-    ("test loss", "test_loss", "loss"),
-    ("test accuracy", "test_accuracy", "percent"),
-    ("train time (s)", "train_seconds", "seconds"),
-    ("wall time (s)", "wall_seconds", "seconds"),
+    ("val accuracy", "val_accuracy", "percent", "max"),
+    ("val loss", "val_loss", "loss", "min"),
+    ("test accuracy", "test_accuracy", "percent", "max"),
+    ("test loss", "test_loss", "loss", "min"),
+    ("train loss", "train_loss", "loss", "min"),
+    ("train time (s)", "train_seconds", "seconds", None),
 ]
 
 
@@ -39,20 +38,79 @@ def number(value, style):
     return f"{value:.4g}"
 
 
+def _finite(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def run_results(run):
+    """(values, partial) of a run's results: the summary's of a finished run (the kept epoch's
+    weights, test after training); else the last logged epoch's (``partial``: no test results)."""
+    if run.finished:
+        return dict(run.summary), False
+    values = dict(run.epochs[-1]) if run.epochs else {}
+    values["train_seconds"] = sum(e.get("seconds", 0) for e in run.epochs if _finite(e.get("seconds"))) or None
+    return values, True
+
+
 def results_table(runs):
-    """One row per run: epochs, kept epoch, loss and accuracy per split, times. A run without a
-    summary shows how many epochs it logged and says so."""
+    """One row per run (linking to its section): its state, epochs, and loss and accuracy per split
+    and train time, sortable by any column; the best value of each loss and accuracy column among the
+    runs is marked ★ (lowest loss, highest accuracy). A run that did not finish shows its last
+    logged epoch's values, marked †."""
+    results = [run_results(run) for run in runs]
+    best = {}
+    for _, key, _, better in RESULT_COLUMNS:
+        values = [values[key] for values, _ in results if _finite(values.get(key))]
+        if better and len(values) > 1 and min(values) != max(values):
+            best[key] = min(values) if better == "min" else max(values)
     rows = []
-    for run in runs:
-        if run.summary is None:
-            missing = Cell("no summary.json: still training, or stopped before the end", span=len(RESULT_COLUMNS) - 1)
-            rows.append([run.name, len(run.epochs), missing])
-        else:
-            rows.append([run.name] + [number(run.summary.get(key), style) for _, key, style in RESULT_COLUMNS])
+    for number_, (run, (values, partial)) in enumerate(zip(runs, results), 1):
+        state = run.state
+        epochs = len(run.epochs)
+        if run.finished:
+            epochs = run.summary.get("epochs", epochs)
+        kept = run.summary.get("kept_epoch") if run.finished else None
+        row = [
+            Cell(element("a", run.name, href=f"#run-{number_}"), kind="run", sort=run.name),
+            Cell(state.label, kind=f"state state-{state.kind}", sort=state.kind, title=state.detail),
+            Cell(
+                f"{epochs}" + (f" (kept {kept})" if _finite(kept) and kept != epochs else ""),
+                sort=epochs if _finite(epochs) else "",
+            ),
+        ]
+        for _, key, style, _ in RESULT_COLUMNS:
+            value = values.get(key)
+            shown = number(value, style)
+            marked = key in best and _finite(value) and value == best[key]
+            content = shown
+            if marked:
+                content = join([shown, " ", element("span", BEST, class_="best-mark", title="best of these runs")])
+            if partial and value is not None and key != "train_seconds":
+                content = join([content, element("span", PARTIAL, class_="partial-mark")])
+            row.append(
+                Cell(
+                    content,
+                    kind="best" if marked else None,
+                    sort=value if _finite(value) else "",
+                    title="the last logged epoch's: the run did not finish"
+                    if partial and value is not None and key != "train_seconds"
+                    else None,
+                )
+            )
+        rows.append(row)
+    caption = join(
+        [
+            "results (finished runs: the kept epoch's weights, test after training). ",
+            element("span", f"{BEST} best of the runs in its column (lowest loss, highest accuracy); ", class_="muted"),
+            element("span", f"{PARTIAL} the last logged epoch's: the run did not finish; ", class_="muted"),
+            element("span", "click a column to sort by it", class_="muted"),
+        ]
+    )
     return table(
-        ["run"] + [header for header, _, _ in RESULT_COLUMNS],
+        ["run", Cell("state", kind="text"), "epochs"] + [header for header, _, _, _ in RESULT_COLUMNS],
         rows,
-        caption="results (of the kept epoch's weights; test: after training)",
+        caption=Markup(caption),
+        sortable=True,
     )
 
 
@@ -74,7 +132,7 @@ def config_differences(runs):
                 "The options whose values are not the same in every run; highlighted: a value that "
                 "differs from the first run's."
             ),
-            table(["option"] + [run.name for run in runs], rows),
+            element("div", table(["option"] + [run.name for run in runs], rows), class_="table-box"),
         ]
     )
 

@@ -23,9 +23,10 @@ STATUSES = ("finished", "pruned", "failed")
 
 @dataclass
 class Trial:
-    """One sample of the space: ``number`` orders the whole study (round by round); ``status`` is
-    "finished", "pruned" (stopped early by the scheduler, scored at its last epoch) or "failed"
-    (None while it has not run)."""
+    """One sample of the space: ``number`` orders the whole study (round by round) from 0, and
+    people see it from 1 (:attr:`trial`, as tables, ``trial-0001`` and the study file's ``trial``
+    field count); ``status`` is "finished", "pruned" (stopped early by the scheduler, scored at its
+    last epoch) or "failed" (None while it has not run)."""
 
     number: int
     round: int
@@ -37,15 +38,34 @@ class Trial:
     error: str | None = None
 
     @property
+    def trial(self) -> int:
+        """The trial's number as people count it, from 1."""
+        return self.number + 1
+
+    def to_record(self) -> dict[str, Any]:
+        """The study file's line of the trial: its fields, with ``trial`` (from 1) first."""
+        return {"trial": self.trial, **asdict(self)}
+
+    @property
     def scored(self) -> bool:
         return self.status in ("finished", "pruned") and self.score is not None and math.isfinite(self.score)
 
     @classmethod
     def from_record(cls, record: Any) -> Trial:
         """The trial a study file's line holds (``record``: the line's JSON); a ValueError saying
-        which field is wrong."""
+        which field is wrong. ``trial`` (the number from 1, written since trials are shown from 1)
+        is optional: a study written before it is read the same; when present it must be
+        ``number`` + 1 (``number`` may then be left out)."""
         if not isinstance(record, dict):
             raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+        record = dict(record)
+        if "trial" in record:
+            trial = record.pop("trial")
+            if not _is_int(trial) or trial < 1:
+                raise ValueError(f"trial must be a whole number >= 1, got {trial!r}")
+            record.setdefault("number", trial - 1)
+            if record["number"] != trial - 1:
+                raise ValueError(f"trial {trial} and number {record['number']!r} disagree (trial is number + 1)")
         names = set(cls.__dataclass_fields__)
         unknown, missing = sorted(set(record) - names), sorted({"number", "round", "params"} - set(record))
         if unknown or missing:
@@ -186,7 +206,7 @@ class Study:
         if self.path:
             try:
                 with open(self.path, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(asdict(trial)) + "\n")
+                    handle.write(json.dumps(trial.to_record()) + "\n")
                     handle.flush()
                     os.fsync(handle.fileno())
             except OSError as error:
@@ -205,10 +225,11 @@ class Study:
         return ranked[0] if ranked else None
 
     def records(self) -> list[dict[str, Any]]:
-        """Every trial as a flat dict (its params as ``param_NAME``), in trial order."""
+        """Every trial as a flat dict (``trial``: its number from 1; its params as ``param_NAME``), in
+        trial order."""
         rows = []
         for trial in sorted(self.trials.values(), key=lambda t: t.number):
-            row = {k: v for k, v in asdict(trial).items() if k != "params"}
+            row = {k: v for k, v in trial.to_record().items() if k != "params"}
             row.update({f"param_{name}": value for name, value in trial.params.items()})
             rows.append(row)
         return rows

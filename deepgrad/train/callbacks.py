@@ -322,7 +322,7 @@ class ProgressBar(Callback):
             )
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: Logs) -> None:
-        values = {k: v for k, v in logs.items() if k != "epoch"}
+        values = {k: v for k, v in logs.items() if k not in ("epoch", "step")}
         if self.bar is not None:
             self.bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
             self.bar.close()

@@ -153,10 +153,13 @@ class Run:
         return summary
 
     def _record(self, state: dict[str, Any]) -> None:
-        """Write what became of the run (so far) into ``summary.json``: its ``state``, epoch and step."""
+        """Write what became of the run (so far) into ``summary.json``: its ``state`` and how far it got
+        (``epochs_done`` and ``steps_done``: the epochs and optimizer steps it finished)."""
         if self.directory is not None:
             trainer = self.trainer
-            write_json(self.path("summary.json"), {**state, "epoch": trainer.epoch, "step": trainer.global_step})
+            write_json(
+                self.path("summary.json"), {**state, "epochs_done": trainer.epoch, "steps_done": trainer.global_step}
+            )
 
     def _keep_weights(self, history: History) -> int:
         """Put the weights ``config["keep"]`` asks for into the model; returns their epoch (the best

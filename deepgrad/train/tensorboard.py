@@ -186,7 +186,7 @@ class TensorBoardLogger(Callback):
         best = self._update_best(logs)
         self.write(
             scalars(
-                [(f"epoch/{key}", value) for key, value in logs.items() if key != "epoch"]
+                [(f"epoch/{key}", value) for key, value in logs.items() if key not in ("epoch", "step")]
                 + [(f"hparam/best_{key}", value) for key, value in best.items()]
             ),
             trainer.global_step,

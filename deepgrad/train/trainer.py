@@ -37,9 +37,11 @@ Batch = tuple[Tensor, Tensor]
 
 
 class History:
-    """Per-epoch logs: ``history.epochs`` is a list of dicts; ``history["val_loss"]`` a list of
-    values. Like a table's columns: ``"val_loss" in history``, ``list(history)`` (the metric names,
-    in the order they first appear) and ``len(history)`` (the number of epochs)."""
+    """Per-epoch logs: ``history.epochs`` is a list of dicts (``epoch``, ``step``: the optimizer steps
+    done at its end, ``train_loss`` and the train metrics, ``val_*``, ``lr``, ``seconds``);
+    ``history["val_loss"]`` a list of values. Like a table's columns: ``"val_loss" in history``,
+    ``list(history)`` (the metric names, in the order they first appear) and ``len(history)`` (the
+    number of epochs)."""
 
     def __init__(self, epochs: Iterable[Logs] | None = None):
         self.epochs: list[Logs] = list(epochs or [])
@@ -181,7 +183,8 @@ class Trainer:
             epoch = self.epoch + 1
             self._call("on_epoch_start", epoch)
             start = time.perf_counter()
-            logs: Logs = {"epoch": epoch, **self._train_epoch(train_loader)}
+            training = self._train_epoch(train_loader)
+            logs: Logs = {"epoch": epoch, "step": self.global_step, **training}  # the step: the epoch's last
             if val_loader is not None:
                 validation = {f"val_{k}": v for k, v in self.evaluate(val_loader).items()}
                 logs.update(validation)

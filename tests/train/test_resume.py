@@ -190,7 +190,7 @@ def test_a_run_that_fails_before_saving_anything_leaves_no_directory(tmp_path):
     with pytest.raises(RuntimeError, match="crash"):
         build_run({**SMALL, "epochs": 2}, out=str(kept), progress=False, callbacks=[CrashAtStep(3)]).fit()
     summary = json.loads((kept / "summary.json").read_text())
-    assert summary == {"state": "failed", "error": "RuntimeError: crash", "epoch": 0, "step": 3}
+    assert summary == {"state": "failed", "error": "RuntimeError: crash", "epochs_done": 0, "steps_done": 3}
     assert [json.loads(line)["step"] for line in (kept / "steps.jsonl").read_text().splitlines()] == [1]
     with pytest.raises(RuntimeError, match="crash"):  # and one after a checkpoint, to resume
         build_run(

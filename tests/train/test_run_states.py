@@ -37,7 +37,7 @@ def test_a_finished_run_and_one_stopped_early_say_so(tmp_path):
     out = tmp_path / "done"
     watch = Watch(out)
     build_run(QUICK, out=str(out), progress=False, callbacks=[watch]).fit()
-    assert watch.seen["state"] == "running" and watch.seen["pid"] == os.getpid() and watch.seen["step"] == 0
+    assert watch.seen["state"] == "running" and watch.seen["pid"] == os.getpid() and watch.seen["steps_done"] == 0
     assert summary(out)["state"] == "finished" and summary(out)["epochs"] == 2
     assert [record["step"] for record in steps(out)] == [1, 3, 5, 7, 9, 11]
     assert {"loss", "accuracy", "lr", "epoch", "time"} <= set(steps(out)[0])
@@ -67,7 +67,7 @@ def test_an_interrupted_and_a_failed_run_say_so(tmp_path):
     out = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
         build_run(QUICK, out=str(out), progress=False, callbacks=[CtrlC()]).fit()
-    assert summary(out) == {"state": "interrupted", "epoch": 0, "step": 5}
+    assert summary(out) == {"state": "interrupted", "epochs_done": 0, "steps_done": 5}
 
     class Broken(Callback):
         def on_step_end(self, trainer, logs):
@@ -77,7 +77,12 @@ def test_an_interrupted_and_a_failed_run_say_so(tmp_path):
     failed = tmp_path / "failed"
     with pytest.raises(ValueError):
         build_run(QUICK, out=str(failed), progress=False, callbacks=[Broken()]).fit()
-    assert summary(failed) == {"state": "failed", "error": "ValueError: a bug in a callback", "epoch": 0, "step": 3}
+    assert summary(failed) == {
+        "state": "failed",
+        "error": "ValueError: a bug in a callback",
+        "epochs_done": 0,
+        "steps_done": 3,
+    }
 
 
 def test_tensorboard_writes_the_divergence_and_the_status(tmp_path):
