@@ -7,7 +7,14 @@ protocols, so ops written against ``numpy`` run on either device as long as
 they create arrays from their inputs (``*_like``, arithmetic) and never mix
 in a host array. The few places that create arrays from nothing, move them,
 or view them with new strides ask this module (:func:`get_array_module`,
-:func:`to_device`, :func:`to_device_of`, :func:`as_strided`).
+:func:`to_device`, :func:`to_device_of`, :func:`as_strided`), and a device may
+draw random numbers itself (``Device.uniform``: dropout's masks) and copy batches
+without making the host wait (``Device.upload``: pinned memory on CUDA).
+
+The CuPy contract: ``cupy-cuda12x>=14,<15`` (or ``cupy-cuda13x``), whose scalars
+promote by NEP 50 as NumPy 2's do. A CuPy array is no ``numpy.ndarray`` (tell
+arrays apart with :func:`is_array`) and refuses ``np.asarray``; anything read
+back to the host (``float()``, ``.item()``, :func:`to_host`) waits for the GPU.
 
 Devices are :class:`Device` records in a small registry: "cpu" always,
 "cuda" registered on first use when CuPy and a GPU are present. Tests
@@ -17,6 +24,7 @@ device computations on machines without a GPU.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeAlias
@@ -63,6 +71,12 @@ class Device:
     from_host: Callable[[np.ndarray], Any]  # host (NumPy) array -> array on this device
     to_host: Callable[[Any], np.ndarray]  # array on this device -> NumPy array
     as_strided: Callable[[Any, tuple[int, ...], tuple[int, ...]], Any]  # (array, shape, strides) -> read-only view
+    # (seed, shape, dtype) -> uniform [0, 1) draws made on this device (dropout's device masks); None: drawn
+    # on the host and moved
+    uniform: Callable[[int, tuple[int, ...], Any], Any] | None = None
+    # host array -> its copy on this device, queued without making the host wait (pinned memory on CUDA):
+    # batches; None: from_host
+    upload: Callable[[np.ndarray], Any] | None = None
 
     def __str__(self) -> str:
         return self.name
@@ -89,7 +103,8 @@ def _cuda() -> Device:
         import cupy
     except ImportError:
         raise RuntimeError(
-            "device 'cuda' needs CuPy and an NVIDIA GPU: pip install cupy-cuda12x (or the build for your CUDA)"
+            "device 'cuda' needs CuPy and an NVIDIA GPU: pip install 'cupy-cuda12x>=14,<15' "
+            "(cupy-cuda13x for CUDA 13), or the deepgrad[cuda] extra"
         ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
@@ -101,7 +116,47 @@ def _cuda() -> Device:
     def cupy_as_strided(array: Any, shape: tuple[int, ...], strides: tuple[int, ...]) -> Any:
         return cupy.lib.stride_tricks.as_strided(array, shape=shape, strides=strides)
 
-    return Device("cuda", cupy, cupy.ndarray, cupy.asarray, cupy.asnumpy, cupy_as_strided)
+    return Device(
+        "cuda", cupy, cupy.ndarray, cupy.asarray, cupy.asnumpy, cupy_as_strided, _CupyUniform(cupy), _PinnedUpload(cupy)
+    )
+
+
+class _CupyUniform:
+    """Uniform draws on the GPU from a seed: cuRAND's counter-based Philox generator (reseeding it
+    costs no state set-up), made on first use."""
+
+    def __init__(self, cupy: Any) -> None:
+        self.cupy = cupy
+        self.generator: Any = None
+
+    def __call__(self, seed: int, shape: tuple[int, ...], dtype: Any) -> Any:
+        if self.generator is None:
+            self.generator = self.cupy.random.RandomState(method=self.cupy.cuda.curand.CURAND_RNG_PSEUDO_PHILOX4_32_10)
+        self.generator.seed(np.uint64(seed))
+        return self.generator.random_sample(shape, dtype)
+
+
+class _PinnedUpload:
+    """Host-to-GPU copies from pinned (page-locked) memory, queued on the current stream: a copy from
+    pageable memory makes the host wait for the stream's queued work; this one does not. Each pinned
+    buffer is kept until the stream has passed its copy."""
+
+    def __init__(self, cupy: Any) -> None:
+        import cupyx
+
+        self.cupy, self.cupyx = cupy, cupyx
+        self.in_flight: collections.deque[tuple[Any, np.ndarray]] = collections.deque()
+
+    def __call__(self, array: np.ndarray) -> Any:
+        while self.in_flight and self.in_flight[0][0].done:
+            self.in_flight.popleft()
+        pinned = self.cupyx.empty_pinned(array.shape, array.dtype)
+        pinned[...] = array
+        out = self.cupy.empty(array.shape, array.dtype)
+        stream = self.cupy.cuda.get_current_stream()
+        out.set(pinned, stream=stream)
+        self.in_flight.append((stream.record(), pinned))
+        return out
 
 
 def register_device(device: Device) -> Device:

@@ -94,7 +94,13 @@ def as_array(data: TensorLike, dtype: DTypeLike | None = None, copy: bool = Fals
     elif backend.is_array(data) or isinstance(data, np.generic):
         array = data
     else:
-        array = np.asarray(data)
+        try:
+            array = np.asarray(data)
+        except TypeError:  # a list of another device's arrays: NumPy may not convert them (CuPy refuses)
+            first = _first_device_array(data)
+            if first is None:
+                raise
+            array = _device_list(data, backend.device_of(first), where)
         if array.dtype.kind == "f" and dtype is None:
             array = array.astype(backend.get_default_dtype())
     kind = array.dtype.kind
@@ -112,6 +118,27 @@ def as_array(data: TensorLike, dtype: DTypeLike | None = None, copy: bool = Fals
     if isinstance(array, np.generic):
         array = np.asarray(array)
     return array
+
+
+def _device_list(data: Any, device: Device, where: str) -> Array:
+    """A (nested) list or tuple of equally shaped arrays of ``device`` (CuPy's 0-d results, say) as one
+    array there, made by that device's module."""
+    try:
+        return device.xp.asarray(data)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{where}: a list holding arrays of device '{device}' must hold only such arrays, of one shape ({error})"
+        ) from None
+
+
+def _first_device_array(data: Any) -> Any:
+    if isinstance(data, (list, tuple)):
+        for item in data:
+            found = _first_device_array(item)
+            if found is not None:
+                return found
+        return None
+    return data if backend.is_array(data) and backend.device_of(data) is not backend.CPU else None
 
 
 def _check_can_require_grad(dtype: np.dtype[Any], where: str) -> None:

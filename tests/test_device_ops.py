@@ -20,8 +20,12 @@ the fake device raises TypeError wherever one is mixed into a device computation
 instead. Int and bool inputs become tensors on the device (targets, indices, masks).
 
 Further tests cover what the catalogue cannot: batch norm's running statistics, dropout
-under a seed, ``dg.gradcheck`` on device tensors, tensors of two devices meeting, and
-the tensor basics (creation, ``.to``, conversions, repr, errors).
+under a seed (host masks equal to the CPU's; device masks, the default there), ``dg.gradcheck``
+on device tensors, tensors of two devices meeting, the tensor basics (creation, ``.to``,
+conversions, repr, errors), raw device arrays where NumPy would convert them (CuPy refuses
+``np.asarray``), losses that check their targets on the device (NaN, not an error, and no
+read back), and NumPy hyperparameters computing in the data's dtype. The stand-in itself
+(what it refuses, wraps and records, like CuPy) is pinned in test_device_stand_in.py.
 """
 
 import numpy as np
@@ -42,6 +46,7 @@ from helpers import (
 import deepgrad as dg
 import deepgrad.functional as F
 from deepgrad import backend
+from deepgrad.ops.dropout import host_masks
 
 
 def same(a_cpu, b_dev, device):
@@ -638,12 +643,14 @@ def test_batch_norm_running_stats_on_the_device(device, affine, training):
     ids=["p=0.3", "p=0.5 scale_at_test", "p=1", "p=0", "eval", "eval scale_at_test"],
 )
 def test_dropout_with_the_same_seed_gives_the_same_output(device, kwargs):
+    """With host masks (``host_masks``), a seed gives the CPU's masks on the device, bit for bit."""
     x, upstream = randn(0, (6, 7)), randn(1, (6, 7))
     results = {}
     for where in ("cpu", device):
         dg.manual_seed(7)
         t = dg.tensor(x, requires_grad=True, device=where)
-        out = F.dropout(t, **kwargs)
+        with host_masks():
+            out = F.dropout(t, **kwargs)
         out.backward(upstream)
         results[where] = out, t
     (cpu_out, cpu_x), (out, t) = results["cpu"], results[device]
@@ -654,6 +661,55 @@ def test_dropout_with_the_same_seed_gives_the_same_output(device, kwargs):
         assert kept.any() and not kept.all()  # a real mask, not the identity
     else:
         assert kept.all() == (kwargs["p"] < 1)
+
+
+@pytest.mark.parametrize("scale_at_test", [False, True], ids=["inverted", "scale_at_test"])
+def test_dropout_masks_are_drawn_on_the_device_by_default(device, scale_at_test):
+    """Without a generator, a device tensor's mask is drawn on the device from one seed the default
+    generator gives: the same seed gives the same mask (and gradient), another seed another mask, and
+    neither is the CPU's; nothing waits for the device."""
+    x, upstream = np.ones((40, 50)), randn(1, (40, 50))
+    scale = 1.0 if scale_at_test else 1 / 0.7
+    outs = []
+    for seed in (7, 7, 8):
+        dg.manual_seed(seed)
+        t = dg.tensor(x, requires_grad=True, device=device)
+        state = dg.get_rng_state()
+        out = F.dropout(t, 0.3, scale_at_test=scale_at_test)
+        out.backward(upstream)
+        assert dg.get_rng_state() != state  # the seed came from the default generator
+        assert backend.device_of(out.data) is backend.get_device(device) and out.dtype == np.float64
+        values = backend.to_host(out.data)
+        assert set(np.unique(values)) <= {0.0, scale}
+        np.testing.assert_allclose(backend.to_host(t.grad), upstream * values, rtol=0, atol=0)
+        outs.append(values)
+    assert np.array_equal(outs[0], outs[1]) and not np.array_equal(outs[0], outs[2])
+    assert abs((outs[0] == 0).mean() - 0.3) < 0.05
+    dg.manual_seed(7)
+    cpu_mask = F.dropout(dg.tensor(x), 0.3, scale_at_test=scale_at_test).data
+    assert not np.array_equal(cpu_mask, outs[0])  # device masks are not the CPU's
+    with host_masks():  # ... unless drawn on the host
+        dg.manual_seed(7)
+        on_host = F.dropout(dg.tensor(x, device=device), 0.3, scale_at_test=scale_at_test)
+        np.testing.assert_array_equal(backend.to_host(on_host.data), cpu_mask)
+
+
+def test_host_masks_as_a_call_and_as_a_block():
+    from deepgrad.ops.dropout import host_masks_enabled
+
+    assert not host_masks_enabled()
+    with host_masks():
+        assert host_masks_enabled()
+        with host_masks(False):
+            assert not host_masks_enabled()
+        assert host_masks_enabled()
+    assert not host_masks_enabled()
+    host_masks(True)
+    try:
+        assert host_masks_enabled()
+    finally:
+        host_masks(False)
+    assert not host_masks_enabled()
 
 
 def test_dropout_with_an_explicit_generator(device):
@@ -961,3 +1017,151 @@ def test_backend_moves(device):
     assert type(back) is np.ndarray
     np.testing.assert_array_equal(back, x)
     assert backend.get_array_module(on_device) is target.xp
+
+
+# ----------------------------------------------------------------------------
+# Device arrays where NumPy would convert (CuPy refuses np.asarray), and no reading back
+
+
+def test_where_takes_a_raw_device_mask(device):
+    mask, a, b = rng(0).random((2, 3)) < 0.5, randn(1, (2, 3)), randn(2, (3,))
+    expected = dg.where(mask, dg.tensor(a), dg.tensor(b)).data
+    out = dg.where(backend.to_device(mask, device), dg.tensor(a, device=device), dg.tensor(b, device=device))
+    same(expected, out.data, device)
+
+
+def test_tensor_from_a_list_of_device_arrays(device):
+    x = randn(0, (3, 2))
+    on_device = backend.to_device(x, device)
+    for parts, host_parts in (
+        ([on_device[i, 0] for i in range(3)], [x[i, 0] for i in range(3)]),  # 0-d results, as CuPy gives
+        ([on_device[0], on_device[1]], [x[0], x[1]]),
+        (
+            [[on_device[0, 0], on_device[0, 1]], [on_device[1, 0], on_device[1, 1]]],
+            [[x[0, 0], x[0, 1]], [x[1, 0], x[1, 1]]],
+        ),
+    ):
+        t = dg.tensor(parts)  # a list takes the default dtype, on the CPU as here
+        same(dg.tensor(host_parts).data, t.data, device)
+        same(dg.tensor(host_parts, dtype=dg.float64).data, dg.tensor(parts, dtype=dg.float64).data, device)
+    with pytest.raises(TypeError, match=f"arrays of device '{device}'"):
+        dg.tensor([on_device[0, 0], 2.0])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"reduction": "none"}, {"reduction": "sum"}, {"label_smoothing": 0.1}, {"weight": "weights"}],
+    ids=["mean", "none", "sum", "label_smoothing", "weight"],
+)
+def test_cross_entropy_out_of_range_targets_give_nan_on_a_device(device, kwargs):
+    """The CPU raises IndexError for a target outside 0..C−1; a device cannot without waiting for it
+    every step, so the rows of such targets (and a mean or sum over them) are NaN, loss and gradient."""
+    logits, target = randn(0, (4, 3)), np.array([0, 3, 1, -1])
+    if kwargs.get("weight") == "weights":
+        kwargs = {"weight": class_weights(1, (4, 3))}
+    with pytest.raises(IndexError, match="out of range"):
+        F.cross_entropy(dg.tensor(logits), dg.tensor(target), **kwargs)
+    x = dg.tensor(logits, requires_grad=True, device=device)
+    loss = F.cross_entropy(x, dg.tensor(target, device=device), **kwargs)
+    loss.backward(np.ones(loss.shape))
+    values, grad = backend.to_host(loss.data), backend.to_host(x.grad)
+    reduction = kwargs.get("reduction", "mean")
+    if reduction == "none":
+        assert np.isnan(values[[1, 3]]).all() and np.isfinite(values[[0, 2]]).all()
+    else:
+        assert np.isnan(values)
+    if reduction == "mean":  # the denominator (the targets' weights) is NaN too
+        assert np.isnan(grad).all()
+    else:
+        assert np.isnan(grad[[1, 3]]).all() and np.isfinite(grad[[0, 2]]).all()
+    nll = F.nll_loss(dg.tensor(logits, device=device), dg.tensor(target, device=device))
+    assert np.isnan(backend.to_host(nll.data))
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_cross_entropy_ignores_targets_on_a_device_as_on_the_cpu(device):  # all ignored: 0/0
+    logits = randn(0, (6, 3))
+    for target, kwargs in (
+        (np.array([0, -100, 2, 1, -100, 0]), {}),
+        (np.array([1, 1, 1, 1, 1, 1]), {"ignore_index": 1}),  # all ignored: NaN, as PyTorch
+        (np.array([0, 2, 2, 1, 0, 1]), {"ignore_index": 2, "reduction": "none"}),
+    ):
+        out = []
+        for where in ("cpu", device):
+            x = dg.tensor(logits, requires_grad=True, device=where)
+            loss = F.cross_entropy(x, dg.tensor(target, device=where), **kwargs)
+            loss.backward(np.ones(loss.shape))
+            out.append((loss, x))
+        (cpu_loss, cpu_x), (loss, x) = out
+        same(cpu_loss.data, loss.data, device)
+        same(cpu_x.grad, x.grad, device)
+
+
+HYPERPARAMETERS = {
+    "clamp": lambda x, h: x.clamp(h(-0.5), h(0.5)),
+    "F.elu": lambda x, h: F.elu(x, h(0.7)),
+    "F.leaky_relu": lambda x, h: F.leaky_relu(x, h(0.1)),
+    "F.softplus": lambda x, h: F.softplus(x, beta=h(2.0), threshold=h(3.0)),
+    "F.dropout": lambda x, h: F.dropout(x, h(0.3), generator=np.random.default_rng(0)),
+    "F.layer_norm": lambda x, h: F.layer_norm(x, (4,), eps=h(1e-3)),
+    "F.group_norm": lambda x, h: F.group_norm(x.reshape(2, 4, 2), 2, eps=h(1e-3)),
+    "F.batch_norm": lambda x, h: F.batch_norm(
+        x,
+        None,
+        None,
+        training=True,
+        momentum=h(0.3),
+        eps=h(1e-3),  # batch statistics
+    ),
+    "F.cross_entropy label_smoothing": lambda x, h: F.cross_entropy(
+        x, dg.tensor(np.array([0, 3, 1, 2]), device=x.device), label_smoothing=h(0.2), reduction="none"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(HYPERPARAMETERS))
+def test_numpy_hyperparameters_compute_in_the_data_dtype(name, device):
+    """A NumPy float64 hyperparameter computes as the Python float it holds (NEP 50 would widen float32
+    data to float64 with it), on the CPU and on the device alike."""
+    fn, x32 = HYPERPARAMETERS[name], randn(0, (4, 4)).astype(np.float32)
+    results = {}
+    for where in ("cpu", device):
+        for h in (float, np.float64):
+            out = fn(dg.tensor(x32, device=where), h)
+            assert out.dtype == np.float32, (where, h)
+            results[where, h] = out.data
+    np.testing.assert_array_equal(results["cpu", np.float64], results["cpu", float])
+    same(results["cpu", float], results[device, np.float64], device)
+
+
+def test_batch_norm_running_statistics_keep_their_dtype_with_numpy_hyperparameters(device):
+    x = randn(0, (5, 3)).astype(np.float32)
+    stats = {}
+    for where in ("cpu", device):
+        mean, var = backend.to_device(np.zeros(3, np.float32), where), backend.to_device(np.ones(3, np.float32), where)
+        F.batch_norm(dg.tensor(x, device=where), mean, var, training=True, momentum=np.float64(0.3))
+        stats[where] = mean, var
+    for cpu_array, dev_array in zip(stats["cpu"], stats[device]):
+        assert dev_array.dtype == np.float32
+        same(cpu_array, dev_array, device)
+
+
+def test_binary_cross_entropy_outside_zero_one_gives_nan_on_a_device(device):
+    """The CPU raises ValueError for a probability or target outside [0, 1]; on a device those
+    elements' loss and gradient are NaN, and nothing is read back to check them."""
+    p, y = np.array([[0.2, 1.5], [0.7, 0.4]]), np.array([[1.0, 0.0], [0.5, -0.5]])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        F.binary_cross_entropy(dg.tensor(p), dg.tensor(y))
+    x = dg.tensor(p, requires_grad=True, device=device)
+    loss = F.binary_cross_entropy(x, dg.tensor(y, device=device), reduction="none")
+    loss.backward(np.ones((2, 2)))
+    outside = np.array([[False, True], [False, True]])
+    for values in (backend.to_host(loss.data), backend.to_host(x.grad)):
+        assert np.isnan(values[outside]).all() and np.isfinite(values[~outside]).all()
+    if device == "fake":
+        from fake_device import count_syncs
+
+        with count_syncs() as syncs:
+            for _ in range(10):
+                F.binary_cross_entropy(x, dg.tensor(y, device=device)).backward()
+        assert syncs == []

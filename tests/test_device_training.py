@@ -11,6 +11,11 @@ Every test runs the same computation twice, once on the CPU and once on the
 Besides the values, the tests check where arrays live: parameters, gradients,
 buffers, optimizer state and batches on the device; predictions, checkpoint
 files and ``io.load`` results on the host, as exact ``numpy.ndarray``.
+
+Dropout draws its masks on the device by default there; every comparison with the
+CPU here draws them on the host (``host_masks``, an autouse fixture), and the tests
+of device masks turn that off. On "fake", which records every host synchronization
+a CuPy array would force, a training step is also checked to read nothing back.
 """
 
 import copy
@@ -24,8 +29,17 @@ import deepgrad.functional as F
 from deepgrad import backend, io, nn, optim
 from deepgrad.data import DataLoader, Dataset, Subset, TensorDataset, datasets
 from deepgrad.nn import utils as nn_utils
+from deepgrad.ops.dropout import host_masks
 from deepgrad.optim import lr_scheduler
 from deepgrad.train import Trainer, presets
+
+
+@pytest.fixture(autouse=True)
+def _masks_as_on_the_cpu():
+    """Dropout masks drawn on the host, so that a device run can equal the CPU's bit for bit."""
+    with host_masks():
+        yield
+
 
 # ----------------------------------------------------------------------------
 # Comparing a device run with the CPU's
@@ -676,3 +690,182 @@ def test_io_save_checkpoint_of_nested_device_arrays(device, tmp_path):
     np.testing.assert_array_equal(got_a, a)
     np.testing.assert_array_equal(got_b, b)
     assert got_a.dtype == np.float32 and got_b.dtype == np.float64
+
+
+# ----------------------------------------------------------------------------
+# 8. Device arrays where NumPy would convert (CuPy refuses np.asarray)
+
+
+def test_subset_of_device_indices(device):
+    x, y = rng_data((1, 3, 3), 4, 11)
+    indices = np.array([3, 1, 4, 1, 5, 9, 2, 6])
+    expected = list(DataLoader(Subset(TensorDataset(x, y), indices), batch_size=3))
+    for data in (TensorDataset(x, y), TensorDataset(dg.tensor(x, device=device), dg.tensor(y, device=device))):
+        subset = Subset(data, backend.to_device(indices, device))
+        assert len(subset) == 8 and is_host(subset.indices)
+        for (ex, ey), (bx, by) in zip(expected, DataLoader(subset, batch_size=3, device=device), strict=True):
+            same(ex.data, bx.data, device, what="inputs")
+            same(ey.data, by.data, device, what="targets")
+
+
+def test_trainer_predict_takes_a_raw_device_array(device):
+    _, cpu_trainer, _ = cpu_reference(epochs=1)
+    trainer = digits_trainer(device)
+    trainer.model.load_state_dict(cpu_trainer.model.state_dict())
+    x = datasets.digits().test.arrays[0][:20]
+    predictions = trainer.predict(backend.to_device(x, device), batch_size=8)
+    assert is_host(predictions)
+    match(cpu_trainer.predict(x, batch_size=8), predictions, device)
+
+
+# ----------------------------------------------------------------------------
+# 9. Dropout masks drawn on the device
+
+
+def test_a_run_with_device_masks_resumes_with_the_same_masks(device, tmp_path):
+    """Device masks come from seeds the default generator gives, so a checkpoint (which keeps its
+    state) resumes the run that never stopped, bit for bit on "fake"."""
+    with host_masks(False):
+        dg.manual_seed(11)
+        _, train, val = digits_loaders()
+        trainer = digits_trainer(device)
+        trainer.fit(train, val, epochs=1)
+        trainer.save_checkpoint(tmp_path / "epoch1.safetensors")
+        uninterrupted = trainer.fit(train, val, epochs=2)
+
+        dg.manual_seed(99)
+        _, fresh_train, fresh_val = digits_loaders()
+        resumed_trainer = digits_trainer(device, seed=1)
+        resumed = resumed_trainer.fit(fresh_train, fresh_val, epochs=2, resume_from=tmp_path / "epoch1.safetensors")
+    same_history(uninterrupted, resumed, device)
+    expected, actual = module_arrays(trainer.model), module_arrays(resumed_trainer.model)
+    assert actual.keys() == expected.keys()
+    for key in expected:
+        same(backend.to_host(expected[key]), actual[key], device, what=key)
+    _, cpu_history = cpu_reference()[1:]
+    assert without_seconds(cpu_history) != without_seconds(uninterrupted)  # other masks than the CPU's
+
+
+# ----------------------------------------------------------------------------
+# 10. Nothing in a training step waits for the device
+
+
+def fake_only(device):
+    if device != "fake":
+        pytest.skip("host synchronizations are recorded by the stand-in device only")
+    from fake_device import count_syncs
+
+    return count_syncs
+
+
+@pytest.mark.parametrize("masks", ["device-masks", "host-masks"])
+def test_a_training_step_reads_nothing_back_from_the_device(device, masks):
+    """Ten steps of a device loader's batches through BatchNorm and dropout, cross_entropy, backward,
+    clip_grad_norm_ and Adam: no number is read back to the host (the losses stay on the device)."""
+    count_syncs = fake_only(device)
+    dg.manual_seed(3)
+    model = presets.mlp(
+        (1, 8, 8), 10, hidden=(24,), batch_norm=True, dropout=0.2, generator=np.random.default_rng(0)
+    ).to(device)
+    optimizer = optim.Adam(model.parameters(), lr=0.01)
+    loader = DataLoader(Subset(datasets.digits().train, np.arange(160)), 16, shuffle=True, seed=3, device=device)
+    losses = []
+    with host_masks(masks == "host-masks"), count_syncs() as syncs:
+        for inputs, targets in loader:
+            loss = F.cross_entropy(model(inputs), targets)
+            optimizer.zero_grad()
+            loss.backward()
+            nn_utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            losses.append(loss)
+    assert syncs == []
+    values = [loss.item() for loss in losses]  # read once, at the end
+    assert len(values) == 10 and all(np.isfinite(values)) and values[-1] < values[0]
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("case", ["sgd-momentum-dampening", "adamw"])
+def test_preset_steps_read_nothing_back(device, name, case):
+    """Convolutions, pooling, residual blocks and the optimizers' updates: no read back either."""
+    count_syncs = fake_only(device)
+    model = PRESETS[name](np.random.default_rng(0)).to(device)
+    optimizer = OPTIMIZER_CONFIGS[case](model.parameters())
+    x, y = rng_data((1, 8, 8), 5, 6)
+    inputs, targets = dg.tensor(x, device=device), dg.tensor(y, device=device)
+    with host_masks(False), count_syncs() as syncs:
+        for _ in range(3):
+            optimizer.zero_grad()
+            F.cross_entropy(model(inputs), targets).backward()
+            nn_utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+        model.eval()
+        model(inputs)
+    assert syncs == []
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, np.inf, 3.0], ids=["l2", "l1", "inf", "l3"])
+def test_clip_grad_norm_reads_nothing_back_over_ten_steps(device, norm_type):
+    count_syncs = fake_only(device)
+    _, model = backward_pair(device, scale=10.0)
+    with count_syncs() as syncs:
+        totals = [nn_utils.clip_grad_norm_(model.parameters(), 0.5, norm_type) for _ in range(10)]
+    assert syncs == []
+    assert totals[0].item() > 0.5 and abs(totals[-1].item() - 0.5) < 1e-4  # clipped once, then within max_norm
+
+
+CROSS_ENTROPY_CASES = {
+    "indices": {},
+    "ignore_index": {"ignore_index": 1},
+    "label_smoothing": {"label_smoothing": 0.1},
+    "weight": {"weight": np.array([1.0, 2.0, 0.5], dtype=np.float32)},
+    "none": {"reduction": "none"},
+    "nll": None,
+}
+
+
+@pytest.mark.parametrize("case", list(CROSS_ENTROPY_CASES))
+def test_cross_entropy_reads_no_target_back_over_ten_steps(device, case):
+    """The class-index range check (two reads of the targets per step on the host) is folded into the
+    device computation: ten forward and backward passes read nothing back."""
+    count_syncs = fake_only(device)
+    x, y = rng_data((4,), 3, 10, seed=1)
+    model = small_mlp(np.random.default_rng(0)).to(device)
+    inputs, targets = dg.tensor(x, device=device), dg.tensor(y, device=device)
+    kwargs = CROSS_ENTROPY_CASES[case]
+    with count_syncs() as syncs:
+        for _ in range(10):
+            if kwargs is None:
+                loss = F.nll_loss(F.log_softmax(model(inputs), dim=1), targets)
+            else:
+                loss = F.cross_entropy(model(inputs), targets, **kwargs)
+            loss.sum().backward()
+    assert syncs == []
+
+
+# ----------------------------------------------------------------------------
+# 11. The loader copies one batch ahead
+
+
+def test_device_loader_queues_the_next_batch_before_handing_out_the_current(device, monkeypatch):
+    """A loader with a device copies batch k + 1 to it (the device's ``upload``: from pinned memory on
+    CUDA) before batch k is trained on; the batches are the CPU loader's."""
+    import dataclasses
+
+    uploads = []
+    target = backend.get_device(device)
+
+    def recorded(array):
+        uploads.append(array.shape)
+        return (target.upload or target.from_host)(array)
+
+    recording = dataclasses.replace(target, name=f"{device}-recording", upload=recorded)
+    monkeypatch.setitem(backend._devices, recording.name, recording)  # registered for this test only
+    x, y = rng_data((1, 3, 3), 4, 11)
+    cpu_batches = list(DataLoader(TensorDataset(x, y), batch_size=4, shuffle=True, seed=5))
+    loader = DataLoader(TensorDataset(x, y), batch_size=4, shuffle=True, seed=5, device=recording)
+    for k, (bx, by) in enumerate(loader):
+        assert len(uploads) == 2 * min(k + 2, len(loader))  # inputs and targets of this batch and the next
+        assert isinstance(bx.data, target.array_type) and isinstance(by.data, target.array_type)
+        match(cpu_batches[k][0].data, backend.to_host(bx.data), device, what="inputs")
+        match(cpu_batches[k][1].data, backend.to_host(by.data), device, what="targets")
+    assert len(uploads) == 2 * len(loader)

@@ -55,8 +55,11 @@ class TensorDataset(Dataset):
 class Subset(Dataset):
     """The samples of ``dataset`` at ``indices``."""
 
-    def __init__(self, dataset: Dataset, indices: Sequence[int] | np.ndarray) -> None:
-        self.dataset, self.indices = dataset, np.asarray(indices, dtype=np.int64)
+    def __init__(self, dataset: Dataset, indices: Sequence[int] | backend.Array) -> None:
+        # Kept on the host, where samples are picked one by one (np.asarray refuses a CuPy array: device
+        # indices are copied once, here); the batch reads of ``arrays`` move them to the data's device.
+        self.dataset = dataset
+        self.indices = np.asarray(backend.to_host(_array_of(indices)), dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -68,7 +71,8 @@ class Subset(Dataset):
     def arrays(self) -> tuple[Any, ...]:
         """For array-backed datasets: the selected rows (lets the DataLoader batch without a loop)."""
         # AttributeError for a dataset without arrays: the DataLoader then reads sample by sample
-        return tuple(a[self.indices] for a in self.dataset.arrays)  # type: ignore[attr-defined]
+        arrays = self.dataset.arrays  # type: ignore[attr-defined]
+        return tuple(a[backend.to_device_of(self.indices, a)] for a in arrays)
 
 
 def random_split(dataset: Dataset, lengths: Sequence[int] | Sequence[float], seed: int = 0) -> list[Subset]:

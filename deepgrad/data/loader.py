@@ -24,7 +24,9 @@ class DataLoader:
     from :meth:`state_dict` continues with the same batches. Array-backed
     datasets (TensorDataset, Subset of one) are read a whole batch per index
     operation; others are read sample by sample and stacked. With ``device``
-    ("cuda"), each batch is moved there as it is read.
+    ("cuda"), each batch is moved there as it is read, one batch ahead: the copy of
+    the next batch is queued (from pinned memory on CUDA, so the host does not wait
+    for the GPU) before the current one is handed out to train.
     """
 
     def __init__(
@@ -68,8 +70,16 @@ class DataLoader:
         skips the ones it had trained on)."""
         order = self.order(self.epoch)
         self.epoch += 1
+        size = self.batch_size
+        if self.device is None or self.device is backend.CPU:
+            for batch in range(start, len(self)):
+                yield self._fetch(order[batch * size : (batch + 1) * size])
+            return
+        ahead = None  # the next batch, its copy to the device already queued
         for batch in range(start, len(self)):
-            yield self._fetch(order[batch * self.batch_size : (batch + 1) * self.batch_size])
+            current = ahead if ahead is not None else self._fetch(order[batch * size : (batch + 1) * size])
+            ahead = self._fetch(order[(batch + 1) * size : (batch + 2) * size]) if batch + 1 < len(self) else None
+            yield current
 
     def _fetch(self, indices: np.ndarray) -> Batch:
         if self._arrays is not None:
@@ -90,5 +100,10 @@ def batch_on(device: backend.DeviceLike | None, arrays: Sequence[backend.Array])
     """A batch (a tuple of Tensors) of ``arrays`` moved to ``device``, or left where they are when
     ``device`` is None: the one place batches change device, for DataLoader(device=) and the Trainer."""
     if device is not None:
-        arrays = [backend.to_device(array, device) for array in arrays]
+        target = backend.get_device(device)
+        upload = target.upload
+        arrays = [
+            upload(array) if upload is not None and isinstance(array, np.ndarray) else backend.to_device(array, target)
+            for array in arrays
+        ]
     return tuple(Tensor._wrap(array) for array in arrays)

@@ -15,7 +15,11 @@ class Dropout(Module):
 
     Inverted by default (kept elements scaled by 1/(1−p); identity in eval).
     ``scale_at_test=True`` is the classic form: no scaling in training,
-    multiply by (1−p) in eval. ``generator`` makes the masks reproducible.
+    multiply by (1−p) in eval. ``generator`` (a NumPy generator) makes the masks
+    reproducible and the same on every device: they are drawn on the host. Without
+    one, masks come from the default generator (``dg.manual_seed``) on the CPU and
+    are drawn on the device, seeded from it, on a GPU; ``deepgrad.ops.dropout.host_masks``
+    draws every layer's on the host instead (the CPU's masks on a GPU).
     """
 
     def __init__(

@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from .. import backend
 from ..backend import Array
+from ..ops.arguments import hyperparameter
 from ..ops.shape import concatenate
 from ..tensor import Tensor
 from .module import Module, Parameter
@@ -31,33 +32,52 @@ def clip_grad_norm_(
     """Scale all gradients by min(1, max_norm / (total_norm + 1e-6)), in place (PyTorch's formula).
 
     total_norm is the ``norm_type``-norm of all gradients together (``inf`` for
-    the largest absolute value). As in PyTorch, an infinite total_norm gives the
-    coefficient 0 and a NaN one NaN (unless ``error_if_nonfinite`` raises).
-    Returns total_norm as a 0-d Tensor.
+    the largest absolute value), computed as PyTorch does: each gradient's norm in
+    its own dtype, then the norm of those. As in PyTorch, an infinite total_norm
+    gives the coefficient 0 and a NaN one NaN (unless ``error_if_nonfinite`` raises).
+    Returns total_norm as a 0-d Tensor on the gradients' device.
+
+    On a GPU nothing here waits for the device: the norm, the coefficient and the
+    scaling stay there (the gradients are always multiplied, by 1 when nothing is
+    clipped, as in PyTorch); only ``error_if_nonfinite=True`` reads the norm on the host.
     """
     grads = _grads(parameters)
-    norm_type = float(norm_type)
     if not grads:
         return Tensor(0.0)
-    if norm_type == math.inf:
-        total = float(np.max([float(np.abs(g).max()) for g in grads]))  # np.max propagates NaN
-    else:
-        total = sum(float((np.abs(g.astype(np.float64)) ** norm_type).sum()) for g in grads) ** (1 / norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
+    max_norm, norm_type = float(max_norm), float(norm_type)  # Python floats: computed in the gradients' dtype
+    total = _total_norm(grads, norm_type)
+    if error_if_nonfinite and not math.isfinite(float(total)):  # the host reads the norm: asked for
         raise RuntimeError(
-            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}; "
+            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {float(total)}; "
             "set error_if_nonfinite=False to clip anyway"
         )
     coefficient = max_norm / (total + 1e-6)
-    if not coefficient >= 1:  # NaN included
-        for g in grads:
-            g *= coefficient
-    grad = grads[0]
-    return Tensor._wrap(backend.to_device_of(np.asarray(total, dtype=grad.dtype), grad))
+    if isinstance(grads[0], np.ndarray):  # on the host: no pass over the gradients when nothing is clipped
+        if not coefficient >= 1:  # NaN included
+            for g in grads:
+                g *= coefficient
+        return Tensor._wrap(np.asarray(total))
+    coefficient = np.minimum(coefficient, 1.0)  # NaN stays NaN
+    for g in grads:
+        g *= coefficient
+    return Tensor._wrap(total)
+
+
+def _total_norm(grads: list[Array], norm_type: float) -> Any:
+    """The ``norm_type``-norm of all gradients together: one reduction per gradient, and one over
+    those, on the gradients' device (a NumPy scalar on the host, a 0-d array elsewhere)."""
+    if norm_type == math.inf:
+        return np.stack([np.abs(g).max() for g in grads]).max()  # max propagates NaN
+    if norm_type == 2.0:
+        return np.sqrt(np.stack([np.dot(flat, flat) for flat in (g.reshape(-1) for g in grads)]).sum())
+    if norm_type == 1.0:
+        return np.stack([np.abs(g).sum() for g in grads]).sum()
+    return np.stack([(np.abs(g) ** norm_type).sum() for g in grads]).sum() ** (1.0 / norm_type)
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clamp every gradient element to [−clip_value, clip_value], in place."""
+    clip_value = hyperparameter(clip_value)  # a Python number: the gradients' dtype on every device
     for g in _grads(parameters):
         np.clip(g, -clip_value, clip_value, out=g)
 

@@ -16,7 +16,7 @@ import numpy as np
 from .. import backend
 from ..backend import Array
 from ..tensor import Function, Tensor
-from .arguments import wrap_dim
+from .arguments import hyperparameter, wrap_dim
 from .arithmetic import as_floating
 
 
@@ -260,13 +260,13 @@ def relu(x: Tensor) -> Tensor:
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x where x > 0, else negative_slope · x."""
     _floating(x, "leaky_relu")
-    return LeakyReLU(negative_slope)(x)
+    return LeakyReLU(hyperparameter(negative_slope))(x)
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     """x where x > 0, else alpha · (eˣ − 1)."""
     _floating(x, "elu")
-    return ELU(alpha)(x)
+    return ELU(hyperparameter(alpha))(x)
 
 
 def sigmoid(x: Tensor) -> Tensor:
@@ -290,7 +290,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^(βx)) / β, and x itself where βx > threshold."""
     _floating(x, "softplus")
-    return Softplus(beta, threshold)(x)
+    return Softplus(hyperparameter(beta), hyperparameter(threshold))(x)
 
 
 def softmax(x: Tensor, dim: int = -1) -> Tensor:

@@ -1,4 +1,4 @@
-"""Arguments the ops share: a dim, an int-or-pair size, a per-feature array's shape.
+"""Arguments the ops share: a dim, an int-or-pair size, a per-feature array's shape, a hyperparameter.
 
 Each check raises the error a user should see, naming the op, what was given
 and what was expected.
@@ -7,7 +7,7 @@ and what was expected.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -48,3 +48,11 @@ def check_shape(op: str, name: str, array: Tensor | Array | None, shape: Sequenc
             f"{op}: {name} of shape {tuple(array.shape)} does not fit input of shape {tuple(input.shape)}: "
             f"expected {tuple(shape)}"
         )
+
+
+def hyperparameter(value: Any) -> Any:
+    """A NumPy scalar as the Python number it holds; anything else as given. Where a hyperparameter
+    (a slope, a bound, an eps, a momentum) meets arrays, a Python number is "weak" under NEP 50
+    (NumPy 2 and CuPy 14 alike): the arrays keep their dtype, so float32 data computes in float32
+    on every device, where a NumPy float64 would widen it to float64."""
+    return value.item() if isinstance(value, np.generic) else value

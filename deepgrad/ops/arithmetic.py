@@ -16,6 +16,7 @@ import numpy as np
 from .. import backend
 from ..backend import Array, DTypeLike
 from ..tensor import Function, Tensor, TensorLike, as_array
+from .arguments import hyperparameter
 
 
 def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
@@ -460,7 +461,13 @@ def pow(a: TensorLike, b: TensorLike) -> Tensor:  # noqa: A001 - mirrors torch.p
 
 def where(condition: TensorLike, a: TensorLike, b: TensorLike) -> Tensor:
     """Elementwise ``a if condition else b``; ``condition`` is a bool array or Tensor."""
-    mask = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    mask: Array
+    if isinstance(condition, Tensor):
+        mask = condition.data
+    elif backend.is_array(condition):  # an array of any device stays where it is (np.asarray refuses CuPy's)
+        mask = typing_cast(Array, condition)
+    else:
+        mask = np.asarray(condition)
     if mask.dtype != np.bool_:
         raise TypeError(f"where: condition must be boolean, got dtype {mask.dtype}")
     if not isinstance(a, Tensor):
@@ -504,7 +511,7 @@ def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tens
     """Limit ``x`` to [min, max]; either bound may be None."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return Clamp(min, max)(x)
+    return Clamp(hyperparameter(min), hyperparameter(max))(x)
 
 
 def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002

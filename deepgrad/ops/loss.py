@@ -16,6 +16,7 @@ from .. import backend
 from ..backend import Array
 from ..tensor import Function, Tensor, TensorLike
 from .activation import log_softmax_array, stable_sigmoid
+from .arguments import hyperparameter
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -31,7 +32,7 @@ def _reduce(per_element, reduction, denominator):
     total = per_element.sum()
     if reduction == "sum":
         return total
-    if denominator:
+    if (type(denominator) is int or isinstance(denominator, np.generic)) and denominator:  # no bool() of a device array
         return total / denominator
     with np.errstate(invalid="ignore", divide="ignore"):  # all targets ignored: NaN, quietly, as PyTorch
         return total / denominator
@@ -90,6 +91,41 @@ class SoftmaxCrossEntropyIndices(Function):
         return (dx,)
 
 
+class DeviceSoftmaxCrossEntropyIndices(Function):
+    """:class:`SoftmaxCrossEntropyIndices` for targets on a device, where testing their values on the
+    host would make it wait for the device every step: targets equal to ``ignore_index`` count zero
+    (and not in the mean's denominator), and an out-of-range target makes its row's loss and gradient
+    NaN (so the mean's too) instead of raising, as CUDA cannot raise from inside a kernel.
+    loss_i = −v_i · log softmax(x_i)_{y_i} with v_i = [y_i ≠ ignore_index] (NaN if y_i is out of range);
+    dx_i = v_i · (softmax(x_i) − onehot(y_i)), the mean divided by Σ v_i."""
+
+    def __init__(self, target, ignore_index, reduction):
+        self.target, self.ignore_index, self.reduction = target, ignore_index, reduction
+
+    def forward(self, logits):
+        m, c = logits.shape
+        target = self.target
+        keep = target != self.ignore_index
+        safe = np.where(keep, target, 0)
+        valid = _in_class_range(safe, c)
+        self.weight = weight = np.where(valid, keep.astype(logits.dtype), np.nan)
+        self.rows, self.safe = backend.get_array_module(logits).arange(m), safe
+        self.log_probs = log_softmax_array(logits, axis=1)
+        per_row = -self.log_probs[self.rows, safe] * weight
+        self.denominator = weight.sum()
+        return _reduce(per_row, self.reduction, self.denominator)
+
+    def backward(self, grad):
+        dx = np.exp(self.log_probs)
+        dx[self.rows, self.safe] -= 1
+        dx *= self.weight[:, None]
+        if self.reduction == "none":
+            dx *= grad[:, None]
+        else:
+            dx *= grad / self.denominator if self.reduction == "mean" else grad
+        return (dx,)
+
+
 class NLLLoss(Function):
     """loss_i = −w_y · x_{i,y};  dx_{i,y} = −w_y · g_i (zero elsewhere)"""
 
@@ -129,18 +165,25 @@ class MSELoss(Function):
 
 class BinaryCrossEntropy(Function):
     """loss = −w (y log p + (1 − y) log(1 − p)), logs clamped at −100 as PyTorch;
-    dp = w (p − y) / max(p (1 − p), 1e-12)"""
+    dp = w (p − y) / max(p (1 − p), 1e-12)
 
-    def __init__(self, target, weight, reduction):
+    ``flag_outside``: p and y are on a device, where testing them on the host would wait for it:
+    elements with p or y outside [0, 1] (or NaN) give NaN loss and gradient instead of an error."""
+
+    def __init__(self, target, weight, reduction, flag_outside=False):
         self.target, self.weight, self.reduction = target, weight, reduction
+        self.flag_outside = flag_outside
 
     def forward(self, p):
         y = self.target
         self.p = p
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             loss = -(y * np.maximum(np.log(p), -100) + (1 - y) * np.maximum(np.log1p(-p), -100))
         if self.weight is not None:
             loss = loss * self.weight
+        if self.flag_outside:
+            self.outside = ~((p >= 0) & (p <= 1) & (y >= 0) & (y <= 1))
+            loss = np.where(self.outside, np.nan, loss)
         return _reduce(loss, self.reduction, loss.size)
 
     def backward(self, grad):
@@ -148,6 +191,8 @@ class BinaryCrossEntropy(Function):
         dp = (p - y) / np.maximum(p * (1 - p), 1e-12)
         if self.weight is not None:
             dp = dp * self.weight
+        if self.flag_outside:
+            dp = np.where(self.outside, np.nan, dp)
         return (dp * (grad / p.size if self.reduction == "mean" else grad),)
 
 
@@ -248,16 +293,21 @@ def cross_entropy(
         if ignore_index >= 0:  # a class that could be ignored: PyTorch refuses it too
             raise ValueError(f"{op}: ignore_index={ignore_index} is not supported for class-probability targets")
         probs = _classes_last(Tensor._wrap(target_data.astype(dtype, copy=False)), op)[0].data
+        label_smoothing = hyperparameter(label_smoothing)  # a Python float: q in the logits' dtype
         q = (1 - label_smoothing) * probs + label_smoothing / c
         if w is not None:
             q = q * w
         denominator = m
+    elif w is None and not label_smoothing and not isinstance(target_data, np.ndarray):  # on a device
+        _check_index_target(target_data, input.data.shape, op)
+        loss = DeviceSoftmaxCrossEntropyIndices(target_data.reshape(-1), ignore_index, reduction)(rows)
+        return restore(loss) if reduction == "none" else loss
     elif w is None and not label_smoothing and _all_real_classes(target_data, input.data.shape, c, ignore_index, op):
         loss = SoftmaxCrossEntropyIndices(target_data.reshape(-1), reduction)(rows)
         return restore(loss) if reduction == "none" else loss
     else:
         q, denominator = _index_target_weights(
-            target_data, input.data.shape, m, c, w, ignore_index, label_smoothing, dtype, op
+            target_data, input.data.shape, m, c, w, ignore_index, hyperparameter(label_smoothing), dtype, op
         )
     loss = SoftmaxCrossEntropy(q, reduction, denominator)(rows)
     return restore(loss) if reduction == "none" else loss
@@ -277,20 +327,32 @@ def _all_real_classes(target, input_shape, c, ignore_index, op):
     return target.size > 0 and not 0 <= ignore_index < c and target.min() >= 0 and target.max() < c
 
 
+def _in_class_range(index, c):
+    """0 <= index < c elementwise, as one comparison: a negative int64 read as unsigned is huge."""
+    return index.astype(np.int64, copy=False).view(np.uint64) < c
+
+
 def _index_target_weights(target, input_shape, m, c, w, ignore_index, smoothing, dtype, op):
+    """q (M, C), each row's target weights (see SoftmaxCrossEntropy), and their sum. On the host a
+    target out of range raises IndexError; on a device, where the test would make the host wait for
+    the device, its row's weights are NaN (so are the loss and the gradient) instead."""
     _check_index_target(target, input_shape, op)
     target = target.reshape(-1)
     keep = target != ignore_index
-    bad = keep & ((target < 0) | (target >= c))
-    if bad.any():
-        raise IndexError(
-            f"{op}: target class {int(target[bad][0])} is out of range for {c} classes "
-            f"(expected 0..{c - 1} or ignore_index={ignore_index})"
-        )
+    on_host = isinstance(target, np.ndarray)
+    if on_host:
+        bad = keep & ((target < 0) | (target >= c))
+        if bad.any():
+            raise IndexError(
+                f"{op}: target class {int(target[bad][0])} is out of range for {c} classes "
+                f"(expected 0..{c - 1} or ignore_index={ignore_index})"
+            )
     safe_target = np.where(keep, target, 0)
     rows = backend.get_array_module(target).arange(m)
     target_w = np.ones_like(target, dtype=dtype) if w is None else w[safe_target]
     target_w = target_w * keep
+    if not on_host:
+        target_w = np.where(_in_class_range(safe_target, c), target_w, np.nan)
     q = np.zeros_like(target, dtype=dtype, shape=(m, c))
     q[rows, safe_target] = (1 - smoothing) * target_w
     if smoothing:
@@ -352,12 +414,14 @@ def binary_cross_entropy(
     y = _float_data(target, input.data, op, "target")
     _same_shape(input.shape, y.shape, op)
     p = input.data
-    if not ((p >= 0) & (p <= 1)).all():  # NaN fails too
+    on_host = isinstance(p, np.ndarray)
+    if on_host and not ((p >= 0) & (p <= 1)).all():  # NaN fails too
         raise ValueError(f"{op}: input must hold probabilities in [0, 1]; use binary_cross_entropy_with_logits")
-    if not ((y >= 0) & (y <= 1)).all():  # as PyTorch: a target outside [0, 1] (or NaN) makes no sense here
+    if on_host and not ((y >= 0) & (y <= 1)).all():  # as PyTorch: a target outside [0, 1] (or NaN) makes no sense
         raise ValueError(f"{op}: every target must be in [0, 1], got values from {float(y.min())} to {float(y.max())}")
     w = None if weight is None else _float_data(weight, p, op, "weight")
-    return BinaryCrossEntropy(y, w, reduction)(input)
+    # On a device the ranges are not read back (a wait every step): elements outside them give NaN.
+    return BinaryCrossEntropy(y, w, reduction, flag_outside=not on_host)(input)
 
 
 def binary_cross_entropy_with_logits(

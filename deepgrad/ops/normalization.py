@@ -17,7 +17,7 @@ import numpy as np
 
 from ..backend import Array
 from ..tensor import Function, Tensor
-from .arguments import check_shape
+from .arguments import check_shape, hyperparameter
 from .reduction import sum_over
 from .spread import spread
 
@@ -258,6 +258,7 @@ def batch_norm(
             check_shape(op, name, array, input.shape[1:2], input)
     channels = input.shape[1]
     param_shape = (1, channels) + (1,) * (input.ndim - 2)
+    eps, momentum = hyperparameter(eps), hyperparameter(momentum)
     if training or running_mean is None:
         if input.size // channels <= 1:
             raise ValueError(
@@ -284,7 +285,7 @@ def layer_norm(
         raise ValueError(f"layer_norm: expected input with trailing shape {normalized_shape}, got {tuple(input.shape)}")
     check_shape("layer_norm", "weight", weight, normalized_shape, input)
     check_shape("layer_norm", "bias", bias, normalized_shape, input)
-    fn = LayerNorm(tuple(range(input.ndim - k, input.ndim)), eps)
+    fn = LayerNorm(tuple(range(input.ndim - k, input.ndim)), hyperparameter(eps))
     return _normalize(fn, input, weight, bias, normalized_shape)
 
 
@@ -316,5 +317,5 @@ def group_norm(
         check_shape(op, "weight", weight, (c,), input)
         check_shape(op, "bias", bias, (c,), input)
     n, c = input.shape[:2]
-    out = LayerNorm((2,), eps)(input.reshape(n, num_groups, -1)).reshape(input.shape)
+    out = LayerNorm((2,), hyperparameter(eps))(input.reshape(n, num_groups, -1)).reshape(input.shape)
     return _scale_shift(out, weight, bias, (1, c) + (1,) * (input.ndim - 2))

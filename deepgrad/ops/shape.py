@@ -52,7 +52,8 @@ class Permute(Function):
         return x.transpose(self.dims)
 
     def backward(self, grad):
-        return (grad.transpose(np.argsort(self.dims)),)
+        dims = self.dims  # the inverse permutation, as Python ints (a device array's transpose takes no host array)
+        return (grad.transpose(sorted(range(len(dims)), key=dims.__getitem__)),)
 
 
 class Expand(Function):
@@ -239,29 +240,26 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
     return reshape_sizes(x, shape[:d] + (1,) + shape[d:])
 
 
-def _is_advanced(part):
-    return isinstance(part, (list, np.ndarray)) and not (
-        isinstance(part, np.ndarray) and part.ndim == 0 and part.dtype.kind in "iu"
-    )
-
-
 def _plain_index(index: Index, device: Device) -> tuple[Any, bool]:
     """Replace Tensors by their arrays and lists by arrays, index arrays on ``device``; tell
-    whether NumPy's advanced indexing (which can repeat elements) is involved."""
+    whether NumPy's advanced indexing (which can repeat elements) is involved: an index array of
+    any device (``backend.is_array``: a CuPy array is no ndarray) other than a 0-d integer one,
+    which indexes like an integer."""
     parts = index if isinstance(index, tuple) else (index,)
     plain: list[Any] = []
+    advanced = False
     part: Any
     for part in parts:
         if isinstance(part, Tensor):
             part = part.data
-        if isinstance(part, list):
+        elif isinstance(part, list):
             part = np.asarray(part)
-        if isinstance(part, np.ndarray) and part.dtype.kind not in "biu":
-            raise IndexError(f"getitem: index arrays must be integer or bool, got dtype {part.dtype}")
-        if backend.is_array(part):
+        if part is not None and not isinstance(part, (int, slice)) and part is not Ellipsis and backend.is_array(part):
+            if part.dtype.kind not in "biu":
+                raise IndexError(f"getitem: index arrays must be integer or bool, got dtype {part.dtype}")
             part = backend.to_device(part, device)
+            advanced = advanced or not (part.ndim == 0 and part.dtype.kind in "iu")
         plain.append(part)
-    advanced = any(_is_advanced(p) for p in plain)
     # A single boolean mask selects each element at most once: plain assignment suffices.
     repeats = advanced and not (len(plain) == 1 and plain[0].dtype == np.bool_)
     return (tuple(plain) if isinstance(index, tuple) else plain[0]), repeats

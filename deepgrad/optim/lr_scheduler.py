@@ -68,7 +68,7 @@ class LRScheduler(_ScheduleState):
     def step(self) -> None:
         self.last_epoch += 1
         for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = self.lr_at(self.last_epoch, base_lr)
+            group["lr"] = float(self.lr_at(self.last_epoch, base_lr))
 
 
 class LinearDecay(LRScheduler):

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import Array
+from ..ops.arguments import hyperparameter
 from ..tensor import Tensor, enable_grad
 
 #: A parameter group: "params" (a list of Tensors) and the group's hyperparameters ("lr", ...).
@@ -84,6 +85,10 @@ class Optimizer:
         group["params"] = params
         for key, value in self.defaults.items():
             group.setdefault(key, value)
+        for key, value in group.items():  # NumPy scalars as Python numbers: float32 updates stay float32
+            if key != "params":
+                many = isinstance(value, (tuple, list))
+                group[key] = type(value)(map(hyperparameter, value)) if many else hyperparameter(value)
         self.validate(group)
         self.param_groups.append(group)
 

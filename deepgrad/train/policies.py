@@ -102,7 +102,7 @@ class LearningRate:
     def apply(self, optimizer: Optimizer, step: int, epoch: int) -> None:
         """Set the rate of step ``step`` (in epoch ``epoch``) in every parameter group."""
         for group, lr in zip(optimizer.param_groups, self.at(step, epoch)):
-            group["lr"] = lr
+            group["lr"] = float(lr)
 
     def end_epoch(self, optimizer: Optimizer, logs: dict[str, float]) -> None:
         """At an epoch's end: a plateau schedule takes the epoch's ``monitor`` value from ``logs``."""

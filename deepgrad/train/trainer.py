@@ -310,7 +310,7 @@ class Trainer:
 
     def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
         """The model's outputs for ``x`` (an array or Tensor), in eval mode, as a NumPy array."""
-        data = x.data if isinstance(x, Tensor) else np.asarray(x)
+        data = x.data if isinstance(x, Tensor) else x if backend.is_array(x) else np.asarray(x)
         was_training = self.model.training
         self.model.eval()
         outputs = []

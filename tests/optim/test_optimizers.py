@@ -612,6 +612,23 @@ def test_numpy_scalars_are_numbers():
         optim.SGD([p], lr=np.array([0.1, 0.2]))
 
 
+def test_numpy_float64_hyperparameters_compute_as_python_numbers():
+    """Under NEP 50 a NumPy float64 widens float32 arithmetic where a Python float does not: the
+    groups hold Python numbers, so a float64 rate updates float32 weights as 0.1 would, bit for bit."""
+    grad = np.random.default_rng(0).standard_normal(5).astype(np.float32)
+    results = []
+    for lr, momentum in ((0.1, 0.9), (np.float64(0.1), np.float64(0.9))):
+        p = nn.Parameter(np.ones(5, dtype=np.float32))
+        opt = optim.SGD([p], lr=lr, momentum=momentum)
+        for _ in range(3):
+            p.grad = grad.copy()
+            opt.step()
+        assert type(opt.param_groups[0]["lr"]) is float and type(opt.param_groups[0]["momentum"]) is float
+        results.append(p.data)
+    assert results[1].dtype == np.float32
+    np.testing.assert_array_equal(results[0], results[1])
+
+
 @pytest.mark.parametrize("bad", [42, None, nn.Parameter(np.zeros(3))], ids=["int", "None", "single-parameter"])
 def test_params_must_be_an_iterable_of_parameters(bad):
     with pytest.raises(TypeError, match="SGD: params must be an iterable"):

@@ -61,7 +61,16 @@ def test_history_logs_every_epoch():
     history = trainer.fit(train, val, epochs=3)
     assert [logs["epoch"] for logs in history.epochs] == [1, 2, 3]
     for logs in history.epochs:
-        assert set(logs) == {"epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
+        assert set(logs) == {
+            "epoch",
+            "step",
+            "train_loss",
+            "train_accuracy",
+            "val_loss",
+            "val_accuracy",
+            "lr",
+            "seconds",
+        }
         assert 0 <= logs["train_accuracy"] <= 1 and 0 <= logs["val_accuracy"] <= 1 and logs["seconds"] >= 0
     # the logged lr is the one the epoch trained with (the rate of its last step)
     assert history["lr"] == pytest.approx([1e-2, 5e-3, 2.5e-3])
