@@ -842,6 +842,105 @@ def test_cross_entropy_reads_no_target_back_over_ten_steps(device, case):
     assert syncs == []
 
 
+def test_the_trainer_reads_the_device_once_every_read_every_steps(device):
+    """Trainer.fit on a device loader (BatchNorm, dropout, clipping, Adam): the steps' losses and
+    accuracies stay on the device, and the only read within the epoch is the divergence check's one
+    transfer of the last ten losses at steps 10, 20 and 30; the epoch's sums are read at its end."""
+    count_syncs = fake_only(device)
+    import fake_device
+
+    dg.manual_seed(3)
+    trainer = digits_trainer(device)
+    trainer.read_every = 10
+    loader = DataLoader(Subset(datasets.digits().train, np.arange(480)), 16, shuffle=True, seed=3, device=device)
+    seen = []
+
+    class Reads:
+        def on_step_end(self, trainer, logs):
+            seen.append(len(fake_device.SYNCS))
+            assert not is_host(logs["loss"]) and logs["loss"].dtype == np.float64
+
+    trainer.callbacks.append(Reads())
+    with host_masks(False), count_syncs() as syncs:
+        history = trainer.fit(loader, epochs=1)
+    reads = np.diff(seen).tolist()  # the reads made during steps 2, 3, ..., 30
+    assert reads == [1 if step % 10 == 0 else 0 for step in range(2, 31)]
+    assert syncs[0] == ("to_host", (10,))  # the ten losses in one transfer
+    assert len(syncs) <= 3 + 2 + len(list(trainer.model.parameters()))  # + the epoch's sums and its weight check
+    assert 0 < history["train_loss"][0] < 3 and 0 <= history["train_accuracy"][0] <= 1
+
+
+def test_a_checkpoint_on_the_device_checks_the_deferred_losses_first(device, tmp_path):
+    """A checkpoint asked for right after the step that diverged, before the Trainer's next read:
+    the save finds the divergence and raises, and no file holds the weights that followed it."""
+    from deepgrad.errors import TrainingDiverged
+
+    fake_only(device)
+    dg.manual_seed(5)
+    model = small_mlp(np.random.default_rng(0))
+    path = tmp_path / "last.safetensors"
+
+    class SaveAtStep3:
+        def on_step_end(self, trainer, logs):
+            if trainer.global_step == 3:  # the step whose loss explodes (see the test below)
+                trainer.save_checkpoint(str(path))
+
+    optimizer = optim.SGD(model.parameters(), lr=1e4)
+    trainer = Trainer(
+        model,
+        optimizer,
+        F.cross_entropy,
+        device=device,
+        read_every=100,
+        stop_on_divergence=True,
+        callbacks=[SaveAtStep3()],
+    )
+    x, y = rng_data((4,), 3, 200, seed=1)
+    with host_masks(True), pytest.raises(TrainingDiverged) as caught:
+        trainer.fit(DataLoader(TensorDataset(x, y), 8, seed=0, device=device), epochs=1)
+    assert caught.value.step == 3 and trainer.global_step == 3 and not path.exists()
+
+
+def test_evaluate_on_the_device_reads_its_sums_once(device):
+    """Ten batches evaluated: the loss and accuracy sums stay on the device, two reads at the end."""
+    count_syncs = fake_only(device)
+    trainer = digits_trainer(device)
+    loader = DataLoader(Subset(datasets.digits().test, np.arange(160)), 16, device=device)
+    with count_syncs() as syncs:
+        results = trainer.evaluate(loader)
+    assert [what for what, _ in syncs] == ["float", "float"] and set(results) == {"loss", "accuracy"}
+    assert all(type(value) is float for value in results.values())
+
+
+def test_a_divergence_on_the_device_is_found_late_with_its_exact_step_and_loss(device):
+    """A run at lr 1e4 diverges at the same step on the device as on the CPU; on the stand-in the
+    Trainer finds it at its next read, at most read_every steps later, naming that step, its loss
+    and the last finite loss, as the CPU's check before the backward does."""
+    from deepgrad.errors import TrainingDiverged
+
+    errors, stopped = [], []
+    for on in (None, device):
+        dg.manual_seed(5)
+        model = small_mlp(np.random.default_rng(0))
+        trainer = Trainer(
+            model,
+            optim.SGD(model.parameters(), lr=1e4),
+            F.cross_entropy,
+            device=on,
+            read_every=4,
+            stop_on_divergence=True,
+        )
+        x, y = rng_data((4,), 3, 200, seed=1)
+        with host_masks(True), pytest.raises(TrainingDiverged) as caught:
+            trainer.fit(DataLoader(TensorDataset(x, y), 8, seed=0, device=on), epochs=3)
+        errors.append(caught.value)
+        stopped.append(trainer.global_step)
+    cpu, dev = errors
+    assert dev.step == cpu.step and stopped[0] == cpu.step - 1  # the CPU stops before the step's update
+    assert stopped[1] == -(-cpu.step // 4) * 4  # the device finds it at the first read after it
+    assert np.isnan(cpu.loss) == np.isnan(dev.loss) and dev.last_finite == pytest.approx(cpu.last_finite, rel=1e-5)
+
+
 # ----------------------------------------------------------------------------
 # 11. The loader copies one batch ahead
 

@@ -171,7 +171,7 @@ class GradientFlowMonitor(Monitor):
         if self.due(trainer):
             assert self.flow is not None, "on_fit_start made it"
             self.step = trainer.global_step + 1
-            self.pending = {"loss": logs["loss"], **self.flow.gradients()}
+            self.pending = {"loss": float(logs["loss"]), **self.flow.gradients()}
             self.flow.snapshot()
             self._check(self.step, self.pending)
 

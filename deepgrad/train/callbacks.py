@@ -2,7 +2,9 @@
 early stopping, the best weights). What changes the step itself — the NaN check, clipping, the
 learning rate — is the Trainer's configuration (:mod:`deepgrad.train.policies`), not a callback.
 
-The Trainer calls these events, in this order (``logs`` are dicts of floats):
+The Trainer calls these events, in this order (``logs`` are dicts of floats; a step's logs on a
+GPU are 0-d arrays there, which ``float(value)`` reads — making the host wait for the step, so an
+observer reads them only when it needs them, as the history, progress bar and step file do):
 
     on_fit_start(trainer)
       on_epoch_start(trainer, epoch)                       epoch counts from 1
@@ -52,7 +54,7 @@ EVENTS = (
     "on_fit_end",
     "on_interrupt",
 )
-Logs = dict[str, float]
+Logs = dict[str, Any]  # name -> a float (a 0-d array on a GPU for a step's logs)
 
 
 class Callback:
@@ -309,9 +311,12 @@ class ProgressBar(Callback):
 
     def on_batch_end(self, trainer: Trainer, logs: Logs) -> None:
         if self.bar is not None:
-            lr = trainer.current_lr
             self.bar.update(1)
-            self.bar.set_postfix({**{k: f"{v:.4g}" for k, v in logs.items()}, "lr": f"{lr:.3g}"}, refresh=False)
+            if trainer.global_step % trainer.read_every == 0:  # on a GPU reading the logs waits for the step
+                lr = trainer.current_lr
+                self.bar.set_postfix(
+                    {**{k: f"{float(v):.4g}" for k, v in logs.items()}, "lr": f"{lr:.3g}"}, refresh=False
+                )
         elif self.last_line is not None and time.monotonic() - self.last_line >= self.interval:
             self.last_line = time.monotonic()
             done = trainer.global_step - trainer.epoch * trainer.batches_per_epoch
@@ -335,7 +340,7 @@ class ProgressBar(Callback):
 
 
 def _values(logs: Logs) -> str:
-    return ", ".join(f"{key} {value:.4g}" for key, value in logs.items())
+    return ", ".join(f"{key} {float(value):.4g}" for key, value in logs.items())
 
 
 class HistoryWriter(Callback):
@@ -385,7 +390,8 @@ class StepWriter(Callback):
 
     def on_step_end(self, trainer: Trainer, logs: Logs) -> None:
         if (trainer.global_step - 1) % self.every == 0:
-            self._write(trainer.global_step, trainer.epoch + 1, {**logs, "lr": trainer.current_lr})
+            values = {key: float(value) for key, value in logs.items()}  # on a GPU, read from the device now
+            self._write(trainer.global_step, trainer.epoch + 1, {**values, "lr": trainer.current_lr})
 
     def on_fit_end(self, trainer: Trainer) -> None:
         ending = trainer.ending

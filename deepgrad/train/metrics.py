@@ -3,11 +3,12 @@ batch, so epoch averages weigh every sample equally."""
 
 
 def correct(outputs, targets):
-    """Number of samples whose arg-max output is the target class (accuracy × batch size)."""
+    """Number of samples whose arg-max output is the target class (accuracy × batch size), as a 0-d
+    integer on the arrays' device (``float()`` reads it)."""
     predicted = outputs.argmax(axis=-1)
     if targets.ndim == outputs.ndim:  # class probabilities
         targets = targets.argmax(axis=-1)
-    return float((predicted == targets).sum())
+    return (predicted == targets).sum()
 
 
 METRICS = {"accuracy": correct}

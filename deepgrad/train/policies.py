@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from .. import backend
 from ..errors import TrainingDiverged
 from ..optim.optimizer import Optimizer
 
@@ -179,6 +180,12 @@ class DivergenceGuard:
       TrainingDiverged at the epoch's end, before any checkpoint saves them.
 
     ``nan_check`` False turns the NaN and weight checks off (a run that wants to see NaN losses).
+
+    On a GPU, reading each step's loss would make the host wait for the step: there the Trainer
+    hands the losses over as they are (:meth:`defer`) and :meth:`check_deferred` reads them all at
+    once, every few steps, checking each in order. A divergence is then found a few steps late —
+    its step, loss and last finite loss are still the exact ones — and the epoch's end, a
+    checkpoint and Ctrl-C check first, so no non-finite weights are ever saved.
     """
 
     checkpoint_key = "divergence"
@@ -197,6 +204,7 @@ class DivergenceGuard:
         self.first_loss: float | None = None
         self.last_finite: float | None = None
         self.warned = False
+        self.deferred: list[tuple[Any, int, int]] = []  # (a loss on its device, its step, its epoch)
         # a loss above this (or NaN) is looked at closely: any before the first loss is known, then one
         # over ``explosion`` times it until the warning is given, then only an infinite one
         self.alarm = -math.inf
@@ -233,6 +241,20 @@ class DivergenceGuard:
             )
         self.last_finite = loss
         self._set_alarm()
+
+    def defer(self, loss: Any, step: int, epoch: int) -> None:
+        """Keep ``loss`` (a 0-d array on a device) of step ``step`` for :meth:`check_deferred`."""
+        self.deferred.append((loss, step, epoch))
+
+    def check_deferred(self) -> None:
+        """Read the deferred losses in one transfer and check each, in the order of their steps."""
+        if not self.deferred:
+            return
+        deferred, self.deferred = self.deferred, []
+        xp = backend.get_array_module(deferred[0][0])
+        losses = backend.to_host(xp.stack([loss for loss, _, _ in deferred]))
+        for loss, (_, step, epoch) in zip(losses.tolist(), deferred):
+            self.check_loss(loss, step, epoch)
 
     def _set_alarm(self) -> None:
         if self.first_loss is None:

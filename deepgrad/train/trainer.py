@@ -85,7 +85,12 @@ class Trainer:
       once, at a finite loss over 1000 times the first.
 
     With ``device`` ("cuda"), the Trainer places the model there (create the optimizer before or
-    after: its state is made lazily where the parameters are) and every batch it reads.
+    after: its state is made lazily where the parameters are) and every batch it reads. A step on
+    a GPU reads nothing back to the host: its logs (the loss and metrics the observers get) are
+    0-d float64 arrays on the device — ``float()`` reads one, making the host wait for the GPU —
+    and the Trainer reads the steps' losses for the divergence checks every ``read_every`` steps,
+    the epoch's sums at its end. On the CPU the logs are Python floats and each loss is checked
+    before its backward.
     """
 
     def __init__(
@@ -103,6 +108,7 @@ class Trainer:
         warmup_steps: int = 0,
         stop_on_divergence: bool = False,
         learning_rate: LearningRate | None = None,
+        read_every: int = 10,
     ):
         if scheduler_interval not in ("epoch", "batch"):
             raise ValueError(f"Trainer: scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
@@ -110,6 +116,8 @@ class Trainer:
             raise ValueError("Trainer: give either learning_rate or scheduler/warmup_steps, not both")
         if (scheduler is not None or warmup_steps) and optimizer is None:
             raise ValueError("Trainer: a scheduler or warm-up needs the optimizer")
+        if not (isinstance(read_every, int) and read_every >= 1):
+            raise ValueError(f"Trainer: read_every must be a whole number of steps >= 1, got {read_every!r}")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.metrics = metric_functions.resolve(metrics)
         self.callbacks = list(callbacks)
@@ -118,6 +126,7 @@ class Trainer:
         self.learning_rate = learning_rate
         self.clip_grad_norm = clip_grad_norm
         self.divergence = DivergenceGuard(nan_check=nan_guard, stop_on_divergence=stop_on_divergence)
+        self.read_every = read_every
         self.device = None if device is None else backend.get_device(device)
         if self.device is not None:
             model.to(self.device)
@@ -184,6 +193,7 @@ class Trainer:
             self._call("on_epoch_start", epoch)
             start = time.perf_counter()
             training = self._train_epoch(train_loader)
+            self.divergence.check_deferred()
             logs: Logs = {"epoch": epoch, "step": self.global_step, **training}  # the step: the epoch's last
             if val_loader is not None:
                 validation = {f"val_{k}": v for k, v in self.evaluate(val_loader).items()}
@@ -230,7 +240,7 @@ class Trainer:
                 self._call("on_interrupt")
                 raise KeyboardInterrupt
         self._progress = None
-        return {f"train_{k}": v / max(progress["count"], 1) for k, v in totals.items()}
+        return {f"train_{k}": float(v) / max(progress["count"], 1) for k, v in totals.items()}
 
     def train_step(self, batch: Batch) -> Logs:
         """One optimizer step on ``batch`` (inputs, targets: Tensors on the model's device); returns
@@ -242,11 +252,17 @@ class Trainer:
         inputs, targets = batch
         outputs = self.model(inputs)
         loss = loss_fn(outputs, targets)
-        logs = {"loss": loss.item()}
         n = metric_functions.batch_size(targets.data)
-        for name, metric in self.metrics.items():
-            logs[name] = metric(outputs.data, targets.data) / n
-        self.divergence.check_loss(logs["loss"], self.global_step + 1, self.epoch + 1)
+        if isinstance(loss.data, np.ndarray):  # on the host: read now, and checked before the backward
+            logs = {"loss": loss.item()}
+            for name, metric in self.metrics.items():
+                logs[name] = float(metric(outputs.data, targets.data)) / n
+            self.divergence.check_loss(logs["loss"], self.global_step + 1, self.epoch + 1)
+        else:  # on a device: left there, the loss checked with the next read
+            logs = {"loss": loss.data.astype(np.float64)}
+            for name, metric in self.metrics.items():
+                logs[name] = metric(outputs.data, targets.data) / n
+            self.divergence.defer(loss.data, self.global_step + 1, self.epoch + 1)
         optimizer.zero_grad()
         loss.backward()
         for observe in self._after_backward:  # type: ignore[union-attr]
@@ -257,6 +273,8 @@ class Trainer:
             self.learning_rate.apply(optimizer, self.global_step, self.epoch)
         optimizer.step()
         self.global_step += 1
+        if self.divergence.deferred and self.global_step % self.read_every == 0:
+            self.divergence.check_deferred()
         for observe in self._step_end:
             observe(self, logs)
         return logs
@@ -301,12 +319,18 @@ class Trainer:
             for inputs, targets in self._on_device(loader):
                 outputs = self.model(inputs)
                 n = metric_functions.batch_size(targets.data)
-                totals["loss"] += loss_fn(outputs, targets).item() * n
-                for name, fn in self.metrics.items():
-                    totals[name] += fn(outputs.data, targets.data)
+                loss = loss_fn(outputs, targets).data
+                if isinstance(loss, np.ndarray):
+                    totals["loss"] += loss.item() * n
+                    for name, fn in self.metrics.items():
+                        totals[name] += float(fn(outputs.data, targets.data))
+                else:  # on a device the sums stay there until the end: one read, not one a batch
+                    totals["loss"] += loss.astype(np.float64) * n
+                    for name, fn in self.metrics.items():
+                        totals[name] += fn(outputs.data, targets.data)
                 count += n
         self.model.train(was_training)
-        return {k: v / max(count, 1) for k, v in totals.items()}
+        return {k: float(v) / max(count, 1) for k, v in totals.items()}
 
     def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
         """The model's outputs for ``x`` (an array or Tensor), in eval mode, as a NumPy array."""
@@ -337,6 +361,7 @@ class Trainer:
     def checkpoint_state(self) -> dict[str, Any]:
         """Everything needed to continue training exactly where it stands."""
         assert self.optimizer is not None, "a training checkpoint needs the optimizer"
+        self.divergence.check_deferred()  # a step that diverged is found before its weights are saved
         state: dict[str, Any] = {
             "format": CHECKPOINT_FORMAT,
             "model": dict(self.model.state_dict()),
@@ -352,7 +377,7 @@ class Trainer:
             state["train_loader"] = self._train_loader.state_dict()
         position = self.position or self._progress
         if position is not None and position["batch"]:  # within an epoch: the loader starts that epoch again
-            state["position"] = {**position, "totals": dict(position["totals"])}
+            state["position"] = {**position, "totals": {k: float(v) for k, v in position["totals"].items()}}
             if "train_loader" in state:
                 state["train_loader"] = {**state["train_loader"], "epoch": state["train_loader"]["epoch"] - 1}
         return state
