@@ -47,6 +47,15 @@ COLORS = [  # matplotlib's tab10, the colours of the figures deepgrad draws else
 ]
 SYMBOLS = ["circle", "square", "diamond", "triangle-up", "triangle-down", "pentagon", "hexagon", "star", "cross", "x"]
 LEGEND = {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.24, "yanchor": "top", "font": {"size": 11}}
+FONT = {"family": "sans-serif", "size": 12, "color": "#222"}
+AXIS = {  # every axis of the page's charts: light grid, a drawn line, ticks outside
+    "gridcolor": "#e6e6e6",
+    "linecolor": "#999",
+    "showline": True,
+    "ticks": "outside",
+    "zeroline": False,
+    "automargin": True,
+}
 CURVES = "curves"  # the group of charts the page's controls and run legend act on
 PLOT_CONFIG = {
     "displaylogo": False,
@@ -475,17 +484,7 @@ def line_chart(
             traces.append(marks)
     traces += list(extra)
     ticks = {"log": log_ticks(ranges["log"]), "linear": None}
-    yaxis = {
-        "title": {"text": text(ytitle)},
-        "type": scale,
-        "exponentformat": "power",
-        "gridcolor": "#e6e6e6",
-        "linecolor": "#999",
-        "showline": True,
-        "ticks": "outside",
-        "zeroline": False,
-        "automargin": True,
-    }
+    yaxis = {"title": {"text": text(ytitle)}, "type": scale, "exponentformat": "power", **AXIS}
     if ranges.get(scale):
         yaxis.update(range=ranges[scale], autorange=False)
     if ticks.get(scale):
@@ -493,25 +492,10 @@ def line_chart(
     elif from_zero:
         yaxis["rangemode"] = "tozero"
     layout = {
-        "template": "none",
-        "title": {"text": text(title), "x": 0.01, "xanchor": "left", "font": {"size": 15}},
-        "height": HEIGHT,
-        "margin": {"l": 64, "r": 16, "t": 44, "b": 8},
-        "font": {"family": "sans-serif", "size": 12, "color": "#222"},
-        "hovermode": "closest",
+        **base_layout(title),
         "hoverlabel": {"namelength": -1},
         "showlegend": True,
-        "legend": LEGEND,
-        "xaxis": {
-            "title": {"text": text(xtitles[default_x])},
-            "gridcolor": "#e6e6e6",
-            "linecolor": "#999",
-            "showline": True,
-            "ticks": "outside",
-            "zeroline": False,
-            "automargin": True,
-            "exponentformat": "power",
-        },
+        "xaxis": {"title": {"text": text(xtitles[default_x])}, "exponentformat": "power", **AXIS},
         "yaxis": yaxis,
         "meta": {
             "group": group,
@@ -523,6 +507,20 @@ def line_chart(
         },
     }
     return Chart({"data": traces, "layout": layout}, caption, group)
+
+
+def base_layout(title, height=HEIGHT):
+    """The layout every chart of the page starts from: ``title`` at the left, the page's font, a
+    plain template, hover on the nearest point, the legend below."""
+    return {
+        "template": "none",
+        "title": {"text": text(title), "x": 0.01, "xanchor": "left", "font": {"size": 15}},
+        "height": height,
+        "margin": {"l": 64, "r": 16, "t": 44, "b": 8},
+        "font": FONT,
+        "hovermode": "closest",
+        "legend": LEGEND,
+    }
 
 
 def _significant(value, digits=6):

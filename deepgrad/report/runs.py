@@ -176,6 +176,21 @@ def _unique_names(sources):
     return [(directory, directory if names.count(name) > 1 else name) for directory, name in kept]
 
 
+def _read_records(directory, file, problem, unit, notes):
+    """The records of the JSON-lines ``file`` of ``directory`` (none when it is absent); a torn last
+    line is left out and said in ``notes``."""
+    path = os.path.join(directory, file)
+    if not os.path.isfile(path):
+        return []
+    records, torn = read_json_lines(path, problem)
+    if torn:
+        notes.append(
+            f"the last line of {file} is incomplete (the run is still writing it, or stopped while it did): "
+            f"showing the {len(records)} {unit} before it"
+        )
+    return records
+
+
 def read_run(directory: str, name: str | None = None) -> RunRecord:
     """The :class:`RunRecord` of ``directory``; ConfigError naming it when it is not a run directory
     (no config.json, or none of metrics.jsonl, steps.jsonl, summary.json) or a file in it is not what
@@ -192,24 +207,10 @@ def read_run(directory: str, name: str | None = None) -> RunRecord:
             f"report: {directory} is not a run directory: it has {what} {', '.join(RECORD_FILES[:-1])} or "
             f"{RECORD_FILES[-1]} (deepgrad train --out writes them)"
         )
-    notes = []
+    notes: list[str] = []
     config = _read_json_object(os.path.join(directory, CONFIG_FILE))
-    epochs = []
-    if os.path.isfile(os.path.join(directory, METRICS_FILE)):
-        epochs, torn = read_json_lines(os.path.join(directory, METRICS_FILE), epoch_problem)
-        if torn:
-            notes.append(
-                f"the last line of {METRICS_FILE} is incomplete (the run is still writing it, or stopped while "
-                f"it did): showing the {len(epochs)} epochs before it"
-            )
-    steps = []
-    if os.path.isfile(os.path.join(directory, STEPS_FILE)):
-        steps, torn = read_json_lines(os.path.join(directory, STEPS_FILE), step_problem)
-        if torn:
-            notes.append(
-                f"the last line of {STEPS_FILE} is incomplete (the run is still writing it): showing the "
-                f"{len(steps)} steps before it"
-            )
+    epochs = _read_records(directory, METRICS_FILE, epoch_problem, "epochs", notes)
+    steps = _read_records(directory, STEPS_FILE, step_problem, "steps", notes)
     summary = None
     if os.path.isfile(os.path.join(directory, SUMMARY_FILE)):
         summary = _read_json_object(os.path.join(directory, SUMMARY_FILE))

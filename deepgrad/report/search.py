@@ -20,7 +20,7 @@ from ..search.spaces import Choice
 from ..search.study import Study
 from ..viz.search import option_label, parameter_kinds, strip_offsets
 from . import page
-from .charts import LEGEND, Chart, require_plotly, text, value_text
+from .charts import AXIS, FONT, Chart, base_layout, require_plotly, text, value_text
 from .tables import MISSING
 
 STUDY_FILE, RECORD_FILE = "study.jsonl", "search.json"
@@ -302,13 +302,8 @@ def parameter_chart(search, trials, name, kind, detail):
     xaxis = {
         "title": {"text": text(f"{name} ({'choice' if categorical else 'log scale' if log else 'linear'})")},
         "type": "log" if log else "linear",
-        "gridcolor": "#e6e6e6",
-        "linecolor": "#999",
-        "showline": True,
-        "ticks": "outside",
-        "zeroline": False,
-        "automargin": True,
         "exponentformat": "power",
+        **AXIS,
     }
     if categorical:
         xaxis.update(
@@ -319,24 +314,9 @@ def parameter_chart(search, trials, name, kind, detail):
             showgrid=False,
         )
     layout = {
-        "template": "none",
-        "title": {"text": text(f"{search.metric} against {name}"), "x": 0.01, "xanchor": "left", "font": {"size": 15}},
-        "height": 400,
-        "margin": {"l": 64, "r": 16, "t": 44, "b": 8},
-        "font": {"family": "sans-serif", "size": 12, "color": "#222"},
-        "hovermode": "closest",
-        "legend": LEGEND,
+        **base_layout(f"{search.metric} against {name}"),
         "xaxis": xaxis,
-        "yaxis": {
-            "title": {"text": text(search.metric)},
-            "range": [bottom - pad, high + pad],
-            "gridcolor": "#e6e6e6",
-            "linecolor": "#999",
-            "showline": True,
-            "ticks": "outside",
-            "zeroline": False,
-            "automargin": True,
-        },
+        "yaxis": {"title": {"text": text(search.metric)}, "range": [bottom - pad, high + pad], **AXIS},
     }
     caption = (
         f"{search.metric} of each trial against {name}"
@@ -428,7 +408,7 @@ def parallel_chart(search, trials, kinds):
         },
         "height": 420,
         "margin": {"l": 70, "r": 50, "t": 90, "b": 30},
-        "font": {"family": "sans-serif", "size": 12, "color": "#222"},
+        "font": FONT,
     }
     caption = (
         "every trial as a line through its parameters to its score (colour: the score); drag along an axis to "

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .diagnostics import PathT, label_panel, new_figure, save
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
+from .seeds import seed_curve
 
 
 def seed_lines(
@@ -50,7 +48,7 @@ def seed_lines(
         missing = panel.get("missing", "not finite")
         styles = panel.get("styles", {})
         for k, (label, (xs, per_seed)) in enumerate(panel["curves"].items()):
-            seed_curve(ax, xs, per_seed, label, f"C{k}", log_y, missing, styles.get(label, "-"), k)
+            seed_curve(ax, xs, per_seed, label, f"C{k}", log_y, missing, styles.get(label, "-"), k, mean_suffix="")
         for k, (label, (xs, ys)) in enumerate(panel.get("guides", {}).items()):
             ax.plot(xs, ys, color="#777777", linestyle=(0, (1, 1 + k)), linewidth=1.2, label=label)
         for k, (label, x) in enumerate(panel.get("vlines", {}).items()):
@@ -76,52 +74,6 @@ def seed_lines(
             ax.text(x, y, panel["note"], transform=ax.transAxes, fontsize=8, va="bottom", color="#333333")
         ax.legend(fontsize=7.5, loc=panel.get("legend", "best"))
     return save(figure, path)
-
-
-def seed_curve(
-    ax: Axes,
-    xs: Sequence[float],
-    per_seed: Sequence[Sequence[float]],
-    label: str,
-    color: str,
-    log_y: bool = False,
-    missing: str = "not finite",
-    linestyle: str = "-",
-    index: int = 0,
-) -> None:
-    """One curve over seeds: the mean of the drawable values at each x (line), their range (band),
-    each seed (dot); at an x where some seeds' values are not finite (or not positive on a log axis),
-    "k/n ``missing``" ("``missing``" alone for a single seed) written at the top of the panel with a
-    cross, shifted sideways by ``index`` (the curve's number) so that curves missing at the same x
-    stay legible."""
-    means, lows, highs, drawn = [], [], [], []
-    for x, values in zip(xs, per_seed):
-        shown = [v for v in values if v is not None and math.isfinite(v) and (v > 0 or not log_y)]
-        absent = len(values) - len(shown)
-        if shown:
-            drawn.append(x)
-            means.append(math.fsum(shown) / len(shown))
-            lows.append(min(shown))
-            highs.append(max(shown))
-            ax.plot([x] * len(shown), shown, linestyle="none", marker=".", color=color, alpha=0.5, markersize=5)
-        if absent:
-            ax.annotate(
-                missing if len(values) == 1 else f"{absent}/{len(values)} {missing}",
-                (x, 1.0),
-                xycoords=("data", "axes fraction"),
-                xytext=(9 * index - 4, -12),
-                textcoords="offset points",
-                ha="center",
-                fontsize=7,
-                color=color,
-                rotation=90 if len(xs) > 6 else 0,
-                va="top",
-            )
-            ax.plot([x], [1.0], marker="x", color=color, transform=ax.get_xaxis_transform(), clip_on=False)
-    if drawn:
-        ax.plot(drawn, means, color=color, marker="o", markersize=3.5, linewidth=1.6, linestyle=linestyle, label=label)
-        if len(per_seed) and max(len(v) for v in per_seed) > 1:
-            ax.fill_between(drawn, lows, highs, color=color, alpha=0.15, linewidth=0)
 
 
 def round_panels(

@@ -51,7 +51,7 @@ def over_setting(
     for ax, (name, panel) in zip(axes, panels.items()):
         log_x, log_y = panel.get("log_x", False), panel.get("log_y", False)
         for k, (label, (xs, per_seed)) in enumerate(panel["curves"].items()):
-            _seed_curve(ax, xs, per_seed, label, f"C{k}", log_y, missing)
+            seed_curve(ax, xs, per_seed, label, f"C{k}", log_y, missing, index=k)
         for label, y in panel.get("references", {}).items():
             ax.axhline(y, color="#555555", linestyle="--", linewidth=1.1, label=label)
         for text, (x, y) in panel.get("marks", {}).items():
@@ -72,41 +72,64 @@ def over_setting(
     return save(figure, path)
 
 
-def _seed_curve(
+def seed_curve(
     ax: Axes,
     xs: Sequence[float],
     per_seed: Sequence[Sequence[float]],
     label: str,
     color: str,
-    log_y: bool,
+    log_y: bool = False,
     missing: str = "diverged",
+    linestyle: str = "-",
+    index: int = 0,
+    mean_suffix: str = " (mean)",
 ) -> None:
+    """One curve over seeds: the mean of the drawable values at each x (a line labelled ``label`` +
+    ``mean_suffix``), their range (a band, with more than one seed) and each seed (a dot). At an x
+    where some seeds' values are not finite (or not positive on a log axis), "k/n ``missing``"
+    ("``missing``" alone for a single seed) is written at the top of the panel over a cross;
+    neighbouring labels alternate between two heights and the curve's ``index`` shifts its labels
+    sideways, so that labels at the same or nearby x stay legible (upright when a curve has more
+    than two)."""
     means, lows, highs, drawn, marked = [], [], [], [], 0
+    upright = sum(len(finite(values, log_y)) < len(values) for values in per_seed) > 2  # labels that would crowd
     for x, values in zip(xs, per_seed):
         shown = finite(values, log_y)
-        diverged = len(values) - len(shown)
+        absent = len(values) - len(shown)
         if shown:
             drawn.append(x)
             means.append(math.fsum(shown) / len(shown))
             lows.append(min(shown))
             highs.append(max(shown))
             ax.plot([x] * len(shown), shown, linestyle="none", marker=".", color=color, alpha=0.5, markersize=5)
-        if diverged:
-            marked += 1  # neighbouring labels alternate between two heights, so they never overlap
+        if absent:
+            marked += 1
             ax.annotate(
-                f"{diverged}/{len(values)} {missing}",
+                missing if len(values) == 1 else f"{absent}/{len(values)} {missing}",
                 (x, 1.0),
                 xycoords=("data", "axes fraction"),
-                xytext=(0, -12 if marked % 2 else -22),
+                xytext=(9 * index, -12 if marked % 2 or upright else -22),
                 textcoords="offset points",
                 ha="center",
+                va="top" if upright else "baseline",
                 fontsize=7,
                 color=color,
+                rotation=90 if upright else 0,
             )
             ax.plot([x], [1.0], marker="x", color=color, transform=ax.get_xaxis_transform(), clip_on=False)
     if drawn:
-        ax.plot(drawn, means, color=color, marker="o", markersize=4, linewidth=1.6, label=f"{label} (mean)")
-        ax.fill_between(drawn, lows, highs, color=color, alpha=0.15, linewidth=0)
+        ax.plot(
+            drawn,
+            means,
+            color=color,
+            marker="o",
+            markersize=4,
+            linewidth=1.6,
+            linestyle=linestyle,
+            label=label + mean_suffix,
+        )
+        if max(len(values) for values in per_seed) > 1:
+            ax.fill_between(drawn, lows, highs, color=color, alpha=0.15, linewidth=0)
 
 
 def seed_bars(
