@@ -67,7 +67,11 @@ def parse_args(argv):
     unknown = [f for f in args.frameworks if f not in FRAMEWORKS]
     if unknown:
         parser.error(f"unknown framework(s) {', '.join(unknown)}; available: {', '.join(FRAMEWORKS)}")
-    args.workloads = list(WORKLOADS) if not args.only else [w.strip() for w in args.only.split(",") if w.strip()]
+    args.workloads = (
+        [name for name, w in WORKLOADS.items() if w.default]
+        if not args.only
+        else [w.strip() for w in args.only.split(",") if w.strip()]
+    )
     unknown = [w for w in args.workloads if w not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; available: {', '.join(WORKLOADS)}")

@@ -11,6 +11,10 @@ VERSION = dg.__version__
 DEVICES = ("cpu", "cuda")
 
 
+def set_threads(threads):
+    dg.set_num_threads(threads)
+
+
 def synchronize(device):
     if device == "cuda":
         import cupy

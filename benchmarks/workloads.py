@@ -20,6 +20,7 @@ class Workload:
     batch: int = 0
     steps: int = 0  # steps per timed repetition (the full run; --quick uses fewer)
     train: bool = True  # False: inference only, no graph
+    default: bool = True  # False: run only when named (--only, benchmarks.cores)
 
     @property
     def base(self):
@@ -40,6 +41,10 @@ for _w in _TRAIN:
     # Inference is roughly 3x cheaper than a training step: twice the steps keeps a repetition comparable.
     _eval = Workload(_w.name + "-eval", _w.model, _w.options, _w.input_shape, _w.batch, 2 * _w.steps, False)
     WORKLOADS[_eval.name] = _eval
+# A larger residual net for the scaling over cores (benchmarks.cores): resnet-small's preset, wider and deeper.
+WORKLOADS["resnet-wide"] = Workload(
+    "resnet-wide", "resnet-small", dict(widths=(32, 64), blocks_per_stage=2), (1, 28, 28), 64, 2, default=False
+)
 
 
 def make_data(workload):

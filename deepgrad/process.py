@@ -56,18 +56,18 @@ ALLOCATOR_TUNED = tune_allocator()  # the one change importing deepgrad makes
 
 def config() -> dict[str, Any]:
     """deepgrad's settings that concern the whole process, as a dict: versions, whether malloc was
-    tuned at import (and how), the BLAS threads, the default dtype, the grad mode, whether a GPU
+    tuned at import (and how), deepgrad's threads and the BLAS's, the default dtype, the grad mode, whether a GPU
     can be used.
 
         >>> dg.config()["malloc_tuned"]
         True
     """
     from . import __version__
-    from .threads import get_num_threads
+    from .threads import BlasThreads, get_num_threads
 
     try:
-        blas_threads = get_num_threads()
-    except ImportError:  # threadpoolctl is not installed: the count cannot be read
+        blas_threads: int | None = BlasThreads().get()
+    except (ImportError, RuntimeError):  # threadpoolctl is not installed or finds no BLAS: no count to read
         blas_threads = None
     return {
         "deepgrad": __version__,
@@ -79,6 +79,7 @@ def config() -> dict[str, Any]:
             if ALLOCATOR_TUNED
             else "left alone (DEEPGRAD_TUNE_MALLOC=0, or not glibc)"
         ),
+        "threads": get_num_threads(),
         "blas_threads": blas_threads,
         "default_dtype": str(backend.get_default_dtype()),
         "grad_enabled": is_grad_enabled(),

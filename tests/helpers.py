@@ -5,6 +5,8 @@ Every random array comes from an explicitly seeded ``numpy.random.Generator``
 (hypothesis draws the seed), so a failing example replays exactly.
 """
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import settings
@@ -258,3 +260,16 @@ OPTIMIZER_CONFIGS = {
     "adamw": lambda ps: optim.AdamW(ps, lr=0.01),
     "adamw-amsgrad": lambda ps: optim.AdamW(ps, lr=0.01, weight_decay=0.1, amsgrad=True),
 }
+
+
+def hide_threadpoolctl(monkeypatch):
+    """Make `import threadpoolctl` fail for the rest of the test, as where it is not installed (and
+    forget the BLAS deepgrad found with it; the monkeypatch's undo finds it again)."""
+    import sys
+
+    from deepgrad import threads
+
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
+    monkeypatch.setattr(threads, "_threads", None)
+    threads._blas.cache_clear()
+    monkeypatch.setattr(threads, "_blas", functools.cache(threads._blas.__wrapped__))

@@ -43,8 +43,9 @@ def test_quick_run_has_a_row_per_workload_and_framework(quick_run):
         if line.startswith("| ") and not line.startswith("| workload")
     }
     results = {(r["workload"], r["framework"]): r for r in data["results"]}
-    assert set(results) == {(w, f) for w in WORKLOADS for f in frameworks}
-    for workload in WORKLOADS:
+    defaults = [name for name, workload in WORKLOADS.items() if workload.default]
+    assert set(results) == {(w, f) for w in defaults for f in frameworks}
+    for workload in defaults:
         for framework in frameworks:
             result = results[workload, framework]
             if framework == "numpy" and workload not in NUMPY_WORKLOADS:
@@ -195,3 +196,52 @@ def test_dezero_runs_in_float32():
     assert done.stdout.split("\n")[:-1] == [
         f"{name} ['float32'] float32" for name in ("mlp", "mlp-bn", "cnn", "resnet-small")
     ]
+
+
+def test_cores_table_and_figure(tmp_path):
+    """benchmarks.cores runs deepgrad and torch at each thread count and writes its table, JSON and figure."""
+    frameworks_missing = not HAS_TORCH
+    if frameworks_missing:
+        pytest.skip("torch is not installed")
+    pytest.importorskip("matplotlib")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.cores",
+            "--only",
+            "cnn",
+            "--threads",
+            "1,2",
+            "--rounds",
+            "1",
+            "--reps",
+            "1",
+            "--json",
+            str(tmp_path / "cores.json"),
+            "--figure",
+            str(tmp_path / "cores.png"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| cnn |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["1", "2"]
+    assert "1.00× | 1.00×" in rows[0]  # each framework's speed-up is over its own one-thread step
+    data = json.loads((tmp_path / "cores.json").read_text())
+    assert {(r["framework"], r["threads"]) for r in data["results"]} == {
+        (f, t) for f in ("deepgrad", "torch") for t in (1, 2)
+    }
+    assert (tmp_path / "cores.png").stat().st_size > 10_000
+
+
+def test_cores_counts_the_multiply_adds_of_a_training_step():
+    from benchmarks import cores
+
+    assert cores.thread_counts(1) == [1] and cores.thread_counts(2) == [1, 2] and cores.thread_counts(6) == [1, 2, 4, 6]
+    # simple-cnn, batch 100: conv 1→30 (5×5) to 24×24, linear 4320→100, linear 100→10; the conv's input has no grad
+    conv, hidden, out = 100 * 30 * 24 * 24 * 25, 100 * 100 * 4320, 100 * 10 * 100
+    assert cores.training_multiply_adds(WORKLOADS["cnn"]) == 3 * (conv + hidden + out) - conv

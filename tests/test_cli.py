@@ -18,6 +18,7 @@ from deepgrad.data import datasets
 from deepgrad.train import config as train_config
 from deepgrad.train import presets
 from deepgrad.train import run as train_run
+from tests.helpers import hide_threadpoolctl
 
 RUN_FILES = {
     "config.json",
@@ -647,7 +648,7 @@ def test_bad_thread_counts(capsys, tmp_path, threads):
 
 
 def test_threads_without_threadpoolctl_is_a_one_line_error(capsys, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
+    hide_threadpoolctl(monkeypatch)
     code, out, err = run_main(capsys, "train", "--out", tmp_path / "run", "--quiet", "--threads", "1")
     assert_one_line_error(code, err, "--threads", "pip install threadpoolctl")
     assert not (tmp_path / "run").exists()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .. import backend
+from .. import backend, parallel
 from ..backend import Array
 from ..tensor import Function, Tensor
 from .arguments import hyperparameter, wrap_dim
@@ -59,7 +59,8 @@ def against_zero(ufunc: np.ufunc, x: Array) -> Array:
     size = x.size
     if size >= CLIP_MIN_SIZE:
         zero, inf = x.dtype.type(0), x.dtype.type(np.inf)
-        return np.clip(x, zero, inf) if ufunc is np.maximum else np.clip(x, -inf, zero)
+        low, high = (zero, inf) if ufunc is np.maximum else (-inf, zero)
+        return parallel.elementwise(lambda x, out: np.clip(x, low, high, out=out), x)
     row = min(size & -size, 16384)
     xp = backend.get_array_module(x)
     if row >= 64 and x.flags.c_contiguous:
@@ -78,9 +79,14 @@ class ReLU(Function):
         return out
 
     def backward(self, grad):
-        dx = (self.out > 0).astype(grad.dtype)  # a float mask: float × bool would run NumPy's slower casting loop
-        dx *= grad
-        return (dx,)
+        return (parallel.elementwise(relu_grad, self.out, grad),)
+
+
+def relu_grad(y: Array, grad: Array, out: Array) -> None:
+    """out = g · [y > 0] for ReLU's output y, through a float mask (float × bool would run NumPy's
+    slower casting loop)."""
+    np.greater(y, 0, out=out)
+    out *= grad
 
 
 def stable_sigmoid(x: Array) -> Array:

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .. import backend
+from .. import backend, parallel
 from ..tensor import Function, Tensor
 from .arguments import IntPair, check_shape, int_pair
 from .reduction import sum_over
@@ -79,31 +79,32 @@ def column_chunks(runs):
         yield start, chunk.reshape(len(chunk), -1, length)
 
 
-def correlate_rows(padded, matrix, kernel, dilation, out_hw):
-    """out[n, o, i, j] = Σ_{c,u,v} matrix[o, (c, u, v)] · padded[n, c, i + u·dh, j + v·dw] (stride 1),
-    as a C-contiguous (N, O, Ho·Wo) array: row-run columns, one batched GEMM per chunk."""
-    n, wp, o = padded.shape[0], padded.shape[3], matrix.shape[0]
-    ho, wo = out_hw
-    out = np.empty_like(padded, shape=(n, o, ho * wp))
-    for start, cols in column_chunks(row_runs(padded, kernel, dilation, ho)):
+def correlate_rows_into(out, padded, matrix, kernel, dilation):
+    """out[n, o, i·Wp + j] = Σ_{c,u,v} matrix[o, (c, u, v)] · padded[n, c, i + u·dh, j + v·dw] (stride 1)
+    for out of shape (N, O, Ho·Wp): row-run columns, one batched GEMM per chunk."""
+    out_h = out.shape[2] // padded.shape[3]
+    for start, cols in column_chunks(row_runs(padded, kernel, dilation, out_h)):
         np.matmul(matrix, cols, out=out[start : start + len(cols)])
-    return out.reshape(n, o, ho, wp)[..., :wo].reshape(n, o, ho * wo)
 
 
 def row_run_weight_grad(padded, grad, weight_shape, dilation):
     """dW[o, c, u, v] = Σ_{n,i,j} g[n, o, i, j] · padded[n, c, i + u·dh, j + v·dw] (stride 1), over
-    the same row-run columns as the forward (g written out to their Ho·Wp columns, 0 in the junk)."""
+    the same row-run columns as the forward (g written out to their Ho·Wp columns, 0 in the junk);
+    each part of the batch sums its own, and the parts' sums are added in order."""
     n, o, ho, wo = grad.shape
     wp = padded.shape[3]
-    spread_grad = np.zeros_like(grad, shape=(n, o, ho, wp))
-    spread_grad[..., :wo] = grad
-    spread_grad = spread_grad.reshape(n, o, ho * wp)
-    total = np.zeros_like(grad, shape=weight_shape)
-    total_matrix = total.reshape(o, -1)
-    for start, cols in column_chunks(row_runs(padded, weight_shape[2:], dilation, ho)):
-        part = np.matmul(spread_grad[start : start + len(cols)], cols.transpose(0, 2, 1))
-        total_matrix += part.sum(axis=0)
-    return total
+    runs = row_runs(padded, weight_shape[2:], dilation, ho)
+
+    def part_sum(rows):
+        spread_grad = np.zeros_like(grad, shape=(rows.stop - rows.start, o, ho, wp))
+        spread_grad[..., :wo] = grad[rows]
+        spread_grad = spread_grad.reshape(len(spread_grad), o, ho * wp)
+        total = np.zeros_like(grad, shape=(o, math.prod(weight_shape[1:])))
+        for start, cols in column_chunks(runs[rows]):
+            total += np.matmul(spread_grad[start : start + len(cols)], cols.transpose(0, 2, 1)).sum(axis=0)
+        return total
+
+    return parallel.ordered_sum(parallel.map_parts(part_sum, parallel.parts(padded, runs.size))).reshape(weight_shape)
 
 
 def window_offsets(kernel, stride, dilation, out_hw):
@@ -123,12 +124,10 @@ def window_offsets(kernel, stride, dilation, out_hw):
             )
 
 
-def col2im(cols, padded_shape, kernel, stride, dilation, out_hw):
-    """Adjoint of :func:`windows`: add cols (N, C, kh, kw, Ho, Wo) back into zeros of ``padded_shape``."""
-    out = np.zeros_like(cols, shape=padded_shape)
+def col2im(cols, out, kernel, stride, dilation, out_hw):
+    """Adjoint of :func:`windows`: add cols (N, C, kh, kw, Ho, Wo) into the padded input's ``out``."""
     for u, v, where in window_offsets(kernel, stride, dilation, out_hw):
         out[where] += cols[:, :, u, v]
-    return out
 
 
 def pad_hw(x, padding, value=0.0, spare_row=False):
@@ -151,28 +150,42 @@ def unpad_hw(x, padding):
 def correlate(x, matrix, kernel, dilation, out_hw, offset):
     """out[n, o, i, j] = Σ_{c,u,v} matrix[o, (c, u, v)] · z[n, c, i + u·dh, j + v·dw] (stride 1) as a
     C-contiguous (N, O, Ho·Wo) array, where z is x moved down and right by ``offset`` (a negative
-    offset drops x's first rows or columns) in zeros of the size the windows read. Row runs when
-    the matrix has ROW_RUN_MIN_ROWS columns or more, else the window copy."""
+    offset drops x's first rows or columns) in zeros of the size the windows read; returns (out, z).
+    Row runs when the matrix has ROW_RUN_MIN_ROWS columns or more (z then has a spare row at the
+    bottom), else the window copy. The batch is split in parts, each written out and multiplied
+    on its own thread."""
     n, c = x.shape[:2]
+    o, depth = matrix.shape
     (kh, kw), (d_h, d_w), (ho, wo), (top, left) = kernel, dilation, out_hw, offset
     height, width = ho + d_h * (kh - 1), wo + d_w * (kw - 1)
-    by_rows = matrix.shape[1] >= ROW_RUN_MIN_ROWS
+    by_rows = depth >= ROW_RUN_MIN_ROWS
     z = np.zeros_like(x, shape=(n, c, height + by_rows, width))
     x = x[:, :, max(0, -top) :, max(0, -left) :]
     top, left = max(0, top), max(0, left)
     rows, cols = min(x.shape[2], height - top), min(x.shape[3], width - left)
-    z[:, :, top : top + rows, left : left + cols] = x[:, :, :rows, :cols]
-    if by_rows:
-        return correlate_rows(z, matrix, kernel, dilation, out_hw)
-    columns = windows(z, kernel, (1, 1), dilation, out_hw).reshape(n, matrix.shape[1], ho * wo)
-    return np.matmul(matrix, columns)
+    out = np.empty_like(x, shape=(n, o, ho * wo))
+
+    def correlate_part(part):
+        z_part, out_part = z[part], out[part]
+        z_part[:, :, top : top + rows, left : left + cols] = x[part, :, :rows, :cols]
+        if by_rows:
+            wide = np.empty_like(out_part, shape=(len(out_part), o, ho * width))
+            correlate_rows_into(wide, z_part, matrix, kernel, dilation)
+            out_part.reshape(len(out_part), o, ho, wo)[...] = wide.reshape(len(out_part), o, ho, width)[..., :wo]
+        else:
+            columns = windows(z_part, kernel, (1, 1), dilation, out_hw).reshape(len(z_part), depth, ho * wo)
+            np.matmul(matrix, columns, out=out_part)
+
+    parallel.map_parts(correlate_part, parallel.parts(x, n * depth * ho * width))
+    return out, z
 
 
 class Conv2d(Function):
     """out = W ⋆ x + b by im2col + batched GEMM;  dW = Σₙ gₙ·colsₙᵀ,  db = Σ g,  dx = col2im(Wᵀ·g)
 
     At stride 1 with deep columns, the columns come from row runs, chunk by chunk, in the forward
-    and again in the backward (from the saved padded input) rather than being kept.
+    and again in the backward (from the saved padded input) rather than being kept. Every pass
+    splits the batch in parts (:mod:`deepgrad.parallel`); the weight gradient adds the parts' sums.
     """
 
     def __init__(self, stride, padding, dilation, out_hw):
@@ -185,19 +198,30 @@ class Conv2d(Function):
         ph, pw = self.padding
         self.weight = weight
         self.padded_shape = (n, c, x.shape[2] + 2 * ph, x.shape[3] + 2 * pw)
+        matrix = weight.reshape(o, -1)
         self.by_rows = self.stride == (1, 1) and c * kh * kw >= ROW_RUN_MIN_ROWS
-        if self.by_rows:
-            self.padded = pad_hw(x, self.padding, spare_row=True)  # the backward rebuilds columns from it
-            out = correlate_rows(self.padded, weight.reshape(o, -1), (kh, kw), self.dilation, self.out_hw)
+        if self.by_rows:  # the backward rebuilds the columns from the padded input
+            out, self.padded = correlate(x, matrix, (kh, kw), self.dilation, self.out_hw, self.padding)
         else:
-            padded = pad_hw(x, self.padding)
-            # (N, C·kh·kw, Ho·Wo): the one copy of the windows
-            view = windows(padded, (kh, kw), self.stride, self.dilation, self.out_hw)
-            self.cols = view.reshape(n, c * kh * kw, ho * wo)
-            out = np.matmul(weight.reshape(o, -1), self.cols)
+            out = self._im2col_forward(pad_hw(x, self.padding), matrix)
         if bias is not None:
             out += spread(bias[:, None], out.shape[1:])
         return out.reshape(n, o, ho, wo)
+
+    def _im2col_forward(self, padded, matrix):
+        """W·cols, keeping cols (N, C·kh·kw, Ho·Wo), the one copy of the windows, for the backward."""
+        n = padded.shape[0]
+        ho, wo = self.out_hw
+        view = windows(padded, self.weight.shape[2:], self.stride, self.dilation, self.out_hw)
+        self.cols = np.empty_like(padded, shape=(n, matrix.shape[1], ho * wo))
+        out = np.empty_like(padded, shape=(n, matrix.shape[0], ho * wo))
+
+        def forward_part(part):
+            np.copyto(self.cols[part].reshape(view[part].shape), view[part])
+            np.matmul(matrix, self.cols[part], out=out[part])
+
+        parallel.map_parts(forward_part, parallel.parts(padded, self.cols.size))
+        return out
 
     def backward(self, grad):
         weight = self.weight
@@ -213,7 +237,13 @@ class Conv2d(Function):
             if self.by_rows:
                 dweight = row_run_weight_grad(self.padded, grad, weight.shape, self.dilation)
             else:
-                dweight = np.matmul(g, self.cols.transpose(0, 2, 1)).reshape((n,) + weight.shape).sum(axis=0)
+                cols = self.cols
+
+                def weight_part(part):
+                    return np.matmul(g[part], cols[part].transpose(0, 2, 1)).sum(axis=0)
+
+                sums = parallel.map_parts(weight_part, parallel.parts(cols, cols.size))
+                dweight = parallel.ordered_sum(sums).reshape(weight.shape)
         if len(needs) > 2 and needs[2]:
             dbias = sum_over((0, 2), g)
         return dx, dweight, dbias
@@ -230,9 +260,16 @@ class Conv2d(Function):
         if self.stride == (1, 1):
             flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c, o * kh * kw)
             offset = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
-            return correlate(grad, flipped, (kh, kw), self.dilation, (h, w), offset).reshape(n, c, h, w)
-        dcols = np.matmul(weight.reshape(o, -1).T, grad.reshape(n, o, ho * wo)).reshape(n, c, kh, kw, ho, wo)
-        dpadded = col2im(dcols, self.padded_shape, (kh, kw), self.stride, self.dilation, self.out_hw)
+            return correlate(grad, flipped, (kh, kw), self.dilation, (h, w), offset)[0].reshape(n, c, h, w)
+        matrix_t = weight.reshape(o, -1).T
+        g = grad.reshape(n, o, ho * wo)
+        dpadded = np.zeros_like(grad, shape=self.padded_shape)
+
+        def input_part(part):
+            dcols = np.matmul(matrix_t, g[part]).reshape(len(g[part]), c, kh, kw, ho, wo)
+            col2im(dcols, dpadded[part], (kh, kw), self.stride, self.dilation, self.out_hw)
+
+        parallel.map_parts(input_part, parallel.parts(grad, n * c * kh * kw * ho * wo))
         return unpad_hw(dpadded, self.padding)
 
 
@@ -253,22 +290,28 @@ class MaxPool2d(Function):
     def forward(self, x):
         padded = pad_hw(x, self.padding, value=-np.inf)
         self.padded_shape = padded.shape
-        if not self.needs_input_grad:  # no backward to come (no_grad, or x needs no gradient): just the maxima
-            out = None
-            for _, _, where in self._offsets():
-                out = padded[where].copy() if out is None else np.maximum(out, padded[where], out=out)
-            return out
+        out = np.empty_like(x, shape=padded.shape[:2] + self.out_hw)
         index_type = np.uint8 if self.kernel[0] * self.kernel[1] <= 256 else np.int32
-        out = winner = None
-        for k, (_, _, where) in enumerate(self._offsets()):
-            candidate = padded[where]
-            if out is None:
-                out, winner = candidate.copy(), np.zeros_like(candidate, dtype=index_type)
-                continue
-            # k only grows, so max(winner, k·[candidate > out]) is k exactly where a new maximum starts
-            # (branch-free: a masked assignment is ~50x slower on random masks)
-            np.maximum(winner, np.multiply(candidate > out, k, dtype=index_type), out=winner)
-            np.maximum(out, candidate, out=out)
+        # which offset holds each window's first maximum; None with no backward to come (no_grad, or
+        # x needs no gradient)
+        winner = np.empty_like(out, dtype=index_type) if self.needs_input_grad else None
+
+        def forward_part(part):
+            maxima = out[part]
+            for k, (_, _, where) in enumerate(self._offsets()):
+                candidate = padded[part][where]
+                if k == 0:
+                    np.copyto(maxima, candidate)
+                    if winner is not None:
+                        winner[part] = 0
+                    continue
+                if winner is not None:
+                    # k only grows, so max(winner, k·[candidate > max]) is k exactly where a new maximum starts
+                    # (branch-free: a masked assignment is ~50x slower on random masks)
+                    np.maximum(winner[part], np.multiply(candidate > maxima, k, dtype=index_type), out=winner[part])
+                np.maximum(maxima, candidate, out=maxima)
+
+        parallel.map_parts(forward_part, parallel.parts(padded, padded.size))
         self.winner = winner
         return out
 
@@ -276,10 +319,15 @@ class MaxPool2d(Function):
         (kh, kw), (s_h, s_w), dilation = self.kernel, self.stride, self.dilation
         tiles = (s_h, s_w) == (kh, kw) and dilation == (1, 1)  # windows tile the input: each element in one
         dpadded = (np.empty_like if tiles and self._covers_input() else np.zeros_like)(grad, shape=self.padded_shape)
-        for k, (_, _, where) in enumerate(self._offsets()):
-            routed = np.multiply(grad, self.winner == k, out=dpadded[where] if tiles else None)
-            if not tiles:
-                dpadded[where] += routed
+
+        def backward_part(part):
+            grad_part, winner, dpart = grad[part], self.winner[part], dpadded[part]
+            for k, (_, _, where) in enumerate(self._offsets()):
+                routed = np.multiply(grad_part, winner == k, out=dpart[where] if tiles else None)
+                if not tiles:
+                    dpart[where] += routed
+
+        parallel.map_parts(backward_part, parallel.parts(dpadded, dpadded.size))
         return (unpad_hw(dpadded, self.padding),)
 
     def _covers_input(self):

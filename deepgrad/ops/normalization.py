@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import parallel
 from ..backend import Array
 from ..tensor import Function, Tensor
 from .arguments import check_shape, hyperparameter
@@ -36,20 +37,45 @@ def _with_shape(array: Array, shape: tuple[int, ...]) -> Array:
     return array if array.shape == shape else array.reshape(shape)
 
 
+def affine_map(x: Array, scale: Array, shift: Array | None, parts: list[slice]) -> Array:
+    """x·scale + shift for per-channel scale and shift (shaped to broadcast against x, channels on
+    axis 1), computed in ``parts`` of the batch over the threads."""
+    sample_shape = sample_shape_for_batch_norm(x)
+    spread_scale = spread(scale, sample_shape)
+    spread_shift = None if shift is None else spread(shift, sample_shape)
+    out = np.empty_like(x)
+
+    def affine_part(part):
+        np.multiply(x[part], spread_scale, out=out[part])
+        if spread_shift is not None:
+            out[part] += spread_shift
+
+    parallel.map_parts(affine_part, parts)
+    return out
+
+
 class _Normalization(Function):
     """What the batch and the per-sample normalizations share: the statistics over ``axes`` (n values
     each) and dx for a scale constant along those axes."""
 
     def standardize(self, x, axes, sample_shape):
         """Keep c = x − μ, 1/σ̂ and 1/n over ``axes`` for the backward; return μ and σ² (biased),
-        keeping those axes. ``sample_shape``: see :func:`sample_shape_for_batch_norm`."""
+        keeping those axes. ``sample_shape``: see :func:`sample_shape_for_batch_norm`. Statistics
+        over the batch axis are summed in parts of the batch (``self.parts``) over the threads."""
         self.sample_shape = sample_shape
-        mean = sum_over(axes, x, keepdims=True)
+        self.parts = parts = parallel.parts(x, x.size) if 0 in axes else [slice(None)]
+        mean = parallel.ordered_sum(parallel.map_parts(lambda part: sum_over(axes, x[part], keepdims=True), parts))
         self.inv_count = mean.size / x.size
         mean *= self.inv_count
-        self.centered = x - spread(mean, sample_shape)
-        var = sum_over(axes, self.centered, self.centered, keepdims=True)
+        spread_mean, centered = spread(mean, sample_shape), np.empty_like(x)
+
+        def center(part):
+            np.subtract(x[part], spread_mean, out=centered[part])
+            return sum_over(axes, centered[part], centered[part], keepdims=True)
+
+        var = parallel.ordered_sum(parallel.map_parts(center, parts))
         var *= self.inv_count
+        self.centered = centered
         self.inv_std = 1.0 / np.sqrt(var + self.eps)
         return mean, var
 
@@ -57,10 +83,18 @@ class _Normalization(Function):
         """dx = s·(g − Σg/n − c·Σ(g·c)/(n·σ̂²)) for out = c·s + β with s = γ/σ̂ constant along the
         normalized axes; the sums Σg and Σ(g·c) keep those axes."""
         inv_std, inv_count, sample_shape = self.inv_std, self.inv_count, self.sample_shape
-        dx = self.centered * spread(sum_grad_centered * (inv_std * inv_std * inv_count), sample_shape)
-        np.subtract(grad, dx, out=dx)  # in place: no second temporary of the data's size
-        dx -= spread(sum_grad * inv_count, sample_shape)
-        dx *= spread(scale, sample_shape)
+        centered_factor = spread(sum_grad_centered * (inv_std * inv_std * inv_count), sample_shape)
+        mean_grad, spread_scale = spread(sum_grad * inv_count, sample_shape), spread(scale, sample_shape)
+        dx = np.empty_like(grad)
+
+        def input_part(part):
+            d = dx[part]
+            np.multiply(self.centered[part], centered_factor, out=d)
+            np.subtract(grad[part], d, out=d)  # in place: no second temporary of the data's size
+            d -= mean_grad
+            d *= spread_scale
+
+        parallel.map_parts(input_part, self.parts)
         return dx
 
 
@@ -84,9 +118,7 @@ class BatchNorm(_Normalization):
         mean, var = self.standardize(x, axes, sample_shape_for_batch_norm(x))
         self.weight = weight
         self.scale = self.inv_std if weight is None else self.inv_std * weight.reshape(var.shape)  # γ/σ̂
-        out = self.centered * spread(self.scale, self.sample_shape)
-        if bias is not None:
-            out += spread(bias.reshape(var.shape), self.sample_shape)
+        out = affine_map(self.centered, self.scale, None if bias is None else bias.reshape(var.shape), self.parts)
         if self.running_mean is not None:
             self._update_running_statistics(mean, var, count=x.size // x.shape[1])
         return out
@@ -99,9 +131,12 @@ class BatchNorm(_Normalization):
         self.running_var += (momentum * count / (count - 1)) * var.reshape(channels)
 
     def backward(self, grad):
-        weight, stats_shape, needs = self.weight, self.inv_std.shape, self.needs_input_grad
-        dbias = sum_over(self.axes, grad)  # Σ g
-        grad_dot_centered = sum_over(self.axes, grad, self.centered)  # Σ g·c
+        weight, stats_shape, needs, axes = self.weight, self.inv_std.shape, self.needs_input_grad, self.axes
+        sums = parallel.map_parts(
+            lambda part: (sum_over(axes, grad[part]), sum_over(axes, grad[part], self.centered[part])), self.parts
+        )
+        dbias = parallel.ordered_sum([grad_sum for grad_sum, _ in sums])  # Σ g
+        grad_dot_centered = parallel.ordered_sum([dot for _, dot in sums])  # Σ g·c
         dx = None
         if needs[0]:
             dx = self.input_grad(grad, self.scale, dbias.reshape(stats_shape), grad_dot_centered.reshape(stats_shape))
@@ -185,11 +220,8 @@ class FrozenBatchNorm(Function):
         shift = -self.mean * scale
         if bias is not None:
             shift += bias.reshape(shift.shape)
-        sample_shape = sample_shape_for_batch_norm(x)
         self.x, self.scale = x, scale
-        out = x * spread(scale, sample_shape)
-        out += spread(shift, sample_shape)
-        return out
+        return affine_map(x, scale, shift, parallel.parts(x, x.size))
 
     def backward(self, grad):
         needs = self.needs_input_grad

@@ -21,7 +21,7 @@ from ..nn.normalization import BatchNorm1d
 from ..optim import SchedulePlan, create_optimizer, create_schedule
 from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
-from ..threads import BlasThreads
+from ..threads import NumThreads
 from . import presets
 from .callbacks import (
     BestWeights,
@@ -173,7 +173,7 @@ def thread_tuner(on_chosen: Callable[[int], None] | None) -> ThreadTuner | None:
     """A ThreadTuner calling ``on_chosen(threads)`` with the count it chooses, or None where
     threadpoolctl cannot control NumPy's BLAS."""
     try:
-        blas = BlasThreads()
+        threads = NumThreads()
     except (ImportError, RuntimeError):
         return None
-    return ThreadTuner(on_chosen=on_chosen, blas=blas)
+    return ThreadTuner(on_chosen=on_chosen, threads=threads)

@@ -1,53 +1,63 @@
-"""Choosing the BLAS thread count of a run by measuring it on the run's first steps.
+"""Choosing the thread count of a run (``dg.set_num_threads``) by measuring it on the run's first steps.
 
-OpenBLAS splits every matrix product of a step over its threads, which wait for each other at its
-end. On an idle machine large products gain from every core; when another process holds a core,
-a thread that loses it stalls the others for whole scheduler time slices, and a step gets several
-times slower than on one thread. Which count is faster depends on the model and on the load, so
-:class:`ThreadTuner` times a few steps on each candidate and keeps the faster for the rest of the
-run. It decides once, and early: OpenBLAS sums a long product (over more than a few hundred
-terms) in another order on one thread than on two, so the last bits of the results differ, and a
-count that followed the load all along would make a run's every step depend on the timing.
-``build_run`` writes the count chosen into the run's ``config.json``, so a resumed run goes on with
-it exactly. Two fresh runs whose first steps were timed differently (a machine busy for one and idle
-for the other) can differ in those last bits: a fixed ``--threads N`` makes reruns bit for bit
-identical whatever the load.
+deepgrad's ops split their batch over the threads, and OpenBLAS every matrix product outside them;
+the threads wait for each other at each op's end. On an idle machine large ops gain from every core;
+when another process holds a core, a thread that loses it stalls the others for whole scheduler time
+slices, and a step gets several times slower than on one thread. Which count is faster depends on
+the model and on the load, so :class:`ThreadTuner` times a few steps on each candidate and keeps the
+faster for the rest of the run. It decides once, and early: a convolution's weight gradient and
+batch norm's statistics add partial sums of the batch's parts, and OpenBLAS sums a long product
+(over more than a few hundred terms) in another order on one thread than on two, so the last bits of
+the results differ, and a count that followed the load all along would make a run's every step
+depend on the timing. ``build_run`` writes the count chosen into the run's ``config.json``, so a
+resumed run goes on with it exactly. Two fresh runs whose first steps were timed differently (a
+machine busy for one and idle for the other) can differ in those last bits: a fixed ``--threads N``
+makes reruns bit for bit identical whatever the load.
 """
 
 import statistics
 import time
 
-from ..threads import BlasThreads
+from ..threads import NumThreads
 from .callbacks import Callback
 
 
 class ThreadTuner(Callback):
-    """Run the first steps of fit on each of ``candidates`` BLAS thread counts (default: 1, then the
-    count the BLAS has when fit starts — one per core unless the environment set it), then the rest
+    """Run the first steps of fit on each of ``candidates`` thread counts (default: 1, then
+    ``dg.get_num_threads()`` when fit starts — one per core unless set otherwise), then the rest
     on the one whose steps were faster on average over ``probe_steps`` steps (after one step to
     settle). One thread, which a busy core cannot stall, is kept unless another count is more than
     ``margin`` faster; a count whose steps so far average over ``drop`` times the best is dropped at
     once, so a pathological count costs a step or two. ``chosen`` is the count, ``timings``
     {threads: mean seconds per step}; ``on_chosen(threads)`` is called once it is known.
     :meth:`restore` puts the starting count back. Give it first among the callbacks, so that it
-    times the step and not the other callbacks' work.
+    times the step and not the other callbacks' work: ``Trainer(model, optimizer, loss,
+    callbacks=[ThreadTuner(), ...])`` protects any training loop as ``deepgrad train`` does.
+    ``threads`` (an object with ``get()`` and ``set(n)``) is what it switches: deepgrad's count.
     """
 
     def __init__(
-        self, candidates=None, probe_steps=20, margin=0.1, drop=2.0, on_chosen=None, blas=None, clock=time.perf_counter
+        self,
+        candidates=None,
+        probe_steps=20,
+        margin=0.1,
+        drop=2.0,
+        on_chosen=None,
+        threads=None,
+        clock=time.perf_counter,
     ):
         if probe_steps < 1:
             raise ValueError(f"ThreadTuner: probe_steps must be at least 1, got {probe_steps}")
         self.candidates, self.probe_steps, self.margin, self.drop = candidates, probe_steps, margin, drop
-        self.on_chosen, self.blas, self.clock = on_chosen, blas, clock
+        self.on_chosen, self.threads, self.clock = on_chosen, threads, clock
         self.initial = self.chosen = None
         self.timings = {}
         self._queue, self._times, self._started = [], [], None
 
     def on_fit_start(self, trainer):
-        if self.blas is None:
-            self.blas = BlasThreads()
-        self.initial = self.blas.get()
+        if self.threads is None:
+            self.threads = NumThreads()
+        self.initial = self.threads.get()
         self._queue = list(dict.fromkeys(self.candidates or (1, self.initial)))  # in order, without repeats
         if len(self._queue) == 1:
             self._choose(self._queue.pop())
@@ -57,7 +67,7 @@ class ThreadTuner(Callback):
     def _next(self):
         """Probe the next candidate: a settling step (not timed), then up to probe_steps timed ones."""
         self._times = None
-        self.blas.set(self._queue[0])
+        self.threads.set(self._queue[0])
 
     def on_batch_start(self, trainer, batch):
         if self._queue:
@@ -101,11 +111,11 @@ class ThreadTuner(Callback):
 
     def _choose(self, threads):
         self.chosen = threads
-        self.blas.set(threads)
+        self.threads.set(threads)
         if self.on_chosen is not None:
             self.on_chosen(threads)
 
     def restore(self):
-        """Put the BLAS back on the thread count it had when fit started."""
+        """Put back the thread count there was when fit started."""
         if self.initial is not None:
-            self.blas.set(self.initial)
+            self.threads.set(self.initial)

@@ -1,4 +1,4 @@
-"""The BLAS thread count of a run is measured on its first steps, fixed for the rest, recorded in
+"""The thread count of a run is measured on its first steps, fixed for the rest, recorded in
 config.json (a resumed run goes on with it) and given back when the run is done."""
 
 import json
@@ -43,7 +43,7 @@ class Steps:
 )  # within the margin: 1 is steadier
 def test_the_faster_count_is_kept_after_probing_each(seconds, faster):
     blas, chosen = FakeBlas(2), []
-    tuner = ThreadTuner(probe_steps=3, on_chosen=chosen.append, blas=blas)
+    tuner = ThreadTuner(probe_steps=3, on_chosen=chosen.append, threads=blas)
     steps = Steps(tuner, blas, seconds)
     tuner.on_fit_start(None)
     steps.run(20)
@@ -58,7 +58,7 @@ def test_the_faster_count_is_kept_after_probing_each(seconds, faster):
 
 def test_a_pathological_count_is_dropped_after_one_timed_step():
     blas = FakeBlas(2)
-    tuner = ThreadTuner(probe_steps=20, blas=blas)
+    tuner = ThreadTuner(probe_steps=20, threads=blas)
     steps = Steps(tuner, blas, {1: 0.05, 2: 0.80})  # two threads on a busy core: 16 times slower
     tuner.on_fit_start(None)
     steps.run(30)
@@ -68,7 +68,7 @@ def test_a_pathological_count_is_dropped_after_one_timed_step():
 
 def test_one_candidate_is_chosen_without_probing():
     blas, chosen = FakeBlas(1), []
-    tuner = ThreadTuner(on_chosen=chosen.append, blas=blas)
+    tuner = ThreadTuner(on_chosen=chosen.append, threads=blas)
     steps = Steps(tuner, blas, {1: 0.01})
     tuner.on_fit_start(None)
     steps.run(5)
@@ -93,7 +93,7 @@ def test_a_run_records_its_thread_count_and_gives_the_blas_back(tmp_path):
 def test_an_epoch_shorter_than_the_probe_decides_at_its_end():
     """A run's options are resolved by its first epoch's end (its config.json, its TensorBoard hparams)."""
     blas, chosen = FakeBlas(2), []
-    tuner = ThreadTuner(probe_steps=20, on_chosen=chosen.append, blas=blas)
+    tuner = ThreadTuner(probe_steps=20, on_chosen=chosen.append, threads=blas)
     steps = Steps(tuner, blas, {1: 0.010, 2: 0.004})
     tuner.on_fit_start(None)
     steps.run(25)  # one thread: settle + 20 timed; two threads: settle + 3 timed, then the epoch ends
@@ -101,7 +101,7 @@ def test_an_epoch_shorter_than_the_probe_decides_at_its_end():
     assert chosen == [2] and tuner.timings == pytest.approx({1: 0.010, 2: 0.004})
     tuner.on_epoch_end(None, 2, {})  # decided once
     assert chosen == [2]
-    early = ThreadTuner(probe_steps=20, on_chosen=chosen.append, blas=FakeBlas(2))
+    early = ThreadTuner(probe_steps=20, on_chosen=chosen.append, threads=FakeBlas(2))
     early.on_fit_start(None)
     early.on_epoch_end(None, 1, {})  # not one step timed: the steady single thread
     assert chosen == [2, 1]

@@ -1,0 +1,112 @@
+"""Intra-op parallelism: the heavy ops split their work over ``dg.get_num_threads()`` threads.
+
+NumPy releases the GIL inside matmul and its ufunc loops, so threads of one process run those at
+once. An op cuts its batch (or a flat array) into contiguous parts with :func:`parts`, one a
+thread, and runs a function on each with :func:`map_parts`: the first part on the calling thread,
+the others on the pool's workers. Work under ``MIN_WORK`` elements stays on the calling thread
+as one part, so a small model never enters the pool. The results come back in the parts' order,
+and a reduction adds them in that order: a thread count gives bit-identical results run to run,
+and counts differ from each other only in how partial sums are grouped.
+
+While parts run, the BLAS under NumPy is held at one thread (the parts are the parallelism; a
+GEMM split over both would put two threads on each core), and its count comes back after: the
+matrix products deepgrad does not split (a Linear layer's) keep BLAS's own threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import TypeVar
+
+import numpy as np
+
+from . import threads
+from .backend import Array
+
+T = TypeVar("T")
+
+# Elements of work (the data a pass reads; for a convolution, its column matrix) below which an op
+# runs on the calling thread: handing a part to a worker costs about 10-20 µs, the time of one pass
+# over ~2**16 float32 elements.
+MIN_WORK = 1 << 17
+
+_local = threading.local()  # .in_worker: this thread is one of the pool's (parts never nest)
+
+
+def parts(array: Array, work: int) -> list[slice]:
+    """Contiguous slices of ``array``'s first axis, as even as can be: one a thread while each
+    part has at least MIN_WORK of the ``work`` elements; the whole axis as one part on one
+    thread, for small work, inside a part, and for an array on a device (its own streams)."""
+    n = len(array)
+    count = min(threads.get_num_threads(), n, work // MIN_WORK)
+    if count <= 1 or getattr(_local, "in_worker", False) or not isinstance(array, np.ndarray):
+        return [slice(0, n)]
+    bounds = [n * i // count for i in range(count + 1)]
+    return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
+
+
+def map_parts(function: Callable[[slice], T], slices: Sequence[slice]) -> list[T]:
+    """[function(s) for s in slices], the first on this thread and the rest on the pool's workers
+    at the same time, with the BLAS held at one thread meanwhile. Every part has finished when
+    it returns or raises (a part's error is raised after the others end)."""
+    if len(slices) == 1:
+        return [function(slices[0])]
+    pool = _pool(len(slices) - 1)
+    with threads.blas_held_at_one():
+        futures = [pool.submit(function, part) for part in slices[1:]]
+        try:
+            first = function(slices[0])
+        finally:
+            wait(futures)
+        return [first] + [future.result() for future in futures]
+
+
+def elementwise(function: Callable[..., object], *arrays: Array, dtype: np.dtype | None = None) -> Array:
+    """``function(*arrays, out=out)`` for a function that writes an elementwise result to ``out``
+    (a ufunc, np.clip, a few ufuncs in a row), into a new array of the first array's shape and of
+    its dtype or ``dtype``: in flat parts over the threads when the arrays are large, of that one
+    shape and C-contiguous."""
+    first = arrays[0]
+    out = np.empty_like(first, dtype=dtype)
+    if not all(isinstance(a, np.ndarray) and a.shape == first.shape and a.flags.c_contiguous for a in arrays):
+        function(*arrays, out=out)
+        return out
+    flat_arrays, flat_out = [a.reshape(-1) for a in arrays], out.reshape(-1)
+
+    def flat_part(part: slice) -> None:
+        function(*(a[part] for a in flat_arrays), out=flat_out[part])
+
+    map_parts(flat_part, parts(flat_out, first.size))
+    return out
+
+
+def ordered_sum(partial_sums: Sequence[Array]) -> Array:
+    """The parts' sums added in the parts' order, into the first."""
+    total = partial_sums[0]
+    for partial in partial_sums[1:]:
+        total += partial
+    return total
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_workers = 0
+_executor_lock = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The pool's threads, at least ``workers`` of them (started when first needed; a larger pool
+    replaces a smaller one)."""
+    global _executor, _executor_workers
+    with _executor_lock:
+        if _executor is None or _executor_workers < workers:
+            if _executor is not None:
+                _executor.shutdown(wait=False)
+            _executor = ThreadPoolExecutor(workers, thread_name_prefix="deepgrad", initializer=_mark_worker)
+            _executor_workers = workers
+        return _executor
+
+
+def _mark_worker() -> None:
+    _local.in_worker = True

@@ -1,0 +1,143 @@
+"""deepgrad.parallel: ops split their batch over threads, bit for bit reproducibly per thread count.
+
+Each parallel op runs at 1, 2, 3 and 4 threads with parts forced even on small arrays (MIN_WORK 1):
+two runs at one count give identical bits, and every count agrees with one thread to float64's
+last digits (only the grouping of partial sums differs).
+"""
+
+import numpy as np
+import pytest
+
+import deepgrad as dg
+import deepgrad.functional as F
+from deepgrad import nn, parallel, threads
+from tests.helpers import randn
+
+pytest.importorskip("threadpoolctl")
+
+COUNTS = (1, 2, 3, 4)
+
+
+@pytest.fixture
+def split_everything(monkeypatch):
+    """Parts for every array, however small; deepgrad's thread count given back after the test."""
+    monkeypatch.setattr(parallel, "MIN_WORK", 1)
+    before = dg.get_num_threads()
+    yield
+    dg.set_num_threads(before)
+
+
+def conv(x, w, b, **options):
+    return F.conv2d(x, w, b, **options)
+
+
+def batch_norm_train(x, w, b):
+    return F.batch_norm(x, None, None, w, b, training=True)
+
+
+def batch_norm_eval(x, w, b):
+    mean, var = np.linspace(-0.5, 0.5, x.shape[1]), np.linspace(0.5, 2.0, x.shape[1])
+    return F.batch_norm(x, mean, var, w, b, training=False)
+
+
+# (name, function of the input tensors, the inputs' shapes)
+CASES = [
+    ("conv row runs", lambda x, w, b: conv(x, w, b, padding=1), [(6, 8, 9, 9), (5, 8, 3, 3), (5,)]),
+    ("conv window copy", lambda x, w, b: conv(x, w, b, padding=2), [(6, 2, 9, 9), (4, 2, 5, 5), (4,)]),
+    ("conv strided", lambda x, w, b: conv(x, w, b, stride=2, padding=1), [(6, 8, 9, 9), (4, 8, 3, 3), (4,)]),
+    ("conv dilated", lambda x, w, b: conv(x, w, b, dilation=2, padding=2), [(5, 8, 9, 9), (3, 8, 3, 3), (3,)]),
+    ("max pool", lambda x: F.max_pool2d(x, 2), [(6, 3, 8, 8)]),
+    ("max pool overlapping", lambda x: F.max_pool2d(x, 3, stride=2, padding=1), [(6, 3, 9, 9)]),
+    ("batch norm", batch_norm_train, [(6, 4, 5, 5), (4,), (4,)]),
+    ("batch norm 2-D", batch_norm_train, [(7, 5), (5,), (5,)]),
+    ("frozen batch norm", batch_norm_eval, [(6, 4, 5, 5), (4,), (4,)]),
+    ("relu", F.relu, [(6, 4, 5, 5)]),
+]
+
+
+def outputs_and_grads(function, shapes, seed=0):
+    """The output and the inputs' gradients under a fixed random upstream gradient, as float64 arrays."""
+    inputs = [dg.tensor(randn(seed + i, shape), requires_grad=True) for i, shape in enumerate(shapes)]
+    out = function(*inputs)
+    out.backward(dg.tensor(randn(99, out.shape)))
+    return [out.numpy()] + [np.asarray(t.grad) for t in inputs]
+
+
+@pytest.mark.parametrize("name, function, shapes", CASES, ids=[case[0] for case in CASES])
+def test_each_thread_count_is_reproducible_and_agrees_with_one(split_everything, name, function, shapes):
+    results = {}
+    for count in COUNTS:
+        dg.set_num_threads(count)
+        first, second = outputs_and_grads(function, shapes), outputs_and_grads(function, shapes)
+        for a, b in zip(first, second):
+            np.testing.assert_array_equal(a, b, err_msg=f"{name}: two runs on {count} threads differ")
+        results[count] = first
+    for count in COUNTS[1:]:
+        for one, many in zip(results[1], results[count]):
+            np.testing.assert_allclose(many, one, rtol=1e-12, atol=1e-12, err_msg=f"{name}: {count} threads")
+
+
+def test_the_parts_really_run_on_the_pool(split_everything, monkeypatch):
+    """The sweep above exercises the pool: with several threads each op hands parts to workers."""
+    calls = []
+    real = parallel.map_parts
+    monkeypatch.setattr(parallel, "map_parts", lambda f, s: calls.append(len(s)) or real(f, s))
+    dg.set_num_threads(3)
+    outputs_and_grads(CASES[0][1], CASES[0][2])
+    assert calls and max(calls) == 3
+
+
+def test_a_small_model_never_enters_the_pool(monkeypatch):
+    """At the real threshold, a small conv net's training step stays on the calling thread."""
+    before = dg.get_num_threads()
+    dg.set_num_threads(4)
+
+    def refuse(workers):
+        raise AssertionError("a small op handed parts to the pool")
+
+    monkeypatch.setattr(parallel, "_pool", refuse)
+    try:
+        dg.manual_seed(0)
+        model = nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 3)
+        )
+        loss = F.cross_entropy(
+            model(dg.tensor(randn(0, (8, 1, 8, 8)).astype(np.float32))), dg.tensor([0, 1, 2] * 2 + [0, 1])
+        )
+        loss.backward()
+    finally:
+        dg.set_num_threads(before)
+
+
+def test_an_error_in_a_worker_part_is_raised_after_every_part_ends(split_everything):
+    dg.set_num_threads(3)
+    finished = []
+
+    def part(rows):
+        if rows.start == 2:
+            raise ValueError("part 2 failed")
+        finished.append(rows.start)
+
+    with pytest.raises(ValueError, match="part 2 failed"):
+        parallel.map_parts(part, [slice(0, 2), slice(2, 4), slice(4, 6)])
+    assert sorted(finished) == [0, 4]
+
+
+def test_parts_cover_the_batch_evenly_and_in_order(split_everything):
+    dg.set_num_threads(3)
+    assert parallel.parts(np.zeros((10, 2)), 10**9) == [slice(0, 3), slice(3, 6), slice(6, 10)]
+    assert parallel.parts(np.zeros((2, 2)), 10**9) == [slice(0, 1), slice(1, 2)]  # never more parts than rows
+
+
+def test_the_blas_is_held_at_one_while_parts_run_and_given_back(split_everything):
+    dg.set_num_threads(2)
+    blas = threads.BlasThreads()
+    seen = parallel.map_parts(lambda rows: blas.get(), parallel.parts(np.zeros((4, 1)), 10**9))
+    assert seen == [1, 1]
+    assert blas.get() == 2
+
+
+def test_parts_inside_a_part_run_on_the_worker_itself(split_everything):
+    dg.set_num_threads(2)
+    inner = parallel.map_parts(lambda rows: len(parallel.parts(np.zeros((4, 1)), 10**9)), [slice(0, 1), slice(1, 2)])
+    assert inner == [2, 1]  # the calling thread may split again; a worker never does
