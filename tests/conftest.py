@@ -42,13 +42,13 @@ def device(request):
     return request.param
 
 
-@pytest.fixture(params=["windows", "row-runs", "row-runs-chunked"])
+@pytest.fixture(params=["windows", "taps", "taps-chunked"])
 def conv_path(request, monkeypatch):
-    """Run a convolution test through each way deepgrad builds its columns: the window copy, row
-    runs of the whole batch at once, and row runs one sample per chunk (whatever the sizes)."""
+    """Run a convolution test through each way deepgrad correlates: the window copy, taps over the
+    whole batch at once, and taps one sample per chunk (whatever the sizes)."""
     from deepgrad.ops import conv
 
-    monkeypatch.setattr(conv, "ROW_RUN_MIN_ROWS", 10**9 if request.param == "windows" else 0)
-    if request.param == "row-runs-chunked":
-        monkeypatch.setattr(conv, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(conv, "TAP_MIN_CHANNELS", 10**9 if request.param == "windows" else 0)
+    if request.param == "taps-chunked":
+        monkeypatch.setattr(conv, "TAP_CHUNK_BYTES", 1)
     return request.param

@@ -122,16 +122,15 @@ def test_conv2d(case, bias, conv_path):
 @pytest.mark.parametrize(
     "kwargs", [dict(padding=1), dict(padding=2, dilation=2), dict()], ids=["pad1", "dilated", "valid"]
 )
-def test_conv2d_deep_columns_in_chunks(kwargs, monkeypatch):
-    """16 channels of 3×3 (144 column rows): the row-run path of the defaults, its batch of 5 in
-    chunks of 2, 2 and 1."""
+def test_conv2d_taps_in_chunks(kwargs, monkeypatch):
+    """16 channels in, 8 out, 3×3: the taps of the defaults, the batch of 5 in chunks of 2, 2 and 1."""
     from deepgrad.ops import conv
 
-    assert 16 * 9 >= conv.ROW_RUN_MIN_ROWS
+    assert 16 >= conv.TAP_MIN_CHANNELS
     x = rng(2).standard_normal((5, 16, 7, 6))
     p, d = kwargs.get("padding", 0), kwargs.get("dilation", 1)
     out_h, padded_w = 7 + 2 * p - 2 * d, 6 + 2 * p
-    monkeypatch.setattr(conv, "CHUNK_BYTES", 2 * (16 * 9 * out_h * padded_w) * 8)  # two samples' float64 columns
+    monkeypatch.setattr(conv, "TAP_CHUNK_BYTES", 2 * (2 * 8 * out_h * padded_w) * 8)  # two samples' float64 sums
     ours, theirs = pair(nn.Conv2d(16, 8, 3, **kwargs), tnn.Conv2d(16, 8, 3, **kwargs))
     check_modules(ours, theirs, x)
 
