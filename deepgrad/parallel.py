@@ -40,6 +40,8 @@ def parts(array: Array, work: int) -> list[slice]:
     part has at least MIN_WORK of the ``work`` elements; the whole axis as one part on one
     thread, for small work, inside a part, and for an array on a device (its own streams)."""
     n = len(array)
+    if work < 2 * MIN_WORK:
+        return [slice(0, n)]
     count = min(threads.get_num_threads(), n, work // MIN_WORK)
     if count <= 1 or getattr(_local, "in_worker", False) or not isinstance(array, np.ndarray):
         return [slice(0, n)]
@@ -63,6 +65,15 @@ def map_parts(function: Callable[[slice], T], slices: Sequence[slice]) -> list[T
         return [first] + [future.result() for future in futures]
 
 
+def map_batches(function: Callable[..., T], slices: Sequence[slice], *batched: Array, **shared: object) -> list[T]:
+    """[function(*(a[s] for a in batched), **shared) for s in slices] through :func:`map_parts`: each
+    part of the batch axis of every ``batched`` array, with the ``shared`` arguments whole; one part
+    is the plain call ``function(*batched, **shared)`` (no views, no closure: small ops pay nothing)."""
+    if len(slices) == 1:
+        return [function(*batched, **shared)]
+    return map_parts(lambda part: function(*(a[part] for a in batched), **shared), slices)
+
+
 def elementwise(function: Callable[..., object], *arrays: Array, dtype: np.dtype | None = None) -> Array:
     """``function(*arrays, out=out)`` for a function that writes an elementwise result to ``out``
     (a ufunc, np.clip, a few ufuncs in a row), into a new array of the first array's shape and of
@@ -70,7 +81,9 @@ def elementwise(function: Callable[..., object], *arrays: Array, dtype: np.dtype
     shape and C-contiguous."""
     first = arrays[0]
     out = np.empty_like(first, dtype=dtype)
-    if not all(isinstance(a, np.ndarray) and a.shape == first.shape and a.flags.c_contiguous for a in arrays):
+    if first.size < 2 * MIN_WORK or not all(
+        isinstance(a, np.ndarray) and a.shape == first.shape and a.flags.c_contiguous for a in arrays
+    ):
         function(*arrays, out=out)
         return out
     flat_arrays, flat_out = [a.reshape(-1) for a in arrays], out.reshape(-1)

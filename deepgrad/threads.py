@@ -55,6 +55,7 @@ def set_num_threads(n: int) -> None:
     global _threads
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"set_num_threads: expected a whole number of threads >= 1, got {n!r}")
+    _blas.cache_clear()  # look again: a library loaded since (torch's BLAS, say) is set too
     blas = _blas()
     if blas is None:
         _controller()  # raises an ImportError that says how to get threadpoolctl where it is missing

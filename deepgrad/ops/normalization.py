@@ -41,17 +41,16 @@ def affine_map(x: Array, scale: Array, shift: Array | None, parts: list[slice]) 
     """x·scale + shift for per-channel scale and shift (shaped to broadcast against x, channels on
     axis 1), computed in ``parts`` of the batch over the threads."""
     sample_shape = sample_shape_for_batch_norm(x)
-    spread_scale = spread(scale, sample_shape)
-    spread_shift = None if shift is None else spread(shift, sample_shape)
     out = np.empty_like(x)
-
-    def affine_part(part):
-        np.multiply(x[part], spread_scale, out=out[part])
-        if spread_shift is not None:
-            out[part] += spread_shift
-
-    parallel.map_parts(affine_part, parts)
+    shift = None if shift is None else spread(shift, sample_shape)
+    parallel.map_batches(_affine, parts, x, out, scale=spread(scale, sample_shape), shift=shift)
     return out
+
+
+def _affine(x, out, *, scale, shift):
+    result = np.multiply(x, scale, out=out)
+    if shift is not None:
+        result += shift
 
 
 class _Normalization(Function):
@@ -64,18 +63,13 @@ class _Normalization(Function):
         over the batch axis are summed in parts of the batch (``self.parts``) over the threads."""
         self.sample_shape = sample_shape
         self.parts = parts = parallel.parts(x, x.size) if 0 in axes else [slice(None)]
-        mean = parallel.ordered_sum(parallel.map_parts(lambda part: sum_over(axes, x[part], keepdims=True), parts))
+        mean = parallel.ordered_sum(parallel.map_batches(_sum, parts, x, axes=axes))
         self.inv_count = mean.size / x.size
         mean *= self.inv_count
-        spread_mean, centered = spread(mean, sample_shape), np.empty_like(x)
-
-        def center(part):
-            np.subtract(x[part], spread_mean, out=centered[part])
-            return sum_over(axes, centered[part], centered[part], keepdims=True)
-
-        var = parallel.ordered_sum(parallel.map_parts(center, parts))
+        self.centered = np.empty_like(x)
+        squares = parallel.map_batches(_center, parts, x, self.centered, mean=spread(mean, sample_shape), axes=axes)
+        var = parallel.ordered_sum(squares)
         var *= self.inv_count
-        self.centered = centered
         self.inv_std = 1.0 / np.sqrt(var + self.eps)
         return mean, var
 
@@ -83,19 +77,42 @@ class _Normalization(Function):
         """dx = s·(g − Σg/n − c·Σ(g·c)/(n·σ̂²)) for out = c·s + β with s = γ/σ̂ constant along the
         normalized axes; the sums Σg and Σ(g·c) keep those axes."""
         inv_std, inv_count, sample_shape = self.inv_std, self.inv_count, self.sample_shape
-        centered_factor = spread(sum_grad_centered * (inv_std * inv_std * inv_count), sample_shape)
-        mean_grad, spread_scale = spread(sum_grad * inv_count, sample_shape), spread(scale, sample_shape)
         dx = np.empty_like(grad)
-
-        def input_part(part):
-            d = dx[part]
-            np.multiply(self.centered[part], centered_factor, out=d)
-            np.subtract(grad[part], d, out=d)  # in place: no second temporary of the data's size
-            d -= mean_grad
-            d *= spread_scale
-
-        parallel.map_parts(input_part, self.parts)
+        parallel.map_batches(
+            _input_grad,
+            self.parts,
+            grad,
+            self.centered,
+            dx,
+            centered_factor=spread(sum_grad_centered * (inv_std * inv_std * inv_count), sample_shape),
+            mean_grad=spread(sum_grad * inv_count, sample_shape),
+            scale=spread(scale, sample_shape),
+        )
         return dx
+
+
+def _sum(x, *, axes):
+    """Σ x over ``axes`` (kept)."""
+    return sum_over(axes, x, keepdims=True)
+
+
+def _center(x, out, *, mean, axes):
+    """out = x − μ; returns Σ out² over ``axes`` (kept)."""
+    centered = np.subtract(x, mean, out=out)
+    return sum_over(axes, centered, centered, keepdims=True)  # one object twice: einsum's faster square
+
+
+def _input_grad(grad, centered, out, *, centered_factor, mean_grad, scale):
+    """out = (g − c·centered_factor − mean_grad)·scale, in place in out."""
+    np.multiply(centered, centered_factor, out=out)
+    np.subtract(grad, out, out=out)  # in place: no second temporary of the data's size
+    out -= mean_grad
+    out *= scale
+
+
+def _grad_sums(grad, centered, *, axes):
+    """(Σ g, Σ g·c) over ``axes``."""
+    return sum_over(axes, grad), sum_over(axes, grad, centered)
 
 
 class BatchNorm(_Normalization):
@@ -132,9 +149,7 @@ class BatchNorm(_Normalization):
 
     def backward(self, grad):
         weight, stats_shape, needs, axes = self.weight, self.inv_std.shape, self.needs_input_grad, self.axes
-        sums = parallel.map_parts(
-            lambda part: (sum_over(axes, grad[part]), sum_over(axes, grad[part], self.centered[part])), self.parts
-        )
+        sums = parallel.map_batches(_grad_sums, self.parts, grad, self.centered, axes=axes)
         dbias = parallel.ordered_sum([grad_sum for grad_sum, _ in sums])  # Σ g
         grad_dot_centered = parallel.ordered_sum([dot for _, dot in sums])  # Σ g·c
         dx = None

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..backend import Array
 from ..tensor import Dims, Function, Tensor
 from .arguments import wrap_dim
@@ -26,14 +27,30 @@ def sum_over(axes: tuple[int, ...], *arrays: Array, keepdims: bool = False) -> A
     ndarray.sum is fast when the last axis is kept (rows added to rows) but runs at a third of
     np.einsum's speed when the reduced axes include the contiguous last ones (Σ over N, H, W of NCHW
     data); einsum also sums a product without storing it. Its float32 rounding is that of a
-    vectorized running sum (as torch.sum's) rather than NumPy's pairwise summation.
+    vectorized running sum (as torch.sum's) rather than NumPy's pairwise summation. One host array
+    summed over the batch axis and every axis after the channels (a batch norm's or a bias's
+    gradient) takes :func:`batch_sum` instead.
     """
     x = arrays[0]
+    if len(arrays) == 1 and axes == _BATCH_AXES[: x.ndim - 1] and len(x):
+        return batch_sum(x, keepdims)
     if len(arrays) == 1 and x.ndim - 1 not in axes:
         return x.sum(axis=axes, keepdims=keepdims)
     subscripts, kept_shape = _einsum_plan(x.shape, axes, len(arrays), keepdims)
     total = np.einsum(subscripts, *arrays)
     return total if kept_shape is None else total.reshape(kept_shape)
+
+
+_BATCH_AXES = (0,) + tuple(range(2, 32))  # axes 0, 2, 3, ...: all but the channels' axis 1
+
+
+def batch_sum(x: Array, keepdims: bool = False) -> Array:
+    """Σ over every axis of (N, C, ...) x but the channels': first over the batch, as a GEMV with a
+    vector of ones (the BLAS: about 4x faster than NumPy's column sum), then over each channel's row."""
+    n = len(x)
+    per_sample = (backend.get_array_module(x).ones(n, dtype=x.dtype) @ x.reshape(n, -1)).reshape(x.shape[1], -1)
+    total = per_sample.sum(axis=1) if per_sample.shape[1] > 1 else per_sample.reshape(x.shape[1])
+    return total.reshape((1, x.shape[1]) + (1,) * (x.ndim - 2)) if keepdims else total
 
 
 @functools.lru_cache(maxsize=256)
