@@ -100,8 +100,9 @@ def tap_weight_grad(padded, grad, weight_shape, dilation):
     flat = padded.reshape(n, c, padded.shape[2] * wp)
 
     def part_sum(rows):
-        spread_grad = np.zeros_like(grad, shape=(len(flat[rows]), o, ho, wp))
+        spread_grad = np.empty_like(grad, shape=(len(flat[rows]), o, ho, wp))
         spread_grad[..., :wo] = grad[rows]
+        spread_grad[..., wo:] = 0  # the junk columns
         spread_grad = spread_grad.reshape(len(spread_grad), o, length)
         total = np.zeros_like(grad, shape=(len(offsets), o, c))
         for chunk in sample_chunks(spread_grad, (o + c) * length * grad.itemsize):
@@ -166,7 +167,7 @@ def correlate(x, matrix, kernel, dilation, out_hw, offset):
     (kh, kw), (d_h, d_w), (ho, wo), (top, left) = kernel, dilation, out_hw, offset
     height, width = ho + d_h * (kh - 1), wo + d_w * (kw - 1)
     by_taps = c >= TAP_MIN_CHANNELS
-    z = np.zeros_like(x, shape=(n, c, height + by_taps, width))
+    z = np.empty_like(x, shape=(n, c, height + by_taps, width))
     x = x[:, :, max(0, -top) :, max(0, -left) :]
     top, left = max(0, top), max(0, left)
     rows, cols = min(x.shape[2], height - top), min(x.shape[3], width - left)
@@ -177,6 +178,10 @@ def correlate(x, matrix, kernel, dilation, out_hw, offset):
     def correlate_part(part):
         z_part, out_part = z[part], out[part]
         b = len(z_part)
+        z_part[:, :, :top] = 0  # zeros around x, written by each part (not a whole-array memset first)
+        z_part[:, :, top + rows :] = 0
+        z_part[:, :, top : top + rows, :left] = 0
+        z_part[:, :, top : top + rows, left + cols :] = 0
         z_part[:, :, top : top + rows, left : left + cols] = x[part, :, :rows, :cols]
         if by_taps:
             wide = np.empty_like(out_part, shape=(b, o, ho * width))
