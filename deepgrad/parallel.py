@@ -8,9 +8,9 @@ as one part, so a small model never enters the pool. The results come back in th
 and a reduction adds them in that order: a thread count gives bit-identical results run to run,
 and counts differ from each other only in how partial sums are grouped.
 
-While parts run, the BLAS under NumPy is held at one thread (the parts are the parallelism; a
-GEMM split over both would put two threads on each core), and its count comes back after: the
-matrix products deepgrad does not split (a Linear layer's) keep BLAS's own threads.
+The BLAS under NumPy runs on one thread meanwhile (``set_num_threads`` puts it there): the parts
+are the parallelism, matrix products included, and a GEMM split over both would put two threads
+on each core.
 """
 
 from __future__ import annotations
@@ -28,9 +28,12 @@ from .backend import Array
 T = TypeVar("T")
 
 # Elements of work (the data a pass reads; for a convolution, its column matrix) below which an op
-# runs on the calling thread: handing a part to a worker costs about 10-20 µs, the time of one pass
-# over ~2**16 float32 elements.
+# runs on the calling thread: handing a part to a worker and waking it costs 10-100 µs (the most on
+# an idle virtual machine), the time of a pass over 2**15-2**17 float32 elements.
 MIN_WORK = 1 << 17
+# A matrix product's multiply-adds per element of work: a GEMM does about 30 in the time a pass
+# reads one element (70 G multiply-adds/s against 2 G elements/s on one core here).
+MULTIPLY_ADDS_PER_ELEMENT = 32
 
 _local = threading.local()  # .in_worker: this thread is one of the pool's (parts never nest)
 
@@ -51,18 +54,17 @@ def parts(array: Array, work: int) -> list[slice]:
 
 def map_parts(function: Callable[[slice], T], slices: Sequence[slice]) -> list[T]:
     """[function(s) for s in slices], the first on this thread and the rest on the pool's workers
-    at the same time, with the BLAS held at one thread meanwhile. Every part has finished when
-    it returns or raises (a part's error is raised after the others end)."""
+    at the same time. Every part has finished when it returns or raises (a part's error is raised
+    after the others end)."""
     if len(slices) == 1:
         return [function(slices[0])]
     pool = _pool(len(slices) - 1)
-    with threads.blas_held_at_one():
-        futures = [pool.submit(function, part) for part in slices[1:]]
-        try:
-            first = function(slices[0])
-        finally:
-            wait(futures)
-        return [first] + [future.result() for future in futures]
+    futures = [pool.submit(function, part) for part in slices[1:]]
+    try:
+        first = function(slices[0])
+    finally:
+        wait(futures)
+    return [first] + [future.result() for future in futures]
 
 
 def map_batches(function: Callable[..., T], slices: Sequence[slice], *batched: Array, **shared: object) -> list[T]:

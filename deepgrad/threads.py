@@ -1,11 +1,14 @@
 """How many threads deepgrad computes on: its own ops' (:mod:`deepgrad.parallel`) and the BLAS's.
 
-``dg.set_num_threads(n)`` gives deepgrad's heavy ops (convolution, pooling, batch norm, large
-elementwise passes) n threads, which split each op's batch, and makes the BLAS under NumPy
-(OpenBLAS, MKL, BLIS) run its matrix products on n threads too; while deepgrad's parts run, the
-BLAS is held at one. The default is the BLAS's own count when deepgrad first asks (one per core,
-unless ``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` / ``OMP_NUM_THREADS`` said otherwise before
-Python started). PyTorch's counterpart is ``torch.set_num_threads``.
+``dg.set_num_threads(n)`` gives deepgrad's heavy ops (convolution, pooling, batch norm, linear
+layers, large elementwise passes) n threads, which split each op's batch, and puts the BLAS under
+NumPy (OpenBLAS, MKL, BLIS) on one thread: deepgrad splits its matrix products itself. Left to its
+own count, OpenBLAS splits each product too and then keeps its threads spinning for a while, on the
+very cores deepgrad's threads need next (simple-cnn's step on 2 threads: 19 ms with both pools,
+13 ms with OpenBLAS on one). Until ``set_num_threads`` is called, deepgrad's ops run on the calling
+thread and the BLAS keeps the count it started with (one per core, unless ``OPENBLAS_NUM_THREADS``
+/ ``MKL_NUM_THREADS`` / ``OMP_NUM_THREADS`` said otherwise before Python started). PyTorch's
+counterpart is ``torch.set_num_threads``.
 
 On a machine whose cores are busy with other work, a thread that loses its core stalls the rest
 at each op's end: a small model then trains several times slower on two threads than on one (the
@@ -13,17 +16,13 @@ digits MLP of ``deepgrad train``: 5.8 s against 1.5 s with two other busy proces
 cores). ``deepgrad.train.ThreadTuner`` measures both on a run's first steps and keeps the faster.
 
 The BLAS's count is process-wide state of the BLAS library itself, changed at run time through
-threadpoolctl (``pip install threadpoolctl``; part of ``deepgrad[train]``). Without it deepgrad's
-own ops stay on one thread and the BLAS keeps the count it started with.
+threadpoolctl (``pip install threadpoolctl``; part of ``deepgrad[train]``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import numbers
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 
@@ -38,20 +37,17 @@ def _controller() -> Any:
     return ThreadpoolController().select(user_api="blas")
 
 
-_threads: int | None = None  # deepgrad's count, fixed at the first get_num_threads or set_num_threads
+_threads = 1  # deepgrad's count: its ops run on the calling thread until set_num_threads says otherwise
 
 
 def get_num_threads() -> int:
-    """The number of threads deepgrad computes on (its ops' parts, and the BLAS outside them)."""
-    global _threads
-    if _threads is None:
-        blas = _blas()
-        _threads = blas.get() if blas is not None else 1
+    """The number of threads deepgrad's ops split their work over (1 until ``set_num_threads``)."""
     return _threads
 
 
 def set_num_threads(n: int) -> None:
-    """Make deepgrad's ops and NumPy's BLAS use ``n`` threads from now on (n ≥ 1), in this whole process."""
+    """Make deepgrad's ops use ``n`` threads from now on (n ≥ 1), in this whole process, and the BLAS
+    under NumPy one (deepgrad splits its matrix products itself)."""
     global _threads
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"set_num_threads: expected a whole number of threads >= 1, got {n!r}")
@@ -63,37 +59,8 @@ def set_num_threads(n: int) -> None:
             "set_num_threads: threadpoolctl finds no BLAS library it can control in this "
             "process (NumPy's BLAS may be one it does not know, e.g. Apple Accelerate)"
         )
-    blas.set(int(n))
+    blas.set(1)
     _threads = int(n)
-
-
-_hold_lock = threading.Lock()
-_hold_depth = 0
-_held_count = 1
-
-
-@contextlib.contextmanager
-def blas_held_at_one() -> Iterator[None]:
-    """The BLAS on one thread inside the block (blocks may nest and overlap across threads: the
-    count comes back when the last one ends)."""
-    global _hold_depth, _held_count
-    blas = _blas()
-    if blas is None:
-        yield
-        return
-    with _hold_lock:
-        if _hold_depth == 0:
-            _held_count = blas.get()
-            if _held_count > 1:
-                blas.set(1)
-        _hold_depth += 1
-    try:
-        yield
-    finally:
-        with _hold_lock:
-            _hold_depth -= 1
-            if _hold_depth == 0 and _held_count > 1:
-                blas.set(_held_count)
 
 
 class NumThreads:

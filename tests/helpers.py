@@ -270,6 +270,6 @@ def hide_threadpoolctl(monkeypatch):
     from deepgrad import threads
 
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)
-    monkeypatch.setattr(threads, "_threads", None)
+    monkeypatch.setattr(threads, "_threads", 1)
     threads._blas.cache_clear()
     monkeypatch.setattr(threads, "_blas", functools.cache(threads._blas.__wrapped__))

@@ -10,7 +10,7 @@ import pytest
 
 import deepgrad as dg
 import deepgrad.functional as F
-from deepgrad import nn, parallel, threads
+from deepgrad import nn, parallel
 from tests.helpers import randn
 
 pytest.importorskip("threadpoolctl")
@@ -52,6 +52,9 @@ CASES = [
     ("batch norm 2-D", batch_norm_train, [(7, 5), (5,), (5,)]),
     ("frozen batch norm", batch_norm_eval, [(6, 4, 5, 5), (4,), (4,)]),
     ("relu", F.relu, [(6, 4, 5, 5)]),
+    ("linear", F.linear, [(6, 5), (4, 5), (4,)]),
+    ("linear of a sequence", F.linear, [(6, 3, 5), (4, 5), (4,)]),
+    ("matmul", lambda a, b: a @ b, [(6, 5), (5, 4)]),
 ]
 
 
@@ -127,14 +130,6 @@ def test_parts_cover_the_batch_evenly_and_in_order(split_everything):
     dg.set_num_threads(3)
     assert parallel.parts(np.zeros((10, 2)), 10**9) == [slice(0, 3), slice(3, 6), slice(6, 10)]
     assert parallel.parts(np.zeros((2, 2)), 10**9) == [slice(0, 1), slice(1, 2)]  # never more parts than rows
-
-
-def test_the_blas_is_held_at_one_while_parts_run_and_given_back(split_everything):
-    dg.set_num_threads(2)
-    blas = threads.BlasThreads()
-    seen = parallel.map_parts(lambda rows: blas.get(), parallel.parts(np.zeros((4, 1)), 10**9))
-    assert seen == [1, 1]
-    assert blas.get() == 2
 
 
 def test_parts_inside_a_part_run_on_the_worker_itself(split_everything):

@@ -20,10 +20,11 @@ def restore_threads():
 
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_set_then_get(restore_threads, n):
+    """deepgrad's ops take the count, and every BLAS goes on one thread: deepgrad splits its products."""
     dg.set_num_threads(n)
     assert dg.get_num_threads() == n
     blas = [pool for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
-    assert blas and all(pool["num_threads"] == n for pool in blas)
+    assert blas and all(pool["num_threads"] == 1 for pool in blas)
 
 
 def test_products_do_not_depend_on_the_thread_count(restore_threads):
@@ -49,23 +50,19 @@ def test_without_threadpoolctl_the_error_says_what_to_install(monkeypatch):
 
 
 def test_without_threadpoolctl_deepgrad_stays_on_one_thread(monkeypatch):
-    """Without a way to hold the BLAS at one thread while its parts run, deepgrad's ops do not split."""
+    """Without threadpoolctl the BLAS cannot be put on one thread, so deepgrad's ops do not split."""
     hide_threadpoolctl(monkeypatch)
     assert dg.get_num_threads() == 1
 
 
-def test_the_default_is_the_blas_count(monkeypatch):
-    monkeypatch.setattr(threads, "_threads", None)
-    blas = [pool for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
-    assert dg.get_num_threads() == max(pool["num_threads"] for pool in blas)
-
-
-def test_the_blas_is_held_at_one_and_given_back(restore_threads):
-    dg.set_num_threads(3)
+def test_until_set_deepgrad_runs_on_one_thread_and_leaves_the_blas_alone(monkeypatch):
+    monkeypatch.setattr(threads, "_threads", 1)
     blas = threads.BlasThreads()
-    with threads.blas_held_at_one():
-        assert blas.get() == 1
-        with threads.blas_held_at_one():  # nested: still one, and the outer block gives the count back
-            assert blas.get() == 1
-        assert blas.get() == 1
-    assert blas.get() == 3
+    before = blas.get()
+    blas.set(2)
+    try:
+        assert dg.get_num_threads() == 1
+        out = dg.tensor(np.ones((64, 64))) @ dg.tensor(np.ones((64, 64)))
+        assert out.numpy()[0, 0] == 64 and blas.get() == 2
+    finally:
+        blas.set(before)

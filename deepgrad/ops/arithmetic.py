@@ -17,6 +17,7 @@ from .. import backend
 from ..backend import Array, DTypeLike
 from ..tensor import Function, Tensor, TensorLike, as_array
 from .arguments import hyperparameter
+from .linear import split_product
 
 
 def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
@@ -210,6 +211,8 @@ class MatMul(Function):
                 f"expected a.shape[-1] == b.shape[-2] ({k_a} != {k_b})"
             )
         self.a, self.b = a, b
+        if a.ndim == 2 and b.ndim == 2:  # rows split over deepgrad's threads when large
+            return split_product(a, b)
         try:
             return a @ b
         except ValueError:  # the matrix sizes fit, so the batch dimensions do not
@@ -229,6 +232,8 @@ class MatMul(Function):
         if a.ndim == 1:
             g2 = g2[..., None, :]
         da = db = None
+        if a.ndim == 2 and b.ndim == 2:
+            return (split_product(grad, b.T) if need_a else None), (split_product(a.T, grad) if need_b else None)
         if need_a:
             da = g2 @ b2.swapaxes(-1, -2)
             da = unbroadcast(da, a2.shape).reshape(a.shape)

@@ -1,9 +1,31 @@
-"""The affine map of a fully connected layer: z = x Wᵀ + b, and its backward in three GEMMs."""
+"""The affine map of a fully connected layer: z = x Wᵀ + b, and its backward in three GEMMs.
+
+Each GEMM is split over deepgrad's threads (:mod:`deepgrad.parallel`) when it is large: the forward
+and dx by the batch's rows, dW by its own rows (the output features), so no part adds to another's.
+"""
 
 from __future__ import annotations
 
+import numpy as np
+
+from .. import parallel
 from ..tensor import Function, Tensor
 from .arguments import check_shape
+
+
+def product_into(a, out, *, b, shift=None):
+    """out = a @ b (+ shift): one part of a split product."""
+    np.matmul(a, b, out=out)
+    if shift is not None:
+        out += shift
+
+
+def split_product(a, b, shift=None):
+    """a @ b (+ shift) for a of shape (n, ..., k) and a matrix b, a's first axis split over the threads."""
+    out = np.empty_like(a, shape=a.shape[:-1] + b.shape[-1:], dtype=np.result_type(a.dtype, b.dtype), order="C")
+    work = a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT
+    parallel.map_batches(product_into, parallel.parts(a, work), a, out, b=b, shift=shift)
+    return out
 
 
 class Linear(Function):
@@ -11,20 +33,17 @@ class Linear(Function):
 
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
-        out = x @ weight.T
-        if bias is not None:
-            out += bias
-        return out
+        return split_product(x, weight.T, bias)
 
     def backward(self, grad):
         x, weight = self.x, self.weight
         needs = self.needs_input_grad
         dx = dweight = dbias = None
         if needs[0]:
-            dx = grad @ weight
+            dx = split_product(grad, weight)
         rows = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
         if needs[1]:
-            dweight = rows.T @ (x if x.ndim == 2 else x.reshape(-1, x.shape[-1]))
+            dweight = split_product(rows.T, x if x.ndim == 2 else x.reshape(-1, x.shape[-1]))
         if len(needs) > 2 and needs[2]:
             dbias = rows.sum(axis=0)
         return dx, dweight, dbias

@@ -15,6 +15,7 @@ machine busy for one and idle for the other) can differ in those last bits: a fi
 makes reruns bit for bit identical whatever the load.
 """
 
+import os
 import statistics
 import time
 
@@ -22,9 +23,16 @@ from ..threads import NumThreads
 from .callbacks import Callback
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the platform tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class ThreadTuner(Callback):
-    """Run the first steps of fit on each of ``candidates`` thread counts (default: 1, then
-    ``dg.get_num_threads()`` when fit starts — one per core unless set otherwise), then the rest
+    """Run the first steps of fit on each of ``candidates`` thread counts (default: 1, then one per
+    core this process may run on), then the rest
     on the one whose steps were faster on average over ``probe_steps`` steps (after one step to
     settle). One thread, which a busy core cannot stall, is kept unless another count is more than
     ``margin`` faster; a count whose steps so far average over ``drop`` times the best is dropped at
@@ -58,7 +66,7 @@ class ThreadTuner(Callback):
         if self.threads is None:
             self.threads = NumThreads()
         self.initial = self.threads.get()
-        self._queue = list(dict.fromkeys(self.candidates or (1, self.initial)))  # in order, without repeats
+        self._queue = list(dict.fromkeys(self.candidates or (1, usable_cores())))  # in order, without repeats
         if len(self._queue) == 1:
             self._choose(self._queue.pop())
             return
