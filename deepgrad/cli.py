@@ -1,4 +1,4 @@
-"""The command line, ``deepgrad train | evaluate | predict | experiment | search | report | bench``:
+"""The command line, ``deepgrad train | evaluate | predict | experiment | search | report | notebooks | bench``:
 it parses (:mod:`deepgrad.cli_parser`: the option flags come from the schema), calls the library and
 prints. A user error (:class:`deepgrad.DeepgradError`) is one line on stderr and exit code 2; any
 other exception is a bug and shows its traceback.
@@ -155,6 +155,16 @@ def command_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_notebooks(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .notebooks import execute_all
+
+    for path in execute_all(Path(args.out), timeout=args.timeout):
+        print(f"executed {path}")
+    return 0
+
+
 def command_bench(argv: list[str]) -> int:
     """``deepgrad bench ARGS`` runs ``python -m benchmarks ARGS`` (benchmarks/ is in the source checkout)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -182,7 +192,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
         return command_bench(argv[1:])
-    commands = (command_train, command_evaluate, command_predict, command_experiment, command_search, command_report)
+    commands = (
+        command_train,
+        command_evaluate,
+        command_predict,
+        command_experiment,
+        command_search,
+        command_report,
+        command_notebooks,
+    )
     args = build_parser({command.__name__.removeprefix("command_"): command for command in commands}).parse_args(argv)
     try:
         # NumPy's overflow/invalid warnings would print before the NaN guard's one line, which says it all

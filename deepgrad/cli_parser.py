@@ -141,6 +141,11 @@ def add_command_arguments(command: str, parser: argparse.ArgumentParser, groups:
         parser.add_argument("--out", default="report.html", help="the HTML file to write (default: %(default)s)")
         parser.add_argument("--title", help="the page's title (default: the runs' names)")
         parser.add_argument("--filter", metavar="REGEX", help="only the runs and searches whose path matches REGEX")
+    elif command == "notebooks":
+        parser.add_argument("--out", required=True, help="the folder the executed notebooks are written to")
+        parser.add_argument(
+            "--timeout", type=float, default=300, help="seconds any one cell may run (default: %(default)s)"
+        )
 
 
 def add_search_arguments(group: Any) -> None:
@@ -207,6 +212,10 @@ COMMANDS: dict[str, tuple[str, Any]] = {
         "all",
     ),
     "report": ("one self-contained HTML page of runs: results, curves overlaid, config differences, diagnostics", []),
+    "notebooks": (
+        "run the notebooks of the course notes (notebooks/ of the source checkout) and write the executed copies",
+        [],
+    ),
     "bench": (
         "speed and memory against PyTorch, DeZero and NumPy (python -m benchmarks; see deepgrad bench --help)",
         [],

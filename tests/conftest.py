@@ -52,3 +52,14 @@ def conv_path(request, monkeypatch):
     if request.param == "taps-chunked":
         monkeypatch.setattr(conv, "TAP_CHUNK_BYTES", 1)
     return request.param
+
+
+@pytest.fixture(scope="session")
+def executed_notebooks(tmp_path_factory):
+    """Every notebook of notebooks/, executed once per test session (whoever uses them): the paths
+    of the executed copies, in order. Skipped without the notebooks extra."""
+    for module in ("nbclient", "nbformat", "ipykernel"):
+        pytest.importorskip(module)
+    from deepgrad.notebooks import execute_all
+
+    return execute_all(tmp_path_factory.mktemp("executed-notebooks"))

@@ -141,6 +141,12 @@ class Claim:
             record["id"], record["note"], record["claim"], record["measure"], values, Comparison(op, float(threshold))
         )
 
+    def _repr_html_(self) -> str:
+        """The claim in a notebook: a one-row table of its values and verdict."""
+        from .display import claims_html
+
+        return claims_html([self])
+
     def summary(self, digits: int = 3) -> str:
         """The key number as it is shown: the mean ± the spread over the seeds (the value alone for
         one); values that are not finite are counted ("inf in 3/3 seeds", "2.1 ± 0.3, inf in 1/3")."""

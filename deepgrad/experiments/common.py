@@ -73,6 +73,7 @@ class Report:
     tables: list = field(default_factory=list)
     figures: list = field(default_factory=list)
     results: dict = field(default_factory=dict)
+    directory: str | None = None  # where the runner wrote it (its figures), once it is done
 
     def lines(self) -> list[str]:
         """What ``deepgrad experiment`` prints of it: the title, the question, a line per claim."""
@@ -81,6 +82,12 @@ class Report:
             f"value {claim.comparison})"
             for claim in self.claims
         ]
+
+    def _repr_html_(self) -> str:
+        """The report in a notebook: its question, its claims with their verdicts, its figures."""
+        from .display import report_html
+
+        return report_html(self)
 
     def to_record(self) -> dict[str, Any]:
         """Everything the report holds, as JSON (what ``results.json`` and the index read)."""
@@ -140,7 +147,7 @@ class Context:
         """``iterable`` with a tqdm progress bar on stderr when ``progress`` is on."""
         if not self.progress:
             return iterable
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
 
         return tqdm(iterable, total=total, desc=f"{self.name}: {desc}" if desc else self.name, leave=False)
 

@@ -182,6 +182,7 @@ def _finish(
         write_report(report, staging)
         write_manifest(staging, name)
         replace(staging, os.path.join(out, name))
+        report.directory = os.path.join(out, name)
         outcome.reports[name] = report
     except Exception as error:  # a study that fails does not stop the others
         outcome.failures[name] = f"{type(error).__name__}: {error}"
@@ -190,7 +191,7 @@ def _finish(
 
 
 def _bar(total: int) -> Any:
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     return tqdm(total=total, desc="measurements", leave=False)
 

@@ -21,6 +21,7 @@ from ..backend import Array, DeviceLike, DTypeLike
 from ..ops.device import split_target
 from ..tensor import RemovableHandle, Tensor, as_array
 from .hooks import call_with_backward_hooks
+from .summary import ModelSummary, summary
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -356,6 +357,15 @@ class Module:
         return slots
 
     # -- repr ---------------------------------------------------------------
+    def summary(self, example_input: Any = None) -> ModelSummary:
+        """A row per layer: its type, output shape for ``example_input`` (batch first; inferred for
+        an MLP when not given) and parameter count, and the totals (:mod:`deepgrad.nn.summary`)."""
+        return summary(self, example_input)
+
+    def _repr_html_(self) -> str:
+        """The model in a notebook: :meth:`summary`'s table."""
+        return self.summary()._repr_html_()
+
     def extra_repr(self) -> str:
         """The layer's own settings, shown inside its parentheses in repr."""
         return ""

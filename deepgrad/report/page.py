@@ -3,18 +3,18 @@ stylesheet, the page skeleton, escaping, tables and figures. A page is self-cont
 fetched; its scripts, if it has any (the run report's charts and sortable tables), are inline.
 
 Every function here escapes what it is given unless it is :class:`Markup` (HTML already built by
-these functions), so text from a file or a directory name can never become markup.
+these functions or :mod:`deepgrad.markup`'s, whose escaping, elements and tables the pages share with
+the notebooks' displays), so text from a file or a directory name can never become markup.
 
     body = [heading(1, "runs"), table(["run", "loss"], [["a<b", 0.25]], caption="losses")]
     document("my runs", body)      # '<!DOCTYPE html>...'
 """
 
-import html
 import os
-from dataclasses import dataclass
 
 from .. import io
 from ..errors import ConfigError
+from ..markup import Cell, Markup, element, escape, join, table  # noqa: F401  (the page's builders)
 
 STYLE = """\
 body{font-family:sans-serif;max-width:84em;margin:2em auto;padding:0 1em;color:#222;line-height:1.4}
@@ -36,35 +36,7 @@ dl.options dt{color:#555}dl.options dd{margin:0 0 0 1em;font-family:monospace;te
 """
 
 
-class Markup(str):
-    """HTML that is safe to put in a page as it is (built here, with everything in it escaped)."""
-
-
 GENERATOR = '<meta name="generator" content="deepgrad">'  # what marks a page as one of deepgrad's
-
-
-def escape(value):
-    """``value`` as text in HTML (``<``, ``>``, ``&`` and quotes escaped), or unchanged when it is
-    already :class:`Markup`."""
-    if isinstance(value, Markup):
-        return value
-    return Markup(html.escape(str(value), quote=True))
-
-
-def join(parts, separator=""):
-    """The parts (Markup or text, escaped) one after the other."""
-    return Markup(escape(separator).join(escape(part) for part in parts))
-
-
-def element(name, content="", **attributes):
-    """``<name attributes>content</name>``; attribute values are escaped, an attribute ``class_``
-    is written ``class`` and ``data_sort`` ``data-sort``, and ones that are None are left out."""
-    written = "".join(
-        f' {key.rstrip("_").replace("_", "-")}="{escape(value)}"'
-        for key, value in attributes.items()
-        if value is not None
-    )
-    return Markup(f"<{name}{written}>{escape(content)}</{name}>")
 
 
 def heading(level, text, anchor=None):
@@ -90,58 +62,6 @@ def link(text, href):
 def bullet_list(items):
     """``<ul>`` with one ``<li>`` per item."""
     return element("ul", join(element("li", item) for item in items))
-
-
-@dataclass
-class Cell:
-    """A table cell with more than a value: ``differs`` highlights it, ``span`` columns wide,
-    ``kind`` a class of the style (e.g. a verdict's colour), ``sort`` the value a sortable table
-    orders it by ('' for none: sorted last), ``title`` a tooltip."""
-
-    content: object
-    differs: bool = False
-    span: int = 1
-    kind: str | None = None
-    sort: object = None
-    title: str | None = None
-
-
-def table(columns, rows, caption=None, sortable=False):
-    """A table with a header row of ``columns`` (names, or Cells) and ``rows`` of cells: a value
-    (escaped) or a :class:`Cell`. ``sortable``: a click on a header sorts the rows by that column
-    (the page's script), the caption is a paragraph above, and the table scrolls within a box of the page's
-    width rather than overflowing it."""
-    header = element("tr", join(_header(column) for column in columns))
-    body = [element("tr", join(_cell(value) for value in row)) for row in rows]
-    if not sortable:
-        parts = [element("caption", caption)] if caption is not None else []
-        return element("table", join([*parts, header, *body]))
-    sorted_table = element("table", join([element("thead", header), element("tbody", join(body))]), class_="sortable")
-    above = [element("p", caption, class_="caption")] if caption is not None else []
-    return join([*above, element("div", sorted_table, class_="table-box")])
-
-
-def _header(column):
-    """``<th>`` of a column's name, or of a :class:`Cell` (its ``kind`` a class, e.g. "text")."""
-    if isinstance(column, Cell):
-        return element("th", column.content, class_=column.kind, title=column.title)
-    return element("th", column)
-
-
-def _cell(value):
-    """``<td>`` of a value or a :class:`Cell`."""
-    if not isinstance(value, Cell):
-        return element("td", value)
-    kind = "differs" if value.differs else value.kind
-    sort = None if value.sort is None else ("" if value.sort == "" else str(value.sort))
-    return element(
-        "td",
-        value.content,
-        class_=kind,
-        colspan=value.span if value.span > 1 else None,
-        title=value.title,
-        data_sort=sort,
-    )
 
 
 def figure(content, caption):

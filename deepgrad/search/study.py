@@ -248,3 +248,9 @@ class Study:
     def __repr__(self) -> str:
         best = self.best
         return f"Study({len(self)} trials, best={None if best is None else (best.score, best.params)})"
+
+    def _repr_html_(self) -> str:
+        """The study in a notebook: its trials counted, the best ones as a table, and its figure."""
+        from .display import study_html
+
+        return study_html(self)

@@ -437,7 +437,7 @@ class TrialProgress:
     """A tqdm bar of trials done, with the best score so far."""
 
     def __init__(self, total: int, done: int = 0):
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
 
         self.bar = tqdm(total=total, initial=done, desc="trials", file=sys.stderr)
         self.best: float | None = None

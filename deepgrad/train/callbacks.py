@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from .. import io
 from ..errors import TrainingDiverged
+from ..progress import tqdm, watched
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -283,9 +284,10 @@ class PeriodicCheckpoint(Callback):
 
 
 class ProgressBar(Callback):
-    """The progress of each epoch: in a terminal, a tqdm bar with the live loss, accuracy and
-    learning rate; elsewhere (CI, nohup, a notebook's log), a plain line every ``interval`` seconds
-    and one per epoch, flushed at once; nothing when ``quiet``."""
+    """The progress of each epoch: where people watch it (a terminal, a Jupyter notebook's output), a
+    tqdm bar with the live loss, accuracy and learning rate (in a notebook a widget, or text without
+    ipywidgets); elsewhere (CI, nohup, a log file), a plain line every ``interval`` seconds and one
+    per epoch, flushed at once; nothing when ``quiet``."""
 
     def __init__(self, quiet: bool = False, stream: TextIO | None = None, interval: float = 30.0):
         self.stream = stream or sys.stderr
@@ -296,10 +298,9 @@ class ProgressBar(Callback):
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
         if self.quiet:
             return
-        if not self.stream.isatty():
+        if not watched(self.stream):
             self.last_line = time.monotonic()
             return
-        from tqdm.auto import tqdm
 
         self.bar = tqdm(
             total=trainer.batches_per_epoch,

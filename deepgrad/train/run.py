@@ -72,6 +72,7 @@ class Run:
     thread_tuner: ThreadTuner | None = None  # with threads unset: it chooses the count on the first steps
     weights: str | None = None  # a loaded run's: the file its weights came from
     notes: list[str] = field(default_factory=list)  # what a resumed run changes, one line each
+    summary: dict[str, Any] | None = None  # what the last fit() returned
 
     @property
     def resume(self) -> bool:
@@ -90,6 +91,12 @@ class Run:
             f"{c['model']} on {c['dataset']} ({len(s.train)} train / {len(s.val)} val / {len(s.test)} test), "
             f"{c['optimizer']} lr={c['lr']}, {c['epochs']} epochs{where}"
         )
+
+    def _repr_html_(self) -> str:
+        """The run in a notebook: what it is, how it ended, its curves and its model's summary."""
+        from .display import run_html
+
+        return run_html(self)
 
     def resume_line(self) -> str | None:
         """ "resuming DIR from epoch E (step S)" — the epoch it goes on with, and the batch within it
@@ -150,6 +157,7 @@ class Run:
             io.save(self.model.state_dict(), self.path("model.safetensors"))
             write_json(self.path("summary.json"), summary)
             self._plot(history)
+        self.summary = summary
         return summary
 
     def _record(self, state: dict[str, Any]) -> None:

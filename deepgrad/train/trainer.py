@@ -64,6 +64,12 @@ class History:
     def __repr__(self) -> str:
         return f"History({len(self.epochs)} epochs, last={self.epochs[-1] if self.epochs else None})"
 
+    def _repr_html_(self) -> str:
+        """The history in a notebook: the curves per epoch and the last epoch's table."""
+        from .display import history_html
+
+        return history_html(self)
+
 
 class Trainer:
     """Train ``model`` with ``optimizer`` on ``loss_fn(outputs, targets)``; evaluate and predict.
