@@ -1,11 +1,14 @@
-"""Shared test helpers: seeded float64 data, hypothesis shape strategies, and
-:func:`check_op`, the one helper that checks an op against PyTorch both ways.
+"""Shared test helpers: seeded float64 data, hypothesis shape strategies,
+:func:`check_op`, the one helper that checks an op against PyTorch both ways, and
+:func:`headless_chromium`, the browser of the tests that look at a page.
 
 Every random array comes from an explicitly seeded ``numpy.random.Generator``
 (hypothesis draws the seed), so a failing example replays exactly.
 """
 
 import functools
+import os
+import time
 
 import numpy as np
 import pytest
@@ -260,6 +263,49 @@ OPTIMIZER_CONFIGS = {
     "adamw": lambda ps: optim.AdamW(ps, lr=0.01),
     "adamw-amsgrad": lambda ps: optim.AdamW(ps, lr=0.01, weight_decay=0.1, amsgrad=True),
 }
+
+
+# ----------------------------------------------------------------------------
+# A browser for the pages deepgrad writes (the run report, the documentation site)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def headless_chromium(width=1400):
+    """A headless Chromium under Selenium, ``width`` pixels wide, that keeps the page's console
+    messages and its network events. Debian's chromium and chromium-driver are passed explicitly, so
+    that Selenium Manager never downloads a browser; skips, saying what is missing, without
+    selenium, chromium or chromedriver."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install 'deepgrad[test]')")
+    from selenium.webdriver.chrome.service import Service
+
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not os.path.exists(path):
+            pytest.skip(f"needs {path} (apt-get install {package})")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},1000",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+
+
+def full_page_screenshot(driver, width, path):
+    """The whole page at ``width`` pixels (not only the window) as a PNG at ``path``."""
+    driver.set_window_size(width, 1000)
+    time.sleep(0.5)  # the charts follow the width
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, min(height, 20000))
+    time.sleep(0.5)
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.save_screenshot(str(path))
 
 
 def hide_threadpoolctl(monkeypatch):

@@ -1,5 +1,7 @@
 """The project's own documentation stays true: docs/ARCHITECTURE.md names files and definitions
-that exist, README links it, and neither points outside the repository."""
+that exist, README links it, and neither points outside the repository; README stays a two-minute
+read that keeps the two set-up commands CI and the tests depend on. (The site built from docs/ is
+checked in tests/docs/.)"""
 
 import ast
 import re
@@ -7,6 +9,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURE = ROOT / "docs" / "ARCHITECTURE.md"
+SET_UP = (
+    'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[train]" && deepgrad train',
+    'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test]" && python -m pytest',
+)
 
 
 def defined_names(path):
@@ -57,3 +63,15 @@ def test_reliability_names_tests_that_exist():
         if name:
             assert name in defined_names(ROOT / path), f"docs/RELIABILITY.md names {path}::{name}, not defined there"
     assert "../" not in text and "/work/" not in text
+
+
+def test_readme_is_short_and_keeps_the_two_set_up_commands_and_links_that_resolve():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 120
+    lines = readme.splitlines()
+    for command in SET_UP:
+        assert command in lines, command  # a line of its own, exactly as CI and the tests run it
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme):
+        if not target.startswith("https://"):
+            assert (ROOT / target).is_file(), f"README links {target}, which does not exist"
+    assert "docs/getting-started.md" in readme and "mkdocs serve" in readme

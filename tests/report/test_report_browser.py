@@ -7,8 +7,8 @@ and the smoothing; the results table sorts and fits 800 px; no console errors; n
 but the page itself. Full-page screenshots at 1400 and 800 px land in the test's tmp dir, and in
 $DEEPGRAD_SCREENSHOT_DIR when set, for people to look at.
 
-Uses Debian's chromium and chromium-driver, passed explicitly so that Selenium Manager never
-downloads a browser; skips, saying what is missing, without selenium, chromium or chromedriver.
+Uses Debian's chromium and chromium-driver (``helpers.headless_chromium``); skips, saying what is
+missing, without selenium, chromium or chromedriver.
 """
 
 import json
@@ -21,11 +21,10 @@ import sys
 import time
 
 import pytest
+from helpers import full_page_screenshot, headless_chromium
 
 from deepgrad.report import write_report
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 WIDE, NARROW = 1400, 800
 TRAIN = ["--epochs", "3", "--train-size", "200", "--quiet"]
 RUNS = {  # name: flags of deepgrad train
@@ -37,29 +36,6 @@ CHARTS = ".curves .js-plotly-plot"
 TRACES_DRAWN = f"""return Array.from(document.querySelectorAll('{CHARTS}'))
                     .map((c) => c.querySelectorAll('.scatterlayer .trace').length)"""
 SORTABLE_HEADS = "Array.from(document.querySelectorAll('table.sortable th'))"
-
-
-def browser():
-    """A headless Chromium under Selenium that keeps the page's console messages and its network
-    events; skips when absent."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install 'deepgrad[test]')")
-    from selenium.webdriver.chrome.service import Service
-
-    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
-        if not os.path.exists(path):
-            pytest.skip(f"needs {path} (apt-get install {package})")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        f"--window-size={WIDE},1000",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
 
 
 def deepgrad_train(out, flags):
@@ -138,19 +114,8 @@ def hover_a_point(driver, title):
     )
 
 
-def full_page_screenshot(driver, width, path):
-    """The whole page at ``width`` pixels (not only the window) as a PNG at ``path``."""
-    driver.set_window_size(width, 1000)
-    time.sleep(0.5)  # the charts follow the width
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(width, min(height, 20000))
-    time.sleep(0.5)
-    driver.execute_script("window.scrollTo(0, 0)")
-    driver.save_screenshot(str(path))
-
-
 def test_the_report_of_five_runs_is_explorable_in_a_browser(tmp_path):
-    driver = browser()
+    driver = headless_chromium(WIDE)
     try:
         runs = make_runs(tmp_path)
         report = write_report([runs], tmp_path / "report.html")
