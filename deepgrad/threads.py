@@ -1,7 +1,7 @@
 """How many threads deepgrad computes on: its own ops' (:mod:`deepgrad.parallel`) and the BLAS's.
 
-``dg.set_num_threads(n)`` gives deepgrad's heavy ops (convolution, pooling, batch norm, linear
-layers, large elementwise passes) n threads, which split each op's batch, and puts the BLAS under
+``dg.set_num_threads(n)`` gives deepgrad's heavy ops (convolution, pooling, linear layers, large
+elementwise passes) n threads, which split each op's batch, and puts the BLAS under
 NumPy (OpenBLAS, MKL, BLIS) on one thread: deepgrad splits its matrix products itself. Left to its
 own count, OpenBLAS splits each product too and then keeps its threads spinning for a while, on the
 very cores deepgrad's threads need next (simple-cnn's step on 2 threads: 19 ms with both pools,

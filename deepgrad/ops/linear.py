@@ -22,9 +22,14 @@ def product_into(a, out, *, b, shift=None):
 
 def split_product(a, b, shift=None):
     """a @ b (+ shift) for a of shape (n, ..., k) and a matrix b, a's first axis split over the threads."""
+    slices = parallel.parts(a, a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT)
+    if len(slices) == 1:  # NumPy's own output: a small product pays nothing for the split
+        out = a @ b
+        if shift is not None:
+            out += shift
+        return out
     out = np.empty_like(a, shape=a.shape[:-1] + b.shape[-1:], dtype=np.result_type(a.dtype, b.dtype), order="C")
-    work = a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT
-    parallel.map_batches(product_into, parallel.parts(a, work), a, out, b=b, shift=shift)
+    parallel.map_batches(product_into, slices, a, out, b=b, shift=shift)
     return out
 
 

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import parallel
 from ..backend import Array
 from ..tensor import Function, Tensor
 from .arguments import check_shape, hyperparameter
@@ -37,38 +36,19 @@ def _with_shape(array: Array, shape: tuple[int, ...]) -> Array:
     return array if array.shape == shape else array.reshape(shape)
 
 
-def affine_map(x: Array, scale: Array, shift: Array | None, parts: list[slice]) -> Array:
-    """x·scale + shift for per-channel scale and shift (shaped to broadcast against x, channels on
-    axis 1), computed in ``parts`` of the batch over the threads."""
-    sample_shape = sample_shape_for_batch_norm(x)
-    out = np.empty_like(x)
-    shift = None if shift is None else spread(shift, sample_shape)
-    parallel.map_batches(_affine, parts, x, out, scale=spread(scale, sample_shape), shift=shift)
-    return out
-
-
-def _affine(x, out, *, scale, shift):
-    result = np.multiply(x, scale, out=out)
-    if shift is not None:
-        result += shift
-
-
 class _Normalization(Function):
     """What the batch and the per-sample normalizations share: the statistics over ``axes`` (n values
     each) and dx for a scale constant along those axes."""
 
     def standardize(self, x, axes, sample_shape):
         """Keep c = x − μ, 1/σ̂ and 1/n over ``axes`` for the backward; return μ and σ² (biased),
-        keeping those axes. ``sample_shape``: see :func:`sample_shape_for_batch_norm`. Statistics
-        over the batch axis are summed in parts of the batch (``self.parts``) over the threads."""
+        keeping those axes. ``sample_shape``: see :func:`sample_shape_for_batch_norm`."""
         self.sample_shape = sample_shape
-        self.parts = parts = parallel.parts(x, x.size) if 0 in axes else [slice(None)]
-        mean = parallel.ordered_sum(parallel.map_batches(_sum, parts, x, axes=axes))
+        mean = sum_over(axes, x, keepdims=True)
         self.inv_count = mean.size / x.size
         mean *= self.inv_count
-        self.centered = np.empty_like(x)
-        squares = parallel.map_batches(_center, parts, x, self.centered, mean=spread(mean, sample_shape), axes=axes)
-        var = parallel.ordered_sum(squares)
+        self.centered = x - spread(mean, sample_shape)
+        var = sum_over(axes, self.centered, self.centered, keepdims=True)
         var *= self.inv_count
         self.inv_std = 1.0 / np.sqrt(var + self.eps)
         return mean, var
@@ -77,42 +57,11 @@ class _Normalization(Function):
         """dx = s·(g − Σg/n − c·Σ(g·c)/(n·σ̂²)) for out = c·s + β with s = γ/σ̂ constant along the
         normalized axes; the sums Σg and Σ(g·c) keep those axes."""
         inv_std, inv_count, sample_shape = self.inv_std, self.inv_count, self.sample_shape
-        dx = np.empty_like(grad)
-        parallel.map_batches(
-            _input_grad,
-            self.parts,
-            grad,
-            self.centered,
-            dx,
-            centered_factor=spread(sum_grad_centered * (inv_std * inv_std * inv_count), sample_shape),
-            mean_grad=spread(sum_grad * inv_count, sample_shape),
-            scale=spread(scale, sample_shape),
-        )
+        dx = self.centered * spread(sum_grad_centered * (inv_std * inv_std * inv_count), sample_shape)
+        np.subtract(grad, dx, out=dx)  # in place: no second temporary of the data's size
+        dx -= spread(sum_grad * inv_count, sample_shape)
+        dx *= spread(scale, sample_shape)
         return dx
-
-
-def _sum(x, *, axes):
-    """Σ x over ``axes`` (kept)."""
-    return sum_over(axes, x, keepdims=True)
-
-
-def _center(x, out, *, mean, axes):
-    """out = x − μ; returns Σ out² over ``axes`` (kept)."""
-    centered = np.subtract(x, mean, out=out)
-    return sum_over(axes, centered, centered, keepdims=True)  # one object twice: einsum's faster square
-
-
-def _input_grad(grad, centered, out, *, centered_factor, mean_grad, scale):
-    """out = (g − c·centered_factor − mean_grad)·scale, in place in out."""
-    np.multiply(centered, centered_factor, out=out)
-    np.subtract(grad, out, out=out)  # in place: no second temporary of the data's size
-    out -= mean_grad
-    out *= scale
-
-
-def _grad_sums(grad, centered, *, axes):
-    """(Σ g, Σ g·c) over ``axes``."""
-    return sum_over(axes, grad), sum_over(axes, grad, centered)
 
 
 class BatchNorm(_Normalization):
@@ -135,7 +84,9 @@ class BatchNorm(_Normalization):
         mean, var = self.standardize(x, axes, sample_shape_for_batch_norm(x))
         self.weight = weight
         self.scale = self.inv_std if weight is None else self.inv_std * weight.reshape(var.shape)  # γ/σ̂
-        out = affine_map(self.centered, self.scale, None if bias is None else bias.reshape(var.shape), self.parts)
+        out = self.centered * spread(self.scale, self.sample_shape)
+        if bias is not None:
+            out += spread(bias.reshape(var.shape), self.sample_shape)
         if self.running_mean is not None:
             self._update_running_statistics(mean, var, count=x.size // x.shape[1])
         return out
@@ -148,10 +99,9 @@ class BatchNorm(_Normalization):
         self.running_var += (momentum * count / (count - 1)) * var.reshape(channels)
 
     def backward(self, grad):
-        weight, stats_shape, needs, axes = self.weight, self.inv_std.shape, self.needs_input_grad, self.axes
-        sums = parallel.map_batches(_grad_sums, self.parts, grad, self.centered, axes=axes)
-        dbias = parallel.ordered_sum([grad_sum for grad_sum, _ in sums])  # Σ g
-        grad_dot_centered = parallel.ordered_sum([dot for _, dot in sums])  # Σ g·c
+        weight, stats_shape, needs = self.weight, self.inv_std.shape, self.needs_input_grad
+        dbias = sum_over(self.axes, grad)  # Σ g
+        grad_dot_centered = sum_over(self.axes, grad, self.centered)  # Σ g·c
         dx = None
         if needs[0]:
             dx = self.input_grad(grad, self.scale, dbias.reshape(stats_shape), grad_dot_centered.reshape(stats_shape))
@@ -235,8 +185,11 @@ class FrozenBatchNorm(Function):
         shift = -self.mean * scale
         if bias is not None:
             shift += bias.reshape(shift.shape)
+        sample_shape = sample_shape_for_batch_norm(x)
         self.x, self.scale = x, scale
-        return affine_map(x, scale, shift, parallel.parts(x, x.size))
+        out = x * spread(scale, sample_shape)
+        out += spread(shift, sample_shape)
+        return out
 
     def backward(self, grad):
         needs = self.needs_input_grad

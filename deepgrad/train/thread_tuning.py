@@ -5,14 +5,14 @@ the threads wait for each other at each op's end. On an idle machine large ops g
 when another process holds a core, a thread that loses it stalls the others for whole scheduler time
 slices, and a step gets several times slower than on one thread. Which count is faster depends on
 the model and on the load, so :class:`ThreadTuner` times a few steps on each candidate and keeps the
-faster for the rest of the run. It decides once, and early: a convolution's weight gradient and
-batch norm's statistics add partial sums of the batch's parts, and OpenBLAS sums a long product
-(over more than a few hundred terms) in another order on one thread than on two, so the last bits of
-the results differ, and a count that followed the load all along would make a run's every step
-depend on the timing. ``build_run`` writes the count chosen into the run's ``config.json``, so a
-resumed run goes on with it exactly. Two fresh runs whose first steps were timed differently (a
-machine busy for one and idle for the other) can differ in those last bits: a fixed ``--threads N``
-makes reruns bit for bit identical whatever the load.
+faster for the rest of the run. It decides once, and early: a convolution's weight gradient adds the
+partial sums of the batch's parts, and OpenBLAS sums a long product (over more than a few hundred
+terms) in another order on one thread than on two, so the last bits of the results differ, and a
+count that followed the load all along would make a run's every step depend on the timing.
+``build_run`` writes the count chosen into the run's ``config.json``, so a resumed run goes on with
+it exactly. Two fresh runs whose first steps were timed differently (a machine busy for one and idle
+for the other) can differ in those last bits: a fixed ``--threads N`` makes reruns bit for bit
+identical whatever the load.
 """
 
 import os
