@@ -1,6 +1,6 @@
 """The documentation site in a real browser (headless Chromium through Selenium, the network
 switched off), opened from the file system as a reader who downloaded it would: the home page, the
-API page of ``Trainer`` and a guide render with no console errors, nothing is requested outside the
+API page of ``Trainer``, a guide and a notebook (its formulas typeset) render with no console errors, nothing is requested outside the
 site's folder, and the search finds ``Trainer``. Screenshots land in the test's tmp dir, and in
 $DEEPGRAD_SCREENSHOT_DIR when set, for people to look at."""
 
@@ -16,6 +16,7 @@ PAGES = {  # screenshot name: (page of the site, the text its first heading must
     "docs-home": ("index.html", "deepgrad"),
     "docs-trainer": ("api/train.html#deepgrad.train.Trainer", "deepgrad.train"),
     "docs-guide": ("guides/training.html", "Training from the CLI and from Python"),
+    "docs-notebook": ("notebooks/03_batchnorm_softmax.html", "Batch normalization, softmax and frameworks"),
 }
 
 
@@ -61,6 +62,10 @@ def test_the_site_opens_from_the_file_system_without_errors_and_searches(site, t
             assert heading in driver.execute_script("return document.querySelector('article h1').textContent"), name
             errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
             assert not errors, (page, errors)
+            if name == "docs-notebook":  # its formulas typeset by the vendored KaTeX, none left as $…$ text
+                assert driver.execute_script("return document.querySelectorAll('.jupyter-wrapper .katex').length") > 10
+                text = driver.execute_script("return document.querySelector('.jupyter-wrapper').innerText")
+                assert "$\\mu" not in text and "\\frac" not in text
             if name == "docs-trainer":  # a long page: the window at the anchor, as a reader lands there
                 trainer = driver.execute_script(
                     "return document.getElementById('deepgrad.train.Trainer').parentElement.textContent"
