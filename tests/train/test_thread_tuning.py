@@ -3,6 +3,7 @@ config.json (a resumed run goes on with it) and given back when the run is done.
 
 import json
 
+import numpy as np
 import pytest
 
 from deepgrad.threads import get_num_threads
@@ -105,3 +106,27 @@ def test_an_epoch_shorter_than_the_probe_decides_at_its_end():
     early.on_fit_start(None)
     early.on_epoch_end(None, 1, {})  # not one step timed: the steady single thread
     assert chosen == [2, 1]
+
+
+def test_any_trainer_takes_the_tuner_as_a_callback():
+    """The library's own loop gets the protection `deepgrad train` has: the tuner probes deepgrad's
+    thread counts on the first steps of fit and leaves the faster one set."""
+    import deepgrad as dg
+    import deepgrad.functional as F
+    from deepgrad import nn
+    from deepgrad.data import DataLoader, TensorDataset
+    from deepgrad.train import Trainer
+
+    before = get_num_threads()
+    dg.manual_seed(0)
+    rng = np.random.default_rng(0)
+    data = TensorDataset(rng.standard_normal((64, 1, 8, 8)).astype(np.float32), rng.integers(0, 3, 64))
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 3))
+    tuner = ThreadTuner(candidates=[1, 2], probe_steps=2)
+    trainer = Trainer(model, dg.optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, callbacks=[tuner])
+    try:
+        trainer.fit(DataLoader(data, batch_size=8, shuffle=True, seed=0), epochs=2)
+        assert tuner.chosen in (1, 2) and set(tuner.timings) == {1, 2}
+        assert get_num_threads() == tuner.chosen
+    finally:
+        dg.set_num_threads(before)
