@@ -1,8 +1,9 @@
 """The documentation site in a real browser (headless Chromium through Selenium, the network
 switched off), opened from the file system as a reader who downloaded it would: the home page, the
-API page of ``Trainer``, a guide and a notebook (its formulas typeset) render with no console errors, nothing is requested outside the
-site's folder, and the search finds ``Trainer``. Screenshots land in the test's tmp dir, and in
-$DEEPGRAD_SCREENSHOT_DIR when set, for people to look at."""
+API page of ``Trainer``, a guide and a notebook (its formulas typeset) render with no console
+errors, nothing is requested outside the site's folder, and the search finds ``Trainer``.
+Screenshots land in the test's tmp dir, and in $DEEPGRAD_SCREENSHOT_DIR when set, for people to
+look at."""
 
 import json
 import os
