@@ -76,13 +76,13 @@ def map_batches(function: Callable[..., T], slices: Sequence[slice], *batched: A
     return map_parts(lambda part: function(*(a[part] for a in batched), **shared), slices)
 
 
-def elementwise(function: Callable[..., object], *arrays: Array, dtype: np.dtype | None = None) -> Array:
+def elementwise(function: Callable[..., object], *arrays: Array) -> Array:
     """``function(*arrays, out=out)`` for a function that writes an elementwise result to ``out``
-    (a ufunc, np.clip, a few ufuncs in a row), into a new array of the first array's shape and of
-    its dtype or ``dtype``: in flat parts over the threads when the arrays are large, of that one
-    shape and C-contiguous."""
+    (a ufunc, np.clip, a few ufuncs in a row), into a new array of the first array's shape and
+    dtype: in flat parts over the threads when the arrays are large, of that one shape and
+    C-contiguous."""
     first = arrays[0]
-    out = np.empty_like(first, dtype=dtype)
+    out = np.empty_like(first)
     if first.size < 2 * MIN_WORK or not all(
         isinstance(a, np.ndarray) and a.shape == first.shape and a.flags.c_contiguous for a in arrays
     ):
