@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..io import atomic_write
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COLORSPACES = {0: 1, 4: 2, 2: 3, 3: 3, 6: 4}  # PNG colour type -> TensorBoard colorspace (channels)
@@ -40,19 +41,36 @@ class EventFile:
         self.write(Event(wall_time=now, file_version="brain.Event:2"))
 
     def write(self, event: Any) -> None:
-        from tensorboardX.record_writer import masked_crc32c
-
-        data = event.SerializeToString()
-        header = struct.pack("<Q", len(data))
-        self.file.write(
-            b"".join((header, struct.pack("<I", masked_crc32c(header)), data, struct.pack("<I", masked_crc32c(data))))
-        )
+        self.file.write(record(event))
 
     def flush(self) -> None:
         self.file.flush()
 
     def close(self) -> None:
         self.file.close()
+
+
+def record(event: Any) -> bytes:
+    """The TFRecord frame of the Event ``event``: its length, the data, and the masked CRC32C of each."""
+    from tensorboardX.record_writer import masked_crc32c
+
+    data = event.SerializeToString()
+    header = struct.pack("<Q", len(data))
+    return b"".join((header, struct.pack("<I", masked_crc32c(header)), data, struct.pack("<I", masked_crc32c(data))))
+
+
+def replace_event_file(path: str, events: Iterable[Any]) -> None:
+    """Write the event file ``path`` holding ``events`` whole, in place of any earlier one at once (a
+    temporary file renamed: a reader finds the old file or the new one, never half of one)."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    frames = b"".join(record(event) for event in [Event(wall_time=time.time(), file_version="brain.Event:2"), *events])
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as handle:
+            handle.write(frames)
+
+    atomic_write(path, write)
 
 
 def image_summary(tag: str, png: bytes, source: str) -> Any:
@@ -126,8 +144,8 @@ def array_histogram(tag: str, array: Any, bins: int = HISTOGRAM_BINS) -> Any:
 
 
 def session_end(status: str) -> Any:
-    """The Summary ending a run's hparams session with ``status`` ("SUCCESS" or "FAILURE"; TensorBoard's
-    HParams tab shows it per run, the first one a run wrote)."""
+    """The Summary ending a run's hparams session with ``status`` ("RUNNING", "SUCCESS", "FAILURE" or
+    "UNKNOWN"; TensorBoard's HParams tab shows it per run: the first one it read of the run)."""
     from tensorboardX.proto.api_pb2 import Status
     from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData, SessionEndInfo
     from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata

@@ -19,7 +19,9 @@ What it writes, under which tag; the x axis is always the optimizer step (counti
   named numbers and histograms, e.g. ``gradient_norm/<layer>``, ``activations/<layer>/mean``), at
   their steps;
 - ``config`` as the run's hyperparameters: TensorBoard's HParams tab has one row per log directory,
-  whose metrics are the last value of each scalar (``epoch/val_accuracy``, ``hparam/best_val_loss``);
+  whose metrics are the last value of each scalar (``epoch/val_accuracy``, ``hparam/best_val_loss``),
+  and its status: RUNNING while fit runs, then SUCCESS, FAILURE (diverged or failed) or UNKNOWN
+  (interrupted; its resume runs on) — in a file of its own (``STATUS_FILE``), replaced as it changes;
 - when fit ends (with ``curves`` and matplotlib): the image ``curves``, loss and accuracy per epoch
   (:func:`deepgrad.viz.plot_curves`). :meth:`TensorBoardLogger.log_figure` adds any other figure.
 
@@ -50,12 +52,22 @@ from ..diagnostics.monitors import Histogram, Sample
 from ..errors import ConfigError, TrainingDiverged
 from .callbacks import BestValue, Callback, Logs
 from .config import OPTIONS
-from .event_file import EventFile, array_histogram, experiment, histogram, image_summary, scalars, session_end
+from .event_file import (
+    EventFile,
+    array_histogram,
+    experiment,
+    histogram,
+    image_summary,
+    replace_event_file,
+    scalars,
+    session_end,
+)
 
 if TYPE_CHECKING:
     from .trainer import Trainer
 
 FLUSH_SECONDS = 30
+STATUS_FILE = "events.out.tfevents.0000000000.status"  # the hparams status, first of the folder's event files
 # The metrics of TensorBoard's HParams tab, in its column order.
 METRICS = (
     "epoch/val_accuracy",
@@ -156,6 +168,7 @@ class TensorBoardLogger(Callback):
     def on_fit_start(self, trainer: Trainer) -> None:
         step = trainer.global_step
         self.close()
+        self.write_status("RUNNING")  # before the new event file: a TensorBoard reading the folder meets it first
         self.open(purge_step=step + 1 if step else None)
         self.best, self.hparams_logged = {}, False
         for logs in trainer.history.epochs:
@@ -195,16 +208,16 @@ class TensorBoardLogger(Callback):
 
     def on_fit_end(self, trainer: Trainer) -> None:
         """Write what is held, how the run ended (a diverged step's loss at that step; the hparams
-        session's status: SUCCESS, or FAILURE for a run that diverged or failed — an interrupted run
-        writes none: TensorBoard keeps a run's first status, and its resume will end it) and the
-        curves, and close the file."""
+        session's status: SUCCESS, FAILURE for a run that diverged or failed, UNKNOWN for an
+        interrupted one, which its resume will end) and the curves, and close the file."""
         ending = trainer.ending
         if isinstance(ending, TrainingDiverged) and ending.step is not None and ending.loss is not None:
             self.batches.append((time.time(), ending.step, [("loss", ending.loss)]))
         self._log_hparams(trainer.global_step)
-        if self.config is not None and not isinstance(ending, KeyboardInterrupt):
-            normal = ending is None or getattr(ending, "normal_ending", False)
-            self.write_summary(session_end("SUCCESS" if normal else "FAILURE"), max(trainer.global_step, 1))
+        if ending is None or getattr(ending, "normal_ending", False):
+            self.write_status("SUCCESS")
+        else:
+            self.write_status("UNKNOWN" if isinstance(ending, KeyboardInterrupt) else "FAILURE")
         if self.curves and trainer.history.epochs and ending is None:
             self._log_curves(trainer.history.epochs, trainer.global_step)
         self.close()
@@ -224,6 +237,18 @@ class TensorBoardLogger(Callback):
             self.events.write(
                 Event(wall_time=time.time(), step=purge_step, session_log=SessionLog(status=SessionLog.START))
             )
+
+    def write_status(self, status: str) -> None:
+        """Make ``status`` ("RUNNING", "SUCCESS", "FAILURE", "UNKNOWN") the run's hparams status: the
+        one event of the status file, which is replaced whole. (TensorBoard keeps the first status it
+        reads of a run and reads a folder's event files in name order, so the status lives in a file
+        of its own whose name sorts first; a TensorBoard that read RUNNING while the run trained
+        shows its end once restarted.) Nothing without a config: a run without hparams has no row."""
+        from tensorboardX.proto.event_pb2 import Event
+
+        if self.config is not None:
+            event = Event(wall_time=time.time(), step=0, summary=session_end(status))
+            replace_event_file(os.path.join(self.log_dir, STATUS_FILE), [event])
 
     def write(self, values: list[Any], step: int) -> None:
         """Write the summary values ``values`` (None ones left out) as one event of ``step``."""

@@ -85,25 +85,53 @@ def test_an_interrupted_and_a_failed_run_say_so(tmp_path):
     }
 
 
-def test_tensorboard_writes_the_divergence_and_the_status(tmp_path):
+def hparams_status(directory):
+    """The run's HParams status as a TensorBoard started now reads it, and its event accumulator."""
     accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
-    pytest.importorskip("tensorboardX")
     from tensorboard.plugins.hparams import metadata
 
-    def status(directory):
-        events = accumulator.EventAccumulator(str(directory), size_guidance={accumulator.SCALARS: 0})
-        events.Reload()
-        content = events.PluginTagToContent("hparams")[metadata.SESSION_END_INFO_TAG]
-        end = metadata.parse_session_end_info_plugin_data(content)
-        return events, {1: "SUCCESS", 2: "FAILURE", 3: "RUNNING"}[end.status]
+    events = accumulator.EventAccumulator(str(directory), size_guidance={accumulator.SCALARS: 0})
+    events.Reload()
+    content = events.PluginTagToContent("hparams")[metadata.SESSION_END_INFO_TAG]
+    end = metadata.parse_session_end_info_plugin_data(content)
+    return events, {0: "UNKNOWN", 1: "SUCCESS", 2: "FAILURE", 3: "RUNNING"}[end.status]
 
+
+def test_tensorboard_writes_the_divergence_and_the_status(tmp_path):
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("tensorboardX")
     out = tmp_path / "diverged"
     with pytest.raises(TrainingDiverged):
         build_run(
             {**QUICK, "lr": 1e6, "stop_on_divergence": True, "tensorboard": True}, out=str(out), progress=False
         ).fit()
-    events, diverged = status(out)
+    events, diverged = hparams_status(out)
     assert diverged == "FAILURE" and [e.step for e in events.Scalars("batch/loss")] == [1, 2]
-    done = tmp_path / "done"
-    build_run({**QUICK, "tensorboard": True}, out=str(done), progress=False).fit()
-    assert status(done)[1] == "SUCCESS"
+
+    class Look(Callback):
+        """The status a TensorBoard started during epoch 2 reads."""
+
+        def on_epoch_end(self, trainer, epoch, logs):
+            self.seen = hparams_status(done)[1]
+
+    done, look = tmp_path / "done", Look()
+    build_run({**QUICK, "tensorboard": True}, out=str(done), progress=False, callbacks=[look]).fit()
+    assert look.seen == "RUNNING" and hparams_status(done)[1] == "SUCCESS"
+
+
+def test_an_interrupted_run_is_unknown_to_tensorboard_until_its_resume_ends(tmp_path):
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("tensorboardX")
+
+    class CtrlC(Callback):
+        def on_after_backward(self, trainer, logs):
+            if trainer.global_step == 8:  # in epoch 2, after epoch 1 logged the hparams
+                os.kill(os.getpid(), signal.SIGINT)
+
+    out = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        build_run({**QUICK, "tensorboard": True}, out=str(out), progress=False, callbacks=[CtrlC()]).fit()
+    assert hparams_status(out)[1] == "UNKNOWN"
+    build_run({**QUICK, "tensorboard": True}, out=str(out), resume=True, progress=False).fit()
+    events, status = hparams_status(out)
+    assert status == "SUCCESS" and [e.step for e in events.Scalars("epoch/val_loss")] == [6, 12]

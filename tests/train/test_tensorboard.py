@@ -375,7 +375,7 @@ def test_a_resumed_run_keeps_logging_and_monitoring(tmp_path, read_events, capsy
     records = [json.loads(line) for line in (out / "diagnostics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["kind"] == "gradients"] == [1, 3, 5, 7, 9, 11]
     assert json.loads((out / "config.json").read_text())["tensorboard"] is True
-    from tensorboard.plugins.hparams import metadata  # the interrupted attempt wrote no status: the resume's holds
+    from tensorboard.plugins.hparams import metadata  # the status file holds the resume's ending
 
     end = metadata.parse_session_end_info_plugin_data(
         events.PluginTagToContent("hparams")[metadata.SESSION_END_INFO_TAG]
