@@ -746,6 +746,24 @@ def test_a_run_with_device_masks_resumes_with_the_same_masks(device, tmp_path):
     assert without_seconds(cpu_history) != without_seconds(uninterrupted)  # other masks than the CPU's
 
 
+def test_the_host_masks_option_gives_a_run_on_the_device_the_cpu_runs_masks(device):
+    """``host_masks`` (``--host-masks``) holds for the run's fit only; without it the device draws its own masks."""
+    from deepgrad.ops.dropout import host_masks_enabled
+    from deepgrad.train import build_run
+
+    config = {"hidden": [32], "dropout": 0.3, "train_size": 200, "batch_size": 50, "epochs": 2, "threads": 1}
+    with host_masks(False):
+        cpu = build_run(config, progress=False)
+        cpu.fit()
+        host = build_run({**config, "device": device, "host_masks": True}, progress=False)
+        host.fit()
+        assert not host_masks_enabled()
+        own = build_run({**config, "device": device}, progress=False)
+        own.fit()
+    same_history(cpu.trainer.history, host.trainer.history, device)
+    assert without_seconds(cpu.trainer.history) != without_seconds(own.trainer.history)
+
+
 # ----------------------------------------------------------------------------
 # 10. Nothing in a training step waits for the device
 

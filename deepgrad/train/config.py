@@ -170,6 +170,12 @@ OPTIONS = {
     ),
     "seed": Option(0, int, "random seed (weights, dropout, data order)", check=_non_negative),
     "device": Option("cpu", str, "cpu, or cuda (needs CuPy and an NVIDIA GPU)", check=_known_device),
+    "host_masks": Option(
+        False,
+        bool,
+        "draw dropout masks on the host, as the CPU does, and copy them to the device: a seed then "
+        "gives a GPU run the CPU run's masks (slower; without it a GPU draws its own)",
+    ),
     "stop_on_divergence": Option(
         False,
         bool,
@@ -199,9 +205,9 @@ OPTIONS = {
     "threads": Option(
         None,
         int,
-        "threads of NumPy's BLAS (unset: the faster of 1 and one per core, timed on "
-        "the run's first steps and kept for the run; a fixed count makes reruns "
-        "bit-identical under any load)",
+        "threads of deepgrad's ops, with NumPy's BLAS on one (unset: the faster of 1 and "
+        "one per core, timed on the run's first steps and kept for the run; a fixed count "
+        "makes reruns bit-identical under any load)",
         check=_at_least_one,
     ),
 }
@@ -227,7 +233,17 @@ GROUPS = {
         "seed",
     ),
     "schedule": ("schedule", "final_lr", "step_size", "gamma", "plateau_patience", "warmup_steps"),
-    "run": ("keep", "checkpoint_every", "device", "threads", "log_every", "monitor", "monitor_every", "tensorboard"),
+    "run": (
+        "keep",
+        "checkpoint_every",
+        "device",
+        "host_masks",
+        "threads",
+        "log_every",
+        "monitor",
+        "monitor_every",
+        "tensorboard",
+    ),
 }
 
 # What a resumed run may be given. These change how long, where and how it runs, not what it trains:
@@ -237,6 +253,7 @@ RESUME_FREE = (
     "keep",
     "checkpoint_every",
     "device",
+    "host_masks",
     "threads",
     "data_dir",
     "download",

@@ -32,6 +32,7 @@ from .. import io
 from ..data import DataLoader, datasets
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..nn.module import Module
+from ..ops.dropout import host_masks
 from ..optim.optimizer import Optimizer
 from ..random import manual_seed
 from ..tensor import tensor
@@ -119,7 +120,8 @@ class Run:
         if self.optimizer is None:
             raise ConfigError("this run was loaded to evaluate and predict; build_run() one to train")
         try:
-            return self._fit_and_test()
+            with host_masks(self.config["host_masks"]):
+                return self._fit_and_test()
         finally:
             if self.thread_tuner is not None:
                 self.thread_tuner.restore()
