@@ -9,7 +9,7 @@ in a host array. The few places that create arrays from nothing, move them,
 or view them with new strides ask this module (:func:`get_array_module`,
 :func:`to_device`, :func:`to_device_of`, :func:`as_strided`), and a device may
 draw random numbers itself (``Device.uniform``: dropout's masks) and copy batches
-without making the host wait (``Device.upload``: pinned memory on CUDA).
+while it computes (``Device.upload``: from pinned memory, on a stream of its own, on CUDA).
 
 The CuPy contract: ``cupy-cuda12x>=14,<15`` (or ``cupy-cuda13x``), whose scalars
 promote by NEP 50 as NumPy 2's do. A CuPy array is no ``numpy.ndarray`` (tell
@@ -74,9 +74,9 @@ class Device:
     # (seed, shape, dtype) -> uniform [0, 1) draws made on this device (dropout's device masks); None: drawn
     # on the host and moved
     uniform: Callable[[int, tuple[int, ...], Any], Any] | None = None
-    # host array -> its copy on this device, queued without making the host wait (pinned memory on CUDA):
-    # batches; None: from_host
-    upload: Callable[[np.ndarray], Any] | None = None
+    # host array -> (its copy on this device, queued without making the host wait and not to be read
+    # yet; the call after which the work queued may read it): batches, one ahead; None: from_host
+    upload: Callable[[np.ndarray], tuple[Any, Callable[[], None]]] | None = None
 
     def __str__(self) -> str:
         return self.name
@@ -137,26 +137,37 @@ class _CupyUniform:
 
 
 class _PinnedUpload:
-    """Host-to-GPU copies from pinned (page-locked) memory, queued on the current stream: a copy from
-    pageable memory makes the host wait for the stream's queued work; this one does not. Each pinned
-    buffer is kept until the stream has passed its copy."""
+    """Host-to-GPU copies from pinned (page-locked) memory on a stream of their own, so that the copy
+    of the next batch runs while the current one trains: a copy from pageable memory would make the
+    host wait, and one on the compute stream would wait for its queued work.
+
+    The copy's device memory comes from the compute stream's pool, where it may be memory that
+    queued kernels still read: the copy waits for the work queued so far (the batches before the
+    current one, whose work is not queued yet). The work that reads the copy waits for it from the
+    call returned (the loader makes it when it hands the batch out). Each pinned buffer is kept
+    until its copy is done."""
 
     def __init__(self, cupy: Any) -> None:
         import cupyx
 
         self.cupy, self.cupyx = cupy, cupyx
+        self.stream: Any = None  # the copy stream, made on first use
         self.in_flight: collections.deque[tuple[Any, np.ndarray]] = collections.deque()
 
-    def __call__(self, array: np.ndarray) -> Any:
+    def __call__(self, array: np.ndarray) -> tuple[Any, Callable[[], None]]:
+        cuda = self.cupy.cuda
         while self.in_flight and self.in_flight[0][0].done:
             self.in_flight.popleft()
+        if self.stream is None:
+            self.stream = cuda.Stream(non_blocking=True)
         pinned = self.cupyx.empty_pinned(array.shape, array.dtype)
         pinned[...] = array
         out = self.cupy.empty(array.shape, array.dtype)
-        stream = self.cupy.cuda.get_current_stream()
-        out.set(pinned, stream=stream)
-        self.in_flight.append((stream.record(), pinned))
-        return out
+        self.stream.wait_event(cuda.get_current_stream().record())
+        out.set(pinned, stream=self.stream)
+        copied = self.stream.record()
+        self.in_flight.append((copied, pinned))
+        return out, lambda: cuda.get_current_stream().wait_event(copied)
 
 
 def register_device(device: Device) -> Device:

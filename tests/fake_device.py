@@ -17,6 +17,8 @@ NumPy's own code, so results are bit-identical to the CPU's; what CuPy (the pinn
 * ``x[idx] = v`` with repeated integer indices keeps the *first* value written (NumPy keeps the
   last; CuPy keeps an arbitrary one): a gradient that needs the sum must scatter-add.
 * Out-of-range integer-array indices wrap around (CuPy does not raise; NumPy does).
+* A batch's upload (``Device.upload``: a copy stream on CUDA) lands only when the work that reads
+  it is made to wait for it; read before, it holds NaN and -1.
 * Scalars promote as in CuPy 14, which follows NEP 50 like NumPy 2 (a Python float is "weak":
   float32 data stays float32; a NumPy float64 scalar or 0-d array is not). CuPy 13 promoted NumPy
   scalars the NumPy-1 way; it is outside the pinned range.
@@ -386,4 +388,20 @@ def _uniform(seed, shape, dtype):
     return FakeArray(np.random.default_rng(seed).random(shape, dtype=dtype))
 
 
-FAKE = backend.Device("fake", _FakeModule(), FakeArray, _from_host, _to_host, _as_strided, _uniform, _from_host)
+def _upload(array):
+    """A batch's copy on a copy stream (CUDA: ``backend._PinnedUpload``): the device array holds
+    garbage (all bits set: NaN, -1) until the call returned is made, as memory a copy stream has not
+    yet written would for work that did not wait for it."""
+    if isinstance(array, FakeArray):
+        raise TypeError("fake device: upload was given a device array")
+    sent = np.array(array, copy=True)  # the pinned buffer's copy of the host array, taken now
+    landing = np.empty_like(sent)
+    landing.view(np.uint8)[...] = 0xFF
+
+    def wait():
+        landing[...] = sent
+
+    return FakeArray(landing), wait
+
+
+FAKE = backend.Device("fake", _FakeModule(), FakeArray, _from_host, _to_host, _as_strided, _uniform, _upload)

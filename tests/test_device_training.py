@@ -964,16 +964,19 @@ def test_a_divergence_on_the_device_is_found_late_with_its_exact_step_and_loss(d
 
 
 def test_device_loader_queues_the_next_batch_before_handing_out_the_current(device, monkeypatch):
-    """A loader with a device copies batch k + 1 to it (the device's ``upload``: from pinned memory on
-    CUDA) before batch k is trained on; the batches are the CPU loader's."""
+    """A loader with a device queues the copy of batch k + 1 to it (the device's ``upload``: from
+    pinned memory on a copy stream on CUDA) before batch k is trained on, and makes the work that
+    follows wait for a batch's copy only when it hands the batch out; the batches are the CPU
+    loader's (on "fake", a copy not waited for reads as NaN and -1)."""
     import dataclasses
 
-    uploads = []
+    uploads, waits = [], []
     target = backend.get_device(device)
 
     def recorded(array):
         uploads.append(array.shape)
-        return (target.upload or target.from_host)(array)
+        copy, wait = target.upload(array)
+        return copy, lambda: (waits.append(array.shape), wait())
 
     recording = dataclasses.replace(target, name=f"{device}-recording", upload=recorded)
     monkeypatch.setitem(backend._devices, recording.name, recording)  # registered for this test only
@@ -982,6 +985,7 @@ def test_device_loader_queues_the_next_batch_before_handing_out_the_current(devi
     loader = DataLoader(TensorDataset(x, y), batch_size=4, shuffle=True, seed=5, device=recording)
     for k, (bx, by) in enumerate(loader):
         assert len(uploads) == 2 * min(k + 2, len(loader))  # inputs and targets of this batch and the next
+        assert len(waits) == 2 * (k + 1)  # ... but only this batch's copies are waited for
         assert isinstance(bx.data, target.array_type) and isinstance(by.data, target.array_type)
         match(cpu_batches[k][0].data, backend.to_host(bx.data), device, what="inputs")
         match(cpu_batches[k][1].data, backend.to_host(by.data), device, what="targets")

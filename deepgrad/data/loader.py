@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,8 +25,9 @@ class DataLoader:
     datasets (TensorDataset, Subset of one) are read a whole batch per index
     operation; others are read sample by sample and stacked. With ``device``
     ("cuda"), each batch is moved there as it is read, one batch ahead: the copy of
-    the next batch is queued (from pinned memory on CUDA, so the host does not wait
-    for the GPU) before the current one is handed out to train.
+    the next batch is queued before the current one is handed out to train (on CUDA
+    from pinned memory, so the host does not wait for the GPU, and on a stream of its
+    own, so the copy runs while the current batch trains).
     """
 
     def __init__(
@@ -77,17 +78,21 @@ class DataLoader:
             return
         ahead = None  # the next batch, its copy to the device already queued
         for batch in range(start, len(self)):
-            current = ahead if ahead is not None else self._fetch(order[batch * size : (batch + 1) * size])
-            ahead = self._fetch(order[(batch + 1) * size : (batch + 2) * size]) if batch + 1 < len(self) else None
-            yield current
+            current = ahead if ahead is not None else self._send(order[batch * size : (batch + 1) * size])
+            ahead = self._send(order[(batch + 1) * size : (batch + 2) * size]) if batch + 1 < len(self) else None
+            yield current()
 
     def _fetch(self, indices: np.ndarray) -> Batch:
+        return self._send(indices)()
+
+    def _send(self, indices: np.ndarray) -> Callable[[], Batch]:
+        """Read the samples ``indices`` and queue their copy to the loader's device (see :func:`send_batch`)."""
         if self._arrays is not None:
             columns = [a[backend.to_device(indices, backend.device_of(a))] for a in self._arrays]
         else:
             samples = [self.dataset[int(i)] for i in indices]
             columns = [np.stack(column) for column in zip(*samples)]
-        return batch_on(self.device, columns)
+        return send_batch(self.device, columns)
 
     def state_dict(self) -> dict[str, int]:
         return {"seed": self.seed, "epoch": self.epoch}
@@ -98,12 +103,30 @@ class DataLoader:
 
 def batch_on(device: backend.DeviceLike | None, arrays: Sequence[backend.Array]) -> Batch:
     """A batch (a tuple of Tensors) of ``arrays`` moved to ``device``, or left where they are when
-    ``device`` is None: the one place batches change device, for DataLoader(device=) and the Trainer."""
-    if device is not None:
-        target = backend.get_device(device)
-        upload = target.upload
-        arrays = [
-            upload(array) if upload is not None and isinstance(array, np.ndarray) else backend.to_device(array, target)
-            for array in arrays
-        ]
-    return tuple(Tensor._wrap(array) for array in arrays)
+    ``device`` is None, ready to compute with."""
+    return send_batch(device, arrays)()
+
+
+def send_batch(device: backend.DeviceLike | None, arrays: Sequence[backend.Array]) -> Callable[[], Batch]:
+    """Queue the copies of a batch's ``arrays`` to ``device`` (with its ``upload``: on CUDA, from
+    pinned memory on a copy stream); returns the call that hands the batch out, as Tensors, after
+    which the work queued may read it. The one place batches change device, for DataLoader(device=)
+    and the Trainer."""
+    if device is None:
+        return lambda: tuple(Tensor._wrap(array) for array in arrays)
+    target = backend.get_device(device)
+    moved, waits = [], []
+    for array in arrays:
+        if target.upload is not None and isinstance(array, np.ndarray):
+            copy, wait = target.upload(array)
+            moved.append(copy)
+            waits.append(wait)
+        else:
+            moved.append(backend.to_device(array, target))
+
+    def hand_out() -> Batch:
+        for wait in waits:
+            wait()
+        return tuple(Tensor._wrap(array) for array in moved)
+
+    return hand_out
