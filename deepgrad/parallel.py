@@ -15,6 +15,7 @@ on each core.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -38,30 +39,45 @@ MULTIPLY_ADDS_PER_ELEMENT = 32
 _local = threading.local()  # .in_worker: this thread is one of the pool's (parts never nest)
 
 
-def parts(array: Array, work: int) -> list[slice]:
-    """Contiguous slices of ``array``'s first axis, as even as can be: one a thread while each
-    part has at least MIN_WORK of the ``work`` elements; the whole axis as one part on one
-    thread, for small work, inside a part, and for an array on a device (its own streams)."""
+def threads_for(array: Array) -> int:
+    """The threads an op on ``array`` may split over here: deepgrad's count, but one inside a part
+    and for an array on a device (its own streams)."""
+    if getattr(_local, "in_worker", False) or not isinstance(array, np.ndarray):
+        return 1
+    return threads.get_num_threads()
+
+
+def parts(array: Array, work: int, most: int | None = None) -> list[slice]:
+    """Contiguous slices of ``array``'s first axis, as even as can be: one a thread (at most
+    ``most``) while each part has at least MIN_WORK of the ``work`` elements; the whole axis as one
+    part on one thread for small work (and where :func:`threads_for` gives one)."""
     n = len(array)
     if work < 2 * MIN_WORK:
         return [slice(0, n)]
-    count = min(threads.get_num_threads(), n, work // MIN_WORK)
-    if count <= 1 or getattr(_local, "in_worker", False) or not isinstance(array, np.ndarray):
+    count = min(threads_for(array), n, work // MIN_WORK, most or n)
+    if count <= 1:
         return [slice(0, n)]
     bounds = [n * i // count for i in range(count + 1)]
     return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
 
 
 def map_parts(function: Callable[[slice], T], slices: Sequence[slice]) -> list[T]:
-    """[function(s) for s in slices], the first on this thread and the rest on the pool's workers
-    at the same time. Every part has finished when it returns or raises (a part's error is raised
-    after the others end)."""
+    """[function(s) for s in slices], at the same time through :func:`together`."""
     if len(slices) == 1:
         return [function(slices[0])]
-    pool = _pool(len(slices) - 1)
-    futures = [pool.submit(function, part) for part in slices[1:]]
+    return together([functools.partial(function, part) for part in slices])
+
+
+def together(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """[call() for call in calls], the first on this thread and the rest on the pool's workers at
+    the same time. Every call has finished when it returns or raises (a call's error is raised
+    after the others end)."""
+    if len(calls) == 1:
+        return [calls[0]()]
+    pool = _pool(len(calls) - 1)
+    futures = [pool.submit(call) for call in calls[1:]]
     try:
-        first = function(slices[0])
+        first = calls[0]()
     finally:
         wait(futures)
     return [first] + [future.result() for future in futures]

@@ -78,6 +78,23 @@ def test_the_parts_really_run_on_the_pool(split_everything, monkeypatch):
     assert calls and max(calls) == 3
 
 
+def test_a_backward_runs_its_two_products_at_once_on_two_threads_each_whole(split_everything, monkeypatch):
+    """A linear layer's (and 2-D matmul's) dx and dW share the threads: on two, one handoff for both,
+    and each GEMM whole, so they are one thread's bit for bit."""
+    handoffs = []
+    real = parallel.together
+    monkeypatch.setattr(parallel, "together", lambda calls: handoffs.append(len(calls)) or real(calls))
+    for function, shapes in ((F.linear, [(6, 5), (4, 5)]), (lambda a, b: a @ b, [(6, 5), (5, 4)])):
+        dg.set_num_threads(1)
+        one = outputs_and_grads(function, shapes)
+        dg.set_num_threads(2)
+        handoffs.clear()
+        two = outputs_and_grads(function, shapes)
+        assert handoffs == [2, 2]  # the forward's two row parts, then dx and dW together
+        for expected, actual in zip(one[1:], two[1:]):
+            np.testing.assert_array_equal(actual, expected)
+
+
 def test_a_small_model_never_enters_the_pool(monkeypatch):
     """At the real threshold, a small conv net's training step stays on the calling thread."""
     before = dg.get_num_threads()

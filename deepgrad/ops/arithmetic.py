@@ -17,7 +17,7 @@ from .. import backend
 from ..backend import Array, DTypeLike
 from ..tensor import Function, Tensor, TensorLike, as_array
 from .arguments import hyperparameter
-from .linear import split_product
+from .linear import split_product, split_products
 
 
 def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
@@ -233,6 +233,8 @@ class MatMul(Function):
             g2 = g2[..., None, :]
         da = db = None
         if a.ndim == 2 and b.ndim == 2:
+            if need_a and need_b:
+                return tuple(split_products((grad, b.T), (a.T, grad)))
             return (split_product(grad, b.T) if need_a else None), (split_product(a.T, grad) if need_b else None)
         if need_a:
             da = g2 @ b2.swapaxes(-1, -2)

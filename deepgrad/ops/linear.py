@@ -1,10 +1,13 @@
 """The affine map of a fully connected layer: z = x Wᵀ + b, and its backward in three GEMMs.
 
 Each GEMM is split over deepgrad's threads (:mod:`deepgrad.parallel`) when it is large: the forward
-and dx by the batch's rows, dW by its own rows (the output features), so no part adds to another's.
+and dx by the batch's rows, dW by its own rows (the output features), so no part adds to another's;
+the backward's dx and dW share the threads and run at once.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -33,6 +36,23 @@ def split_product(a, b, shift=None):
     return out
 
 
+def split_products(*pairs):
+    """[a @ b for a, b in pairs], as :func:`split_product` each, but with the threads shared between
+    the products: when each is large, every product is cut into its share of the parts and all the
+    parts run at once (a backward's dx and dW on two threads: one handoff, and each GEMM whole)."""
+    works = [a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT for a, b in pairs]
+    share = parallel.threads_for(pairs[0][0]) // len(pairs)
+    if share < 1 or min(works) < parallel.MIN_WORK:
+        return [split_product(a, b) for a, b in pairs]
+    outs, calls = [], []
+    for (a, b), work in zip(pairs, works):
+        out = np.empty_like(a, shape=a.shape[:-1] + b.shape[-1:], dtype=np.result_type(a.dtype, b.dtype), order="C")
+        outs.append(out)
+        calls += [functools.partial(product_into, a[part], out[part], b=b) for part in parallel.parts(a, work, share)]
+    parallel.together(calls)
+    return outs
+
+
 class Linear(Function):
     """out = x Wᵀ + b (x: (..., in), W: (out, in));  dx = g W,  dW = gᵀ x,  db = Σ g"""
 
@@ -44,11 +64,14 @@ class Linear(Function):
         x, weight = self.x, self.weight
         needs = self.needs_input_grad
         dx = dweight = dbias = None
-        if needs[0]:
-            dx = split_product(grad, weight)
         rows = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
-        if needs[1]:
-            dweight = split_product(rows.T, x if x.ndim == 2 else x.reshape(-1, x.shape[-1]))
+        x_rows = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        if needs[0] and needs[1]:
+            dx, dweight = split_products((grad, weight), (rows.T, x_rows))
+        elif needs[0]:
+            dx = split_product(grad, weight)
+        elif needs[1]:
+            dweight = split_product(rows.T, x_rows)
         if len(needs) > 2 and needs[2]:
             dbias = rows.sum(axis=0)
         return dx, dweight, dbias
