@@ -1,4 +1,4 @@
-"""Intra-op parallelism: the heavy ops split their work over ``dg.get_num_threads()`` threads.
+"""Intra-op parallelism: the heavy ops split their work over the threads ``dg.set_num_threads`` gave.
 
 NumPy releases the GIL inside matmul and its ufunc loops, so threads of one process run those at
 once. An op cuts its batch (or a flat array) into contiguous parts with :func:`parts`, one a
@@ -10,7 +10,8 @@ and counts differ from each other only in how partial sums are grouped.
 
 The BLAS under NumPy runs on one thread meanwhile (``set_num_threads`` puts it there): the parts
 are the parallelism, matrix products included, and a GEMM split over both would put two threads
-on each core.
+on each core. With ``set_num_threads(n, by="blas")`` the BLAS has the threads and every op here
+runs on the calling thread.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def threads_for(array: Array) -> int:
     and for an array on a device (its own streams)."""
     if getattr(_local, "in_worker", False) or not isinstance(array, np.ndarray):
         return 1
-    return threads.get_num_threads()
+    return threads.ops_threads()
 
 
 def parts(array: Array, work: int, most: int | None = None) -> list[slice]:

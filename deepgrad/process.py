@@ -63,7 +63,7 @@ def config() -> dict[str, Any]:
         True
     """
     from . import __version__
-    from .threads import BlasThreads, get_num_threads
+    from .threads import BlasThreads, get_thread_setting
 
     try:
         blas_threads: int | None = BlasThreads().get()
@@ -79,7 +79,8 @@ def config() -> dict[str, Any]:
             if ALLOCATOR_TUNED
             else "left alone (DEEPGRAD_TUNE_MALLOC=0, or not glibc)"
         ),
-        "threads": get_num_threads(),
+        "threads": get_thread_setting().threads,
+        "threads_by": get_thread_setting().by,
         "blas_threads": blas_threads,
         "default_dtype": str(backend.get_default_dtype()),
         "grad_enabled": is_grad_enabled(),

@@ -5,15 +5,21 @@ elementwise passes) n threads, which split each op's batch, and puts the BLAS un
 NumPy (OpenBLAS, MKL, BLIS) on one thread: deepgrad splits its matrix products itself. Left to its
 own count, OpenBLAS splits each product too and then keeps its threads spinning for a while, on the
 very cores deepgrad's threads need next (simple-cnn's step on 2 threads: 19 ms with both pools,
-13 ms with OpenBLAS on one). Until ``set_num_threads`` is called, deepgrad's ops run on the calling
-thread and the BLAS keeps the count it started with (one per core, unless ``OPENBLAS_NUM_THREADS``
-/ ``MKL_NUM_THREADS`` / ``OMP_NUM_THREADS`` said otherwise before Python started). PyTorch's
-counterpart is ``torch.set_num_threads``.
+13 ms with OpenBLAS on one). ``dg.set_num_threads(n, by="blas")`` gives the n threads to the BLAS
+instead, and deepgrad's ops stay on the calling thread: OpenBLAS's threads wait for work spinning
+where deepgrad's sleep, and on a machine slow to wake a thread (a virtual machine: 50-100 µs a
+handoff) a model that is mostly matrix products gains more that way (the benchmark MLP's step on 2
+threads: 2.9 ms by the BLAS, 3.8 ms by deepgrad's ops, 4.1 ms on one) while a conv net loses
+(simple-cnn: 15 ms against 11). Until ``set_num_threads`` is called, deepgrad's ops run on the
+calling thread and the BLAS keeps the count it started with (one per core, unless
+``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` / ``OMP_NUM_THREADS`` said otherwise before Python
+started). PyTorch's counterpart is ``torch.set_num_threads``.
 
 On a machine whose cores are busy with other work, a thread that loses its core stalls the rest
 at each op's end: a small model then trains several times slower on two threads than on one (the
 digits MLP of ``deepgrad train``: 5.8 s against 1.5 s with two other busy processes on two
-cores). ``deepgrad.train.ThreadTuner`` measures both on a run's first steps and keeps the faster.
+cores). ``deepgrad.train.ThreadTuner`` measures one thread and all the cores, split by the ops and
+by the BLAS, on a run's first steps and keeps the fastest.
 
 The BLAS's count is process-wide state of the BLAS library itself, changed at run time through
 threadpoolctl (``pip install threadpoolctl``; part of ``deepgrad[train]``).
@@ -23,7 +29,19 @@ from __future__ import annotations
 
 import functools
 import numbers
-from typing import Any
+from typing import Any, NamedTuple
+
+SPLITTERS = ("ops", "blas")  # who splits work over the threads: deepgrad's heavy ops, or the BLAS's products
+
+
+class ThreadSetting(NamedTuple):
+    """A thread count and who splits work over it (``by``: "ops" or "blas"; one thread is "ops")."""
+
+    threads: int
+    by: str = "ops"
+
+    def __str__(self) -> str:
+        return str(self.threads) if self.by == "ops" else f"{self.threads} (by the BLAS)"
 
 
 def _controller() -> Any:
@@ -37,20 +55,34 @@ def _controller() -> Any:
     return ThreadpoolController().select(user_api="blas")
 
 
-_threads = 1  # deepgrad's count: its ops run on the calling thread until set_num_threads says otherwise
+_setting = ThreadSetting(1)  # deepgrad's ops run on the calling thread until set_num_threads says otherwise
 
 
 def get_num_threads() -> int:
-    """The number of threads deepgrad's ops split their work over (1 until ``set_num_threads``)."""
-    return _threads
+    """The number of threads set (1 until ``set_num_threads``)."""
+    return _setting.threads
 
 
-def set_num_threads(n: int) -> None:
-    """Make deepgrad's ops use ``n`` threads from now on (n ≥ 1), in this whole process, and the BLAS
-    under NumPy one (deepgrad splits its matrix products itself)."""
-    global _threads
+def get_thread_setting() -> ThreadSetting:
+    """The thread count set and who splits work over it (``ThreadSetting(1)`` until ``set_num_threads``)."""
+    return _setting
+
+
+def ops_threads() -> int:
+    """The threads deepgrad's own ops split their work over: the count set, but one when the BLAS has them."""
+    return _setting.threads if _setting.by == "ops" else 1
+
+
+def set_num_threads(n: int, by: str = "ops") -> None:
+    """Use ``n`` threads from now on (n ≥ 1), in this whole process. ``by="ops"``: deepgrad's heavy
+    ops split their work over them and the BLAS under NumPy runs on one (deepgrad splits its matrix
+    products itself); ``by="blas"``: the BLAS splits each matrix product over them and deepgrad's
+    ops stay on the calling thread (see the module)."""
+    global _setting
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"set_num_threads: expected a whole number of threads >= 1, got {n!r}")
+    if by not in SPLITTERS:
+        raise ValueError(f"set_num_threads: by must be one of {', '.join(SPLITTERS)}, got {by!r}")
     _blas.cache_clear()  # look again: a library loaded since (torch's BLAS, say) is set too
     blas = _blas()
     if blas is None:
@@ -59,23 +91,32 @@ def set_num_threads(n: int) -> None:
             "set_num_threads: threadpoolctl finds no BLAS library it can control in this "
             "process (NumPy's BLAS may be one it does not know, e.g. Apple Accelerate)"
         )
-    blas.set(1)
-    _threads = int(n)
+    setting = ThreadSetting(int(n), by if n > 1 else "ops")
+    blas.set(setting.threads if setting.by == "blas" else 1)
+    _setting = setting
 
 
 class NumThreads:
-    """deepgrad's thread count as an object to read and switch (what a ThreadTuner switches);
+    """deepgrad's thread setting as an object to read and switch (what a ThreadTuner switches);
     made only where it can be switched (threadpoolctl controls the BLAS), else ImportError or
     RuntimeError."""
 
     def __init__(self) -> None:
         BlasThreads()  # the errors, where the count cannot be set
 
-    def get(self) -> int:
-        return get_num_threads()
+    def get(self) -> ThreadSetting:
+        return get_thread_setting()
 
-    def set(self, n: int) -> None:
-        set_num_threads(n)
+    def set(self, setting: ThreadSetting | int) -> None:
+        setting = ThreadSetting(setting) if isinstance(setting, int) else setting
+        set_num_threads(setting.threads, setting.by)
+
+    def candidates(self, cores: int) -> list[ThreadSetting]:
+        """The settings worth timing on ``cores`` cores: one thread first (the steady one), then
+        all of them split by deepgrad's ops and by the BLAS."""
+        if cores <= 1:
+            return [ThreadSetting(1)]
+        return [ThreadSetting(1), ThreadSetting(cores), ThreadSetting(cores, "blas")]
 
 
 @functools.cache

@@ -316,6 +316,6 @@ def hide_threadpoolctl(monkeypatch):
     from deepgrad import threads
 
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)
-    monkeypatch.setattr(threads, "_threads", 1)
+    monkeypatch.setattr(threads, "_setting", threads.ThreadSetting(1))
     threads._blas.cache_clear()
     monkeypatch.setattr(threads, "_blas", functools.cache(threads._blas.__wrapped__))

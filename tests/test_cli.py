@@ -622,19 +622,30 @@ def test_errors_from_a_real_process_are_one_line(tmp_path, args, fragment):
 # --threads
 
 
-def test_threads_option_sets_the_blas_threads(capsys, tmp_path, monkeypatch):
+@pytest.mark.parametrize("by", [None, "ops", "blas"])
+def test_threads_option_sets_the_threads(capsys, tmp_path, monkeypatch, by):
     calls = []
-    monkeypatch.setattr(train_run, "set_num_threads", calls.append)
-    code, out, err = run_main(capsys, "train", "--out", tmp_path / "run", "--epochs", "1", "--threads", "1", *SMALL)
+    monkeypatch.setattr(train_run, "set_num_threads", lambda n, by: calls.append((n, by)))
+    given = ["--threads-by", by] if by else []
+    code, out, err = run_main(
+        capsys, "train", "--out", tmp_path / "run", "--epochs", "1", "--threads", "2", *given, *SMALL
+    )
     assert code == 0, err
     assert "\n1 epoch in " in out
-    assert calls == [1]
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["threads"] == 1
+    assert calls == [(2, by or "ops")]
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (saved["threads"], saved["threads_by"]) == (2, by)
+
+
+def test_an_unknown_threads_by_is_a_one_line_error(capsys, tmp_path):
+    code, out, err = run_main(capsys, "train", "--out", tmp_path / "run", "--quiet", "--threads-by", "gpu")
+    assert_one_line_error(code, err, "deepgrad train: error:", "unknown threads_by 'gpu'; valid: ops, blas")
+    assert not (tmp_path / "run").exists()
 
 
 def test_threads_unset_leaves_the_blas_alone(capsys, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(train_run, "set_num_threads", calls.append)
+    monkeypatch.setattr(train_run, "set_num_threads", lambda n, by: calls.append((n, by)))
     code, out, err = run_main(capsys, "train", "--out", tmp_path / "run", "--epochs", "1", *SMALL)
     assert code == 0, err
     assert calls == []

@@ -12,10 +12,10 @@ threadpoolctl = pytest.importorskip("threadpoolctl")
 
 @pytest.fixture
 def restore_threads():
-    """Give deepgrad and the BLAS back their thread count after the test (the setting is process-wide)."""
-    before = dg.get_num_threads()
+    """Give deepgrad and the BLAS back their thread setting after the test (the setting is process-wide)."""
+    before = threads.get_thread_setting()
     yield
-    dg.set_num_threads(before)
+    dg.set_num_threads(*before)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
@@ -25,6 +25,28 @@ def test_set_then_get(restore_threads, n):
     assert dg.get_num_threads() == n
     blas = [pool for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
     assert blas and all(pool["num_threads"] == 1 for pool in blas)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_by_the_blas_the_blas_has_the_threads_and_deepgrads_ops_run_on_one(restore_threads, n, monkeypatch):
+    from deepgrad import parallel
+
+    dg.set_num_threads(n, by="blas")
+    assert dg.get_num_threads() == n and threads.get_thread_setting() == threads.ThreadSetting(n, "blas")
+    assert threads.ops_threads() == 1 and str(threads.get_thread_setting()) == f"{n} (by the BLAS)"
+    blas = [pool for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == n for pool in blas)
+    monkeypatch.setattr(parallel, "MIN_WORK", 1)
+    assert parallel.parts(np.zeros((8, 2)), 10**9) == [slice(0, 8)]  # however large the work
+    dg.set_num_threads(1, by="blas")  # one thread is one thread, whoever would split
+    assert threads.get_thread_setting() == threads.ThreadSetting(1, "ops")
+
+
+def test_an_unknown_splitter_is_refused_and_changes_nothing(restore_threads):
+    dg.set_num_threads(2)
+    with pytest.raises(ValueError, match="set_num_threads: by must be one of ops, blas, got 'numpy'"):
+        dg.set_num_threads(3, by="numpy")
+    assert threads.get_thread_setting() == threads.ThreadSetting(2, "ops")
 
 
 def test_products_do_not_depend_on_the_thread_count(restore_threads):
@@ -56,7 +78,7 @@ def test_without_threadpoolctl_deepgrad_stays_on_one_thread(monkeypatch):
 
 
 def test_until_set_deepgrad_runs_on_one_thread_and_leaves_the_blas_alone(monkeypatch):
-    monkeypatch.setattr(threads, "_threads", 1)
+    monkeypatch.setattr(threads, "_setting", threads.ThreadSetting(1))
     blas = threads.BlasThreads()
     before = blas.get()
     blas.set(2)

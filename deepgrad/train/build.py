@@ -21,7 +21,7 @@ from ..nn.normalization import BatchNorm1d
 from ..optim import SchedulePlan, create_optimizer, create_schedule
 from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
-from ..threads import NumThreads
+from ..threads import NumThreads, ThreadSetting
 from . import presets
 from .callbacks import (
     BestWeights,
@@ -33,7 +33,7 @@ from .callbacks import (
     StepWriter,
 )
 from .policies import LearningRate
-from .thread_tuning import ThreadTuner
+from .thread_tuning import ThreadTuner, usable_cores
 
 EVAL_BATCH_SIZE = 1024
 
@@ -125,14 +125,16 @@ def run_callbacks(
     out: str | None,
     progress: bool | None,
     extra: Iterable[object] = (),
-    on_threads: Callable[[int], None] | None = None,
+    on_threads: Callable[[ThreadSetting], None] | None = None,
 ) -> tuple[list[object], BestWeights | None, ThreadTuner | None]:
     """The observers of a run of ``config``, in the order they run: the thread tuner (first: it
     times the steps), progress, the monitors and TensorBoard (with ``tensorboard``), the history file,
     early stopping, the best weights, the ``extra`` callbacks given, then the checkpoints (last:
     they save the state the others left). Files go into the run directory ``out`` (None: none).
     Returns (callbacks, the best-weights keeper or None, the thread tuner or None)."""
-    tuner = thread_tuner(on_threads) if config["threads"] is None and config["device"] == "cpu" else None
+    tuner = None
+    if config["threads"] is None and config["device"] == "cpu":
+        tuner = thread_tuner(on_threads, config["threads_by"])
     callbacks: list[object] = [tuner] if tuner is not None else []
     callbacks.append(ProgressBar(quiet=progress is False))
     monitors = standard_monitors(out, config["monitor_every"]) if config["monitor"] else []
@@ -169,11 +171,15 @@ def tensorboard_dir(out: str) -> str:
     return older if os.path.isdir(older) else out
 
 
-def thread_tuner(on_chosen: Callable[[int], None] | None) -> ThreadTuner | None:
-    """A ThreadTuner calling ``on_chosen(threads)`` with the count it chooses, or None where
-    threadpoolctl cannot control NumPy's BLAS."""
+def thread_tuner(on_chosen: Callable[[ThreadSetting], None] | None, by: str | None = None) -> ThreadTuner | None:
+    """A ThreadTuner calling ``on_chosen(setting)`` with the setting it chooses (among those split
+    ``by`` the ops or the BLAS, where given), or None where threadpoolctl cannot control NumPy's BLAS."""
     try:
         threads = NumThreads()
     except (ImportError, RuntimeError):
         return None
-    return ThreadTuner(on_chosen=on_chosen, threads=threads)
+    candidates = None
+    if by is not None:
+        cores = usable_cores()
+        candidates = [ThreadSetting(1)] + ([ThreadSetting(cores, by)] if cores > 1 else [])
+    return ThreadTuner(candidates=candidates, on_chosen=on_chosen, threads=threads)

@@ -19,6 +19,7 @@ from .. import backend
 from ..data import datasets
 from ..errors import ConfigError
 from ..optim import OPTIMIZERS, SCHEDULES
+from ..threads import SPLITTERS
 from . import presets
 
 
@@ -48,6 +49,10 @@ def _non_negative(name, value):
 
 def _factor(name, value):
     return None if 0 < value < 1 else f"{name} must be in (0, 1), got {value}"
+
+
+def _threads_by(name, value):
+    return None if value in SPLITTERS else f"unknown {name} {value!r}; valid: {', '.join(SPLITTERS)}"
 
 
 def _widths(name, value):
@@ -205,10 +210,18 @@ OPTIONS = {
     "threads": Option(
         None,
         int,
-        "threads of deepgrad's ops, with NumPy's BLAS on one (unset: the faster of 1 and "
-        "one per core, timed on the run's first steps and kept for the run; a fixed count "
-        "makes reruns bit-identical under any load)",
+        "threads to compute on (unset: the fastest of 1 and one per core split by deepgrad's "
+        "ops or by the BLAS, timed on the run's first steps and kept for the run; a fixed "
+        "count makes reruns bit-identical under any load)",
         check=_at_least_one,
+    ),
+    "threads_by": Option(
+        None,
+        str,
+        "who splits work over --threads: ops (deepgrad's heavy ops, NumPy's BLAS on one "
+        "thread; the default for a fixed count) or blas (only the BLAS's matrix products: "
+        "faster for MLPs where waking a thread is slow, as on virtual machines)",
+        check=_threads_by,
     ),
 }
 
@@ -239,6 +252,7 @@ GROUPS = {
         "device",
         "host_masks",
         "threads",
+        "threads_by",
         "log_every",
         "monitor",
         "monitor_every",
@@ -255,6 +269,7 @@ RESUME_FREE = (
     "device",
     "host_masks",
     "threads",
+    "threads_by",
     "data_dir",
     "download",
     "stop_on_divergence",

@@ -36,7 +36,7 @@ from ..ops.dropout import host_masks
 from ..optim.optimizer import Optimizer
 from ..random import manual_seed
 from ..tensor import tensor
-from ..threads import set_num_threads
+from ..threads import ThreadSetting, set_num_threads
 from . import config as options
 from .build import (  # noqa: F401
     EVAL_BATCH_SIZE,
@@ -70,7 +70,7 @@ class Run:
     plan: ResumePlan | None = None  # a resumed run's: fit() goes on from the directory's last checkpoint
     claimed: RunDirectory | None = None  # a new run's claim on its directory, settled when fit ends
     best_weights: BestWeights | None = None  # with keep "best": the weights of the best epoch
-    thread_tuner: ThreadTuner | None = None  # with threads unset: it chooses the count on the first steps
+    thread_tuner: ThreadTuner | None = None  # with threads unset: it chooses the setting on the first steps
     weights: str | None = None  # a loaded run's: the file its weights came from
     notes: list[str] = field(default_factory=list)  # what a resumed run changes, one line each
     summary: dict[str, Any] | None = None  # what the last fit() returned
@@ -267,7 +267,7 @@ def build_run(
             check_new_directory(out, overwrite)
     if config["threads"] is not None:
         try:
-            set_num_threads(config["threads"])
+            set_num_threads(config["threads"], config["threads_by"] or "ops")
         except (ImportError, RuntimeError) as error:
             raise ConfigError(f"--threads: {error}") from None
     manual_seed(config["seed"])
@@ -288,8 +288,8 @@ def build_run(
     if out is not None:
         write_json(os.path.join(out, "config.json"), config)
 
-    def record_threads(threads: int) -> None:  # the count the thread tuner chose: a resume goes on with it
-        config["threads"] = threads
+    def record_threads(setting: ThreadSetting) -> None:  # what the thread tuner chose: a resume goes on with it
+        config["threads"], config["threads_by"] = setting.threads, setting.by
         if out is not None:
             write_json(os.path.join(out, "config.json"), config)
 

@@ -1,18 +1,19 @@
-"""Choosing the thread count of a run (``dg.set_num_threads``) by measuring it on the run's first steps.
+"""Choosing the thread setting of a run (``dg.set_num_threads``) by measuring it on the run's first steps.
 
-deepgrad's ops split their batch over the threads, and OpenBLAS every matrix product outside them;
+deepgrad's ops split their batch over the threads (or, by the BLAS, OpenBLAS its matrix products);
 the threads wait for each other at each op's end. On an idle machine large ops gain from every core;
 when another process holds a core, a thread that loses it stalls the others for whole scheduler time
-slices, and a step gets several times slower than on one thread. Which count is faster depends on
-the model and on the load, so :class:`ThreadTuner` times a few steps on each candidate and keeps the
-faster for the rest of the run. It decides once, and early: a convolution's weight gradient adds the
+slices, and a step gets several times slower than on one thread. Which setting is faster depends on
+the model (a conv net gains from deepgrad's ops, an MLP on a virtual machine from the BLAS's
+spinning threads) and on the load, so :class:`ThreadTuner` times a few steps on each candidate and
+keeps the faster for the rest of the run. It decides once, and early: a convolution's weight gradient adds the
 partial sums of the batch's parts, and OpenBLAS sums a long product (over more than a few hundred
 terms) in another order on one thread than on two, so the last bits of the results differ, and a
 count that followed the load all along would make a run's every step depend on the timing.
-``build_run`` writes the count chosen into the run's ``config.json``, so a resumed run goes on with
-it exactly. Two fresh runs whose first steps were timed differently (a machine busy for one and idle
-for the other) can differ in those last bits: a fixed ``--threads N`` makes reruns bit for bit
-identical whatever the load.
+``build_run`` writes the setting chosen into the run's ``config.json`` (``threads``,
+``threads_by``), so a resumed run goes on with it exactly. Two fresh runs whose first steps were
+timed differently (a machine busy for one and idle for the other) can differ in those last bits: a
+fixed ``--threads N`` makes reruns bit for bit identical whatever the load.
 """
 
 import os
@@ -31,17 +32,19 @@ def usable_cores() -> int:
 
 
 class ThreadTuner(Callback):
-    """Run the first steps of fit on each of ``candidates`` thread counts (default: 1, then one per
-    core this process may run on), then the rest
-    on the one whose steps were faster on average over ``probe_steps`` steps (after one step to
-    settle). One thread, which a busy core cannot stall, is kept unless another count is more than
-    ``margin`` faster; a count whose steps so far average over ``drop`` times the best is dropped at
-    once, so a pathological count costs a step or two. ``chosen`` is the count, ``timings``
-    {threads: mean seconds per step}; ``on_chosen(threads)`` is called once it is known.
-    :meth:`restore` puts the starting count back. Give it first among the callbacks, so that it
-    times the step and not the other callbacks' work: ``Trainer(model, optimizer, loss,
-    callbacks=[ThreadTuner(), ...])`` protects any training loop as ``deepgrad train`` does.
-    ``threads`` (an object with ``get()`` and ``set(n)``) is what it switches: deepgrad's count.
+    """Run the first steps of fit on each of ``candidates`` thread settings, then the rest on the
+    one whose steps were faster on average over ``probe_steps`` steps (after one step to settle).
+    The default candidates: one thread, then one per core this process may run on, split by
+    deepgrad's ops and by the BLAS (:class:`deepgrad.threads.ThreadSetting`; plain counts are
+    split by the ops). The first candidate (one thread, which a busy core cannot stall) is kept
+    unless another is more than ``margin`` faster; a candidate whose steps so far average over
+    ``drop`` times the best is dropped at once, so a pathological one costs a step or two.
+    ``chosen`` is the setting, ``timings`` {setting: mean seconds per step}; ``on_chosen(setting)``
+    is called once it is known. :meth:`restore` puts the starting setting back. Give it first among
+    the callbacks, so that it times the step and not the other callbacks' work: ``Trainer(model,
+    optimizer, loss, callbacks=[ThreadTuner(), ...])`` protects any training loop as ``deepgrad
+    train`` does. ``threads`` (an object with ``get()`` and ``set(setting)``, and optionally
+    ``candidates(cores)``) is what it switches: deepgrad's setting.
     """
 
     def __init__(
@@ -58,7 +61,7 @@ class ThreadTuner(Callback):
             raise ValueError(f"ThreadTuner: probe_steps must be at least 1, got {probe_steps}")
         self.candidates, self.probe_steps, self.margin, self.drop = candidates, probe_steps, margin, drop
         self.on_chosen, self.threads, self.clock = on_chosen, threads, clock
-        self.initial = self.chosen = None
+        self.initial = self.chosen = self._steady = None
         self.timings = {}
         self._queue, self._times, self._started = [], [], None
 
@@ -66,7 +69,12 @@ class ThreadTuner(Callback):
         if self.threads is None:
             self.threads = NumThreads()
         self.initial = self.threads.get()
-        self._queue = list(dict.fromkeys(self.candidates or (1, usable_cores())))  # in order, without repeats
+        candidates = self.candidates
+        if not candidates:
+            cores = usable_cores()
+            candidates = self.threads.candidates(cores) if hasattr(self.threads, "candidates") else (1, cores)
+        self._queue = list(dict.fromkeys(candidates))  # in order, without repeats
+        self._steady = self._queue[0]
         if len(self._queue) == 1:
             self._choose(self._queue.pop())
             return
@@ -110,12 +118,13 @@ class ThreadTuner(Callback):
         self._decide()
 
     def _decide(self):
-        if not self.timings:  # not one step timed: the steady count
-            self._choose(1)
+        if not self.timings:  # not one step timed: the steady one
+            self._choose(self._steady)
             return
         fastest = min(self.timings, key=self.timings.get)
-        steady = 1 in self.timings and self.timings[1] <= (1 + self.margin) * self.timings[fastest]
-        self._choose(1 if steady else fastest)
+        timed = self.timings.get(self._steady)
+        steady = timed is not None and timed <= (1 + self.margin) * self.timings[fastest]
+        self._choose(self._steady if steady else fastest)
 
     def _choose(self, threads):
         self.chosen = threads
@@ -124,6 +133,6 @@ class ThreadTuner(Callback):
             self.on_chosen(threads)
 
     def restore(self):
-        """Put back the thread count there was when fit started."""
+        """Put back the thread setting there was when fit started."""
         if self.initial is not None:
             self.threads.set(self.initial)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from deepgrad.threads import get_num_threads
+from deepgrad.threads import ThreadSetting, get_num_threads, get_thread_setting
 from deepgrad.train import build_run
 from deepgrad.train.thread_tuning import ThreadTuner, usable_cores
 
@@ -76,19 +76,47 @@ def test_one_candidate_is_chosen_without_probing():
     assert chosen == [1] and set(steps.threads_per_step) == {1}
 
 
-def test_a_run_records_its_thread_count_and_gives_the_count_back(tmp_path):
-    before, cores = get_num_threads(), usable_cores()
+def test_a_run_records_its_thread_setting_and_gives_the_setting_back(tmp_path):
+    before, cores = get_thread_setting(), usable_cores()
     out = tmp_path / "run"
     run = build_run({"hidden": [16], "batch_size": 16, "epochs": 1}, out=str(out), progress=False)  # 79 steps
     tuner = next(c for c in run.trainer.callbacks if isinstance(c, ThreadTuner))
     run.fit()
-    assert tuner.chosen in (1, cores) and set(tuner.timings) == ({1, cores} if cores > 1 else set())
-    assert json.loads((out / "config.json").read_text())["threads"] == tuner.chosen == run.config["threads"]
-    assert get_num_threads() == before
-    resumed = build_run({"epochs": 2}, out=str(out), resume=True, progress=False)  # goes on with that count
+    probed = {ThreadSetting(1), ThreadSetting(cores), ThreadSetting(cores, "blas")} if cores > 1 else set()
+    assert set(tuner.timings) == probed and tuner.chosen in probed | {ThreadSetting(1)}
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["threads"], saved["threads_by"]) == tuner.chosen
+    assert (run.config["threads"], run.config["threads_by"]) == tuner.chosen
+    assert get_thread_setting() == before
+    resumed = build_run({"epochs": 2}, out=str(out), resume=True, progress=False)  # goes on with that setting
     assert not any(isinstance(c, ThreadTuner) for c in resumed.trainer.callbacks)
-    fixed = build_run({"threads": before}, progress=False)
+    assert get_thread_setting() == tuner.chosen
+    fixed = build_run({"threads": before.threads, "threads_by": before.by}, progress=False)
     assert not any(isinstance(c, ThreadTuner) for c in fixed.trainer.callbacks)
+    assert get_thread_setting() == before
+
+
+def test_threads_by_alone_narrows_what_the_tuner_probes():
+    cores = usable_cores()
+    run = build_run({"hidden": [16], "threads_by": "blas"}, progress=False)
+    tuner = next(c for c in run.trainer.callbacks if isinstance(c, ThreadTuner))
+    assert tuner.candidates == [ThreadSetting(1)] + ([ThreadSetting(cores, "blas")] if cores > 1 else [])
+
+
+def test_the_tuner_keeps_its_first_candidate_unless_another_is_clearly_faster():
+    """Settings are opaque to the tuner: the first candidate is the steady one."""
+    blas = FakeBlas("one")
+    tuner = ThreadTuner(candidates=["one", "ops", "blas"], probe_steps=2, threads=blas)
+    steps = Steps(tuner, blas, {"one": 0.010, "ops": 0.0095, "blas": 0.007})
+    tuner.on_fit_start(None)
+    steps.run(12)
+    assert tuner.chosen == "blas" and steps.threads_per_step == ["one"] * 3 + ["ops"] * 3 + ["blas"] * 6
+    blas = FakeBlas("one")
+    close = ThreadTuner(candidates=["one", "ops"], probe_steps=2, threads=blas)
+    steps = Steps(close, blas, {"one": 0.010, "ops": 0.0095})
+    close.on_fit_start(None)
+    steps.run(8)
+    assert close.chosen == "one"  # 5 % faster is within the margin
 
 
 def test_an_epoch_shorter_than_the_probe_decides_at_its_end():
