@@ -68,6 +68,19 @@ def test_each_thread_count_is_reproducible_and_agrees_with_one(split_everything,
             np.testing.assert_allclose(many, one, rtol=1e-12, atol=1e-12, err_msg=f"{name}: {count} threads")
 
 
+@pytest.mark.parametrize("kernel", [1, 2, 3, (2, 3)])
+def test_max_pool_without_a_backward_takes_tile_maxima_one_axis_at_a_time(split_everything, kernel):
+    """Without a backward to come, tiling windows take the maxima of columns, then of rows: the values
+    of the path that records the winners, NaN included, on every thread count."""
+    x = randn(0, (6, 3, 6, 12))
+    x[0, 0, 0, 0], x[1, 2, 3, 5] = np.nan, -np.inf
+    expected = F.max_pool2d(dg.tensor(x, requires_grad=True), kernel).numpy()
+    for count in COUNTS:
+        dg.set_num_threads(count)
+        with dg.no_grad():
+            np.testing.assert_array_equal(F.max_pool2d(dg.tensor(x), kernel).numpy(), expected)
+
+
 def test_the_parts_really_run_on_the_pool(split_everything, monkeypatch):
     """The sweep above exercises the pool: with several threads each op hands parts to workers."""
     calls = []

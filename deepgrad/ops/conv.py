@@ -288,6 +288,25 @@ class Conv2d(Function):
         return unpad_hw(dpadded, self.padding)
 
 
+def tile_maxima(x, kernel, out):
+    """out = the maximum of each (kh, kw) tile of x (N, C, Ho·kh, Wo·kw), one axis at a time: the
+    maximum of the kw columns of each tile's rows, then of those kh rows (contiguous rows of Wo
+    values, where a window at a time reads every kw-th element)."""
+    (kh, kw), (n, c, ho, wo) = kernel, out.shape
+    columns = x.reshape(n * c * ho * kh, wo, kw)
+    rows = columns[..., 0] if kw == 1 else np.maximum(columns[..., 0], columns[..., 1])
+    for v in range(2, kw):
+        np.maximum(rows, columns[..., v], out=rows)
+    rows = rows.reshape(n * c * ho, kh, wo)
+    flat_out = out.reshape(n * c * ho, wo)
+    if kh == 1:
+        np.copyto(flat_out, rows[:, 0])
+    else:
+        np.maximum(rows[:, 0], rows[:, 1], out=flat_out)
+    for u in range(2, kh):
+        np.maximum(flat_out, rows[:, u], out=flat_out)
+
+
 class MaxPool2d(Function):
     """out = max over each window;  dx = g routed to the first maximum of its window
 
@@ -310,6 +329,11 @@ class MaxPool2d(Function):
         # which offset holds each window's first maximum; None with no backward to come (no_grad, or
         # x needs no gradient)
         winner = np.empty_like(out, dtype=index_type) if self.needs_input_grad else None
+        if winner is None and self._tiles() and self._covers_input():
+            parallel.map_parts(
+                lambda part: tile_maxima(padded[part], self.kernel, out[part]), parallel.parts(padded, padded.size)
+            )
+            return out
 
         def forward_part(part):
             maxima = out[part]
@@ -331,8 +355,7 @@ class MaxPool2d(Function):
         return out
 
     def backward(self, grad):
-        (kh, kw), (s_h, s_w), dilation = self.kernel, self.stride, self.dilation
-        tiles = (s_h, s_w) == (kh, kw) and dilation == (1, 1)  # windows tile the input: each element in one
+        tiles = self._tiles()
         dpadded = (np.empty_like if tiles and self._covers_input() else np.zeros_like)(grad, shape=self.padded_shape)
 
         def backward_part(part):
@@ -344,6 +367,10 @@ class MaxPool2d(Function):
 
         parallel.map_parts(backward_part, parallel.parts(dpadded, dpadded.size))
         return (unpad_hw(dpadded, self.padding),)
+
+    def _tiles(self):
+        """Whether the windows tile the input: each element in one window at most."""
+        return self.stride == self.kernel and self.dilation == (1, 1)
 
     def _covers_input(self):
         (kh, kw), (ho, wo), (_, _, h, w) = self.kernel, self.out_hw, self.padded_shape
