@@ -43,6 +43,7 @@ CASES = [
     ("linear", F.linear, [(6, 5), (4, 5), (4,)]),
     ("linear of a sequence", F.linear, [(6, 3, 5), (4, 5), (4,)]),
     ("linear by its features", F.linear, [(3, 5), (8, 5), (8,)]),  # more features than rows: columns split
+    ("linear of a vector", F.linear, [(40,), (30, 40), (30,)]),  # no rows to cut: by columns
     ("linear of a sequence by its features", F.linear, [(2, 2, 5), (8, 5), (8,)]),
     ("matmul", lambda a, b: a @ b, [(6, 5), (5, 4)]),
 ]
