@@ -9,7 +9,7 @@ very cores deepgrad's threads need next (simple-cnn's step on 2 threads: 19 ms w
 instead, and deepgrad's ops stay on the calling thread: OpenBLAS's threads wait for work spinning
 where deepgrad's sleep, and on a machine slow to wake a thread (a virtual machine: 50-100 µs a
 handoff) a model that is mostly matrix products gains more that way (the benchmark MLP's step on 2
-threads: 2.9 ms by the BLAS, 3.8 ms by deepgrad's ops, 4.1 ms on one) while a conv net loses
+threads: 2.9 ms by the BLAS, 3.45 ms by deepgrad's ops, 4.2 ms on one) while a conv net loses
 (simple-cnn: 15 ms against 11). Until ``set_num_threads`` is called, deepgrad's ops run on the
 calling thread and the BLAS keeps the count it started with (one per core, unless
 ``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` / ``OMP_NUM_THREADS`` said otherwise before Python
