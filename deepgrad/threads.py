@@ -29,16 +29,17 @@ from __future__ import annotations
 
 import functools
 import numbers
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeAlias
 
-SPLITTERS = ("ops", "blas")  # who splits work over the threads: deepgrad's heavy ops, or the BLAS's products
+Splitter: TypeAlias = Literal["ops", "blas"]  # who splits work over the threads: deepgrad's ops, or the BLAS
+SPLITTERS: tuple[Splitter, ...] = ("ops", "blas")
 
 
 class ThreadSetting(NamedTuple):
     """A thread count and who splits work over it (``by``: "ops" or "blas"; one thread is "ops")."""
 
     threads: int
-    by: str = "ops"
+    by: Splitter = "ops"
 
     def __str__(self) -> str:
         return str(self.threads) if self.by == "ops" else f"{self.threads} (by the BLAS)"
@@ -73,7 +74,7 @@ def ops_threads() -> int:
     return _setting.threads if _setting.by == "ops" else 1
 
 
-def set_num_threads(n: int, by: str = "ops") -> None:
+def set_num_threads(n: int, by: Splitter = "ops") -> None:
     """Use ``n`` threads from now on (n ≥ 1), in this whole process. ``by="ops"``: deepgrad's heavy
     ops split their work over them and the BLAS under NumPy runs on one (deepgrad splits its matrix
     products itself); ``by="blas"``: the BLAS splits each matrix product over them and deepgrad's

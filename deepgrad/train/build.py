@@ -21,7 +21,7 @@ from ..nn.normalization import BatchNorm1d
 from ..optim import SchedulePlan, create_optimizer, create_schedule
 from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
-from ..threads import NumThreads, ThreadSetting
+from ..threads import NumThreads, Splitter, ThreadSetting
 from . import presets
 from .callbacks import (
     BestWeights,
@@ -171,7 +171,7 @@ def tensorboard_dir(out: str) -> str:
     return older if os.path.isdir(older) else out
 
 
-def thread_tuner(on_chosen: Callable[[ThreadSetting], None] | None, by: str | None = None) -> ThreadTuner | None:
+def thread_tuner(on_chosen: Callable[[ThreadSetting], None] | None, by: Splitter | None = None) -> ThreadTuner | None:
     """A ThreadTuner calling ``on_chosen(setting)`` with the setting it chooses (among those split
     ``by`` the ops or the BLAS, where given), or None where threadpoolctl cannot control NumPy's BLAS."""
     try:
