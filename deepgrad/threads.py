@@ -112,12 +112,12 @@ class NumThreads:
         setting = ThreadSetting(setting) if isinstance(setting, int) else setting
         set_num_threads(setting.threads, setting.by)
 
-    def candidates(self, cores: int) -> list[ThreadSetting]:
+    def candidates(self, cores: int, by: Splitter | None = None) -> list[ThreadSetting]:
         """The settings worth timing on ``cores`` cores: one thread first (the steady one), then
-        all of them split by deepgrad's ops and by the BLAS."""
+        all of them split by deepgrad's ops and by the BLAS (only ``by``, where given)."""
         if cores <= 1:
             return [ThreadSetting(1)]
-        return [ThreadSetting(1), ThreadSetting(cores), ThreadSetting(cores, "blas")]
+        return [ThreadSetting(1)] + [ThreadSetting(cores, splitter) for splitter in ((by,) if by else SPLITTERS)]
 
 
 @functools.cache

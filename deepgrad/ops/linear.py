@@ -24,6 +24,11 @@ def product_into(a, out, *, b, shift=None):
         out += shift
 
 
+def product_output(a, b):
+    """A new C-contiguous array for a @ b (a of shape (..., k), b a matrix), of their result dtype."""
+    return np.empty_like(a, shape=a.shape[:-1] + b.shape[-1:], dtype=np.result_type(a.dtype, b.dtype), order="C")
+
+
 def split_product(a, b, shift=None, by_columns=False):
     """a @ b (+ shift) for a of shape (n, ..., k) and a matrix b, split over the threads by a's first
     axis, or ``by_columns`` by b's columns: each thread then packs its own share of b, where cut by
@@ -37,7 +42,7 @@ def split_product(a, b, shift=None, by_columns=False):
         if shift is not None:
             out += shift
         return out
-    out = np.empty_like(a, shape=a.shape[:-1] + b.shape[-1:], dtype=np.result_type(a.dtype, b.dtype), order="C")
+    out = product_output(a, b)
     if by_columns:
         parallel.map_parts(functools.partial(columns_into, a, b, shift, out), slices)
     else:
@@ -60,7 +65,7 @@ def split_products(*pairs):
         return [split_product(a, b) for a, b in pairs]
     outs, calls = [], []
     for (a, b), work in zip(pairs, works):
-        out = np.empty_like(a, shape=a.shape[:-1] + b.shape[-1:], dtype=np.result_type(a.dtype, b.dtype), order="C")
+        out = product_output(a, b)
         outs.append(out)
         calls += [functools.partial(product_into, a[part], out[part], b=b) for part in parallel.parts(a, work, share)]
     parallel.together(calls)

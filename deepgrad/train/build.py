@@ -178,8 +178,5 @@ def thread_tuner(on_chosen: Callable[[ThreadSetting], None] | None, by: Splitter
         threads = NumThreads()
     except (ImportError, RuntimeError):
         return None
-    candidates = None
-    if by is not None:
-        cores = usable_cores()
-        candidates = [ThreadSetting(1)] + ([ThreadSetting(cores, by)] if cores > 1 else [])
+    candidates = threads.candidates(usable_cores(), by) if by is not None else None
     return ThreadTuner(candidates=candidates, on_chosen=on_chosen, threads=threads)
