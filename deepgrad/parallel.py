@@ -10,8 +10,10 @@ and counts differ from each other only in how partial sums are grouped.
 
 The BLAS under NumPy runs on one thread meanwhile (``set_num_threads`` puts it there): the parts
 are the parallelism, matrix products included, and a GEMM split over both would put two threads
-on each core. With ``set_num_threads(n, by="blas")`` the BLAS has the threads and every op here
-runs on the calling thread.
+on each core. Until the first op splits work here (:func:`parts` notes it), a large matrix
+product goes whole to the BLAS on the threads instead (:func:`blas_takes`): its spinning threads
+take work faster than a sleeping worker wakes. With ``set_num_threads(n, by="blas")`` the BLAS
+has the threads and every op here runs on the calling thread.
 """
 
 from __future__ import annotations
@@ -54,15 +56,24 @@ def threads_for(array: Array) -> int:
 def parts(array: Array, work: int, most: int | None = None) -> list[slice]:
     """Contiguous slices of ``array``'s first axis, as even as can be: one a thread (at most
     ``most``) while each part has at least MIN_WORK of the ``work`` elements; the whole axis as one
-    part on one thread for small work (and where :func:`threads_for` gives one)."""
+    part on one thread for small work (and where :func:`threads_for` gives one). Cutting a batch
+    claims the cores for the pool (:func:`deepgrad.threads.claim_cores_for_pool`)."""
     n = len(array)
     if work < 2 * MIN_WORK:
         return [slice(0, n)]
     count = min(threads_for(array), n, work // MIN_WORK, most or n)
     if count <= 1:
         return [slice(0, n)]
+    threads.claim_cores_for_pool()
     bounds = [n * i // count for i in range(count + 1)]
     return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
+
+
+def blas_takes(array: Array, work: int) -> bool:
+    """Whether a matrix product of ``work`` elements of work on ``array`` goes whole to the BLAS on
+    deepgrad's threads (:func:`deepgrad.threads.on_blas`) rather than in :func:`parts`: one large
+    enough to split, while no op has split other work over the pool."""
+    return work >= 2 * MIN_WORK and threads_for(array) > 1 and threads.products_by_blas()
 
 
 def map_parts(function: Callable[[slice], T], slices: Sequence[slice]) -> list[T]:

@@ -1,19 +1,23 @@
 """How many threads deepgrad computes on: its own ops' (:mod:`deepgrad.parallel`) and the BLAS's.
 
 ``dg.set_num_threads(n)`` gives deepgrad's heavy ops (convolution, pooling, linear layers, large
-elementwise passes) n threads, which split each op's batch, and puts the BLAS under
-NumPy (OpenBLAS, MKL, BLIS) on one thread: deepgrad splits its matrix products itself. Left to its
-own count, OpenBLAS splits each product too and then keeps its threads spinning for a while, on the
-very cores deepgrad's threads need next (simple-cnn's step on 2 threads: 19 ms with both pools,
-13 ms with OpenBLAS on one). ``dg.set_num_threads(n, by="blas")`` gives the n threads to the BLAS
-instead, and deepgrad's ops stay on the calling thread: OpenBLAS's threads wait for work spinning
-where deepgrad's sleep, and on a machine slow to wake a thread (a virtual machine: 50-100 µs a
-handoff) a model that is mostly matrix products gains more that way (the benchmark MLP's step on 2
-threads: 2.9 ms by the BLAS, 3.45 ms by deepgrad's ops, 4.2 ms on one) while a conv net loses
-(simple-cnn: 15 ms against 11). Until ``set_num_threads`` is called, deepgrad's ops run on the
-calling thread and the BLAS keeps the count it started with (one per core, unless
-``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` / ``OMP_NUM_THREADS`` said otherwise before Python
-started). PyTorch's counterpart is ``torch.set_num_threads``.
+elementwise passes) n threads, which split each op's batch, and puts the BLAS under NumPy
+(OpenBLAS, MKL, BLIS) on one thread between matrix products. Left to its own count, OpenBLAS keeps
+its threads spinning for a while after each product, on the very cores deepgrad's threads need
+next (simple-cnn's step on 2 threads: 19 ms with both pools, 13 ms with OpenBLAS on one). But a
+spinning thread takes work in microseconds, where waking one of deepgrad's costs 50-100 µs a
+handoff on a virtual machine, so a large matrix product goes whole to the BLAS on the n threads
+(and the BLAS back on one after it) until one of deepgrad's ops splits other work over its pool:
+from then on deepgrad splits its products too, and the BLAS's threads fall asleep. A model that is
+all matrix products (an MLP) keeps the BLAS's quick handoffs (the benchmark MLP's step on 2
+threads: 2.9 ms, against 3.45 ms with every product split by deepgrad and 4.2 ms on one), and a
+conv net's first convolution takes the cores for deepgrad's pool for good.
+``dg.set_num_threads(n, by="blas")`` gives the n threads to the BLAS for good instead, and
+deepgrad's ops stay on the calling thread (a conv net loses: simple-cnn 15 ms against 11). Until
+``set_num_threads`` is called, deepgrad's ops run on the calling thread and the BLAS keeps the
+count it started with (one per core, unless ``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` /
+``OMP_NUM_THREADS`` said otherwise before Python started). PyTorch's counterpart is
+``torch.set_num_threads``.
 
 On a machine whose cores are busy with other work, a thread that loses its core stalls the rest
 at each op's end: a small model then trains several times slower on two threads than on one (the
@@ -29,7 +33,8 @@ from __future__ import annotations
 
 import functools
 import numbers
-from typing import Any, Literal, NamedTuple, TypeAlias
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple, TypeAlias, TypeVar
 
 Splitter: TypeAlias = Literal["ops", "blas"]  # who splits work over the threads: deepgrad's ops, or the BLAS
 SPLITTERS: tuple[Splitter, ...] = ("ops", "blas")
@@ -56,7 +61,10 @@ def _controller() -> Any:
     return ThreadpoolController().select(user_api="blas")
 
 
+T = TypeVar("T")
+
 _setting = ThreadSetting(1)  # deepgrad's ops run on the calling thread until set_num_threads says otherwise
+_pool_claimed = False  # an op split work over deepgrad's pool since set_num_threads: products stay off the BLAS
 
 
 def get_num_threads() -> int:
@@ -74,12 +82,38 @@ def ops_threads() -> int:
     return _setting.threads if _setting.by == "ops" else 1
 
 
+def products_by_blas() -> bool:
+    """Whether a large matrix product goes whole to the BLAS on the threads set (:func:`on_blas`): with
+    several threads split by the ops, until one of deepgrad's ops has split other work over its pool."""
+    return _setting.threads > 1 and _setting.by == "ops" and not _pool_claimed
+
+
+def claim_cores_for_pool() -> None:
+    """Note that an op splits work over deepgrad's pool: from now until the next ``set_num_threads``,
+    matrix products are split by deepgrad too, and the BLAS stays on one thread (its spinning
+    threads would hold the cores the pool's workers need)."""
+    global _pool_claimed
+    _pool_claimed = True
+
+
+def on_blas(product: Callable[[], T]) -> T:
+    """product() with the BLAS on the threads set, and the BLAS back on one thread after it."""
+    blas = _blas()
+    assert blas is not None, "products go to the BLAS only after set_num_threads found it"
+    blas.set(_setting.threads)
+    try:
+        return product()
+    finally:
+        blas.set(1)
+
+
 def set_num_threads(n: int, by: Splitter = "ops") -> None:
     """Use ``n`` threads from now on (n ≥ 1), in this whole process. ``by="ops"``: deepgrad's heavy
-    ops split their work over them and the BLAS under NumPy runs on one (deepgrad splits its matrix
-    products itself); ``by="blas"``: the BLAS splits each matrix product over them and deepgrad's
-    ops stay on the calling thread (see the module)."""
-    global _setting
+    ops split their work over them, and the BLAS under NumPy runs on one, except that it takes each
+    large matrix product on all n until an op has split other work over deepgrad's pool;
+    ``by="blas"``: the BLAS splits each matrix product over them and deepgrad's ops stay on the
+    calling thread (see the module)."""
+    global _setting, _pool_claimed
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"set_num_threads: expected a whole number of threads >= 1, got {n!r}")
     if by not in SPLITTERS:
@@ -94,7 +128,7 @@ def set_num_threads(n: int, by: Splitter = "ops") -> None:
         )
     setting = ThreadSetting(int(n), by if n > 1 else "ops")
     blas.set(setting.threads if setting.by == "blas" else 1)
-    _setting = setting
+    _setting, _pool_claimed = setting, False
 
 
 class NumThreads:

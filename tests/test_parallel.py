@@ -1,8 +1,9 @@
 """deepgrad.parallel: ops split their batch over threads, bit for bit reproducibly per thread count.
 
-Each parallel op runs at 1, 2, 3 and 4 threads with parts forced even on small arrays (MIN_WORK 1):
-two runs at one count give identical bits, and every count agrees with one thread to float64's
-last digits (only the grouping of partial sums differs).
+Each parallel op runs at 1, 2, 3 and 4 threads with parts forced even on small arrays (MIN_WORK 1),
+its matrix products on the BLAS's threads (before any op claims the pool) and split by deepgrad
+(after): two runs at one count give identical bits, and every count agrees with one thread to
+float64's last digits (only the grouping of partial sums differs).
 """
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 import deepgrad as dg
 import deepgrad.functional as F
-from deepgrad import nn, parallel
+from deepgrad import nn, parallel, threads
 from tests.helpers import randn
 
 pytest.importorskip("threadpoolctl")
@@ -57,11 +58,20 @@ def outputs_and_grads(function, shapes, seed=0):
     return [out.numpy()] + [np.asarray(t.grad) for t in inputs]
 
 
+def set_threads(count, products_by):
+    """``count`` threads split by the ops, with their matrix products on the BLAS's threads, or split
+    by deepgrad's pool as once an op has claimed it."""
+    dg.set_num_threads(count)
+    if products_by == "pool":
+        threads.claim_cores_for_pool()
+
+
+@pytest.mark.parametrize("products_by", ["blas", "pool"])
 @pytest.mark.parametrize("name, function, shapes", CASES, ids=[case[0] for case in CASES])
-def test_each_thread_count_is_reproducible_and_agrees_with_one(split_everything, name, function, shapes):
+def test_each_thread_count_is_reproducible_and_agrees_with_one(split_everything, name, function, shapes, products_by):
     results = {}
     for count in COUNTS:
-        dg.set_num_threads(count)
+        set_threads(count, products_by)
         first, second = outputs_and_grads(function, shapes), outputs_and_grads(function, shapes)
         for a, b in zip(first, second):
             np.testing.assert_array_equal(a, b, err_msg=f"{name}: two runs on {count} threads differ")
@@ -103,7 +113,7 @@ def test_a_backward_runs_its_two_products_at_once_on_two_threads_each_whole(spli
     for function, shapes in ((F.linear, [(6, 5), (4, 5)]), (lambda a, b: a @ b, [(6, 5), (5, 4)])):
         dg.set_num_threads(1)
         one = outputs_and_grads(function, shapes)
-        dg.set_num_threads(2)
+        set_threads(2, "pool")
         handoffs.clear()
         two = outputs_and_grads(function, shapes)
         assert handoffs == [2, 2]  # the forward's two row parts, then dx and dW together
@@ -111,10 +121,51 @@ def test_a_backward_runs_its_two_products_at_once_on_two_threads_each_whole(spli
             np.testing.assert_array_equal(actual, expected)
 
 
+class RecordedBlas:
+    """The BLAS's thread counts as set, in order (the real BLAS is set too)."""
+
+    def __init__(self, monkeypatch):
+        self.counts = []
+        blas = threads._blas()
+        real = blas.set
+        monkeypatch.setattr(blas, "set", lambda n: self.counts.append(n) or real(n))
+
+
+def test_products_go_to_the_blas_until_an_op_splits_other_work_over_the_pool(split_everything, monkeypatch):
+    """A large product runs whole on the BLAS's threads (the BLAS back on one after it), with no
+    handoff to deepgrad's workers, until a convolution cuts its batch: from then on the pool splits
+    the products too, and the BLAS stays on one thread, until set_num_threads starts over."""
+    handoffs = []
+    real_together = parallel.together
+    monkeypatch.setattr(parallel, "together", lambda calls: handoffs.append(len(calls)) or real_together(calls))
+    dg.set_num_threads(2)
+    blas = RecordedBlas(monkeypatch)
+    assert threads.products_by_blas()
+    outputs_and_grads(F.linear, [(6, 5), (4, 5), (4,)])
+    assert blas.counts == [2, 1] * 3 and handoffs == []  # the forward, dx and dW
+    outputs_and_grads(CASES[0][1], CASES[0][2])  # a convolution claims the pool
+    assert not threads.products_by_blas()
+    blas.counts.clear()
+    handoffs.clear()
+    outputs_and_grads(F.linear, [(6, 5), (4, 5), (4,)])
+    assert blas.counts == [] and handoffs == [2, 2]
+    dg.set_num_threads(2)
+    assert threads.products_by_blas()
+
+
+@pytest.mark.parametrize("setting", [(1, "ops"), (2, "blas")])
+def test_products_stay_where_the_setting_puts_them_with_one_thread_or_by_the_blas(split_everything, setting):
+    dg.set_num_threads(*setting)
+    assert not threads.products_by_blas()
+    assert not parallel.blas_takes(np.zeros((8, 8)), 10**9)
+
+
 def test_a_small_model_never_enters_the_pool(monkeypatch):
-    """At the real threshold, a small conv net's training step stays on the calling thread."""
+    """At the real threshold, a small conv net's training step stays on the calling thread, its
+    products included (the BLAS is never lent the threads either)."""
     before = dg.get_num_threads()
     dg.set_num_threads(4)
+    blas = RecordedBlas(monkeypatch)
 
     def refuse(workers):
         raise AssertionError("a small op handed parts to the pool")
@@ -129,6 +180,7 @@ def test_a_small_model_never_enters_the_pool(monkeypatch):
             model(dg.tensor(randn(0, (8, 1, 8, 8)).astype(np.float32))), dg.tensor([0, 1, 2] * 2 + [0, 1])
         )
         loss.backward()
+        assert blas.counts == [] and threads.products_by_blas()
     finally:
         dg.set_num_threads(before)
 

@@ -3,7 +3,9 @@
 Each GEMM is split over deepgrad's threads (:mod:`deepgrad.parallel`) when it is large: the forward
 by the output features when they outnumber the batch's rows (each thread then packs its own share
 of the weight), else by the rows; dx by the batch's rows, dW by its own rows (the output features),
-so no part adds to another's. The backward's dx and dW share the threads and run at once.
+so no part adds to another's. The backward's dx and dW share the threads and run at once. Until an
+op has split other work over deepgrad's pool, a large GEMM goes whole to the BLAS on the threads
+instead (:func:`deepgrad.parallel.blas_takes`).
 """
 
 from __future__ import annotations
@@ -12,21 +14,26 @@ import functools
 
 import numpy as np
 
-from .. import parallel
+from .. import parallel, threads
 from ..tensor import Function, Tensor
 from .arguments import check_shape
 
 
 def product_into(a, out, *, b, shift=None):
     """out = a @ b (+ shift): one part of a split product."""
-    np.matmul(a, b, out=out)
-    if shift is not None:
-        out += shift
+    shifted(np.matmul(a, b, out=out), shift)
 
 
 def product_output(a, b):
     """A new C-contiguous array for a @ b (a of shape (..., k), b a matrix), of their result dtype."""
     return np.empty_like(a, shape=a.shape[:-1] + b.shape[-1:], dtype=np.result_type(a.dtype, b.dtype), order="C")
+
+
+def shifted(out, shift):
+    """out (+= shift, where there is one)."""
+    if shift is not None:
+        out += shift
+    return out
 
 
 def split_product(a, b, shift=None, by_columns=False):
@@ -36,12 +43,12 @@ def split_product(a, b, shift=None, by_columns=False):
     into 512 features: 1.13 ms by rows on two threads, 0.62 ms by columns, 0.85 ms on one). A
     vector a has no rows to cut: by columns."""
     by_columns = by_columns or a.ndim < 2
-    slices = parallel.parts(b.T if by_columns else a, a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT)
+    work = a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT
+    if parallel.blas_takes(a, work):
+        return shifted(threads.on_blas(lambda: a @ b), shift)
+    slices = parallel.parts(b.T if by_columns else a, work)
     if len(slices) == 1:  # NumPy's own output: a small product pays nothing for the split
-        out = a @ b
-        if shift is not None:
-            out += shift
-        return out
+        return shifted(a @ b, shift)
     out = product_output(a, b)
     if by_columns:
         parallel.map_parts(functools.partial(columns_into, a, b, shift, out), slices)
@@ -61,7 +68,12 @@ def split_products(*pairs):
     parts run at once (a backward's dx and dW on two threads: one handoff, and each GEMM whole)."""
     works = [a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT for a, b in pairs]
     share = parallel.threads_for(pairs[0][0]) // len(pairs)
-    if share < 1 or min(works) < parallel.MIN_WORK or any(a.ndim < 2 for a, _ in pairs):  # a vector has no rows
+    if (
+        share < 1
+        or min(works) < parallel.MIN_WORK
+        or any(a.ndim < 2 for a, _ in pairs)  # a vector has no rows
+        or threads.products_by_blas()  # each whole on the BLAS's threads, one after the other
+    ):
         return [split_product(a, b) for a, b in pairs]
     outs, calls = [], []
     for (a, b), work in zip(pairs, works):

@@ -219,8 +219,8 @@ OPTIONS = {
         None,
         str,
         "who splits work over --threads: ops (deepgrad's heavy ops, NumPy's BLAS on one "
-        "thread; the default for a fixed count) or blas (only the BLAS's matrix products: "
-        "faster for MLPs where waking a thread is slow, as on virtual machines)",
+        "thread but for large matrix products until an op splits other work; the default "
+        "for a fixed count) or blas (only the BLAS's matrix products, for good)",
         check=_threads_by,
     ),
 }
