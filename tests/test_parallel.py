@@ -44,7 +44,9 @@ CASES = [
     ("linear", F.linear, [(6, 5), (4, 5), (4,)]),
     ("linear of a sequence", F.linear, [(6, 3, 5), (4, 5), (4,)]),
     ("linear by its features", F.linear, [(3, 5), (8, 5), (8,)]),  # more features than rows: columns split
-    ("linear of a vector", F.linear, [(40,), (30, 40), (30,)]),  # no rows to cut: by columns
+    ("linear by its inputs", F.linear, [(3, 8), (4, 8), (4,)]),  # the inner axis the longest: partial products
+    ("linear of a vector", F.linear, [(40,), (30, 40), (30,)]),  # no rows to cut: by its inputs
+    ("linear of a vector by its features", F.linear, [(20,), (30, 20), (30,)]),  # by columns
     ("linear of a sequence by its features", F.linear, [(2, 2, 5), (8, 5), (8,)]),
     ("matmul", lambda a, b: a @ b, [(6, 5), (5, 4)]),
 ]

@@ -89,10 +89,11 @@ def correlate_taps_into(out, flat, taps, offsets):
                 total += term
 
 
-def tap_weight_grad(padded, grad, weight_shape, dilation):
+def tap_weight_grad(padded, grad, weight_shape, dilation, with_bias):
     """dW[o, c, u, v] = Σ_{n,i,j} g[n, o, i, j] · padded[n, c, i + u·dh, j + v·dw] (stride 1): for
     each tap, a GEMM of g (written out to the Ho·Wp columns, 0 in the junk) with the input's shifted
-    view, chunk by chunk; each part of the batch sums its own, and the parts' sums are added in order."""
+    view, chunk by chunk; each part of the batch sums its own, and the parts' sums are added in order.
+    Returns (dW, db), db = Σ_{n,i,j} g[n, o, i, j] summed the same way ``with_bias`` (else None)."""
     n, o, ho, wo = grad.shape
     c, wp = padded.shape[1], padded.shape[3]
     length = ho * wp
@@ -109,10 +110,15 @@ def tap_weight_grad(padded, grad, weight_shape, dilation):
             g, x = spread_grad[chunk], flat[rows][chunk]
             for k, offset in enumerate(offsets):
                 total[k] += np.matmul(g, x[:, :, offset : offset + length].transpose(0, 2, 1)).sum(axis=0)
-        return total
+        return total, (sum_over((0, 2, 3), grad[rows]) if with_bias else None)
 
-    sums = parallel.map_parts(part_sum, parallel.parts(padded, n * (o + c) * length))
-    return parallel.ordered_sum(sums).transpose(1, 2, 0).copy().reshape(weight_shape)
+    total, dbias = part_sums(parallel.map_parts(part_sum, parallel.parts(padded, n * (o + c) * length)))
+    return total.transpose(1, 2, 0).copy().reshape(weight_shape), dbias
+
+
+def part_sums(sums):
+    """The batch parts' (dW, db or None) sums, each added up in the parts' order."""
+    return tuple(None if terms[0] is None else parallel.ordered_sum(terms) for terms in zip(*sums))
 
 
 def window_offsets(kernel, stride, dilation, out_hw):
@@ -155,13 +161,13 @@ def unpad_hw(x, padding):
     return x[:, :, ph : x.shape[2] - ph, pw : x.shape[3] - pw]
 
 
-def correlate(x, matrix, kernel, dilation, out_hw, offset):
-    """out[n, o, i, j] = Σ_{c,u,v} matrix[o, (c, u, v)] · z[n, c, i + u·dh, j + v·dw] (stride 1) as a
-    C-contiguous (N, O, Ho·Wo) array, where z is x moved down and right by ``offset`` (a negative
-    offset drops x's first rows or columns) in zeros of the size the windows read; returns (out, z).
-    Taps from TAP_MIN_CHANNELS channels on (z then has a spare row at the bottom, for the last
-    tap's junk columns), else the window copy. The batch is split in parts, each written out and
-    multiplied on its own thread."""
+def correlate(x, matrix, kernel, dilation, out_hw, offset, bias=None):
+    """out[n, o, i, j] = Σ_{c,u,v} matrix[o, (c, u, v)] · z[n, c, i + u·dh, j + v·dw] (+ bias[o]) (stride
+    1) as a C-contiguous (N, O, Ho·Wo) array, where z is x moved down and right by ``offset`` (a
+    negative offset drops x's first rows or columns) in zeros of the size the windows read; returns
+    (out, z). Taps from TAP_MIN_CHANNELS channels on (z then has a spare row at the bottom, for the
+    last tap's junk columns), else the window copy. The batch is split in parts, each written out,
+    multiplied and given its bias on its own thread."""
     n, c = x.shape[:2]
     o, depth = matrix.shape
     (kh, kw), (d_h, d_w), (ho, wo), (top, left) = kernel, dilation, out_hw, offset
@@ -172,6 +178,7 @@ def correlate(x, matrix, kernel, dilation, out_hw, offset):
     top, left = max(0, top), max(0, left)
     rows, cols = min(x.shape[2], height - top), min(x.shape[3], width - left)
     out = np.empty_like(x, shape=(n, o, ho * wo))
+    sample_bias = None if bias is None else spread(bias[:, None], (o, ho * wo))
     if by_taps:
         taps, offsets = tap_matrices(matrix, c, kh * kw), tap_offsets(kernel, dilation, width)
 
@@ -190,6 +197,8 @@ def correlate(x, matrix, kernel, dilation, out_hw, offset):
         else:
             columns = windows(z_part, kernel, (1, 1), dilation, out_hw).reshape(b, depth, ho * wo)
             np.matmul(matrix, columns, out=out_part)
+        if sample_bias is not None:
+            out_part += sample_bias
 
     parallel.map_parts(correlate_part, parallel.parts(x, n * depth * ho * width))
     return out, z
@@ -216,24 +225,25 @@ class Conv2d(Function):
         matrix = weight.reshape(o, -1)
         self.by_taps = self.stride == (1, 1) and c >= TAP_MIN_CHANNELS
         if self.by_taps:  # the backward reads the padded input again
-            out, self.padded = correlate(x, matrix, (kh, kw), self.dilation, self.out_hw, self.padding)
+            out, self.padded = correlate(x, matrix, (kh, kw), self.dilation, self.out_hw, self.padding, bias)
         else:
-            out = self._im2col_forward(pad_hw(x, self.padding), matrix)
-        if bias is not None:
-            out += spread(bias[:, None], out.shape[1:])
+            out = self._im2col_forward(pad_hw(x, self.padding), matrix, bias)
         return out.reshape(n, o, ho, wo)
 
-    def _im2col_forward(self, padded, matrix):
-        """W·cols, keeping cols (N, C·kh·kw, Ho·Wo), the one copy of the windows, for the backward."""
+    def _im2col_forward(self, padded, matrix, bias):
+        """W·cols (+ bias), keeping cols (N, C·kh·kw, Ho·Wo), the one copy of the windows, for the backward."""
         n = padded.shape[0]
         ho, wo = self.out_hw
         view = windows(padded, self.weight.shape[2:], self.stride, self.dilation, self.out_hw)
         self.cols = np.empty_like(padded, shape=(n, matrix.shape[1], ho * wo))
         out = np.empty_like(padded, shape=(n, matrix.shape[0], ho * wo))
+        sample_bias = None if bias is None else spread(bias[:, None], out.shape[1:])
 
         def forward_part(part):
             np.copyto(self.cols[part].reshape(view[part].shape), view[part])
             np.matmul(matrix, self.cols[part], out=out[part])
+            if sample_bias is not None:
+                out[part] += sample_bias
 
         parallel.map_parts(forward_part, parallel.parts(padded, self.cols.size))
         return out
@@ -248,18 +258,19 @@ class Conv2d(Function):
         dx = dweight = dbias = None
         if needs[0]:
             dx = self._input_gradient(grad, weight)
-        if needs[1]:
-            if self.by_taps:
-                dweight = tap_weight_grad(self.padded, grad, weight.shape, self.dilation)
-            else:
-                cols = self.cols
+        with_bias = len(needs) > 2 and needs[2]
+        if needs[1] and self.by_taps:
+            dweight, dbias = tap_weight_grad(self.padded, grad, weight.shape, self.dilation, with_bias)
+        elif needs[1]:
+            cols = self.cols
 
-                def weight_part(part):
-                    return np.matmul(g[part], cols[part].transpose(0, 2, 1)).sum(axis=0)
+            def weight_part(part):  # the bias's sum too, while the part's gradient is in cache
+                products = np.matmul(g[part], cols[part].transpose(0, 2, 1))
+                return products.sum(axis=0), (sum_over((0, 2), g[part]) if with_bias else None)
 
-                sums = parallel.map_parts(weight_part, parallel.parts(cols, cols.size))
-                dweight = parallel.ordered_sum(sums).reshape(weight.shape)
-        if len(needs) > 2 and needs[2]:
+            dweight, dbias = part_sums(parallel.map_parts(weight_part, parallel.parts(cols, cols.size)))
+            dweight = dweight.reshape(weight.shape)
+        elif with_bias:
             dbias = sum_over((0, 2), g)
         return dx, dweight, dbias
 
