@@ -6,6 +6,11 @@ its matrix products on the BLAS's threads (before any op claims the pool) and sp
 float64's last digits (only the grouping of partial sums differs).
 """
 
+import os
+import signal
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -172,7 +177,7 @@ def test_a_small_model_never_enters_the_pool(monkeypatch):
     def refuse(workers):
         raise AssertionError("a small op handed parts to the pool")
 
-    monkeypatch.setattr(parallel, "_pool", refuse)
+    monkeypatch.setattr(parallel, "_start_workers", refuse)
     try:
         dg.manual_seed(0)
         model = nn.Sequential(
@@ -211,3 +216,45 @@ def test_parts_inside_a_part_run_on_the_worker_itself(split_everything):
     dg.set_num_threads(2)
     inner = parallel.map_parts(lambda rows: len(parallel.parts(np.zeros((4, 1)), 10**9)), [slice(0, 1), slice(1, 2)])
     assert inner == [2, 1]  # the calling thread may split again; a worker never does
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
+def test_a_forked_child_splits_work_on_workers_of_its_own(split_everything):
+    """A child forked after the pool started (multiprocessing's fork start method) has none of the
+    parent's threads: it starts its own workers instead of queueing parts for threads that do not exist."""
+    dg.set_num_threads(2)
+    assert parallel.map_parts(lambda rows: rows.start, [slice(0, 1), slice(1, 2)]) == [0, 1]
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if its parts ran
+        try:
+            os._exit(0 if parallel.map_parts(lambda rows: rows.start, [slice(0, 1), slice(1, 2)]) == [0, 1] else 1)
+        finally:
+            os._exit(2)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child's parts never ran")
+
+
+def test_ops_on_two_threads_at_once_share_the_workers(split_everything):
+    """Two threads splitting work at the same time each get their own parts' results back."""
+    dg.set_num_threads(2)
+    results = {}
+
+    def split(name):
+        parts = [slice(0, 1), slice(1, 2)]
+        results[name] = [parallel.map_parts(lambda rows: (name, rows.start), parts) for _ in range(200)]
+
+    callers = [threading.Thread(target=split, args=(name,)) for name in "ab"]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert all(result == [(name, 0), (name, 1)] for name in "ab" for result in results[name])
