@@ -318,12 +318,38 @@ def tile_maxima(x, kernel, out):
         np.maximum(flat_out, rows[:, u], out=flat_out)
 
 
-class MaxPool2d(Function):
-    """out = max over each window;  dx = g routed to the first maximum of its window
+def tile_winners(x, kernel, maxima, winner):
+    """winner = the offset k = u·kw + v (row-major) of each (kh, kw) tile's first element equal to its
+    maximum, for x (N, C, Ho·kh, Wo·kw) and its tile ``maxima``: Σ_j Π_{i≤j} [x_i ≠ max] over the first
+    kh·kw − 1 offsets (the number of offsets before the first equal one)."""
+    (kh, kw), (n, c, ho, wo) = kernel, maxima.shape
+    tiles = x.reshape(n, c, ho, kh, wo, kw)
+    winner[...] = 0
+    before = None  # [no offset so far equals the maximum]
+    for k in range(kh * kw - 1):
+        differs = tiles[:, :, :, k // kw, :, k % kw] != maxima
+        before = differs if before is None else np.logical_and(before, differs, out=before)
+        # as bytes where the winners are: uint8 + bool would take NumPy's slower casting loop
+        winner += before.view(np.uint8) if winner.dtype == np.uint8 else before
 
-    Both directions loop over the kh·kw kernel offsets, each a vectorized
-    operation on a strided slice (no window array is materialized); forward
-    records which offset holds each window's first maximum.
+
+def last_nan_winners(padded, maxima, winner, offsets):
+    """Where a window holds NaN (its maximum is NaN), make its winner its last NaN, as PyTorch's kernel
+    picks (a NaN beats every value, and each later NaN the one before); a pass over ``maxima`` otherwise."""
+    nan_windows = np.isnan(maxima)
+    if not nan_windows.any():
+        return
+    for k, (_, _, where) in enumerate(offsets):
+        winner[nan_windows & np.isnan(padded[where])] = k
+
+
+class MaxPool2d(Function):
+    """out = max over each window;  dx = g routed to the first maximum of its window (its last NaN, where
+    it holds NaN, as PyTorch)
+
+    Both directions loop over the kh·kw kernel offsets, each a vectorized operation on a strided
+    slice (no window array is materialized); forward records which offset holds each window's first
+    maximum: for tiling windows, by comparing each offset with the tiles' maxima (:func:`tile_winners`).
     """
 
     def __init__(self, kernel, stride, padding, dilation, out_hw):
@@ -340,30 +366,37 @@ class MaxPool2d(Function):
         # which offset holds each window's first maximum; None with no backward to come (no_grad, or
         # x needs no gradient)
         winner = np.empty_like(out, dtype=index_type) if self.needs_input_grad else None
-        if winner is None and self._tiles() and self._covers_input():
-            parallel.map_parts(
-                lambda part: tile_maxima(padded[part], self.kernel, out[part]), parallel.parts(padded, padded.size)
-            )
-            return out
+        by_tiles = self._tiles() and self._covers_input()
 
         def forward_part(part):
             maxima = out[part]
-            for k, (_, _, where) in enumerate(self._offsets()):
-                candidate = padded[part][where]
-                if k == 0:
-                    np.copyto(maxima, candidate)
-                    if winner is not None:
-                        winner[part] = 0
-                    continue
+            if by_tiles:
+                tile_maxima(padded[part], self.kernel, maxima)
                 if winner is not None:
-                    # k only grows, so max(winner, k·[candidate > max]) is k exactly where a new maximum starts
-                    # (branch-free: a masked assignment is ~50x slower on random masks)
-                    np.maximum(winner[part], np.multiply(candidate > maxima, k, dtype=index_type), out=winner[part])
-                np.maximum(maxima, candidate, out=maxima)
+                    tile_winners(padded[part], self.kernel, maxima, winner[part])
+            else:
+                self._running_maxima(padded[part], maxima, None if winner is None else winner[part])
+            if winner is not None:
+                last_nan_winners(padded[part], maxima, winner[part], self._offsets())
 
         parallel.map_parts(forward_part, parallel.parts(padded, padded.size))
         self.winner = winner
         return out
+
+    def _running_maxima(self, padded, maxima, winner):
+        """maxima (and winner, unless None) by a running maximum over the kernel offsets."""
+        for k, (_, _, where) in enumerate(self._offsets()):
+            candidate = padded[where]
+            if k == 0:
+                np.copyto(maxima, candidate)
+                if winner is not None:
+                    winner[...] = 0
+                continue
+            if winner is not None:
+                # k only grows, so max(winner, k·[candidate > max]) is k exactly where a new maximum starts
+                # (branch-free: a masked assignment is ~50x slower on random masks)
+                np.maximum(winner, np.multiply(candidate > maxima, k, dtype=winner.dtype), out=winner)
+            np.maximum(maxima, candidate, out=maxima)
 
     def backward(self, grad):
         tiles = self._tiles()

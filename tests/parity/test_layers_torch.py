@@ -157,6 +157,24 @@ def test_max_pool2d(kwargs):
 
 @pytest.mark.parametrize(
     "kwargs",
+    [
+        dict(kernel_size=2),
+        dict(kernel_size=(2, 3)),
+        dict(kernel_size=3, stride=2, padding=1),
+        dict(kernel_size=3, stride=1, padding=1),
+    ],
+    ids=["k2", "tiles-2x3", "k3-s2-p1", "overlapping"],
+)
+def test_max_pool2d_routes_ties_and_nan_as_pytorch(kwargs):
+    """A tie sends the gradient to the window's first maximum (row-major), a window holding NaN to its
+    last NaN: PyTorch's choices, for tiling windows (compared with their maxima) and the others."""
+    x = np.maximum(rng(5).standard_normal((2, 3, 8, 12)), 0.0)  # ties at 0
+    x[0, 0, 0, 1] = x[0, 1, 2, 2] = x[0, 1, 3, 3] = x[1, 2, 4, 4] = x[1, 2, 5, 4] = x[1, 0, 7, 11] = np.nan
+    check_modules(nn.MaxPool2d(**kwargs), tnn.MaxPool2d(**kwargs), x)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
     [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2, stride=1, dilation=2)],
     ids=["k2", "k3-s2-p1", "dilated"],
 )
