@@ -335,12 +335,13 @@ def tile_winners(x, kernel, maxima, winner):
 
 def last_nan_winners(padded, maxima, winner, offsets):
     """Where a window holds NaN (its maximum is NaN), make its winner its last NaN, as PyTorch's kernel
-    picks (a NaN beats every value, and each later NaN the one before); a pass over ``maxima`` otherwise."""
+    picks (a NaN beats every value, and each later NaN the one before). On the CPU, a pass over
+    ``maxima`` when none does; a device makes every pass rather than send that answer back."""
     nan_windows = np.isnan(maxima)
-    if not nan_windows.any():
+    if backend.device_of(maxima) is backend.CPU and not nan_windows.any():
         return
     for k, (_, _, where) in enumerate(offsets):
-        winner[nan_windows & np.isnan(padded[where])] = k
+        np.copyto(winner, k, where=nan_windows & np.isnan(padded[where]))
 
 
 class MaxPool2d(Function):
