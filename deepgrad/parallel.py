@@ -39,6 +39,11 @@ MIN_WORK = 1 << 17
 # A matrix product's multiply-adds per element of work: a GEMM does about 30 in the time a pass
 # reads one element (70 G multiply-adds/s against 2 G elements/s on one core here).
 MULTIPLY_ADDS_PER_ELEMENT = 32
+# Multiply-adds from which a matrix product goes to the BLAS's threads (while they take the products),
+# below MIN_WORK's product (2**23): the BLAS's threads take work in microseconds. Measured on 2 threads:
+# 100×784 by 784×100 (7.8 M) 138 µs against 157 on one; 100×100 by 100×100 (1 M) 32 µs against 22.
+# No product under it is split by anyone.
+BLAS_MIN_MULTIPLY_ADDS = 1 << 22
 # Elements of a plain elementwise pass (a ReLU, its gradient: 3-4 G elements/s) per element of work:
 # split in two, a pass over 800 000 float32 (a 64×16×28×28 activation) gained nothing here.
 PASS_ELEMENTS_PER_ELEMENT = 4
@@ -70,11 +75,11 @@ def parts(array: Array, work: int, most: int | None = None) -> list[slice]:
     return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
 
 
-def blas_takes(array: Array, work: int) -> bool:
-    """Whether a matrix product of ``work`` elements of work on ``array`` goes whole to the BLAS on
-    deepgrad's threads (:func:`deepgrad.threads.on_blas`) rather than in :func:`parts`: one large
-    enough to split, while no op has split other work over the pool."""
-    return work >= 2 * MIN_WORK and threads_for(array) > 1 and threads.products_by_blas()
+def blas_takes(array: Array, multiply_adds: int) -> bool:
+    """Whether a matrix product of ``multiply_adds`` on ``array`` goes whole to the BLAS on deepgrad's
+    threads (:func:`deepgrad.threads.on_blas`) rather than in :func:`parts`: one of at least
+    BLAS_MIN_MULTIPLY_ADDS, while no op has split other work over the pool."""
+    return multiply_adds >= BLAS_MIN_MULTIPLY_ADDS and threads_for(array) > 1 and threads.products_by_blas()
 
 
 def map_parts(function: Callable[[slice], T], slices: Sequence[slice]) -> list[T]:

@@ -26,8 +26,10 @@ COUNTS = (1, 2, 3, 4)
 
 @pytest.fixture
 def split_everything(monkeypatch):
-    """Parts for every array, however small; deepgrad's thread count given back after the test."""
+    """Parts for every array, and every product on the BLAS while it takes them, however small;
+    deepgrad's thread count given back after the test."""
     monkeypatch.setattr(parallel, "MIN_WORK", 1)
+    monkeypatch.setattr(parallel, "BLAS_MIN_MULTIPLY_ADDS", 1)
     before = dg.get_num_threads()
     yield
     dg.set_num_threads(before)
@@ -46,6 +48,9 @@ CASES = [
     ("max pool", lambda x: F.max_pool2d(x, 2), [(6, 3, 8, 8)]),
     ("max pool overlapping", lambda x: F.max_pool2d(x, 3, stride=2, padding=1), [(6, 3, 9, 9)]),
     ("relu", F.relu, [(6, 4, 5, 5)]),
+    ("batch norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [(6, 4, 5, 5), (4,), (4,)]),
+    ("batch norm 1d", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [(6, 5), (5,), (5,)]),
+    ("batch norm without γ, β", lambda x: F.batch_norm(x, None, None, training=True), [(6, 3, 4, 4)]),
     ("linear", F.linear, [(6, 5), (4, 5), (4,)]),
     ("linear of a sequence", F.linear, [(6, 3, 5), (4, 5), (4,)]),
     ("linear by its features", F.linear, [(3, 5), (8, 5), (8,)]),  # more features than rows: columns split

@@ -54,12 +54,17 @@ def cut_axis(a, b):
 def split_product(a, b, shift=None):
     """a @ b (+ shift) for a of shape (n, ..., k) and a matrix b, split over the threads along the
     axis :func:`cut_axis` picks (the inner one's partial products added in the parts' order)."""
-    work = a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT
-    if parallel.blas_takes(a, work):
+    multiply_adds = a.size * b.shape[-1]
+    if multiply_adds < parallel.BLAS_MIN_MULTIPLY_ADDS:  # too small for any split: NumPy's own product
+        return shifted(a @ b, shift)
+    if parallel.blas_takes(a, multiply_adds):
         return shifted(threads.on_blas(lambda: a @ b), shift)
+    work = multiply_adds // parallel.MULTIPLY_ADDS_PER_ELEMENT
+    if work < 2 * parallel.MIN_WORK:  # NumPy's own output: a small product pays nothing for the split
+        return shifted(a @ b, shift)
     axis = cut_axis(a, b)
     slices = parallel.parts({"rows": a, "columns": b.T, "inner": b}[axis], work)
-    if len(slices) == 1:  # NumPy's own output: a small product pays nothing for the split
+    if len(slices) == 1:
         return shifted(a @ b, shift)
     if axis == "inner":
         return shifted(parallel.ordered_sum(parallel.map_parts(lambda part: a[..., part] @ b[part], slices)), shift)
@@ -80,6 +85,8 @@ def split_products(*pairs):
     """[a @ b for a, b in pairs], as :func:`split_product` each, but with the threads shared between
     the products: when each is large, every product is cut into its share of the parts and all the
     parts run at once (a backward's dx and dW on two threads: one handoff, and each GEMM whole)."""
+    if all(a.size * b.shape[-1] < parallel.BLAS_MIN_MULTIPLY_ADDS for a, b in pairs):  # none to split
+        return [a @ b for a, b in pairs]
     works = [a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT for a, b in pairs]
     share = parallel.threads_for(pairs[0][0]) // len(pairs)
     if (

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import parallel
 from ..backend import Array
 from ..tensor import Function, Tensor
 from .arguments import check_shape, hyperparameter
@@ -36,6 +37,49 @@ def _with_shape(array: Array, shape: tuple[int, ...]) -> Array:
     return array if array.shape == shape else array.reshape(shape)
 
 
+def standardize_into(x, axes, eps, sample_shape, centered):
+    """centered = x − μ over ``axes``; returns μ, σ² (biased) and 1/σ̂, keeping those axes.
+    ``sample_shape``: see :func:`sample_shape_for_batch_norm`."""
+    mean = sum_over(axes, x, keepdims=True)
+    inv_count = mean.size / x.size
+    mean *= inv_count
+    np.subtract(x, spread(mean, sample_shape), out=centered)
+    var = sum_over(axes, centered, centered, keepdims=True)
+    var *= inv_count
+    return mean, var, 1.0 / np.sqrt(var + eps)
+
+
+def input_grad_into(grad, centered, scale, inv_std, inv_count, sum_grad, sum_grad_centered, sample_shape, dx):
+    """dx = s·(g − Σg/n − c·Σ(g·c)/(n·σ̂²)) for out = c·s + β with s = γ/σ̂ constant along the
+    normalized axes; the sums Σg and Σ(g·c) keep those axes."""
+    np.multiply(centered, spread(sum_grad_centered * (inv_std * inv_std * inv_count), sample_shape), out=dx)
+    np.subtract(grad, dx, out=dx)
+    dx -= spread(sum_grad * inv_count, sample_shape)
+    dx *= spread(scale, sample_shape)
+    return dx
+
+
+def on_channels(function, x, *arrays):
+    """[function(*(channels of each array)) for each part of x's channels (axis 1)]: each channel's
+    statistics are its own, so a large batch's channels are split over the threads. (N, C, ...)
+    arrays are cut on axis 1, per-channel vectors (C,) on axis 0, None stays None; with one part it
+    is the plain call on the whole arrays."""
+    slices = parallel.parts(x[0], x.size) if x.size >= 2 * parallel.MIN_WORK else ()
+    if len(slices) <= 1:
+        return [function(*arrays)]
+    return parallel.map_parts(
+        lambda part: function(*(None if a is None else a[part] if a.ndim == 1 else a[:, part] for a in arrays)),
+        slices,
+    )
+
+
+def by_channel(part_results):
+    """The parts' per-channel arrays (a tuple of them from each part) joined along the channels."""
+    if len(part_results) == 1:
+        return part_results[0]
+    return tuple(np.concatenate(arrays, axis=1 if arrays[0].ndim > 1 else 0) for arrays in zip(*part_results))
+
+
 class _Normalization(Function):
     """What the batch and the per-sample normalizations share: the statistics over ``axes`` (n values
     each) and dx for a scale constant along those axes."""
@@ -44,24 +88,24 @@ class _Normalization(Function):
         """Keep c = x − μ, 1/σ̂ and 1/n over ``axes`` for the backward; return μ and σ² (biased),
         keeping those axes. ``sample_shape``: see :func:`sample_shape_for_batch_norm`."""
         self.sample_shape = sample_shape
-        mean = sum_over(axes, x, keepdims=True)
+        self.centered = np.empty_like(x)
+        mean, var, self.inv_std = standardize_into(x, axes, self.eps, sample_shape, self.centered)
         self.inv_count = mean.size / x.size
-        mean *= self.inv_count
-        self.centered = x - spread(mean, sample_shape)
-        var = sum_over(axes, self.centered, self.centered, keepdims=True)
-        var *= self.inv_count
-        self.inv_std = 1.0 / np.sqrt(var + self.eps)
         return mean, var
 
     def input_grad(self, grad, scale, sum_grad, sum_grad_centered):
-        """dx = s·(g − Σg/n − c·Σ(g·c)/(n·σ̂²)) for out = c·s + β with s = γ/σ̂ constant along the
-        normalized axes; the sums Σg and Σ(g·c) keep those axes."""
-        inv_std, inv_count, sample_shape = self.inv_std, self.inv_count, self.sample_shape
-        dx = self.centered * spread(sum_grad_centered * (inv_std * inv_std * inv_count), sample_shape)
-        np.subtract(grad, dx, out=dx)  # in place: no second temporary of the data's size
-        dx -= spread(sum_grad * inv_count, sample_shape)
-        dx *= spread(scale, sample_shape)
-        return dx
+        """dx (:func:`input_grad_into`) of the kept statistics."""
+        return input_grad_into(
+            grad,
+            self.centered,
+            scale,
+            self.inv_std,
+            self.inv_count,
+            sum_grad,
+            sum_grad_centered,
+            self.sample_shape,
+            np.empty_like(grad),
+        )
 
 
 class BatchNorm(_Normalization):
@@ -71,8 +115,10 @@ class BatchNorm(_Normalization):
         c = x − μ,  σ̂ = √(σ² + ε),  out = c·(γ/σ̂) + β
         dβ = Σ g,  dγ = Σ g·c / σ̂,  dx = (γ/σ̂)·(g − dβ/n − c·Σ(g·c)/(n·σ̂²))
 
-    Five passes over the data forward and six backward; x̂ itself is never written out. Given running
-    arrays, the forward updates them in place as PyTorch does, with the unbiased variance:
+    Five passes over the data forward and six backward; x̂ itself is never written out. Each
+    channel's statistics are its own, so a large batch's channels are split over the threads, each
+    part making every pass over its channels (one handoff a direction). Given running arrays, the
+    forward updates them in place as PyTorch does, with the unbiased variance:
     running_mean = (1 − m)·running_mean + m·μ,  running_var = (1 − m)·running_var + m·σ²·n/(n − 1).
     """
 
@@ -81,12 +127,22 @@ class BatchNorm(_Normalization):
 
     def forward(self, x, weight=None, bias=None):
         self.axes = axes = (0,) + tuple(range(2, x.ndim))
-        mean, var = self.standardize(x, axes, sample_shape_for_batch_norm(x))
         self.weight = weight
-        self.scale = self.inv_std if weight is None else self.inv_std * weight.reshape(var.shape)  # γ/σ̂
-        out = self.centered * spread(self.scale, self.sample_shape)
-        if bias is not None:
-            out += spread(bias.reshape(var.shape), self.sample_shape)
+        self.centered, out = np.empty_like(x), np.empty_like(x)
+        self.inv_count = x.shape[1] / x.size
+
+        def normalize(x, centered, out, weight, bias):
+            """c and out of some channels, and their μ, σ², 1/σ̂ and γ/σ̂ (keeping the axes)."""
+            sample_shape = sample_shape_for_batch_norm(x)
+            mean, var, inv_std = standardize_into(x, axes, self.eps, sample_shape, centered)
+            scale = inv_std if weight is None else inv_std * weight.reshape(var.shape)
+            np.multiply(centered, spread(scale, sample_shape), out=out)
+            if bias is not None:
+                out += spread(bias.reshape(var.shape), sample_shape)
+            return mean, var, inv_std, scale
+
+        parts = on_channels(normalize, x, x, self.centered, out, weight, bias)
+        mean, var, self.inv_std, self.scale = by_channel(parts)
         if self.running_mean is not None:
             self._update_running_statistics(mean, var, count=x.size // x.shape[1])
         return out
@@ -99,12 +155,20 @@ class BatchNorm(_Normalization):
         self.running_var += (momentum * count / (count - 1)) * var.reshape(channels)
 
     def backward(self, grad):
-        weight, stats_shape, needs = self.weight, self.inv_std.shape, self.needs_input_grad
-        dbias = sum_over(self.axes, grad)  # Σ g
-        grad_dot_centered = sum_over(self.axes, grad, self.centered)  # Σ g·c
-        dx = None
-        if needs[0]:
-            dx = self.input_grad(grad, self.scale, dbias.reshape(stats_shape), grad_dot_centered.reshape(stats_shape))
+        weight, axes, needs = self.weight, self.axes, self.needs_input_grad
+        dx = np.empty_like(grad) if needs[0] else None
+
+        def gradients(grad, centered, scale, inv_std, dx):
+            """dx of some channels (unless None), and their Σ g and Σ g·c."""
+            sum_grad, sum_grad_centered = sum_over(axes, grad), sum_over(axes, grad, centered)
+            if dx is not None:
+                sums = sum_grad.reshape(inv_std.shape), sum_grad_centered.reshape(inv_std.shape)
+                shape = sample_shape_for_batch_norm(grad)
+                input_grad_into(grad, centered, scale, inv_std, self.inv_count, *sums, shape, dx)
+            return sum_grad, sum_grad_centered
+
+        parts = on_channels(gradients, grad, grad, self.centered, self.scale, self.inv_std, dx)
+        dbias, grad_dot_centered = by_channel(parts)
         if weight is None:
             return (dx,)
         dweight = grad_dot_centered * self.inv_std.reshape(grad_dot_centered.shape)
