@@ -289,10 +289,11 @@ class Conv2d(Function):
             return correlate(grad, flipped, (kh, kw), self.dilation, (h, w), offset)[0].reshape(n, c, h, w)
         matrix_t = weight.reshape(o, -1).T
         g = grad.reshape(n, o, ho * wo)
-        dpadded = np.zeros_like(grad, shape=self.padded_shape)
+        dpadded = np.empty_like(grad, shape=self.padded_shape)
 
         def input_part(part):
             dcols = np.matmul(matrix_t, g[part]).reshape(len(g[part]), c, kh, kw, ho, wo)
+            dpadded[part] = 0  # each part zeroes its own samples (not a whole-array memset first)
             col2im(dcols, dpadded[part], (kh, kw), self.stride, self.dilation, self.out_hw)
 
         parallel.map_parts(input_part, parallel.parts(grad, n * c * kh * kw * ho * wo))
