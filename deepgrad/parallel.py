@@ -8,12 +8,13 @@ as one part, so a small model never enters the pool. The results come back in th
 and a reduction adds them in that order: a thread count gives bit-identical results run to run,
 and counts differ from each other only in how partial sums are grouped.
 
-The BLAS under NumPy runs on one thread meanwhile (``set_num_threads`` puts it there): the parts
-are the parallelism, matrix products included, and a GEMM split over both would put two threads
-on each core. Until the first op splits work here (:func:`parts` notes it), a large matrix
-product goes whole to the BLAS on the threads instead (:func:`blas_takes`): its spinning threads
-take work faster than a sleeping worker wakes. With ``set_num_threads(n, by="blas")`` the BLAS
-has the threads and every op here runs on the calling thread.
+The BLAS under NumPy runs on one thread meanwhile: the parts are the parallelism, matrix products
+included, and a GEMM split over both would put two threads on each core. Until the first op
+splits work here, though, the BLAS has the threads and splits the matrix products itself (its
+spinning threads take work faster than a sleeping worker wakes): :func:`parts` claims the cores
+(:func:`deepgrad.threads.claim_cores_for_pool`), which puts the BLAS on one thread. With
+``set_num_threads(n, by="blas")`` the BLAS has the threads for good and every op here runs on
+the calling thread.
 """
 
 from __future__ import annotations
@@ -39,11 +40,6 @@ MIN_WORK = 1 << 17
 # A matrix product's multiply-adds per element of work: a GEMM does about 30 in the time a pass
 # reads one element (70 G multiply-adds/s against 2 G elements/s on one core here).
 MULTIPLY_ADDS_PER_ELEMENT = 32
-# Multiply-adds from which a matrix product goes to the BLAS's threads (while they take the products),
-# below MIN_WORK's product (2**23): the BLAS's threads take work in microseconds. Measured on 2 threads:
-# 100×784 by 784×100 (7.8 M) 138 µs against 157 on one; 100×100 by 100×100 (1 M) 32 µs against 22.
-# No product under it is split by anyone.
-BLAS_MIN_MULTIPLY_ADDS = 1 << 22
 # Elements of a plain elementwise pass (a ReLU, its gradient: 3-4 G elements/s) per element of work:
 # split in two, a pass over 800 000 float32 (a 64×16×28×28 activation) gained nothing here.
 PASS_ELEMENTS_PER_ELEMENT = 4
@@ -73,13 +69,6 @@ def parts(array: Array, work: int, most: int | None = None) -> list[slice]:
     threads.claim_cores_for_pool()
     bounds = [n * i // count for i in range(count + 1)]
     return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
-
-
-def blas_takes(array: Array, multiply_adds: int) -> bool:
-    """Whether a matrix product of ``multiply_adds`` on ``array`` goes whole to the BLAS on deepgrad's
-    threads (:func:`deepgrad.threads.on_blas`) rather than in :func:`parts`: one of at least
-    BLAS_MIN_MULTIPLY_ADDS, while no op has split other work over the pool."""
-    return multiply_adds >= BLAS_MIN_MULTIPLY_ADDS and threads_for(array) > 1 and threads.products_by_blas()
 
 
 def map_parts(function: Callable[[slice], T], slices: Sequence[slice]) -> list[T]:

@@ -1,19 +1,18 @@
 """How many threads deepgrad computes on: its own ops' (:mod:`deepgrad.parallel`) and the BLAS's.
 
-``dg.set_num_threads(n)`` gives deepgrad's heavy ops (convolution, pooling, linear layers, large
-elementwise passes) n threads, which split each op's batch, and puts the BLAS under NumPy
-(OpenBLAS, MKL, BLIS) on one thread between matrix products. Left to its own count, OpenBLAS keeps
-its threads spinning for a while after each product, on the very cores deepgrad's threads need
-next (simple-cnn's step on 2 threads: 19 ms with both pools, 13 ms with OpenBLAS on one). But a
-spinning thread takes work in microseconds, where waking one of deepgrad's costs 50-100 µs a
-handoff on a virtual machine, so a large matrix product goes whole to the BLAS on the n threads
-(and the BLAS back on one after it) until one of deepgrad's ops splits other work over its pool:
-from then on deepgrad splits its products too, and the BLAS's threads fall asleep. A model that is
-all matrix products (an MLP) keeps the BLAS's quick handoffs (the benchmark MLP's step on 2
-threads: 2.9 ms, against 3.45 ms with every product split by deepgrad and 4.2 ms on one), and a
-conv net's first convolution takes the cores for deepgrad's pool for good.
-``dg.set_num_threads(n, by="blas")`` gives the n threads to the BLAS for good instead, and
-deepgrad's ops stay on the calling thread (a conv net loses: simple-cnn 15 ms against 11). Until
+``dg.set_num_threads(n)`` gives deepgrad's heavy ops (convolution, pooling, batch norm, linear
+layers, large elementwise passes) n threads, which split each op's batch (or channels). The BLAS
+under NumPy (OpenBLAS, MKL, BLIS) has the n threads too, and splits each matrix product itself,
+until the first of deepgrad's ops splits work over its pool: from then on the BLAS runs on one
+thread and deepgrad splits the products too. OpenBLAS keeps its threads spinning for a while after
+each product, on the very cores deepgrad's threads need next (simple-cnn's step on 2 threads: 19
+ms with both pools at work, 13 ms with OpenBLAS on one); but a spinning thread takes work in
+microseconds, where waking one of deepgrad's costs 50-100 µs on a virtual machine, so a model
+that is all matrix products (an MLP) keeps the BLAS's quick handoffs (the benchmark MLP's step
+on 2 threads: 3.0 ms, against 3.45 ms with its products split by deepgrad and 4.2 ms on one),
+and a conv net's first convolution takes the cores for deepgrad's pool.
+``dg.set_num_threads(n, by="blas")`` gives the n threads to the BLAS for good, and deepgrad's ops
+stay on the calling thread (a conv net loses: simple-cnn 15 ms against 11). Until
 ``set_num_threads`` is called, deepgrad's ops run on the calling thread and the BLAS keeps the
 count it started with (one per core, unless ``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` /
 ``OMP_NUM_THREADS`` said otherwise before Python started). PyTorch's counterpart is
@@ -33,8 +32,7 @@ from __future__ import annotations
 
 import functools
 import numbers
-from collections.abc import Callable
-from typing import Any, Literal, NamedTuple, TypeAlias, TypeVar
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 Splitter: TypeAlias = Literal["ops", "blas"]  # who splits work over the threads: deepgrad's ops, or the BLAS
 SPLITTERS: tuple[Splitter, ...] = ("ops", "blas")
@@ -61,10 +59,8 @@ def _controller() -> Any:
     return ThreadpoolController().select(user_api="blas")
 
 
-T = TypeVar("T")
-
 _setting = ThreadSetting(1)  # deepgrad's ops run on the calling thread until set_num_threads says otherwise
-_pool_claimed = False  # an op split work over deepgrad's pool since set_num_threads: products stay off the BLAS
+_pool_claimed = False  # an op split work over deepgrad's pool since set_num_threads: the BLAS is on one thread
 
 
 def get_num_threads() -> int:
@@ -83,36 +79,29 @@ def ops_threads() -> int:
 
 
 def products_by_blas() -> bool:
-    """Whether a large matrix product goes whole to the BLAS on the threads set (:func:`on_blas`): with
-    several threads split by the ops, until one of deepgrad's ops has split other work over its pool."""
-    return _setting.threads > 1 and _setting.by == "ops" and not _pool_claimed
+    """Whether the BLAS has the threads set and splits each matrix product itself: ``by="blas"``, or
+    several threads split by the ops until one of deepgrad's ops has split work over its pool."""
+    return _setting.threads > 1 and (_setting.by == "blas" or not _pool_claimed)
 
 
 def claim_cores_for_pool() -> None:
-    """Note that an op splits work over deepgrad's pool: from now until the next ``set_num_threads``,
-    matrix products are split by deepgrad too, and the BLAS stays on one thread (its spinning
-    threads would hold the cores the pool's workers need)."""
+    """Note that an op splits work over deepgrad's pool: from now until the next ``set_num_threads``
+    the BLAS runs on one thread (its spinning threads would hold the cores the pool's workers need),
+    and deepgrad splits the matrix products too."""
     global _pool_claimed
-    _pool_claimed = True
-
-
-def on_blas(product: Callable[[], T]) -> T:
-    """product() with the BLAS on the threads set, and the BLAS back on one thread after it."""
-    blas = _blas()
-    assert blas is not None, "products go to the BLAS only after set_num_threads found it"
-    blas.set(_setting.threads)
-    try:
-        return product()
-    finally:
-        blas.set(1)
+    if not _pool_claimed:
+        _pool_claimed = True
+        blas = _blas()
+        if blas is not None and _setting.by == "ops":
+            blas.set(1)
 
 
 def set_num_threads(n: int, by: Splitter = "ops") -> None:
     """Use ``n`` threads from now on (n ≥ 1), in this whole process. ``by="ops"``: deepgrad's heavy
-    ops split their work over them, and the BLAS under NumPy runs on one, except that it takes each
-    large matrix product on all n until an op has split other work over deepgrad's pool;
-    ``by="blas"``: the BLAS splits each matrix product over them and deepgrad's ops stay on the
-    calling thread (see the module)."""
+    ops split their work over them, and the BLAS under NumPy its matrix products until the first
+    op splits work over deepgrad's pool, from when on the BLAS runs on one thread; ``by="blas"``:
+    the BLAS splits each matrix product over them for good and deepgrad's ops stay on the calling
+    thread (see the module)."""
     global _setting, _pool_claimed
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"set_num_threads: expected a whole number of threads >= 1, got {n!r}")
@@ -126,9 +115,8 @@ def set_num_threads(n: int, by: Splitter = "ops") -> None:
             "set_num_threads: threadpoolctl finds no BLAS library it can control in this "
             "process (NumPy's BLAS may be one it does not know, e.g. Apple Accelerate)"
         )
-    setting = ThreadSetting(int(n), by if n > 1 else "ops")
-    blas.set(setting.threads if setting.by == "blas" else 1)
-    _setting, _pool_claimed = setting, False
+    _setting, _pool_claimed = ThreadSetting(int(n), by if n > 1 else "ops"), False
+    blas.set(_setting.threads)
 
 
 class NumThreads:

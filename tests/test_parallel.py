@@ -26,10 +26,8 @@ COUNTS = (1, 2, 3, 4)
 
 @pytest.fixture
 def split_everything(monkeypatch):
-    """Parts for every array, and every product on the BLAS while it takes them, however small;
-    deepgrad's thread count given back after the test."""
+    """Parts for every array, however small; deepgrad's thread count given back after the test."""
     monkeypatch.setattr(parallel, "MIN_WORK", 1)
-    monkeypatch.setattr(parallel, "BLAS_MIN_MULTIPLY_ADDS", 1)
     before = dg.get_num_threads()
     yield
     dg.set_num_threads(before)
@@ -133,51 +131,46 @@ def test_a_backward_runs_its_two_products_at_once_on_two_threads_each_whole(spli
             np.testing.assert_array_equal(actual, expected)
 
 
-class RecordedBlas:
-    """The BLAS's thread counts as set, in order (the real BLAS is set too)."""
+def blas_threads():
+    """The thread count of every BLAS threadpoolctl finds in the process."""
+    import threadpoolctl
 
-    def __init__(self, monkeypatch):
-        self.counts = []
-        blas = threads._blas()
-        real = blas.set
-        monkeypatch.setattr(blas, "set", lambda n: self.counts.append(n) or real(n))
+    return {pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"}
 
 
-def test_products_go_to_the_blas_until_an_op_splits_other_work_over_the_pool(split_everything, monkeypatch):
-    """A large product runs whole on the BLAS's threads (the BLAS back on one after it), with no
-    handoff to deepgrad's workers, until a convolution cuts its batch: from then on the pool splits
-    the products too, and the BLAS stays on one thread, until set_num_threads starts over."""
+def test_the_blas_splits_the_products_until_an_op_splits_work_over_the_pool(split_everything, monkeypatch):
+    """With several threads, the BLAS has them and each product is NumPy's own (no handoff to
+    deepgrad's workers), until a convolution cuts its batch: from then on the BLAS is on one thread
+    and the pool splits the products too, until set_num_threads starts over."""
     handoffs = []
     real_together = parallel.together
     monkeypatch.setattr(parallel, "together", lambda calls: handoffs.append(len(calls)) or real_together(calls))
     dg.set_num_threads(2)
-    blas = RecordedBlas(monkeypatch)
-    assert threads.products_by_blas()
+    assert threads.products_by_blas() and blas_threads() == {2}
     outputs_and_grads(F.linear, [(6, 5), (4, 5), (4,)])
-    assert blas.counts == [2, 1] * 3 and handoffs == []  # the forward, dx and dW
+    assert handoffs == []
     outputs_and_grads(CASES[0][1], CASES[0][2])  # a convolution claims the pool
-    assert not threads.products_by_blas()
-    blas.counts.clear()
+    assert not threads.products_by_blas() and blas_threads() == {1}
     handoffs.clear()
     outputs_and_grads(F.linear, [(6, 5), (4, 5), (4,)])
-    assert blas.counts == [] and handoffs == [2, 2]
+    assert handoffs == [2, 2]
     dg.set_num_threads(2)
+    assert threads.products_by_blas() and blas_threads() == {2}
+
+
+def test_by_the_blas_the_pool_claims_nothing(split_everything):
+    dg.set_num_threads(2, by="blas")
     assert threads.products_by_blas()
-
-
-@pytest.mark.parametrize("setting", [(1, "ops"), (2, "blas")])
-def test_products_stay_where_the_setting_puts_them_with_one_thread_or_by_the_blas(split_everything, setting):
-    dg.set_num_threads(*setting)
-    assert not threads.products_by_blas()
-    assert not parallel.blas_takes(np.zeros((8, 8)), 10**9)
+    assert parallel.parts(np.zeros((8, 2)), 10**9) == [slice(0, 8)]
+    threads.claim_cores_for_pool()  # as an op of deepgrad's would: the BLAS keeps its threads
+    assert threads.products_by_blas() and blas_threads() == {2}
 
 
 def test_a_small_model_never_enters_the_pool(monkeypatch):
-    """At the real threshold, a small conv net's training step stays on the calling thread, its
-    products included (the BLAS is never lent the threads either)."""
+    """At the real threshold, a small conv net's training step stays on the calling thread: no op
+    splits, so none claims the cores from the BLAS either."""
     before = dg.get_num_threads()
     dg.set_num_threads(4)
-    blas = RecordedBlas(monkeypatch)
 
     def refuse(workers):
         raise AssertionError("a small op handed parts to the pool")
@@ -192,7 +185,7 @@ def test_a_small_model_never_enters_the_pool(monkeypatch):
             model(dg.tensor(randn(0, (8, 1, 8, 8)).astype(np.float32))), dg.tensor([0, 1, 2] * 2 + [0, 1])
         )
         loss.backward()
-        assert blas.counts == [] and threads.products_by_blas()
+        assert threads.products_by_blas()
     finally:
         dg.set_num_threads(before)
 

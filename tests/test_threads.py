@@ -20,11 +20,15 @@ def restore_threads():
 
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_set_then_get(restore_threads, n):
-    """deepgrad's ops take the count, and every BLAS goes on one thread: deepgrad splits its products."""
+    """deepgrad's ops take the count, and so does every BLAS until an op splits work over deepgrad's
+    pool: then the BLAS goes on one thread, and deepgrad splits its products too."""
     dg.set_num_threads(n)
     assert dg.get_num_threads() == n
     blas = [pool for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
-    assert blas and all(pool["num_threads"] == 1 for pool in blas)
+    assert blas and all(pool["num_threads"] == n for pool in blas)
+    threads.claim_cores_for_pool()
+    blas = [pool for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+    assert all(pool["num_threads"] == 1 for pool in blas)
 
 
 @pytest.mark.parametrize("n", [2, 3])

@@ -4,8 +4,8 @@ Each GEMM is split over deepgrad's threads (:mod:`deepgrad.parallel`) when it is
 axis :func:`cut_axis` picks: its inner one (the partial products then added in order) when it is
 the longest, else the columns or the rows. The backward's dx and dW share the threads and run at
 once, each cut by its own rows (dx by the batch's, dW by the output features), so no part adds to
-another's. Until an op has split other work over deepgrad's pool, a large GEMM goes whole to the
-BLAS on the threads instead (:func:`deepgrad.parallel.blas_takes`).
+another's. While the BLAS has the threads (until an op has split other work over deepgrad's pool:
+:func:`deepgrad.threads.products_by_blas`), each GEMM is NumPy's own, split by the BLAS.
 """
 
 from __future__ import annotations
@@ -54,13 +54,8 @@ def cut_axis(a, b):
 def split_product(a, b, shift=None):
     """a @ b (+ shift) for a of shape (n, ..., k) and a matrix b, split over the threads along the
     axis :func:`cut_axis` picks (the inner one's partial products added in the parts' order)."""
-    multiply_adds = a.size * b.shape[-1]
-    if multiply_adds < parallel.BLAS_MIN_MULTIPLY_ADDS:  # too small for any split: NumPy's own product
-        return shifted(a @ b, shift)
-    if parallel.blas_takes(a, multiply_adds):
-        return shifted(threads.on_blas(lambda: a @ b), shift)
-    work = multiply_adds // parallel.MULTIPLY_ADDS_PER_ELEMENT
-    if work < 2 * parallel.MIN_WORK:  # NumPy's own output: a small product pays nothing for the split
+    work = a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT
+    if work < 2 * parallel.MIN_WORK or threads.products_by_blas():  # NumPy's own product, split or not by the BLAS
         return shifted(a @ b, shift)
     axis = cut_axis(a, b)
     slices = parallel.parts({"rows": a, "columns": b.T, "inner": b}[axis], work)
@@ -85,16 +80,11 @@ def split_products(*pairs):
     """[a @ b for a, b in pairs], as :func:`split_product` each, but with the threads shared between
     the products: when each is large, every product is cut into its share of the parts and all the
     parts run at once (a backward's dx and dW on two threads: one handoff, and each GEMM whole)."""
-    if all(a.size * b.shape[-1] < parallel.BLAS_MIN_MULTIPLY_ADDS for a, b in pairs):  # none to split
+    share = parallel.threads_for(pairs[0][0]) // len(pairs)
+    if share < 1 or threads.products_by_blas():  # one after the other, NumPy's own (split by the BLAS or not)
         return [a @ b for a, b in pairs]
     works = [a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT for a, b in pairs]
-    share = parallel.threads_for(pairs[0][0]) // len(pairs)
-    if (
-        share < 1
-        or min(works) < parallel.MIN_WORK
-        or any(a.ndim < 2 for a, _ in pairs)  # a vector has no rows
-        or threads.products_by_blas()  # each whole on the BLAS's threads, one after the other
-    ):
+    if min(works) < parallel.MIN_WORK or any(a.ndim < 2 for a, _ in pairs):  # a vector has no rows
         return [split_product(a, b) for a, b in pairs]
     outs, calls = [], []
     for (a, b), work in zip(pairs, works):

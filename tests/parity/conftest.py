@@ -14,6 +14,5 @@ def threads(request, monkeypatch):
     dg.set_num_threads(request.param)
     if request.param > 1:
         monkeypatch.setattr(parallel, "MIN_WORK", 1)
-        monkeypatch.setattr(parallel, "BLAS_MIN_MULTIPLY_ADDS", 1)
     yield request.param
     dg.set_num_threads(before)
