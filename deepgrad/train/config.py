@@ -218,9 +218,9 @@ OPTIONS = {
     "threads_by": Option(
         None,
         str,
-        "who splits work over --threads: ops (deepgrad's heavy ops, NumPy's BLAS on one "
-        "thread but for large matrix products until an op splits other work; the default "
-        "for a fixed count) or blas (only the BLAS's matrix products, for good)",
+        "who splits work over --threads: ops (deepgrad's heavy ops, and NumPy's BLAS its "
+        "matrix products until the first op splits work, then the BLAS on one thread; the "
+        "default for a fixed count) or blas (only the BLAS's matrix products, for good)",
         check=_threads_by,
     ),
 }
