@@ -56,7 +56,9 @@ CASES = [
     ("linear of a vector", F.linear, [(40,), (30, 40), (30,)]),  # no rows to cut: by its inputs
     ("linear of a vector by its features", F.linear, [(20,), (30, 20), (30,)]),  # by columns
     ("linear of a sequence by its features", F.linear, [(2, 2, 5), (8, 5), (8,)]),
+    ("linear of a sequence by its inputs", F.linear, [(2, 2, 9), (3, 9), (3,)]),
     ("matmul", lambda a, b: a @ b, [(6, 5), (5, 4)]),
+    ("matmul by its inner axis", lambda a, b: a @ b, [(3, 8), (8, 2)]),
 ]
 
 
