@@ -41,8 +41,10 @@ MIN_WORK = 1 << 17
 # reads one element (70 G multiply-adds/s against 2 G elements/s on one core here).
 MULTIPLY_ADDS_PER_ELEMENT = 32
 # Elements of a plain elementwise pass (a ReLU, its gradient: 3-4 G elements/s) per element of work:
-# split in two, a pass over 800 000 float32 (a 64×16×28×28 activation) gained nothing here.
-PASS_ELEMENTS_PER_ELEMENT = 4
+# passes split from 2**19 elements. Over 800 000 float32 (a 64×16×28×28 activation), split in two:
+# resnet-small's step on 2 threads, paired, took 0.96-0.98 of its wall time (with the pool's workers
+# on a ThreadPoolExecutor, whose handoff cost 15 µs more, it gained nothing at 4).
+PASS_ELEMENTS_PER_ELEMENT = 2
 
 _local = threading.local()  # .in_worker: this thread is one of the pool's (parts never nest)
 
