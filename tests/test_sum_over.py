@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers import randn
 
-from deepgrad.ops.reduction import sum_over
+from deepgrad.ops.reduction import host_ones, sum_over
 
 SHAPES = [(5,), (4, 3), (6, 3, 4), (5, 3, 4, 2)]
 
@@ -35,3 +35,15 @@ def test_float32_per_channel_sums_keep_float32_and_their_accuracy():
     got = sum_over((0, 2, 3), x)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, x.astype(np.float64).sum(axis=(0, 2, 3)), rtol=2e-6)
+
+
+def test_batch_sums_share_a_read_only_vector_of_ones_per_length_and_dtype():
+    for n, dtype in [(4, np.float64), (4, np.float32), (7, np.float64), (4, np.float64)]:
+        x = randn(n, (n, 3, 2)).astype(dtype)
+        got = sum_over((0, 2), x)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, x.astype(np.float64).sum(axis=(0, 2)), rtol=1e-6)
+    ones = host_ones(4, np.dtype(np.float64))
+    assert ones is host_ones(4, np.dtype(np.float64)) and not ones.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        ones[0] = 2.0

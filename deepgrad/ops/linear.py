@@ -80,10 +80,10 @@ def split_products(*pairs):
     """[a @ b for a, b in pairs], as :func:`split_product` each, but with the threads shared between
     the products: when each is large, every product is cut into its share of the parts and all the
     parts run at once (a backward's dx and dW on two threads: one handoff, and each GEMM whole)."""
-    share = parallel.threads_for(pairs[0][0]) // len(pairs)
+    works = [a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT for a, b in pairs]
+    share = parallel.threads_for(pairs[0][0]) // len(pairs) if max(works) >= parallel.MIN_WORK else 0
     if share < 1 or threads.products_by_blas():  # one after the other, NumPy's own (split by the BLAS or not)
         return [a @ b for a, b in pairs]
-    works = [a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT for a, b in pairs]
     if min(works) < parallel.MIN_WORK or any(a.ndim < 2 for a, _ in pairs):  # a vector has no rows
         return [split_product(a, b) for a, b in pairs]
     outs, calls = [], []

@@ -60,23 +60,17 @@ def input_grad_into(grad, centered, scale, inv_std, inv_count, sum_grad, sum_gra
 
 
 def on_channels(function, x, *arrays):
-    """[function(*(channels of each array)) for each part of x's channels (axis 1)]: each channel's
-    statistics are its own, so a large batch's channels are split over the threads. (N, C, ...)
-    arrays are cut on axis 1, per-channel vectors (C,) on axis 0, None stays None; with one part it
-    is the plain call on the whole arrays."""
+    """function(*arrays) -> a tuple of per-channel arrays, over x's channels (axis 1) in parts when
+    the batch is large: each channel's statistics are its own, so the parts run on the threads and
+    their results are joined along the channels. (N, C, ...) arrays are cut on axis 1, per-channel
+    vectors (C,) on axis 0, None stays None."""
     slices = parallel.parts(x[0], x.size) if x.size >= 2 * parallel.MIN_WORK else ()
     if len(slices) <= 1:
-        return [function(*arrays)]
-    return parallel.map_parts(
+        return function(*arrays)
+    part_results = parallel.map_parts(
         lambda part: function(*(None if a is None else a[part] if a.ndim == 1 else a[:, part] for a in arrays)),
         slices,
     )
-
-
-def by_channel(part_results):
-    """The parts' per-channel arrays (a tuple of them from each part) joined along the channels."""
-    if len(part_results) == 1:
-        return part_results[0]
     return tuple(np.concatenate(arrays, axis=1 if arrays[0].ndim > 1 else 0) for arrays in zip(*part_results))
 
 
@@ -141,8 +135,7 @@ class BatchNorm(_Normalization):
                 out += spread(bias.reshape(var.shape), sample_shape)
             return mean, var, inv_std, scale
 
-        parts = on_channels(normalize, x, x, self.centered, out, weight, bias)
-        mean, var, self.inv_std, self.scale = by_channel(parts)
+        mean, var, self.inv_std, self.scale = on_channels(normalize, x, x, self.centered, out, weight, bias)
         if self.running_mean is not None:
             self._update_running_statistics(mean, var, count=x.size // x.shape[1])
         return out
@@ -167,8 +160,7 @@ class BatchNorm(_Normalization):
                 input_grad_into(grad, centered, scale, inv_std, self.inv_count, *sums, shape, dx)
             return sum_grad, sum_grad_centered
 
-        parts = on_channels(gradients, grad, grad, self.centered, self.scale, self.inv_std, dx)
-        dbias, grad_dot_centered = by_channel(parts)
+        dbias, grad_dot_centered = on_channels(gradients, grad, grad, self.centered, self.scale, self.inv_std, dx)
         if weight is None:
             return (dx,)
         dweight = grad_dot_centered * self.inv_std.reshape(grad_dot_centered.shape)
