@@ -17,6 +17,7 @@ import pytest
 import deepgrad as dg
 import deepgrad.functional as F
 from deepgrad import nn, parallel, threads
+from deepgrad.ops import conv as conv_op
 from tests.helpers import randn
 
 pytest.importorskip("threadpoolctl")
@@ -26,8 +27,10 @@ COUNTS = (1, 2, 3, 4)
 
 @pytest.fixture
 def split_everything(monkeypatch):
-    """Parts for every array, however small; deepgrad's thread count given back after the test."""
+    """Parts for every array, however small (a strided convolution's input gradient by phases too);
+    deepgrad's thread count given back after the test."""
     monkeypatch.setattr(parallel, "MIN_WORK", 1)
+    monkeypatch.setattr(conv_op, "PHASES_MIN_ELEMENTS", 0)
     before = dg.get_num_threads()
     yield
     dg.set_num_threads(before)
@@ -42,6 +45,7 @@ CASES = [
     ("conv row runs", lambda x, w, b: conv(x, w, b, padding=1), [(6, 8, 9, 9), (5, 8, 3, 3), (5,)]),
     ("conv window copy", lambda x, w, b: conv(x, w, b, padding=2), [(6, 2, 9, 9), (4, 2, 5, 5), (4,)]),
     ("conv strided", lambda x, w, b: conv(x, w, b, stride=2, padding=1), [(6, 8, 9, 9), (4, 8, 3, 3), (4,)]),
+    ("conv strided by phases", lambda x, w, b: conv(x, w, b, stride=2, padding=1), [(6, 8, 9, 9), (8, 8, 3, 3), (8,)]),
     ("conv dilated", lambda x, w, b: conv(x, w, b, dilation=2, padding=2), [(5, 8, 9, 9), (3, 8, 3, 3), (3,)]),
     ("max pool", lambda x: F.max_pool2d(x, 2), [(6, 3, 8, 8)]),
     ("max pool overlapping", lambda x: F.max_pool2d(x, 3, stride=2, padding=1), [(6, 3, 9, 9)]),

@@ -108,6 +108,7 @@ CONV_CASES = {
     "stride1-wide-pad": dict(kernel_size=1, padding=2),
     "stride2x1-3x2": dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0)),
     "stride3-k2": dict(kernel_size=2, stride=3, padding=1),  # kernel smaller than the stride: elements no window reads
+    "stride3x2-4x3": dict(kernel_size=(4, 3), stride=(3, 2), padding=(2, 1)),  # phases with 1 or 2 taps a side
 }
 
 
