@@ -71,7 +71,7 @@ def against_zero(ufunc: np.ufunc, x: Array) -> Array:
 
 
 class ReLU(Function):
-    """out = max(x, 0);  dx = g · [x > 0]"""
+    """out = max(x, 0);  dx = g · [out ≠ 0]  (g at x > 0, and at NaN as PyTorch's kernel)"""
 
     def forward(self, x):
         out = against_zero(np.maximum, x)
@@ -83,9 +83,10 @@ class ReLU(Function):
 
 
 def relu_grad(y: Array, grad: Array, out: Array) -> None:
-    """out = g · [y > 0] for ReLU's output y, through a float mask (float × bool would run NumPy's
-    slower casting loop)."""
-    np.greater(y, 0, out=out)
+    """out = g · [y ≠ 0] for ReLU's output y (0 or -0.0 where x ≤ 0, NaN where x is: PyTorch's
+    kernel zeroes g where y ≤ 0, so NaN's g passes), through a float mask (float × bool would run
+    NumPy's slower casting loop)."""
+    np.not_equal(y, 0, out=out)
     out *= grad
 
 
@@ -99,7 +100,8 @@ def stable_sigmoid(x: Array) -> Array:
 
 
 def select(mask: Array, if_true: Array | np.generic, if_false: Array | np.generic) -> Array:
-    """Elementwise ``if_true`` where mask else ``if_false``, exactly, by arithmetic (one term is 0)."""
+    """Elementwise ``if_true`` where mask else ``if_false``, exactly, by arithmetic (one term is 0):
+    for finite values of both (0 times an infinite or NaN value left out is NaN)."""
     return mask * if_true + ~mask * if_false
 
 
@@ -198,7 +200,9 @@ class Softplus(Function):
         self.bx = x * self.beta
         self.linear = self.bx > self.threshold
         soft = np.logaddexp(0, self.bx) / self.beta
-        return select(self.linear, x, soft)
+        # np.where, not select: x = +inf or -inf in the other branch would make select's 0·x NaN
+        # (where is slow on random masks only; this one is nearly all False)
+        return np.where(self.linear, x, soft)
 
     def backward(self, grad):
         return (grad * select(self.linear, grad.dtype.type(1), stable_sigmoid(self.bx)),)

@@ -85,6 +85,32 @@ def test_activation_of_signed_zeros_nan_and_inf(name, size):
     np.testing.assert_array_equal(np.signbit(ours[zeros]), np.signbit(theirs[zeros]))
 
 
+@pytest.mark.parametrize("size", [40, 1 << 17], ids=["small", "large"])
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_activation_and_its_gradient_at_signed_zeros_nan_and_inf(name, size):
+    """Where torch's kernels pick a branch for NaN or ±inf (relu's gradient passes NaN's upstream
+    gradient through, softplus is x itself at +inf and 0 at -inf), deepgrad picks the same. Elu's
+    gradient at NaN is left out: torch's own kernels disagree (its vectorized loop gives NaN,
+    the scalar loop of an array's last elements passes the gradient through); deepgrad's is NaN."""
+    dg_fn, torch_fn = ACTIVATIONS[name]
+    special = np.array([-0.0, 0.0, np.nan, np.inf, -np.inf, -5e-324, 5e-324, -3.0, 25.0, -25.0])
+    x = np.resize(special, size)
+    upstream = np.resize(np.array([1.5, -2.0, 0.25]), size)
+    ours, theirs = dg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with np.errstate(all="ignore"):
+        out = dg_fn(ours)
+        out.backward(dg.tensor(upstream))
+    torch_out = torch_fn(theirs)
+    torch_out.backward(torch.tensor(upstream))
+    np.testing.assert_allclose(out.numpy(), torch_out.detach().numpy(), rtol=1e-12, atol=0, err_msg="output")
+    compared = ~np.isnan(x) if name.startswith("elu") else slice(None)
+    np.testing.assert_allclose(
+        np.asarray(ours.grad)[compared], theirs.grad.numpy()[compared], rtol=1e-12, atol=0, err_msg="gradient"
+    )
+    if name.startswith("elu"):
+        assert np.isnan(np.asarray(ours.grad)[np.isnan(x)]).all()
+
+
 SOFTMAX_DIMS = [
     ((1,), 0),
     ((7,), 0),
