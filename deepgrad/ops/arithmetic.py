@@ -103,7 +103,8 @@ class Mul(Function):
 
 
 class Div(Function):
-    """out = a / b;  da = g / b,  db = -g * a / b²"""
+    """out = a / b;  da = g / b,  db = −g · (a/b)/b  (not a/b², whose b² overflows from |b| ≈ 1.8e19 in
+    float32; PyTorch's order of operations)"""
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -114,7 +115,7 @@ class Div(Function):
         need_a, need_b = self.needs_input_grad
         return (
             unbroadcast(grad / b, a.shape) if need_a else None,
-            unbroadcast(-grad * a / (b * b), b.shape) if need_b else None,
+            unbroadcast(-grad * (a / b / b), b.shape) if need_b else None,
         )
 
 
@@ -165,34 +166,39 @@ class PowScalar(Function):
 
 
 class Maximum(Function):
-    """out = max(a, b) elementwise; ties split the gradient in half (as PyTorch)."""
+    """out = max(a, b) elementwise; ties split the gradient in half, and where a or b is NaN
+    both get all of it (as PyTorch)."""
 
     def forward(self, a, b):
         self.a, self.b = a, b
         return np.maximum(a, b)
 
     def backward(self, grad):
-        return _split_between(grad, self.a, self.b, self.a > self.b, self.needs_input_grad)
+        return _split_between(grad, self.a, self.b, np.less, self.needs_input_grad)
 
 
 class Minimum(Function):
-    """out = min(a, b) elementwise; ties split the gradient in half (as PyTorch)."""
+    """out = min(a, b) elementwise; ties split the gradient in half, and where a or b is NaN
+    both get all of it (as PyTorch)."""
 
     def forward(self, a, b):
         self.a, self.b = a, b
         return np.minimum(a, b)
 
     def backward(self, grad):
-        return _split_between(grad, self.a, self.b, self.a < self.b, self.needs_input_grad)
+        return _split_between(grad, self.a, self.b, np.greater, self.needs_input_grad)
 
 
-def _split_between(grad, a, b, a_wins, needs):
-    share_a = a_wins + 0.5 * (a == b)
-    share_a = share_a.astype(grad.dtype, copy=False)
+def _split_between(grad, a, b, loses, needs):
+    """Each input's share of g: 0 where it ``loses`` to the other, ½ at ties, else 1 (so 1 for both
+    where either is NaN: PyTorch's where(a == b, g/2, g) with the loser's share filled with 0)."""
+    tie = 0.5 * (a == b)
     need_a, need_b = needs
+    share_a = (1 - loses(a, b) - tie).astype(grad.dtype, copy=False) if need_a else None
+    share_b = (1 - loses(b, a) - tie).astype(grad.dtype, copy=False) if need_b else None
     return (
         unbroadcast(grad * share_a, a.shape) if need_a else None,
-        unbroadcast(grad * (1 - share_a), b.shape) if need_b else None,
+        unbroadcast(grad * share_b, b.shape) if need_b else None,
     )
 
 
@@ -314,14 +320,15 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    """out = |x|;  dx = g · sign(x)  (0 at x = 0, as PyTorch)"""
+    """out = |x|;  dx = g · sign(x), sign(x) = [x > 0] − [x < 0]  (0 at x = 0 and at NaN, as PyTorch)"""
 
     def forward(self, x):
         self.x = x
         return np.abs(x)
 
     def backward(self, grad):
-        return (grad * np.sign(self.x),)
+        x = self.x
+        return (grad * ((x > 0).astype(grad.dtype) - (x < 0)),)
 
 
 class Clamp(Function):

@@ -181,6 +181,20 @@ class Var(Function):
             return (grad * self.centered * (2 / self.dof if self.dof else np.inf),)
 
 
+class Std(Var):
+    """out = √var;  dx = var's dx of g / (2·out), with 0 where out = 0 (as PyTorch: the standard
+    deviation of constant values has a zero gradient, not √'s infinite one times 0 = NaN)"""
+
+    def forward(self, x):
+        self.out = np.sqrt(super().forward(x))
+        return self.out
+
+    def backward(self, grad):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grad_var = grad / (2 * self.out)
+        return super().backward(np.where(self.out == 0, 0, grad_var))
+
+
 # ----------------------------------------------------------------------------
 # Public functions
 
@@ -264,10 +278,8 @@ def std(
     axis: Dims | None = None,
     keepdims: bool | None = None,
 ) -> Tensor:
-    """Standard deviation: √var with the same arguments."""
-    from .arithmetic import sqrt
-
-    return sqrt(_variance(x, dim, keepdim, correction, unbiased, axis, keepdims, "std"))
+    """Standard deviation: √var with the same arguments (a zero gradient where it is 0, as PyTorch)."""
+    return _variance(x, dim, keepdim, correction, unbiased, axis, keepdims, "std")
 
 
 def _variance(
@@ -280,11 +292,12 @@ def _variance(
     keepdims: bool | None,
     op: str,
 ) -> Tensor:
-    """The Var op for ``var`` and ``std``; errors name ``op``, the function the user called."""
+    """The Var (or Std) op for ``var`` and ``std`` (``op``, the function the user called, named in
+    errors)."""
     if x.data.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}")
     axes, keepdim = reduction_axes(x, dim, keepdim, axis, keepdims, op)
-    return Var(axes, keepdim, _correction(correction, unbiased, op))(x)
+    return (Std if op == "std" else Var)(axes, keepdim, _correction(correction, unbiased, op))(x)
 
 
 def argmax(

@@ -76,6 +76,22 @@ def test_maximum_minimum_split_ties_in_half(op):
     )
 
 
+@pytest.mark.parametrize("op", ["maximum", "minimum"])
+def test_maximum_minimum_give_both_inputs_the_gradient_where_either_is_nan(op):
+    a = np.array([np.nan, 1.0, np.nan, -np.inf, 2.0])
+    b = np.array([0.5, np.nan, np.nan, -np.inf, np.inf])
+    check_op(getattr(dg, op), getattr(torch, op), a, b)
+
+
+def test_division_by_a_huge_denominator_keeps_its_gradient_finite():
+    """db = −g·(a/b)/b: the b² of −g·a/b² overflows to inf (float32 from |b| ≈ 1.8e19), making 0 or NaN."""
+    a, b = np.array([3.0, -2.0, np.inf]), np.array([1e200, -3e250, -1e308])
+    check_op(lambda x, y: x / y, lambda x, y: x / y, a, b, rtol=1e-12, atol=0)
+    a32, b32 = dg.tensor(np.float32([3.0]), requires_grad=True), dg.tensor(np.float32([1e20]), requires_grad=True)
+    (a32 / b32).backward(dg.tensor(np.float32([1.0])))
+    np.testing.assert_allclose(b32.grad, np.float32([-3e-40]), rtol=1e-3)  # a subnormal, not -0
+
+
 @pytest.mark.parametrize("exponent", [0, 1, 2, 3, -1, 0.5, 1.5, -2.5])
 @SETTINGS
 @given(shape=shapes(), seed=seeds)
@@ -177,6 +193,7 @@ def test_unary(op, shape, seed):
 def test_abs_at_zero_and_clamp_bounds_inclusive():
     x = np.array([-0.5, 0.5, 0.0, -1.0, 1.0, 0.25])
     check_op(dg.abs, torch.abs, x)
+    check_op(dg.abs, torch.abs, np.array([np.nan, -0.0, np.inf, -np.inf]))  # sign(NaN) = 0, as torch.sgn
     check_op(lambda t: t.clamp(-0.5, 0.5), lambda t: t.clamp(-0.5, 0.5), x)
     check_op(lambda t: t.clamp(min=-0.5), lambda t: t.clamp(min=-0.5), x)
     check_op(lambda t: t.clamp(max=0.5), lambda t: t.clamp(max=0.5), x)
@@ -246,6 +263,21 @@ def test_var_std(name, kwargs, data, seed):
         distinct(seed, shape),
         seed=seed,
     )
+
+
+@pytest.mark.parametrize(
+    "kwargs, x",
+    [
+        ({}, [[2.0, 2.0], [2.0, 2.0]]),
+        ({"dim": 1}, [[2.0, 2.0, 2.0], [1.0, 4.0, 1.0]]),  # row 0 constant
+        ({"dim": 0, "correction": 0}, [[2.0, 1.0, 3.0], [2.0, 4.0, 3.0]]),  # columns 0 and 2 constant
+    ],
+    ids=["all", "dim1", "dim0-biased"],
+)
+def test_std_of_constant_values_has_a_zero_gradient(kwargs, x):
+    """√var's derivative is infinite at 0; PyTorch masks it there, so a constant feature does not
+    turn the whole gradient into NaN (var's own gradient is 0 there already)."""
+    check_op(lambda t: t.std(**kwargs), lambda t: torch.std(t, **kwargs), np.array(x))
 
 
 def test_var_std_default_is_unbiased_like_torch():
