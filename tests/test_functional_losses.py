@@ -424,3 +424,18 @@ def test_binary_cross_entropy_refuses_targets_outside_0_1_as_pytorch(target):
     with pytest.raises(ValueError, match=r"binary_cross_entropy: every target must be in \[0, 1\]"):
         F.binary_cross_entropy(p, np.array(target))
     assert np.isfinite(F.binary_cross_entropy_with_logits(p, np.array([1.5, -0.5])).item())
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [F.binary_cross_entropy, F.binary_cross_entropy_with_logits, F.cross_entropy],
+    ids=["bce", "bce_with_logits", "cross_entropy"],
+)
+def test_a_target_that_requires_grad_gets_its_gradient_and_must_match_the_inputs_dtype(loss):
+    p = rng(1).uniform(0.1, 0.9, (4, 3))
+    target = probability_targets(2, (4, 3))
+    gradcheck(loss, p, target)
+    x32 = dg.tensor(p.astype(np.float32), requires_grad=True)
+    with pytest.raises(TypeError, match=rf"{loss.__name__}: a target that requires grad must have the input's dtype"):
+        loss(x32, dg.tensor(target, requires_grad=True))
+    loss(x32, dg.tensor(target)).backward()  # a constant target may have another dtype: it is cast

@@ -44,14 +44,16 @@ class SoftmaxCrossEntropy(Function):
     ``q`` holds each row's target weights: for class indices
     q_ic = (1−ε)·w_y·[c = y] + ε·w_c/C (zero rows for ignored targets); for
     class probabilities q_ic = w_c·((1−ε)·t_ic + ε/C). Logits arrive as rows
-    (M, C): any spatial axes were moved in front of the class axis.
+    (M, C): any spatial axes were moved in front of the class axis. Given the
+    probabilities' rows as a second input (a target that requires grad) and
+    ``dq_dt`` = (1−ε)·w, their gradient dt_ic = −dq_dt_c · log softmax(x_i)_c.
     """
 
-    def __init__(self, target_weights, reduction, denominator):
-        self.q = target_weights
+    def __init__(self, target_weights, reduction, denominator, dq_dt=None):
+        self.q, self.dq_dt = target_weights, dq_dt
         self.reduction, self.denominator = reduction, denominator
 
-    def forward(self, logits):
+    def forward(self, logits, target_rows=None):
         self.log_probs = log_softmax_array(logits, axis=1)
         per_row = -(self.q * self.log_probs).sum(axis=1)
         return _reduce(per_row, self.reduction, self.denominator)
@@ -62,11 +64,13 @@ class SoftmaxCrossEntropy(Function):
         dx *= q.sum(axis=1, keepdims=True)
         dx -= q
         if self.reduction == "none":
-            dx *= grad[:, None]
+            scale = grad[:, None]
         else:
             scale = grad / self.denominator if self.reduction == "mean" else grad
-            dx *= scale
-        return (dx,)
+        dx *= scale
+        if len(self.needs_input_grad) == 1:
+            return (dx,)
+        return dx, (-self.dq_dt * self.log_probs) * scale
 
 
 class SoftmaxCrossEntropyIndices(Function):
@@ -174,7 +178,7 @@ class BinaryCrossEntropy(Function):
         self.target, self.weight, self.reduction = target, weight, reduction
         self.flag_outside = flag_outside
 
-    def forward(self, p):
+    def forward(self, p, target=None):
         y = self.target
         self.p = p
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -189,27 +193,32 @@ class BinaryCrossEntropy(Function):
     def backward(self, grad):
         p, y = self.p, self.target
         dp = (p - y) / np.maximum(p * (1 - p), 1e-12)
+        scale = grad / p.size if self.reduction == "mean" else grad
         if self.weight is not None:
-            dp = dp * self.weight
+            scale = scale * self.weight
         if self.flag_outside:
-            dp = np.where(self.outside, np.nan, dp)
-        return (dp * (grad / p.size if self.reduction == "mean" else grad),)
+            scale = np.where(self.outside, np.nan, scale)
+        if len(self.needs_input_grad) == 1:
+            return (dp * scale,)
+        with np.errstate(divide="ignore"):  # p = 0 or 1: an infinite gradient, as PyTorch's
+            dy = (np.log1p(-p) - np.log(p)) * scale  # −logit(p), without the forward's clamp (as PyTorch)
+        return dp * scale, dy
 
 
 class BinaryCrossEntropyWithLogits(Function):
-    """loss = −w [pw·y log σ(x) + (1 − y) log(1 − σ(x))];  dx = w [σ(x)(pw·y + 1 − y) − pw·y]"""
+    """loss = −w [pw·y log σ(x) + (1 − y) log(1 − σ(x))];  dx = w [σ(x)(pw·y + 1 − y) − pw·y];
+    dy = w [log σ(−x) − pw·log σ(x)] (−w·x without pw), for a target that requires grad"""
 
     def __init__(self, target, weight, pos_weight, reduction):
         self.target, self.weight, self.pos_weight = target, weight, pos_weight
         self.reduction = reduction
 
-    def forward(self, x):
+    def forward(self, x, target=None):
         y, pw = self.target, self.pos_weight
         self.x = x
-        # −log σ(x) = log(1 + e^−x) = max(−x, 0) + log1p(e^−|x|)
-        neg_log_sigmoid = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
+        self.neg_log_sigmoid = neg_log_sigmoid(x)
         positive_weight = 1 if pw is None else 1 + (pw - 1) * y
-        loss = (1 - y) * x + positive_weight * neg_log_sigmoid
+        loss = (1 - y) * x + positive_weight * self.neg_log_sigmoid
         if self.weight is not None:
             loss = loss * self.weight
         return _reduce(loss, self.reduction, loss.size)
@@ -219,9 +228,18 @@ class BinaryCrossEntropyWithLogits(Function):
         sigma = stable_sigmoid(x)
         py = y if pw is None else pw * y
         dx = sigma * (py + 1 - y) - py
+        scale = grad / x.size if self.reduction == "mean" else grad
         if self.weight is not None:
-            dx = dx * self.weight
-        return (dx * (grad / x.size if self.reduction == "mean" else grad),)
+            scale = scale * self.weight
+        if len(self.needs_input_grad) == 1:
+            return (dx * scale,)
+        dy = -x if pw is None else pw * self.neg_log_sigmoid - neg_log_sigmoid(-x)
+        return dx * scale, dy * scale
+
+
+def neg_log_sigmoid(x: Array) -> Array:
+    """−log σ(x) = log(1 + e^−x) = max(−x, 0) + log1p(e^−|x|), stable for any x."""
+    return np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
 # ----------------------------------------------------------------------------
@@ -297,20 +315,34 @@ def cross_entropy(
         q = (1 - label_smoothing) * probs + label_smoothing / c
         if w is not None:
             q = q * w
-        denominator = m
-    elif w is None and not label_smoothing and not isinstance(target_data, np.ndarray):  # on a device
+        target_rows = [_classes_last(t, op)[0] for t in _differentiable(target, input, op)]
+        dq_dt = (1 - label_smoothing) * (1 if w is None else w)
+        loss = SoftmaxCrossEntropy(q, reduction, m, dq_dt)(rows, *target_rows)
+        return restore(loss) if reduction == "none" else loss
+    if w is None and not label_smoothing and not isinstance(target_data, np.ndarray):  # on a device
         _check_index_target(target_data, input.data.shape, op)
         loss = DeviceSoftmaxCrossEntropyIndices(target_data.reshape(-1), ignore_index, reduction)(rows)
         return restore(loss) if reduction == "none" else loss
-    elif w is None and not label_smoothing and _all_real_classes(target_data, input.data.shape, c, ignore_index, op):
+    if w is None and not label_smoothing and _all_real_classes(target_data, input.data.shape, c, ignore_index, op):
         loss = SoftmaxCrossEntropyIndices(target_data.reshape(-1), reduction)(rows)
         return restore(loss) if reduction == "none" else loss
-    else:
-        q, denominator = _index_target_weights(
-            target_data, input.data.shape, m, c, w, ignore_index, hyperparameter(label_smoothing), dtype, op
-        )
+    q, denominator = _index_target_weights(
+        target_data, input.data.shape, m, c, w, ignore_index, hyperparameter(label_smoothing), dtype, op
+    )
     loss = SoftmaxCrossEntropy(q, reduction, denominator)(rows)
     return restore(loss) if reduction == "none" else loss
+
+
+def _differentiable(target: TensorLike, input: Tensor, op: str) -> list[Tensor]:
+    """[target] when it is a Tensor that requires grad (its gradient is then computed, as PyTorch
+    does), else []. Such a target must have the input's dtype, as PyTorch requires."""
+    if not (isinstance(target, Tensor) and target.requires_grad):
+        return []
+    if target.dtype != input.dtype:
+        raise TypeError(
+            f"{op}: a target that requires grad must have the input's dtype {input.dtype}, got {target.dtype}"
+        )
+    return [target]
 
 
 def _check_index_target(target, input_shape, op):
@@ -421,7 +453,7 @@ def binary_cross_entropy(
         raise ValueError(f"{op}: every target must be in [0, 1], got values from {float(y.min())} to {float(y.max())}")
     w = None if weight is None else _float_data(weight, p, op, "weight")
     # On a device the ranges are not read back (a wait every step): elements outside them give NaN.
-    return BinaryCrossEntropy(y, w, reduction, flag_outside=not on_host)(input)
+    return BinaryCrossEntropy(y, w, reduction, flag_outside=not on_host)(input, *_differentiable(target, input, op))
 
 
 def binary_cross_entropy_with_logits(
@@ -438,4 +470,4 @@ def binary_cross_entropy_with_logits(
     _same_shape(input.shape, y.shape, op)
     w = None if weight is None else _float_data(weight, input.data, op, "weight")
     pw = None if pos_weight is None else _float_data(pos_weight, input.data, op, "pos_weight")
-    return BinaryCrossEntropyWithLogits(y, w, pw, reduction)(input)
+    return BinaryCrossEntropyWithLogits(y, w, pw, reduction)(input, *_differentiable(target, input, op))

@@ -256,6 +256,14 @@ def test_cross_entropy_class_probabilities(layout, option, reduction):
         randn(20, shape) * 2,
         seed=23,
     )
+    if CE_OPTIONS[option][1] is None:  # a target that requires grad gets its gradient too (torch refuses ignore_index)
+        check_op(
+            lambda x, t: F.cross_entropy(x, t, reduction=reduction, **dg_kw),
+            lambda x, t: TF.cross_entropy(x, t, reduction=reduction, **torch_kw),
+            randn(20, shape) * 2,
+            target,
+            seed=24,
+        )
 
 
 @pytest.mark.parametrize("option", ["plain", "weight smoothing", "all"])
@@ -396,10 +404,11 @@ def test_binary_cross_entropy(shape, weight_kind, reduction):
         p,
         seed=83,
     )
-    check_op(
-        lambda x: nn.BCELoss(weight=weight, reduction=reduction)(x, dg.tensor(target)),
-        lambda x: torch.nn.BCELoss(weight=_torch_or_none(weight), reduction=reduction)(x, torch.tensor(target)),
+    check_op(  # the target as an input that requires grad: its gradient, −logit(p), is compared too
+        lambda x, t: nn.BCELoss(weight=weight, reduction=reduction)(x, t),
+        lambda x, t: torch.nn.BCELoss(weight=_torch_or_none(weight), reduction=reduction)(x, t),
         p,
+        target,
         seed=84,
     )
 
@@ -447,4 +456,4 @@ def test_binary_cross_entropy_with_logits(shape, weight_kind, pos_weighted, redu
     torch_loss = torch.nn.BCEWithLogitsLoss(
         weight=_torch_or_none(weight), reduction=reduction, pos_weight=_torch_or_none(pos_weight)
     )
-    check_op(lambda t: dg_loss(t, target), lambda t: torch_loss(t, torch.tensor(target)), x, seed=95)
+    check_op(lambda t, y: dg_loss(t, y), lambda t, y: torch_loss(t, y), x, target, seed=95)  # y's gradient too
