@@ -203,6 +203,33 @@ def test_conversion_errors():
         dg.randn(2, 3).item()
     with raises(ValueError, "clamp", "min and max"):
         dg.randn(2).clamp()
+    with raises(TypeError, "clamp", "must be numbers, got a Tensor", "dg.maximum"):
+        dg.randn(2).clamp(min=dg.zeros(2))
+
+
+@pytest.mark.parametrize(
+    "loss, options",
+    [
+        ("binary_cross_entropy_with_logits", ["weight", "pos_weight"]),
+        ("binary_cross_entropy", ["weight"]),
+        ("cross_entropy", ["weight"]),
+        ("nll_loss", ["weight"]),
+    ],
+)
+def test_a_loss_weight_that_requires_grad_is_refused_as_pytorch_refuses_its_gradient(loss, options):
+    """No loss is differentiable in its weights (PyTorch raises at backward); a weight that requires
+    grad would otherwise silently keep a None gradient."""
+    import deepgrad.functional as F
+
+    probabilities = dg.tensor(np.full((2, 3), 0.25), requires_grad=True)
+    target = np.array([0, 2]) if loss in ("cross_entropy", "nll_loss") else np.zeros((2, 3))
+    for option in options:
+        weight = dg.ones(3, requires_grad=True)
+        with raises(TypeError, loss, f"{option} requires grad", "not differentiable", "detached"):
+            getattr(F, loss)(probabilities, target, **{option: weight})
+        with dg.no_grad():
+            getattr(F, loss)(probabilities, target, **{option: weight})
+        getattr(F, loss)(probabilities, target, **{option: weight.detach()}).backward()
 
 
 # ----------------------------------------------------------------------------

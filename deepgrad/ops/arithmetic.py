@@ -522,9 +522,15 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001 - mirrors torch.abs
 
 
 def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002 - PyTorch's names
-    """Limit ``x`` to [min, max]; either bound may be None."""
+    """Limit ``x`` to [min, max]; either bound may be None. The bounds are numbers (a Tensor bound, which
+    PyTorch also takes, is refused with a pointer to :func:`maximum` and :func:`minimum`)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        raise TypeError(
+            "clamp: min and max must be numbers, got a Tensor; for tensor bounds use "
+            "dg.minimum(dg.maximum(x, low), high) (ties split the gradient in half there)"
+        )
     return Clamp(hyperparameter(min), hyperparameter(max))(x)
 
 

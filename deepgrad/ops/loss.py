@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import Array
-from ..tensor import Function, Tensor, TensorLike
+from ..tensor import Function, Tensor, TensorLike, is_grad_enabled
 from .activation import log_softmax_array, stable_sigmoid
 from .arguments import hyperparameter
 
@@ -268,6 +268,13 @@ def _data_on_device_of(value: TensorLike, like: Array) -> Array:
 
 
 def _float_data(value: TensorLike, like: Array, op: str, what: str) -> Array:
+    """``value``'s data in ``like``'s dtype and on its device. A weight that requires grad is refused
+    (no loss is differentiable with respect to its weights, as in PyTorch, which raises at backward):
+    its gradient would silently stay None."""
+    if what != "target" and isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+        raise TypeError(
+            f"{op}: {what} requires grad, but the loss is not differentiable with respect to it; pass it detached"
+        )
     data = _data_on_device_of(value, like)
     if data.dtype.kind != "f":
         raise TypeError(f"{op}: {what} must be floating, got dtype {data.dtype}")
