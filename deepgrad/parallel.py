@@ -46,13 +46,13 @@ MULTIPLY_ADDS_PER_ELEMENT = 32
 # on a ThreadPoolExecutor, whose handoff cost 15 µs more, it gained nothing at 4).
 PASS_ELEMENTS_PER_ELEMENT = 2
 
-_local = threading.local()  # .in_worker: this thread is one of the pool's (parts never nest)
+_local = threading.local()  # .in_part: this thread runs a part (a worker's, or the caller's own): parts never nest
 
 
 def threads_for(array: Array) -> int:
     """The threads an op on ``array`` may split over here: deepgrad's count, but one inside a part
     and for an array on a device (its own streams)."""
-    if getattr(_local, "in_worker", False) or not isinstance(array, np.ndarray):
+    if getattr(_local, "in_part", False) or not isinstance(array, np.ndarray):
         return 1
     return threads.ops_threads()
 
@@ -83,16 +83,20 @@ def map_parts(function: Callable[[slice], T], slices: Sequence[slice]) -> list[T
 def together(calls: Sequence[Callable[[], T]]) -> list[T]:
     """[call() for call in calls], the first on this thread and the rest on the pool's workers at
     the same time. Every call has finished when it returns or raises (a call's error is raised
-    after the others end). Called from a worker, all run on it (parts never nest)."""
-    if len(calls) == 1 or getattr(_local, "in_worker", False):
+    after the others end). Called from within a part, all run there: parts never nest, so an op
+    may run whole ops on its parts (a convolution's backward: each part's input and weight
+    gradients)."""
+    if len(calls) == 1 or getattr(_local, "in_part", False):
         return [call() for call in calls]
     jobs = [_Job(call) for call in calls[1:]]
     _start_workers(len(jobs))
     for job in jobs:
         _queue.put(job)
+    _local.in_part = True
     try:
         first = calls[0]()
     finally:
+        _local.in_part = False
         for job in jobs:
             job.done.acquire()
     for job in jobs:
@@ -179,7 +183,7 @@ def _start_workers(count: int) -> None:
 
 
 def _serve(jobs: queue.SimpleQueue[_Job]) -> None:
-    _local.in_worker = True
+    _local.in_part = True
     while True:
         jobs.get().run()
 

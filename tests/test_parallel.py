@@ -216,10 +216,16 @@ def test_parts_cover_the_batch_evenly_and_in_order(split_everything):
     assert parallel.parts(np.zeros((2, 2)), 10**9) == [slice(0, 1), slice(1, 2)]  # never more parts than rows
 
 
-def test_parts_inside_a_part_run_on_the_worker_itself(split_everything):
+def test_parts_inside_a_part_run_whole_on_its_thread(split_everything):
+    """Neither a worker nor the calling thread, while it runs its own part, splits again (an op may
+    run whole ops on its parts); once the parts are done, the calling thread splits again."""
     dg.set_num_threads(2)
     inner = parallel.map_parts(lambda rows: len(parallel.parts(np.zeros((4, 1)), 10**9)), [slice(0, 1), slice(1, 2)])
-    assert inner == [2, 1]  # the calling thread may split again; a worker never does
+    assert inner == [1, 1]
+    assert len(parallel.parts(np.zeros((4, 1)), 10**9)) == 2
+    with pytest.raises(ValueError, match="first part"):
+        parallel.map_parts(lambda rows: (_ for _ in ()).throw(ValueError("first part")), [slice(0, 1), slice(1, 2)])
+    assert len(parallel.parts(np.zeros((4, 1)), 10**9)) == 2  # not left inside a part by an error
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX-only")

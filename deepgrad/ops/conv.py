@@ -169,12 +169,11 @@ def unpad_hw(x, padding):
 
 def correlate(x, matrix, kernel, dilation, out_hw, offset, bias=None, into=None):
     """out[n, o, i, j] = Σ_{c,u,v} matrix[o, (c, u, v)] · z[n, c, i + u·dh, j + v·dw] (+ bias[o]) (stride
-    1) as a C-contiguous (N, O, Ho·Wo) array, where z is x moved down and right by ``offset`` (a
-    negative offset drops x's first rows or columns) in zeros of the size the windows read; returns
-    (out, z). Taps from TAP_MIN_CHANNELS channels on (z then has a spare row at the bottom, for the
-    last tap's junk columns), else the window copy. The batch is split in parts, each written out,
-    multiplied and given its bias on its own thread. ``into`` (by taps, without a bias): an (N, O,
-    Ho, Wo) array, a strided view as well, to write out to instead, returned in its place."""
+    1) into ``into`` (N, O, Ho, Wo), which may be a strided view, or a new array; returns (out, z),
+    where z is x moved down and right by ``offset`` (a negative offset drops x's first rows or
+    columns) in zeros of the size the windows read. Taps from TAP_MIN_CHANNELS channels on (z then
+    has a spare row at the bottom, for the last tap's junk columns), else the window copy. The
+    batch is split in parts, each written out, multiplied and given its bias on its own thread."""
     n, c = x.shape[:2]
     o, depth = matrix.shape
     (kh, kw), (d_h, d_w), (ho, wo), (top, left) = kernel, dilation, out_hw, offset
@@ -184,8 +183,8 @@ def correlate(x, matrix, kernel, dilation, out_hw, offset, bias=None, into=None)
     x = x[:, :, max(0, -top) :, max(0, -left) :]
     top, left = max(0, top), max(0, left)
     rows, cols = min(x.shape[2], height - top), min(x.shape[3], width - left)
-    out = np.empty_like(x, shape=(n, o, ho * wo)) if into is None else into
-    sample_bias = None if bias is None else spread(bias[:, None], (o, ho * wo))
+    out = np.empty_like(x, shape=(n, o, ho, wo)) if into is None else into
+    sample_bias = None if bias is None else spread(bias[:, None, None], (o, ho, wo))
     if by_taps:
         taps, offsets = tap_matrices(matrix, c, kh * kw), tap_offsets(kernel, dilation, width)
 
@@ -200,15 +199,18 @@ def correlate(x, matrix, kernel, dilation, out_hw, offset, bias=None, into=None)
         if by_taps:
             wide = np.empty_like(out_part, shape=(b, o, ho * width))
             correlate_taps_into(wide, z_part.reshape(b, c, (height + 1) * width), taps, offsets)
-            out_part.reshape(b, o, ho, wo)[...] = wide.reshape(b, o, ho, width)[..., :wo]
+            out_part[...] = wide.reshape(b, o, ho, width)[..., :wo]
         else:
             columns = windows(z_part, kernel, (1, 1), dilation, out_hw).reshape(b, depth, ho * wo)
-            np.matmul(matrix, columns, out=out_part)
+            if out_part.flags.c_contiguous:
+                np.matmul(matrix, columns, out=out_part.reshape(b, o, ho * wo))
+            else:
+                out_part[...] = (matrix @ columns).reshape(out_part.shape)
         if sample_bias is not None:
             out_part += sample_bias
 
     parallel.map_parts(correlate_part, parallel.parts(x, n * depth * ho * width))
-    return (out if into is None else into), z
+    return out, z
 
 
 class Conv2d(Function):
@@ -226,9 +228,8 @@ class Conv2d(Function):
         o, c, kh, kw = weight.shape
         n = x.shape[0]
         ho, wo = self.out_hw
-        ph, pw = self.padding
         self.weight = weight
-        self.padded_shape = (n, c, x.shape[2] + 2 * ph, x.shape[3] + 2 * pw)
+        self.input_shape = x.shape
         matrix = weight.reshape(o, -1)
         self.by_taps = self.stride == (1, 1) and c >= TAP_MIN_CHANNELS
         if self.by_taps:  # the backward reads the padded input again
@@ -256,59 +257,65 @@ class Conv2d(Function):
         return out
 
     def backward(self, grad):
-        weight = self.weight
-        o, c, kh, kw = weight.shape
-        n = grad.shape[0]
-        ho, wo = self.out_hw
-        g = grad.reshape(n, o, ho * wo)
-        needs = self.needs_input_grad
-        dx = dweight = dbias = None
-        if needs[0]:
-            dx = self._input_gradient(grad, weight)
+        """dx and dW in one pass over the batch's parts: each part makes its samples' dx, then its sum
+        of dW (and db) while its gradient is in cache (one handoff, where two passes took two)."""
+        weight, needs = self.weight, self.needs_input_grad
+        n, (c, kh, kw), (ho, wo) = grad.shape[0], weight.shape[1:], self.out_hw
         with_bias = len(needs) > 2 and needs[2]
-        if needs[1] and self.by_taps:
-            dweight, dbias = tap_weight_grad(self.padded, grad, weight.shape, self.dilation, with_bias)
-        elif needs[1]:
-            cols = self.cols
+        dx = np.empty_like(grad, shape=self.input_shape) if needs[0] else None
+        if not needs[1]:
+            if dx is not None:
+                self._input_gradient(grad, weight, dx)
+            return dx, None, (sum_over((0, 2, 3), grad) if with_bias else None)
+        columns = n * c * kh * kw * ho * wo  # the elements the weight gradient's products read, as many as dx's
 
-            def weight_part(part):  # the bias's sum too, while the part's gradient is in cache
-                products = np.matmul(g[part], cols[part].transpose(0, 2, 1))
-                return products.sum(axis=0), (sum_over((0, 2), g[part]) if with_bias else None)
+        def backward_part(rows):
+            if dx is not None:
+                self._input_gradient(grad[rows], weight, dx[rows])
+            return self._weight_gradient(rows, grad[rows], with_bias)
 
-            dweight, dbias = part_sums(parallel.map_parts(weight_part, parallel.parts(cols, cols.size)))
-            dweight = dweight.reshape(weight.shape)
-        elif with_bias:
-            dbias = sum_over((0, 2), g)
+        parts = parallel.parts(grad, columns * (1 + needs[0]))
+        dweight, dbias = part_sums(parallel.map_parts(backward_part, parts))
         return dx, dweight, dbias
 
-    def _input_gradient(self, grad, weight):
-        """dx = col2im(Wᵀ·g); at stride 1, the same as the correlation of g, moved by d(k−1)−p,
-        with the flipped kernel: one im2col copy and one GEMM instead of kh·kw scattered adds
-        (about 2x faster); strided, that correlation phase by phase (:func:`input_grad_by_phases`)
+    def _weight_gradient(self, rows, grad, with_bias):
+        """(Σ over the samples ``rows`` (whose gradient is ``grad``) of dW, and of db ``with_bias``)."""
+        if self.by_taps:
+            return tap_weight_grad(self.padded[rows], grad, self.weight.shape, self.dilation, with_bias)
+        g = grad.reshape(len(grad), grad.shape[1], grad.shape[2] * grad.shape[3])
+        products = np.matmul(g, self.cols[rows].transpose(0, 2, 1))
+        return products.sum(axis=0).reshape(self.weight.shape), (sum_over((0, 2), g) if with_bias else None)
+
+    def _input_gradient(self, grad, weight, dx):
+        """dx = col2im(Wᵀ·g), written to ``dx``; at stride 1, the same as the correlation of g, moved
+        by d(k−1)−p, with the flipped kernel: one im2col copy and one GEMM instead of kh·kw scattered
+        adds (about 2x faster); strided, that correlation phase by phase (:func:`input_grad_by_phases`)
         where every phase has taps and g channels enough for them, and dx is not small."""
         o, c, kh, kw = weight.shape
-        n = grad.shape[0]
         ho, wo = self.out_hw
         (ph, pw), (dh, dw), (sh, sw) = self.padding, self.dilation, self.stride
-        h, w = self.padded_shape[2] - 2 * ph, self.padded_shape[3] - 2 * pw
+        h, w = dx.shape[2:]
         if self.stride == (1, 1):
             flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c, o * kh * kw)
             offset = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
-            return correlate(grad, flipped, (kh, kw), self.dilation, (h, w), offset)[0].reshape(n, c, h, w)
+            correlate(grad, flipped, (kh, kw), self.dilation, (h, w), offset, into=dx)
+            return
         by_phases = self.dilation == (1, 1) and kh >= sh and kw >= sw and o >= TAP_MIN_CHANNELS
-        if by_phases and n * c * h * w >= PHASES_MIN_ELEMENTS:
-            return input_grad_by_phases(grad, weight, self.stride, self.padding, (h, w))
+        if by_phases and dx.size >= PHASES_MIN_ELEMENTS:
+            input_grad_by_phases(grad, weight, self.stride, self.padding, dx)
+            return
         matrix_t = weight.reshape(o, -1).T
-        g = grad.reshape(n, o, ho * wo)
-        dpadded = np.empty_like(grad, shape=self.padded_shape)
+        g = grad.reshape(len(grad), o, ho * wo)
+        dpadded = np.empty_like(grad, shape=(len(grad), c, h + 2 * ph, w + 2 * pw)) if ph or pw else dx
 
         def input_part(part):
             dcols = np.matmul(matrix_t, g[part]).reshape(len(g[part]), c, kh, kw, ho, wo)
             dpadded[part] = 0  # each part zeroes its own samples (not a whole-array memset first)
             col2im(dcols, dpadded[part], (kh, kw), self.stride, self.dilation, self.out_hw)
+            if dpadded is not dx:
+                dx[part] = unpad_hw(dpadded[part], self.padding)
 
-        parallel.map_parts(input_part, parallel.parts(grad, n * c * kh * kw * ho * wo))
-        return unpad_hw(dpadded, self.padding)
+        parallel.map_parts(input_part, parallel.parts(grad, len(grad) * c * kh * kw * ho * wo))
 
 
 def phases(kernel, stride, padding, size):
@@ -325,21 +332,19 @@ def phases(kernel, stride, padding, size):
             yield slice(a, None, stride), first, count, taps - 1 - (first + padding - a) // stride
 
 
-def input_grad_by_phases(grad, weight, stride, padding, in_hw):
-    """dx of a strided convolution (dilation 1, kernel ≥ stride): each phase of the input's rows and
-    columns (:func:`phases`) sees only its own taps, so its dx is a stride-1 correlation of g with
-    those taps flipped, written straight to the phase's rows and columns: kh·kw GEMMs of the
-    channels' (C, O) tap matrices in all, instead of a (C·kh·kw, O) GEMM and kh·kw strided
-    scatter-adds (resnet-small's 16→32 3×3 stride-2 layer: 4.5 → 3.3 ms on one thread)."""
-    o, c = weight.shape[:2]
-    dx = np.empty_like(grad, shape=grad.shape[:1] + (c,) + in_hw)
-    for row_taps, top, rows, down in phases(weight.shape[2], stride[0], padding[0], in_hw[0]):
-        for col_taps, left, cols, right in phases(weight.shape[3], stride[1], padding[1], in_hw[1]):
+def input_grad_by_phases(grad, weight, stride, padding, dx):
+    """dx, written to ``dx``, of a strided convolution (dilation 1, kernel ≥ stride): each phase of
+    the input's rows and columns (:func:`phases`) sees only its own taps, so its dx is a stride-1
+    correlation of g with those taps flipped, written straight to the phase's rows and columns:
+    kh·kw GEMMs of the channels' (C, O) tap matrices in all, instead of a (C·kh·kw, O) GEMM and
+    kh·kw strided scatter-adds (resnet-small's 16→32 3×3 stride-2 layer: 4.5 → 3.3 ms on one thread)."""
+    c, (h, w) = weight.shape[1], dx.shape[2:]
+    for row_taps, top, rows, down in phases(weight.shape[2], stride[0], padding[0], h):
+        for col_taps, left, cols, right in phases(weight.shape[3], stride[1], padding[1], w):
             taps = weight[:, :, row_taps, col_taps][:, :, ::-1, ::-1]
             matrix = taps.transpose(1, 0, 2, 3).reshape(c, -1)
             phase = dx[:, :, top :: stride[0], left :: stride[1]]
             correlate(grad, matrix, taps.shape[2:], (1, 1), (rows, cols), (down, right), into=phase)
-    return dx
 
 
 def tile_maxima(x, kernel, out):
