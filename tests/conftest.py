@@ -42,15 +42,17 @@ def device(request):
     return request.param
 
 
-@pytest.fixture(params=["windows", "taps", "taps-chunked"])
+@pytest.fixture(params=["windows", "taps", "taps-unstacked", "taps-chunked"])
 def conv_path(request, monkeypatch):
     """Run a convolution test through each way deepgrad correlates: the window copy (and a strided
     input gradient's scatter-adds), taps over the whole batch at once (and a strided input gradient
-    phase by phase), and taps one sample per chunk (whatever the sizes)."""
+    phase by phase), with each kernel row's taps stacked into one GEMM or each tap its own, and taps
+    one sample per chunk (whatever the sizes)."""
     from deepgrad.ops import conv
 
     monkeypatch.setattr(conv, "TAP_MIN_CHANNELS", 10**9 if request.param == "windows" else 0)
     monkeypatch.setattr(conv, "PHASES_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(conv, "STACKED_MAX_DEPTH", 0 if request.param == "taps-unstacked" else 10**9)
     if request.param == "taps-chunked":
         monkeypatch.setattr(conv, "TAP_CHUNK_BYTES", 1)
     return request.param
