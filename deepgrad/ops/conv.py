@@ -197,16 +197,19 @@ def unpad_hw(x, padding):
 
 def correlate(x, matrix, kernel, dilation, out_hw, offset, bias=None, into=None):
     """out[n, o, i, j] = Σ_{c,u,v} matrix[o, (c, u, v)] · z[n, c, i + u·dh, j + v·dw] (+ bias[o]) (stride
-    1) into ``into`` (N, O, Ho, Wo), which may be a strided view, or a new array; returns (out, z),
-    where z is x moved down and right by ``offset`` (a negative offset drops x's first rows or
-    columns) in zeros of the size the windows read. Taps from TAP_MIN_CHANNELS channels on (z then
-    has a spare row at the bottom, for the last tap's junk columns), else the window copy. The
-    batch is split in parts, each written out, multiplied and given its bias on its own thread."""
+    1) into ``into`` (N, O, Ho, Wo), or a new array; returns (out, z), where z is x moved down and
+    right by ``offset`` (a negative offset drops x's first rows or columns) in zeros of the size the
+    windows read. Taps from TAP_MIN_CHANNELS channels on (z then has a spare row at the bottom, for
+    the last tap's junk columns; ``into`` may then be a strided view), else the window copy (whose
+    GEMM writes a C-contiguous ``into``). The batch is split in parts, each written out, multiplied
+    and given its bias on its own thread."""
     n, c = x.shape[:2]
     o, depth = matrix.shape
     (kh, kw), (d_h, d_w), (ho, wo), (top, left) = kernel, dilation, out_hw, offset
     height, width = ho + d_h * (kh - 1), wo + d_w * (kw - 1)
     by_taps = c >= TAP_MIN_CHANNELS
+    if not (into is None or by_taps or into.flags.c_contiguous):
+        raise ValueError(f"correlate: a strided output view needs taps ({c} channels, {TAP_MIN_CHANNELS} at least)")
     z = np.empty_like(x, shape=(n, c, height + by_taps, width))
     x = x[:, :, max(0, -top) :, max(0, -left) :]
     top, left = max(0, top), max(0, left)
@@ -231,10 +234,7 @@ def correlate(x, matrix, kernel, dilation, out_hw, offset, bias=None, into=None)
             out_part[...] = wide.reshape(b, o, ho, width)[..., :wo]
         else:
             columns = windows(z_part, kernel, (1, 1), dilation, out_hw).reshape(b, depth, ho * wo)
-            if out_part.flags.c_contiguous:
-                np.matmul(matrix, columns, out=out_part.reshape(b, o, ho * wo))
-            else:
-                out_part[...] = (matrix @ columns).reshape(out_part.shape)
+            np.matmul(matrix, columns, out=out_part.reshape(b, o, ho * wo))  # a view: out is contiguous here
         if sample_bias is not None:
             out_part += sample_bias
 

@@ -98,6 +98,16 @@ def test_conv2d_without_bias(conv_path):
     gradcheck(lambda x, w: F.conv2d(x, w, stride=2, padding=1), randn(0, (1, 3, 5, 4)), randn(1, (2, 3, 3, 2)))
 
 
+def test_correlation_into_a_strided_view_needs_taps():
+    """The window copy's GEMM writes its output whole; only the taps write a strided view (a phase
+    of a strided convolution's input gradient)."""
+    from deepgrad.ops import conv
+
+    x, matrix, view = np.zeros((2, 3, 5, 5)), np.zeros((4, 27)), np.zeros((2, 4, 5, 10))[..., ::2]
+    with pytest.raises(ValueError, match="a strided output view needs taps"):
+        conv.correlate(x, matrix, (3, 3), (1, 1), (5, 5), (1, 1), into=view)
+
+
 def test_conv2d_of_an_empty_batch(conv_path):
     conv = nn.Conv2d(16, 8, 3, padding=1)
     x = dg.randn(0, 16, 6, 6, requires_grad=True)
