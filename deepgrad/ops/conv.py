@@ -190,6 +190,16 @@ def pad_hw(x, padding, value=0.0):
     return out
 
 
+def place_in_zeros(z, x, top, left, rows, cols):
+    """z = zeros with x's first ``rows`` × ``cols`` at (top, left): each batch part writes the zeros
+    around its own samples (not a whole-array memset first, then the copy)."""
+    z[:, :, :top] = 0
+    z[:, :, top + rows :] = 0
+    z[:, :, top : top + rows, :left] = 0
+    z[:, :, top : top + rows, left + cols :] = 0
+    z[:, :, top : top + rows, left : left + cols] = x[:, :, :rows, :cols]
+
+
 def unpad_hw(x, padding):
     ph, pw = padding
     return x[:, :, ph : x.shape[2] - ph, pw : x.shape[3] - pw]
@@ -223,11 +233,7 @@ def correlate(x, matrix, kernel, dilation, out_hw, offset, bias=None, into=None)
     def correlate_part(part):
         z_part, out_part = z[part], out[part]
         b = len(z_part)
-        z_part[:, :, :top] = 0  # zeros around x, written by each part (not a whole-array memset first)
-        z_part[:, :, top + rows :] = 0
-        z_part[:, :, top : top + rows, :left] = 0
-        z_part[:, :, top : top + rows, left + cols :] = 0
-        z_part[:, :, top : top + rows, left : left + cols] = x[part, :, :rows, :cols]
+        place_in_zeros(z_part, x[part], top, left, rows, cols)
         if by_taps:
             wide = np.empty_like(out_part, shape=(b, o, ho * width))
             correlate_rows_into(wide, z_part.reshape(b, c, (height + 1) * width), rows_of_taps, row_offsets, shifts)
@@ -264,25 +270,30 @@ class Conv2d(Function):
         if self.by_taps:  # the backward reads the padded input again
             out, self.padded = correlate(x, matrix, (kh, kw), self.dilation, self.out_hw, self.padding, bias)
         else:
-            out = self._im2col_forward(pad_hw(x, self.padding), matrix, bias)
+            out = self._im2col_forward(x, matrix, bias)
         return out.reshape(n, o, ho, wo)
 
-    def _im2col_forward(self, padded, matrix, bias):
-        """W·cols (+ bias), keeping cols (N, C·kh·kw, Ho·Wo), the one copy of the windows, for the backward."""
-        n = padded.shape[0]
-        ho, wo = self.out_hw
-        view = windows(padded, self.weight.shape[2:], self.stride, self.dilation, self.out_hw)
-        self.cols = np.empty_like(padded, shape=(n, matrix.shape[1], ho * wo))
-        out = np.empty_like(padded, shape=(n, matrix.shape[0], ho * wo))
+    def _im2col_forward(self, x, matrix, bias):
+        """W·cols (+ bias), keeping cols (N, C·kh·kw, Ho·Wo), the one copy of the windows, for the
+        backward. Each part of the batch pads its own samples, then copies their windows."""
+        n, c, h, w = x.shape
+        (ph, pw), (ho, wo) = self.padding, self.out_hw
+        self.cols = np.empty_like(x, shape=(n, matrix.shape[1], ho * wo))
+        out = np.empty_like(x, shape=(n, matrix.shape[0], ho * wo))
         sample_bias = None if bias is None else spread(bias[:, None], out.shape[1:])
 
         def forward_part(part):
-            np.copyto(self.cols[part].reshape(view[part].shape), view[part])
+            padded = x[part]
+            if ph or pw:
+                padded = np.empty_like(x, shape=(len(padded), c, h + 2 * ph, w + 2 * pw))
+                place_in_zeros(padded, x[part], ph, pw, h, w)
+            view = windows(padded, self.weight.shape[2:], self.stride, self.dilation, self.out_hw)
+            np.copyto(self.cols[part].reshape(view.shape), view)
             np.matmul(matrix, self.cols[part], out=out[part])
             if sample_bias is not None:
                 out[part] += sample_bias
 
-        parallel.map_parts(forward_part, parallel.parts(padded, self.cols.size))
+        parallel.map_parts(forward_part, parallel.parts(x, self.cols.size))
         return out
 
     def backward(self, grad):
