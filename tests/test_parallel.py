@@ -223,8 +223,12 @@ def test_parts_inside_a_part_run_whole_on_its_thread(split_everything):
     inner = parallel.map_parts(lambda rows: len(parallel.parts(np.zeros((4, 1)), 10**9)), [slice(0, 1), slice(1, 2)])
     assert inner == [1, 1]
     assert len(parallel.parts(np.zeros((4, 1)), 10**9)) == 2
-    with pytest.raises(ValueError, match="first part"):
-        parallel.map_parts(lambda rows: (_ for _ in ()).throw(ValueError("first part")), [slice(0, 1), slice(1, 2)])
+
+    def fail(rows):
+        raise ValueError(f"part {rows.start} failed")
+
+    with pytest.raises(ValueError, match="part 0 failed"):  # the calling thread's own part
+        parallel.map_parts(fail, [slice(0, 1), slice(1, 2)])
     assert len(parallel.parts(np.zeros((4, 1)), 10**9)) == 2  # not left inside a part by an error
 
 
