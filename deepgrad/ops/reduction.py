@@ -47,8 +47,9 @@ _BATCH_AXES = (0,) + tuple(range(2, 32))  # axes 0, 2, 3, ...: all but the chann
 def batch_sum(x: Array, keepdims: bool = False) -> Array:
     """Σ over every axis of (N, C, ...) x but the channels': first over the batch, as a GEMV with a
     vector of ones (the BLAS: about 4x faster than NumPy's column sum), then over each channel's row."""
-    n, xp = len(x), backend.get_array_module(x)
-    total = (host_ones(n, x.dtype) if xp is np else xp.ones(n, dtype=x.dtype)) @ x.reshape(n, -1)
+    n = len(x)
+    ones = host_ones(n, x.dtype) if type(x) is np.ndarray else backend.get_array_module(x).ones(n, dtype=x.dtype)
+    total = ones @ x.reshape(n, -1)
     if x.ndim > 2:
         total = total.reshape(x.shape[1], -1).sum(axis=1)
     return total.reshape((1, x.shape[1]) + (1,) * (x.ndim - 2)) if keepdims else total
