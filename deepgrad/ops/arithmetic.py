@@ -145,16 +145,27 @@ class Pow(Function):
         return da, db
 
 
+def scalar_power(x, p):
+    """x ** p for a constant p as PyTorch computes it: x·x for 2, √x for 0.5 and 1/√x for −0.5, so
+    that (−0.0) ** −0.5 is −inf and (−inf) ** −0.5 NaN (C's pow gives +inf and 0)."""
+    if p == 2:
+        return x * x
+    if p == 0.5:
+        return np.sqrt(x)
+    if p == -0.5:
+        return 1 / np.sqrt(x)
+    return x**p
+
+
 class PowScalar(Function):
-    """out = x ** p for a constant p;  dx = g * p * x^(p-1)"""
+    """out = x ** p for a constant p;  dx = g * p * x^(p-1)  (powers as :func:`scalar_power`)"""
 
     def __init__(self, exponent):
         self.exponent = exponent
 
     def forward(self, x):
         self.x = x
-        p = self.exponent
-        return x * x if p == 2 else x**p
+        return scalar_power(x, self.exponent)
 
     def backward(self, grad):
         x, p = self.x, self.exponent
@@ -162,7 +173,7 @@ class PowScalar(Function):
             return (np.zeros_like(grad),)
         if p == 2:
             return (grad * (2 * x),)
-        return (grad * (p * x ** (p - 1)),)
+        return (grad * (p * scalar_power(x, p - 1)),)
 
 
 class Maximum(Function):

@@ -107,6 +107,23 @@ def test_pow_at_zero():
     check_op(lambda x: x**0, lambda x: x**0, np.array([0.0, -1.5, 3.0]))
 
 
+@pytest.mark.parametrize("exponent", [0.5, -0.5, 1.5, -1.5, 2, 3, -1, -2])
+def test_pow_scalar_exponent_at_signed_zeros_nan_and_inf(exponent):
+    """torch takes √x for 0.5 and 1/√x for −0.5 (forward, and the backward's x^(p−1)): at −0.0 and
+    −inf those differ from C's pow in sign or in being NaN."""
+    x = np.array([-0.0, 0.0, -np.inf, np.inf, np.nan, -1.0, 4.0, 5e-324])
+    ours, theirs = dg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with np.errstate(all="ignore"):
+        out = ours**exponent
+        out.backward(dg.tensor(np.full_like(x, 1.5)))
+    torch_out = theirs**exponent
+    torch_out.backward(torch.full_like(theirs, 1.5))
+    pairs = [("output", out.numpy(), torch_out.detach().numpy()), ("gradient", ours.grad, theirs.grad.numpy())]
+    for name, a, b in pairs:
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=0, err_msg=name)
+        np.testing.assert_array_equal(np.signbit(a[b == 0]), np.signbit(b[b == 0]), err_msg=f"{name}: signs of zeros")
+
+
 @SETTINGS
 @given(shape=shapes(), seed=seeds)
 def test_scalars_on_either_side(shape, seed):
