@@ -120,25 +120,24 @@ class BatchNorm(_Normalization):
         self.eps, self.running_mean, self.running_var, self.momentum = eps, running_mean, running_var, momentum
 
     def forward(self, x, weight=None, bias=None):
-        self.axes = axes = (0,) + tuple(range(2, x.ndim))
+        self.axes = (0,) + tuple(range(2, x.ndim))
         self.weight = weight
         self.centered, out = np.empty_like(x), np.empty_like(x)
         self.inv_count = x.shape[1] / x.size
-
-        def normalize(x, centered, out, weight, bias):
-            """c and out of some channels, and their μ, σ², 1/σ̂ and γ/σ̂ (keeping the axes)."""
-            sample_shape = sample_shape_for_batch_norm(x)
-            mean, var, inv_std = standardize_into(x, axes, self.eps, sample_shape, centered)
-            scale = inv_std if weight is None else inv_std * weight.reshape(var.shape)
-            np.multiply(centered, spread(scale, sample_shape), out=out)
-            if bias is not None:
-                out += spread(bias.reshape(var.shape), sample_shape)
-            return mean, var, inv_std, scale
-
-        mean, var, self.inv_std, self.scale = on_channels(normalize, x, x, self.centered, out, weight, bias)
+        mean, var, self.inv_std, self.scale = on_channels(self._normalize, x, x, self.centered, out, weight, bias)
         if self.running_mean is not None:
             self._update_running_statistics(mean, var, count=x.size // x.shape[1])
         return out
+
+    def _normalize(self, x, centered, out, weight, bias):
+        """c and out of some channels, and their μ, σ², 1/σ̂ and γ/σ̂ (keeping the axes)."""
+        sample_shape = sample_shape_for_batch_norm(x)
+        mean, var, inv_std = standardize_into(x, self.axes, self.eps, sample_shape, centered)
+        scale = inv_std if weight is None else inv_std * weight.reshape(var.shape)
+        np.multiply(centered, spread(scale, sample_shape), out=out)
+        if bias is not None:
+            out += spread(bias.reshape(var.shape), sample_shape)
+        return mean, var, inv_std, scale
 
     def _update_running_statistics(self, mean, var, count):
         momentum, channels = self.momentum, mean.size
@@ -148,19 +147,9 @@ class BatchNorm(_Normalization):
         self.running_var += (momentum * count / (count - 1)) * var.reshape(channels)
 
     def backward(self, grad):
-        weight, axes, needs = self.weight, self.axes, self.needs_input_grad
+        weight, needs = self.weight, self.needs_input_grad
         dx = np.empty_like(grad) if needs[0] else None
-
-        def gradients(grad, centered, scale, inv_std, dx):
-            """dx of some channels (unless None), and their Σ g and Σ g·c."""
-            sum_grad, sum_grad_centered = sum_over(axes, grad), sum_over(axes, grad, centered)
-            if dx is not None:
-                sums = sum_grad.reshape(inv_std.shape), sum_grad_centered.reshape(inv_std.shape)
-                shape = sample_shape_for_batch_norm(grad)
-                input_grad_into(grad, centered, scale, inv_std, self.inv_count, *sums, shape, dx)
-            return sum_grad, sum_grad_centered
-
-        dbias, grad_dot_centered = on_channels(gradients, grad, grad, self.centered, self.scale, self.inv_std, dx)
+        dbias, grad_dot_centered = on_channels(self._gradients, grad, grad, self.centered, self.scale, self.inv_std, dx)
         if weight is None:
             return (dx,)
         dweight = grad_dot_centered * self.inv_std.reshape(grad_dot_centered.shape)
@@ -169,6 +158,15 @@ class BatchNorm(_Normalization):
             _with_shape(dweight, weight.shape) if needs[1] else None,
             _with_shape(dbias, weight.shape) if needs[2] else None,
         )
+
+    def _gradients(self, grad, centered, scale, inv_std, dx):
+        """dx of some channels (unless None), and their Σ g and Σ g·c."""
+        sum_grad, sum_grad_centered = sum_over(self.axes, grad), sum_over(self.axes, grad, centered)
+        if dx is not None:
+            sums = sum_grad.reshape(inv_std.shape), sum_grad_centered.reshape(inv_std.shape)
+            shape = sample_shape_for_batch_norm(grad)
+            input_grad_into(grad, centered, scale, inv_std, self.inv_count, *sums, shape, dx)
+        return sum_grad, sum_grad_centered
 
 
 class LayerNorm(_Normalization):
