@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend, parallel
+from ..backend import Array
 from ..tensor import Function, Tensor
 from .arguments import IntPair, check_shape, int_pair
 from .reduction import sum_over
@@ -52,8 +53,20 @@ STACKED_MAX_DEPTH = 48
 PHASES_MIN_ELEMENTS = 1 << 16
 
 
-def output_size(size, kernel, stride, padding, dilation):
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+def output_size(size, kernel, stride, padding, dilation, ceil_mode=False):
+    """How many windows fit along an axis: ⌊(size + 2p − d(k−1) − 1)/s⌋ + 1, or with ``ceil_mode``
+    (pooling) ⌈…⌉ + 1 less a last window that would start past the input and its left padding."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if not ceil_mode:
+        return span // stride + 1
+    count = -(-span // stride) + 1
+    return count - 1 if (count - 1) * stride >= size + padding else count
+
+
+def overhang(size, kernel, stride, padding, dilation, count):
+    """How far ``count`` windows reach past the padded input's end (a ceil_mode pooling's last
+    window may), 0 when they do not."""
+    return max(0, (count - 1) * stride + dilation * (kernel - 1) + 1 - (size + 2 * padding))
 
 
 def windows(x, kernel, stride, dilation, out_hw):
@@ -178,14 +191,14 @@ def col2im(cols, out, kernel, stride, dilation, out_hw):
         out[where] += cols[:, :, u, v]
 
 
-def pad_hw(x, padding, value=0.0):
-    """x with (ph, pw) rows and columns of ``value`` on each side of H and W, and one more row at
-    x itself when there is nothing to add."""
-    ph, pw = padding
-    if ph == 0 and pw == 0:
+def pad_hw(x, padding, value=0.0, extra=(0, 0)):
+    """x with (ph, pw) rows and columns of ``value`` on each side of H and W and ``extra`` (eh, ew)
+    more at the bottom and the right; x itself when there is nothing to add."""
+    (ph, pw), (eh, ew) = padding, extra
+    if not (ph or pw or eh or ew):
         return x
     n, c, h, w = x.shape
-    out = np.full_like(x, value, shape=(n, c, h + 2 * ph, w + 2 * pw))
+    out = np.full_like(x, value, shape=(n, c, h + 2 * ph + eh, w + 2 * pw + ew))
     out[:, :, ph : ph + h, pw : pw + w] = x
     return out
 
@@ -200,9 +213,10 @@ def place_in_zeros(z, x, top, left, rows, cols):
     z[:, :, top : top + rows, left : left + cols] = x[:, :, :rows, :cols]
 
 
-def unpad_hw(x, padding):
-    ph, pw = padding
-    return x[:, :, ph : x.shape[2] - ph, pw : x.shape[3] - pw]
+def unpad_hw(x, padding, extra=(0, 0)):
+    """The inverse of :func:`pad_hw`: x's rows and columns inside the padding."""
+    (ph, pw), (eh, ew) = padding, extra
+    return x[:, :, ph : x.shape[2] - ph - eh, pw : x.shape[3] - pw - ew]
 
 
 def correlate(x, matrix, kernel, dilation, out_hw, offset, bias=None, into=None):
@@ -439,16 +453,19 @@ class MaxPool2d(Function):
     Both directions loop over the kh·kw kernel offsets, each a vectorized operation on a strided
     slice (no window array is materialized); forward records which offset holds each window's first
     maximum: for tiling windows, by comparing each offset with the tiles' maxima (:func:`tile_winners`).
+    The input is padded with −inf, ``extra`` rows and columns more at the bottom and right where the
+    last windows reach past it (ceil_mode).
     """
 
-    def __init__(self, kernel, stride, padding, dilation, out_hw):
+    def __init__(self, kernel, stride, padding, dilation, out_hw, extra=(0, 0)):
         self.kernel, self.stride, self.padding, self.dilation, self.out_hw = kernel, stride, padding, dilation, out_hw
+        self.extra = extra
 
     def _offsets(self):
         return window_offsets(self.kernel, self.stride, self.dilation, self.out_hw)
 
     def forward(self, x):
-        padded = pad_hw(x, self.padding, value=-np.inf)
+        padded = pad_hw(x, self.padding, -np.inf, self.extra)
         self.padded_shape = padded.shape
         out = np.empty_like(x, shape=padded.shape[:2] + self.out_hw)
         index_type = np.uint8 if self.kernel[0] * self.kernel[1] <= 256 else np.int32
@@ -499,7 +516,7 @@ class MaxPool2d(Function):
                     dpart[where] += routed
 
         parallel.map_parts(backward_part, parallel.parts(dpadded, dpadded.size))
-        return (unpad_hw(dpadded, self.padding),)
+        return (unpad_hw(dpadded, self.padding, self.extra),)
 
     def _tiles(self):
         """Whether the windows tile the input: each element in one window at most."""
@@ -511,29 +528,78 @@ class MaxPool2d(Function):
 
 
 class AvgPool2d(Function):
-    """out = mean over each window (zero padding counted);  dx = g / (kh·kw) spread over the window"""
+    """out = Σ over each window / its divisor;  dx = g / divisor spread over the window
 
-    def __init__(self, kernel, stride, padding, out_hw):
-        self.kernel, self.stride, self.padding, self.out_hw = kernel, stride, padding, out_hw
+    The divisor is kh·kw, or per window (PyTorch's rules, :func:`window_divisors`) where windows
+    reach past the padded input (ceil_mode) or the padding is not counted; ``extra`` zero rows and
+    columns at the bottom and right hold what the last windows reach past it.
+    """
+
+    def __init__(self, kernel, stride, padding, out_hw, extra=(0, 0), divisor=None):
+        self.kernel, self.stride, self.padding, self.out_hw, self.extra = kernel, stride, padding, out_hw, extra
+        self.divisor = kernel[0] * kernel[1] if divisor is None else divisor
 
     def _offsets(self):
         return window_offsets(self.kernel, self.stride, (1, 1), self.out_hw)
 
     def forward(self, x):
-        padded = pad_hw(x, self.padding)
+        padded = pad_hw(x, self.padding, extra=self.extra)
         self.padded_shape = padded.shape
         total = None
         for _, _, where in self._offsets():
             total = padded[where].copy() if total is None else np.add(total, padded[where], out=total)
-        total *= 1.0 / (self.kernel[0] * self.kernel[1])
+        total /= self.divisor
         return total
 
     def backward(self, grad):
-        share = grad * (1.0 / (self.kernel[0] * self.kernel[1]))
+        share = grad / self.divisor
         dpadded = np.zeros_like(grad, shape=self.padded_shape)
         for _, _, where in self._offsets():
             dpadded[where] += share
-        return (unpad_hw(dpadded, self.padding),)
+        return (unpad_hw(dpadded, self.padding, self.extra),)
+
+
+def window_divisors(size, kernel, stride, padding, count, count_include_pad):
+    """Along one axis, what each of ``count`` average-pooling windows divides by, as PyTorch: the
+    window's length within the input and its padding (count_include_pad), or within the input alone.
+    A 2-D window's divisor is the product of its two axes'."""
+    starts = np.arange(count) * stride - padding
+    ends = np.minimum(starts + kernel, size + padding)
+    if count_include_pad:
+        return ends - starts
+    return np.minimum(ends, size) - np.maximum(starts, 0)
+
+
+class AdaptiveAvgPool2d(Function):
+    """out = A_h · x · A_wᵀ per sample and channel;  dx = A_hᵀ · g · A_w
+
+    A (out × in) averages each output's window along an axis: window i spans ⌊i·in/out⌋ to
+    ⌈(i+1)·in/out⌉ (PyTorch's), its row holds 1/length there. For sizes that do not divide; the
+    windows may overlap.
+    """
+
+    def __init__(self, rows, columns):
+        self.rows, self.columns = rows, columns
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        rows, columns = (xp.asarray(m, dtype=x.dtype) for m in (self.rows, self.columns))
+        self.matrices = rows, columns
+        return np.matmul(rows, np.matmul(x, columns.T))
+
+    def backward(self, grad):
+        rows, columns = self.matrices
+        return (np.matmul(rows.T, np.matmul(grad, columns)),)
+
+
+def averaging_matrix(size, count):
+    """(count, size): row i averages adaptive pooling's window i of an axis of ``size`` (see
+    :class:`AdaptiveAvgPool2d`)."""
+    windows = np.arange(count)
+    starts, stops = windows * size // count, -(-(windows + 1) * size // count)
+    positions = np.arange(size)
+    inside = (positions >= starts[:, None]) & (positions < stops[:, None])
+    return inside / (stops - starts)[:, None]
 
 
 # ----------------------------------------------------------------------------
@@ -545,9 +611,11 @@ def _check_nchw(input, op):
         raise ValueError(f"{op}: expected input of shape (N, C, H, W), got {tuple(input.shape)}")
 
 
-def _out_hw(input, kernel, stride, padding, dilation, op):
+def _out_hw(input, kernel, stride, padding, dilation, op, ceil_mode=False):
     """(Ho, Wo) of the windows over ``input``; an error when the padded input is smaller than one window."""
-    hw = tuple(output_size(input.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i]) for i in range(2))
+    hw = tuple(
+        output_size(input.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i], ceil_mode) for i in range(2)
+    )
     if min(hw) < 1:
         raise ValueError(
             f"{op}: input of shape {tuple(input.shape)} is too small for kernel {kernel} "
@@ -592,44 +660,83 @@ def conv2d(
     return fn(input, weight) if bias is None else fn(input, weight, bias)
 
 
-def max_pool2d(
-    input: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0, dilation: IntPair = 1
-) -> Tensor:
-    """The maximum of each (kh, kw) window of (N, C, H, W) input; ``stride`` defaults to the kernel size."""
-    op = "max_pool2d"
+def _pool_windows(input, kernel_size, stride, padding, dilation, ceil_mode, op):
+    """A pooling's kernel, stride, padding and dilation as pairs, its (Ho, Wo) and the rows and columns
+    its last windows reach past the padded input (ceil_mode); checks them as PyTorch does."""
     _check_nchw(input, op)
     kernel = int_pair(kernel_size, "kernel_size", op)
     stride = kernel if stride is None else int_pair(stride, "stride", op)
     padding, dilation = int_pair(padding, "padding", op), int_pair(dilation, "dilation", op)
     if padding[0] * 2 > kernel[0] or padding[1] * 2 > kernel[1]:
         raise ValueError(f"{op}: padding {padding} should be at most half of kernel_size {kernel}")
-    out_hw = _out_hw(input, kernel, stride, padding, dilation, op)
-    return MaxPool2d(kernel, stride, padding, dilation, out_hw)(input)
+    out_hw = _out_hw(input, kernel, stride, padding, dilation, op, ceil_mode)
+    extra = tuple(
+        overhang(input.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i], out_hw[i]) for i in range(2)
+    )
+    return kernel, stride, padding, dilation, out_hw, extra
 
 
-def avg_pool2d(input: Tensor, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0) -> Tensor:
-    """The mean of each (kh, kw) window of (N, C, H, W) input (zero padding counted); ``stride``
-    defaults to the kernel size."""
+def max_pool2d(
+    input: Tensor,
+    kernel_size: IntPair,
+    stride: IntPair | None = None,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    ceil_mode: bool = False,
+) -> Tensor:
+    """The maximum of each (kh, kw) window of (N, C, H, W) input; ``stride`` defaults to the kernel size.
+    ``ceil_mode``: as many windows as start inside the input or its left padding, the last ones reaching
+    past it (PyTorch's), rather than only those that fit."""
+    op = "max_pool2d"
+    kernel, strides, pads, dilations, out_hw, extra = _pool_windows(
+        input, kernel_size, stride, padding, dilation, ceil_mode, op
+    )
+    return MaxPool2d(kernel, strides, pads, dilations, out_hw, extra)(input)
+
+
+def avg_pool2d(
+    input: Tensor,
+    kernel_size: IntPair,
+    stride: IntPair | None = None,
+    padding: IntPair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """The mean of each (kh, kw) window of (N, C, H, W) input; ``stride`` defaults to the kernel size.
+
+    As PyTorch: each window's sum is divided by its size within the input and the zero padding
+    (``count_include_pad``, the default) or within the input alone, or by ``divisor_override``;
+    ``ceil_mode`` as in :func:`max_pool2d` (what a last window reaches past the padding is not
+    counted).
+    """
     op = "avg_pool2d"
-    _check_nchw(input, op)
-    kernel = int_pair(kernel_size, "kernel_size", op)
-    stride = kernel if stride is None else int_pair(stride, "stride", op)
-    padding = int_pair(padding, "padding", op)
-    out_hw = _out_hw(input, kernel, stride, padding, (1, 1), op)
-    return AvgPool2d(kernel, stride, padding, out_hw)(input)
+    if divisor_override is not None and (isinstance(divisor_override, bool) or divisor_override == 0):
+        raise ValueError(f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}")
+    kernel, strides, pads, _, out_hw, extra = _pool_windows(input, kernel_size, stride, padding, 1, ceil_mode, op)
+    divisor: float | Array | None = divisor_override
+    if divisor is None and (extra != (0, 0) or not count_include_pad):
+        h, w = input.shape[2:]
+        along_h, along_w = (
+            window_divisors(size, kernel[i], strides[i], pads[i], out_hw[i], count_include_pad)
+            for i, size in enumerate((h, w))
+        )
+        divisors = along_h[:, None] * along_w[None, :]
+        if not (divisors == kernel[0] * kernel[1]).all():
+            divisor = backend.to_device_of(divisors.astype(input.dtype), input.data)
+    return AvgPool2d(kernel, strides, pads, out_hw, extra, divisor)(input)
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: IntPair) -> Tensor:
-    """Average-pool to ``output_size``; the input size must be a multiple of it (1×1 always works)."""
+    """Average-pool (N, C, H, W) input to ``output_size``: output (i, j) averages rows ⌊i·H/Ho⌋ to
+    ⌈(i+1)·H/Ho⌉ and the columns likewise (PyTorch's windows; they overlap where the sizes do not
+    divide)."""
     op = "adaptive_avg_pool2d"
     _check_nchw(input, op)
     oh, ow = int_pair(output_size, "output_size", op)
     h, w = input.shape[2:]
     if oh == 1 and ow == 1:
         return input.mean(dim=(2, 3), keepdim=True)
-    if h % oh or w % ow:
-        raise NotImplementedError(
-            f"{op}: input size {(h, w)} is not a multiple of output_size {(oh, ow)}; "
-            "only evenly dividing sizes are supported"
-        )
-    return avg_pool2d(input, (h // oh, w // ow))
+    if h % oh == 0 and w % ow == 0:
+        return avg_pool2d(input, (h // oh, w // ow))
+    return AdaptiveAvgPool2d(averaging_matrix(h, oh), averaging_matrix(w, ow))(input)

@@ -131,9 +131,16 @@ def test_pooling_given_three_dims(layer):
     raises(lambda: layer(zeros(3, 4, 4)), "pool2d", "(N, C, H, W)", "(3, 4, 4)")
 
 
-def test_adaptive_avg_pool2d_uneven_sizes_are_not_implemented():
-    with pytest.raises(NotImplementedError, match=r"\(5, 4\).*\(2, 2\)"):
-        nn.AdaptiveAvgPool2d(2)(zeros(1, 1, 5, 4))
+@pytest.mark.parametrize(
+    "layer, op", [(nn.MaxPool2d(3, padding=2), "max_pool2d"), (nn.AvgPool2d(3, padding=2), "avg_pool2d")]
+)
+def test_pooling_padding_beyond_half_the_kernel(layer, op):
+    raises(lambda: layer(zeros(1, 1, 6, 6)), op, "padding (2, 2)", "at most half of kernel_size (3, 3)")
+
+
+@pytest.mark.parametrize("divisor", [0, True])
+def test_avg_pool2d_divisor_override_must_be_a_non_zero_int(divisor):
+    raises(lambda: nn.AvgPool2d(2, divisor_override=divisor)(zeros(1, 1, 4, 4)), "avg_pool2d", "divisor_override")
 
 
 # ----------------------------------------------------------------------------

@@ -134,8 +134,11 @@ def test_conv2d_module(conv_path):
         dict(kernel_size=(3, 2), stride=(1, 2), padding=(1, 0)),
         dict(kernel_size=2, stride=1, dilation=2),
         dict(kernel_size=3, stride=1, padding=1),
+        dict(kernel_size=2, ceil_mode=True),
+        dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+        dict(kernel_size=2, stride=2, dilation=2, ceil_mode=True),
     ],
-    ids=["k2", "k3-s2-p1", "non-square", "dilated", "overlapping"],
+    ids=["k2", "k3-s2-p1", "non-square", "dilated", "overlapping", "ceil", "ceil-k3-s2-p1", "ceil-dilated"],
 )
 def test_max_pool2d(kwargs):
     gradcheck(lambda x: F.max_pool2d(x, **kwargs), distinct(0, (2, 2, 5, 6)))
@@ -148,14 +151,32 @@ def test_max_pool2d(kwargs):
         dict(kernel_size=3, stride=2, padding=1),
         dict(kernel_size=(3, 2), stride=(1, 2), padding=(1, 0)),
         dict(kernel_size=3, stride=1),
+        dict(kernel_size=2, ceil_mode=True),
+        dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+        dict(kernel_size=3, stride=2, padding=1, count_include_pad=False),
+        dict(kernel_size=(3, 2), stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+        dict(kernel_size=2, divisor_override=3),
     ],
-    ids=["k2", "k3-s2-p1", "non-square", "overlapping"],
+    ids=[
+        "k2",
+        "k3-s2-p1",
+        "non-square",
+        "overlapping",
+        "ceil",
+        "ceil-p1",
+        "pad-uncounted",
+        "ceil-uncounted",
+        "divisor",
+    ],
 )
 def test_avg_pool2d(kwargs):
     gradcheck(lambda x: F.avg_pool2d(x, **kwargs), randn(0, (2, 2, 5, 6)))
 
 
-@pytest.mark.parametrize("output_size, hw", [(1, (3, 5)), ((1, 1), (4, 4)), (2, (4, 6)), ((3, 2), (6, 4))])
+@pytest.mark.parametrize(
+    "output_size, hw",
+    [(1, (3, 5)), ((1, 1), (4, 4)), (2, (4, 6)), ((3, 2), (6, 4)), (2, (5, 4)), ((3, 4), (7, 5)), ((5, 4), (3, 3))],
+)
 def test_adaptive_avg_pool2d(output_size, hw):
     gradcheck(lambda x: F.adaptive_avg_pool2d(x, output_size), randn(0, (2, 2) + hw))
 

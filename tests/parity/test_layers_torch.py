@@ -148,8 +148,11 @@ def test_conv2d_taps_in_chunks(kwargs, monkeypatch):
         dict(kernel_size=(3, 2), stride=(1, 2), padding=(1, 0)),
         dict(kernel_size=2, stride=1, dilation=2),
         dict(kernel_size=3, stride=1, padding=1),
+        dict(kernel_size=2, ceil_mode=True),
+        dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+        dict(kernel_size=(2, 3), stride=(2, 2), dilation=2, ceil_mode=True),
     ],
-    ids=["k2", "k3-s2-p1", "non-square", "dilated", "overlapping"],
+    ids=["k2", "k3-s2-p1", "non-square", "dilated", "overlapping", "ceil", "ceil-k3-s2-p1", "ceil-dilated"],
 )
 def test_max_pool2d(kwargs):
     x = rng(3).permutation(2 * 3 * 7 * 6).reshape(2, 3, 7, 6) / 10.0  # no ties
@@ -197,8 +200,25 @@ def test_max_pool2d_without_a_graph(kwargs):
         dict(kernel_size=3, stride=2, padding=1),
         dict(kernel_size=(3, 2), stride=(1, 2), padding=(1, 0)),
         dict(kernel_size=3, stride=1),
+        dict(kernel_size=2, ceil_mode=True),
+        dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+        dict(kernel_size=3, stride=2, padding=1, count_include_pad=False),
+        dict(kernel_size=(3, 2), stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+        dict(kernel_size=3, stride=2, padding=1, divisor_override=5),
+        dict(kernel_size=(2, 3), stride=(3, 2), ceil_mode=True, divisor_override=2),
     ],
-    ids=["k2", "k3-s2-p1", "non-square", "overlapping"],
+    ids=[
+        "k2",
+        "k3-s2-p1",
+        "non-square",
+        "overlapping",
+        "ceil",
+        "ceil-p1",
+        "pad-uncounted",
+        "ceil-uncounted",
+        "divisor",
+        "ceil-divisor",
+    ],
 )
 def test_avg_pool2d(kwargs):
     check_modules(nn.AvgPool2d(**kwargs), tnn.AvgPool2d(**kwargs), rng(3).standard_normal((2, 3, 7, 6)))
@@ -206,7 +226,17 @@ def test_avg_pool2d(kwargs):
 
 @pytest.mark.parametrize(
     "output_size, hw",
-    [(1, (5, 7)), ((1, 1), (4, 4)), (2, (6, 4)), ((3, 2), (6, 8)), ((6, 4), (6, 4))],
+    [
+        (1, (5, 7)),
+        ((1, 1), (4, 4)),
+        (2, (6, 4)),
+        ((3, 2), (6, 8)),
+        ((6, 4), (6, 4)),
+        (2, (5, 4)),
+        ((3, 4), (7, 5)),
+        ((5, 4), (3, 3)),
+        ((4, 1), (10, 6)),
+    ],
 )
 def test_adaptive_avg_pool2d(output_size, hw):
     check_modules(
