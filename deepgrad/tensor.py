@@ -477,7 +477,7 @@ class Tensor:
 
     __abs__ = abs
 
-    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    def clamp(self, min: float | Tensor | None = None, max: float | Tensor | None = None) -> Tensor:  # noqa: A002
         return _clamp(self, min, max)
 
     clip = clamp

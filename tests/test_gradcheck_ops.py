@@ -77,6 +77,20 @@ def test_maximum_minimum(fn, shape_pair, seed):
     gradcheck(fn, *untied_pair(seed, *shape_pair))
 
 
+@SETTINGS
+@given(shape_triple=broadcast_shapes(num_shapes=3), seed=seeds)
+def test_clamp_with_tensor_bounds(shape_triple, seed):
+    """Bounds that broadcast (and may widen x), in either order, never tied with x or each other."""
+    r = rng(seed)
+    shape_x, shape_low, shape_high = shape_triple
+    x = r.integers(-4, 4, shape_x) + 0.5 + r.uniform(-0.1, 0.1, shape_x)
+    low = r.integers(-4, 4, shape_low) + r.uniform(-0.1, 0.1, shape_low)
+    high = r.integers(-4, 4, shape_high) + 0.25 + r.uniform(-0.05, 0.05, shape_high)
+    gradcheck(lambda a, b, c: dg.clamp(a, b, c), x, low, high)
+    gradcheck(lambda a, b: dg.clamp(a, min=b), x, low)
+    gradcheck(lambda a, c: a.clamp(max=c), x, high)
+
+
 @pytest.mark.parametrize("exponent", [0, 1, 2, 3, -1, -2, 0.5, 1.5, -2.5, np.float64(2.5)])
 @SETTINGS
 @given(shape=shapes(), seed=seeds)

@@ -363,6 +363,39 @@ class Clamp(Function):
         return (grad * inside,)
 
 
+class ClampBetween(Function):
+    """out = min(max(x, low), high) for Tensor bounds, either left out (``has_low``, ``has_high`` tell
+    which are among the inputs), broadcasting; each input's gradient as PyTorch's:
+    dx = g where low ≤ x ≤ high,  dlow = g where x < low < high,  dhigh = g where x > high or high < low
+    (a NaN anywhere gives none of them g there)."""
+
+    def __init__(self, has_low, has_high):
+        self.has_low, self.has_high = has_low, has_high
+
+    def forward(self, x, *bounds):
+        low = bounds[0] if self.has_low else None
+        high = bounds[-1] if self.has_high else None
+        self.x, self.low, self.high = x, low, high
+        out = x if low is None else np.maximum(x, low)
+        return out if high is None else np.minimum(out, high)
+
+    def backward(self, grad):
+        x, low, high, needs = self.x, self.low, self.high, self.needs_input_grad
+        grads = []
+        if needs[0]:
+            inside = (x <= high) if low is None else (x >= low) if high is None else (x >= low) & (x <= high)
+            grads.append(unbroadcast(grad * inside, x.shape))
+        else:
+            grads.append(None)
+        if low is not None:
+            below = x < low if high is None else (x < low) & (low < high)
+            grads.append(unbroadcast(grad * below, low.shape) if needs[1] else None)
+        if high is not None:
+            above = x > high if low is None else (x > high) | (high < low)
+            grads.append(unbroadcast(grad * above, high.shape) if needs[-1] else None)
+        return tuple(grads)
+
+
 class Cast(Function):
     """out = x converted to another dtype; the gradient is converted back."""
 
@@ -532,20 +565,23 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001 - mirrors torch.abs
     return Abs()(x)
 
 
-def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002 - PyTorch's names
-    """Limit ``x`` to [min, max]; either bound may be None. The bounds are numbers (a Tensor bound, which
-    PyTorch also takes, is refused with a pointer to :func:`maximum` and :func:`minimum`)."""
+def clamp(x: Tensor, min: float | Tensor | None = None, max: float | Tensor | None = None) -> Tensor:  # noqa: A002
+    """Limit ``x`` to [min, max]; either bound may be None. Bounds are numbers, or Tensors (then any
+    number beside one is a Tensor too) that broadcast with ``x`` and get gradients as in PyTorch
+    (:class:`ClampBetween`); a bound above the other wins: min(max(x, min), max)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        raise TypeError(
-            "clamp: min and max must be numbers, got a Tensor; for tensor bounds use "
-            "dg.minimum(dg.maximum(x, low), high) (ties split the gradient in half there)"
-        )
+        bounds = []
+        for bound in (min, max):
+            if bound is not None:
+                x, bound = _operands(x, bound)
+                bounds.append(bound)
+        return ClampBetween(min is not None, max is not None)(x, *bounds)
     return Clamp(hyperparameter(min), hyperparameter(max))(x)
 
 
-def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+def clip(x: Tensor, min: float | Tensor | None = None, max: float | Tensor | None = None) -> Tensor:  # noqa: A002
     """Alias of :func:`clamp`."""
     return clamp(x, min, max)
 

@@ -207,6 +207,40 @@ def test_unary(op, shape, seed):
     check_op(dg_fn, torch_fn, make(seed, shape), seed=seed)
 
 
+@pytest.mark.parametrize(
+    "shapes, sides",
+    [
+        (((2, 6), (2, 6), (2, 6)), "both"),
+        (((2, 6), (6,), (2, 1)), "both"),
+        (((2, 6), (6,), ()), "both"),
+        (((2, 6), (2, 6), None), "min"),
+        (((2, 6), None, (1, 6)), "max"),
+    ],
+    ids=["same-shape", "broadcast", "0-d-max", "min-only", "max-only"],
+)
+def test_clamp_with_tensor_bounds(shapes, sides):
+    """Ties with either bound, bounds in either order, NaN in x and in the bounds: every input's
+    gradient is where PyTorch puts it (x inclusive of the bounds, min below a min < max, max above
+    or wherever max < min)."""
+    values = np.array([-1.0, 0.0, 0.5, 1.0, 2.0, np.nan])
+    x, low, high = (None if s is None else np.resize(np.roll(values, i), s) for i, s in enumerate(shapes))
+    given = [a for a in (x, low, high) if a is not None]
+
+    def clamp(t, *bounds, lib):
+        low_t = bounds[0] if low is not None else None
+        high_t = bounds[-1] if high is not None else None
+        return lib.clamp(t, low_t, high_t)
+
+    check_op(lambda *t: clamp(*t, lib=dg), lambda *t: clamp(*t, lib=torch), *given, rtol=1e-12, atol=0)
+    number = torch.tensor(1.5 if sides != "max" else -0.5, dtype=torch.float64)  # torch takes no mix
+    check_op(  # a number beside a Tensor bound
+        lambda t, b: dg.clamp(t, b, 1.5) if sides != "max" else dg.clamp(t, -0.5, b),
+        lambda t, b: torch.clamp(t, b, number) if sides != "max" else torch.clamp(t, number, b),
+        x,
+        given[1],
+    )
+
+
 def test_abs_at_zero_and_clamp_bounds_inclusive():
     x = np.array([-0.5, 0.5, 0.0, -1.0, 1.0, 0.25])
     check_op(dg.abs, torch.abs, x)
