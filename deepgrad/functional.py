@@ -21,6 +21,7 @@ from .ops.activation import (
 )
 from .ops.conv import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d
 from .ops.dropout import dropout
+from .ops.embedding import embedding
 from .ops.linear import linear
 from .ops.loss import (
     binary_cross_entropy,
@@ -42,6 +43,7 @@ __all__ = [
     "cross_entropy",
     "dropout",
     "elu",
+    "embedding",
     "gelu",
     "group_norm",
     "hardmax",

@@ -275,6 +275,7 @@ CATALOGUE = {
     "clamp min": (lambda x: x.clamp(min=-0.5), [B(3, 4)]),
     "clamp max": (lambda x: dg.clamp(x, max=0.5), [B(3, 4)]),
     "clamp np.float64 bounds": (lambda x: x.clamp(np.float64(-0.5), np.float64(0.5)), [B(3, 4)]),
+    "clamp Tensor bounds": (lambda x, low, high: x.clamp(low, high), [B(3, 4), R(4), R(3, 1)]),
     "dg.clip": (lambda x: dg.clip(x, -0.5, 0.5), [B(3, 4)]),
     "clip": (lambda x: x.clip(-0.5, 0.5), [B(3, 4)]),
     # -- reductions
@@ -438,6 +439,18 @@ CATALOGUE = {
     ),
     "F.adaptive_avg_pool2d 1": (lambda x: F.adaptive_avg_pool2d(x, 1), [R(2, 3, 4, 4)]),
     "F.adaptive_avg_pool2d 2": (lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [R(2, 3, 4, 6)]),
+    "F.adaptive_avg_pool2d uneven": (lambda x: F.adaptive_avg_pool2d(x, (3, 4)), [R(2, 2, 5, 7)]),
+    "F.max_pool2d ceil_mode": (lambda x: F.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True), [D(2, 2, 6, 6)]),
+    "F.avg_pool2d ceil_mode, padding not counted": (
+        lambda x: F.avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+        [R(2, 2, 6, 6)],
+    ),
+    "F.avg_pool2d divisor_override": (lambda x: F.avg_pool2d(x, 2, divisor_override=3), [R(1, 2, 4, 4)]),
+    "F.embedding": (lambda w: F.embedding(np.array([[0, 3, 3], [1, 0, 4]]), w), [R(5, 3)]),
+    "F.embedding padding, by frequency": (
+        lambda w: F.embedding(np.array([[0, 3, 3], [1, 0, 4]]), w, padding_idx=0, scale_grad_by_freq=True),
+        [R(5, 3)],
+    ),
     # -- normalization (batch norm with running statistics: see its own tests)
     "F.batch_norm batch stats affine": (
         lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),

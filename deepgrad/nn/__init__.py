@@ -5,6 +5,7 @@ from .activation import ELU, GELU, Hardmax, LeakyReLU, LogSoftmax, ReLU, Sigmoid
 from .containers import ModuleList, Residual, Sequential
 from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
 from .dropout import Dropout
+from .embedding import Embedding
 from .linear import Flatten, Identity, Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, Parameter

@@ -143,6 +143,29 @@ def test_avg_pool2d_divisor_override_must_be_a_non_zero_int(divisor):
     raises(lambda: nn.AvgPool2d(2, divisor_override=divisor)(zeros(1, 1, 4, 4)), "avg_pool2d", "divisor_override")
 
 
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda: nn.Embedding(5, 2)(np.array([0.0, 1.0])), TypeError, ["embedding", "integer indices", "float64"]),
+        (lambda: nn.Embedding(5, 2)(np.array([0, 5])), IndexError, ["embedding", "index 5", "5 rows"]),
+        (lambda: nn.Embedding(5, 2)(np.array([-1, 2])), IndexError, ["embedding", "index -1", "5 rows"]),
+        (lambda: nn.Embedding(5, 2, padding_idx=5), ValueError, ["Embedding", "padding_idx 5", "5 rows"]),
+        (
+            lambda: F.embedding(np.array([0]), zeros(5)),
+            ValueError,
+            ["embedding", "(num_embeddings, embedding_dim)", "(5,)"],
+        ),
+        (lambda: nn.Embedding(5, 2, sparse=True)(np.array([0])), NotImplementedError, ["embedding", "sparse"]),
+    ],
+    ids=["float-indices", "index-too-large", "negative-index", "padding-outside", "1d-weight", "sparse"],
+)
+def test_embedding_bad_input(call, error, words):
+    with pytest.raises(error) as raised:
+        call()
+    for word in words:
+        assert word in str(raised.value)
+
+
 # ----------------------------------------------------------------------------
 # Residual, layer and group normalization
 

@@ -182,6 +182,17 @@ def test_adaptive_avg_pool2d(output_size, hw):
 
 
 # ----------------------------------------------------------------------------
+# Embedding
+
+
+def test_embedding():
+    """The plain lookup (a padding row's zero gradient and a gradient scaled by frequency are no
+    derivatives: the parity tests check those)."""
+    index = np.array([[0, 2, 2], [4, 0, 1]])
+    gradcheck(lambda w: F.embedding(index, w), randn(0, (5, 3)))
+
+
+# ----------------------------------------------------------------------------
 # Normalization
 
 

@@ -245,6 +245,69 @@ def test_adaptive_avg_pool2d(output_size, hw):
 
 
 # ----------------------------------------------------------------------------
+# Embedding
+
+EMBEDDING_INDICES = np.array([[1, 0, 4, 1], [6, 1, 0, 2]])  # rows picked more than once, row 0 among them
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        dict(padding_idx=0),
+        dict(padding_idx=-3),
+        dict(scale_grad_by_freq=True),
+        dict(padding_idx=1, scale_grad_by_freq=True),
+    ],
+    ids=["plain", "padding", "padding-from-the-end", "scaled-by-frequency", "padding-and-scaled"],
+)
+@pytest.mark.parametrize("shape", [(8,), (2, 4), (2, 2, 2)], ids=["1d", "2d", "3d"])
+def test_embedding(kwargs, shape):
+    ours, theirs = pair(nn.Embedding(7, 3, **kwargs), tnn.Embedding(7, 3, **kwargs))
+    index = EMBEDDING_INDICES.reshape(shape)
+    out, expected = ours(index), theirs(torch.from_numpy(index))
+    close(out.data, expected, "forward")
+    upstream = rng(3).standard_normal(out.shape)
+    out.backward(upstream)
+    expected.backward(torch.from_numpy(upstream))
+    close(ours.weight.grad, theirs.weight.grad, "gradient of weight")
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.5])
+def test_embedding_max_norm_renormalizes_the_picked_rows_in_place(norm_type):
+    ours, theirs = pair(
+        nn.Embedding(7, 3, max_norm=0.8, norm_type=norm_type), tnn.Embedding(7, 3, max_norm=0.8, norm_type=norm_type)
+    )
+    out, expected = ours(EMBEDDING_INDICES), theirs(torch.from_numpy(EMBEDDING_INDICES))
+    close(ours.weight.data, theirs.weight, "weight after the forward (rows 3 and 5 untouched)")
+    close(out.data, expected, "forward")
+    upstream = rng(3).standard_normal(out.shape)
+    out.backward(upstream)
+    expected.backward(torch.from_numpy(upstream))
+    close(ours.weight.grad, theirs.weight.grad, "gradient of weight")
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_embedding_from_pretrained(freeze):
+    table = rng(5).standard_normal((7, 3))
+    ours = nn.Embedding.from_pretrained(table, freeze=freeze, padding_idx=2)
+    theirs = tnn.Embedding.from_pretrained(torch.from_numpy(table), freeze=freeze, padding_idx=2)
+    assert ours.weight.requires_grad is theirs.weight.requires_grad is (not freeze)
+    out, expected = ours(EMBEDDING_INDICES), theirs(torch.from_numpy(EMBEDDING_INDICES))
+    close(out.data, expected, "forward: the table as given, its padding row included")
+    assert out.requires_grad is (not freeze)
+
+
+def test_embedding_initial_table():
+    """N(0, 1) as PyTorch's, with the padding row at zero; the default dtype."""
+    layer = nn.Embedding(4000, 5, padding_idx=3)
+    assert layer.weight.dtype == np.float32 and layer.weight.shape == (4000, 5)
+    assert not layer.weight.data[3].any()
+    values = np.delete(layer.weight.data, 3, axis=0)
+    assert abs(values.mean()) < 0.03 and abs(values.std() - 1) < 0.03
+
+
+# ----------------------------------------------------------------------------
 # Batch normalization: training steps, running statistics, then eval
 
 
