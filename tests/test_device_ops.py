@@ -425,6 +425,8 @@ CATALOGUE = {
         lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=(0, 1), dilation=(1, 2)),
         [R(2, 2, 6, 6), R(3, 2, 2, 3), R(3)],
     ),
+    "F.conv2d groups 2": (lambda x, w, b: F.conv2d(x, w, b, padding=1, groups=2), [R(2, 4, 5, 5), R(6, 2, 3, 3), R(6)]),
+    "F.conv2d depthwise stride 2": (lambda x, w: F.conv2d(x, w, stride=2, groups=3), [R(2, 3, 6, 6), R(3, 1, 3, 3)]),
     "F.conv2d 1x1 padding 1": (lambda x, w, b: F.conv2d(x, w, b, padding=1), [R(2, 3, 3, 3), R(2, 3, 1, 1), R(2)]),
     "F.max_pool2d": (lambda x: F.max_pool2d(x, 2), [D(2, 3, 4, 4)]),
     "F.max_pool2d k3 s2 p1": (lambda x: F.max_pool2d(x, 3, stride=2, padding=1), [D(2, 2, 5, 5)]),

@@ -16,7 +16,8 @@ IntPair = int | tuple[int, int]  # a size for both height and width, or (height,
 
 
 class Conv2d(Module):
-    """2-D convolution (cross-correlation) of (N, C_in, H, W) input; weight (C_out, C_in, kh, kw)."""
+    """2-D convolution (cross-correlation) of (N, C_in, H, W) input; weight (C_out, C_in/groups, kh, kw)
+    (see :func:`deepgrad.functional.conv2d` for ``groups``)."""
 
     bias: Parameter | None
 
@@ -35,14 +36,19 @@ class Conv2d(Module):
         generator: np.random.Generator | None = None,
     ) -> None:
         super().__init__()
-        if groups != 1:
-            raise NotImplementedError("Conv2d: only groups=1 is supported")
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+            raise ValueError(f"Conv2d: groups must be a positive int, got {groups!r}")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"Conv2d: in_channels {in_channels} and out_channels {out_channels} must both be divisible "
+                f"by groups {groups}"
+            )
         dtype = dtype or backend.get_default_dtype()
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, int(groups)
         self.kernel_size = int_pair(kernel_size, "kernel_size", "Conv2d")
         self.stride, self.padding = int_pair(stride, "stride", "Conv2d"), int_pair(padding, "padding", "Conv2d")
         self.dilation = int_pair(dilation, "dilation", "Conv2d")
-        self.weight = Parameter(np.empty((out_channels, in_channels) + self.kernel_size, dtype=dtype))
+        self.weight = Parameter(np.empty((out_channels, in_channels // groups) + self.kernel_size, dtype=dtype))
         self.register_parameter("bias", Parameter(np.empty(out_channels, dtype=dtype)) if bias else None)
         init_weight_and_bias(self.weight, self.bias, init, generator)
 
@@ -50,7 +56,7 @@ class Conv2d(Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
         # Checked here, and stride, padding, dilation are pairs already: conv2d need not check again.
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, check=False)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups, check=False)
 
     def extra_repr(self) -> str:
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -58,6 +64,8 @@ class Conv2d(Module):
             text += f", padding={self.padding}"
         if self.dilation != (1, 1):
             text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
         return text + ("" if self.bias is not None else ", bias=False")
 
 

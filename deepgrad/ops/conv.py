@@ -268,10 +268,12 @@ class Conv2d(Function):
     At stride 1 from TAP_MIN_CHANNELS input channels on, no columns are built: each pass sums one
     GEMM a kernel offset over shifted views of the padded input (kept for the backward). Every pass
     splits the batch in parts (:mod:`deepgrad.parallel`); the weight gradient adds the parts' sums.
+    With ``groups`` G, the channels form G groups, each group of outputs seeing only its own group
+    of inputs: every product is G products at once (:func:`by_groups`), through the columns.
     """
 
-    def __init__(self, stride, padding, dilation, out_hw):
-        self.stride, self.padding, self.dilation, self.out_hw = stride, padding, dilation, out_hw
+    def __init__(self, stride, padding, dilation, out_hw, groups=1):
+        self.stride, self.padding, self.dilation, self.out_hw, self.groups = stride, padding, dilation, out_hw, groups
 
     def forward(self, x, weight, bias=None):
         o, c, kh, kw = weight.shape
@@ -280,7 +282,7 @@ class Conv2d(Function):
         self.weight = weight
         self.input_shape = x.shape
         matrix = weight.reshape(o, -1)
-        self.by_taps = self.stride == (1, 1) and c >= TAP_MIN_CHANNELS
+        self.by_taps = self.stride == (1, 1) and c >= TAP_MIN_CHANNELS and self.groups == 1
         if self.by_taps:  # the backward reads the padded input again
             out, self.padded = correlate(x, matrix, (kh, kw), self.dilation, self.out_hw, self.padding, bias)
         else:
@@ -291,9 +293,10 @@ class Conv2d(Function):
         """W·cols (+ bias), keeping cols (N, C·kh·kw, Ho·Wo), the one copy of the windows, for the
         backward. Each part of the batch pads its own samples, then copies their windows."""
         n, c, h, w = x.shape
-        (ph, pw), (ho, wo) = self.padding, self.out_hw
-        self.cols = np.empty_like(x, shape=(n, matrix.shape[1], ho * wo))
+        (ph, pw), (ho, wo), (kh, kw) = self.padding, self.out_hw, self.weight.shape[2:]
+        self.cols = np.empty_like(x, shape=(n, c * kh * kw, ho * wo))
         out = np.empty_like(x, shape=(n, matrix.shape[0], ho * wo))
+        grouped_matrix = by_groups(matrix, self.groups)
         sample_bias = None if bias is None else spread(bias[:, None], out.shape[1:])
 
         def forward_part(part):
@@ -303,7 +306,7 @@ class Conv2d(Function):
                 place_in_zeros(padded, x[part], ph, pw, h, w)
             view = windows(padded, self.weight.shape[2:], self.stride, self.dilation, self.out_hw)
             np.copyto(self.cols[part].reshape(view.shape), view)
-            np.matmul(matrix, self.cols[part], out=out[part])
+            np.matmul(grouped_matrix, by_groups(self.cols[part], self.groups), out=by_groups(out[part], self.groups))
             if sample_bias is not None:
                 out[part] += sample_bias
 
@@ -314,7 +317,7 @@ class Conv2d(Function):
         """dx and dW in one pass over the batch's parts: each part makes its samples' dx, then its sum
         of dW (and db) while its gradient is in cache (one handoff, where two passes took two)."""
         weight, needs = self.weight, self.needs_input_grad
-        n, (c, kh, kw), (ho, wo) = grad.shape[0], weight.shape[1:], self.out_hw
+        n, c, (kh, kw), (ho, wo) = grad.shape[0], self.input_shape[1], weight.shape[2:], self.out_hw
         with_bias = len(needs) > 2 and needs[2]
         dx = np.empty_like(grad, shape=self.input_shape) if needs[0] else None
         if not needs[1]:
@@ -337,7 +340,7 @@ class Conv2d(Function):
         if self.by_taps:
             return tap_weight_grad(self.padded[rows], grad, self.weight.shape, self.dilation, with_bias)
         g = grad.reshape(len(grad), grad.shape[1], grad.shape[2] * grad.shape[3])
-        products = np.matmul(g, self.cols[rows].transpose(0, 2, 1))
+        products = np.matmul(by_groups(g, self.groups), by_groups(self.cols[rows], self.groups).transpose(0, 1, 3, 2))
         return products.sum(axis=0).reshape(self.weight.shape), (sum_over((0, 2), g) if with_bias else None)
 
     def _input_gradient(self, grad, weight, dx):
@@ -349,6 +352,9 @@ class Conv2d(Function):
         ho, wo = self.out_hw
         (ph, pw), (dh, dw), (sh, sw) = self.padding, self.dilation, self.stride
         h, w = dx.shape[2:]
+        if self.groups > 1:
+            self._input_gradient_by_columns(grad, weight, dx)
+            return
         if self.stride == (1, 1):
             flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c, o * kh * kw)
             offset = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
@@ -358,8 +364,14 @@ class Conv2d(Function):
         if by_phases and dx.size >= PHASES_MIN_ELEMENTS:
             input_grad_by_phases(grad, weight, self.stride, self.padding, dx)
             return
-        matrix_t = weight.reshape(o, -1).T
-        g = grad.reshape(len(grad), o, ho * wo)
+        self._input_gradient_by_columns(grad, weight, dx)
+
+    def _input_gradient_by_columns(self, grad, weight, dx):
+        """dx = col2im(Wᵀ·g) (each group's Wᵀ with its own outputs' g), written to ``dx``."""
+        o, (kh, kw), (ho, wo), (ph, pw) = weight.shape[0], weight.shape[2:], self.out_hw, self.padding
+        c, h, w = dx.shape[1:]
+        matrix_t = by_groups(weight.reshape(o, -1), self.groups).transpose(0, 2, 1)
+        g = by_groups(grad.reshape(len(grad), o, ho * wo), self.groups)
         dpadded = np.empty_like(grad, shape=(len(grad), c, h + 2 * ph, w + 2 * pw)) if ph or pw else dx
 
         def input_part(part):
@@ -370,6 +382,15 @@ class Conv2d(Function):
                 dx[part] = unpad_hw(dpadded[part], self.padding)
 
         parallel.map_parts(input_part, parallel.parts(grad, len(grad) * c * kh * kw * ho * wo))
+
+
+def by_groups(array, groups):
+    """A weight matrix (O, K) as (G, O/G, K), or a batch's (N, R, L) rows as (N, G, R/G, L): each group's
+    rows together, so that one broadcast matmul makes every group's product (a grouped
+    convolution's output channels, and its columns' rows, come group by group)."""
+    if array.ndim == 2:
+        return array.reshape(groups, array.shape[0] // groups, array.shape[1])
+    return array.reshape(array.shape[0], groups, array.shape[1] // groups, array.shape[2])
 
 
 def phases(kernel, stride, padding, size):
@@ -631,23 +652,31 @@ def conv2d(
     stride: IntPair = 1,
     padding: IntPair = 0,
     dilation: IntPair = 1,
+    groups: int = 1,
     *,
     check: bool = True,
 ) -> Tensor:
-    """2-D cross-correlation of (N, C, H, W) input with (O, C, kh, kw) weight (groups=1).
+    """2-D cross-correlation of (N, C, H, W) input with (O, C/groups, kh, kw) weight. With ``groups``
+    G, input and output channels form G groups in order, output group g seeing input group g alone
+    (G = C: a depthwise convolution).
 
-    ``check=False`` skips the checks of the input's layout and of the weight's and bias's shapes, and
-    takes ``stride``, ``padding`` and ``dilation`` as pairs of ints already: for a caller that made
-    sure of them (a Conv2d layer checks its input and keeps them as pairs). That the input is at
-    least one window large is always checked.
+    ``check=False`` skips the checks of the input's layout, of the weight's and bias's shapes and of
+    the groups, and takes ``stride``, ``padding`` and ``dilation`` as pairs of ints already: for a
+    caller that made sure of them (a Conv2d layer checks its input and keeps them as pairs). That
+    the input is at least one window large is always checked.
     """
     op = "conv2d"
     if check:
         _check_nchw(input, op)
-        if weight.ndim != 4 or weight.shape[1] != input.shape[1]:
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+            raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+        channels = input.shape[1]
+        if weight.ndim != 4 or weight.shape[1] * groups != channels or weight.shape[0] % groups:
+            expected = "?" if weight.ndim != 4 else weight.shape[1] * groups
             raise ValueError(
-                f"{op}: weight of shape {tuple(weight.shape)} expects input with "
-                f"{weight.shape[1] if weight.ndim == 4 else '?'} channels, got input of shape {tuple(input.shape)}"
+                f"{op}: weight of shape {tuple(weight.shape)} with groups={groups} expects input with "
+                f"{expected} channels and output channels divisible by {groups}, got input of shape "
+                f"{tuple(input.shape)}"
             )
         check_shape(op, "bias", bias, weight.shape[:1], input)
         stride, padding, dilation = (
@@ -656,7 +685,7 @@ def conv2d(
             int_pair(dilation, "dilation", op),
         )
     out_hw = _out_hw(input, weight.shape[2:], stride, padding, dilation, op)
-    fn = Conv2d(stride, padding, dilation, out_hw)
+    fn = Conv2d(stride, padding, dilation, out_hw, int(groups))
     return fn(input, weight) if bias is None else fn(input, weight, bias)
 
 

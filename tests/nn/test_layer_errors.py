@@ -106,6 +106,19 @@ def test_conv2d_wrong_channel_count():
     raises(lambda: F.conv2d(zeros(2, 4, 8, 8), zeros(8, 3, 3, 3)), "conv2d", "(8, 3, 3, 3)", "(2, 4, 8, 8)")
 
 
+def test_conv2d_groups_that_do_not_fit():
+    raises(lambda: nn.Conv2d(6, 4, 3, groups=4), "Conv2d", "in_channels 6", "out_channels 4", "groups 4")
+    raises(lambda: nn.Conv2d(4, 4, 3, groups=0), "Conv2d", "groups must be a positive int", "0")
+    raises(
+        lambda: F.conv2d(zeros(1, 4, 5, 5), zeros(6, 4, 3, 3), groups=2),
+        "conv2d",
+        "groups=2",
+        "8 channels",
+        "(1, 4, 5, 5)",
+    )
+    raises(lambda: F.conv2d(zeros(1, 4, 5, 5), zeros(3, 2, 3, 3), groups=2), "conv2d", "divisible by 2")
+
+
 def test_conv2d_bias_of_the_wrong_size():
     raises(lambda: F.conv2d(zeros(1, 3, 5, 5), zeros(8, 3, 3, 3), zeros(4)), "conv2d", "bias", "(4,)", "(8,)")
 

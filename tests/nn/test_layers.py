@@ -94,6 +94,17 @@ def test_conv2d(kernel, kwargs, conv_path):
     gradcheck(lambda x, w, b: F.conv2d(x, w, b, **kwargs), x, w, b)
 
 
+@pytest.mark.parametrize(
+    "channels, groups, kwargs",
+    [((4, 2), 2, {}), ((3, 6), 3, dict(stride=2, padding=1)), ((4, 4), 4, dict(padding=1, dilation=(1, 2)))],
+    ids=["2-groups", "depthwise-multiplier-strided", "depthwise-dilated"],
+)
+def test_conv2d_groups(channels, groups, kwargs):
+    (c, o) = channels
+    x, w, b = randn(0, (2, c, 5, 6)), randn(1, (o, c // groups, 3, 2)), randn(2, (o,))
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, groups=groups, **kwargs), x, w, b)
+
+
 def test_conv2d_without_bias(conv_path):
     gradcheck(lambda x, w: F.conv2d(x, w, stride=2, padding=1), randn(0, (1, 3, 5, 4)), randn(1, (2, 3, 3, 2)))
 

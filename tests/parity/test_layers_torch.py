@@ -121,6 +121,24 @@ def test_conv2d(case, bias, conv_path):
 
 
 @pytest.mark.parametrize(
+    "channels, kwargs",
+    [
+        ((4, 6), dict(kernel_size=3, groups=2, padding=1)),
+        ((6, 6), dict(kernel_size=3, groups=3, stride=2, padding=1)),
+        ((8, 8), dict(kernel_size=3, groups=8, padding=1)),  # depthwise
+        ((8, 16), dict(kernel_size=(3, 2), groups=8, stride=(2, 1), dilation=(1, 2))),  # depthwise, 2 outputs each
+        ((16, 16), dict(kernel_size=3, groups=2, padding=1)),  # channels enough for taps: groups take the columns
+        ((4, 8), dict(kernel_size=1, groups=4)),
+    ],
+    ids=["2-groups", "3-groups-strided", "depthwise", "depthwise-multiplier", "16-channels", "pointwise"],
+)
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d_groups(channels, kwargs, bias):
+    ours, theirs = pair(nn.Conv2d(*channels, bias=bias, **kwargs), tnn.Conv2d(*channels, bias=bias, **kwargs))
+    check_modules(ours, theirs, rng(2).standard_normal((2, channels[0], 9, 8)))
+
+
+@pytest.mark.parametrize(
     "kwargs", [dict(padding=1), dict(padding=2, dilation=2), dict()], ids=["pad1", "dilated", "valid"]
 )
 def test_conv2d_taps_in_chunks(kwargs, monkeypatch):
