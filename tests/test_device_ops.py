@@ -377,6 +377,9 @@ CATALOGUE = {
     "dg.pad": (lambda x: dg.pad(x, 1), [R(2, 3)]),
     "dg.pad per axis value": (lambda x: dg.pad(x, ((0, 1), (2, 0)), value=0.5), [R(2, 3)]),
     "F.pad": (lambda x: F.pad(x, (1, 2, 0, 1), value=-1.0), [R(2, 2, 3)]),
+    "F.pad reflect": (lambda x: F.pad(x, (1, 2, 2, 0), mode="reflect"), [R(2, 3, 4)]),
+    "F.pad replicate": (lambda x: F.pad(x, (2, 1), mode="replicate"), [R(2, 2, 3)]),
+    "F.pad circular": (lambda x: F.pad(x, (0, 3, 1, 1), mode="circular"), [R(2, 3, 4)]),
     # -- dtypes and devices
     ".to(float32).to(float64)": (lambda x: x.to(dg.float32).to(dg.float64) * 3, [R(2, 3)]),
     ".float().double()": (lambda x: x.float().double().exp(), [R(2, 3)]),

@@ -106,6 +106,12 @@ def test_expand_broadcast_to_pad_where(x):
         dg.pad(x, -1)
     with raises(ValueError, "pad", "0-d tensor"):
         dg.pad(dg.tensor(1.0), 1)
+    with raises(ValueError, "pad", "mode", "'symmetric'"):
+        dg.pad(x, 1, mode="symmetric")
+    with raises(ValueError, "pad", "'reflect'", "at most 1", "axis 1 of size 2", "(2, 2)"):
+        dg.pad(dg.zeros(3, 2), ((0, 0), (2, 2)), mode="reflect")
+    with raises(ValueError, "pad", "'circular'", "at most 2", "(3, 0)"):
+        dg.pad(dg.zeros(2), (3, 0), mode="circular")
     with raises(TypeError, "where", "boolean", "float64"):
         dg.where(np.ones(3), x, x)
     with raises(ValueError, "where", "(2, 3)"):

@@ -407,6 +407,20 @@ def test_pad(data, seed, value):
     gradcheck(lambda t: dg.pad(t, pad_width, value=value), randn(seed, shape))
 
 
+@pytest.mark.parametrize("mode, numpy_mode", [("reflect", "reflect"), ("replicate", "edge"), ("circular", "wrap")])
+@pytest.mark.parametrize(
+    "shape, pad_width", [((4,), [(2, 3)]), ((3, 5), [(2, 0), (1, 4)]), ((2, 3, 4), [(1, 1), (0, 2), (3, 0)])]
+)
+def test_pad_modes(mode, numpy_mode, shape, pad_width):
+    """Any axis, not only the last ones F.pad takes: the values NumPy's own modes give, and the
+    gradient of each element the sum over the places it was copied to."""
+    widest = np.array(shape)[:, None] - (mode == "reflect")  # reflect: widths under the size
+    widths = np.minimum(pad_width, widest)
+    x = randn(0, shape)
+    np.testing.assert_array_equal(dg.pad(dg.tensor(x), widths, mode=mode).data, np.pad(x, widths, mode=numpy_mode))
+    gradcheck(lambda t: dg.pad(t, widths, mode=mode), x)
+
+
 @SETTINGS
 @given(shape=shapes(), seed=seeds)
 def test_cast_and_to(shape, seed):

@@ -14,6 +14,9 @@ from .module import Module, Parameter
 
 IntPair = int | tuple[int, int]  # a size for both height and width, or (height, width)
 
+# Conv2d's padding_mode: zeros, or the input padded with its own elements as F.pad's modes (PyTorch's).
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
 
 class Conv2d(Module):
     """2-D convolution (cross-correlation) of (N, C_in, H, W) input; weight (C_out, C_in/groups, kh, kw)
@@ -31,6 +34,7 @@ class Conv2d(Module):
         dilation: IntPair = 1,
         groups: int = 1,
         bias: bool = True,
+        padding_mode: str = "zeros",
         init: WeightInit | None = None,
         dtype: DTypeLike | None = None,
         generator: np.random.Generator | None = None,
@@ -43,8 +47,11 @@ class Conv2d(Module):
                 f"Conv2d: in_channels {in_channels} and out_channels {out_channels} must both be divisible "
                 f"by groups {groups}"
             )
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"Conv2d: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
         dtype = dtype or backend.get_default_dtype()
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, int(groups)
+        self.padding_mode = padding_mode
         self.kernel_size = int_pair(kernel_size, "kernel_size", "Conv2d")
         self.stride, self.padding = int_pair(stride, "stride", "Conv2d"), int_pair(padding, "padding", "Conv2d")
         self.dilation = int_pair(dilation, "dilation", "Conv2d")
@@ -56,7 +63,11 @@ class Conv2d(Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
         # Checked here, and stride, padding, dilation are pairs already: conv2d need not check again.
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups, check=False)
+        padding = self.padding
+        if self.padding_mode != "zeros" and padding != (0, 0):  # x padded with its own elements first
+            (ph, pw), padding = padding, (0, 0)
+            x = F.pad(x, (pw, pw, ph, ph), mode=self.padding_mode)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups, check=False)
 
     def extra_repr(self) -> str:
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -66,6 +77,8 @@ class Conv2d(Module):
             text += f", dilation={self.dilation}"
         if self.groups != 1:
             text += f", groups={self.groups}"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode!r}"
         return text + ("" if self.bias is not None else ", bias=False")
 
 

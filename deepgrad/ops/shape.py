@@ -140,6 +140,54 @@ class Pad(Function):
         return (grad[self.inner],)
 
 
+class PadFromInside(Function):
+    """out = x padded with its own elements: along each padded axis, position i of the output holds
+    x's element sources[axis][i] (reflect, replicate, circular; :func:`padding_sources`);
+    dx = g added back, along each axis, to the positions its elements came from."""
+
+    def __init__(self, sources):
+        self.sources = sources
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        for axis, source in enumerate(self.sources):
+            if source is not None:
+                x = np.take(x, source, axis=axis)
+        return x
+
+    def backward(self, grad):
+        for axis in reversed(range(len(self.sources))):
+            source = self.sources[axis]
+            if source is None:
+                continue
+            folded = np.zeros_like(grad, shape=grad.shape[:axis] + (self.input_shape[axis],) + grad.shape[axis + 1 :])
+            _add_at(folded, (slice(None),) * axis + (source,), grad)
+            grad = folded
+        return (grad,)
+
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def padding_sources(size: int, before: int, after: int, mode: str, axis: int) -> np.ndarray:
+    """For an axis of ``size`` padded by (before, after) in ``mode``, the index in x of each output
+    position: its mirror image without the edge (reflect, PyTorch's: both widths under the size),
+    the nearest edge (replicate), or the position modulo the size (circular: widths up to the size)."""
+    positions = np.arange(-before, size + after)
+    if mode == "replicate":
+        if size == 0:
+            raise ValueError(f"pad: mode 'replicate' has nothing to repeat on axis {axis} of size 0")
+        return np.clip(positions, 0, size - 1)
+    limit = size if mode == "circular" else size - 1
+    if max(before, after) > limit:
+        raise ValueError(
+            f"pad: mode {mode!r} takes widths of at most {limit} on axis {axis} of size {size}, got ({before}, {after})"
+        )
+    if mode == "circular":
+        return positions % size
+    return (size - 1) - np.abs((size - 1) - np.abs(positions))  # reflect
+
+
 # ----------------------------------------------------------------------------
 # Public functions
 
@@ -302,8 +350,14 @@ def _tensor_list(tensors: Iterable[TensorLike], op: str) -> list[Tensor]:
     return [t if isinstance(t, Tensor) else Tensor._wrap(backend.to_device(Tensor(t).data, device)) for t in tensors]
 
 
-def pad(x: Tensor, pad_width: int | Sequence[int] | Sequence[Sequence[int]], value: float = 0) -> Tensor:
-    """Constant padding with NumPy-style widths: an int, (before, after), or one pair per axis."""
+def pad(
+    x: Tensor, pad_width: int | Sequence[int] | Sequence[Sequence[int]], value: float = 0, mode: str = "constant"
+) -> Tensor:
+    """Padding with NumPy-style widths: an int, (before, after), or one pair per axis. ``mode``:
+    "constant" (``value``), or PyTorch's "reflect" (the mirror image without the edge), "replicate"
+    (the edge repeated) or "circular" (the other end's elements)."""
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {PAD_MODES}, got {mode!r}")
     ndim = x.data.ndim
     if ndim == 0:
         raise ValueError("pad: a 0-d tensor has no axis to pad; reshape it to 1-d first")
@@ -316,18 +370,25 @@ def pad(x: Tensor, pad_width: int | Sequence[int] | Sequence[Sequence[int]], val
         ) from None
     if (widths < 0).any():
         raise ValueError(f"pad: pad widths must be non-negative, got {pad_width!r}")
-    return Pad(tuple(map(tuple, widths.tolist())), value)(x)
+    pairs = tuple(map(tuple, widths.tolist()))
+    if mode == "constant":
+        return Pad(pairs, value)(x)
+    sources = tuple(
+        None if before == after == 0 else padding_sources(size, before, after, mode, axis)
+        for axis, (size, (before, after)) in enumerate(zip(x.shape, pairs))
+    )
+    return PadFromInside(tuple(None if s is None else backend.to_device_of(s, x.data) for s in sources))(x)
 
 
 _pad_per_axis = pad  # reachable in pad_last_dims, whose argument ``pad`` (PyTorch's name) hides it
 
 
-def pad_last_dims(input: Tensor, pad: Sequence[int], value: float = 0.0) -> Tensor:
-    """Constant padding with PyTorch's flat tuple, last dim first: (left, right, top, bottom, ...);
-    ``F.pad``, the same op as :func:`pad`."""
+def pad_last_dims(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
+    """Padding with PyTorch's flat tuple, last dim first: (left, right, top, bottom, ...), in ``mode``
+    (see :func:`pad`; ``value``, 0 by default, for "constant"); ``F.pad``, the same op as :func:`pad`."""
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
         raise ValueError(f"pad: expected an even number of at most {2 * input.ndim} widths, got {pad!r}")
     pairs = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
         pairs[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
-    return _pad_per_axis(input, pairs, value)
+    return _pad_per_axis(input, pairs, 0.0 if value is None else value, mode)

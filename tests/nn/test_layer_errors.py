@@ -106,6 +106,10 @@ def test_conv2d_wrong_channel_count():
     raises(lambda: F.conv2d(zeros(2, 4, 8, 8), zeros(8, 3, 3, 3)), "conv2d", "(8, 3, 3, 3)", "(2, 4, 8, 8)")
 
 
+def test_conv2d_padding_mode_unknown():
+    raises(lambda: nn.Conv2d(1, 1, 3, padding_mode="mirror"), "Conv2d", "padding_mode", "'mirror'", "'reflect'")
+
+
 def test_conv2d_groups_that_do_not_fit():
     raises(lambda: nn.Conv2d(6, 4, 3, groups=4), "Conv2d", "in_channels 6", "out_channels 4", "groups 4")
     raises(lambda: nn.Conv2d(4, 4, 3, groups=0), "Conv2d", "groups must be a positive int", "0")

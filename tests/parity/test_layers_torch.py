@@ -138,6 +138,23 @@ def test_conv2d_groups(channels, kwargs, bias):
     check_modules(ours, theirs, rng(2).standard_normal((2, channels[0], 9, 8)))
 
 
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize(
+    "channels, kwargs",
+    [
+        ((3, 4), dict(kernel_size=3, padding=1)),
+        ((16, 8), dict(kernel_size=3, padding=(2, 1), dilation=(2, 1))),
+        ((4, 4), dict(kernel_size=3, stride=2, padding=1, groups=2)),
+    ],
+    ids=["3x3", "taps-dilated", "strided-groups"],
+)
+def test_conv2d_padding_modes(mode, channels, kwargs):
+    ours, theirs = pair(
+        nn.Conv2d(*channels, padding_mode=mode, **kwargs), tnn.Conv2d(*channels, padding_mode=mode, **kwargs)
+    )
+    check_modules(ours, theirs, rng(2).standard_normal((2, channels[0], 7, 6)))
+
+
 @pytest.mark.parametrize(
     "kwargs", [dict(padding=1), dict(padding=2, dilation=2), dict()], ids=["pad1", "dilated", "valid"]
 )

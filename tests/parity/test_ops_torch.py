@@ -31,6 +31,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import deepgrad as dg
+import deepgrad.functional as dgF
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -459,6 +460,19 @@ def test_pad(shape, seed, data, value):
     check_op(
         lambda t: dg.pad(t, pairs, value=value), lambda t: F.pad(t, flat, value=value), randn(seed, shape), seed=seed
     )
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize(
+    "shape, flat",
+    [((2, 3, 5), (2, 4)), ((2, 2, 4, 5), (1, 3, 3, 0)), ((1, 2, 3, 4, 5), (0, 2, 1, 1, 2, 0)), ((2, 3, 5), (0, 0))],
+    ids=["last-dim", "last-2-dims", "last-3-dims", "nothing"],
+)
+def test_pad_modes(mode, shape, flat):
+    """F.pad's reflect (widths under the size), replicate and circular (widths up to the size)."""
+    if mode == "reflect":
+        flat = tuple(min(w, shape[-1 - i // 2] - 1) for i, w in enumerate(flat))
+    check_op(lambda t: dgF.pad(t, flat, mode=mode), lambda t: F.pad(t, flat, mode=mode), randn(0, shape))
 
 
 @SETTINGS
