@@ -19,7 +19,7 @@ from .ops.activation import (
     softplus,
     tanh,
 )
-from .ops.conv import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d
+from .ops.conv import adaptive_avg_pool2d, avg_pool2d, conv2d, conv_transpose2d, max_pool2d
 from .ops.dropout import dropout
 from .ops.embedding import embedding
 from .ops.linear import linear
@@ -40,6 +40,7 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "conv2d",
+    "conv_transpose2d",
     "cross_entropy",
     "dropout",
     "elu",

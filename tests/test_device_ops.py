@@ -430,6 +430,11 @@ CATALOGUE = {
     ),
     "F.conv2d groups 2": (lambda x, w, b: F.conv2d(x, w, b, padding=1, groups=2), [R(2, 4, 5, 5), R(6, 2, 3, 3), R(6)]),
     "F.conv2d depthwise stride 2": (lambda x, w: F.conv2d(x, w, stride=2, groups=3), [R(2, 3, 6, 6), R(3, 1, 3, 3)]),
+    "F.conv_transpose2d": (lambda x, w, b: F.conv_transpose2d(x, w, b), [R(2, 3, 4, 4), R(3, 2, 3, 3), R(2)]),
+    "F.conv_transpose2d stride 2 groups 2": (
+        lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1, groups=2),
+        [R(2, 4, 3, 3), R(4, 3, 3, 3)],
+    ),
     "F.conv2d 1x1 padding 1": (lambda x, w, b: F.conv2d(x, w, b, padding=1), [R(2, 3, 3, 3), R(2, 3, 1, 1), R(2)]),
     "F.max_pool2d": (lambda x: F.max_pool2d(x, 2), [D(2, 3, 4, 4)]),
     "F.max_pool2d k3 s2 p1": (lambda x: F.max_pool2d(x, 3, stride=2, padding=1), [D(2, 2, 5, 5)]),

@@ -82,6 +82,70 @@ class Conv2d(Module):
         return text + ("" if self.bias is not None else ", bias=False")
 
 
+class ConvTranspose2d(Module):
+    """2-D transposed convolution of (N, C_in, H, W) input, weight (C_in, C_out/groups, kh, kw): the
+    adjoint of a Conv2d with these settings (see :func:`deepgrad.functional.conv_transpose2d`),
+    initialized as PyTorch's."""
+
+    bias: Parameter | None
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        stride: IntPair = 1,
+        padding: IntPair = 0,
+        output_padding: IntPair = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: IntPair = 1,
+        padding_mode: str = "zeros",
+        init: WeightInit | None = None,
+        dtype: DTypeLike | None = None,
+        generator: np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if padding_mode != "zeros":
+            raise ValueError(f"ConvTranspose2d: only padding_mode='zeros' exists (as in PyTorch), got {padding_mode!r}")
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+            raise ValueError(f"ConvTranspose2d: groups must be a positive int, got {groups!r}")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"ConvTranspose2d: in_channels {in_channels} and out_channels {out_channels} must both be "
+                f"divisible by groups {groups}"
+            )
+        dtype = dtype or backend.get_default_dtype()
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, int(groups)
+        self.kernel_size = int_pair(kernel_size, "kernel_size", "ConvTranspose2d")
+        self.stride = int_pair(stride, "stride", "ConvTranspose2d")
+        self.padding = int_pair(padding, "padding", "ConvTranspose2d")
+        self.output_padding = int_pair(output_padding, "output_padding", "ConvTranspose2d")
+        self.dilation = int_pair(dilation, "dilation", "ConvTranspose2d")
+        self.weight = Parameter(np.empty((in_channels, out_channels // groups) + self.kernel_size, dtype=dtype))
+        self.register_parameter("bias", Parameter(np.empty(out_channels, dtype=dtype)) if bias else None)
+        init_weight_and_bias(self.weight, self.bias, init, generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        return F.conv_transpose2d(
+            x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation
+        )
+
+    def extra_repr(self) -> str:
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        for name, value, default in [
+            ("padding", self.padding, (0, 0)),
+            ("output_padding", self.output_padding, (0, 0)),
+            ("dilation", self.dilation, (1, 1)),
+            ("groups", self.groups, 1),
+        ]:
+            if value != default:
+                text += f", {name}={value}"
+        return text + ("" if self.bias is not None else ", bias=False")
+
+
 class MaxPool2d(Module):
     def __init__(
         self,

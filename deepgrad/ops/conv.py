@@ -384,6 +384,43 @@ class Conv2d(Function):
         parallel.map_parts(input_part, parallel.parts(grad, len(grad) * c * kh * kw * ho * wo))
 
 
+class ConvTranspose2d(Function):
+    """The adjoint of a convolution: out = col2im(Wᵀ·x) (+ b), where the convolution with the same
+    stride, padding, dilation, groups and weight maps out's shape back to x's (W: (C_in, C_out/G,
+    kh, kw));  dx = W ⋆ g (that convolution),  dW = its weight gradient of input g and gradient x,
+    db = Σ g. Each direction is :class:`Conv2d`'s other one, on its paths and threads."""
+
+    def __init__(self, stride, padding, dilation, groups, out_shape):
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.out_shape = out_shape
+
+    def _convolution(self, x_hw):
+        """The convolution this transposes: from out's shape to x's (H, W)."""
+        return Conv2d(self.stride, self.padding, self.dilation, x_hw, self.groups)
+
+    def forward(self, x, weight, bias=None):
+        self.x, self.weight = x, weight
+        convolution = self._convolution(x.shape[2:])
+        convolution.input_shape = self.out_shape
+        out = np.empty_like(x, shape=self.out_shape)
+        convolution._input_gradient(x, weight, out)
+        if bias is not None:
+            out += spread(bias[:, None, None], out.shape[1:])
+        return out
+
+    def backward(self, grad):
+        needs = self.needs_input_grad
+        dx = dweight = None
+        if needs[0] or needs[1]:
+            convolution = self._convolution(self.x.shape[2:])
+            dx = convolution.forward(grad, self.weight)
+            if needs[1]:
+                convolution.needs_input_grad = (False, True)
+                dweight = convolution.backward(self.x)[1]
+        dbias = sum_over((0, 2, 3), grad) if len(needs) > 2 and needs[2] else None
+        return (dx if needs[0] else None, dweight, dbias)
+
+
 def by_groups(array, groups):
     """A weight matrix (O, K) as (G, O/G, K), or a batch's (N, R, L) rows as (N, G, R/G, L): each group's
     rows together, so that one broadcast matmul makes every group's product (a grouped
@@ -686,6 +723,57 @@ def conv2d(
         )
     out_hw = _out_hw(input, weight.shape[2:], stride, padding, dilation, op)
     fn = Conv2d(stride, padding, dilation, out_hw, int(groups))
+    return fn(input, weight) if bias is None else fn(input, weight, bias)
+
+
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    output_padding: IntPair = 0,
+    groups: int = 1,
+    dilation: IntPair = 1,
+) -> Tensor:
+    """The transposed convolution of (N, C_in, H, W) input with (C_in, C_out/groups, kh, kw) weight:
+    the adjoint of :func:`conv2d` with these stride, padding, dilation and groups (its input
+    gradient), as PyTorch's. Output size along each axis: (H − 1)·s − 2p + d(k − 1) +
+    output_padding + 1; ``output_padding`` (less than the stride or the dilation) picks among the
+    sizes that the convolution maps to H."""
+    op = "conv_transpose2d"
+    _check_nchw(input, op)
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    channels = input.shape[1]
+    if weight.ndim != 4 or weight.shape[0] != channels or channels % groups:
+        raise ValueError(
+            f"{op}: weight of shape {tuple(weight.shape)} with groups={groups} expects input with "
+            f"{weight.shape[0] if weight.ndim == 4 else '?'} channels, divisible by {groups}; got input of shape "
+            f"{tuple(input.shape)}"
+        )
+    out_channels = weight.shape[1] * groups
+    check_shape(op, "bias", bias, (out_channels,), input)
+    stride, padding = int_pair(stride, "stride", op), int_pair(padding, "padding", op)
+    dilation, output_padding = int_pair(dilation, "dilation", op), int_pair(output_padding, "output_padding", op)
+    if any(extra >= max(s, d) for extra, s, d in zip(output_padding, stride, dilation)):
+        raise ValueError(
+            f"{op}: output_padding {output_padding} must be smaller than the stride {stride} or the dilation {dilation}"
+        )
+    out_hw = tuple(
+        (input.shape[2 + i] - 1) * stride[i]
+        - 2 * padding[i]
+        + dilation[i] * (weight.shape[2 + i] - 1)
+        + output_padding[i]
+        + 1
+        for i in range(2)
+    )
+    if min(out_hw) < 1:
+        raise ValueError(
+            f"{op}: input of shape {tuple(input.shape)} gives an output of size {out_hw} with kernel "
+            f"{tuple(weight.shape[2:])}, stride {stride}, padding {padding} and dilation {dilation}"
+        )
+    fn = ConvTranspose2d(stride, padding, dilation, int(groups), (input.shape[0], out_channels) + out_hw)
     return fn(input, weight) if bias is None else fn(input, weight, bias)
 
 

@@ -123,6 +123,31 @@ def test_conv2d_groups_that_do_not_fit():
     raises(lambda: F.conv2d(zeros(1, 4, 5, 5), zeros(3, 2, 3, 3), groups=2), "conv2d", "divisible by 2")
 
 
+def test_conv_transpose2d_bad_input():
+    raises(
+        lambda: nn.ConvTranspose2d(3, 4, 3)(zeros(1, 2, 5, 5)), "ConvTranspose2d(3, 4", "(N, 3, H, W)", "(1, 2, 5, 5)"
+    )
+    raises(lambda: nn.ConvTranspose2d(4, 6, 3, groups=4), "ConvTranspose2d", "out_channels 6", "groups 4")
+    raises(lambda: nn.ConvTranspose2d(2, 2, 3, padding_mode="reflect"), "ConvTranspose2d", "padding_mode='zeros'")
+    raises(
+        lambda: F.conv_transpose2d(zeros(1, 2, 4, 4), zeros(2, 3, 3, 3), stride=2, output_padding=2),
+        "conv_transpose2d",
+        "output_padding (2, 2)",
+        "stride (2, 2)",
+    )
+    raises(
+        lambda: F.conv_transpose2d(zeros(1, 3, 4, 4), zeros(2, 3, 3, 3)),
+        "conv_transpose2d",
+        "(2, 3, 3, 3)",
+        "2 channels",
+    )
+    raises(
+        lambda: F.conv_transpose2d(zeros(1, 2, 1, 1), zeros(2, 3, 1, 1), padding=1),
+        "conv_transpose2d",
+        "output of size",
+    )
+
+
 def test_conv2d_bias_of_the_wrong_size():
     raises(lambda: F.conv2d(zeros(1, 3, 5, 5), zeros(8, 3, 3, 3), zeros(4)), "conv2d", "bias", "(4,)", "(8,)")
 

@@ -105,6 +105,17 @@ def test_conv2d_groups(channels, groups, kwargs):
     gradcheck(lambda x, w, b: F.conv2d(x, w, b, groups=groups, **kwargs), x, w, b)
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, dict(stride=2, padding=1, output_padding=1), dict(stride=(1, 2), dilation=2, groups=2)],
+    ids=["plain", "strided", "dilated-groups"],
+)
+def test_conv_transpose2d(kwargs, conv_path):
+    """2 input channels to 4 output channels (weight (2, 4/groups, 3, 2))."""
+    x, w, b = randn(0, (2, 2, 3, 4)), randn(1, (2, 4 // kwargs.get("groups", 1), 3, 2)), randn(2, (4,))
+    gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, **kwargs), x, w, b)
+
+
 def test_conv2d_without_bias(conv_path):
     gradcheck(lambda x, w: F.conv2d(x, w, stride=2, padding=1), randn(0, (1, 3, 5, 4)), randn(1, (2, 3, 3, 2)))
 

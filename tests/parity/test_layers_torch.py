@@ -138,6 +138,35 @@ def test_conv2d_groups(channels, kwargs, bias):
     check_modules(ours, theirs, rng(2).standard_normal((2, channels[0], 9, 8)))
 
 
+@pytest.mark.parametrize(
+    "channels, kernel, kwargs",
+    [
+        ((3, 4), 3, {}),
+        ((3, 4), 3, dict(stride=2, padding=1, output_padding=1)),
+        ((4, 6), (3, 2), dict(stride=(2, 1), padding=(1, 0), groups=2)),
+        ((16, 8), 3, dict(padding=1)),  # stride 1 from 8 channels: the taps
+        ((16, 16), 4, dict(stride=2, padding=1)),  # stride 2 from 8 channels: the phases
+        ((2, 3), 3, dict(dilation=2, output_padding=1)),  # output_padding under the dilation, not the stride
+        ((4, 4), 3, dict(stride=3, dilation=2, output_padding=2, groups=4)),
+    ],
+    ids=["plain", "stride2-output-padding", "groups", "taps", "phases", "dilated", "depthwise-strided-dilated"],
+)
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv_transpose2d(channels, kernel, kwargs, bias):
+    ours = nn.ConvTranspose2d(*channels, kernel, bias=bias, **kwargs)
+    theirs = tnn.ConvTranspose2d(*channels, kernel, bias=bias, **kwargs)
+    check_modules(*pair(ours, theirs), rng(2).standard_normal((2, channels[0], 5, 6)))
+
+
+def test_conv_transpose2d_initial_weights():
+    """PyTorch's: U(±1/√fan_in) for weight and bias, fan_in = (C_out/groups)·kh·kw (the weight's dim 1)."""
+    layer = nn.ConvTranspose2d(6, 8, 3, groups=2)
+    bound = 1 / np.sqrt(4 * 9)
+    assert layer.weight.shape == (6, 4, 3, 3)
+    assert np.abs(layer.weight.data).max() <= bound and np.abs(layer.bias.data).max() <= bound
+    assert layer.weight.data.std() > 0.8 * bound / np.sqrt(3)
+
+
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
 @pytest.mark.parametrize(
     "channels, kwargs",
