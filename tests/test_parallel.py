@@ -47,6 +47,17 @@ CASES = [
     ("conv strided", lambda x, w, b: conv(x, w, b, stride=2, padding=1), [(6, 8, 9, 9), (4, 8, 3, 3), (4,)]),
     ("conv strided by phases", lambda x, w, b: conv(x, w, b, stride=2, padding=1), [(6, 8, 9, 9), (8, 8, 3, 3), (8,)]),
     ("conv dilated", lambda x, w, b: conv(x, w, b, dilation=2, padding=2), [(5, 8, 9, 9), (3, 8, 3, 3), (3,)]),
+    ("conv grouped", lambda x, w, b: conv(x, w, b, padding=1, groups=2), [(6, 8, 9, 9), (6, 4, 3, 3), (6,)]),
+    (
+        "conv transposed",
+        lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
+        [(6, 8, 5, 5), (8, 4, 3, 3), (4,)],
+    ),
+    (
+        "conv transposed by taps",
+        lambda x, w, b: F.conv_transpose2d(x, w, b, padding=1),
+        [(6, 8, 5, 5), (8, 8, 3, 3), (8,)],
+    ),
     ("max pool", lambda x: F.max_pool2d(x, 2), [(6, 3, 8, 8)]),
     ("max pool overlapping", lambda x: F.max_pool2d(x, 3, stride=2, padding=1), [(6, 3, 9, 9)]),
     ("relu", F.relu, [(6, 4, 5, 5)]),
