@@ -8,6 +8,7 @@ from .. import backend
 from .. import functional as F
 from ..backend import DTypeLike
 from ..ops.arguments import int_pair
+from ..ops.conv import check_groups
 from ..tensor import Tensor
 from .linear import WeightInit, init_weight_and_bias
 from .module import Module, Parameter
@@ -16,6 +17,16 @@ IntPair = int | tuple[int, int]  # a size for both height and width, or (height,
 
 # Conv2d's padding_mode: zeros, or the input padded with its own elements as F.pad's modes (PyTorch's).
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def check_channel_groups(layer: str, in_channels: int, out_channels: int, groups: int) -> None:
+    """``groups`` must be a positive int dividing both channel counts (an error naming ``layer``)."""
+    check_groups(groups, layer)
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(
+            f"{layer}: in_channels {in_channels} and out_channels {out_channels} must both be divisible "
+            f"by groups {groups}"
+        )
 
 
 class Conv2d(Module):
@@ -40,13 +51,7 @@ class Conv2d(Module):
         generator: np.random.Generator | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-            raise ValueError(f"Conv2d: groups must be a positive int, got {groups!r}")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"Conv2d: in_channels {in_channels} and out_channels {out_channels} must both be divisible "
-                f"by groups {groups}"
-            )
+        check_channel_groups("Conv2d", in_channels, out_channels, groups)
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"Conv2d: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
         dtype = dtype or backend.get_default_dtype()
@@ -108,13 +113,7 @@ class ConvTranspose2d(Module):
         super().__init__()
         if padding_mode != "zeros":
             raise ValueError(f"ConvTranspose2d: only padding_mode='zeros' exists (as in PyTorch), got {padding_mode!r}")
-        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-            raise ValueError(f"ConvTranspose2d: groups must be a positive int, got {groups!r}")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"ConvTranspose2d: in_channels {in_channels} and out_channels {out_channels} must both be "
-                f"divisible by groups {groups}"
-            )
+        check_channel_groups("ConvTranspose2d", in_channels, out_channels, groups)
         dtype = dtype or backend.get_default_dtype()
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, int(groups)
         self.kernel_size = int_pair(kernel_size, "kernel_size", "ConvTranspose2d")

@@ -682,6 +682,12 @@ def _out_hw(input, kernel, stride, padding, dilation, op, ceil_mode=False):
     return hw
 
 
+def check_groups(groups: int, op: str) -> None:
+    """A convolution's ``groups`` must be a positive int (an error naming ``op`` otherwise)."""
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+
+
 def conv2d(
     input: Tensor,
     weight: Tensor,
@@ -705,8 +711,7 @@ def conv2d(
     op = "conv2d"
     if check:
         _check_nchw(input, op)
-        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-            raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+        check_groups(groups, op)
         channels = input.shape[1]
         if weight.ndim != 4 or weight.shape[1] * groups != channels or weight.shape[0] % groups:
             expected = "?" if weight.ndim != 4 else weight.shape[1] * groups
@@ -743,8 +748,7 @@ def conv_transpose2d(
     sizes that the convolution maps to H."""
     op = "conv_transpose2d"
     _check_nchw(input, op)
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    check_groups(groups, op)
     channels = input.shape[1]
     if weight.ndim != 4 or weight.shape[0] != channels or channels % groups:
         raise ValueError(
