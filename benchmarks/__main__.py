@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from deepgrad import kernels
+
 from .child import MARKER
 from .workloads import WORKLOADS
 
@@ -170,7 +172,8 @@ def markdown(results, meta):
     title = (
         f"deepgrad benchmarks: float32 on {where}, {meta['threads']} threads, median of {meta['rounds']} "
         f"rounds x {meta['reps']} repetitions{' (--quick)' if meta['quick'] else ''}; "
-        f"load average {meta['loadavg_start']} on {meta['cpu_count']} CPUs; NumPy's BLAS: {meta['blas']}"
+        f"load average {meta['loadavg_start']} on {meta['cpu_count']} CPUs; NumPy's BLAS: {meta['blas']}; "
+        f"deepgrad's kernels: {meta.get('kernels', 'not recorded')}"
         + (f"; deepgrad {meta['commit']}" if meta.get("commit") else "")
     )
     lines = [
@@ -222,6 +225,7 @@ def main(argv=None):
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "blas": numpy_blas(),
+        "kernels": kernels.describe(),
         "commit": source_commit(),
         "loadavg_start": _loadavg(),
     }

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from deepgrad import kernels
+
 from .__main__ import run_one
 from .workloads import WORKLOADS, make_data
 
@@ -106,7 +108,8 @@ def measure(names, counts, rounds, reps):
 def markdown(times, names, counts, floors, meta):
     lines = [
         f"### Training step over threads: float32, median of {meta['rounds']} rounds × {meta['reps']} repetitions; "
-        f"{meta['cpu_count']} cores, load average {meta['loadavg']:.2f} at the start",
+        f"{meta['cpu_count']} cores, load average {meta['loadavg']:.2f} at the start; "
+        f"deepgrad's kernels: {meta.get('kernels', 'not recorded')}",
         "",
         "| workload | threads | deepgrad ms/step | torch ms/step | deepgrad speed-up | torch speed-up "
         "| deepgrad speed ÷ torch's | GEMM floor ms (share of deepgrad's step) |",
@@ -173,6 +176,7 @@ def main(argv=None):
         parser.error(f"unknown training workload(s): {', '.join(unknown)}")
     counts = [int(t) for t in args.threads.split(",")] if args.threads else thread_counts(os.cpu_count() or 1)
     meta = {"cpu_count": os.cpu_count(), "loadavg": os.getloadavg()[0], "rounds": args.rounds, "reps": args.reps}
+    meta["kernels"] = kernels.describe()
     meta["gemm_rates"] = [gemm_rate(threads) for threads in counts]
     times = measure(names, counts, args.rounds, args.reps)
     floors = {

@@ -56,13 +56,13 @@ ALLOCATOR_TUNED = tune_allocator()  # the one change importing deepgrad makes
 
 def config() -> dict[str, Any]:
     """deepgrad's settings that concern the whole process, as a dict: versions, whether malloc was
-    tuned at import (and how), deepgrad's threads and the BLAS's, the default dtype, the grad mode, whether a GPU
-    can be used.
+    tuned at import (and how), deepgrad's threads and the BLAS's, the compiled kernels (:mod:`deepgrad.kernels`),
+    the default dtype, the grad mode, whether a GPU can be used.
 
         >>> dg.config()["malloc_tuned"]
         True
     """
-    from . import __version__
+    from . import __version__, kernels
     from .threads import BlasThreads, get_thread_setting
 
     try:
@@ -82,6 +82,7 @@ def config() -> dict[str, Any]:
         "threads": get_thread_setting().threads,
         "threads_by": get_thread_setting().by,
         "blas_threads": blas_threads,
+        "kernels": kernels.describe(),
         "default_dtype": str(backend.get_default_dtype()),
         "grad_enabled": is_grad_enabled(),
         "cuda_available": backend.is_available("cuda"),

@@ -58,6 +58,29 @@ def conv_path(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["passes", "kernels"])
+def batch_norm_path(request, monkeypatch):
+    """Run a batch norm test through each way deepgrad normalizes a batch of 3+ axes: NumPy's passes
+    over whole arrays, and the compiled per-channel kernels of deepgrad.kernels (skipped without
+    numba)."""
+    from deepgrad import kernels
+
+    if request.param == "kernels" and not kernels.numba_installed():
+        pytest.skip("the batch norm kernels need numba")
+    monkeypatch.setattr(kernels, "ENABLED", request.param == "kernels")
+    return request.param
+
+
+@pytest.fixture
+def numpy_paths_on_the_cpu(monkeypatch):
+    """The CPU takes NumPy's paths, as the devices do, for tests that compare a device with the CPU:
+    the compiled CPU kernels (deepgrad.kernels) round differently, and the fake device runs NumPy's
+    own code to the bit."""
+    from deepgrad import kernels
+
+    monkeypatch.setattr(kernels, "ENABLED", False)
+
+
 @pytest.fixture(scope="session")
 def executed_notebooks(tmp_path_factory):
     """Every notebook of notebooks/, executed once per test session (whoever uses them): the paths

@@ -48,6 +48,8 @@ import deepgrad.functional as F
 from deepgrad import backend
 from deepgrad.ops.dropout import host_masks
 
+pytestmark = pytest.mark.usefixtures("numpy_paths_on_the_cpu")
+
 
 def same(a_cpu, b_dev, device):
     """``b_dev`` lives on ``device`` and equals the host array ``a_cpu``: exactly on the fake

@@ -33,6 +33,8 @@ from deepgrad.ops.dropout import host_masks
 from deepgrad.optim import lr_scheduler
 from deepgrad.train import Trainer, presets
 
+pytestmark = pytest.mark.usefixtures("numpy_paths_on_the_cpu")
+
 
 @pytest.fixture(autouse=True)
 def _masks_as_on_the_cpu():

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import parallel
+from .. import kernels, parallel
 from ..backend import Array
 from ..tensor import Function, Tensor
 from .arguments import check_shape, hyperparameter
@@ -59,13 +59,30 @@ def input_grad_into(grad, centered, scale, inv_std, inv_count, sum_grad, sum_gra
     return dx
 
 
+def batch_norm_kernels(x: Array):
+    """The compiled batch norm kernels (:mod:`deepgrad.kernels.batch_norm`) for x, or None where the
+    NumPy passes serve: kernels off or numba missing, arrays on a device, dtypes other than float32
+    and float64, and (N, C) batches (a channel's values there are a strided column, not a run)."""
+    if type(x) is not np.ndarray or x.ndim < 3 or x.dtype not in _KERNEL_DTYPES:
+        return None
+    return kernels.load("batch_norm")
+
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def channel_parts(x: Array) -> list[slice]:
+    """x's channels (axis 1) in parts, one a thread, when x is large (see :func:`parallel.parts`)."""
+    return parallel.parts(x[0], x.size)
+
+
 def on_channels(function, x, *arrays):
     """function(*arrays) -> a tuple of per-channel arrays, over x's channels (axis 1) in parts when
     the batch is large: each channel's statistics are its own, so the parts run on the threads and
     their results are joined along the channels. (N, C, ...) arrays are cut on axis 1, per-channel
     vectors (C,) on axis 0, None stays None."""
-    slices = parallel.parts(x[0], x.size) if x.size >= 2 * parallel.MIN_WORK else ()
-    if len(slices) <= 1:
+    slices = channel_parts(x)
+    if len(slices) == 1:
         return function(*arrays)
     part_results = parallel.map_parts(
         lambda part: function(*(None if a is None else a[part] if a.ndim == 1 else a[:, part] for a in arrays)),
@@ -109,9 +126,12 @@ class BatchNorm(_Normalization):
         c = x − μ,  σ̂ = √(σ² + ε),  out = c·(γ/σ̂) + β
         dβ = Σ g,  dγ = Σ g·c / σ̂,  dx = (γ/σ̂)·(g − dβ/n − c·Σ(g·c)/(n·σ̂²))
 
-    Five passes over the data forward and six backward; x̂ itself is never written out. Each
-    channel's statistics are its own, so a large batch's channels are split over the threads, each
-    part making every pass over its channels (one handoff a direction). Given running arrays, the
+    By NumPy's passes over whole arrays: five forward and six backward, x̂ itself never written out.
+    A batch of 3+ axes (images, sequences) goes through the compiled kernels where numba is installed
+    (:mod:`deepgrad.kernels.batch_norm`): the same passes one channel at a time, each channel's
+    values read from memory once and then from the cache, and x kept for the backward instead of c.
+    Each channel's statistics are its own, so a large batch's channels are split over the threads,
+    each part making every pass over its channels (one handoff a direction). Given running arrays, the
     forward updates them in place as PyTorch does, with the unbiased variance:
     running_mean = (1 − m)·running_mean + m·μ,  running_var = (1 − m)·running_var + m·σ²·n/(n − 1).
     """
@@ -120,14 +140,23 @@ class BatchNorm(_Normalization):
         self.eps, self.running_mean, self.running_var, self.momentum = eps, running_mean, running_var, momentum
 
     def forward(self, x, weight=None, bias=None):
-        self.axes = (0,) + tuple(range(2, x.ndim))
         self.weight = weight
-        self.centered, out = np.empty_like(x), np.empty_like(x)
-        self.inv_count = x.shape[1] / x.size
-        mean, var, self.inv_std, self.scale = on_channels(self._normalize, x, x, self.centered, out, weight, bias)
+        self.kernels = batch_norm_kernels(x)
+        if self.kernels is None:
+            out, mean, var = self._forward_by_passes(x, weight, bias)
+        else:
+            out, mean, var = self._forward_by_channels(x, weight, bias)
         if self.running_mean is not None:
             self._update_running_statistics(mean, var, count=x.size // x.shape[1])
         return out
+
+    def _forward_by_passes(self, x, weight, bias):
+        """out, μ and σ² by NumPy's passes over whole arrays, the channels split over the threads."""
+        self.axes = (0,) + tuple(range(2, x.ndim))
+        self.centered, out = np.empty_like(x), np.empty_like(x)
+        self.inv_count = x.shape[1] / x.size
+        mean, var, self.inv_std, self.scale = on_channels(self._normalize, x, x, self.centered, out, weight, bias)
+        return out, mean, var
 
     def _normalize(self, x, centered, out, weight, bias):
         """c and out of some channels, and their μ, σ², 1/σ̂ and γ/σ̂ (keeping the axes)."""
@@ -139,6 +168,24 @@ class BatchNorm(_Normalization):
             out += spread(bias.reshape(var.shape), sample_shape)
         return mean, var, inv_std, scale
 
+    def _forward_by_channels(self, x, weight, bias):
+        """out, μ and σ² by the compiled kernel (:mod:`deepgrad.kernels.batch_norm`), channel by
+        channel, the channels split over the threads; keeps x itself for the backward, not c."""
+        n, channels = x.shape[:2]
+        self.x = x.reshape(n, channels, -1)
+        self.gamma = np.ones(channels, x.dtype) if weight is None else weight
+        beta = np.zeros(channels, x.dtype) if bias is None else bias
+        out = np.empty_like(self.x)
+        mean, var, self.inv_std = (np.empty(channels, x.dtype) for _ in range(3))
+        parallel.map_parts(
+            lambda part: self.kernels.forward(
+                self.x, self.gamma, beta, self.eps, out, mean, var, self.inv_std, part.start, part.stop
+            ),
+            channel_parts(x),
+        )
+        self.mean = mean
+        return out.reshape(x.shape), mean, var
+
     def _update_running_statistics(self, mean, var, count):
         momentum, channels = self.momentum, mean.size
         self.running_mean *= 1 - momentum
@@ -148,10 +195,14 @@ class BatchNorm(_Normalization):
 
     def backward(self, grad):
         weight, needs = self.weight, self.needs_input_grad
-        dx = np.empty_like(grad) if needs[0] else None
-        dbias, grad_dot_centered = on_channels(self._gradients, grad, grad, self.centered, self.scale, self.inv_std, dx)
+        if self.kernels is None:
+            dx = np.empty_like(grad) if needs[0] else None
+            sums = on_channels(self._gradients, grad, grad, self.centered, self.scale, self.inv_std, dx)
+        else:
+            dx, sums = self._gradients_by_channels(grad, needs[0])
         if weight is None:
             return (dx,)
+        dbias, grad_dot_centered = sums
         dweight = grad_dot_centered * self.inv_std.reshape(grad_dot_centered.shape)
         return (
             dx,
@@ -167,6 +218,29 @@ class BatchNorm(_Normalization):
             shape = sample_shape_for_batch_norm(grad)
             input_grad_into(grad, centered, scale, inv_std, self.inv_count, *sums, shape, dx)
         return sum_grad, sum_grad_centered
+
+    def _gradients_by_channels(self, grad, with_dx):
+        """dx (None unless ``with_dx``) and (Σ g, Σ g·c) by the compiled kernel, as the forward's."""
+        channels = grad.shape[1]
+        flat_grad = grad.reshape(self.x.shape)
+        dx = np.empty_like(flat_grad) if with_dx else np.empty_like(flat_grad, shape=(0, 0, 0))
+        sum_grad, sum_grad_centered = np.empty(channels, grad.dtype), np.empty(channels, grad.dtype)
+        parallel.map_parts(
+            lambda part: self.kernels.backward(
+                flat_grad,
+                self.x,
+                self.mean,
+                self.inv_std,
+                self.gamma,
+                dx,
+                sum_grad,
+                sum_grad_centered,
+                part.start,
+                part.stop,
+            ),
+            channel_parts(grad),
+        )
+        return (dx.reshape(grad.shape) if with_dx else None), (sum_grad, sum_grad_centered)
 
 
 class LayerNorm(_Normalization):

@@ -226,7 +226,7 @@ BN_IDS = ["2d", "3d", "4d", "4d-batch-layout", "3d-batch-layout"]
 
 @pytest.mark.parametrize("shape", BN_SHAPES, ids=BN_IDS)
 @pytest.mark.parametrize("affine", [True, False])
-def test_batch_norm_training(shape, affine):
+def test_batch_norm_training(shape, affine, batch_norm_path):
     channels = shape[1]
     running_mean, running_var = np.zeros(channels), np.ones(channels)
     if affine:
@@ -241,7 +241,7 @@ def test_batch_norm_training(shape, affine):
 
 
 @pytest.mark.parametrize("shape", BN_SHAPES, ids=BN_IDS)
-def test_batch_norm_without_running_stats(shape):
+def test_batch_norm_without_running_stats(shape, batch_norm_path):
     gradcheck(lambda x: F.batch_norm(x, None, None, training=False), randn(0, shape))
 
 
@@ -265,7 +265,7 @@ def test_batch_norm_eval(shape, affine):
     "layer, shape", [(nn.BatchNorm1d, (4, 3)), (nn.BatchNorm2d, (2, 3, 2, 2))], ids=["BatchNorm1d", "BatchNorm2d"]
 )
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-def test_batch_norm_module(layer, shape, training):
+def test_batch_norm_module(layer, shape, training, batch_norm_path):
     module = layer(3)
     module.running_mean[...] = randn(2, 3)
     module.running_var[...] = positive(3, 3)

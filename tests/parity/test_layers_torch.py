@@ -396,7 +396,7 @@ BN_LAYOUTS = {
 
 @pytest.mark.parametrize("options", sorted(BN_OPTIONS))
 @pytest.mark.parametrize("layout", sorted(BN_LAYOUTS))
-def test_batch_norm(layout, options):
+def test_batch_norm(layout, options, batch_norm_path):
     ours_cls, theirs_cls, shape = BN_LAYOUTS[layout]
     kwargs = BN_OPTIONS[options]
     ours, theirs = pair(ours_cls(4, **kwargs), theirs_cls(4, **kwargs))

@@ -1,0 +1,51 @@
+"""Compiled loops for passes that NumPy makes as several sweeps over memory (optional: numba).
+
+NumPy makes each step of a formula a pass over the whole array: batch norm's forward over a
+64×16×28×28 activation reads or writes 3 MB five times, and a training step holds far more than
+the cache, so every pass goes to memory. A kernel here makes the same passes one channel at a
+time, in loops numba compiles: a channel's values (200 KB there) come from memory once and from
+the cache after. The loops are the formula written out; the NumPy path beside each is the
+reference, and the tests check both against PyTorch.
+
+numba is optional (``pip install "deepgrad[fast]"``). Without it, or with ``DEEPGRAD_KERNELS=0`` in
+the environment when deepgrad is imported, every op takes its NumPy path. numba is imported at the
+first call that uses a kernel (about 0.3 s), and each kernel is compiled for a dtype at its first
+call (about 0.5 s; numba keeps the machine code on disk, so later processes load it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from types import ModuleType
+
+ENABLED = os.environ.get("DEEPGRAD_KERNELS", "1") != "0"
+
+_loaded: dict[str, ModuleType | None] = {}
+
+
+def numba_installed() -> bool:
+    """Whether numba can be imported (without importing it)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def load(name: str) -> ModuleType | None:
+    """The kernel module ``deepgrad.kernels.<name>``, imported at the first call; None when kernels
+    are off (``DEEPGRAD_KERNELS=0``) or numba is not installed."""
+    if not ENABLED:
+        return None
+    if name not in _loaded:
+        _loaded[name] = importlib.import_module(f"{__name__}.{name}") if numba_installed() else None
+    return _loaded[name]
+
+
+def describe() -> str:
+    """What :func:`load` gives, in words (for ``dg.config()``)."""
+    if not ENABLED:
+        return "off (DEEPGRAD_KERNELS=0)"
+    if not numba_installed():
+        return 'off (numba is not installed: pip install "deepgrad[fast]")'
+    from importlib.metadata import version
+
+    return f"numba {version('numba')}"

@@ -1,0 +1,160 @@
+"""deepgrad.kernels: the compiled batch norm passes agree with NumPy's, take the same bits on every
+thread count, and stay optional (off by DEEPGRAD_KERNELS=0 or without numba, never imported by
+``import deepgrad``)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import positive, randn
+
+import deepgrad as dg
+import deepgrad.functional as F
+from deepgrad import kernels, parallel
+from deepgrad.ops.normalization import BatchNorm
+
+needs_numba = pytest.mark.skipif(not kernels.numba_installed(), reason="the kernels need numba")
+
+SHAPES = {"images": (6, 4, 5, 5), "sequences": (5, 3, 7), "one-value-rows": (7, 2, 1)}
+
+
+def batch_norm_outputs(x, weight, bias, grad, use_kernels, monkeypatch, needs=(True, True, True)):
+    """out, μ-updated running arrays and (dx, dγ, dβ) of one BatchNorm op with running statistics."""
+    monkeypatch.setattr(kernels, "ENABLED", use_kernels)
+    channels = x.shape[1]
+    running_mean, running_var = np.zeros(channels, x.dtype), np.ones(channels, x.dtype)
+    op = BatchNorm(1e-5, running_mean, running_var, momentum=0.1)
+    op.needs_input_grad = needs
+    affine = () if weight is None else (weight, bias)
+    out = op.forward(x, *affine)
+    assert (op.kernels is not None) is use_kernels
+    return out, running_mean, running_var, op.backward(grad)
+
+
+def assert_all_close(actual, expected, rtol, atol):
+    for a, e in zip(actual, expected):
+        if e is None or isinstance(e, tuple):
+            assert (a is None) == (e is None)
+            if isinstance(e, tuple):
+                assert_all_close(a, e, rtol, atol)
+            continue
+        assert a.dtype == e.dtype and a.shape == e.shape
+        np.testing.assert_allclose(a, e, rtol=rtol, atol=atol)
+
+
+@needs_numba
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+@pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
+def test_batch_norm_kernels_agree_with_the_passes_in_float64(monkeypatch, shape, affine):
+    x, grad = randn(0, shape) * 3 + 2, randn(1, shape)
+    weight, bias = (positive(2, shape[1]), randn(3, shape[1])) if affine else (None, None)
+    by_kernels = batch_norm_outputs(x, weight, bias, grad, True, monkeypatch)
+    by_passes = batch_norm_outputs(x, weight, bias, grad, False, monkeypatch)
+    assert_all_close(by_kernels, by_passes, rtol=1e-12, atol=1e-13)
+
+
+@needs_numba
+def test_batch_norm_kernels_in_float32_sum_in_float64(monkeypatch):
+    """float32 in and out, the sums in float64: μ of values far from 0 as exact as float32 holds it."""
+    x = (randn(0, (8, 3, 16, 16)) * 0.1 + 1000).astype(np.float32)
+    grad = randn(1, x.shape).astype(np.float32)
+    weight, bias = np.ones(3, np.float32), np.zeros(3, np.float32)
+    out, running_mean, running_var, grads = batch_norm_outputs(x, weight, bias, grad, True, monkeypatch)
+    assert {a.dtype for a in (out, running_mean, running_var, *grads)} == {np.dtype(np.float32)}
+    exact = x.astype(np.float64)
+    mean = exact.mean(axis=(0, 2, 3))
+    np.testing.assert_allclose(running_mean, 0.1 * mean, rtol=1e-7)
+    expected = (exact - mean[:, None, None]) / np.sqrt(exact.var(axis=(0, 2, 3)) + 1e-5)[:, None, None]
+    np.testing.assert_allclose(out, expected, atol=2e-3)  # x itself holds ~7 digits: x − μ ≈ 0.1 to 1e-4
+
+
+@needs_numba
+def test_batch_norm_kernels_take_any_input_layout(monkeypatch):
+    base = randn(0, (5, 6, 4, 3))
+    x = base.transpose(0, 3, 2, 1)  # (5, 3, 4, 6), not contiguous
+    grad = randn(1, x.shape)
+    weight, bias = positive(2, 3), randn(3, 3)
+    by_kernels = batch_norm_outputs(x, weight, bias, grad, True, monkeypatch)
+    by_passes = batch_norm_outputs(np.ascontiguousarray(x), weight, bias, grad, False, monkeypatch)
+    assert_all_close(by_kernels, by_passes, rtol=1e-12, atol=1e-13)
+
+
+@needs_numba
+def test_batch_norm_kernels_without_an_input_gradient(monkeypatch):
+    x, grad = randn(0, (4, 3, 3, 3)), randn(1, (4, 3, 3, 3))
+    weight, bias = positive(2, 3), randn(3, 3)
+    *_, (dx, dweight, dbias) = batch_norm_outputs(x, weight, bias, grad, True, monkeypatch, (False, True, True))
+    *_, (_, expected_dweight, expected_dbias) = batch_norm_outputs(x, weight, bias, grad, False, monkeypatch)
+    assert dx is None
+    np.testing.assert_allclose(dweight, expected_dweight, rtol=1e-12)
+    np.testing.assert_allclose(dbias, expected_dbias, rtol=1e-12)
+
+
+@needs_numba
+def test_nan_in_a_channel_stays_in_that_channel(monkeypatch):
+    x, grad = randn(0, (4, 3, 3, 3)), randn(1, (4, 3, 3, 3))
+    x[2, 1, 0, 0] = np.nan
+    out, _, _, (dx, dweight, dbias) = batch_norm_outputs(x, positive(2, 3), randn(3, 3), grad, True, monkeypatch)
+    assert np.isnan(out[:, 1]).all() and np.isnan(dx[:, 1]).all() and np.isnan(dweight[1])
+    assert np.isfinite(out[:, [0, 2]]).all() and np.isfinite(dx[:, [0, 2]]).all()
+    assert np.isfinite(dweight[[0, 2]]).all() and np.isfinite(dbias).all()
+
+
+@needs_numba
+def test_every_thread_count_gives_the_same_bits(monkeypatch):
+    """A channel's sums do not depend on how the channels were shared out: unlike NumPy's split
+    passes, the kernels give one thread count's bits on every count."""
+    pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(parallel, "MIN_WORK", 1)
+    before = dg.get_num_threads()
+    x, weight, bias = randn(0, (6, 5, 4, 4)), positive(1, 5), randn(2, 5)
+    results = []
+    try:
+        for count in (1, 2, 3, 4):
+            dg.set_num_threads(count)
+            tensors = [dg.tensor(a, requires_grad=True) for a in (x, weight, bias)]
+            out = F.batch_norm(*tensors[:1], None, None, *tensors[1:], training=True)
+            (out * dg.tensor(randn(3, x.shape))).sum().backward()
+            results.append([out.numpy()] + [t.grad for t in tensors])
+    finally:
+        dg.set_num_threads(before)
+    for result in results[1:]:
+        for a, b in zip(result, results[0]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_numpy_passes_serve_where_the_kernels_do_not(monkeypatch):
+    """(N, C) batches, float16 and kernels turned off take NumPy's passes."""
+    from deepgrad.ops.normalization import batch_norm_kernels
+
+    assert batch_norm_kernels(np.zeros((8, 3))) is None
+    assert batch_norm_kernels(np.zeros((8, 3, 4), np.float16)) is None
+    monkeypatch.setattr(kernels, "ENABLED", False)
+    assert batch_norm_kernels(np.zeros((8, 3, 4))) is None and kernels.load("batch_norm") is None
+    assert kernels.describe() == "off (DEEPGRAD_KERNELS=0)"
+
+
+def test_without_numba_every_op_takes_its_numpy_path(monkeypatch):
+    monkeypatch.setattr(kernels, "ENABLED", True)
+    monkeypatch.setattr(kernels, "_loaded", {})
+    monkeypatch.setattr(kernels, "numba_installed", lambda: False)
+    assert kernels.load("batch_norm") is None
+    assert "numba is not installed" in kernels.describe()
+    x = dg.tensor(randn(0, (4, 2, 3, 3)), requires_grad=True)
+    F.batch_norm(x, None, None, training=True).sum().backward()
+    assert x.grad is not None
+
+
+def run_python(code, **env):
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    return result.stdout.strip()
+
+
+def test_importing_deepgrad_does_not_import_numba_and_the_environment_turns_kernels_off():
+    code = "import sys, json, deepgrad as dg; print(json.dumps(['numba' in sys.modules, dg.config()['kernels']]))"
+    imported, described = json.loads(run_python(code, DEEPGRAD_KERNELS="0"))
+    assert imported is False and described == "off (DEEPGRAD_KERNELS=0)"
+    imported, described = json.loads(run_python(code))
+    assert imported is False and described == kernels.describe()
