@@ -158,38 +158,3 @@ def test_importing_deepgrad_does_not_import_numba_and_the_environment_turns_kern
     assert imported is False and described == "off (DEEPGRAD_KERNELS=0)"
     imported, described = json.loads(run_python(code))
     assert imported is False and described == kernels.describe()
-
-
-@needs_numba
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relu_gradient_kernel_gives_the_numpy_passes_bits(monkeypatch, dtype):
-    """g · [y ≠ 0] with y's zeros, -0.0 and NaN, and g's infinities and NaN: the same bits both ways
-    (an infinite or NaN g where y is 0 stays NaN, as 0 · inf)."""
-    from deepgrad.ops.activation import relu_grad
-
-    y = np.maximum(randn(0, (5, 3, 4, 4)), 0).astype(dtype)
-    grad = randn(1, y.shape).astype(dtype)
-    y.flat[:4] = [-0.0, np.nan, 0.0, 0.0]
-    grad.flat[2:6] = [np.inf, np.nan, -np.inf, np.nan]
-    outputs = []
-    for enabled in (True, False):
-        monkeypatch.setattr(kernels, "ENABLED", enabled)
-        assert (kernels.for_flat_arrays("activation", y, grad, y) is not None) is enabled
-        out = np.empty_like(y)
-        with np.errstate(invalid="ignore"):  # NumPy's 0 · inf
-            relu_grad(y, grad, out)
-        outputs.append(out)
-    np.testing.assert_array_equal(outputs[0].view(np.uint8), outputs[1].view(np.uint8))
-
-
-def test_flat_kernels_take_contiguous_numpy_arrays_of_one_shape_and_dtype(monkeypatch):
-    monkeypatch.setattr(kernels, "ENABLED", True)
-    monkeypatch.setattr(kernels, "load", lambda name: name)
-    a = np.zeros((4, 6))
-    assert kernels.for_flat_arrays("activation", a, np.ones((4, 6))) == "activation"
-    assert kernels.for_flat_arrays("activation", a, np.ones((6, 4)).T) is None  # not C-contiguous
-    assert kernels.for_flat_arrays("activation", a, np.broadcast_to(np.ones(6), (4, 6))) is None
-    assert kernels.for_flat_arrays("activation", a, np.ones((24,))) is None
-    assert kernels.for_flat_arrays("activation", a, np.ones((4, 6), np.float32)) is None
-    assert kernels.for_flat_arrays("activation", a.astype(np.float16), a.astype(np.float16)) is None
-    assert kernels.for_flat_arrays("activation", a.astype(np.int64), a.astype(np.int64)) is None

@@ -20,11 +20,6 @@ import importlib.util
 import os
 from types import ModuleType
 
-import numpy as np
-
-# The dtypes the kernels are used for (others take NumPy's paths).
-DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
 ENABLED = os.environ.get("DEEPGRAD_KERNELS", "1") != "0"
 
 _loaded: dict[str, ModuleType | None] = {}
@@ -43,20 +38,6 @@ def load(name: str) -> ModuleType | None:
     if name not in _loaded:
         _loaded[name] = importlib.import_module(f"{__name__}.{name}") if numba_installed() else None
     return _loaded[name]
-
-
-def for_flat_arrays(name: str, *arrays: object) -> ModuleType | None:
-    """:func:`load` (``name``) for a kernel of flat arrays, where ``arrays`` are C-contiguous NumPy
-    arrays of one shape and one of :data:`DTYPES`; else None."""
-    first = arrays[0]
-    if not (type(first) is np.ndarray and first.dtype in DTYPES):
-        return None
-    for array in arrays:
-        if not (type(array) is np.ndarray and array.flags.c_contiguous):
-            return None
-        if array.shape != first.shape or array.dtype != first.dtype:
-            return None
-    return load(name)
 
 
 def describe() -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .. import backend, kernels, parallel
+from .. import backend, parallel
 from ..backend import Array
 from ..tensor import Function, Tensor
 from .arguments import hyperparameter, wrap_dim
@@ -84,13 +84,8 @@ class ReLU(Function):
 
 def relu_grad(y: Array, grad: Array, out: Array) -> None:
     """out = g · [y ≠ 0] for ReLU's output y (0 or -0.0 where x ≤ 0, NaN where x is: PyTorch's
-    kernel zeroes g where y ≤ 0, so NaN's g passes): in one pass by the compiled kernel
-    (:func:`deepgrad.kernels.activation.relu_grad`) where it serves, else through a float mask
-    (float × bool would run NumPy's slower casting loop)."""
-    compiled = kernels.for_flat_arrays("activation", y, grad, out)
-    if compiled is not None:
-        compiled.relu_grad(y.reshape(-1), grad.reshape(-1), out.reshape(-1))
-        return
+    kernel zeroes g where y ≤ 0, so NaN's g passes), through a float mask (float × bool would run
+    NumPy's slower casting loop)."""
     np.not_equal(y, 0, out=out)
     out *= grad
 
