@@ -19,7 +19,7 @@ from .ops.activation import (
     softplus,
     tanh,
 )
-from .ops.conv import adaptive_avg_pool2d, avg_pool2d, conv2d, conv_transpose2d, max_pool2d
+from .ops.conv import adaptive_avg_pool2d, avg_pool2d, conv2d, conv_transpose2d, max_pool2d, max_unpool2d
 from .ops.dropout import dropout
 from .ops.embedding import embedding
 from .ops.linear import linear
@@ -53,6 +53,7 @@ __all__ = [
     "linear",
     "log_softmax",
     "max_pool2d",
+    "max_unpool2d",
     "mse_loss",
     "nll_loss",
     "pad",

@@ -458,6 +458,14 @@ CATALOGUE = {
         [R(2, 2, 6, 6)],
     ),
     "F.avg_pool2d divisor_override": (lambda x: F.avg_pool2d(x, 2, divisor_override=3), [R(1, 2, 4, 4)]),
+    "F.max_unpool2d of max_pool2d's indices": (
+        lambda x: F.max_unpool2d(*F.max_pool2d(x, 3, stride=2, padding=1, return_indices=True), 3, 2, 1) * 2,
+        [D(2, 2, 5, 5)],
+    ),
+    "F.max_unpool2d of host indices": (
+        lambda x: F.max_unpool2d(x, np.array([[[[0, 3], [9, 14]]]]), 2, output_size=(4, 4)),
+        [R(1, 1, 2, 2)],
+    ),
     "F.embedding": (lambda w: F.embedding(np.array([[0, 3, 3], [1, 0, 4]]), w), [R(5, 3)]),
     "F.embedding padding, by frequency": (
         lambda w: F.embedding(np.array([[0, 3, 3], [1, 0, 4]]), w, padding_idx=0, scale_grad_by_freq=True),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from .. import backend
@@ -146,26 +148,46 @@ class ConvTranspose2d(Module):
 
 
 class MaxPool2d(Module):
+    """The maximum of each window (:func:`deepgrad.functional.max_pool2d`); with ``return_indices``,
+    also each maximum's flat index in its input plane, for :class:`MaxUnpool2d`."""
+
     def __init__(
         self,
         kernel_size: IntPair,
         stride: IntPair | None = None,
         padding: IntPair = 0,
         dilation: IntPair = 1,
-        *,
+        return_indices: bool = False,
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
-        self.ceil_mode = ceil_mode
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+    def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return F.max_pool2d(
+            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+        )
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}" + (
             f", ceil_mode={self.ceil_mode}" if self.ceil_mode else ""
         )
+
+
+class MaxUnpool2d(Module):
+    """Values back at the places :class:`MaxPool2d` took them from, zeros elsewhere
+    (:func:`deepgrad.functional.max_unpool2d`)."""
+
+    def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x: Tensor, indices: Tensor, output_size: Sequence[int] | None = None) -> Tensor:
+        return F.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
 
 
 class AvgPool2d(Module):

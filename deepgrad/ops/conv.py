@@ -25,6 +25,9 @@ a correlation too, one for each phase of the input's rows and columns
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal, overload
+
 import numpy as np
 
 from .. import backend, parallel
@@ -504,6 +507,13 @@ def last_nan_winners(padded, maxima, winner, offsets):
         np.copyto(winner, k, where=nan_windows & np.isnan(padded[where]))
 
 
+def first_inside(out_size, stride, padding, dilation):
+    """For each window along one axis, the kernel offset of its first element inside the input (past
+    the left padding): ⌈(padding − i·stride)/dilation⌉ where the window starts in the padding, else 0."""
+    start = np.arange(out_size) * stride - padding
+    return np.maximum(0, (dilation - 1 - start) // dilation)
+
+
 class MaxPool2d(Function):
     """out = max over each window;  dx = g routed to the first maximum of its window (its last NaN, where
     it holds NaN, as PyTorch)
@@ -512,12 +522,14 @@ class MaxPool2d(Function):
     slice (no window array is materialized); forward records which offset holds each window's first
     maximum: for tiling windows, by comparing each offset with the tiles' maxima (:func:`tile_winners`).
     The input is padded with −inf, ``extra`` rows and columns more at the bottom and right where the
-    last windows reach past it (ceil_mode).
+    last windows reach past it (ceil_mode); a window whose maximum is −inf routes to its first element
+    inside the input, as PyTorch's. ``record_winners`` keeps the winners without a backward to come, for
+    :meth:`indices`.
     """
 
-    def __init__(self, kernel, stride, padding, dilation, out_hw, extra=(0, 0)):
+    def __init__(self, kernel, stride, padding, dilation, out_hw, extra=(0, 0), record_winners=False):
         self.kernel, self.stride, self.padding, self.dilation, self.out_hw = kernel, stride, padding, dilation, out_hw
-        self.extra = extra
+        self.extra, self.record_winners = extra, record_winners
 
     def _offsets(self):
         return window_offsets(self.kernel, self.stride, self.dilation, self.out_hw)
@@ -529,7 +541,8 @@ class MaxPool2d(Function):
         index_type = np.uint8 if self.kernel[0] * self.kernel[1] <= 256 else np.int32
         # which offset holds each window's first maximum; None with no backward to come (no_grad, or
         # x needs no gradient)
-        winner = np.empty_like(out, dtype=index_type) if self.needs_input_grad else None
+        recorded = self.needs_input_grad or self.record_winners
+        winner = np.empty_like(out, dtype=index_type) if recorded else None
         by_tiles = self._tiles() and self._covers_input()
 
         def forward_part(part):
@@ -542,10 +555,34 @@ class MaxPool2d(Function):
                 self._running_maxima(padded[part], maxima, None if winner is None else winner[part])
             if winner is not None:
                 last_nan_winners(padded[part], maxima, winner[part], self._offsets())
+                if self.padding != (0, 0) or self.extra != (0, 0):
+                    self._first_inside_where_lowest(maxima, winner[part])
 
         parallel.map_parts(forward_part, parallel.parts(padded, padded.size))
         self.winner = winner
         return out
+
+    def _first_inside_where_lowest(self, maxima, winner):
+        """Where a window's maximum is −inf (every element inside it is), make its winner its first
+        element inside the input, as PyTorch's: the first offset equal to −inf may be padding. On the
+        CPU, a pass over ``maxima`` when no window's is."""
+        lowest = maxima == -np.inf
+        if backend.device_of(maxima) is backend.CPU and not lowest.any():
+            return
+        (_, kw), (ho, wo) = self.kernel, self.out_hw
+        rows, cols = (first_inside(self.out_hw[i], self.stride[i], self.padding[i], self.dilation[i]) for i in range(2))
+        first = (rows[:, None] * kw + cols[None, :]).astype(winner.dtype).reshape(1, 1, ho, wo)
+        np.copyto(winner, backend.to_device_of(first, winner), where=lowest)
+
+    def indices(self, input_hw):
+        """Each window's winner as PyTorch's ``return_indices`` gives it: its flat index h·W + w in its
+        (H, W) input plane (int64)."""
+        (_, kw), (ho, wo), width = self.kernel, self.out_hw, input_hw[1]
+        xp = backend.get_array_module(self.winner)
+        offset = self.winner.astype(np.int64)
+        rows = (xp.arange(ho) * self.stride[0] - self.padding[0])[:, None] + (offset // kw) * self.dilation[0]
+        cols = (xp.arange(wo) * self.stride[1] - self.padding[1]) + (offset % kw) * self.dilation[1]
+        return rows * width + cols
 
     def _running_maxima(self, padded, maxima, winner):
         """maxima (and winner, unless None) by a running maximum over the kernel offsets."""
@@ -583,6 +620,28 @@ class MaxPool2d(Function):
     def _covers_input(self):
         (kh, kw), (ho, wo), (_, _, h, w) = self.kernel, self.out_hw, self.padded_shape
         return ho * kh == h and wo * kw == w
+
+
+class MaxUnpool2d(Function):
+    """out = zeros (N, C, Ho, Wo) with each x at its flat index h·Wo + w of its (Ho, Wo) plane (where two
+    share an index, the later one in x's order);  dx = g at each x's index (a gather)."""
+
+    def __init__(self, indices, out_hw):
+        n, c = indices.shape[:2]
+        self.out_hw = out_hw
+        xp = backend.get_array_module(indices)
+        self.planes = xp.arange(n * c)[:, None]
+        self.flat_indices = indices.reshape(n * c, -1)
+
+    def forward(self, x):
+        n, c, h, w = self.input_shape = x.shape
+        out = np.zeros_like(x, shape=(n * c, self.out_hw[0] * self.out_hw[1]))
+        out[self.planes, self.flat_indices] = x.reshape(n * c, h * w)
+        return out.reshape((n, c) + self.out_hw)
+
+    def backward(self, grad):
+        n, c = grad.shape[:2]
+        return (grad.reshape(n * c, -1)[self.planes, self.flat_indices].reshape(self.input_shape),)
 
 
 class AvgPool2d(Function):
@@ -797,6 +856,7 @@ def _pool_windows(input, kernel_size, stride, padding, dilation, ceil_mode, op):
     return kernel, stride, padding, dilation, out_hw, extra
 
 
+@overload
 def max_pool2d(
     input: Tensor,
     kernel_size: IntPair,
@@ -804,15 +864,98 @@ def max_pool2d(
     padding: IntPair = 0,
     dilation: IntPair = 1,
     ceil_mode: bool = False,
-) -> Tensor:
+    return_indices: Literal[False] = False,
+) -> Tensor: ...
+
+
+@overload
+def max_pool2d(
+    input: Tensor,
+    kernel_size: IntPair,
+    stride: IntPair | None = None,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]: ...
+
+
+def max_pool2d(
+    input: Tensor,
+    kernel_size: IntPair,
+    stride: IntPair | None = None,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """The maximum of each (kh, kw) window of (N, C, H, W) input; ``stride`` defaults to the kernel size.
     ``ceil_mode``: as many windows as start inside the input or its left padding, the last ones reaching
-    past it (PyTorch's), rather than only those that fit."""
+    past it (PyTorch's), rather than only those that fit. ``return_indices``: also each maximum's flat
+    index h·W + w in its input plane (int64, PyTorch's; what :func:`max_unpool2d` takes)."""
     op = "max_pool2d"
     kernel, strides, pads, dilations, out_hw, extra = _pool_windows(
         input, kernel_size, stride, padding, dilation, ceil_mode, op
     )
-    return MaxPool2d(kernel, strides, pads, dilations, out_hw, extra)(input)
+    fn = MaxPool2d(kernel, strides, pads, dilations, out_hw, extra, record_winners=bool(return_indices))
+    out = fn(input)
+    if not return_indices:
+        return out
+    return out, Tensor._wrap(fn.indices(input.shape[2:]))
+
+
+def max_unpool2d(
+    input: Tensor,
+    indices: Tensor | Array,
+    kernel_size: IntPair,
+    stride: IntPair | None = None,
+    padding: IntPair = 0,
+    output_size: Sequence[int] | None = None,
+) -> Tensor:
+    """The inverse of :func:`max_pool2d` as far as it goes: zeros of the pooling's input size (or
+    ``output_size``, (H, W) or (N, C, H, W)) with each value of ``input`` at its flat index h·W + w from
+    ``max_pool2d(..., return_indices=True)``; the gradient of each value is the gradient at its index."""
+    op = "max_unpool2d"
+    _check_nchw(input, op)
+    kernel = int_pair(kernel_size, "kernel_size", op)
+    strides = kernel if stride is None else int_pair(stride, "stride", op)
+    pads = int_pair(padding, "padding", op)
+    index_array = backend.to_device_of(indices.data if isinstance(indices, Tensor) else indices, input.data)
+    if tuple(index_array.shape) != tuple(input.shape) or np.dtype(index_array.dtype).kind not in "iu":
+        raise ValueError(
+            f"{op}: expected integer indices of the input's shape {tuple(input.shape)}, got "
+            f"{np.dtype(index_array.dtype)} of shape {tuple(index_array.shape)}"
+        )
+    out_hw = _unpool_size(input.shape[2:], kernel, strides, pads, output_size, op)
+    if index_array.size:
+        low, high = int(index_array.min()), int(index_array.max())
+        if low < 0 or high >= out_hw[0] * out_hw[1]:
+            bad = low if low < 0 else high
+            raise ValueError(f"{op}: index {bad} is outside an output plane of {out_hw[0]}x{out_hw[1]}")
+    return MaxUnpool2d(index_array, out_hw)(input)
+
+
+def _unpool_size(input_hw, kernel, stride, padding, output_size, op):
+    """(Ho, Wo) of an unpooling: (H − 1)·stride − 2·padding + kernel, or ``output_size`` ((H, W) or
+    (N, C, H, W)) where it lies within a stride of that, as PyTorch checks it."""
+    default = tuple((input_hw[i] - 1) * stride[i] - 2 * padding[i] + kernel[i] for i in range(2))
+    if output_size is None:
+        size = default
+    else:
+        size = tuple(int(d) for d in output_size)
+        if len(size) == 4:
+            size = size[2:]
+        if len(size) != 2:
+            raise ValueError(f"{op}: output_size should have 2 or 4 elements, got {tuple(output_size)}")
+        for i in range(2):
+            if not default[i] - stride[i] < size[i] < default[i] + stride[i]:
+                raise ValueError(
+                    f"{op}: invalid output_size {tuple(output_size)} (dim {i} must be between "
+                    f"{default[i] - stride[i]} and {default[i] + stride[i]}, exclusive)"
+                )
+    if min(size) <= 0:
+        raise ValueError(f"{op}: output size {size} is too small for input of spatial size {tuple(input_hw)}")
+    return size
 
 
 def avg_pool2d(

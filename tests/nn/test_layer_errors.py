@@ -180,6 +180,22 @@ def test_pooling_padding_beyond_half_the_kernel(layer, op):
     raises(lambda: layer(zeros(1, 1, 6, 6)), op, "padding (2, 2)", "at most half of kernel_size (3, 3)")
 
 
+@pytest.mark.parametrize(
+    "indices, output_size, words",
+    [
+        (np.zeros((1, 1, 2, 3), np.int64), None, ["integer indices of the input's shape (1, 1, 2, 2)", "(1, 1, 2, 3)"]),
+        (np.zeros((1, 1, 2, 2)), None, ["integer indices", "float64"]),
+        (np.full((1, 1, 2, 2), 16), None, ["index 16", "4x4"]),
+        (np.full((1, 1, 2, 2), -1), None, ["index -1", "4x4"]),
+        (np.zeros((1, 1, 2, 2), np.int64), (6, 4), ["output_size (6, 4)", "dim 0 must be between 2 and 6"]),
+        (np.zeros((1, 1, 2, 2), np.int64), (1, 4, 4), ["output_size should have 2 or 4 elements"]),
+    ],
+    ids=["shape", "float", "past-the-end", "negative", "output-size-out-of-range", "output-size-length"],
+)
+def test_max_unpool2d_bad_indices_and_sizes(indices, output_size, words):
+    raises(lambda: nn.MaxUnpool2d(2)(zeros(1, 1, 2, 2), indices, output_size), "max_unpool2d", *words)
+
+
 @pytest.mark.parametrize("divisor", [0, True])
 def test_avg_pool2d_divisor_override_must_be_a_non_zero_int(divisor):
     raises(lambda: nn.AvgPool2d(2, divisor_override=divisor)(zeros(1, 1, 4, 4)), "avg_pool2d", "divisor_override")

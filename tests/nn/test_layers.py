@@ -167,6 +167,18 @@ def test_max_pool2d(kwargs):
 
 
 @pytest.mark.parametrize(
+    "kwargs", [dict(kernel_size=2), dict(kernel_size=(2, 3), stride=(2, 3))], ids=["k2", "non-square"]
+)
+def test_max_unpool2d(kwargs):
+    """The gradient of each value is the gradient at its index. (Where overlapping windows picked one
+    element twice, the later value lands there and, as in PyTorch, both get that place's gradient: not
+    a derivative gradcheck can confirm, so the parity tests check that case.)"""
+    _, indices = F.max_pool2d(dg.tensor(distinct(1, (2, 2, 5, 6))), **kwargs, return_indices=True)
+    pooled = randn(0, indices.shape)
+    gradcheck(lambda x: F.max_unpool2d(x, indices, **kwargs, output_size=(5, 6)), pooled)
+
+
+@pytest.mark.parametrize(
     "kwargs",
     [
         dict(kernel_size=2),

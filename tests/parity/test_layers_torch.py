@@ -241,6 +241,73 @@ def test_max_pool2d_routes_ties_and_nan_as_pytorch(kwargs):
     check_modules(nn.MaxPool2d(**kwargs), tnn.MaxPool2d(**kwargs), x)
 
 
+POOL_CASES = {
+    "k2": dict(kernel_size=2),
+    "k3-s2-p1": dict(kernel_size=3, stride=2, padding=1),
+    "non-square": dict(kernel_size=(3, 2), stride=(1, 2), padding=(1, 0)),
+    "dilated": dict(kernel_size=2, stride=1, dilation=2),
+    "overlapping": dict(kernel_size=3, stride=1, padding=1),
+    "ceil-k3-s2-p1": dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    "ceil-dilated": dict(kernel_size=(2, 3), stride=(2, 2), dilation=2, ceil_mode=True),
+}
+
+
+@pytest.mark.parametrize("grad", [True, False], ids=["graph", "no-graph"])
+@pytest.mark.parametrize("kwargs", POOL_CASES.values(), ids=POOL_CASES.keys())
+def test_max_pool2d_return_indices(kwargs, grad):
+    """The indices PyTorch returns (flat h·W + w, int64), ties, NaN and -inf windows included, with or
+    without a backward to come; nn.MaxPool2d takes return_indices in PyTorch's place, before ceil_mode."""
+    x = np.maximum(rng(5).standard_normal((2, 3, 8, 7)), 0.0)  # ties at 0
+    x[0, 0, 0, 1] = x[0, 1, 2, 2] = x[1, 2, 5, 4] = np.nan
+    x[1, 1] = -np.inf
+    args = [kwargs.get(name, default) for name, default in (("stride", None), ("padding", 0), ("dilation", 1))]
+    ours = nn.MaxPool2d(kwargs["kernel_size"], *args, True, kwargs.get("ceil_mode", False))
+    theirs = tnn.MaxPool2d(kwargs["kernel_size"], *args, True, kwargs.get("ceil_mode", False))
+    expected, expected_indices = theirs(torch.tensor(x))
+    out, indices = ours(dg.tensor(x, requires_grad=grad))
+    close(out.data, expected, "forward")
+    assert indices.dtype == np.int64 and not indices.requires_grad
+    np.testing.assert_array_equal(indices.data, expected_indices.numpy())
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2, ceil_mode=True)])
+def test_max_pool2d_windows_of_minus_infinity_route_to_their_first_element_inside(kwargs):
+    """Every element -inf: PyTorch gives a window's gradient to its first element inside the input,
+    never to the padding (or past the input, in ceil_mode), where an equal -inf sits."""
+    x = np.full((1, 2, 5, 5), -np.inf)
+    x[0, 1, 4, 4] = 1.0
+    check_modules(nn.MaxPool2d(**kwargs), tnn.MaxPool2d(**kwargs), x)
+
+
+UNPOOL_CASES = {
+    "k2": (dict(kernel_size=2), (2, 3, 6, 8), None),
+    "k3-s2-p1": (dict(kernel_size=3, stride=2, padding=1), (2, 3, 7, 7), None),
+    "odd-size": (dict(kernel_size=2), (2, 3, 7, 9), (7, 9)),
+    "full-output-size": (dict(kernel_size=2), (2, 3, 7, 9), (2, 3, 7, 9)),
+    "overlapping": (dict(kernel_size=3, stride=1, padding=1), (1, 2, 5, 5), None),
+}
+
+
+@pytest.mark.parametrize("kwargs, shape, output_size", UNPOOL_CASES.values(), ids=UNPOOL_CASES.keys())
+def test_max_unpool2d(kwargs, shape, output_size):
+    """Values back at their maxima's places, zeros elsewhere, and each value's gradient from its place,
+    as PyTorch's (overlapping windows: one place picked by several windows)."""
+    x = rng(6).permutation(int(np.prod(shape))).reshape(shape) / 10.0
+    pooled, indices = F.max_pool2d(dg.tensor(x), **kwargs, return_indices=True)
+    their_pooled, their_indices = tnn.functional.max_pool2d(torch.tensor(x), **kwargs, return_indices=True)
+    values = rng(7).standard_normal(pooled.shape)
+    ours = nn.MaxUnpool2d(**kwargs)
+    theirs = tnn.MaxUnpool2d(**kwargs)
+    our_values, their_values = dg.tensor(values, requires_grad=True), torch.tensor(values, requires_grad=True)
+    out = ours(our_values, indices, output_size)
+    expected = theirs(their_values, their_indices, output_size)
+    close(out.data, expected, "forward")
+    upstream = rng(8).standard_normal(out.shape)
+    out.backward(upstream)
+    expected.backward(torch.from_numpy(upstream))
+    close(our_values.grad, their_values.grad, "input gradient")
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2, stride=1, dilation=2)],
