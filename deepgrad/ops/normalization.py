@@ -73,6 +73,8 @@ _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def channel_parts(x: Array) -> list[slice]:
     """x's channels (axis 1) in parts, one a thread, when x is large (see :func:`parallel.parts`)."""
+    if x.size < 2 * parallel.MIN_WORK:  # one part, without the view and the call (mlp-bn's 100×100 layers)
+        return [slice(0, x.shape[1])]
     return parallel.parts(x[0], x.size)
 
 
