@@ -431,6 +431,10 @@ CATALOGUE = {
         [R(2, 2, 6, 6), R(3, 2, 2, 3), R(3)],
     ),
     "F.conv2d groups 2": (lambda x, w, b: F.conv2d(x, w, b, padding=1, groups=2), [R(2, 4, 5, 5), R(6, 2, 3, 3), R(6)]),
+    "F.conv2d depthwise": (
+        lambda x, w, b: F.conv2d(x, w, b, padding=1, groups=3),
+        [R(2, 3, 6, 5), R(3, 1, 3, 3), R(3)],
+    ),
     "F.conv2d depthwise stride 2": (lambda x, w: F.conv2d(x, w, stride=2, groups=3), [R(2, 3, 6, 6), R(3, 1, 3, 3)]),
     "F.conv_transpose2d": (lambda x, w, b: F.conv_transpose2d(x, w, b), [R(2, 3, 4, 4), R(3, 2, 3, 3), R(2)]),
     "F.conv_transpose2d stride 2 groups 2": (

@@ -48,6 +48,12 @@ CASES = [
     ("conv strided by phases", lambda x, w, b: conv(x, w, b, stride=2, padding=1), [(6, 8, 9, 9), (8, 8, 3, 3), (8,)]),
     ("conv dilated", lambda x, w, b: conv(x, w, b, dilation=2, padding=2), [(5, 8, 9, 9), (3, 8, 3, 3), (3,)]),
     ("conv grouped", lambda x, w, b: conv(x, w, b, padding=1, groups=2), [(6, 8, 9, 9), (6, 4, 3, 3), (6,)]),
+    ("conv depthwise", lambda x, w, b: conv(x, w, b, padding=1, groups=8), [(6, 8, 9, 9), (8, 1, 3, 3), (8,)]),
+    (
+        "conv depthwise strided, 2 filters a channel",
+        lambda x, w, b: conv(x, w, b, stride=2, padding=1, groups=4),
+        [(6, 4, 9, 9), (8, 1, 3, 3), (8,)],
+    ),
     (
         "conv transposed",
         lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),

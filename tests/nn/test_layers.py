@@ -14,6 +14,7 @@ from helpers import distinct, positive, randn
 import deepgrad as dg
 import deepgrad.functional as F
 import deepgrad.nn as nn
+from deepgrad.ops import conv as conv_op
 
 TIGHT = dict(eps=1e-6, atol=1e-8, rtol=1e-6)
 
@@ -103,6 +104,27 @@ def test_conv2d_groups(channels, groups, kwargs):
     (c, o) = channels
     x, w, b = randn(0, (2, c, 5, 6)), randn(1, (o, c // groups, 3, 2)), randn(2, (o,))
     gradcheck(lambda x, w, b: F.conv2d(x, w, b, groups=groups, **kwargs), x, w, b)
+
+
+@pytest.mark.parametrize(
+    "kwargs, depthwise_taps",
+    [
+        (dict(padding=1), True),
+        (dict(padding=(0, 2), dilation=(2, 1)), True),
+        (dict(stride=2, padding=1), False),  # the columns' GEMMs: as fast
+    ],
+    ids=["padded", "dilated", "strided"],
+)
+@pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no-bias"])
+def test_depthwise_conv2d_one_filter_a_channel(kwargs, depthwise_taps, with_bias):
+    """groups = C = O at stride 1: a multiply-add a tap (DepthwiseConv2d), not the columns' GEMMs."""
+    x, w, b = randn(0, (3, 4, 6, 5)), randn(1, (4, 1, 3, 3)), randn(2, (4,))
+    out = F.conv2d(dg.tensor(x, requires_grad=True), dg.tensor(w), groups=4, **kwargs)
+    assert isinstance(out.grad_fn, conv_op.DepthwiseConv2d) is depthwise_taps
+    if with_bias:
+        gradcheck(lambda x, w, b: F.conv2d(x, w, b, groups=4, **kwargs), x, w, b)
+    else:
+        gradcheck(lambda x, w: F.conv2d(x, w, groups=4, **kwargs), x, w)
 
 
 @pytest.mark.parametrize(
