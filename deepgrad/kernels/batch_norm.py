@@ -5,9 +5,10 @@ For x of shape (N, C, L) (an image batch has L = H·W), channel c's n = N·L val
     μ = Σ x / n,  σ² = Σ (x − μ)² / n,  σ̂ = √(σ² + ε),  out = (x − μ)·(γ/σ̂) + β
     dx = (γ/σ̂)·(g − Σg/n − (x − μ)·Σ(g·(x − μ))/(n·σ̂²))
 
-The sums run in float64 whatever the dtype, in an order the compiler may regroup (``reassoc``: it
-adds several lanes at once). Each call takes the channels first..stop−1, so the threads can share
-a batch by its channels; a channel's results do not depend on how the channels were shared.
+Each sample's row is summed in the data's dtype, in an order the compiler may regroup (``reassoc``:
+it adds several lanes at once), and the rows' sums in float64. Each call takes the channels
+first..stop−1, so the threads can share a batch by its channels; a channel's results do not depend
+on how the channels were shared.
 """
 
 from __future__ import annotations
