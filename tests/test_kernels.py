@@ -5,6 +5,8 @@ thread count, and stay optional (off by DEEPGRAD_KERNELS=0 or without numba, nev
 import json
 import subprocess
 import sys
+import types
+import warnings
 
 import numpy as np
 import pytest
@@ -145,6 +147,26 @@ def test_without_numba_every_op_takes_its_numpy_path(monkeypatch):
     x = dg.tensor(randn(0, (4, 2, 3, 3)), requires_grad=True)
     F.batch_norm(x, None, None, training=True).sum().backward()
     assert x.grad is not None
+
+
+def test_a_numba_that_fails_to_import_turns_the_kernels_off_with_one_warning(monkeypatch):
+    """A numba built for another NumPy raises at import: batch norm takes NumPy's passes and says why."""
+    monkeypatch.setattr(kernels, "ENABLED", True)
+    monkeypatch.setattr(kernels, "_loaded", {})
+    monkeypatch.setattr(kernels, "_failure", None)
+    monkeypatch.setattr(kernels, "numba_installed", lambda: True)
+    monkeypatch.setitem(sys.modules, "numba", types.ModuleType("numba"))  # `from numba import njit` raises ImportError
+    monkeypatch.delitem(sys.modules, "deepgrad.kernels.batch_norm", raising=False)
+    x = dg.tensor(randn(0, (4, 2, 3, 3)), requires_grad=True)
+    with pytest.warns(RuntimeWarning, match=r"numba is installed but failed to import \(ImportError"):
+        F.batch_norm(x, None, None, training=True).sum().backward()
+    expected = F.batch_norm(dg.tensor(x.data), None, None, training=True).data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once: the second op is silent
+        np.testing.assert_array_equal(F.batch_norm(x, None, None, training=True).data, expected)
+        assert kernels.load("batch_norm") is None
+    assert x.grad is not None and np.isfinite(x.grad.data).all()
+    assert kernels.describe().startswith("off (numba failed to import: ImportError")
 
 
 def run_python(code, **env):

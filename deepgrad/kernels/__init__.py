@@ -10,7 +10,9 @@ reference, and the tests check both against PyTorch.
 numba is optional (``pip install "deepgrad[fast]"``). Without it, or with ``DEEPGRAD_KERNELS=0`` in
 the environment when deepgrad is imported, every op takes its NumPy path. numba is imported at the
 first call that uses a kernel (about 0.3 s), and each kernel is compiled for a dtype at its first
-call (about 0.5 s; numba keeps the machine code on disk, so later processes load it).
+call (about 0.5 s; numba keeps the machine code on disk, so later processes load it). A numba that
+is installed but fails to import (one built for another NumPy, say) turns the kernels off with a
+warning, once: the ops take their NumPy paths, and ``dg.config()["kernels"]`` says why.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import warnings
 from types import ModuleType
 
 ENABLED = os.environ.get("DEEPGRAD_KERNELS", "1") != "0"
 
 _loaded: dict[str, ModuleType | None] = {}
+_failure: str | None = None  # why the kernels could not be imported, once they could not
 
 
 def numba_installed() -> bool:
@@ -33,11 +37,27 @@ def numba_installed() -> bool:
 def load(name: str) -> ModuleType | None:
     """The kernel module ``deepgrad.kernels.<name>``, imported at the first call; None when kernels
     are off (``DEEPGRAD_KERNELS=0``) or numba is not installed."""
-    if not ENABLED:
+    if not ENABLED or _failure is not None:
         return None
     if name not in _loaded:
-        _loaded[name] = importlib.import_module(f"{__name__}.{name}") if numba_installed() else None
+        _loaded[name] = _import(name) if numba_installed() else None
     return _loaded[name]
+
+
+def _import(name: str) -> ModuleType | None:
+    """``deepgrad.kernels.<name>``, or None (and one warning) when numba is installed but fails to import."""
+    global _failure
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except Exception as error:  # numba raises ImportError, or others, for a NumPy or LLVM it does not support
+        _failure = f"{type(error).__name__}: {error}"
+        warnings.warn(
+            f"deepgrad's compiled kernels are off: numba is installed but failed to import ({_failure}); "
+            "the ops take their NumPy paths (DEEPGRAD_KERNELS=0 turns the kernels off without this warning)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
 
 
 def describe() -> str:
@@ -46,6 +66,8 @@ def describe() -> str:
         return "off (DEEPGRAD_KERNELS=0)"
     if not numba_installed():
         return 'off (numba is not installed: pip install "deepgrad[fast]")'
+    if _failure is not None:
+        return f"off (numba failed to import: {_failure})"
     from importlib.metadata import version
 
     return f"numba {version('numba')}"
