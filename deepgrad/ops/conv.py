@@ -151,7 +151,7 @@ def tap_weight_grad(padded, grad, weight_shape, dilation, with_bias):
     flat = padded.reshape(n, c, padded.shape[2] * wp)
 
     def part_sum(rows):
-        spread_grad = np.empty_like(grad, shape=(len(flat[rows]), o, ho, wp))
+        spread_grad = np.empty_like(grad, shape=(len(flat[rows]), o, ho, wp), order="C")
         spread_grad[..., :wo] = grad[rows]
         spread_grad[..., wo:] = 0  # the junk columns
         spread_grad = spread_grad.reshape(len(spread_grad), o, length)
@@ -201,7 +201,8 @@ def pad_hw(x, padding, value=0.0, extra=(0, 0)):
     if not (ph or pw or eh or ew):
         return x
     n, c, h, w = x.shape
-    out = np.full_like(x, value, shape=(n, c, h + 2 * ph + eh, w + 2 * pw + ew))
+    # C order whatever x's layout: the taps read (and their gradients write) it through flat views
+    out = np.full_like(x, value, shape=(n, c, h + 2 * ph + eh, w + 2 * pw + ew), order="C")
     out[:, :, ph : ph + h, pw : pw + w] = x
     return out
 
@@ -237,11 +238,11 @@ def correlate(x, matrix, kernel, dilation, out_hw, offset, bias=None, into=None)
     by_taps = c >= TAP_MIN_CHANNELS
     if not (into is None or by_taps or into.flags.c_contiguous):
         raise ValueError(f"correlate: a strided output view needs taps ({c} channels, {TAP_MIN_CHANNELS} at least)")
-    z = np.empty_like(x, shape=(n, c, height + by_taps, width))
+    z = np.empty_like(x, shape=(n, c, height + by_taps, width), order="C")
     x = x[:, :, max(0, -top) :, max(0, -left) :]
     top, left = max(0, top), max(0, left)
     rows, cols = min(x.shape[2], height - top), min(x.shape[3], width - left)
-    out = np.empty_like(x, shape=(n, o, ho, wo)) if into is None else into
+    out = np.empty_like(x, shape=(n, o, ho, wo), order="C") if into is None else into
     sample_bias = None if bias is None else spread(bias[:, None, None], (o, ho, wo))
     if by_taps:
         rows_of_taps = row_matrices(matrix, c, kernel)
@@ -305,7 +306,7 @@ class Conv2d(Function):
         def forward_part(part):
             padded = x[part]
             if ph or pw:
-                padded = np.empty_like(x, shape=(len(padded), c, h + 2 * ph, w + 2 * pw))
+                padded = np.empty_like(x, shape=(len(padded), c, h + 2 * ph, w + 2 * pw), order="C")
                 place_in_zeros(padded, x[part], ph, pw, h, w)
             view = windows(padded, self.weight.shape[2:], self.stride, self.dilation, self.out_hw)
             np.copyto(self.cols[part].reshape(view.shape), view)
@@ -322,7 +323,7 @@ class Conv2d(Function):
         weight, needs = self.weight, self.needs_input_grad
         n, c, (kh, kw), (ho, wo) = grad.shape[0], self.input_shape[1], weight.shape[2:], self.out_hw
         with_bias = len(needs) > 2 and needs[2]
-        dx = np.empty_like(grad, shape=self.input_shape) if needs[0] else None
+        dx = np.empty_like(grad, shape=self.input_shape, order="C") if needs[0] else None
         if not needs[1]:
             if dx is not None:
                 self._input_gradient(grad, weight, dx)
@@ -375,7 +376,7 @@ class Conv2d(Function):
         c, h, w = dx.shape[1:]
         matrix_t = by_groups(weight.reshape(o, -1), self.groups).transpose(0, 2, 1)
         g = by_groups(grad.reshape(len(grad), o, ho * wo), self.groups)
-        dpadded = np.empty_like(grad, shape=(len(grad), c, h + 2 * ph, w + 2 * pw)) if ph or pw else dx
+        dpadded = np.empty_like(grad, shape=(len(grad), c, h + 2 * ph, w + 2 * pw), order="C") if ph or pw else dx
 
         def input_part(part):
             dcols = np.matmul(matrix_t, g[part]).reshape(len(g[part]), c, kh, kw, ho, wo)
@@ -409,7 +410,7 @@ class DepthwiseConv2d(Function):
         n, c = x.shape[:2]
         kh, kw = weight.shape[2:]
         self.padded, self.weight = pad_hw(x, self.padding, extra=(1, 0)), weight
-        wide = np.empty_like(x, shape=(n, c, self.out_hw[0], self.padded.shape[3]))
+        wide = np.empty_like(x, shape=(n, c, self.out_hw[0], self.padded.shape[3]), order="C")
         weights = self._tap_weights(wide.shape[1:])
 
         def forward_part(part):
@@ -444,7 +445,7 @@ class DepthwiseConv2d(Function):
 
     def backward(self, grad):
         needs, (kh, kw), wo = self.needs_input_grad, self.weight.shape[2:], self.out_hw[1]
-        g = np.empty_like(grad, shape=grad.shape[:3] + self.padded.shape[3:])  # Wp wide, 0 in the junk
+        g = np.empty_like(grad, shape=grad.shape[:3] + self.padded.shape[3:], order="C")  # Wp wide, 0 in the junk
         g[..., :wo], g[..., wo:] = grad, 0
         dpadded = np.zeros_like(self.padded) if needs[0] else None
         weights = self._tap_weights(g.shape[1:]) if needs[0] else None
@@ -486,7 +487,7 @@ class ConvTranspose2d(Function):
         self.x, self.weight = x, weight
         convolution = self._convolution(x.shape[2:])
         convolution.input_shape = self.out_shape
-        out = np.empty_like(x, shape=self.out_shape)
+        out = np.empty_like(x, shape=self.out_shape, order="C")
         convolution._input_gradient(x, weight, out)
         if bias is not None:
             out += spread(bias[:, None, None], out.shape[1:])
@@ -618,7 +619,7 @@ class MaxPool2d(Function):
     def forward(self, x):
         padded = pad_hw(x, self.padding, -np.inf, self.extra)
         self.padded_shape = padded.shape
-        out = np.empty_like(x, shape=padded.shape[:2] + self.out_hw)
+        out = np.empty_like(x, shape=padded.shape[:2] + self.out_hw, order="C")
         index_type = np.uint8 if self.kernel[0] * self.kernel[1] <= 256 else np.int32
         # which offset holds each window's first maximum; None with no backward to come (no_grad, or
         # x needs no gradient)
@@ -751,7 +752,7 @@ class AvgPool2d(Function):
 
     def backward(self, grad):
         share = grad / self.divisor
-        dpadded = np.zeros_like(grad, shape=self.padded_shape)
+        dpadded = np.zeros_like(grad, shape=self.padded_shape, order="C")
         for _, _, where in self._offsets():
             dpadded[where] += share
         return (unpad_hw(dpadded, self.padding, self.extra),)

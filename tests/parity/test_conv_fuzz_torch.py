@@ -62,24 +62,39 @@ def conv_configs(draw):
     return (batch, channels, height, width), weight, draw(st.booleans()), stride, padding, dilation, groups
 
 
-def run_both(ours, theirs, arrays, seed):
-    """Output and gradients of every input, by deepgrad and by PyTorch, under one random upstream gradient."""
-    ours_in = [None if a is None else dg.tensor(a, requires_grad=True) for a in arrays]
-    theirs_in = [None if a is None else torch.tensor(a, requires_grad=True) for a in arrays]
-    out, expected = ours(*ours_in), theirs(*theirs_in)
+def run_both(ours, theirs, arrays, seed, views=(False, False)):
+    """Output and gradients of every input, by deepgrad and by PyTorch, under one random upstream
+    gradient. ``views``: whether the first input reaches the op as a transposed view (of a leaf
+    whose H and W are swapped), and whether the op's output gradient does (a transpose after it),
+    instead of contiguous arrays."""
+    input_view, grad_view = views
+    leaves = [
+        None if a is None else a.swapaxes(2, 3).copy() if input_view and i == 0 else a for i, a in enumerate(arrays)
+    ]
+    ours_in = [None if a is None else dg.tensor(a, requires_grad=True) for a in leaves]
+    theirs_in = [None if a is None else torch.tensor(a, requires_grad=True) for a in leaves]
+    results = []
+    for op, inputs in ((ours, ours_in), (theirs, theirs_in)):
+        first = inputs[0].transpose(2, 3) if input_view else inputs[0]
+        out = op(first, *inputs[1:])
+        results.append(out.transpose(2, 3) if grad_view else out)
+    out, expected = results
     assert out.shape == tuple(expected.shape)
     upstream = rng(seed).standard_normal(out.shape)
     out.backward(upstream)
     expected.backward(torch.from_numpy(upstream))
-    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=RTOL, atol=ATOL, err_msg="forward")
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=RTOL, atol=ATOL, err_msg="forward")
     for i, (a, b) in enumerate(zip(ours_in, theirs_in)):
         if a is not None:
             np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=RTOL, atol=ATOL, err_msg=f"gradient of input {i}")
 
 
+VIEWS = st.tuples(st.booleans(), st.booleans())
+
+
 @FUZZ
-@given(config=conv_configs(), paths=PATHS, seed=st.integers(0, 2**16))
-def test_conv2d_on_every_path(config, paths, seed):
+@given(config=conv_configs(), paths=PATHS, seed=st.integers(0, 2**16), views=VIEWS)
+def test_conv2d_on_every_path(config, paths, seed, views):
     x_shape, w_shape, with_bias, stride, padding, dilation, groups = config
     options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     check_on_paths(
@@ -88,10 +103,11 @@ def test_conv2d_on_every_path(config, paths, seed):
         (x_shape, w_shape, w_shape[:1] if with_bias else None),
         paths,
         seed,
+        views,
     )
 
 
-def check_on_paths(ours, theirs, shapes, paths, seed):
+def check_on_paths(ours, theirs, shapes, paths, seed, views):
     """:func:`run_both` on random (input, weight, bias) of ``shapes`` (the bias's may be None), the
     convolution's thresholds set to ``paths``."""
     r = rng(seed)
@@ -99,7 +115,7 @@ def check_on_paths(ours, theirs, shapes, paths, seed):
     with pytest.MonkeyPatch.context() as patch:
         for name, value in paths.items():
             patch.setattr(conv_op, name, value)
-        run_both(ours, theirs, arrays, seed)
+        run_both(ours, theirs, arrays, seed, views)
 
 
 @st.composite
@@ -123,8 +139,8 @@ def conv_transpose_configs(draw):
 
 
 @FUZZ
-@given(config=conv_transpose_configs(), paths=PATHS, seed=st.integers(0, 2**16))
-def test_conv_transpose2d_on_every_path(config, paths, seed):
+@given(config=conv_transpose_configs(), paths=PATHS, seed=st.integers(0, 2**16), views=VIEWS)
+def test_conv_transpose2d_on_every_path(config, paths, seed, views):
     x_shape, w_shape, with_bias, stride, padding, output_padding, groups, dilation = config
     options = dict(stride=stride, padding=padding, output_padding=output_padding, groups=groups, dilation=dilation)
     check_on_paths(
@@ -133,6 +149,7 @@ def test_conv_transpose2d_on_every_path(config, paths, seed):
         (x_shape, w_shape, (w_shape[1] * groups,) if with_bias else None),
         paths,
         seed,
+        views,
     )
 
 
@@ -163,8 +180,8 @@ def pool_configs(draw, dilated=True):
 
 
 @FUZZ
-@given(config=pool_configs(), seed=st.integers(0, 2**16), ties=st.booleans())
-def test_max_pool2d_with_its_indices(config, seed, ties):
+@given(config=pool_configs(), seed=st.integers(0, 2**16), ties=st.booleans(), views=VIEWS)
+def test_max_pool2d_with_its_indices(config, seed, ties, views):
     shape, kernel, stride, padding, dilation, ceil_mode = config
     x = rng(seed).standard_normal(shape)
     if ties:  # few distinct values: windows with tied maxima
@@ -175,6 +192,7 @@ def test_max_pool2d_with_its_indices(config, seed, ties):
         lambda t: tF.max_pool2d(t, kernel, **options),
         [x],
         seed,
+        views,
     )
     ours = F.max_pool2d(dg.tensor(x), kernel, return_indices=True, **options)[1]
     theirs = tF.max_pool2d(torch.tensor(x), kernel, return_indices=True, **options)[1]
@@ -188,8 +206,9 @@ def test_max_pool2d_with_its_indices(config, seed, ties):
     seed=st.integers(0, 2**16),
     count_include_pad=st.booleans(),
     divisor_override=st.sampled_from([None, 1, 3]),
+    views=VIEWS,
 )
-def test_avg_pool2d(config, seed, count_include_pad, divisor_override):
+def test_avg_pool2d(config, seed, count_include_pad, divisor_override, views):
     shape, kernel, stride, padding, _, ceil_mode = config
     options = dict(
         stride=stride,
@@ -203,6 +222,7 @@ def test_avg_pool2d(config, seed, count_include_pad, divisor_override):
         lambda t: tF.avg_pool2d(t, kernel, **options),
         [rng(seed).standard_normal(shape)],
         seed,
+        views,
     )
 
 
