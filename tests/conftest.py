@@ -58,15 +58,15 @@ def conv_path(request, monkeypatch):
     return request.param
 
 
-@pytest.fixture(params=["passes", "kernels"])
-def batch_norm_path(request, monkeypatch):
-    """Run a batch norm test through each way deepgrad normalizes a batch of 3+ axes: NumPy's passes
-    over whole arrays, and the compiled per-channel kernels of deepgrad.kernels (skipped without
-    numba)."""
+@pytest.fixture(params=["numpy", "kernels"])
+def kernels_path(request, monkeypatch):
+    """Run a test of an op with compiled kernels (batch norm over a batch of 3+ axes, a depthwise
+    convolution) through each of its ways: NumPy's passes over whole arrays, and deepgrad.kernels'
+    compiled loops (skipped without numba)."""
     from deepgrad import kernels
 
     if request.param == "kernels" and not kernels.numba_installed():
-        pytest.skip("the batch norm kernels need numba")
+        pytest.skip("the compiled kernels need numba")
     monkeypatch.setattr(kernels, "ENABLED", request.param == "kernels")
     return request.param
 

@@ -127,6 +127,64 @@ def test_every_thread_count_gives_the_same_bits(monkeypatch):
             np.testing.assert_array_equal(a, b)
 
 
+def depthwise_outputs(
+    x, weight, bias, grad, use_kernels, monkeypatch, needs=(True, True, True), transposed=False, **options
+):
+    """out and (dx, dW, db) of one depthwise convolution (groups = channels, stride 1); ``transposed``:
+    x reaches it as a transposed view (its H and W axes swapped back), not a contiguous array."""
+    monkeypatch.setattr(kernels, "ENABLED", use_kernels)
+    tensors = [dg.tensor(a, requires_grad=need) for a, need in zip((x, weight, bias), needs)]
+    if transposed:
+        tensors[0] = dg.tensor(x.swapaxes(2, 3).copy(), requires_grad=needs[0])
+    inputs = [tensors[0].transpose(2, 3) if transposed else tensors[0], *tensors[1:]]
+    out = F.conv2d(*inputs, groups=x.shape[1], **options)
+    assert (out.grad_fn.kernels is not None) is use_kernels
+    out.backward(grad(out.shape))
+    return [out.numpy()] + [t.grad for t in tensors]
+
+
+DEPTHWISE = {
+    "3x3": dict(padding=1),
+    "dilated-asymmetric": dict(padding=(2, 0), dilation=(2, 1)),
+    "7x7-wide-padding": dict(padding=4),
+    "2x4-unpadded": dict(),
+}
+
+
+@needs_numba
+@pytest.mark.parametrize("options", DEPTHWISE.values(), ids=DEPTHWISE.keys())
+@pytest.mark.parametrize("needs", [(True, True, True), (True, False, False), (False, True, False)], ids=str)
+@pytest.mark.parametrize("transposed", [False, True], ids=["contiguous", "transposed-view"])
+def test_depthwise_kernels_agree_with_the_passes_in_float64(monkeypatch, options, needs, transposed):
+    kernel = (2, 4) if not options else (7, 7) if options.get("padding") == 4 else (3, 3)
+    x, weight, bias = randn(0, (5, 3, 9, 8)), randn(1, (3, 1) + kernel), randn(2, 3)
+
+    def grad(shape):
+        return randn(3, shape)
+
+    by_kernels = depthwise_outputs(x, weight, bias, grad, True, monkeypatch, needs, transposed, **options)
+    by_passes = depthwise_outputs(x, weight, bias, grad, False, monkeypatch, needs, transposed, **options)
+    assert_all_close(by_kernels, by_passes, rtol=1e-12, atol=1e-12)
+
+
+@needs_numba
+def test_depthwise_kernels_sum_the_weight_gradient_in_float64(monkeypatch):
+    """float32 in and out; dW's sums over the batch in float64, as exact as float32 holds them."""
+    x = (randn(0, (16, 2, 30, 30)) + 10).astype(np.float32)
+    weight, bias = randn(1, (2, 1, 3, 3)).astype(np.float32), np.zeros(2, np.float32)
+
+    def grad(shape):
+        return np.ones(shape, np.float32)
+
+    _, dx, dweight, _ = depthwise_outputs(x, weight, bias, grad, True, monkeypatch, padding=1)
+    assert dx.dtype == dweight.dtype == np.float32
+    padded = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    exact = np.array(
+        [[[padded[:, c, u : u + 30, v : v + 30].sum() for v in range(3)] for u in range(3)] for c in range(2)]
+    )
+    np.testing.assert_allclose(dweight[:, 0], exact, rtol=2e-7)
+
+
 def test_numpy_passes_serve_where_the_kernels_do_not(monkeypatch):
     """(N, C) batches, float16 and kernels turned off take NumPy's passes."""
     from deepgrad.ops.normalization import batch_norm_kernels

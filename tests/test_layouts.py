@@ -62,6 +62,14 @@ def test_op_gives_the_same_results_on_views(name):
             np.testing.assert_allclose(grad, expected, rtol=RTOL, atol=ATOL, err_msg=f"{name}: gradient of input {i}")
 
 
+WITH_KERNELS = [name for name in CATALOGUE if "depthwise" in name or "batch_norm batch stats" in name]
+
+
+@pytest.mark.parametrize("name", WITH_KERNELS)
+def test_ops_with_kernels_give_the_same_results_on_views_on_either_path(name, kernels_path):
+    test_op_gives_the_same_results_on_views(name)
+
+
 def test_the_views_are_views():
     """The cases really hand non-contiguous arrays to the ops."""
     seen = []

@@ -2,10 +2,11 @@
 
 NumPy makes each step of a formula a pass over the whole array: batch norm's forward over a
 64×16×28×28 activation reads or writes 3 MB five times, and a training step holds far more than
-the cache, so every pass goes to memory. A kernel here makes the same passes one channel at a
-time, in loops numba compiles: a channel's values (200 KB there) come from memory once and from
-the cache after. The loops are the formula written out; the NumPy path beside each is the
-reference, and the tests check both against PyTorch.
+the cache, so every pass goes to memory. A kernel here makes the same passes a piece at a time
+(batch norm: a channel; a depthwise convolution: a sample's channel), in loops numba compiles: a
+piece's values (200 KB there) come from memory once and from the cache after. The loops are the
+formula written out; the NumPy path beside each is the reference, and the tests check both
+against PyTorch.
 
 numba is optional (``pip install "deepgrad[fast]"``). Without it, or with ``DEEPGRAD_KERNELS=0`` in
 the environment when deepgrad is imported, every op takes its NumPy path. numba is imported at the
@@ -22,6 +23,8 @@ import importlib.util
 import os
 import warnings
 from types import ModuleType
+
+import numpy as np
 
 ENABLED = os.environ.get("DEEPGRAD_KERNELS", "1") != "0"
 
@@ -42,6 +45,17 @@ def load(name: str) -> ModuleType | None:
     if name not in _loaded:
         _loaded[name] = _import(name) if numba_installed() else None
     return _loaded[name]
+
+
+def for_array(name: str, x: object) -> ModuleType | None:
+    """:func:`load`'s kernel module for a NumPy array ``x`` of float32 or float64; None for anything
+    else (arrays on a device, other dtypes), where the op takes its NumPy path."""
+    if type(x) is not np.ndarray or x.dtype not in DTYPES:
+        return None
+    return load(name)
+
+
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what the kernels are compiled for
 
 
 def _import(name: str) -> ModuleType | None:

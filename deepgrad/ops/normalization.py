@@ -63,12 +63,7 @@ def batch_norm_kernels(x: Array):
     """The compiled batch norm kernels (:mod:`deepgrad.kernels.batch_norm`) for x, or None where the
     NumPy passes serve: kernels off or numba missing, arrays on a device, dtypes other than float32
     and float64, and (N, C) batches (a channel's values there are a strided column, not a run)."""
-    if type(x) is not np.ndarray or x.ndim < 3 or x.dtype not in _KERNEL_DTYPES:
-        return None
-    return kernels.load("batch_norm")
-
-
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+    return kernels.for_array("batch_norm", x) if x.ndim >= 3 else None
 
 
 def channel_parts(x: Array) -> list[slice]:

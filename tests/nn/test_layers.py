@@ -116,11 +116,14 @@ def test_conv2d_groups(channels, groups, kwargs):
     ids=["padded", "dilated", "strided"],
 )
 @pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no-bias"])
-def test_depthwise_conv2d_one_filter_a_channel(kwargs, depthwise_taps, with_bias):
-    """groups = C = O at stride 1: a multiply-add a tap (DepthwiseConv2d), not the columns' GEMMs."""
+def test_depthwise_conv2d_one_filter_a_channel(kwargs, depthwise_taps, with_bias, kernels_path):
+    """groups = C = O at stride 1: a multiply-add a tap (DepthwiseConv2d, by NumPy's passes or the
+    compiled kernels), not the columns' GEMMs."""
     x, w, b = randn(0, (3, 4, 6, 5)), randn(1, (4, 1, 3, 3)), randn(2, (4,))
     out = F.conv2d(dg.tensor(x, requires_grad=True), dg.tensor(w), groups=4, **kwargs)
     assert isinstance(out.grad_fn, conv_op.DepthwiseConv2d) is depthwise_taps
+    if depthwise_taps:
+        assert (out.grad_fn.kernels is not None) is (kernels_path == "kernels")
     if with_bias:
         gradcheck(lambda x, w, b: F.conv2d(x, w, b, groups=4, **kwargs), x, w, b)
     else:
@@ -260,7 +263,7 @@ BN_IDS = ["2d", "3d", "4d", "4d-batch-layout", "3d-batch-layout"]
 
 @pytest.mark.parametrize("shape", BN_SHAPES, ids=BN_IDS)
 @pytest.mark.parametrize("affine", [True, False])
-def test_batch_norm_training(shape, affine, batch_norm_path):
+def test_batch_norm_training(shape, affine, kernels_path):
     channels = shape[1]
     running_mean, running_var = np.zeros(channels), np.ones(channels)
     if affine:
@@ -275,7 +278,7 @@ def test_batch_norm_training(shape, affine, batch_norm_path):
 
 
 @pytest.mark.parametrize("shape", BN_SHAPES, ids=BN_IDS)
-def test_batch_norm_without_running_stats(shape, batch_norm_path):
+def test_batch_norm_without_running_stats(shape, kernels_path):
     gradcheck(lambda x: F.batch_norm(x, None, None, training=False), randn(0, shape))
 
 
@@ -299,7 +302,7 @@ def test_batch_norm_eval(shape, affine):
     "layer, shape", [(nn.BatchNorm1d, (4, 3)), (nn.BatchNorm2d, (2, 3, 2, 2))], ids=["BatchNorm1d", "BatchNorm2d"]
 )
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-def test_batch_norm_module(layer, shape, training, batch_norm_path):
+def test_batch_norm_module(layer, shape, training, kernels_path):
     module = layer(3)
     module.running_mean[...] = randn(2, 3)
     module.running_var[...] = positive(3, 3)

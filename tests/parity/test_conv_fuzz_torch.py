@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import deepgrad as dg
 import deepgrad.functional as F
+from deepgrad import kernels
 from deepgrad.ops import conv as conv_op
 
 torch = pytest.importorskip("torch")
@@ -32,6 +33,7 @@ PATHS = st.fixed_dictionaries(
         "STACKED_MAX_DEPTH": st.sampled_from([0, conv_op.STACKED_MAX_DEPTH, 10**6]),
         "PHASES_MIN_ELEMENTS": st.sampled_from([0, 0, conv_op.PHASES_MIN_ELEMENTS]),
         "TAP_CHUNK_BYTES": st.sampled_from([1, conv_op.TAP_CHUNK_BYTES]),  # 1: a chunk a sample
+        "ENABLED": st.booleans(),  # deepgrad.kernels' (a depthwise convolution's, where numba is installed)
     }
 )
 
@@ -109,12 +111,12 @@ def test_conv2d_on_every_path(config, paths, seed, views):
 
 def check_on_paths(ours, theirs, shapes, paths, seed, views):
     """:func:`run_both` on random (input, weight, bias) of ``shapes`` (the bias's may be None), the
-    convolution's thresholds set to ``paths``."""
+    convolution's thresholds and whether compiled kernels serve set to ``paths``."""
     r = rng(seed)
     arrays = [None if shape is None else r.standard_normal(shape) for shape in shapes]
     with pytest.MonkeyPatch.context() as patch:
         for name, value in paths.items():
-            patch.setattr(conv_op, name, value)
+            patch.setattr(kernels if name == "ENABLED" else conv_op, name, value)
         run_both(ours, theirs, arrays, seed, views)
 
 

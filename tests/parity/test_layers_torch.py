@@ -133,7 +133,7 @@ def test_conv2d(case, bias, conv_path):
     ids=["2-groups", "3-groups-strided", "depthwise", "depthwise-multiplier", "16-channels", "pointwise"],
 )
 @pytest.mark.parametrize("bias", [True, False])
-def test_conv2d_groups(channels, kwargs, bias):
+def test_conv2d_groups(channels, kwargs, bias, kernels_path):
     ours, theirs = pair(nn.Conv2d(*channels, bias=bias, **kwargs), tnn.Conv2d(*channels, bias=bias, **kwargs))
     check_modules(ours, theirs, rng(2).standard_normal((2, channels[0], 9, 8)))
 
@@ -463,7 +463,7 @@ BN_LAYOUTS = {
 
 @pytest.mark.parametrize("options", sorted(BN_OPTIONS))
 @pytest.mark.parametrize("layout", sorted(BN_LAYOUTS))
-def test_batch_norm(layout, options, batch_norm_path):
+def test_batch_norm(layout, options, kernels_path):
     ours_cls, theirs_cls, shape = BN_LAYOUTS[layout]
     kwargs = BN_OPTIONS[options]
     ours, theirs = pair(ours_cls(4, **kwargs), theirs_cls(4, **kwargs))
