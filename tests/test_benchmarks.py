@@ -245,3 +245,22 @@ def test_cores_counts_the_multiply_adds_of_a_training_step():
     # simple-cnn, batch 100: conv 1→30 (5×5) to 24×24, linear 4320→100, linear 100→10; the conv's input has no grad
     conv, hidden, out = 100 * 30 * 24 * 24 * 25, 100 * 100 * 4320, 100 * 10 * 100
     assert cores.training_multiply_adds(WORKLOADS["cnn"]) == 3 * (conv + hidden + out) - conv
+
+
+def test_layers_table():
+    """benchmarks.layers times a layer under each setting (kernels, NumPy's paths, torch) at each count."""
+    layer = "depthwise 3×3, 32 channels, 28×28"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.layers", "--only", layer, "--threads", "1,2"]
+        + ["--rounds", "1", "--reps", "1", "--batch", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    header = next(line for line in done.stdout.splitlines() if line.startswith("| layer |"))
+    assert "NumPy's paths ms" in header and ("deepgrad ÷ torch" in header) is HAS_TORCH
+    rows = [line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith(f"| {layer} |")]
+    assert [row[1].strip() for row in rows] == ["1", "2"]
+    assert all(float(cell) > 0 for row in rows for cell in row[2:])
