@@ -19,29 +19,33 @@ import time
 
 import numpy as np
 
-# name -> (input channels, output channels, kernel, image size, groups)
+# name -> (input channels, output channels, kernel, image size, groups, stride); padding kernel // 2
 LAYERS = {
-    "depthwise 3×3, 32 channels, 28×28": (32, 32, 3, 28, 32),
-    "depthwise 7×7, 64 channels, 14×14": (64, 64, 7, 14, 64),
-    "conv 3×3, 16→16, 28×28": (16, 16, 3, 28, 1),
-    "conv 3×3, 32→32, 14×14": (32, 32, 3, 14, 1),
+    "depthwise 3×3, 32 channels, 28×28": (32, 32, 3, 28, 32, 1),
+    "depthwise 3×3 stride 2, 32 channels, 28×28": (32, 32, 3, 28, 32, 2),
+    "depthwise 3×3, 2 filters a channel, 32 channels, 28×28": (32, 64, 3, 28, 32, 1),
+    "depthwise 7×7, 64 channels, 14×14": (64, 64, 7, 14, 64, 1),
+    "conv 3×3, 16→16, 28×28": (16, 16, 3, 28, 1, 1),
+    "conv 3×3, 32→32, 14×14": (32, 32, 3, 14, 1, 1),
 }
 SETTINGS = ("deepgrad", "deepgrad, NumPy's paths", "torch")
 
 
 def arrays(layer, batch):
     """Input, weight and upstream gradient of ``layer`` for a batch (float32, fixed seeds)."""
-    c, o, k, size, groups = LAYERS[layer]
+    c, o, k, size, groups, stride = LAYERS[layer]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, c, size, size), dtype=np.float32)
     weight = rng.standard_normal((o, c // groups, k, k), dtype=np.float32)
-    return x, weight, rng.standard_normal((batch, o, size, size), dtype=np.float32)
+    out_size = (size - 1) // stride + 1
+    return x, weight, rng.standard_normal((batch, o, out_size, out_size), dtype=np.float32)
 
 
 def child(layer, setting, threads, reps, batch):
     """Print the median seconds of ``reps`` forward and backward passes of ``layer`` under ``setting``."""
     x, weight, grad = arrays(layer, batch)
-    padding, groups = LAYERS[layer][2] // 2, LAYERS[layer][4]
+    (_, _, kernel, _, groups, stride) = LAYERS[layer]
+    options = dict(stride=stride, padding=kernel // 2, groups=groups)
     if setting == "torch":
         import torch
 
@@ -49,7 +53,7 @@ def child(layer, setting, threads, reps, batch):
 
         def step():
             inputs = [torch.tensor(a, requires_grad=True) for a in (x, weight)]
-            torch.nn.functional.conv2d(*inputs, padding=padding, groups=groups).backward(torch.from_numpy(grad))
+            torch.nn.functional.conv2d(*inputs, **options).backward(torch.from_numpy(grad))
     else:
         import deepgrad as dg
         import deepgrad.functional as F
@@ -58,7 +62,7 @@ def child(layer, setting, threads, reps, batch):
 
         def step():
             inputs = [dg.tensor(a, requires_grad=True) for a in (x, weight)]
-            F.conv2d(*inputs, padding=padding, groups=groups).backward(grad)
+            F.conv2d(*inputs, **options).backward(grad)
 
     step()
     times = []

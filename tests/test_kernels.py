@@ -130,34 +130,39 @@ def test_every_thread_count_gives_the_same_bits(monkeypatch):
 def depthwise_outputs(
     x, weight, bias, grad, use_kernels, monkeypatch, needs=(True, True, True), transposed=False, **options
 ):
-    """out and (dx, dW, db) of one depthwise convolution (groups = channels, stride 1); ``transposed``:
-    x reaches it as a transposed view (its H and W axes swapped back), not a contiguous array."""
+    """out and (dx, dW, db) of one depthwise convolution (groups = channels; without the kernels, a
+    strided one or one with several filters a channel takes the columns); ``transposed``: x reaches it
+    as a transposed view (its H and W axes swapped back), not a contiguous array."""
     monkeypatch.setattr(kernels, "ENABLED", use_kernels)
     tensors = [dg.tensor(a, requires_grad=need) for a, need in zip((x, weight, bias), needs)]
     if transposed:
         tensors[0] = dg.tensor(x.swapaxes(2, 3).copy(), requires_grad=needs[0])
     inputs = [tensors[0].transpose(2, 3) if transposed else tensors[0], *tensors[1:]]
     out = F.conv2d(*inputs, groups=x.shape[1], **options)
-    assert (out.grad_fn.kernels is not None) is use_kernels
+    assert (getattr(out.grad_fn, "kernels", None) is not None) is use_kernels
     out.backward(grad(out.shape))
     return [out.numpy()] + [t.grad for t in tensors]
 
 
+# name -> (kernel, options)
 DEPTHWISE = {
-    "3x3": dict(padding=1),
-    "dilated-asymmetric": dict(padding=(2, 0), dilation=(2, 1)),
-    "7x7-wide-padding": dict(padding=4),
-    "2x4-unpadded": dict(),
+    "3x3": ((3, 3), dict(padding=1)),
+    "dilated-asymmetric": ((3, 3), dict(padding=(2, 0), dilation=(2, 1))),
+    "7x7-wide-padding": ((7, 7), dict(padding=4)),
+    "2x4-unpadded": ((2, 4), dict()),
+    "strided": ((3, 3), dict(stride=2, padding=1)),
+    "strided-dilated": ((3, 2), dict(stride=(3, 2), padding=(1, 2), dilation=(1, 2))),
 }
 
 
 @needs_numba
-@pytest.mark.parametrize("options", DEPTHWISE.values(), ids=DEPTHWISE.keys())
+@pytest.mark.parametrize("kernel, options", DEPTHWISE.values(), ids=DEPTHWISE.keys())
+@pytest.mark.parametrize("filters", [1, 2], ids=["1-filter", "2-filters"])
 @pytest.mark.parametrize("needs", [(True, True, True), (True, False, False), (False, True, False)], ids=str)
 @pytest.mark.parametrize("transposed", [False, True], ids=["contiguous", "transposed-view"])
-def test_depthwise_kernels_agree_with_the_passes_in_float64(monkeypatch, options, needs, transposed):
-    kernel = (2, 4) if not options else (7, 7) if options.get("padding") == 4 else (3, 3)
-    x, weight, bias = randn(0, (5, 3, 9, 8)), randn(1, (3, 1) + kernel), randn(2, 3)
+def test_depthwise_kernels_agree_with_the_passes_in_float64(monkeypatch, kernel, options, filters, needs, transposed):
+    """The kernels against NumPy's depthwise path (stride 1, a filter a channel) or the columns' GEMMs."""
+    x, weight, bias = randn(0, (5, 3, 9, 8)), randn(1, (3 * filters, 1) + kernel), randn(2, 3 * filters)
 
     def grad(shape):
         return randn(3, shape)

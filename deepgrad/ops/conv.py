@@ -389,7 +389,7 @@ class Conv2d(Function):
 
 
 class DepthwiseConv2d(Function):
-    """A depthwise convolution at stride 1 with one filter a channel (groups = C = O) as a multiply-add
+    """A depthwise convolution (groups = C) at stride 1 with one filter a channel (O = C) as a multiply-add
     a tap over the zero-padded input z, with no columns and no GEMMs (its products would be only
     kh·kw deep):
 
@@ -402,24 +402,28 @@ class DepthwiseConv2d(Function):
     time, while it is in cache; the batch split over the threads, the parts' dW added in order.
     With numba, compiled loops (:mod:`deepgrad.kernels.depthwise`) take a plane at a time instead:
     padded in a buffer in cache, all its taps added up in another, the result copied out (x kept for
-    the backward, which pads each plane again; about a third of the time).
-    (With 2 filters a channel, or strided, the columns' GEMMs were as fast or faster on two threads.)
+    the backward, which pads each plane again; about a third of the time); they also take strided
+    layers and several filters a channel, which NumPy's path leaves to the columns' GEMMs
+    (:func:`conv2d` sends them here only with the kernels).
     """
 
-    def __init__(self, padding, dilation, out_hw):
-        self.padding, self.dilation, self.out_hw = padding, dilation, out_hw
+    def __init__(self, padding, dilation, out_hw, stride=(1, 1)):
+        self.padding, self.dilation, self.out_hw, self.stride = padding, dilation, out_hw, stride
 
     def forward(self, x, weight, bias=None):
         n, c = x.shape[:2]
         kh, kw = weight.shape[2:]
         self.weight, self.kernels = weight, kernels.for_array("depthwise", x)
         if self.kernels is not None:  # the kernels pad each plane in cache, and again in the backward
-            self.x, out = x, np.empty_like(x, shape=(n, c) + self.out_hw, order="C")
+            self.x, out = x, np.empty_like(x, shape=(n, len(weight)) + self.out_hw, order="C")
+            options = self.padding, self.stride, self.dilation
             parallel.map_parts(
-                lambda part: self.kernels.forward(x, weight, *self.padding, *self.dilation, out, part.start, part.stop),
+                lambda part: self.kernels.forward(x, weight, *options, out, part.start, part.stop),
                 parallel.parts(x, out.size * kh * kw),
             )
             return out if bias is None else out + spread(bias[:, None, None], out.shape[1:])
+        if self.stride != (1, 1) or len(weight) != c:
+            raise ValueError("DepthwiseConv2d: strides and several filters a channel need the compiled kernels")
         self.padded = pad_hw(x, self.padding, extra=(1, 0))
         wide = np.empty_like(x, shape=(n, c, self.out_hw[0], self.padded.shape[3]), order="C")
         weights = self._tap_weights(wide.shape[1:])
@@ -490,7 +494,8 @@ class DepthwiseConv2d(Function):
 
         def backward_part(part):
             sums = np.zeros(weight.shape[:1] + weight.shape[2:] if needs[1] else (0, 0, 0))
-            self.kernels.backward(grad, x, weight, *self.padding, *self.dilation, dx, sums, part.start, part.stop)
+            options = self.padding, self.stride, self.dilation
+            self.kernels.backward(grad, x, weight, *options, dx, sums, part.start, part.stop)
             return (sums if needs[1] else None), (sum_over((0, 2, 3), grad[part]) if with_bias else None)
 
         parts = parallel.parts(grad, grad.size * weight.shape[2] * weight.shape[3])
@@ -898,8 +903,10 @@ def conv2d(
             int_pair(dilation, "dilation", op),
         )
     out_hw = _out_hw(input, weight.shape[2:], stride, padding, dilation, op)
-    if 1 < groups == input.shape[1] == weight.shape[0] and stride == (1, 1):
-        fn: Function = DepthwiseConv2d(padding, dilation, out_hw)
+    if 1 < groups == input.shape[1] and (
+        (groups == weight.shape[0] and stride == (1, 1)) or kernels.for_array("depthwise", input.data) is not None
+    ):  # NumPy's depthwise path takes stride 1 and a filter a channel; the kernels any
+        fn: Function = DepthwiseConv2d(padding, dilation, out_hw, stride)
     else:
         fn = Conv2d(stride, padding, dilation, out_hw, int(groups))
     return fn(input, weight) if bias is None else fn(input, weight, bias)

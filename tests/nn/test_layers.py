@@ -107,22 +107,25 @@ def test_conv2d_groups(channels, groups, kwargs):
 
 
 @pytest.mark.parametrize(
-    "kwargs, depthwise_taps",
+    "kwargs, filters",
     [
-        (dict(padding=1), True),
-        (dict(padding=(0, 2), dilation=(2, 1)), True),
-        (dict(stride=2, padding=1), False),  # the columns' GEMMs: as fast
+        (dict(padding=1), 1),
+        (dict(padding=(0, 2), dilation=(2, 1)), 1),
+        (dict(stride=2, padding=1), 1),
+        (dict(stride=(1, 2), padding=1), 2),
+        (dict(padding=1), 3),
     ],
-    ids=["padded", "dilated", "strided"],
+    ids=["padded", "dilated", "strided", "strided-2-filters", "3-filters"],
 )
 @pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no-bias"])
-def test_depthwise_conv2d_one_filter_a_channel(kwargs, depthwise_taps, with_bias, kernels_path):
-    """groups = C = O at stride 1: a multiply-add a tap (DepthwiseConv2d, by NumPy's passes or the
-    compiled kernels), not the columns' GEMMs."""
-    x, w, b = randn(0, (3, 4, 6, 5)), randn(1, (4, 1, 3, 3)), randn(2, (4,))
+def test_depthwise_conv2d(kwargs, filters, with_bias, kernels_path):
+    """groups = C: DepthwiseConv2d, by the compiled kernels (any stride, any filters a channel) or by
+    NumPy's passes (stride 1, a filter a channel; the rest through the columns' GEMMs)."""
+    x, w, b = randn(0, (3, 4, 6, 5)), randn(1, (4 * filters, 1, 3, 3)), randn(2, (4 * filters,))
     out = F.conv2d(dg.tensor(x, requires_grad=True), dg.tensor(w), groups=4, **kwargs)
-    assert isinstance(out.grad_fn, conv_op.DepthwiseConv2d) is depthwise_taps
-    if depthwise_taps:
+    by_numpy = filters == 1 and kwargs.get("stride", 1) == 1
+    assert isinstance(out.grad_fn, conv_op.DepthwiseConv2d) is (kernels_path == "kernels" or by_numpy)
+    if isinstance(out.grad_fn, conv_op.DepthwiseConv2d):
         assert (out.grad_fn.kernels is not None) is (kernels_path == "kernels")
     if with_bias:
         gradcheck(lambda x, w, b: F.conv2d(x, w, b, groups=4, **kwargs), x, w, b)
