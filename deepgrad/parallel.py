@@ -114,6 +114,13 @@ def map_batches(function: Callable[..., T], slices: Sequence[slice], *batched: A
     return map_parts(lambda part: function(*(a[part] for a in batched), **shared), slices)
 
 
+def splits_elementwise(array: Array) -> bool:
+    """Whether :func:`elementwise` may cut a pass over ``array`` in parts: from 2·MIN_WORK of work,
+    PASS_ELEMENTS_PER_ELEMENT elements making one. Below it, an op may make a small pass itself,
+    without the split's checks and calls."""
+    return array.size // PASS_ELEMENTS_PER_ELEMENT >= 2 * MIN_WORK
+
+
 def elementwise(function: Callable[..., object], *arrays: Array) -> Array:
     """``function(*arrays, out=out)`` for a function that writes an elementwise result to ``out``
     (a ufunc, np.clip, a few ufuncs in a row), into a new array of the first array's shape and
@@ -121,8 +128,7 @@ def elementwise(function: Callable[..., object], *arrays: Array) -> Array:
     C-contiguous."""
     first = arrays[0]
     out = np.empty_like(first)
-    work = first.size // PASS_ELEMENTS_PER_ELEMENT
-    if work < 2 * MIN_WORK or not all(
+    if not splits_elementwise(first) or not all(
         isinstance(a, np.ndarray) and a.shape == first.shape and a.flags.c_contiguous for a in arrays
     ):
         function(*arrays, out=out)
@@ -132,7 +138,7 @@ def elementwise(function: Callable[..., object], *arrays: Array) -> Array:
     def flat_part(part: slice) -> None:
         function(*(a[part] for a in flat_arrays), out=flat_out[part])
 
-    map_parts(flat_part, parts(flat_out, work))
+    map_parts(flat_part, parts(flat_out, first.size // PASS_ELEMENTS_PER_ELEMENT))
     return out
 
 
