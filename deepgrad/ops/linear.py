@@ -63,8 +63,8 @@ def split_product(a, b, shift=None):
     """a @ b (+ shift) for a of shape (n, ..., k) and a matrix b, split over the threads along the
     axis :func:`cut_axis` picks (the inner one's partial products added in the parts' order)."""
     work = a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT
-    if work < 2 * parallel.MIN_WORK or threads.products_by_blas():  # NumPy's own product, split or not by the BLAS
-        return shifted(a @ b, shift)
+    if work < 2 * parallel.MIN_WORK or threads.products_by_blas() or parallel.threads_for(a) < 2:
+        return shifted(a @ b, shift)  # NumPy's own product, split or not by the BLAS
     axis = cut_axis(a, b)
     slices = parallel.parts({"rows": a, "columns": b.T, "inner": b}[axis], work)
     if len(slices) == 1:

@@ -68,7 +68,7 @@ def batch_norm_kernels(x: Array):
 
 def channel_parts(x: Array) -> list[slice]:
     """x's channels (axis 1) in parts, one a thread, when x is large (see :func:`parallel.parts`)."""
-    if x.size < 2 * parallel.MIN_WORK:  # one part, without the view and the call (mlp-bn's 100×100 layers)
+    if x.size < 2 * parallel.MIN_WORK:  # one part, without the view and the call
         return [slice(0, x.shape[1])]
     return parallel.parts(x[0], x.size)
 
@@ -78,6 +78,8 @@ def on_channels(function, x, *arrays):
     the batch is large: each channel's statistics are its own, so the parts run on the threads and
     their results are joined along the channels. (N, C, ...) arrays are cut on axis 1, per-channel
     vectors (C,) on axis 0, None stays None."""
+    if x.size < 2 * parallel.MIN_WORK:  # one part: the call alone (mlp-bn's 100×100 layers: 0.99 of its step)
+        return function(*arrays)
     slices = channel_parts(x)
     if len(slices) == 1:
         return function(*arrays)
