@@ -60,7 +60,7 @@ def against_zero(ufunc: np.ufunc, x: Array) -> Array:
     if size >= CLIP_MIN_SIZE:
         zero, inf = x.dtype.type(0), x.dtype.type(np.inf)
         low, high = (zero, inf) if ufunc is np.maximum else (-inf, zero)
-        if not parallel.splits_elementwise(x):  # one pass here, without the split's calls (mlp: 0.97)
+        if not parallel.splits_elementwise(x):  # one pass here, without the split's calls (mlp-eval: 1.5 % of its step)
             return np.clip(x, low, high)
         return parallel.elementwise(lambda x, out: np.clip(x, low, high, out=out), x)
     row = min(size & -size, 16384)
