@@ -23,6 +23,8 @@ from deepgrad.ops import conv as conv_op
 torch = pytest.importorskip("torch")
 tF = torch.nn.functional
 
+from twins import run_both  # noqa: E402 (needs torch)
+
 FUZZ = settings(max_examples=60, deadline=None)
 RTOL, ATOL = 1e-10, 1e-12
 
@@ -62,33 +64,6 @@ def conv_configs(draw):
     channels = groups * per_group_in
     weight = (groups * per_group_out, per_group_in) + kernel
     return (batch, channels, height, width), weight, draw(st.booleans()), stride, padding, dilation, groups
-
-
-def run_both(ours, theirs, arrays, seed, views=(False, False)):
-    """Output and gradients of every input, by deepgrad and by PyTorch, under one random upstream
-    gradient. ``views``: whether the first input reaches the op as a transposed view (of a leaf
-    whose H and W are swapped), and whether the op's output gradient does (a transpose after it),
-    instead of contiguous arrays."""
-    input_view, grad_view = views
-    leaves = [
-        None if a is None else a.swapaxes(2, 3).copy() if input_view and i == 0 else a for i, a in enumerate(arrays)
-    ]
-    ours_in = [None if a is None else dg.tensor(a, requires_grad=True) for a in leaves]
-    theirs_in = [None if a is None else torch.tensor(a, requires_grad=True) for a in leaves]
-    results = []
-    for op, inputs in ((ours, ours_in), (theirs, theirs_in)):
-        first = inputs[0].transpose(2, 3) if input_view else inputs[0]
-        out = op(first, *inputs[1:])
-        results.append(out.transpose(2, 3) if grad_view else out)
-    out, expected = results
-    assert out.shape == tuple(expected.shape)
-    upstream = rng(seed).standard_normal(out.shape)
-    out.backward(upstream)
-    expected.backward(torch.from_numpy(upstream))
-    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=RTOL, atol=ATOL, err_msg="forward")
-    for i, (a, b) in enumerate(zip(ours_in, theirs_in)):
-        if a is not None:
-            np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=RTOL, atol=ATOL, err_msg=f"gradient of input {i}")
 
 
 VIEWS = st.tuples(st.booleans(), st.booleans())

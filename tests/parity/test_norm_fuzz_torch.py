@@ -14,49 +14,19 @@ from helpers import rng
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import deepgrad as dg
 import deepgrad.functional as F
 from deepgrad import kernels
 
 torch = pytest.importorskip("torch")
 tF = torch.nn.functional
 
+from twins import run_both  # noqa: E402 (needs torch)
+
 FUZZ = settings(max_examples=60, deadline=None)
 RTOL, ATOL = 1e-9, 1e-11  # normalizing divides by σ̂: rounding grows with 1/σ̂
 
 shapes = st.lists(st.integers(1, 5), min_size=2, max_size=5).map(tuple)
 optional = st.booleans()
-
-
-def leaves(arrays, transposed):
-    """deepgrad and torch leaves of ``arrays`` (None stays None); with ``transposed``, the first as a
-    transposed view of its last two axes, as the op will see it (a leaf holding it swapped)."""
-    ours, theirs, inputs = [], [], []
-    for i, a in enumerate(arrays):
-        if a is None:
-            ours.append(None)
-            theirs.append(None)
-            continue
-        swap = transposed and i == 0 and a.ndim >= 2
-        held = np.ascontiguousarray(a.swapaxes(-1, -2)) if swap else a
-        ours.append(dg.tensor(held, requires_grad=True))
-        theirs.append(torch.tensor(held, requires_grad=True))
-        inputs.append(swap)
-    return ours, theirs, inputs[0]
-
-
-def compare(ours_fn, theirs_fn, arrays, seed, transposed=False):
-    ours, theirs, swapped = leaves(arrays, transposed)
-    first_ours = ours[0].transpose(-1, -2) if swapped else ours[0]
-    first_theirs = theirs[0].transpose(-1, -2) if swapped else theirs[0]
-    out, expected = ours_fn(first_ours, *ours[1:]), theirs_fn(first_theirs, *theirs[1:])
-    upstream = rng(seed).standard_normal(out.shape)
-    out.backward(upstream)
-    expected.backward(torch.from_numpy(upstream))
-    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=RTOL, atol=ATOL, err_msg="forward")
-    for i, (a, b) in enumerate(zip(ours, theirs)):
-        if a is not None:
-            np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=RTOL, atol=ATOL, err_msg=f"gradient of input {i}")
 
 
 @FUZZ
@@ -85,12 +55,14 @@ def test_batch_norm(shape, weight, bias, running, training, momentum, eps, compi
     options = dict(training=training, momentum=momentum, eps=eps)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(kernels, "ENABLED", compiled)
-        compare(
+        run_both(
             lambda t, w, b: F.batch_norm(t, *ours_stats, w, b, **options),
             lambda t, w, b: tF.batch_norm(t, *theirs_stats, w, b, **options),
             arrays,
             seed,
-            transposed,
+            (transposed, False),
+            RTOL,
+            ATOL,
         )
     for ours, theirs in zip(ours_stats, theirs_stats):
         if ours is not None:
@@ -117,12 +89,14 @@ def test_layer_norm(shape, axes, weight, bias, eps, transposed, seed):
         r.uniform(0.5, 2, normalized) if weight else None,
         r.standard_normal(normalized) if bias else None,
     ]
-    compare(
+    run_both(
         lambda t, w, b: F.layer_norm(t, normalized, w, b, eps=eps),
         lambda t, w, b: tF.layer_norm(t, normalized, w, b, eps=eps),
         arrays,
         seed,
-        transposed,
+        (transposed, False),
+        RTOL,
+        ATOL,
     )
 
 
@@ -145,10 +119,12 @@ def test_group_norm(shape, groups, affine, eps, transposed, seed):
         r.uniform(0.5, 2, channels) if affine else None,
         r.standard_normal(channels) if affine else None,
     ]
-    compare(
+    run_both(
         lambda t, w, b: F.group_norm(t, groups, w, b, eps=eps),
         lambda t, w, b: tF.group_norm(t, groups, w, b, eps=eps),
         arrays,
         seed,
-        transposed,
+        (transposed, False),
+        RTOL,
+        ATOL,
     )
