@@ -480,6 +480,10 @@ CATALOGUE = {
         lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
         [R(4, 3, 2, 2), P(3), R(3)],
     ),
+    "F.batch_norm batch stats affine, ReLU fused": (
+        lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, fuse_relu=True),
+        [R(4, 3, 2, 2), P(3), R(3)],
+    ),
     "F.batch_norm batch stats": (lambda x: F.batch_norm(x, None, None, training=True, eps=1e-3), [R(5, 3)]),
     "F.batch_norm batch stats weight only": (
         lambda x, w: F.batch_norm(x, None, None, w, training=True),

@@ -6,7 +6,9 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, overload
 
 from ..tensor import Tensor
+from .activation import ReLU
 from .module import Module
+from .normalization import BatchNorm1d, BatchNorm2d
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -16,7 +18,12 @@ if TYPE_CHECKING:
 
 
 class Sequential(Module):
-    """Modules applied one after another: ``Sequential(a, b, c)(x) == c(b(a(x)))``."""
+    """Modules applied one after another: ``Sequential(a, b, c)(x) == c(b(a(x)))``.
+
+    A batch norm layer followed by a ReLU layer runs as one op, ``relu(batch_norm(x))`` bit for bit
+    (``F.batch_norm``'s ``fuse_relu``: with the compiled kernels the ReLU makes no passes over
+    memory of its own). Where either layer has a hook, or is of a subclass, each runs on its own.
+    """
 
     def __init__(self, *modules: Module) -> None:
         super().__init__()
@@ -26,8 +33,16 @@ class Sequential(Module):
             setattr(self, str(index), module)
 
     def forward(self, x: Any) -> Any:
-        for module in self._modules.values():
-            x = module(x)  # type: ignore[misc]
+        modules: list[Module] = list(self._modules.values())  # type: ignore[arg-type]
+        index = 0
+        while index < len(modules):
+            module = modules[index]
+            if type(module) in _BATCH_NORMS and _relu_fuses_after(modules, index):
+                x = module.forward(x, fuse_relu=True)
+                index += 2
+            else:
+                x = module(x)
+                index += 1
         return x
 
     @overload
@@ -49,6 +64,18 @@ class Sequential(Module):
     def append(self, module: Module) -> Self:
         setattr(self, str(len(self)), module)
         return self
+
+
+_BATCH_NORMS = {BatchNorm1d, BatchNorm2d}  # the layers whose forward is _BatchNorm.forward
+
+
+def _relu_fuses_after(modules: list[Module], index: int) -> bool:
+    """Whether the batch norm layer ``modules[index]`` (one of _BATCH_NORMS) and the next layer run
+    as one op: the next is a ReLU layer, as the library has it, and neither has a hook."""
+    if index + 1 == len(modules):
+        return False
+    after = modules[index + 1]
+    return type(after) is ReLU and not (modules[index].has_hooks() or after.has_hooks())
 
 
 class ModuleList(Module):

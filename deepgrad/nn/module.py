@@ -137,6 +137,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # has_hooks(), inlined: a method call more on every module of every step
         if not (self._forward_hooks or self._forward_pre_hooks or self._backward_hooks or self._backward_pre_hooks):
             return self.forward(*args, **kwargs)
         for hook in list(self._forward_pre_hooks.values()):
@@ -146,6 +147,10 @@ class Module:
         if self._backward_hooks or self._backward_pre_hooks:
             return call_with_backward_hooks(self, args, kwargs, self._forward_with_hooks)
         return self._forward_with_hooks(args, kwargs)
+
+    def has_hooks(self) -> bool:
+        """Whether a forward, forward pre-, backward or backward pre-hook is registered on this module."""
+        return bool(self._forward_hooks or self._forward_pre_hooks or self._backward_hooks or self._backward_pre_hooks)
 
     def _forward_with_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         output = self.forward(*args, **kwargs)

@@ -59,7 +59,9 @@ class _BatchNorm(Module):
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, fuse_relu: bool = False) -> Tensor:
+        """Batch norm of x; ``fuse_relu``: and the ReLU after it, as one op (F.batch_norm's
+        ``fuse_relu``; :class:`deepgrad.nn.Sequential` asks for it where a ReLU layer follows)."""
         if x.ndim not in self.expected_ndims or x.shape[1] != self.num_features:
             layout = " or ".join(
                 f"(N, {self.num_features}{', L' if n == 3 else ''}{', H, W' if n == 4 else ''})"
@@ -83,6 +85,7 @@ class _BatchNorm(Module):
             self.training,
             momentum,  # type: ignore[arg-type]  # None only where no running statistics are updated
             self.eps,
+            fuse_relu=fuse_relu,
             check=False,
         )
 

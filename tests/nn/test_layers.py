@@ -301,6 +301,19 @@ def test_batch_norm_eval(shape, affine):
         gradcheck(lambda x: F.batch_norm(x, running_mean, running_var, training=False), randn(0, shape))
 
 
+@pytest.mark.parametrize("shape", BN_SHAPES, ids=BN_IDS)
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_batch_norm_with_fused_relu(shape, training, kernels_path):
+    channels = shape[1]
+    running_mean, running_var = randn(3, (channels,)), positive(4, (channels,))
+    gradcheck(
+        lambda x, w, b: F.batch_norm(x, running_mean, running_var, w, b, training=training, fuse_relu=True),
+        randn(0, shape) * 2 + 1,
+        positive(1, (channels,)),
+        randn(2, (channels,)),
+    )
+
+
 @pytest.mark.parametrize(
     "layer, shape", [(nn.BatchNorm1d, (4, 3)), (nn.BatchNorm2d, (2, 3, 2, 2))], ids=["BatchNorm1d", "BatchNorm2d"]
 )

@@ -669,7 +669,7 @@ def basic_block(lib, residual, in_channels, channels, stride):
 @pytest.mark.parametrize(
     "in_channels, channels, stride", [(3, 3, 1), (3, 4, 2)], ids=["identity-shortcut", "projection-shortcut"]
 )
-def test_resnet_basic_block(in_channels, channels, stride):
+def test_resnet_basic_block(in_channels, channels, stride, kernels_path):
     ours, theirs = pair(
         basic_block(nn, nn.Residual, in_channels, channels, stride),
         basic_block(tnn, TorchResidual, in_channels, channels, stride),

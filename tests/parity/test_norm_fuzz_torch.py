@@ -39,10 +39,12 @@ optional = st.booleans()
     momentum=st.sampled_from([0.1, 0.5, 1.0]),
     eps=st.sampled_from([1e-5, 1e-2]),
     compiled=st.booleans(),
+    relu=st.booleans(),
     transposed=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-def test_batch_norm(shape, weight, bias, running, training, momentum, eps, compiled, transposed, seed):
+def test_batch_norm(shape, weight, bias, running, training, momentum, eps, compiled, relu, transposed, seed):
+    """F.batch_norm, and with ``relu`` F.batch_norm(fuse_relu=True) against torch's relu(batch_norm)."""
     channels = shape[1]
     assume(not training or np.prod(shape) // channels > 1)  # PyTorch's: more than one value a channel
     assume(running or training)  # evaluation needs running statistics
@@ -53,11 +55,12 @@ def test_batch_norm(shape, weight, bias, running, training, momentum, eps, compi
     ours_stats = [None if s is None else s.copy() for s in stats]
     theirs_stats = [None if s is None else torch.tensor(s) for s in stats]
     options = dict(training=training, momentum=momentum, eps=eps)
+    after = tF.relu if relu else torch.nn.Identity()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(kernels, "ENABLED", compiled)
         run_both(
-            lambda t, w, b: F.batch_norm(t, *ours_stats, w, b, **options),
-            lambda t, w, b: tF.batch_norm(t, *theirs_stats, w, b, **options),
+            lambda t, w, b: F.batch_norm(t, *ours_stats, w, b, **options, fuse_relu=relu),
+            lambda t, w, b: after(tF.batch_norm(t, *theirs_stats, w, b, **options)),
             arrays,
             seed,
             (transposed, False),
