@@ -144,6 +144,11 @@ class BatchNorm(_Normalization):
         self.eps, self.running_mean, self.running_var, self.momentum = eps, running_mean, running_var, momentum
         self.relu = ReLU() if relu else None  # keeps the output, for its gradient
 
+    @property
+    def name(self) -> str:
+        """As graphs and error messages call it: "batchnorm", or "batchnorm+relu" fused."""
+        return "batchnorm" if self.relu is None else "batchnorm+relu"
+
     def forward(self, x, weight=None, bias=None):
         self.weight = weight
         self.kernels = batch_norm_kernels(x)

@@ -111,7 +111,7 @@ def test_the_kernels_write_no_relu_pass_of_their_own(monkeypatch):
     monkeypatch.setattr(kernels, "ENABLED", True)
     x = dg.tensor(randn(0, (4, 3, 5, 5)), requires_grad=True)
     out = F.batch_norm(x, None, None, training=True, fuse_relu=True)
-    assert type(out.grad_fn).__name__ == "BatchNorm"
+    assert type(out.grad_fn).__name__ == "BatchNorm" and out.grad_fn.name == "batchnorm+relu"
     assert out.grad_fn.kernels is not None and out.grad_fn.relu is not None
 
 
