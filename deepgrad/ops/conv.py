@@ -139,11 +139,12 @@ def correlate_rows_into(out, flat, rows, row_offsets, shifts):
                 total += term
 
 
-def tap_weight_grad(padded, grad, weight_shape, dilation, with_bias):
+def tap_weight_grad(padded, grad, weight_shape, dilation, with_bias, spread=None):
     """dW[o, c, u, v] = Σ_{n,i,j} g[n, o, i, j] · padded[n, c, i + u·dh, j + v·dw] (stride 1): for
     each tap, a GEMM of g (written out to the Ho·Wp columns, 0 in the junk) with the input's shifted
     view, chunk by chunk; each part of the batch sums its own, and the parts' sums are added in order.
-    Returns (dW, db), db = Σ_{n,i,j} g[n, o, i, j] summed the same way ``with_bias`` (else None)."""
+    Returns (dW, db), db = Σ_{n,i,j} g[n, o, i, j] summed the same way ``with_bias`` (else None).
+    ``spread``: g so written out already (N, O, Ho·Wp), a view of the input gradient's padded g."""
     n, o, ho, wo = grad.shape
     c, wp = padded.shape[1], padded.shape[3]
     length = ho * wp
@@ -151,10 +152,13 @@ def tap_weight_grad(padded, grad, weight_shape, dilation, with_bias):
     flat = padded.reshape(n, c, padded.shape[2] * wp)
 
     def part_sum(rows):
-        spread_grad = np.empty_like(grad, shape=(len(flat[rows]), o, ho, wp), order="C")
-        spread_grad[..., :wo] = grad[rows]
-        spread_grad[..., wo:] = 0  # the junk columns
-        spread_grad = spread_grad.reshape(len(spread_grad), o, length)
+        if spread is not None:
+            spread_grad = spread[rows]
+        else:
+            spread_grad = np.empty_like(grad, shape=(len(flat[rows]), o, ho, wp), order="C")
+            spread_grad[..., :wo] = grad[rows]
+            spread_grad[..., wo:] = 0  # the junk columns
+            spread_grad = spread_grad.reshape(len(spread_grad), o, length)
         total = np.zeros_like(grad, shape=(len(offsets), o, c))
         for chunk in sample_chunks(spread_grad, (o + c) * length * grad.itemsize):
             g, x = spread_grad[chunk], flat[rows][chunk]
@@ -266,6 +270,19 @@ def correlate(x, matrix, kernel, dilation, out_hw, offset, bias=None, into=None)
     return out, z
 
 
+def spread_view(padded_grad, grad_shape, width):
+    """g written out Wp wide, 0 in the junk columns (N, O, Ho·Wp), as a view of ``padded_grad``
+    (z, offset) where the input gradient's z has rows of that width; else None."""
+    if padded_grad is None:
+        return None
+    z, (top, left) = padded_grad
+    n, o, ho, wo = grad_shape
+    if z.shape[3] != width or top < 0 or left < 0 or left + wo > width or top + ho >= z.shape[2]:
+        return None  # rows of another width, or g not all in z with zeros after it
+    start = top * width + left
+    return z.reshape(n, o, z.shape[2] * width)[:, :, start : start + ho * width]
+
+
 class Conv2d(Function):
     """out = W ⋆ x + b by im2col + batched GEMM;  dW = Σₙ gₙ·colsₙᵀ,  db = Σ g,  dx = col2im(Wᵀ·g)
 
@@ -331,18 +348,21 @@ class Conv2d(Function):
         columns = n * c * kh * kw * ho * wo  # the elements the weight gradient's products read, as many as dx's
 
         def backward_part(rows):
+            padded_grad = None
             if dx is not None:
-                self._input_gradient(grad[rows], weight, dx[rows])
-            return self._weight_gradient(rows, grad[rows], with_bias)
+                padded_grad = self._input_gradient(grad[rows], weight, dx[rows])
+            return self._weight_gradient(rows, grad[rows], with_bias, padded_grad)
 
         parts = parallel.parts(grad, columns * (1 + needs[0]))
         dweight, dbias = part_sums(parallel.map_parts(backward_part, parts))
         return dx, dweight, dbias
 
-    def _weight_gradient(self, rows, grad, with_bias):
-        """(Σ over the samples ``rows`` (whose gradient is ``grad``) of dW, and of db ``with_bias``)."""
+    def _weight_gradient(self, rows, grad, with_bias, padded_grad=None):
+        """(Σ over the samples ``rows`` (whose gradient is ``grad``) of dW, and of db ``with_bias``).
+        ``padded_grad``: g as the input gradient's correlation padded it, or None."""
         if self.by_taps:
-            return tap_weight_grad(self.padded[rows], grad, self.weight.shape, self.dilation, with_bias)
+            spread = spread_view(padded_grad, grad.shape, self.padded.shape[3])
+            return tap_weight_grad(self.padded[rows], grad, self.weight.shape, self.dilation, with_bias, spread)
         g = grad.reshape(len(grad), grad.shape[1], grad.shape[2] * grad.shape[3])
         products = np.matmul(by_groups(g, self.groups), by_groups(self.cols[rows], self.groups).transpose(0, 1, 3, 2))
         return products.sum(axis=0).reshape(self.weight.shape), (sum_over((0, 2), g) if with_bias else None)
@@ -351,7 +371,8 @@ class Conv2d(Function):
         """dx = col2im(Wᵀ·g), written to ``dx``; at stride 1, the same as the correlation of g, moved
         by d(k−1)−p, with the flipped kernel: one im2col copy and one GEMM instead of kh·kw scattered
         adds (about 2x faster); strided, that correlation phase by phase (:func:`input_grad_by_phases`)
-        where every phase has taps and g channels enough for them, and dx is not small."""
+        where every phase has taps and g channels enough for them, and dx is not small. Returns the
+        stride-1 correlation's padded g and where g sits in it (:func:`spread_view`), else None."""
         o, c, kh, kw = weight.shape
         ho, wo = self.out_hw
         (ph, pw), (dh, dw), (sh, sw) = self.padding, self.dilation, self.stride
@@ -362,8 +383,7 @@ class Conv2d(Function):
         if self.stride == (1, 1):
             flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c, o * kh * kw)
             offset = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
-            correlate(grad, flipped, (kh, kw), self.dilation, (h, w), offset, into=dx)
-            return
+            return correlate(grad, flipped, (kh, kw), self.dilation, (h, w), offset, into=dx)[1], offset
         by_phases = self.dilation == (1, 1) and kh >= sh and kw >= sw and o >= TAP_MIN_CHANNELS
         if by_phases and dx.size >= PHASES_MIN_ELEMENTS:
             input_grad_by_phases(grad, weight, self.stride, self.padding, dx)
