@@ -1,6 +1,7 @@
 """Shared fixtures. The helpers themselves live in ``tests/helpers.py``
 (importable as ``helpers``: pytest puts this directory on ``sys.path``)."""
 
+import numpy as np
 import pytest
 
 import deepgrad as dg
@@ -42,14 +43,21 @@ def device(request):
     return request.param
 
 
-@pytest.fixture(params=["windows", "taps", "taps-unstacked", "taps-chunked"])
+@pytest.fixture(params=["windows", "taps", "taps-unstacked", "taps-chunked", "taps-compiled"])
 def conv_path(request, monkeypatch):
     """Run a convolution test through each way deepgrad correlates: the window copy (and a strided
     input gradient's scatter-adds), taps over the whole batch at once (and a strided input gradient
-    phase by phase), with each kernel row's taps stacked into one GEMM or each tap its own, and taps
-    one sample per chunk (whatever the sizes)."""
+    phase by phase), with each kernel row's taps stacked into one GEMM or each tap its own, taps
+    one sample per chunk (whatever the sizes), and taps by the compiled kernels, a sample at a time
+    (deepgrad.kernels.conv; skipped without numba or NumPy's OpenBLAS)."""
+    from deepgrad import kernels
+    from deepgrad.kernels import blas
     from deepgrad.ops import conv
 
+    compiled = request.param == "taps-compiled"
+    if compiled and not (kernels.numba_installed() and blas.gemm_for(np.float64) is not None):
+        pytest.skip("the compiled convolutions need numba and NumPy's OpenBLAS")
+    monkeypatch.setattr(kernels, "ENABLED", compiled)
     monkeypatch.setattr(conv, "TAP_MIN_CHANNELS", 10**9 if request.param == "windows" else 0)
     monkeypatch.setattr(conv, "PHASES_MIN_ELEMENTS", 0)
     monkeypatch.setattr(conv, "STACKED_MAX_DEPTH", 0 if request.param == "taps-unstacked" else 10**9)

@@ -2,6 +2,7 @@
 thread count, and stay optional (off by DEEPGRAD_KERNELS=0 or without numba, never imported by
 ``import deepgrad``)."""
 
+import functools
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from helpers import positive, randn
 import deepgrad as dg
 import deepgrad.functional as F
 from deepgrad import kernels, parallel
+from deepgrad.kernels import blas
 from deepgrad.ops.normalization import BatchNorm
 
 needs_numba = pytest.mark.skipif(not kernels.numba_installed(), reason="the kernels need numba")
@@ -188,6 +190,108 @@ def test_depthwise_kernels_sum_the_weight_gradient_in_float64(monkeypatch):
         [[[padded[:, c, u : u + 30, v : v + 30].sum() for v in range(3)] for u in range(3)] for c in range(2)]
     )
     np.testing.assert_allclose(dweight[:, 0], exact, rtol=2e-7)
+
+
+# ----------------------------------------------------------------------------
+# Stride-1 convolutions a sample at a time, on NumPy's BLAS
+
+needs_conv_kernels = pytest.mark.skipif(
+    not (kernels.numba_installed() and blas.gemm_for(np.float64) is not None),
+    reason="the compiled convolutions need numba and NumPy's OpenBLAS",
+)
+
+
+def numpy_blas_name():
+    try:
+        return np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
+    except (TypeError, KeyError):  # NumPy before 1.25 prints its configuration only
+        return None
+
+
+@pytest.mark.skipif(numpy_blas_name() != "scipy-openblas", reason="NumPy's wheels link scipy-openblas")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_for_finds_numpys_openblas_and_computes_its_product(dtype):
+    """C = α·A·Bᵀ + β·C through the ctypes function, B a strided view (its rows ldb apart)."""
+    pytest.importorskip("threadpoolctl")
+    gemm = blas.gemm_for(dtype)
+    assert gemm is not None
+    a, wide_b, c = randn(0, (3, 4)).astype(dtype), randn(1, (5, 6)).astype(dtype), randn(2, (3, 5)).astype(dtype)
+    b = wide_b[:, 1:5]  # rows 6 apart
+    expected = 2 * a @ b.T + 0.5 * c
+    gemm(
+        blas.ROW_MAJOR,
+        blas.NO_TRANS,
+        blas.TRANS,
+        3,
+        5,
+        4,
+        2.0,
+        a.ctypes.data,
+        4,
+        b.ctypes.data,
+        6,
+        0.5,
+        c.ctypes.data,
+        5,
+    )
+    np.testing.assert_allclose(c, expected, rtol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+def conv_outputs(x, weight, bias, use_kernels, monkeypatch, **options):
+    """out and (dx, dW, db) of F.conv2d, and whether its op kept a padded copy of x for the backward."""
+    monkeypatch.setattr(kernels, "ENABLED", use_kernels)
+    tensors = [dg.tensor(a, requires_grad=True) for a in (x, weight, bias)]
+    out = F.conv2d(*tensors, **options)
+    kept_padded = out.grad_fn.padded is not None
+    out.backward(randn(9, out.shape).astype(x.dtype))
+    return [out.numpy()] + [t.grad for t in tensors], kept_padded
+
+
+@needs_conv_kernels
+@pytest.mark.parametrize(
+    "options",
+    [dict(padding=1), dict(padding=3), dict(padding=(0, 2), dilation=(2, 1)), dict()],
+    ids=["same", "wide-padding", "dilated", "valid"],
+)
+@pytest.mark.parametrize("transposed", [False, True], ids=["contiguous", "transposed-input"])
+def test_conv_kernels_agree_with_numpys_taps_in_float64(monkeypatch, options, transposed):
+    """Forward, input and weight gradients, bias: the sample-at-a-time GEMMs against NumPy's taps
+    (padding 3 moves g up and left for the input gradient: its first rows are cut)."""
+    x = randn(0, (5, 8, 7, 6))
+    x = x.transpose(0, 1, 3, 2).copy().transpose(0, 1, 3, 2) if transposed else x
+    weight, bias = randn(1, (6, 8, 3, 3)), randn(2, 6)
+    compiled, kept_padded = conv_outputs(x, weight, bias, True, monkeypatch, **options)
+    assert not kept_padded  # the backward pads x again, sample by sample
+    by_numpy, kept_padded = conv_outputs(x, weight, bias, False, monkeypatch, **options)
+    assert kept_padded
+    for a, b in zip(compiled, by_numpy):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@needs_conv_kernels
+def test_conv_kernels_in_float32(monkeypatch):
+    x, weight, bias = (
+        randn(i, shape).astype(np.float32) for i, shape in enumerate([(4, 16, 9, 9), (8, 16, 3, 3), (8,)])
+    )
+    compiled, _ = conv_outputs(x, weight, bias, True, monkeypatch, padding=1)
+    by_numpy, _ = conv_outputs(x, weight, bias, False, monkeypatch, padding=1)
+    for a, b in zip(compiled, by_numpy):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_without_numpys_openblas_convolutions_take_numpys_taps(monkeypatch):
+    """No threadpoolctl to find NumPy's BLAS (or another BLAS): NumPy's path, and dg.config() says so."""
+    from helpers import hide_threadpoolctl
+
+    hide_threadpoolctl(monkeypatch)
+    monkeypatch.setattr(blas, "_gemms", functools.cache(blas._gemms.__wrapped__))
+    assert blas.gemm_for(np.float32) is None
+    x, weight = randn(0, (2, 8, 5, 5)), randn(1, (4, 8, 3, 3))
+    _, kept_padded = conv_outputs(x, weight, np.zeros(4), True, monkeypatch, padding=1)
+    assert kept_padded
+    if kernels.numba_installed():
+        assert "NumPy's OpenBLAS not found" in kernels.describe()
 
 
 def test_numpy_passes_serve_where_the_kernels_do_not(monkeypatch):

@@ -16,7 +16,7 @@ import pytest
 
 import deepgrad as dg
 import deepgrad.functional as F
-from deepgrad import nn, parallel, threads
+from deepgrad import kernels, nn, parallel, threads
 from deepgrad.ops import conv as conv_op
 from tests.helpers import randn
 
@@ -112,6 +112,16 @@ def test_each_thread_count_is_reproducible_and_agrees_with_one(split_everything,
     for count in COUNTS[1:]:
         for one, many in zip(results[1], results[count]):
             np.testing.assert_allclose(many, one, rtol=1e-12, atol=1e-12, err_msg=f"{name}: {count} threads")
+
+
+TAP_CASES = [case for case in CASES if case[0] in ("conv row runs", "conv dilated", "conv transposed by taps")]
+
+
+@pytest.mark.parametrize("name, function, shapes", TAP_CASES, ids=[case[0] for case in TAP_CASES])
+def test_numpys_taps_are_reproducible_and_agree_with_one_thread(split_everything, monkeypatch, name, function, shapes):
+    """The cases above take the compiled convolutions where numba is installed; here NumPy's taps."""
+    monkeypatch.setattr(kernels, "ENABLED", False)
+    test_each_thread_count_is_reproducible_and_agrees_with_one(None, name, function, shapes, "pool")
 
 
 @pytest.mark.parametrize("kernel", [1, 2, 3, (2, 3)])

@@ -3,10 +3,11 @@
 NumPy makes each step of a formula a pass over the whole array: batch norm's forward over a
 64×16×28×28 activation reads or writes 3 MB five times, and a training step holds far more than
 the cache, so every pass goes to memory. A kernel here makes the same passes a piece at a time
-(batch norm: a channel; a depthwise convolution: a sample's channel), in loops numba compiles: a
-piece's values (200 KB there) come from memory once and from the cache after. The loops are the
-formula written out; the NumPy path beside each is the reference, and the tests check both
-against PyTorch.
+(batch norm: a channel; a depthwise convolution: a sample's channel; a stride-1 convolution: a
+sample, its products on NumPy's own BLAS, :mod:`deepgrad.kernels.blas`), in loops numba compiles:
+a piece's values (200 KB there) come from memory once and from the cache after, and a part of the
+batch is one call without the GIL. The loops are the formula written out; the NumPy path beside
+each is the reference, and the tests check both against PyTorch.
 
 numba is optional (``pip install "deepgrad[fast]"``). Without it, or with ``DEEPGRAD_KERNELS=0`` in
 the environment when deepgrad is imported, every op takes its NumPy path. numba is imported at the
@@ -84,4 +85,8 @@ def describe() -> str:
         return f"off (numba failed to import: {_failure})"
     from importlib.metadata import version
 
+    from .blas import gemm_for
+
+    if gemm_for(np.dtype(np.float32)) is None:
+        return f"numba {version('numba')} (NumPy's OpenBLAS not found: convolutions on NumPy's paths)"
     return f"numba {version('numba')}"

@@ -170,6 +170,17 @@ def tap_weight_grad(padded, grad, weight_shape, dilation, with_bias, spread=None
     return total.transpose(1, 2, 0).copy().reshape(weight_shape), dbias
 
 
+def tap_weight_grad_by_kernels(x, grad, weight_shape, padding, dilation, with_bias):
+    """:func:`tap_weight_grad` of x itself by the compiled kernels, which pad x sample by sample again:
+    each tap's (O, C) sum in the data's dtype, by the GEMMs' own accumulation, over x's samples."""
+    module, gemm = tap_kernels(x, grad)
+    o, c, kh, kw = weight_shape
+    sums = np.zeros_like(grad, shape=(kh * kw, o, c))
+    module.weight_grad(gemm, x, grad, *padding, *dilation, kh, kw, sums, 0, len(x))
+    dweight = sums.reshape(kh, kw, o, c).transpose(2, 3, 0, 1).copy()
+    return dweight, (sum_over((0, 2, 3), grad) if with_bias else None)
+
+
 def part_sums(sums):
     """The batch parts' (dW, db or None) sums, each added up in the parts' order."""
     return tuple(None if terms[0] is None else parallel.ordered_sum(terms) for terms in zip(*sums))
@@ -227,6 +238,17 @@ def unpad_hw(x, padding, extra=(0, 0)):
     return x[:, :, ph : x.shape[2] - ph - eh, pw : x.shape[3] - pw - ew]
 
 
+def tap_kernels(x, *arrays):
+    """The compiled stride-1 convolution kernels (:mod:`deepgrad.kernels.conv`) and their GEMM for x
+    and ``arrays`` (None or arrays of x's dtype), or None where NumPy's path serves: kernels off or
+    numba missing, arrays on a device or of other dtypes, or NumPy's BLAS not found."""
+    module = kernels.for_array("conv", x)
+    if module is None or any(a is not None and a.dtype != x.dtype for a in arrays):
+        return None
+    gemm = module.gemm_for(x.dtype)
+    return None if gemm is None else (module, gemm)
+
+
 def correlate(x, matrix, kernel, dilation, out_hw, offset, bias=None, into=None):
     """out[n, o, i, j] = Σ_{c,u,v} matrix[o, (c, u, v)] · z[n, c, i + u·dh, j + v·dw] (+ bias[o]) (stride
     1) into ``into`` (N, O, Ho, Wo), or a new array; returns (out, z), where z is x moved down and
@@ -234,12 +256,24 @@ def correlate(x, matrix, kernel, dilation, out_hw, offset, bias=None, into=None)
     windows read. Taps from TAP_MIN_CHANNELS channels on (z then has a spare row at the bottom, for
     the last tap's junk columns; ``into`` may then be a strided view), else the window copy (whose
     GEMM writes a C-contiguous ``into``). The batch is split in parts, each written out, multiplied
-    and given its bias on its own thread."""
+    and given its bias on its own thread. With taps and the compiled kernels
+    (:func:`tap_kernels`), each part is one call that pads sample by sample in cache: z is None."""
     n, c = x.shape[:2]
     o, depth = matrix.shape
     (kh, kw), (d_h, d_w), (ho, wo), (top, left) = kernel, dilation, out_hw, offset
     height, width = ho + d_h * (kh - 1), wo + d_w * (kw - 1)
     by_taps = c >= TAP_MIN_CHANNELS
+    compiled = tap_kernels(x, matrix, bias, into) if by_taps else None
+    if compiled is not None:  # a part of the batch a call, without the GIL; nothing padded is kept
+        module, gemm = compiled
+        taps = np.ascontiguousarray(matrix.reshape(o, c, kh, kw).transpose(2, 3, 0, 1)).reshape(kh * kw, o, c)
+        out = np.empty_like(x, shape=(n, o, ho, wo), order="C") if into is None else into
+        shift = np.empty(0, x.dtype) if bias is None else bias
+        parallel.map_parts(
+            lambda part: module.correlate(gemm, x, taps, top, left, d_h, d_w, kw, shift, out, part.start, part.stop),
+            parallel.parts(x, n * depth * ho * width),
+        )
+        return out, None
     if not (into is None or by_taps or into.flags.c_contiguous):
         raise ValueError(f"correlate: a strided output view needs taps ({c} channels, {TAP_MIN_CHANNELS} at least)")
     z = np.empty_like(x, shape=(n, c, height + by_taps, width), order="C")
@@ -273,7 +307,7 @@ def correlate(x, matrix, kernel, dilation, out_hw, offset, bias=None, into=None)
 def spread_view(padded_grad, grad_shape, width):
     """g written out Wp wide, 0 in the junk columns (N, O, Ho·Wp), as a view of ``padded_grad``
     (z, offset) where the input gradient's z has rows of that width; else None."""
-    if padded_grad is None:
+    if padded_grad is None or padded_grad[0] is None:  # or the kernels made the correlation
         return None
     z, (top, left) = padded_grad
     n, o, ho, wo = grad_shape
@@ -304,8 +338,9 @@ class Conv2d(Function):
         self.input_shape = x.shape
         matrix = weight.reshape(o, -1)
         self.by_taps = self.stride == (1, 1) and c >= TAP_MIN_CHANNELS and self.groups == 1
-        if self.by_taps:  # the backward reads the padded input again
+        if self.by_taps:  # the backward reads the padded input again (the kernels pad x again: padded is None)
             out, self.padded = correlate(x, matrix, (kh, kw), self.dilation, self.out_hw, self.padding, bias)
+            self.x = x
         else:
             out = self._im2col_forward(x, matrix, bias)
         return out.reshape(n, o, ho, wo)
@@ -360,6 +395,10 @@ class Conv2d(Function):
     def _weight_gradient(self, rows, grad, with_bias, padded_grad=None):
         """(Σ over the samples ``rows`` (whose gradient is ``grad``) of dW, and of db ``with_bias``).
         ``padded_grad``: g as the input gradient's correlation padded it, or None."""
+        if self.by_taps and self.padded is None:
+            return tap_weight_grad_by_kernels(
+                self.x[rows], grad, self.weight.shape, self.padding, self.dilation, with_bias
+            )
         if self.by_taps:
             spread = spread_view(padded_grad, grad.shape, self.padded.shape[3])
             return tap_weight_grad(self.padded[rows], grad, self.weight.shape, self.dilation, with_bias, spread)

@@ -1,0 +1,94 @@
+"""Stride-1 convolutions a sample at a time, their products on NumPy's own BLAS (see :mod:`deepgrad.kernels`).
+
+NumPy's path (:func:`deepgrad.ops.conv.correlate`) takes a convolution tap by tap over chunks of
+samples: a matmul call for each tap's product, an add for its sum, the whole batch padded and the
+output copied out as arrays of their own; a few hundred calls a layer, each holding the GIL between
+them, so two threads' parts wait for each other (their GEMMs run at 1.3-1.4x on two threads where
+two processes run them at 2x). Here one call runs a part of the batch without the GIL:
+
+    z = x[s] moved by (top, left) into zeros (C, height + 1, width), flattened
+    wide (O, Ho·width) = Σ_{u,v} W[u, v] (O, C) · z[:, u·dh·width + v·dw :][:, : Ho·width]
+    out[s] = wide's first Wo columns of each row (+ b)
+
+each sample padded into a buffer in cache, each tap's product added into ``wide`` by the GEMM
+itself (C = A·B + C: no add of its own), and the rows copied out. The weight gradient makes the
+same windows of x[s] padded again (nothing of the forward is kept but x):
+
+    dW[u, v] += g[s] (O, Ho·Wp, 0 in the junk columns) · (z[:, u·dh·Wp + v·dw :][:, : Ho·Wp])ᵀ
+
+The GEMMs are NumPy's own (:mod:`deepgrad.kernels.blas`), passed in as a ctypes function; where
+they cannot be found, the convolutions take NumPy's path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .blas import NO_TRANS, ROW_MAJOR, TRANS, gemm_for
+
+__all__ = ["correlate", "gemm_for", "weight_grad"]
+
+
+@njit(nogil=True, cache=True)
+def _place(source, s, z, top, left):  # pragma: no cover (compiled)
+    """z = zeros with source[s] (C, H, W) moved down ``top`` rows and right ``left`` columns (either
+    may be negative: the rows or columns moved out of z are dropped)."""
+    z[...] = 0
+    _, h, w = source.shape[1:]
+    _, rows, cols = z.shape
+    for c in range(z.shape[0]):
+        for i in range(max(0, -top), min(h, rows - top)):
+            for j in range(max(0, -left), min(w, cols - left)):
+                z[c, i + top, j + left] = source[s, c, i, j]
+
+
+@njit(nogil=True, cache=True)
+def correlate(gemm, x, taps, top, left, dh, dw, kw, bias, out, first, stop):  # pragma: no cover (compiled)
+    """out[s] = Σ_{u,v} taps[u·kw + v] ⋆ (x[s] moved by (top, left)) (+ bias) for samples first..stop−1:
+    taps (kh·kw, O, C) C-contiguous, out (N, O, Ho, Wo), the windows (u·dh, v·dw) apart."""
+    o, c = taps.shape[1], taps.shape[2]
+    kh = taps.shape[0] // kw
+    ho, wo = out.shape[2], out.shape[3]
+    height, width = ho + dh * (kh - 1), wo + dw * (kw - 1)
+    length = ho * width
+    z = np.empty((c, height + 1, width), x.dtype)  # a spare row: the last tap's junk columns read it
+    flat = z.reshape(c, (height + 1) * width)
+    wide = np.empty((o, length), x.dtype)
+    for s in range(first, stop):
+        _place(x, s, z, top, left)
+        for t in range(kh * kw):
+            start = (t // kw) * dh * width + (t % kw) * dw
+            beta = 0.0 if t == 0 else 1.0
+            gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, o, length, c, 1.0, taps[t].ctypes, c, flat[:, start:].ctypes,
+                 flat.shape[1], beta, wide.ctypes, length)  # fmt: skip
+        for k in range(o):
+            shift = bias[k] if bias.size else 0.0
+            for i in range(ho):
+                for j in range(wo):
+                    out[s, k, i, j] = wide[k, i * width + j] + shift
+
+
+@njit(nogil=True, cache=True)
+def weight_grad(gemm, x, grad, top, left, dh, dw, kh, kw, sums, first, stop):  # pragma: no cover (compiled)
+    """sums[u·kw + v] (O, C) += Σ_s g[s] · (the window (u·dh, v·dw) of x[s] padded by (top, left))ᵀ over
+    samples first..stop−1, for the stride-1 convolution of x (N, C, H, W) whose output's gradient is
+    grad (N, O, Ho, Wo)."""
+    c, o = x.shape[1], grad.shape[1]
+    ho, wo = grad.shape[2], grad.shape[3]
+    height, width = ho + dh * (kh - 1), wo + dw * (kw - 1)
+    length = ho * width
+    z = np.empty((c, height + 1, width), x.dtype)
+    flat = z.reshape(c, (height + 1) * width)
+    spread = np.zeros((o, ho, width), x.dtype)  # g written out ``width`` wide: 0 in the junk columns
+    spread_flat = spread.reshape(o, length)
+    for s in range(first, stop):
+        _place(x, s, z, top, left)
+        for k in range(o):
+            for i in range(ho):
+                for j in range(wo):
+                    spread[k, i, j] = grad[s, k, i, j]
+        for t in range(kh * kw):
+            start = (t // kw) * dh * width + (t % kw) * dw
+            gemm(ROW_MAJOR, NO_TRANS, TRANS, o, c, length, 1.0, spread_flat.ctypes, length, flat[:, start:].ctypes,
+                 flat.shape[1], 1.0, sums[t].ctypes, c)  # fmt: skip
