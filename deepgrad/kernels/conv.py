@@ -27,7 +27,7 @@ from numba import njit
 
 from .blas import NO_TRANS, ROW_MAJOR, TRANS, gemm_for
 
-__all__ = ["correlate", "gemm_for", "weight_grad"]
+__all__ = ["columns_weight_grad", "convolve", "correlate", "gemm_for", "weight_grad"]
 
 
 @njit(nogil=True, cache=True)
@@ -92,3 +92,58 @@ def weight_grad(gemm, x, grad, top, left, dh, dw, kh, kw, sums, first, stop):  #
             start = (t // kw) * dh * width + (t % kw) * dw
             gemm(ROW_MAJOR, NO_TRANS, TRANS, o, c, length, 1.0, spread_flat.ctypes, length, flat[:, start:].ctypes,
                  flat.shape[1], 1.0, sums[t].ctypes, c)  # fmt: skip
+
+
+@njit(nogil=True, cache=True)
+def _columns(x, s, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols):  # pragma: no cover (compiled)
+    """cols[(c, u, v), (i, j)] = x[s, c, i·sh + u·dh − ph, j·sw + v·dw − pw], 0 outside x: sample s's
+    windows as im2col's columns (C·kh·kw, Ho·Wo)."""
+    c, h, w = x.shape[1], x.shape[2], x.shape[3]
+    for k in range(c):
+        for u in range(kh):
+            for v in range(kw):
+                row = (k * kh + u) * kw + v
+                for i in range(ho):
+                    r = i * sh + u * dh - ph
+                    for j in range(wo):
+                        q = j * sw + v * dw - pw
+                        cols[row, i * wo + j] = x[s, k, r, q] if 0 <= r < h and 0 <= q < w else 0.0
+
+
+@njit(nogil=True, cache=True)
+def convolve(gemm, x, matrix, kh, kw, sh, sw, ph, pw, dh, dw, bias, out, first, stop):  # pragma: no cover (compiled)
+    """out[s] (O, Ho, Wo) = matrix (O, C·kh·kw) · sample s's columns (+ bias) for samples first..stop−1:
+    any stride, padding and dilation, the columns made in cache and never kept."""
+    o, depth = matrix.shape
+    ho, wo = out.shape[2], out.shape[3]
+    length = ho * wo
+    cols = np.empty((depth, length), x.dtype)
+    product = np.empty((o, length), x.dtype)
+    for s in range(first, stop):
+        _columns(x, s, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols)
+        gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, o, length, depth, 1.0, matrix.ctypes, depth, cols.ctypes, length, 0.0,
+             product.ctypes, length)  # fmt: skip
+        for k in range(o):
+            shift = bias[k] if bias.size else 0.0
+            for i in range(ho):
+                for j in range(wo):
+                    out[s, k, i, j] = product[k, i * wo + j] + shift
+
+
+@njit(nogil=True, cache=True)
+def columns_weight_grad(gemm, x, grad, kh, kw, sh, sw, ph, pw, dh, dw, sums, first, stop):  # pragma: no cover
+    """sums (O, C·kh·kw) += Σ_s g[s] (O, Ho·Wo) · (sample s's columns)ᵀ over samples first..stop−1,
+    the columns made again in cache."""
+    o, depth = sums.shape
+    ho, wo = grad.shape[2], grad.shape[3]
+    length = ho * wo
+    cols = np.empty((depth, length), x.dtype)
+    g = np.empty((o, length), x.dtype)
+    for s in range(first, stop):
+        _columns(x, s, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols)
+        for k in range(o):
+            for i in range(ho):
+                for j in range(wo):
+                    g[k, i * wo + j] = grad[s, k, i, j]
+        gemm(ROW_MAJOR, NO_TRANS, TRANS, o, depth, length, 1.0, g.ctypes, length, cols.ctypes, length, 1.0,
+             sums.ctypes, depth)  # fmt: skip

@@ -338,12 +338,28 @@ class Conv2d(Function):
         self.input_shape = x.shape
         matrix = weight.reshape(o, -1)
         self.by_taps = self.stride == (1, 1) and c >= TAP_MIN_CHANNELS and self.groups == 1
+        self.x = x  # the kernels make the padded input or the columns again in the backward
         if self.by_taps:  # the backward reads the padded input again (the kernels pad x again: padded is None)
             out, self.padded = correlate(x, matrix, (kh, kw), self.dilation, self.out_hw, self.padding, bias)
-            self.x = x
+        elif self.groups == 1 and (compiled := tap_kernels(x, matrix, bias)) is not None:
+            self.cols = None
+            out = self._convolve_by_kernels(x, matrix, bias, *compiled)
         else:
             out = self._im2col_forward(x, matrix, bias)
         return out.reshape(n, o, ho, wo)
+
+    def _convolve_by_kernels(self, x, matrix, bias, module, gemm):
+        """W·cols (+ bias) by the compiled kernels, each sample's columns made in cache, none kept."""
+        n, o, (ho, wo), (kh, kw) = len(x), len(matrix), self.out_hw, self.weight.shape[2:]
+        out = np.empty_like(x, shape=(n, o, ho, wo), order="C")
+        options = (kh, kw, *self.stride, *self.padding, *self.dilation)
+        shift = np.empty(0, x.dtype) if bias is None else bias
+        matrix = np.ascontiguousarray(matrix)
+        parallel.map_parts(
+            lambda part: module.convolve(gemm, x, matrix, *options, shift, out, part.start, part.stop),
+            parallel.parts(x, n * matrix.shape[1] * ho * wo),
+        )
+        return out
 
     def _im2col_forward(self, x, matrix, bias):
         """W·cols (+ bias), keeping cols (N, C·kh·kw, Ho·Wo), the one copy of the windows, for the
@@ -402,6 +418,12 @@ class Conv2d(Function):
         if self.by_taps:
             spread = spread_view(padded_grad, grad.shape, self.padded.shape[3])
             return tap_weight_grad(self.padded[rows], grad, self.weight.shape, self.dilation, with_bias, spread)
+        if self.cols is None:  # the kernels made the columns: they make them again
+            module, gemm = tap_kernels(self.x, grad)
+            sums = np.zeros_like(grad, shape=(len(self.weight), self.weight[0].size))
+            options = (*self.weight.shape[2:], *self.stride, *self.padding, *self.dilation)
+            module.columns_weight_grad(gemm, self.x[rows], grad, *options, sums, 0, len(grad))
+            return sums.reshape(self.weight.shape), (sum_over((0, 2, 3), grad) if with_bias else None)
         g = grad.reshape(len(grad), grad.shape[1], grad.shape[2] * grad.shape[3])
         products = np.matmul(by_groups(g, self.groups), by_groups(self.cols[rows], self.groups).transpose(0, 1, 3, 2))
         return products.sum(axis=0).reshape(self.weight.shape), (sum_over((0, 2), g) if with_bias else None)
