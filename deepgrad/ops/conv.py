@@ -20,7 +20,9 @@ them zero weight. A 16- or 32-channel 3×3 layer runs 25-30 % faster than throug
 copied columns (the copy moved 9 times the input through memory for a GEMM that
 reads it once per output channel). A strided convolution's input gradient is such
 a correlation too, one for each phase of the input's rows and columns
-(:func:`input_grad_by_phases`).
+(:func:`input_grad_by_phases`). With numba, the compiled kernels
+(:mod:`deepgrad.kernels.conv`) make the same products a sample at a time, without
+the GIL: NumPy's calls here are the reference, and the path without numba.
 """
 
 from __future__ import annotations
@@ -325,6 +327,9 @@ class Conv2d(Function):
     splits the batch in parts (:mod:`deepgrad.parallel`); the weight gradient adds the parts' sums.
     With ``groups`` G, the channels form G groups, each group of outputs seeing only its own group
     of inputs: every product is G products at once (:func:`by_groups`), through the columns.
+    With numba (:mod:`deepgrad.kernels.conv`, :func:`tap_kernels`), groups = 1 passes take a part of
+    the batch a compiled call, a sample at a time in cache, without the GIL: the taps or the
+    columns made again in the backward from x, nothing padded or copied kept.
     """
 
     def __init__(self, stride, padding, dilation, out_hw, groups=1):
