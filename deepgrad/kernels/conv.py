@@ -1,20 +1,26 @@
-"""Stride-1 convolutions a sample at a time, their products on NumPy's own BLAS (see :mod:`deepgrad.kernels`).
+"""Convolutions (groups 1) a sample at a time, their products on NumPy's own BLAS (see :mod:`deepgrad.kernels`).
 
-NumPy's path (:func:`deepgrad.ops.conv.correlate`) takes a convolution tap by tap over chunks of
-samples: a matmul call for each tap's product, an add for its sum, the whole batch padded and the
-output copied out as arrays of their own; a few hundred calls a layer, each holding the GIL between
-them, so two threads' parts wait for each other (their GEMMs run at 1.3-1.4x on two threads where
-two processes run them at 2x). Here one call runs a part of the batch without the GIL:
+NumPy's path (:mod:`deepgrad.ops.conv`) takes a convolution tap by tap over chunks of samples: a
+matmul call for each tap's product, an add for its sum, the whole batch padded and the output
+copied out as arrays of their own; a few hundred calls a layer, each taking the GIL between them,
+so two threads' parts wait for each other (a 16-channel layer's halves took 1.35 times as long on
+two threads as alone, where two processes run them at full speed). Here one call runs a part of the
+batch without the GIL. At stride 1 (:func:`correlate`):
 
     z = x[s] moved by (top, left) into zeros (C, height + 1, width), flattened
     wide (O, Ho·width) = Σ_{u,v} W[u, v] (O, C) · z[:, u·dh·width + v·dw :][:, : Ho·width]
     out[s] = wide's first Wo columns of each row (+ b)
 
 each sample padded into a buffer in cache, each tap's product added into ``wide`` by the GEMM
-itself (C = A·B + C: no add of its own), and the rows copied out. The weight gradient makes the
-same windows of x[s] padded again (nothing of the forward is kept but x):
+itself (C = A·B + C: no add of its own), and the rows copied out. The weight gradient
+(:func:`weight_grad`) makes the same windows of x[s] padded again (nothing of the forward is kept
+but x):
 
     dW[u, v] += g[s] (O, Ho·Wp, 0 in the junk columns) · (z[:, u·dh·Wp + v·dw :][:, : Ho·Wp])ᵀ
+
+Any stride (:func:`convolve`, :func:`columns_weight_grad`): each sample's im2col columns
+(C·kh·kw, Ho·Wo) made in cache, out[s] = W · columns, dW += g[s] · columnsᵀ, the columns made again
+in the backward.
 
 The GEMMs are NumPy's own (:mod:`deepgrad.kernels.blas`), passed in as a ctypes function; where
 they cannot be found, the convolutions take NumPy's path.
