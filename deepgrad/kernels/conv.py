@@ -50,6 +50,18 @@ def _place(source, s, z, top, left):  # pragma: no cover (compiled)
 
 
 @njit(nogil=True, cache=True)
+def _rows_out(product, width, bias, out, s):  # pragma: no cover (compiled)
+    """out[s, k, i, j] = product[k, i·width + j] (+ bias[k] unless bias is empty): the first Wo of each
+    ``width``-long row of a sample's (O, Ho·width) product."""
+    ho, wo = out.shape[2], out.shape[3]
+    for k in range(out.shape[1]):
+        shift = bias[k] if bias.size else 0.0
+        for i in range(ho):
+            for j in range(wo):
+                out[s, k, i, j] = product[k, i * width + j] + shift
+
+
+@njit(nogil=True, cache=True)
 def correlate(gemm, x, taps, top, left, dh, dw, kw, bias, out, first, stop):  # pragma: no cover (compiled)
     """out[s] = Σ_{u,v} taps[u·kw + v] ⋆ (x[s] moved by (top, left)) (+ bias) for samples first..stop−1:
     taps (kh·kw, O, C) C-contiguous, out (N, O, Ho, Wo), the windows (u·dh, v·dw) apart."""
@@ -68,11 +80,7 @@ def correlate(gemm, x, taps, top, left, dh, dw, kw, bias, out, first, stop):  # 
             beta = 0.0 if t == 0 else 1.0
             gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, o, length, c, 1.0, taps[t].ctypes, c, flat[:, start:].ctypes,
                  flat.shape[1], beta, wide.ctypes, length)  # fmt: skip
-        for k in range(o):
-            shift = bias[k] if bias.size else 0.0
-            for i in range(ho):
-                for j in range(wo):
-                    out[s, k, i, j] = wide[k, i * width + j] + shift
+        _rows_out(wide, width, bias, out, s)
 
 
 @njit(nogil=True, cache=True)
@@ -129,11 +137,7 @@ def convolve(gemm, x, matrix, kh, kw, sh, sw, ph, pw, dh, dw, bias, out, first, 
         _columns(x, s, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols)
         gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, o, length, depth, 1.0, matrix.ctypes, depth, cols.ctypes, length, 0.0,
              product.ctypes, length)  # fmt: skip
-        for k in range(o):
-            shift = bias[k] if bias.size else 0.0
-            for i in range(ho):
-                for j in range(wo):
-                    out[s, k, i, j] = product[k, i * wo + j] + shift
+        _rows_out(product, wo, bias, out, s)
 
 
 @njit(nogil=True, cache=True)
