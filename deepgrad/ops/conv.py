@@ -175,7 +175,7 @@ def tap_weight_grad(padded, grad, weight_shape, dilation, with_bias, spread=None
 def tap_weight_grad_by_kernels(x, grad, weight_shape, padding, dilation, with_bias):
     """:func:`tap_weight_grad` of x itself by the compiled kernels, which pad x sample by sample again:
     each tap's (O, C) sum in the data's dtype, by the GEMMs' own accumulation, over x's samples."""
-    module, gemm = tap_kernels(x, grad)
+    module, gemm = convolution_kernels(x, grad)
     o, c, kh, kw = weight_shape
     sums = np.zeros_like(grad, shape=(kh * kw, o, c))
     module.weight_grad(gemm, x, grad, *padding, *dilation, kh, kw, sums, 0, len(x))
@@ -240,10 +240,10 @@ def unpad_hw(x, padding, extra=(0, 0)):
     return x[:, :, ph : x.shape[2] - ph - eh, pw : x.shape[3] - pw - ew]
 
 
-def tap_kernels(x, *arrays):
-    """The compiled stride-1 convolution kernels (:mod:`deepgrad.kernels.conv`) and their GEMM for x
-    and ``arrays`` (None or arrays of x's dtype), or None where NumPy's path serves: kernels off or
-    numba missing, arrays on a device or of other dtypes, or NumPy's BLAS not found."""
+def convolution_kernels(x, *arrays):
+    """The compiled convolution kernels (:mod:`deepgrad.kernels.conv`) and their GEMM for x and
+    ``arrays`` (None or arrays of x's dtype), or None where NumPy's path serves: kernels off or numba
+    missing, arrays on a device or of other dtypes, or NumPy's BLAS not found."""
     module = kernels.for_array("conv", x)
     if module is None or any(a is not None and a.dtype != x.dtype for a in arrays):
         return None
@@ -259,13 +259,13 @@ def correlate(x, matrix, kernel, dilation, out_hw, offset, bias=None, into=None)
     the last tap's junk columns; ``into`` may then be a strided view), else the window copy (whose
     GEMM writes a C-contiguous ``into``). The batch is split in parts, each written out, multiplied
     and given its bias on its own thread. With taps and the compiled kernels
-    (:func:`tap_kernels`), each part is one call that pads sample by sample in cache: z is None."""
+    (:func:`convolution_kernels`), each part is one call that pads sample by sample in cache: z is None."""
     n, c = x.shape[:2]
     o, depth = matrix.shape
     (kh, kw), (d_h, d_w), (ho, wo), (top, left) = kernel, dilation, out_hw, offset
     height, width = ho + d_h * (kh - 1), wo + d_w * (kw - 1)
     by_taps = c >= TAP_MIN_CHANNELS
-    compiled = tap_kernels(x, matrix, bias, into) if by_taps else None
+    compiled = convolution_kernels(x, matrix, bias, into) if by_taps else None
     if compiled is not None:  # a part of the batch a call, without the GIL; nothing padded is kept
         module, gemm = compiled
         taps = np.ascontiguousarray(matrix.reshape(o, c, kh, kw).transpose(2, 3, 0, 1)).reshape(kh * kw, o, c)
@@ -327,7 +327,7 @@ class Conv2d(Function):
     splits the batch in parts (:mod:`deepgrad.parallel`); the weight gradient adds the parts' sums.
     With ``groups`` G, the channels form G groups, each group of outputs seeing only its own group
     of inputs: every product is G products at once (:func:`by_groups`), through the columns.
-    With numba (:mod:`deepgrad.kernels.conv`, :func:`tap_kernels`), groups = 1 passes take a part of
+    With numba (:mod:`deepgrad.kernels.conv`, :func:`convolution_kernels`), groups = 1 passes take a part of
     the batch a compiled call, a sample at a time in cache, without the GIL: the taps or the
     columns made again in the backward from x, nothing padded or copied kept.
     """
@@ -346,7 +346,7 @@ class Conv2d(Function):
         self.x = x  # the kernels make the padded input or the columns again in the backward
         if self.by_taps:  # the backward reads the padded input again (the kernels pad x again: padded is None)
             out, self.padded = correlate(x, matrix, (kh, kw), self.dilation, self.out_hw, self.padding, bias)
-        elif self.groups == 1 and (compiled := tap_kernels(x, matrix, bias)) is not None:
+        elif self.groups == 1 and (compiled := convolution_kernels(x, matrix, bias)) is not None:
             self.cols = None
             out = self._convolve_by_kernels(x, matrix, bias, *compiled)
         else:
@@ -424,7 +424,7 @@ class Conv2d(Function):
             spread = spread_view(padded_grad, grad.shape, self.padded.shape[3])
             return tap_weight_grad(self.padded[rows], grad, self.weight.shape, self.dilation, with_bias, spread)
         if self.cols is None:  # the kernels made the columns: they make them again
-            module, gemm = tap_kernels(self.x, grad)
+            module, gemm = convolution_kernels(self.x, grad)
             sums = np.zeros_like(grad, shape=(len(self.weight), self.weight[0].size))
             options = (*self.weight.shape[2:], *self.stride, *self.padding, *self.dilation)
             module.columns_weight_grad(gemm, self.x[rows], grad, *options, sums, 0, len(grad))
