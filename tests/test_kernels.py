@@ -280,6 +280,24 @@ def test_conv_kernels_in_float32(monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+@needs_conv_kernels
+@pytest.mark.parametrize("options", [dict(padding=1), dict(stride=2, padding=1)], ids=["taps", "columns"])
+def test_a_convolution_keeps_its_kernels_until_its_backward(monkeypatch, options):
+    """The backward makes again what the forward's kernels did not keep, even if the kernels were
+    turned off in between; a gradient of another dtype is cast to x's, not handed to its GEMM."""
+    x, weight = randn(0, (3, 8, 6, 6)), randn(1, (4, 8, 3, 3))
+    grads = []
+    for enabled in (False, True):
+        monkeypatch.setattr(kernels, "ENABLED", enabled)
+        tensors = [dg.tensor(a, requires_grad=True) for a in (x, weight)]
+        out = F.conv2d(*tensors, **options)
+        monkeypatch.setattr(kernels, "ENABLED", False)
+        out.backward(randn(9, out.shape).astype(np.float32))  # float32 values, each exact in float64
+        grads.append(tensors[1].grad)
+    assert grads[1].dtype == np.float64
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12, atol=1e-12)
+
+
 def test_without_numpys_openblas_convolutions_take_numpys_taps(monkeypatch):
     """No threadpoolctl to find NumPy's BLAS (or another BLAS): NumPy's path, and dg.config() says so."""
     from helpers import hide_threadpoolctl

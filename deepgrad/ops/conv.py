@@ -172,13 +172,14 @@ def tap_weight_grad(padded, grad, weight_shape, dilation, with_bias, spread=None
     return total.transpose(1, 2, 0).copy().reshape(weight_shape), dbias
 
 
-def tap_weight_grad_by_kernels(x, grad, weight_shape, padding, dilation, with_bias):
-    """:func:`tap_weight_grad` of x itself by the compiled kernels, which pad x sample by sample again:
-    each tap's (O, C) sum in the data's dtype, by the GEMMs' own accumulation, over x's samples."""
-    module, gemm = convolution_kernels(x, grad)
+def tap_weight_grad_by_kernels(compiled, x, grad, weight_shape, padding, dilation, with_bias):
+    """:func:`tap_weight_grad` of x itself by the ``compiled`` kernels (:func:`convolution_kernels`),
+    which pad x sample by sample again: each tap's (O, C) sum in the data's dtype, by the GEMMs' own
+    accumulation, over x's samples."""
+    module, gemm = compiled
     o, c, kh, kw = weight_shape
-    sums = np.zeros_like(grad, shape=(kh * kw, o, c))
-    module.weight_grad(gemm, x, grad, *padding, *dilation, kh, kw, sums, 0, len(x))
+    sums = np.zeros_like(x, shape=(kh * kw, o, c))
+    module.weight_grad(gemm, x, grad.astype(x.dtype, copy=False), *padding, *dilation, kh, kw, sums, 0, len(x))
     dweight = sums.reshape(kh, kw, o, c).transpose(2, 3, 0, 1).copy()
     return dweight, (sum_over((0, 2, 3), grad) if with_bias else None)
 
@@ -343,12 +344,13 @@ class Conv2d(Function):
         self.input_shape = x.shape
         matrix = weight.reshape(o, -1)
         self.by_taps = self.stride == (1, 1) and c >= TAP_MIN_CHANNELS and self.groups == 1
-        self.x = x  # the kernels make the padded input or the columns again in the backward
+        # the kernels (as correlate finds them) make the padded input or the columns again in the backward
+        self.x, self.compiled = x, (convolution_kernels(x, matrix, bias) if self.groups == 1 else None)
         if self.by_taps:  # the backward reads the padded input again (the kernels pad x again: padded is None)
             out, self.padded = correlate(x, matrix, (kh, kw), self.dilation, self.out_hw, self.padding, bias)
-        elif self.groups == 1 and (compiled := convolution_kernels(x, matrix, bias)) is not None:
+        elif self.compiled is not None:
             self.cols = None
-            out = self._convolve_by_kernels(x, matrix, bias, *compiled)
+            out = self._convolve_by_kernels(x, matrix, bias, *self.compiled)
         else:
             out = self._im2col_forward(x, matrix, bias)
         return out.reshape(n, o, ho, wo)
@@ -416,18 +418,20 @@ class Conv2d(Function):
     def _weight_gradient(self, rows, grad, with_bias, padded_grad=None):
         """(Σ over the samples ``rows`` (whose gradient is ``grad``) of dW, and of db ``with_bias``).
         ``padded_grad``: g as the input gradient's correlation padded it, or None."""
-        if self.by_taps and self.padded is None:
+        if self.by_taps and self.padded is None:  # the kernels made the correlation: they pad x again
             return tap_weight_grad_by_kernels(
-                self.x[rows], grad, self.weight.shape, self.padding, self.dilation, with_bias
+                self.compiled, self.x[rows], grad, self.weight.shape, self.padding, self.dilation, with_bias
             )
         if self.by_taps:
             spread = spread_view(padded_grad, grad.shape, self.padded.shape[3])
             return tap_weight_grad(self.padded[rows], grad, self.weight.shape, self.dilation, with_bias, spread)
         if self.cols is None:  # the kernels made the columns: they make them again
-            module, gemm = convolution_kernels(self.x, grad)
-            sums = np.zeros_like(grad, shape=(len(self.weight), self.weight[0].size))
+            module, gemm = self.compiled
+            sums = np.zeros_like(self.x, shape=(len(self.weight), self.weight[0].size))
             options = (*self.weight.shape[2:], *self.stride, *self.padding, *self.dilation)
-            module.columns_weight_grad(gemm, self.x[rows], grad, *options, sums, 0, len(grad))
+            module.columns_weight_grad(
+                gemm, self.x[rows], grad.astype(self.x.dtype, copy=False), *options, sums, 0, len(grad)
+            )
             return sums.reshape(self.weight.shape), (sum_over((0, 2, 3), grad) if with_bias else None)
         g = grad.reshape(len(grad), grad.shape[1], grad.shape[2] * grad.shape[3])
         products = np.matmul(by_groups(g, self.groups), by_groups(self.cols[rows], self.groups).transpose(0, 1, 3, 2))
