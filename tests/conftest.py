@@ -69,7 +69,7 @@ def conv_path(request, monkeypatch):
 @pytest.fixture(params=["numpy", "kernels"])
 def kernels_path(request, monkeypatch):
     """Run a test of an op with compiled kernels (batch norm over a batch of 3+ axes, a depthwise
-    convolution) through each of its ways: NumPy's passes over whole arrays, and deepgrad.kernels'
+    convolution, max pooling) through each of its ways: NumPy's passes over whole arrays, and deepgrad.kernels'
     compiled loops (skipped without numba)."""
     from deepgrad import kernels
 

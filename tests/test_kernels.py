@@ -312,6 +312,43 @@ def test_without_numpys_openblas_convolutions_take_numpys_taps(monkeypatch):
         assert "NumPy's OpenBLAS not found" in kernels.describe()
 
 
+POOLINGS = {  # options, the input's (H, W)
+    "tiles": (dict(kernel_size=2), (8, 10)),
+    "tiles-not-covering": (dict(kernel_size=2), (9, 7)),  # the last row and column in no window
+    "k3-s2-p1": (dict(kernel_size=3, stride=2, padding=1), (9, 8)),
+    "overlapping": (dict(kernel_size=3, stride=1, padding=1), (6, 7)),
+    "non-square-dilated-ceil": (dict(kernel_size=(2, 3), stride=(2, 1), padding=1, dilation=2, ceil_mode=True), (9, 8)),
+}
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options, size", POOLINGS.values(), ids=POOLINGS.keys())
+def test_max_pool_kernels_give_pytorchs_bits(monkeypatch, options, size, dtype):
+    """Maxima, indices and the input gradient bit for bit as PyTorch's kernel: ties to the first
+    maximum, NaN to the last, a window of -inf to its first element inside; each gradient added onto
+    zeros (a -0.0 gradient lands as 0.0), in the windows' order where they overlap; also when the
+    kernels are turned off between the forward and its backward."""
+    torch = pytest.importorskip("torch")
+    x = np.round(randn(0, (3, 4, *size)) * 2).astype(dtype)  # ties
+    x[0, 0, 1, 1] = x[0, 0, 2, 3] = x[1, 2, 4, 4] = np.nan
+    x[2, 3] = -np.inf
+    monkeypatch.setattr(kernels, "ENABLED", True)
+    ours = dg.tensor(x, requires_grad=True)
+    out, indices = F.max_pool2d(ours, **options, return_indices=True)
+    grad = np.round(randn(1, out.shape)).astype(dtype)
+    grad[grad == 0] = -0.0
+    monkeypatch.setattr(kernels, "ENABLED", False)
+    out.backward(grad)
+    theirs = torch.tensor(x, requires_grad=True)
+    expected, expected_indices = torch.nn.functional.max_pool2d(theirs, **options, return_indices=True)
+    expected.backward(torch.from_numpy(grad))
+    for actual, wanted in [(out.numpy(), expected), (indices.numpy(), expected_indices), (ours.grad, theirs.grad)]:
+        wanted = wanted.detach().numpy()
+        np.testing.assert_array_equal(actual, wanted)
+        np.testing.assert_array_equal(np.signbit(actual), np.signbit(wanted))
+
+
 def test_numpy_passes_serve_where_the_kernels_do_not(monkeypatch):
     """(N, C) batches, float16 and kernels turned off take NumPy's passes."""
     from deepgrad.ops.normalization import batch_norm_kernels

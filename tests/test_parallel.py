@@ -114,18 +114,20 @@ def test_each_thread_count_is_reproducible_and_agrees_with_one(split_everything,
             np.testing.assert_allclose(many, one, rtol=1e-12, atol=1e-12, err_msg=f"{name}: {count} threads")
 
 
-TAP_CASES = [case for case in CASES if case[0] in ("conv row runs", "conv dilated", "conv transposed by taps")]
+COMPILED = ("conv row runs", "conv dilated", "conv transposed by taps", "max pool", "max pool overlapping")
+NUMPY_CASES = [case for case in CASES if case[0] in COMPILED]
 
 
-@pytest.mark.parametrize("name, function, shapes", TAP_CASES, ids=[case[0] for case in TAP_CASES])
-def test_numpys_taps_are_reproducible_and_agree_with_one_thread(split_everything, monkeypatch, name, function, shapes):
-    """The cases above take the compiled convolutions where numba is installed; here NumPy's taps."""
+@pytest.mark.parametrize("name, function, shapes", NUMPY_CASES, ids=[case[0] for case in NUMPY_CASES])
+def test_numpys_passes_are_reproducible_and_agree(split_everything, monkeypatch, name, function, shapes):
+    """The cases above take the compiled convolutions and max pooling where numba is installed; here
+    NumPy's taps and pooling passes."""
     monkeypatch.setattr(kernels, "ENABLED", False)
     test_each_thread_count_is_reproducible_and_agrees_with_one(None, name, function, shapes, "pool")
 
 
 @pytest.mark.parametrize("kernel", [1, 2, 3, (2, 3)])
-def test_max_pool_without_a_backward_takes_tile_maxima_one_axis_at_a_time(split_everything, kernel):
+def test_max_pool_without_a_backward_takes_tile_maxima_one_axis_at_a_time(split_everything, kernel, kernels_path):
     """Without a backward to come, tiling windows take the maxima of columns, then of rows: the values
     of the path that records the winners, NaN included, on every thread count."""
     x = randn(0, (6, 3, 6, 12))

@@ -4,7 +4,8 @@ NumPy makes each step of a formula a pass over the whole array: batch norm's for
 64×16×28×28 activation reads or writes 3 MB five times, and a training step holds far more than
 the cache, so every pass goes to memory. A kernel here makes the same passes a piece at a time
 (batch norm: a channel; a depthwise convolution: a sample's channel; a stride-1 convolution: a
-sample, its products on NumPy's own BLAS, :mod:`deepgrad.kernels.blas`), in loops numba compiles:
+sample, its products on NumPy's own BLAS, :mod:`deepgrad.kernels.blas`; max pooling: a window), in
+loops numba compiles:
 a piece's values (200 KB there) come from memory once and from the cache after, and a part of the
 batch is one call without the GIL. The loops are the formula written out; the NumPy path beside
 each is the reference, and the tests check both against PyTorch.

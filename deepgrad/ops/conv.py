@@ -731,7 +731,8 @@ class MaxPool2d(Function):
     The input is padded with −inf, ``extra`` rows and columns more at the bottom and right where the
     last windows reach past it (ceil_mode); a window whose maximum is −inf routes to its first element
     inside the input, as PyTorch's. ``record_winners`` keeps the winners without a backward to come, for
-    :meth:`indices`.
+    :meth:`indices`. Where the winners are recorded, with numba (:mod:`deepgrad.kernels.pool`), both
+    directions are one compiled pass a part of the batch, a window at a time (the same winners).
     """
 
     def __init__(self, kernel, stride, padding, dilation, out_hw, extra=(0, 0), record_winners=False):
@@ -742,14 +743,20 @@ class MaxPool2d(Function):
         return window_offsets(self.kernel, self.stride, self.dilation, self.out_hw)
 
     def forward(self, x):
-        padded = pad_hw(x, self.padding, -np.inf, self.extra)
-        self.padded_shape = padded.shape
-        out = np.empty_like(x, shape=padded.shape[:2] + self.out_hw, order="C")
+        out = np.empty_like(x, shape=x.shape[:2] + self.out_hw, order="C")
         index_type = np.uint8 if self.kernel[0] * self.kernel[1] <= 256 else np.int32
         # which offset holds each window's first maximum; None with no backward to come (no_grad, or
         # x needs no gradient)
         recorded = self.needs_input_grad or self.record_winners
         winner = np.empty_like(out, dtype=index_type) if recorded else None
+        # the kernels where the winners are recorded (without them, NumPy's maxima of tiles are as fast)
+        self.input_shape, self.compiled = x.shape, (kernels.for_array("pool", x) if recorded else None)
+        if self.compiled is not None:
+            self._forward_by_kernels(x, out, winner)
+            self.winner = winner
+            return out
+        padded = pad_hw(x, self.padding, -np.inf, self.extra)
+        self.padded_shape = padded.shape
         by_tiles = self._tiles() and self._covers_input()
 
         def forward_part(part):
@@ -768,6 +775,14 @@ class MaxPool2d(Function):
         parallel.map_parts(forward_part, parallel.parts(padded, padded.size))
         self.winner = winner
         return out
+
+    def _forward_by_kernels(self, x, out, winner):
+        """out and winner by the compiled kernel, a window at a time."""
+        options = (*self.kernel, *self.stride, *self.padding, *self.dilation)
+        parallel.map_parts(
+            lambda part: self.compiled.forward(x, *options, out, winner, part.start, part.stop),
+            parallel.parts(x, x.size),
+        )
 
     def _first_inside_where_lowest(self, maxima, winner):
         """Where a window's maximum is −inf (every element inside it is), make its winner its first
@@ -807,6 +822,14 @@ class MaxPool2d(Function):
             np.maximum(maxima, candidate, out=maxima)
 
     def backward(self, grad):
+        if self.compiled is not None:
+            dx = np.empty_like(grad, shape=self.input_shape, order="C")
+            options = (*self.kernel, *self.stride, *self.padding, *self.dilation)
+            parallel.map_parts(
+                lambda part: self.compiled.backward(grad, self.winner, *options, dx, part.start, part.stop),
+                parallel.parts(dx, dx.size),
+            )
+            return (dx,)
         tiles = self._tiles()
         dpadded = (np.empty_like if tiles and self._covers_input() else np.zeros_like)(grad, shape=self.padded_shape)
 

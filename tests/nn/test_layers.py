@@ -190,7 +190,7 @@ def test_conv2d_module(conv_path):
     ],
     ids=["k2", "k3-s2-p1", "non-square", "dilated", "overlapping", "ceil", "ceil-k3-s2-p1", "ceil-dilated"],
 )
-def test_max_pool2d(kwargs):
+def test_max_pool2d(kwargs, kernels_path):
     gradcheck(lambda x: F.max_pool2d(x, **kwargs), distinct(0, (2, 2, 5, 6)))
 
 

@@ -157,21 +157,24 @@ def pool_configs(draw, dilated=True):
 
 
 @FUZZ
-@given(config=pool_configs(), seed=st.integers(0, 2**16), ties=st.booleans(), views=VIEWS)
-def test_max_pool2d_with_its_indices(config, seed, ties, views):
+@given(config=pool_configs(), seed=st.integers(0, 2**16), ties=st.booleans(), views=VIEWS, compiled=st.booleans())
+def test_max_pool2d_with_its_indices(config, seed, ties, views, compiled):
+    """On NumPy's passes and on deepgrad.kernels' (``compiled``, where numba is installed)."""
     shape, kernel, stride, padding, dilation, ceil_mode = config
     x = rng(seed).standard_normal(shape)
     if ties:  # few distinct values: windows with tied maxima
         x = np.round(x)
     options = dict(stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
-    run_both(
-        lambda t: F.max_pool2d(t, kernel, **options),
-        lambda t: tF.max_pool2d(t, kernel, **options),
-        [x],
-        seed,
-        views,
-    )
-    ours = F.max_pool2d(dg.tensor(x), kernel, return_indices=True, **options)[1]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kernels, "ENABLED", compiled)
+        run_both(
+            lambda t: F.max_pool2d(t, kernel, **options),
+            lambda t: tF.max_pool2d(t, kernel, **options),
+            [x],
+            seed,
+            views,
+        )
+        ours = F.max_pool2d(dg.tensor(x), kernel, return_indices=True, **options)[1]
     theirs = tF.max_pool2d(torch.tensor(x), kernel, return_indices=True, **options)[1]
     if not ties:  # with ties PyTorch's index is its kernel's pick among equals (the gradient above is what binds)
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())

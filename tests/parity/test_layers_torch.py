@@ -221,7 +221,7 @@ def test_conv2d_taps_in_chunks(kwargs, monkeypatch):
     ],
     ids=["k2", "k3-s2-p1", "non-square", "dilated", "overlapping", "ceil", "ceil-k3-s2-p1", "ceil-dilated"],
 )
-def test_max_pool2d(kwargs):
+def test_max_pool2d(kwargs, kernels_path):
     x = rng(3).permutation(2 * 3 * 7 * 6).reshape(2, 3, 7, 6) / 10.0  # no ties
     check_modules(nn.MaxPool2d(**kwargs), tnn.MaxPool2d(**kwargs), x)
 
@@ -236,7 +236,7 @@ def test_max_pool2d(kwargs):
     ],
     ids=["k2", "tiles-2x3", "k3-s2-p1", "overlapping"],
 )
-def test_max_pool2d_routes_ties_and_nan_as_pytorch(kwargs):
+def test_max_pool2d_routes_ties_and_nan_as_pytorch(kwargs, kernels_path):
     """A tie sends the gradient to the window's first maximum (row-major), a window holding NaN to its
     last NaN: PyTorch's choices, for tiling windows (compared with their maxima) and the others."""
     x = np.maximum(rng(5).standard_normal((2, 3, 8, 12)), 0.0)  # ties at 0
@@ -257,7 +257,7 @@ POOL_CASES = {
 
 @pytest.mark.parametrize("grad", [True, False], ids=["graph", "no-graph"])
 @pytest.mark.parametrize("kwargs", POOL_CASES.values(), ids=POOL_CASES.keys())
-def test_max_pool2d_return_indices(kwargs, grad):
+def test_max_pool2d_return_indices(kwargs, grad, kernels_path):
     """The indices PyTorch returns (flat h·W + w, int64), ties, NaN and -inf windows included, with or
     without a backward to come; nn.MaxPool2d takes return_indices in PyTorch's place, before ceil_mode."""
     x = np.maximum(rng(5).standard_normal((2, 3, 8, 7)), 0.0)  # ties at 0
@@ -274,7 +274,7 @@ def test_max_pool2d_return_indices(kwargs, grad):
 
 
 @pytest.mark.parametrize("kwargs", [dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2, ceil_mode=True)])
-def test_max_pool2d_windows_of_minus_infinity_route_to_their_first_element_inside(kwargs):
+def test_max_pool2d_windows_of_minus_infinity_route_to_their_first_element_inside(kwargs, kernels_path):
     """Every element -inf: PyTorch gives a window's gradient to its first element inside the input,
     never to the padding (or past the input, in ceil_mode), where an equal -inf sits."""
     x = np.full((1, 2, 5, 5), -np.inf)
@@ -316,7 +316,7 @@ def test_max_unpool2d(kwargs, shape, output_size):
     [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2, stride=1, dilation=2)],
     ids=["k2", "k3-s2-p1", "dilated"],
 )
-def test_max_pool2d_without_a_graph(kwargs):
+def test_max_pool2d_without_a_graph(kwargs, kernels_path):
     """Without a backward to come (no_grad, or an input that needs no gradient) max pooling skips
     recording which element won: the same maxima, ties and padding included."""
     x = np.maximum(rng(4).standard_normal((2, 3, 7, 6)), 0.0)  # ties at 0
