@@ -319,3 +319,30 @@ def hide_threadpoolctl(monkeypatch):
     monkeypatch.setattr(threads, "_setting", threads.ThreadSetting(1))
     threads._blas.cache_clear()
     monkeypatch.setattr(threads, "_blas", functools.cache(threads._blas.__wrapped__))
+
+
+def bits(array):
+    """The array's bytes: NaN's and zero's signs included (assert_array_equal takes -0.0 for 0.0)."""
+    return np.ascontiguousarray(array).tobytes()
+
+
+def assert_same_bits(separate, fused):
+    assert len(separate) == len(fused)
+    for a, b in zip(separate, fused):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a.dtype == b.dtype and a.shape == b.shape
+            assert bits(a) == bits(b), f"max difference {np.nanmax(np.abs(a - b))}"
+
+
+def relu_layer_calls(monkeypatch):
+    """A list that grows by one at each call of a ReLU layer's own forward."""
+    calls = []
+    original = dg.nn.activation.ReLU.forward
+
+    def counted(self, x):
+        calls.append(self)
+        return original(self, x)
+
+    monkeypatch.setattr(dg.nn.activation.ReLU, "forward", counted)
+    return calls

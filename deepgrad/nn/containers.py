@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, overload
 
 from ..tensor import Tensor
 from .activation import ReLU
+from .conv import MaxPool2d
 from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d
 
@@ -20,9 +21,11 @@ if TYPE_CHECKING:
 class Sequential(Module):
     """Modules applied one after another: ``Sequential(a, b, c)(x) == c(b(a(x)))``.
 
-    A batch norm layer followed by a ReLU layer runs as one op, ``relu(batch_norm(x))`` bit for bit
-    (``F.batch_norm``'s ``fuse_relu``: with the compiled kernels the ReLU makes no passes over
-    memory of its own). Where either layer has a hook, or is of a subclass, each runs on its own.
+    Two layers in a row run as one op, bit for bit the two: a batch norm layer and a ReLU layer after
+    it, ``relu(batch_norm(x))`` (``F.batch_norm``'s ``fuse_relu``), and a ReLU layer and a max pooling
+    layer after it, ``max_pool2d(relu(x))`` (``F.max_pool2d``'s ``relu_first``); with the compiled
+    kernels the ReLU makes no passes over memory of its own. Where either layer has a hook, or is of
+    a subclass, each runs on its own.
     """
 
     def __init__(self, *modules: Module) -> None:
@@ -37,8 +40,9 @@ class Sequential(Module):
         index = 0
         while index < len(modules):
             module = modules[index]
-            if type(module) in _BATCH_NORMS and _relu_fuses_after(modules, index):
-                x = module.forward(x, fuse_relu=True)
+            fused = _FUSED.get(type(module))
+            if fused is not None and _fuses_with_next(modules, index, fused[0]):
+                x = fused[1](module, modules[index + 1], x)
                 index += 2
             else:
                 x = module(x)
@@ -66,16 +70,29 @@ class Sequential(Module):
         return self
 
 
-_BATCH_NORMS = {BatchNorm1d, BatchNorm2d}  # the layers whose forward is _BatchNorm.forward
+def _batch_norm_then_relu(batch_norm: Any, _: Module, x: Any) -> Any:
+    return batch_norm.forward(x, fuse_relu=True)
 
 
-def _relu_fuses_after(modules: list[Module], index: int) -> bool:
-    """Whether the batch norm layer ``modules[index]`` (one of _BATCH_NORMS) and the next layer run
-    as one op: the next is a ReLU layer, as the library has it, and neither has a hook."""
+def _relu_then_max_pool(_: Module, pool: Any, x: Any) -> Any:
+    return pool.forward(x, relu_first=True)
+
+
+# A layer's type: the type of the layer after it with which it runs as one op, and how
+_FUSED: dict[type[Module], tuple[type[Module], Callable[[Module, Module, Any], Any]]] = {
+    BatchNorm1d: (ReLU, _batch_norm_then_relu),
+    BatchNorm2d: (ReLU, _batch_norm_then_relu),
+    ReLU: (MaxPool2d, _relu_then_max_pool),
+}
+
+
+def _fuses_with_next(modules: list[Module], index: int, next_type: type[Module]) -> bool:
+    """Whether ``modules[index]`` and the next layer run as one op: the next is of ``next_type``, as
+    the library has it, and neither has a hook."""
     if index + 1 == len(modules):
         return False
     after = modules[index + 1]
-    return type(after) is ReLU and not (modules[index].has_hooks() or after.has_hooks())
+    return type(after) is next_type and not (modules[index].has_hooks() or after.has_hooks())
 
 
 class ModuleList(Module):

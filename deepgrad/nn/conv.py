@@ -164,9 +164,17 @@ class MaxPool2d(Module):
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
-    def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, relu_first: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """The pooling of x, or of relu(x) as one op with ``relu_first`` (:func:`deepgrad.functional.max_pool2d`)."""
         return F.max_pool2d(
-            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.ceil_mode,
+            self.return_indices,
+            relu_first=relu_first,
         )
 
     def extra_repr(self) -> str:

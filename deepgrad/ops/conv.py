@@ -35,6 +35,7 @@ import numpy as np
 from .. import backend, kernels, parallel
 from ..backend import Array
 from ..tensor import Function, Tensor
+from .activation import ReLU
 from .arguments import IntPair, check_shape, int_pair
 from .reduction import sum_over
 from .spread import spread
@@ -733,11 +734,22 @@ class MaxPool2d(Function):
     inside the input, as PyTorch's. ``record_winners`` keeps the winners without a backward to come, for
     :meth:`indices`. Where the winners are recorded, with numba (:mod:`deepgrad.kernels.pool`), both
     directions are one compiled pass a part of the batch, a window at a time (the same winners).
+
+    With ``relu``, it is the ReLU before it and max pooling as one op, out = max over each window of
+    relu(x) and dx = (g routed)·[relu(x) ≠ 0], bit for bit the two ops: the kernels read x as relu(x)
+    (no pass of its own, no array of relu(x)) and take a winner's relu(x) from out; NumPy's passes
+    call the ReLU's op.
     """
 
-    def __init__(self, kernel, stride, padding, dilation, out_hw, extra=(0, 0), record_winners=False):
+    def __init__(self, kernel, stride, padding, dilation, out_hw, extra=(0, 0), record_winners=False, relu=False):
         self.kernel, self.stride, self.padding, self.dilation, self.out_hw = kernel, stride, padding, dilation, out_hw
         self.extra, self.record_winners = extra, record_winners
+        self.relu = ReLU() if relu else None  # its output, for its gradient: relu(x), or out with the kernels
+
+    @property
+    def name(self) -> str:
+        """As graphs and error messages call it: "maxpool2d", or "relu+maxpool2d" fused."""
+        return "maxpool2d" if self.relu is None else "relu+maxpool2d"
 
     def _offsets(self):
         return window_offsets(self.kernel, self.stride, self.dilation, self.out_hw)
@@ -749,12 +761,18 @@ class MaxPool2d(Function):
         # x needs no gradient)
         recorded = self.needs_input_grad or self.record_winners
         winner = np.empty_like(out, dtype=index_type) if recorded else None
-        # the kernels where the winners are recorded (without them, NumPy's maxima of tiles are as fast)
-        self.input_shape, self.compiled = x.shape, (kernels.for_array("pool", x) if recorded else None)
+        # the kernels where the winners are recorded or a ReLU is fused (without either, NumPy's maxima of
+        # tiles are as fast)
+        compiled = recorded or self.relu is not None
+        self.input_shape, self.compiled = x.shape, (kernels.for_array("pool", x) if compiled else None)
         if self.compiled is not None:
-            self._forward_by_kernels(x, out, winner)
+            self._forward_by_kernels(x, out, np.empty((0, 0, 0, 0), index_type) if winner is None else winner)
             self.winner = winner
+            if self.relu is not None:
+                self.relu.out = out
             return out
+        if self.relu is not None:
+            x = self.relu.forward(x)
         padded = pad_hw(x, self.padding, -np.inf, self.extra)
         self.padded_shape = padded.shape
         by_tiles = self._tiles() and self._covers_input()
@@ -778,7 +796,7 @@ class MaxPool2d(Function):
 
     def _forward_by_kernels(self, x, out, winner):
         """out and winner by the compiled kernel, a window at a time."""
-        options = (*self.kernel, *self.stride, *self.padding, *self.dilation)
+        options = (*self.kernel, *self.stride, *self.padding, *self.dilation, self.relu is not None)
         parallel.map_parts(
             lambda part: self.compiled.forward(x, *options, out, winner, part.start, part.stop),
             parallel.parts(x, x.size),
@@ -824,9 +842,10 @@ class MaxPool2d(Function):
     def backward(self, grad):
         if self.compiled is not None:
             dx = np.empty_like(grad, shape=self.input_shape, order="C")
+            relu_out = np.empty_like(grad, shape=(0, 0, 0, 0)) if self.relu is None else self.relu.out
             options = (*self.kernel, *self.stride, *self.padding, *self.dilation)
             parallel.map_parts(
-                lambda part: self.compiled.backward(grad, self.winner, *options, dx, part.start, part.stop),
+                lambda part: self.compiled.backward(grad, self.winner, relu_out, *options, dx, part.start, part.stop),
                 parallel.parts(dx, dx.size),
             )
             return (dx,)
@@ -841,7 +860,8 @@ class MaxPool2d(Function):
                     dpart[where] += routed
 
         parallel.map_parts(backward_part, parallel.parts(dpadded, dpadded.size))
-        return (unpad_hw(dpadded, self.padding, self.extra),)
+        dx = unpad_hw(dpadded, self.padding, self.extra)
+        return (dx,) if self.relu is None else self.relu.backward(dx)
 
     def _tiles(self):
         """Whether the windows tile the input: each element in one window at most."""
@@ -1100,6 +1120,8 @@ def max_pool2d(
     dilation: IntPair = 1,
     ceil_mode: bool = False,
     return_indices: Literal[False] = False,
+    *,
+    relu_first: bool = False,
 ) -> Tensor: ...
 
 
@@ -1112,6 +1134,8 @@ def max_pool2d(
     dilation: IntPair = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
+    *,
+    relu_first: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]: ...
 
 
@@ -1123,16 +1147,22 @@ def max_pool2d(
     dilation: IntPair = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
+    *,
+    relu_first: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """The maximum of each (kh, kw) window of (N, C, H, W) input; ``stride`` defaults to the kernel size.
     ``ceil_mode``: as many windows as start inside the input or its left padding, the last ones reaching
     past it (PyTorch's), rather than only those that fit. ``return_indices``: also each maximum's flat
-    index h·W + w in its input plane (int64, PyTorch's; what :func:`max_unpool2d` takes)."""
+    index h·W + w in its input plane (int64, PyTorch's; what :func:`max_unpool2d` takes).
+
+    ``relu_first=True`` gives ``max_pool2d(relu(input), ...)``, bit for bit, as one op (with the
+    compiled kernels, the ReLU costs no pass of its own): :class:`deepgrad.nn.Sequential` calls it for
+    a ReLU layer followed by a max pooling layer."""
     op = "max_pool2d"
     kernel, strides, pads, dilations, out_hw, extra = _pool_windows(
         input, kernel_size, stride, padding, dilation, ceil_mode, op
     )
-    fn = MaxPool2d(kernel, strides, pads, dilations, out_hw, extra, record_winners=bool(return_indices))
+    fn = MaxPool2d(kernel, strides, pads, dilations, out_hw, extra, bool(return_indices), relu_first)
     out = fn(input)
     if not return_indices:
         return out

@@ -5,21 +5,15 @@ or a subclass asks to see each on its own."""
 
 import numpy as np
 import pytest
-from helpers import randn
+from helpers import assert_same_bits, randn, relu_layer_calls
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import deepgrad as dg
 import deepgrad.functional as F
 from deepgrad import kernels, nn, parallel
-from deepgrad.nn import activation
 
 SHAPES = [(5, 3), (3, 2, 4), (4, 3, 2, 2), (6, 2, 3, 5)]
-
-
-def bits(array):
-    """The array's bytes: NaN's and zero's signs included (assert_array_equal takes -0.0 for 0.0)."""
-    return np.ascontiguousarray(array).tobytes()
 
 
 def both_ways(x, weight, bias, grad, training, running):
@@ -37,15 +31,6 @@ def both_ways(x, weight, bias, grad, training, running):
         out.backward(grad)
         results.append([out.data, *stats] + [t.grad for t in tensors if t is not None])
     return results
-
-
-def assert_same_bits(separate, fused):
-    assert len(separate) == len(fused)
-    for a, b in zip(separate, fused):
-        assert (a is None) == (b is None)
-        if a is not None:
-            assert a.dtype == b.dtype and a.shape == b.shape
-            assert bits(a) == bits(b), f"max difference {np.nanmax(np.abs(a - b))}"
 
 
 @settings(max_examples=40, deadline=None)
@@ -117,19 +102,6 @@ def test_the_kernels_write_no_relu_pass_of_their_own(monkeypatch):
 
 # ----------------------------------------------------------------------------
 # nn.Sequential
-
-
-def relu_layer_calls(monkeypatch):
-    """A list that grows by one at each call of a ReLU layer's own forward."""
-    calls = []
-    original = activation.ReLU.forward
-
-    def counted(self, x):
-        calls.append(self)
-        return original(self, x)
-
-    monkeypatch.setattr(activation.ReLU, "forward", counted)
-    return calls
 
 
 def block():

@@ -190,8 +190,11 @@ def test_conv2d_module(conv_path):
     ],
     ids=["k2", "k3-s2-p1", "non-square", "dilated", "overlapping", "ceil", "ceil-k3-s2-p1", "ceil-dilated"],
 )
-def test_max_pool2d(kwargs, kernels_path):
-    gradcheck(lambda x: F.max_pool2d(x, **kwargs), distinct(0, (2, 2, 5, 6)))
+@pytest.mark.parametrize("relu_first", [False, True], ids=["", "relu-first"])
+def test_max_pool2d(kwargs, relu_first, kernels_path):
+    """With ``relu_first``: windows all below zero have relu(x) tied at 0, and a gradient of 0 however
+    the tie is broken."""
+    gradcheck(lambda x: F.max_pool2d(x, **kwargs, relu_first=relu_first), distinct(0, (2, 2, 5, 6)))
 
 
 @pytest.mark.parametrize(
