@@ -331,7 +331,8 @@ class Conv2d(Function):
     of inputs: every product is G products at once (:func:`by_groups`), through the columns.
     With numba (:mod:`deepgrad.kernels.conv`, :func:`convolution_kernels`), groups = 1 passes take a part of
     the batch a compiled call, a sample at a time in cache, without the GIL: the taps or the
-    columns made again in the backward from x, nothing padded or copied kept.
+    columns made again in the backward from x, nothing padded or copied kept. A 1×1 kernel without
+    padding (groups 1) needs no windows: out[n] = W·x[n]'s pixels, a batched GEMM on x itself.
     """
 
     def __init__(self, stride, padding, dilation, out_hw, groups=1):
@@ -344,6 +345,10 @@ class Conv2d(Function):
         self.weight = weight
         self.input_shape = x.shape
         matrix = weight.reshape(o, -1)
+        self.pointwise = (kh, kw) == (1, 1) and self.padding == (0, 0) and self.groups == 1
+        if self.pointwise:
+            self.x = x
+            return self._pointwise_forward(x, matrix, bias).reshape(n, o, ho, wo)
         self.by_taps = self.stride == (1, 1) and c >= TAP_MIN_CHANNELS and self.groups == 1
         # the kernels (as correlate finds them) make the padded input or the columns again in the backward
         self.x, self.compiled = x, (convolution_kernels(x, matrix, bias) if self.groups == 1 else None)
@@ -355,6 +360,58 @@ class Conv2d(Function):
         else:
             out = self._im2col_forward(x, matrix, bias)
         return out.reshape(n, o, ho, wo)
+
+    def _sampled(self, x):
+        """The pixels of x (N, C, H, W) a 1×1 kernel reads, (N, C, Ho, Wo): every sh-th row's every sw-th
+        pixel, as far as the output reaches (x itself at stride 1 with an output of x's size; else a view)."""
+        (sh, sw), (ho, wo) = self.stride, self.out_hw
+        return x if self._reads_every_pixel() else x[:, :, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw]
+
+    def _reads_every_pixel(self):
+        return self.stride == (1, 1) and self.out_hw == tuple(self.input_shape[2:])
+
+    def _pointwise_forward(self, x, matrix, bias):
+        """A 1×1 convolution without padding: out[n] = W (O, C) · x[n]'s pixels (C, Ho·Wo) (+ b), one
+        batched GEMM a part of the batch on x itself (strided: on a copy of its sampled pixels)."""
+        n, c = x.shape[:2]
+        out = np.empty_like(x, shape=(n, len(matrix), self.out_hw[0] * self.out_hw[1]), order="C")
+        sample_bias = None if bias is None else bias[:, None]
+
+        def forward_part(part):
+            np.matmul(matrix, self._sampled(x[part]).reshape(-1, c, out.shape[2]), out=out[part])
+            if sample_bias is not None:
+                out[part] += sample_bias
+
+        parallel.map_parts(forward_part, parallel.parts(x, out.size * c // parallel.MULTIPLY_ADDS_PER_ELEMENT))
+        return out
+
+    def _pointwise_backward(self, grad):
+        """dx[n] = Wᵀ · g[n] at the pixels the forward read (zeros between them when strided),
+        dW = Σₙ g[n] · (x[n]'s pixels)ᵀ, db = Σ g: each part its samples' dx and its sums."""
+        weight, needs = self.weight, self.needs_input_grad
+        n, o, c = len(grad), weight.shape[0], weight.shape[1]
+        g = grad.reshape(n, o, -1)
+        matrix_t = weight.reshape(o, c).T
+        with_bias = len(needs) > 2 and needs[2]
+        dx = None
+        if needs[0]:
+            dx = (np.empty_like if self._reads_every_pixel() else np.zeros_like)(
+                grad, shape=self.input_shape, order="C"
+            )
+
+        def backward_part(part):
+            if dx is not None:
+                products = np.matmul(matrix_t, g[part])
+                self._sampled(dx[part])[...] = products.reshape(self._sampled(dx[part]).shape)
+            dweight = None
+            if needs[1]:
+                pixels = self._sampled(self.x[part]).reshape(-1, c, g.shape[2])
+                dweight = np.matmul(g[part], pixels.transpose(0, 2, 1)).sum(axis=0)
+            return dweight, (sum_over((0, 2), g[part]) if with_bias else None)
+
+        work = grad.size * c * (1 + needs[0]) // parallel.MULTIPLY_ADDS_PER_ELEMENT
+        dweight, dbias = part_sums(parallel.map_parts(backward_part, parallel.parts(grad, work)))
+        return dx, (None if dweight is None else dweight.reshape(weight.shape)), dbias
 
     def _convolve_by_kernels(self, x, matrix, bias, module, gemm):
         """W·cols (+ bias) by the compiled kernels, each sample's columns made in cache, none kept."""
@@ -396,6 +453,8 @@ class Conv2d(Function):
     def backward(self, grad):
         """dx and dW in one pass over the batch's parts: each part makes its samples' dx, then its sum
         of dW (and db) while its gradient is in cache (one handoff, where two passes took two)."""
+        if self.pointwise:
+            return self._pointwise_backward(grad)
         weight, needs = self.weight, self.needs_input_grad
         n, c, (kh, kw), (ho, wo) = grad.shape[0], self.input_shape[1], weight.shape[2:], self.out_hw
         with_bias = len(needs) > 2 and needs[2]

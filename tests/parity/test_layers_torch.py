@@ -102,6 +102,7 @@ CONV_CASES = {
     "dilation2-pad2": dict(kernel_size=3, padding=2, dilation=2),
     "all-combined": dict(kernel_size=3, stride=2, padding=1, dilation=2),
     "non-square": dict(kernel_size=(2, 3), stride=(2, 1), padding=(0, 1), dilation=(1, 2)),
+    "1x1": dict(kernel_size=1),
     "1x1-stride2": dict(kernel_size=1, stride=2),
     "pointwise-1x4": dict(kernel_size=(1, 4), stride=3, padding=(1, 2)),
     "stride1-mixed": dict(kernel_size=(3, 2), padding=(2, 1), dilation=(1, 2)),
