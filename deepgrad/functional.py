@@ -8,6 +8,7 @@ activation, loss, dropout, shape); this module only gathers them.
 """
 
 from .ops.activation import (
+    add_relu,
     elu,
     gelu,
     hardmax,
@@ -35,6 +36,7 @@ from .ops.shape import pad_last_dims as pad
 
 __all__ = [
     "adaptive_avg_pool2d",
+    "add_relu",
     "avg_pool2d",
     "batch_norm",
     "binary_cross_entropy",

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .. import backend, parallel
+from .. import backend, kernels, parallel
 from ..backend import Array
 from ..tensor import Function, Tensor
 from .arguments import hyperparameter, wrap_dim
@@ -84,6 +84,37 @@ class ReLU(Function):
         if parallel.splits_elementwise(self.out):
             return (parallel.elementwise(relu_grad, self.out, grad),)
         return (relu_grad(self.out, grad),)  # a small pass: without the split's calls (mlp-bn: 0.985 of its step)
+
+
+class AddReLU(Function):
+    """out = max(a + b, 0);  da = db = g · [out ≠ 0]: relu(a + b) as one op (a residual block's end),
+    bit for bit the two ops. With numba (:mod:`deepgrad.kernels.elementwise`), one pass over a part
+    of the arrays a thread, the sum never written out; else NumPy's sum, then the ReLU's op."""
+
+    @property
+    def name(self) -> str:
+        """As graphs and error messages call it."""
+        return "add+relu"
+
+    def forward(self, a, b):
+        self.relu = ReLU()  # keeps the output, for its gradient
+        module = kernels.for_array("elementwise", a)
+        same_layout = a.shape == b.shape and a.dtype == b.dtype and a.flags.c_contiguous and b.flags.c_contiguous
+        if module is None or not same_layout:
+            return self.relu.forward(a + b)
+        out = np.empty_like(a)
+        flat_a, flat_b, flat_out = a.reshape(-1), b.reshape(-1), out.reshape(-1)
+        work = out.size // parallel.PASS_ELEMENTS_PER_ELEMENT
+        parallel.map_parts(
+            lambda part: module.add_relu(flat_a, flat_b, flat_out, part.start, part.stop),
+            parallel.parts(flat_out, work),
+        )
+        self.relu.out = out
+        return out
+
+    def backward(self, grad):
+        (grad,) = self.relu.backward(grad)
+        return grad, grad
 
 
 def relu_grad(y: Array, grad: Array, out: Array | None = None) -> Array:
@@ -274,6 +305,20 @@ def relu(x: Tensor) -> Tensor:
     """max(x, 0) elementwise."""
     _floating(x, "relu")
     return ReLU()(x)
+
+
+def add_relu(a: Tensor, b: Tensor) -> Tensor:
+    """relu(a + b) for tensors of one shape, bit for bit, as one op (with the compiled kernels, one
+    pass: the sum is never written out): :class:`deepgrad.nn.Sequential` calls it for a
+    :class:`deepgrad.nn.Residual` followed by a ReLU layer."""
+    _floating(a, "add_relu")
+    _floating(b, "add_relu")
+    if a.shape != b.shape or a.dtype != b.dtype:
+        raise ValueError(
+            f"add_relu: expected a and b of one shape and dtype, got {tuple(a.shape)} {a.dtype} "
+            f"and {tuple(b.shape)} {b.dtype}"
+        )
+    return AddReLU()(a, b)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:

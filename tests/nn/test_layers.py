@@ -9,7 +9,7 @@ to their parameters by binding gradcheck's float64 copies in their place
 
 import numpy as np
 import pytest
-from helpers import distinct, positive, randn
+from helpers import away_from_zero, distinct, positive, randn
 
 import deepgrad as dg
 import deepgrad.functional as F
@@ -173,6 +173,11 @@ def test_conv2d_module(conv_path):
 
 
 # ----------------------------------------------------------------------------
+def test_add_relu(kernels_path):
+    """Sums away from ReLU's kink: |a| ≥ 0.5 and |b| < 0.5."""
+    gradcheck(F.add_relu, away_from_zero(0, (2, 3, 4)), away_from_zero(1, (2, 3, 4)) / 5)
+
+
 # Pooling (max pooling on inputs without ties, so its derivative exists)
 
 
