@@ -15,6 +15,7 @@ def add_relu(a, b, out, first, stop):  # pragma: no cover (compiled)
     """out[i] = a[i] + b[i], or 0 where that is below 0 (ReLU's op: -0.0 and NaN kept), for the flat
     (1-D) arrays' elements first..stop−1."""
     zero = out.dtype.type(0)
-    for i in range(first, stop):
+    a, b, out = a[first:stop], b[first:stop], out[first:stop]
+    for i in range(out.size):  # indices from 0: numba drops negative-index wraparound, and the loop vectorizes
         total = a[i] + b[i]
         out[i] = zero if total < zero else total
