@@ -6,6 +6,7 @@ Every random array comes from an explicitly seeded ``numpy.random.Generator``
 (hypothesis draws the seed), so a failing example replays exactly.
 """
 
+import contextlib
 import functools
 import os
 import time
@@ -346,3 +347,25 @@ def relu_layer_calls(monkeypatch):
 
     monkeypatch.setattr(dg.nn.activation.ReLU, "forward", counted)
     return calls
+
+
+def training_step(model, x):
+    """out and every parameter's gradient of one forward and backward of sum(out²)."""
+    out = model(dg.tensor(x))
+    (out * out).sum().backward()
+    return [out.data] + [p.grad for p in model.parameters()]
+
+
+@contextlib.contextmanager
+def kernels_and_threads(compiled, threads):
+    """deepgrad.kernels on (``compiled``) or off, and ``threads`` threads, for the block; both restored after."""
+    from deepgrad import kernels
+
+    before = dg.get_num_threads()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kernels, "ENABLED", compiled)
+        try:
+            dg.set_num_threads(threads)
+            yield
+        finally:
+            dg.set_num_threads(before)

@@ -5,7 +5,7 @@ or a subclass asks to see each on its own."""
 
 import numpy as np
 import pytest
-from helpers import assert_same_bits, randn, relu_layer_calls
+from helpers import assert_same_bits, kernels_and_threads, randn, relu_layer_calls, training_step
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -62,14 +62,8 @@ def test_fused_relu_gives_the_bits_of_relu_after_batch_norm(
     running = (None, None)
     if mode != "train-no-running":
         running = (r.standard_normal(channels).astype(dtype), r.uniform(0.5, 2, channels).astype(dtype))
-    before = dg.get_num_threads()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(kernels, "ENABLED", compiled)
-        try:
-            dg.set_num_threads(threads)
-            separate, fused = both_ways(x, weight, bias, grad, mode != "eval", running)
-        finally:
-            dg.set_num_threads(before)
+    with kernels_and_threads(compiled, threads):
+        separate, fused = both_ways(x, weight, bias, grad, mode != "eval", running)
     assert_same_bits(separate, fused)
 
 
@@ -109,23 +103,16 @@ def block():
     return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.Conv2d(3, 2, 1), nn.ReLU())
 
 
-def step(model, x):
-    """out and every parameter's gradient of one forward and backward."""
-    out = model(dg.tensor(x))
-    (out * out).sum().backward()
-    return [out.data] + [p.grad for p in model.parameters()]
-
-
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 def test_sequential_runs_batch_norm_and_relu_as_one_op(monkeypatch, kernels_path, training):
     calls = relu_layer_calls(monkeypatch)
     model, x = block().train(training), randn(5, (4, 2, 6, 6))
-    fused = step(model, x)
+    fused = training_step(model, x)
     assert calls == [model[4]], "the ReLU after the batch norm ran as a layer of its own"
     calls.clear()
     hooked = block().train(training)  # the same parameters, and a hook on its first ReLU
     hooked[2].register_forward_hook(lambda module, inputs, output: None)
-    separate = step(hooked, x)
+    separate = training_step(hooked, x)
     assert calls == [hooked[2], hooked[4]]
     assert_same_bits(separate, fused)
 
@@ -143,7 +130,7 @@ def test_a_hook_on_either_layer_sees_each_layer_on_its_own(monkeypatch, where, h
         layer.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].data.copy()))
     else:
         layer.register_full_backward_hook(lambda module, grad_input, grad_output: seen.append(grad_output[0]))
-    step(model, randn(5, (4, 2, 6, 6)))
+    training_step(model, randn(5, (4, 2, 6, 6)))
     assert calls == [model[2], model[4]] and len(seen) == 1
     if where == "batch norm" and hook == "forward":  # the batch norm's own output, before the ReLU
         assert (seen[0] < 0).any()
@@ -183,7 +170,7 @@ def test_sequential_keeps_its_layers_and_state_dict():
         "3.weight",
         "3.bias",
     ]
-    step(model, randn(5, (4, 2, 6, 6)))
+    training_step(model, randn(5, (4, 2, 6, 6)))
     assert int(model[1].num_batches_tracked) == 1
 
 

@@ -5,7 +5,7 @@ pooling layer after it that way, unless a hook or a subclass asks to see each on
 
 import numpy as np
 import pytest
-from helpers import assert_same_bits, randn, relu_layer_calls
+from helpers import assert_same_bits, kernels_and_threads, randn, relu_layer_calls, training_step
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -62,14 +62,8 @@ def test_fused_relu_gives_the_bits_of_max_pooling_after_relu(
         x.flat[r.integers(0, x.size, 20)] = -0.0
         x.flat[r.integers(0, x.size, 20)] = 0.0
         grad.flat[r.integers(0, grad.size, 5)] = -0.0
-    before = dg.get_num_threads()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(kernels, "ENABLED", compiled)
-        try:
-            dg.set_num_threads(threads)
-            separate, fused = both_ways(x, grad, pooling, with_graph, return_indices=True)
-        finally:
-            dg.set_num_threads(before)
+    with kernels_and_threads(compiled, threads):
+        separate, fused = both_ways(x, grad, pooling, with_graph, return_indices=True)
     assert_same_bits(separate, fused)
 
 
@@ -93,21 +87,14 @@ def net(return_indices=False):
     return nn.Sequential(*layers)
 
 
-def step(model, x):
-    """out and every parameter's gradient of one forward and backward."""
-    out = model(dg.tensor(x))
-    (out * out).sum().backward()
-    return [out.data] + [p.grad for p in model.parameters()]
-
-
 def test_sequential_runs_relu_and_max_pooling_as_one_op(monkeypatch, kernels_path):
     calls = relu_layer_calls(monkeypatch)
     model, x = net(), randn(5, (4, 2, 6, 6))
-    fused = step(model, x)
+    fused = training_step(model, x)
     assert calls == [], "the ReLU before the max pooling ran as a layer of its own"
     hooked = net()  # the same parameters, and a hook on its ReLU
     hooked[1].register_forward_hook(lambda module, inputs, output: None)
-    separate = step(hooked, x)
+    separate = training_step(hooked, x)
     assert calls == [hooked[1]]
     assert_same_bits(separate, fused)
 
@@ -118,7 +105,7 @@ def test_a_hook_on_either_layer_sees_each_layer_on_its_own(monkeypatch, where):
     model = net()
     seen = []
     model[1 if where == "relu" else 2].register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))
-    step(model, randn(5, (4, 2, 6, 6)))
+    training_step(model, randn(5, (4, 2, 6, 6)))
     assert calls == [model[1]] and len(seen) == 1
     if where == "pool":  # the pooling's own input: the ReLU's output
         assert (seen[0].data >= 0).all()

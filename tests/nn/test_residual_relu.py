@@ -5,7 +5,7 @@ hook or a subclass asks to see each on its own."""
 
 import numpy as np
 import pytest
-from helpers import assert_same_bits, randn, relu_layer_calls
+from helpers import assert_same_bits, kernels_and_threads, randn, relu_layer_calls, training_step
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -49,15 +49,9 @@ def test_add_relu_gives_the_bits_of_relu_after_the_sum(seed, shape, dtype, speci
         a.flat[where[4:6]] = np.nan
         a.flat[where[6:8]], b.flat[where[6:8]] = np.inf, -np.inf
         grad.flat[r.integers(0, grad.size, 5)] = -0.0
-    before = dg.get_num_threads()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(kernels, "ENABLED", compiled)
-        try:
-            dg.set_num_threads(threads)
-            with np.errstate(invalid="ignore"):  # inf − inf
-                separate, fused = both_ways(a, b, grad, views)
-        finally:
-            dg.set_num_threads(before)
+    with kernels_and_threads(compiled, threads):
+        with np.errstate(invalid="ignore"):  # inf − inf
+            separate, fused = both_ways(a, b, grad, views)
     assert_same_bits(separate, fused)
 
 
@@ -85,7 +79,7 @@ def test_add_relu_refuses_what_it_cannot_add_in_place(a, b, message):
 # nn.Sequential
 
 
-def blocks(shortcut=False):
+def blocks():
     """Two residual basic blocks, the second with a 1×1 shortcut."""
     dg.manual_seed(0)
 
@@ -97,21 +91,14 @@ def blocks(shortcut=False):
     return nn.Sequential(block(3, 3), block(3, 4))
 
 
-def step(model, x):
-    """out and every parameter's gradient of one forward and backward."""
-    out = model(dg.tensor(x))
-    (out * out).sum().backward()
-    return [out.data] + [p.grad for p in model.parameters()]
-
-
 def test_sequential_runs_a_residual_and_its_relu_as_one_op(monkeypatch, kernels_path):
     calls = relu_layer_calls(monkeypatch)
     model, x = blocks(), randn(5, (4, 3, 6, 6))
-    fused = step(model, x)
+    fused = training_step(model, x)
     assert calls == [], "the ReLU after a Residual ran as a layer of its own"
     hooked = blocks()  # the same parameters, and a hook on the first block's ReLU
     hooked[0][1].register_forward_hook(lambda module, inputs, output: None)
-    separate = step(hooked, x)
+    separate = training_step(hooked, x)
     assert calls == [hooked[0][1]]
     assert_same_bits(separate, fused)
 
@@ -124,7 +111,7 @@ def test_a_hook_on_the_residual_or_a_subclass_runs_each_layer(monkeypatch):
     calls = relu_layer_calls(monkeypatch)
     model = blocks()
     model[0][0].register_forward_hook(lambda module, inputs, output: None)
-    step(model, randn(5, (4, 3, 6, 6)))
+    training_step(model, randn(5, (4, 3, 6, 6)))
     assert calls == [model[0][1]]
     x = dg.tensor(randn(5, (2, 3, 4, 4)))
     out = nn.Sequential(Scaled(nn.Identity()), nn.ReLU())(x)
