@@ -31,13 +31,14 @@ def forward(x, kh, kw, sh, sw, ph, pw, dh, dw, relu, out, winner, first, stop): 
     samples first..stop−1; with ``relu``, of relu(x) (x's values below 0 read as 0). An empty
     ``winner`` records none (the loops compiled without the offsets)."""
     if winner.size > 0:
-        _by_size(x, kh, kw, sh, sw, ph, pw, dh, dw, relu, out, winner, True, first, stop)
+        _by_shape(x, kh, kw, sh, sw, ph, pw, dh, dw, relu, out, winner, True, first, stop)
     else:
-        _by_size(x, kh, kw, sh, sw, ph, pw, dh, dw, relu, out, winner, False, first, stop)
+        _by_shape(x, kh, kw, sh, sw, ph, pw, dh, dw, relu, out, winner, False, first, stop)
 
 
 @njit(nogil=True, inline="always")
-def _by_size(x, kh, kw, sh, sw, ph, pw, dh, dw, relu, out, winner, record, first, stop):  # pragma: no cover
+def _by_shape(x, kh, kw, sh, sw, ph, pw, dh, dw, relu, out, winner, record, first, stop):  # pragma: no cover
+    """_forward with the numbers of 2×2 tiles, or a 3×3 kernel's size, as constants (their loops unrolled)."""
     if (kh, kw, sh, sw, ph, pw, dh, dw) == (2, 2, 2, 2, 0, 0, 1, 1):  # 2×2 tiles, every number a constant
         _forward(x, 2, 2, 2, 2, 0, 0, 1, 1, relu, out, winner, record, first, stop)
     elif kh == 3 and kw == 3:
