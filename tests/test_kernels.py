@@ -402,3 +402,25 @@ def test_importing_deepgrad_does_not_import_numba_and_the_environment_turns_kern
     assert imported is False and described == "off (DEEPGRAD_KERNELS=0)"
     imported, described = json.loads(run_python(code))
     assert imported is False and described == kernels.describe()
+
+
+def test_a_spin_sees_what_another_thread_stores_and_gives_up_after_its_rounds():
+    """wait_until reads the board afresh each round (a store from another thread ends it), returns
+    False when its rounds run out; store_then_wait_until stores before it waits."""
+    import threading
+    import time
+
+    spin = kernels.load("spin")
+    if spin is None:
+        pytest.skip("numba is not installed")
+    board = np.zeros(16, np.int64)
+    assert not spin.wait_until(board, 0, 1, 1000)
+    assert not spin.store_then_wait_until(board, 8, 7, 0, 1, 1000, 10) and board[8] == 7
+    rounds = int(spin.rounds_per_microsecond() * 10e6)  # 10 s at most
+    storer = threading.Timer(0.05, lambda: board.__setitem__(0, 3))
+    storer.start()
+    start = time.perf_counter()
+    assert spin.wait_until(board, 0, 3, rounds)
+    assert time.perf_counter() - start < 5
+    storer.join()
+    assert spin.store_then_wait_until(board, 8, 9, 0, 3, rounds, 100) and board[8] == 9

@@ -210,7 +210,7 @@ def test_a_small_model_never_enters_the_pool(monkeypatch):
     def refuse(workers):
         raise AssertionError("a small op handed parts to the pool")
 
-    monkeypatch.setattr(parallel, "_start_workers", refuse)
+    monkeypatch.setattr(parallel, "_workers_for", refuse)
     try:
         dg.manual_seed(0)
         model = nn.Sequential(
@@ -301,3 +301,99 @@ def test_ops_on_two_threads_at_once_share_the_workers(split_everything):
     for caller in callers:
         caller.join()
     assert all(result == [(name, 0), (name, 1)] for name in "ab" for result in results[name])
+
+
+@pytest.fixture(params=["spinning", "sleeping"])
+def fresh_pool(request, monkeypatch):
+    """A pool of new workers that wait for their parts by the compiled spins (then asleep), or only
+    asleep on their locks (as without numba); deepgrad's thread count given back after the test."""
+    if request.param == "spinning" and kernels.load("spin") is None:
+        pytest.skip("numba is not installed: the pool only sleeps")
+    monkeypatch.setattr(parallel, "_workers", [])
+    monkeypatch.setattr(parallel, "_spin", None)
+    monkeypatch.setattr(parallel, "_spin_loaded", request.param == "sleeping")
+    before = dg.get_num_threads()
+    dg.set_num_threads(3)
+    yield request.param
+    dg.set_num_threads(before)
+
+
+class CountedLock:
+    """A lock that counts its acquires (a worker's ``wake``: each is the worker going to sleep)."""
+
+    def __init__(self, lock):
+        self.lock, self.acquires = lock, 0
+
+    def acquire(self, *args):
+        self.acquires += 1
+        return self.lock.acquire(*args)
+
+    def release(self):
+        self.lock.release()
+
+
+def test_parts_run_in_order_whether_the_workers_spin_or_sleep(fresh_pool):
+    """Back-to-back handoffs, and handoffs after the workers have gone to sleep, give every part's
+    result in the parts' order."""
+    parts = [slice(0, 1), slice(1, 2), slice(2, 3)]
+    for _ in range(300):
+        assert parallel.map_parts(lambda rows: rows.start, parts) == [0, 1, 2]
+    time.sleep(0.02)  # past any worker's spin
+    assert len(parallel._workers) == 2 and all(worker.sleeping for worker in parallel._workers)
+    assert parallel.map_parts(lambda rows: rows.start, parts) == [0, 1, 2]
+
+
+def test_a_spinning_worker_takes_back_to_back_parts_without_sleeping(fresh_pool, monkeypatch):
+    """With the spins, a worker whose next part comes within its spin never sleeps on its lock, and
+    the caller that finished first sees the worker's part done by spinning."""
+    if fresh_pool == "sleeping":
+        pytest.skip("the sleeping pool has no spins")
+    monkeypatch.setattr(parallel, "WORKER_SPIN_US", 2e6)
+    monkeypatch.setattr(parallel, "CALLER_SPIN_US", 2e6)
+    parallel.map_parts(lambda rows: None, [slice(0, 1), slice(1, 2)])  # the worker started
+    worker = parallel._workers[0]
+    wake, done_locks = CountedLock(worker.wake), []
+    worker.wake = wake
+    init = parallel._Job.__init__
+
+    def counted_init(job, call):  # each job's ``done``, counted: the caller's waits on it
+        init(job, call)
+        job.done = CountedLock(job.done)
+        done_locks.append(job.done)
+
+    monkeypatch.setattr(parallel._Job, "__init__", counted_init)
+    for _ in range(200):
+        assert parallel.map_parts(lambda rows: rows.start, [slice(0, 1), slice(1, 2)]) == [0, 1]
+    assert wake.acquires == 0 and len(done_locks) == 200
+    assert all(lock.acquires == 0 for lock in done_locks)
+
+
+def test_a_worker_whose_spin_ran_out_sleeps_and_wakes_for_its_next_part(fresh_pool, monkeypatch):
+    """Spins of no length: each worker sleeps between parts, and each caller waits on the part's lock
+    (as without numba); the parts still run, in order, on every count of threads."""
+    monkeypatch.setattr(parallel, "WORKER_SPIN_US", 0.0)
+    monkeypatch.setattr(parallel, "CALLER_SPIN_US", 0.0)
+    slow = lambda rows: time.sleep(0.002) or rows.start  # noqa: E731 (the worker's part outlasts the caller's)
+    for count in (2, 3):
+        parts = [slice(i, i + 1) for i in range(count)]
+        for _ in range(20):
+            assert parallel.map_parts(slow, parts) == list(range(count))
+    wake = CountedLock(parallel._workers[0].wake)
+    parallel._workers[0].wake = wake
+    time.sleep(0.01)
+    assert parallel.map_parts(slow, [slice(0, 1), slice(1, 2)]) == [0, 1]
+    time.sleep(0.01)
+    assert wake.acquires >= 1  # it went to sleep after that part
+
+
+def test_a_worker_runs_parts_handed_to_it_while_it_is_busy_after_the_one_it_runs(fresh_pool):
+    """Parts handed to a worker still running one (a caller interrupted in its wait leaves one
+    behind) run after it, in order, each waited for by its number."""
+    (worker,) = parallel._workers_for(1)
+    gate, order = threading.Event(), []
+    jobs = [parallel._Job(lambda: gate.wait(5) and order.append(0))]
+    jobs += [parallel._Job(lambda i=i: order.append(i)) for i in (1, 2)]
+    numbers = [worker.hand(job) for job in jobs]
+    gate.set()
+    worker.wait_for(jobs[2], numbers[2])
+    assert order == [0, 1, 2] and numbers == [numbers[0], numbers[0] + 1, numbers[0] + 2]
