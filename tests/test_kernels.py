@@ -406,21 +406,29 @@ def test_importing_deepgrad_does_not_import_numba_and_the_environment_turns_kern
 
 def test_a_spin_sees_what_another_thread_stores_and_gives_up_after_its_rounds():
     """wait_until reads the board afresh each round (a store from another thread ends it), returns
-    False when its rounds run out; store_then_wait_until stores before it waits."""
+    False when its rounds run out; store_then_wait_until stores before it waits and stamps the
+    counter when it got there; stamp_then_store stamps, then stores."""
     import threading
     import time
 
     spin = kernels.load("spin")
     if spin is None:
         pytest.skip("numba is not installed")
-    board = np.zeros(16, np.int64)
+    board = np.zeros(32, np.int64)
     assert not spin.wait_until(board, 0, 1, 1000)
-    assert not spin.store_then_wait_until(board, 8, 7, 0, 1, 1000, 10) and board[8] == 7
-    rounds = int(spin.rounds_per_microsecond() * 10e6)  # 10 s at most
+    assert not spin.store_then_wait_until(board, 8, 7, 0, 1, 1000, 10, 24) and board[8] == 7 and board[24] == 0
+    rounds, ticks = spin.per_microsecond()
     storer = threading.Timer(0.05, lambda: board.__setitem__(0, 3))
     storer.start()
     start = time.perf_counter()
-    assert spin.wait_until(board, 0, 3, rounds)
+    assert spin.wait_until(board, 0, 3, int(rounds * 10e6))  # 10 s at most
     assert time.perf_counter() - start < 5
     storer.join()
-    assert spin.store_then_wait_until(board, 8, 9, 0, 3, rounds, 100) and board[8] == 9
+    spin.stamp_then_store(board, 16, 0, 4)
+    assert board[0] == 4
+    assert spin.store_then_wait_until(board, 8, 9, 0, 4, 1000, 100, 24) and board[8] == 9
+    assert board[24] >= board[16]  # seen after it was handed over
+    if ticks > 0:  # x86's counter: about as many a µs as perf_counter says
+        first = spin.ticks()
+        time.sleep(0.01)
+        assert 0.5 * ticks * 1e4 < spin.ticks() - first < 100 * ticks * 1e4

@@ -348,24 +348,86 @@ def test_a_spinning_worker_takes_back_to_back_parts_without_sleeping(fresh_pool,
     the caller that finished first sees the worker's part done by spinning."""
     if fresh_pool == "sleeping":
         pytest.skip("the sleeping pool has no spins")
+    if available_cores() < 2:
+        pytest.skip("one core: two threads never spin")
     monkeypatch.setattr(parallel, "WORKER_SPIN_US", 2e6)
     monkeypatch.setattr(parallel, "CALLER_SPIN_US", 2e6)
+    monkeypatch.setattr(parallel, "LATE_US", 1e7)  # a busy machine delaying a handoff does not pause the spins
     parallel.map_parts(lambda rows: None, [slice(0, 1), slice(1, 2)])  # the worker started
     worker = parallel._workers[0]
-    wake, done_locks = CountedLock(worker.wake), []
+    wake = CountedLock(worker.wake)
     worker.wake = wake
+    done_locks = counted_handoffs(monkeypatch)
+    for _ in range(200):
+        assert parallel.map_parts(lambda rows: rows.start, [slice(0, 1), slice(1, 2)]) == [0, 1]
+    assert wake.acquires == 0 and len(done_locks) == 200
+    assert all(lock.acquires == 0 for lock in done_locks)
+    assert worker.board[parallel.SEEN] >= worker.board[parallel.HANDED]  # it stamped when it saw the last
+
+
+def available_cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def counted_handoffs(monkeypatch):
+    """Each job's ``done`` lock, counted (a caller's wait on it: it did not spin, or its spin ran out)."""
+    done_locks = []
     init = parallel._Job.__init__
 
-    def counted_init(job, call):  # each job's ``done``, counted: the caller's waits on it
+    def counted_init(job, call):
         init(job, call)
         job.done = CountedLock(job.done)
         done_locks.append(job.done)
 
     monkeypatch.setattr(parallel._Job, "__init__", counted_init)
-    for _ in range(200):
-        assert parallel.map_parts(lambda rows: rows.start, [slice(0, 1), slice(1, 2)]) == [0, 1]
-    assert wake.acquires == 0 and len(done_locks) == 200
-    assert all(lock.acquires == 0 for lock in done_locks)
+    return done_locks
+
+
+def test_threads_that_outnumber_the_cores_never_spin(fresh_pool, monkeypatch):
+    """With more threads than cores a spinning thread would hold the core another needs: the caller
+    waits on the part's lock and the worker sleeps, whatever the spins' lengths."""
+    if fresh_pool == "sleeping":
+        pytest.skip("the sleeping pool has no spins")
+    monkeypatch.setattr(parallel, "WORKER_SPIN_US", 2e6)
+    monkeypatch.setattr(parallel, "CALLER_SPIN_US", 2e6)
+    parallel.map_parts(lambda rows: None, [slice(0, 1), slice(1, 2)])
+    monkeypatch.setattr(parallel._spin, "cores", 1)
+    done_locks = counted_handoffs(monkeypatch)
+    slow = lambda rows: time.sleep(0.002) or rows.start  # noqa: E731 (the worker's part outlasts the caller's)
+    for _ in range(5):
+        assert parallel.map_parts(slow, [slice(0, 1), slice(1, 2)]) == [0, 1]
+    assert all(lock.acquires == 1 for lock in done_locks) and not parallel._workers[0].spinning
+
+
+def test_a_worker_that_saw_its_part_late_pauses_the_spins(fresh_pool, monkeypatch):
+    """A spinning worker that saw its part more than LATE_US after the handoff (by the time-stamp
+    counter) was off its core, another process on it: for PAUSE_S the threads only sleep, then they
+    spin again, and pause twice as long when it happens again soon. A worker that slept through the
+    handoff stamped nothing after it, and pauses nothing."""
+    if fresh_pool == "sleeping":
+        pytest.skip("the sleeping pool has no spins")
+    if available_cores() < 2:
+        pytest.skip("one core: two threads never spin")
+    parts = [slice(0, 1), slice(1, 2)]
+    parallel.map_parts(lambda rows: None, parts)
+    spin, worker = parallel._spin, parallel._workers[0]
+    if spin.late == float("inf"):
+        pytest.skip("no time-stamp counter on this machine: the spins never pause")
+    board, handed = worker.board, 10**12
+    board[parallel.HANDED], board[parallel.SEEN] = handed, handed - 1  # slept through it
+    spin.check_workers([worker])
+    assert spin.allowed(2)
+    board[parallel.SEEN] = handed + int(spin.late) + 1
+    spin.check_workers([worker])
+    assert not spin.allowed(2)
+    done_locks = counted_handoffs(monkeypatch)
+    assert parallel.map_parts(lambda rows: time.sleep(0.002) or rows.start, parts[::-1]) == [1, 0]
+    assert done_locks[0].acquires == 1 and not worker.spinning  # the caller slept; so does the worker
+    spin.paused_until = time.monotonic()  # the pause over
+    assert spin.allowed(2) and spin.pause == parallel.PAUSE_S
+    board[parallel.HANDED], board[parallel.SEEN] = handed, handed + int(spin.late) + 1
+    spin.check_workers([worker])  # late again right away: twice as long
+    assert not spin.allowed(2) and spin.pause == 2 * parallel.PAUSE_S
 
 
 def test_a_worker_whose_spin_ran_out_sleeps_and_wakes_for_its_next_part(fresh_pool, monkeypatch):
@@ -393,7 +455,8 @@ def test_a_worker_runs_parts_handed_to_it_while_it_is_busy_after_the_one_it_runs
     gate, order = threading.Event(), []
     jobs = [parallel._Job(lambda: gate.wait(5) and order.append(0))]
     jobs += [parallel._Job(lambda i=i: order.append(i)) for i in (1, 2)]
-    numbers = [worker.hand(job) for job in jobs]
+    spinning = fresh_pool == "spinning"
+    numbers = [worker.hand(job, spinning) for job in jobs]
     gate.set()
-    worker.wait_for(jobs[2], numbers[2])
+    worker.wait_for(jobs[2], numbers[2], spinning)
     assert order == [0, 1, 2] and numbers == [numbers[0], numbers[0] + 1, numbers[0] + 2]

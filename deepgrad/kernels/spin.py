@@ -60,6 +60,34 @@ def _pause(typingctx):
     return types.void(), codegen
 
 
+@intrinsic
+def _ticks(typingctx):
+    """x86's time-stamp counter (constant-rate on x86-64 cores of the last 15 years); elsewhere 0."""
+
+    def codegen(context, builder, signature, args):
+        if _PAUSE:
+            counter = builder.module.declare_intrinsic(
+                "llvm.readcyclecounter", fnty=ir.FunctionType(ir.IntType(64), [])
+            )
+            return builder.call(counter, [])
+        return ir.Constant(ir.IntType(64), 0)
+
+    return types.int64(), codegen
+
+
+@njit(nogil=True, cache=True)
+def ticks():  # pragma: no cover (compiled)
+    """The time-stamp counter now (0 where there is none)."""
+    return _ticks()
+
+
+@njit(nogil=True, cache=True)
+def stamp_then_store(board, stamp_index, index, value):  # pragma: no cover (compiled)
+    """board[stamp_index] = the counter now, then board[index] = ``value`` (a handoff: when, then which)."""
+    board[stamp_index] = _ticks()
+    _store_release(board, index, value)
+
+
 @njit(nogil=True, cache=True)
 def wait_until(board, index, at_least, rounds):  # pragma: no cover (compiled)
     """Spin until board[index] ≥ ``at_least``, at most ``rounds`` rounds; True when it got there."""
@@ -71,13 +99,15 @@ def wait_until(board, index, at_least, rounds):  # pragma: no cover (compiled)
 
 
 @njit(nogil=True, cache=True)
-def store_then_wait_until(board, store_index, value, index, at_least, rounds, settle):  # pragma: no cover
-    """board[store_index] = ``value``, then :func:`wait_until`; once there, ``settle`` rounds more (a
-    worker's wait for its next part: the caller that handed it over is still starting its own part,
-    holding the GIL, and a worker that waited for the GIL would sleep, the very wait spinning saves)."""
+def store_then_wait_until(board, store_index, value, index, at_least, rounds, settle, stamp_index):  # pragma: no cover
+    """board[store_index] = ``value``, then :func:`wait_until`; once there, board[stamp_index] = the
+    counter (when it saw it) and ``settle`` rounds more (a worker's wait for its next part: the caller
+    that handed it over is still starting its own part, holding the GIL, and a worker that waited for
+    the GIL would sleep, the very wait spinning saves)."""
     _store_release(board, store_index, value)
     if not wait_until(board, index, at_least, rounds):
         return False
+    board[stamp_index] = _ticks()
     for _ in range(settle):  # a load each round: an empty loop would be compiled away
         if _load_acquire(board, index) < at_least:
             break
@@ -85,14 +115,18 @@ def store_then_wait_until(board, store_index, value, index, at_least, rounds, se
     return True
 
 
-def rounds_per_microsecond() -> float:
+def per_microsecond() -> tuple[float, float]:
     """How many rounds of :func:`wait_until` this machine spins a µs (a PAUSE's length varies tenfold
-    between x86 cores), the fastest of a few 20 000-round waits."""
+    between x86 cores), the fastest of a few 20 000-round waits, and how many :func:`ticks` pass (0
+    where there is no counter)."""
     board = np.zeros(1, np.int64)
-    rounds, fastest = 20_000, float("inf")
+    rounds, fastest, tick_rate = 20_000, float("inf"), 0.0
     wait_until(board, 0, 1, 1)  # compiled, or loaded from numba's cache
+    ticks()
     for _ in range(3):
-        start = time.perf_counter()
+        start, first_tick = time.perf_counter(), ticks()
         wait_until(board, 0, 1, rounds)
-        fastest = min(fastest, time.perf_counter() - start)
-    return rounds / (fastest * 1e6)
+        seconds, tick_count = time.perf_counter() - start, ticks() - first_tick
+        if seconds < fastest:
+            fastest, tick_rate = seconds, tick_count / (seconds * 1e6)
+    return rounds / (fastest * 1e6), tick_rate
