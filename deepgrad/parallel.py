@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections
 import functools
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -98,17 +99,16 @@ def together(calls: Sequence[Callable[[], T]]) -> list[T]:
     try:
         jobs = [_Job(call) for call in calls[1:]]
         workers = _workers_for(len(jobs))
-        spin = _spin
-        spinning = spin is not None and spin.allowed(len(calls))
-        numbers = [worker.hand(job, spinning) for worker, job in zip(workers, jobs)]
+        spin = _spin_for(len(calls))
+        numbers = [worker.hand(job, spin) for worker, job in zip(workers, jobs)]
         _local.in_part = True
         try:
             first = calls[0]()
         finally:
             _local.in_part = False
             for worker, job, number in zip(workers, jobs, numbers):
-                worker.wait_for(job, number, spinning)
-        if spin is not None and spinning:
+                worker.wait_for(job, number, spin)
+        if spin is not None:
             spin.check_workers(workers)
     finally:
         _pool_lock.release()
@@ -234,14 +234,13 @@ class _Spin:
 
 class _Worker:
     """A pool thread and the parts handed to it, which it runs in order. After each part it waits
-    for the next, spinning first where its last handoff allowed it, then asleep on ``wake`` (held
-    while no wake-up is due), ``sleeping`` says so; ``mutex`` makes that and a handoff one step each."""
+    for the next, spinning first where its last handoff came with the spins, then asleep on ``wake``
+    (held while no wake-up is due), ``sleeping`` says so; ``mutex`` makes that and a handoff one step each."""
 
-    def __init__(self, index: int, spin: _Spin | None) -> None:
+    def __init__(self, index: int) -> None:
         self.jobs: collections.deque[_Job] = collections.deque()
         self.board = np.zeros(SEEN + 8, np.int64)
-        self.spin = spin
-        self.spinning = False  # whether it spins for its next part
+        self.spin: _Spin | None = None  # the spins it waits for its next part with, if any
         self.mutex = threading.Lock()
         self.wake = threading.Lock()
         self.wake.acquire()
@@ -249,26 +248,25 @@ class _Worker:
         self.thread = threading.Thread(target=self._serve, name=f"deepgrad-{index}", daemon=True)
         self.thread.start()
 
-    def hand(self, job: _Job, spinning: bool) -> int:
-        """Queue ``job``, waking the worker if it sleeps, and say whether it spins for the next one;
-        the job's number (the parts handed so far)."""
+    def hand(self, job: _Job, spin: _Spin | None) -> int:
+        """Queue ``job``, waking the worker if it sleeps; with ``spin``, stamp the handoff, and the
+        worker spins for its next part. Returns the job's number (the parts handed so far)."""
         self.jobs.append(job)
-        self.spinning = spinning
+        self.spin = spin
         with self.mutex:
             number = int(self.board[POSTED]) + 1
-            if self.spin is None:
+            if spin is None:
                 self.board[POSTED] = number
             else:
-                self.spin.module.stamp_then_store(self.board, HANDED, POSTED, number)
+                spin.module.stamp_then_store(self.board, HANDED, POSTED, number)
             sleeping, self.sleeping = self.sleeping, False
         if sleeping:
             self.wake.release()
         return number
 
-    def wait_for(self, job: _Job, number: int, spinning: bool) -> None:
-        """Return once ``job``, the worker's part ``number``, has run (spinning first, or not)."""
-        spin = self.spin
-        if spin is None or not spinning or not spin.module.wait_until(self.board, DONE, number, spin.caller):
+    def wait_for(self, job: _Job, number: int, spin: _Spin | None) -> None:
+        """Return once ``job``, the worker's part ``number``, has run (spinning first, with ``spin``)."""
+        if spin is None or not spin.module.wait_until(self.board, DONE, number, spin.caller):
             job.done.acquire()
 
     def _serve(self) -> None:
@@ -280,13 +278,13 @@ class _Worker:
             done += 1
 
     def _wait_for_part(self, done: int) -> None:
-        """Return once a part beyond the ``done`` ones has been handed over (spinning first where
-        allowed, then asleep); with the compiled spins, say the ``done`` ones are done."""
+        """Return once a part beyond the ``done`` ones has been handed over: with the spins, say the
+        ``done`` ones are done and spin for the next; then asleep."""
         spin = self.spin
-        if spin is not None:
-            rounds, settle = (spin.worker, spin.settle) if self.spinning else (0, 0)
-            if spin.module.store_then_wait_until(self.board, DONE, done, POSTED, done + 1, rounds, settle, SEEN):
-                return
+        if spin is not None and spin.module.store_then_wait_until(
+            self.board, DONE, done, POSTED, done + 1, spin.worker, spin.settle, SEEN
+        ):
+            return
         with self.mutex:
             if self.board[POSTED] > done:
                 return
@@ -300,18 +298,26 @@ class _Worker:
 _workers: list[_Worker] = []
 _pool_lock = threading.Lock()  # held by the thread whose parts the workers run
 _spin: _Spin | None = None
-_spin_loaded = False
 
 
 def _workers_for(count: int) -> list[_Worker]:
     """The first ``count`` workers, started where they are not yet (with the pool's lock held)."""
-    global _spin, _spin_loaded
-    if not _spin_loaded:
-        module = kernels.load("spin")
-        _spin, _spin_loaded = (_Spin(module) if module is not None else None), True
     while len(_workers) < count:
-        _workers.append(_Worker(len(_workers), _spin))
+        _workers.append(_Worker(len(_workers)))
     return _workers[:count]
+
+
+def _spin_for(threads: int) -> _Spin | None:
+    """The spins for a handoff over ``threads`` threads, or None where the threads only sleep: where
+    spinning is not allowed now (:meth:`_Spin.allowed`), and until numba is in the process for some
+    other reason (a kernel of an op: the spins alone would not bring its 120 MB into an MLP's)."""
+    global _spin
+    if _spin is None:
+        module = kernels.load("spin") if "numba" in sys.modules else None
+        if module is None:
+            return None
+        _spin = _Spin(module)
+    return _spin if _spin.allowed(threads) else None
 
 
 def _forget_workers() -> None:

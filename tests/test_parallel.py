@@ -8,6 +8,8 @@ float64's last digits (only the grouping of partial sums differs).
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -309,9 +311,11 @@ def fresh_pool(request, monkeypatch):
     asleep on their locks (as without numba); deepgrad's thread count given back after the test."""
     if request.param == "spinning" and kernels.load("spin") is None:
         pytest.skip("numba is not installed: the pool only sleeps")
+    if request.param == "sleeping":
+        load = kernels.load
+        monkeypatch.setattr(kernels, "load", lambda name: None if name == "spin" else load(name))
     monkeypatch.setattr(parallel, "_workers", [])
     monkeypatch.setattr(parallel, "_spin", None)
-    monkeypatch.setattr(parallel, "_spin_loaded", request.param == "sleeping")
     before = dg.get_num_threads()
     dg.set_num_threads(3)
     yield request.param
@@ -396,7 +400,7 @@ def test_threads_that_outnumber_the_cores_never_spin(fresh_pool, monkeypatch):
     slow = lambda rows: time.sleep(0.002) or rows.start  # noqa: E731 (the worker's part outlasts the caller's)
     for _ in range(5):
         assert parallel.map_parts(slow, [slice(0, 1), slice(1, 2)]) == [0, 1]
-    assert all(lock.acquires == 1 for lock in done_locks) and not parallel._workers[0].spinning
+    assert all(lock.acquires == 1 for lock in done_locks) and parallel._workers[0].spin is None
 
 
 def test_a_worker_that_saw_its_part_late_pauses_the_spins(fresh_pool, monkeypatch):
@@ -422,7 +426,7 @@ def test_a_worker_that_saw_its_part_late_pauses_the_spins(fresh_pool, monkeypatc
     assert not spin.allowed(2)
     done_locks = counted_handoffs(monkeypatch)
     assert parallel.map_parts(lambda rows: time.sleep(0.002) or rows.start, parts[::-1]) == [1, 0]
-    assert done_locks[0].acquires == 1 and not worker.spinning  # the caller slept; so does the worker
+    assert done_locks[0].acquires == 1 and worker.spin is None  # the caller slept; so does the worker
     spin.paused_until = time.monotonic()  # the pause over
     assert spin.allowed(2) and spin.pause == parallel.PAUSE_S
     board[parallel.HANDED], board[parallel.SEEN] = handed, handed + int(spin.late) + 1
@@ -455,8 +459,20 @@ def test_a_worker_runs_parts_handed_to_it_while_it_is_busy_after_the_one_it_runs
     gate, order = threading.Event(), []
     jobs = [parallel._Job(lambda: gate.wait(5) and order.append(0))]
     jobs += [parallel._Job(lambda i=i: order.append(i)) for i in (1, 2)]
-    spinning = fresh_pool == "spinning"
-    numbers = [worker.hand(job, spinning) for job in jobs]
+    spin = parallel._spin_for(2)
+    assert spin is None or fresh_pool == "spinning"
+    numbers = [worker.hand(job, spin) for job in jobs]
     gate.set()
-    worker.wait_for(jobs[2], numbers[2], spinning)
+    worker.wait_for(jobs[2], numbers[2], spin)
     assert order == [0, 1, 2] and numbers == [numbers[0], numbers[0] + 1, numbers[0] + 2]
+
+
+def test_the_pool_never_brings_numba_into_a_process():
+    """The spins wait for numba to be in the process for some other reason (an op's kernel): a
+    process whose ops need none splits work on the sleeping pool, without numba's 120 MB."""
+    code = (
+        "import sys; import deepgrad as dg; from deepgrad import parallel; dg.set_num_threads(2); "
+        "print(parallel.map_parts(lambda rows: rows.start, [slice(0, 1), slice(1, 2)]), 'numba' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.split() == ["[0,", "1]", "False"]
