@@ -8,7 +8,8 @@ takes nothing from the threads running Python; each spin bounds its wait and ret
 it ran out, and the pool then sleeps on its locks as before.
 
 The numbers spun on are int64 elements of a ``board`` array the pool keeps (a worker's parts
-handed to it, and done), read and written as atomics.
+handed to it, and done), read and written as atomics; beside them, x86's time-stamp counter when a
+part was handed over and when the worker saw it (the pool's sign that a worker was off its core).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-_PAUSE = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")  # x86's spin-wait hint
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")  # PAUSE and the time-stamp counter
 
 
 @intrinsic
@@ -52,7 +53,7 @@ def _pause(typingctx):
     """x86's PAUSE (the core rests a few dozen cycles, its sibling hyperthread runs); elsewhere nothing."""
 
     def codegen(context, builder, signature, args):
-        if _PAUSE:
+        if _X86:
             pause = builder.module.declare_intrinsic("llvm.x86.sse2.pause", fnty=ir.FunctionType(ir.VoidType(), []))
             builder.call(pause, [])
         return context.get_dummy_value()
@@ -65,7 +66,7 @@ def _ticks(typingctx):
     """x86's time-stamp counter (constant-rate on x86-64 cores of the last 15 years); elsewhere 0."""
 
     def codegen(context, builder, signature, args):
-        if _PAUSE:
+        if _X86:
             counter = builder.module.declare_intrinsic(
                 "llvm.readcyclecounter", fnty=ir.FunctionType(ir.IntType(64), [])
             )
