@@ -222,7 +222,8 @@ class _Spin:
 
     def check_workers(self, workers: Sequence[_Worker]) -> None:
         """Pause the spins where a spinning worker saw its part late (see LATE_US); a worker that
-        slept through the handoff stamped nothing after it."""
+        slept through the handoff, or found the part there when it began to wait (it was running
+        Python, perhaps waiting for the GIL), stamped nothing after it."""
         for worker in workers:
             seen, handed = worker.board[SEEN], worker.board[HANDED]
             if seen >= handed and seen - handed > self.late:

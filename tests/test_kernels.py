@@ -406,8 +406,8 @@ def test_importing_deepgrad_does_not_import_numba_and_the_environment_turns_kern
 
 def test_a_spin_sees_what_another_thread_stores_and_gives_up_after_its_rounds():
     """wait_until reads the board afresh each round (a store from another thread ends it), returns
-    False when its rounds run out; store_then_wait_until stores before it waits and stamps the
-    counter when it got there; stamp_then_store stamps, then stores."""
+    False when its rounds run out; store_then_wait_until stores before it waits and, where it had
+    to wait, stamps the counter when it got there; stamp_then_store stamps, then stores."""
     import threading
     import time
 
@@ -427,6 +427,11 @@ def test_a_spin_sees_what_another_thread_stores_and_gives_up_after_its_rounds():
     spin.stamp_then_store(board, 16, 0, 4)
     assert board[0] == 4
     assert spin.store_then_wait_until(board, 8, 9, 0, 4, 1000, 100, 24) and board[8] == 9
+    assert board[24] == 0  # there when it began to wait: no stamp
+    hander = threading.Timer(0.05, lambda: spin.stamp_then_store(board, 16, 0, 5))
+    hander.start()
+    assert spin.store_then_wait_until(board, 8, 10, 0, 5, int(rounds * 10e6), 100, 24) and board[8] == 10
+    hander.join()
     assert board[24] >= board[16]  # seen after it was handed over
     if ticks > 0:  # x86's counter: about as many a µs as perf_counter says
         first = spin.ticks()

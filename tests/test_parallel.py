@@ -366,7 +366,6 @@ def test_a_spinning_worker_takes_back_to_back_parts_without_sleeping(fresh_pool,
         assert parallel.map_parts(lambda rows: rows.start, [slice(0, 1), slice(1, 2)]) == [0, 1]
     assert wake.acquires == 0 and len(done_locks) == 200
     assert all(lock.acquires == 0 for lock in done_locks)
-    assert worker.board[parallel.SEEN] >= worker.board[parallel.HANDED]  # it stamped when it saw the last
 
 
 def available_cores():

@@ -82,9 +82,10 @@ def ticks():  # pragma: no cover (compiled)
     return _ticks()
 
 
-@njit(nogil=True, cache=True)
+@njit(cache=True)
 def stamp_then_store(board, stamp_index, index, value):  # pragma: no cover (compiled)
-    """board[stamp_index] = the counter now, then board[index] = ``value`` (a handoff: when, then which)."""
+    """board[stamp_index] = the counter now, then board[index] = ``value`` (a handoff: when, then which).
+    Keeps the GIL: letting it go for two stores, the caller could wait to take it back from a worker."""
     board[stamp_index] = _ticks()
     _store_release(board, index, value)
 
@@ -101,11 +102,14 @@ def wait_until(board, index, at_least, rounds):  # pragma: no cover (compiled)
 
 @njit(nogil=True, cache=True)
 def store_then_wait_until(board, store_index, value, index, at_least, rounds, settle, stamp_index):  # pragma: no cover
-    """board[store_index] = ``value``, then :func:`wait_until`; once there, board[stamp_index] = the
-    counter (when it saw it) and ``settle`` rounds more (a worker's wait for its next part: the caller
-    that handed it over is still starting its own part, holding the GIL, and a worker that waited for
-    the GIL would sleep, the very wait spinning saves)."""
+    """board[store_index] = ``value``, then :func:`wait_until`. Where it had to wait (board[index] was
+    short of ``at_least`` at first), board[stamp_index] = the counter when it got there, and
+    ``settle`` rounds more: a worker's wait for its next part, whose caller is still starting its own
+    part, holding the GIL, and a worker that waited for the GIL would sleep, the very wait spinning
+    saves. (Found there at once, it was handed over while the worker ran Python: no stamp.)"""
     _store_release(board, store_index, value)
+    if _load_acquire(board, index) >= at_least:
+        return True
     if not wait_until(board, index, at_least, rounds):
         return False
     board[stamp_index] = _ticks()
