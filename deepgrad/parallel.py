@@ -213,7 +213,7 @@ class _Spin:
         self.module = module
         self.worker, self.settle, self.caller = (int(rounds * us) for us in (WORKER_SPIN_US, SETTLE_US, CALLER_SPIN_US))
         self.late = ticks * LATE_US if ticks > 0 else float("inf")
-        self.cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self.cores = threads.usable_cores()
         self.paused_until, self.pause = 0.0, PAUSE_S
 
     def allowed(self, threads: int) -> bool:

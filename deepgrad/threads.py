@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import os
 from typing import Any, Literal, NamedTuple, TypeAlias
 
 Splitter: TypeAlias = Literal["ops", "blas"]  # who splits work over the threads: deepgrad's ops, or the BLAS
@@ -71,6 +72,13 @@ def get_num_threads() -> int:
 def get_thread_setting() -> ThreadSetting:
     """The thread count set and who splits work over it (``ThreadSetting(1)`` until ``set_num_threads``)."""
     return _setting
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the platform tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def ops_threads() -> int:

@@ -288,7 +288,7 @@ def test_a_forked_child_splits_work_on_workers_of_its_own(split_everything):
     pytest.fail("the forked child's parts never ran")
 
 
-def test_ops_on_two_threads_at_once_share_the_workers(split_everything):
+def test_ops_on_two_threads_at_once_each_get_their_own_results(split_everything):
     """Two threads splitting work at the same time each get their own parts' results back."""
     dg.set_num_threads(2)
     results = {}
@@ -352,7 +352,7 @@ def test_a_spinning_worker_takes_back_to_back_parts_without_sleeping(fresh_pool,
     the caller that finished first sees the worker's part done by spinning."""
     if fresh_pool == "sleeping":
         pytest.skip("the sleeping pool has no spins")
-    if available_cores() < 2:
+    if threads.usable_cores() < 2:
         pytest.skip("one core: two threads never spin")
     monkeypatch.setattr(parallel, "WORKER_SPIN_US", 2e6)
     monkeypatch.setattr(parallel, "CALLER_SPIN_US", 2e6)
@@ -366,10 +366,6 @@ def test_a_spinning_worker_takes_back_to_back_parts_without_sleeping(fresh_pool,
         assert parallel.map_parts(lambda rows: rows.start, [slice(0, 1), slice(1, 2)]) == [0, 1]
     assert wake.acquires == 0 and len(done_locks) == 200
     assert all(lock.acquires == 0 for lock in done_locks)
-
-
-def available_cores():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def counted_handoffs(monkeypatch):
@@ -409,7 +405,7 @@ def test_a_worker_that_saw_its_part_late_pauses_the_spins(fresh_pool, monkeypatc
     handoff stamped nothing after it, and pauses nothing."""
     if fresh_pool == "sleeping":
         pytest.skip("the sleeping pool has no spins")
-    if available_cores() < 2:
+    if threads.usable_cores() < 2:
         pytest.skip("one core: two threads never spin")
     parts = [slice(0, 1), slice(1, 2)]
     parallel.map_parts(lambda rows: None, parts)

@@ -21,7 +21,7 @@ from ..nn.normalization import BatchNorm1d
 from ..optim import SchedulePlan, create_optimizer, create_schedule
 from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
-from ..threads import NumThreads, Splitter, ThreadSetting
+from ..threads import NumThreads, Splitter, ThreadSetting, usable_cores
 from . import presets
 from .callbacks import (
     BestWeights,
@@ -33,7 +33,7 @@ from .callbacks import (
     StepWriter,
 )
 from .policies import LearningRate
-from .thread_tuning import ThreadTuner, usable_cores
+from .thread_tuning import ThreadTuner
 
 EVAL_BATCH_SIZE = 1024
 

@@ -16,19 +16,11 @@ timed differently (a machine busy for one and idle for the other) can differ in 
 fixed ``--threads N`` makes reruns bit for bit identical whatever the load.
 """
 
-import os
 import statistics
 import time
 
-from ..threads import NumThreads
+from ..threads import NumThreads, usable_cores
 from .callbacks import Callback
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity, where the platform tells it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 class ThreadTuner(Callback):

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from deepgrad.threads import ThreadSetting, get_num_threads, get_thread_setting
+from deepgrad.threads import ThreadSetting, get_num_threads, get_thread_setting, usable_cores
 from deepgrad.train import build_run
-from deepgrad.train.thread_tuning import ThreadTuner, usable_cores
+from deepgrad.train.thread_tuning import ThreadTuner
 
 
 class FakeBlas:
