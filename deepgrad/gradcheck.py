@@ -79,17 +79,17 @@ def _analytic_jacobian(output, x):
 
 def _numerical_jacobian(fn, inputs, index, output_size, eps):
     x = inputs[index].data
-    flat = x.reshape(-1)  # a view: perturbing it perturbs the input
     jacobian = np.zeros((output_size, x.size))
     with no_grad():
-        for k in range(x.size):
-            original = flat[k]
+        # x's elements in row-major order, as .ravel() lays out the gradients, whatever x's memory layout
+        for k, position in enumerate(np.ndindex(x.shape)):
+            original = x[position]
             # np.array copies: fn may return a view of the input being perturbed.
-            flat[k] = original + eps
+            x[position] = original + eps
             plus = np.array(backend.to_host(fn(*inputs).data), dtype=np.float64).ravel()
-            flat[k] = original - eps
+            x[position] = original - eps
             minus = np.array(backend.to_host(fn(*inputs).data), dtype=np.float64).ravel()
-            flat[k] = original
+            x[position] = original
             jacobian[:, k] = (plus - minus) / (2 * eps)
     return jacobian
 

@@ -42,6 +42,10 @@ def conv(x, w, b, **options):
     return F.conv2d(x, w, b, **options)
 
 
+class ColumnMajor(tuple):
+    """An input's shape, the input held column-major (as nn.Linear holds its weight)."""
+
+
 # (name, function of the input tensors, the inputs' shapes)
 CASES = [
     ("conv row runs", lambda x, w, b: conv(x, w, b, padding=1), [(6, 8, 9, 9), (5, 8, 3, 3), (5,)]),
@@ -80,16 +84,28 @@ CASES = [
     ("linear of a vector by its features", F.linear, [(20,), (30, 20), (30,)]),  # by columns
     ("linear of a sequence by its features", F.linear, [(2, 2, 5), (8, 5), (8,)]),
     ("linear of a sequence by its inputs", F.linear, [(2, 2, 9), (3, 9), (3,)]),
+    ("linear, column-major weight", F.linear, [(6, 5), ColumnMajor((4, 5)), (4,)]),  # dW by its inner axis
+    ("linear by its features, column-major weight", F.linear, [(3, 5), ColumnMajor((8, 5)), (8,)]),
+    ("linear by its inputs, column-major weight", F.linear, [(3, 8), ColumnMajor((4, 8)), (4,)]),
+    ("linear of a vector, column-major weight", F.linear, [(40,), ColumnMajor((30, 40)), (30,)]),
     ("matmul", lambda a, b: a @ b, [(6, 5), (5, 4)]),
     ("matmul by its inner axis", lambda a, b: a @ b, [(3, 8), (8, 2)]),
 ]
 
 
 def outputs_and_grads(function, shapes, seed=0):
-    """The output and the inputs' gradients under a fixed random upstream gradient, as float64 arrays."""
-    inputs = [dg.tensor(randn(seed + i, shape), requires_grad=True) for i, shape in enumerate(shapes)]
+    """The output and the inputs' gradients under a fixed random upstream gradient, as float64 arrays;
+    a column-major input's gradient is column-major too."""
+    inputs = [
+        nn.Parameter(np.asfortranarray(randn(seed + i, shape)))
+        if isinstance(shape, ColumnMajor)
+        else dg.tensor(randn(seed + i, shape), requires_grad=True)
+        for i, shape in enumerate(shapes)
+    ]
     out = function(*inputs)
     out.backward(dg.tensor(randn(99, out.shape)))
+    for t, shape in zip(inputs, shapes):
+        assert t.grad.flags.f_contiguous if isinstance(shape, ColumnMajor) else t.grad.flags.c_contiguous
     return [out.numpy()] + [np.asarray(t.grad) for t in inputs]
 
 

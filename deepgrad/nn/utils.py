@@ -69,7 +69,8 @@ def _total_norm(grads: list[Array], norm_type: float) -> Any:
     if norm_type == math.inf:
         return np.stack([np.abs(g).max() for g in grads]).max()  # max propagates NaN
     if norm_type == 2.0:
-        return np.sqrt(np.stack([np.dot(flat, flat) for flat in (g.reshape(-1) for g in grads)]).sum())
+        # ravel("K"): a view of any contiguous gradient (a Linear's weight is column-major)
+        return np.sqrt(np.stack([np.dot(flat, flat) for flat in (g.ravel("K") for g in grads)]).sum())
     if norm_type == 1.0:
         return np.stack([np.abs(g).sum() for g in grads]).sum()
     return np.stack([(np.abs(g) ** norm_type).sum() for g in grads]).sum() ** (1.0 / norm_type)

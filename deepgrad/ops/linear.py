@@ -59,19 +59,24 @@ def cut_axis(a, b):
     return "columns" if columns > rows else "rows"
 
 
-def split_product(a, b, shift=None):
+def split_product(a, b, shift=None, out=None):
     """a @ b (+ shift) for a of shape (n, ..., k) and a matrix b, split over the threads along the
-    axis :func:`cut_axis` picks (the inner one's partial products added in the parts' order)."""
+    axis :func:`cut_axis` picks (the inner one's partial products added in the parts' order);
+    into ``out`` (C-contiguous) where given."""
     work = a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT
     if work < 2 * parallel.MIN_WORK or threads.products_by_blas() or parallel.threads_for(a) < 2:
-        return shifted(a @ b, shift)  # NumPy's own product, split or not by the BLAS
+        return shifted(np.matmul(a, b, out=out), shift)  # NumPy's own product, split or not by the BLAS
     axis = cut_axis(a, b)
     slices = parallel.parts({"rows": a, "columns": b.T, "inner": b}[axis], work)
     if len(slices) == 1:
-        return shifted(a @ b, shift)
+        return shifted(np.matmul(a, b, out=out), shift)
     if axis == "inner":
-        return shifted(parallel.ordered_sum(parallel.map_parts(lambda part: a[..., part] @ b[part], slices)), shift)
-    out = product_output(a, b)
+        total = parallel.ordered_sum(parallel.map_parts(lambda part: a[..., part] @ b[part], slices))
+        if out is not None:
+            out[...] = total
+        return shifted(total if out is None else out, shift)
+    if out is None:
+        out = product_output(a, b)
     if axis == "columns":
         parallel.map_parts(functools.partial(columns_into, a, b, shift, out), slices)
     else:
@@ -84,23 +89,35 @@ def columns_into(a, b, shift, out, part):
     product_into(a, out[..., part], b=b[:, part], shift=None if shift is None else shift[part])
 
 
-def split_products(*pairs):
+def split_products(*pairs, outs=None):
     """[a @ b for a, b in pairs], as :func:`split_product` each, but with the threads shared between
     the products: when each is large, every product is cut into its share of the parts and all the
-    parts run at once (a backward's dx and dW on two threads: one handoff, and each GEMM whole)."""
+    parts run at once (a backward's dx and dW on two threads: one handoff, and each GEMM whole).
+    ``outs``: an output for each product (None: a new array)."""
+    outs = list(outs or [None] * len(pairs))
     works = [a.size * b.shape[-1] // parallel.MULTIPLY_ADDS_PER_ELEMENT for a, b in pairs]
     share = parallel.threads_for(pairs[0][0]) // len(pairs) if max(works) >= parallel.MIN_WORK else 0
     if share < 1 or threads.products_by_blas():  # one after the other, NumPy's own (split by the BLAS or not)
-        return [a @ b for a, b in pairs]
+        return [np.matmul(a, b, out=out) for (a, b), out in zip(pairs, outs)]
     if min(works) < parallel.MIN_WORK or any(a.ndim < 2 for a, _ in pairs):  # a vector has no rows
-        return [split_product(a, b) for a, b in pairs]
-    outs, calls = [], []
-    for (a, b), work in zip(pairs, works):
-        out = product_output(a, b)
-        outs.append(out)
+        return [split_product(a, b, out=out) for (a, b), out in zip(pairs, outs)]
+    calls = []
+    for i, ((a, b), work) in enumerate(zip(pairs, works)):
+        if outs[i] is None:
+            outs[i] = product_output(a, b)
+        out = outs[i]
         calls += [functools.partial(product_into, a[part], out[part], b=b) for part in parallel.parts(a, work, share)]
     parallel.together(calls)
     return outs
+
+
+def weight_grad_operands(dweight, rows, x_rows):
+    """(a, b, out) such that ``np.matmul(a, b, out=out)`` writes dW = gᵀx into ``dweight``: gᵀ, x and
+    dW itself for a row-major dW, xᵀ, g and dWᵀ (row-major) for a column-major one (as nn.Linear stores
+    its weight: see there), so that the GEMM always writes rows and dW matches the weight's layout."""
+    if dweight.flags.c_contiguous:
+        return rows.T, x_rows, dweight
+    return x_rows.T, rows, dweight.T
 
 
 class Linear(Function):
@@ -121,17 +138,21 @@ class Linear(Function):
         dx = dweight = dbias = None
         rows = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
         x_rows = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        if needs[1]:
+            # in the weight's memory order (np.empty_like keeps it), so the optimizer's passes read both alike
+            dweight = np.empty_like(weight, dtype=np.result_type(rows.dtype, x_rows.dtype))
+            a, b, out = weight_grad_operands(dweight, rows, x_rows)
         if never_split(grad.size * x.shape[-1]):  # dx's multiply-adds, and dW's
             if needs[0]:
                 dx = grad @ weight
             if needs[1]:
-                dweight = rows.T @ x_rows
+                np.matmul(a, b, out=out)
         elif needs[0] and needs[1]:
-            dx, dweight = split_products((grad, weight), (rows.T, x_rows))
+            dx, _ = split_products((grad, weight), (a, b), outs=(None, out))
         elif needs[0]:
             dx = split_product(grad, weight)
         elif needs[1]:
-            dweight = split_product(rows.T, x_rows)
+            split_product(a, b, out=out)
         if len(needs) > 2 and needs[2]:
             dbias = rows.sum(axis=0)
         return dx, dweight, dbias

@@ -184,8 +184,13 @@ class Optimizer:
                             f"{name}.load_state_dict: state {key!r} has shape {value.shape}, "
                             f"its parameter {tuple(p.shape)}"
                         )
-                    value = value.astype(p.dtype) if value.dtype.kind == "f" else value.copy()
-                    value = backend.to_device_of(value, p.data)
+                    # a copy in the parameter's memory order (empty_like keeps it; a Linear's weight is
+                    # column-major), so that the update's passes read the state and the parameter alike
+                    array = backend.get_array_module(p.data).empty_like(
+                        p.data, shape=value.shape, dtype=p.dtype if value.dtype.kind == "f" else value.dtype
+                    )
+                    array[...] = backend.to_device_of(value, p.data)
+                    value = array
                 restored[key] = value
             self.state[p] = restored
 

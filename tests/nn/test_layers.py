@@ -70,6 +70,28 @@ def test_linear_module():
     check_module(nn.Linear(3, 2, bias=False), randn(1, (2, 2, 3)))
 
 
+@pytest.mark.parametrize("shape", [(4, 3), (2, 2, 3), (3,)], ids=["2d", "3d", "1d"])
+def test_linear_keeps_its_weight_and_its_gradient_column_major(shape):
+    """The weight is stored column-major (its forward then multiplies two row-major matrices) through
+    a dtype change; its gradient comes column-major too, and both agree with a row-major weight's."""
+    layer = nn.Linear(3, 2).double()
+    assert layer.weight.data.flags.f_contiguous and not layer.weight.data.flags.c_contiguous
+    x = dg.tensor(randn(0, shape), requires_grad=True)
+    upstream = dg.tensor(randn(1, shape[:-1] + (2,)))
+    layer(x).backward(upstream)
+    assert layer.weight.grad.flags.f_contiguous and not layer.weight.grad.flags.c_contiguous
+    row_major = dg.tensor(np.ascontiguousarray(layer.weight.data), requires_grad=True)
+    x_again = dg.tensor(x.data, requires_grad=True)
+    out = F.linear(x_again, row_major, layer.bias)
+    out.backward(upstream)
+    np.testing.assert_allclose(layer(x).data, out.data, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(layer.weight.grad, row_major.grad, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(x.grad, x_again.grad, rtol=1e-14, atol=1e-15)
+    assert row_major.grad.flags.c_contiguous
+    # gradcheck through the layer's own column-major weight
+    assert dg.gradcheck(F.linear, [dg.tensor(x.data, requires_grad=True), layer.weight, layer.bias], **TIGHT)
+
+
 # ----------------------------------------------------------------------------
 # Convolution
 

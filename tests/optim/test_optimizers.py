@@ -405,6 +405,22 @@ def test_loaded_state_takes_the_parameter_dtype():
     assert all(p.dtype == np.float32 for p in narrow.params)
 
 
+@pytest.mark.parametrize("case", list(OPTIMIZER_CONFIGS))
+def test_state_keeps_the_parameter_layout_when_made_and_when_loaded(case):
+    """A Linear's weight is column-major: its state arrays are too, made by the optimizer or loaded from
+    a state dict (which holds row-major copies), so an update's passes read them in one order."""
+    mlp = MLP()
+    opt = OPTIMIZER_CONFIGS[case](mlp.params)
+    mlp.train(opt, 2)
+    loaded = OPTIMIZER_CONFIGS[case](mlp.params)
+    loaded.load_state_dict(opt.state_dict())
+    for p in (p for p in mlp.params if p.ndim == 2):
+        arrays = [p.data, p.grad] + [v for o in (opt, loaded) for v in o.state[p].values() if isinstance(v, np.ndarray)]
+        assert len(arrays) > 2 or case == "sgd"
+        for array in arrays:
+            assert array.flags.f_contiguous and not array.flags.c_contiguous, case
+
+
 # ----------------------------------------------------------------------------
 # state_dict
 
