@@ -303,7 +303,13 @@ class Module:
 
     # -- state --------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, Array]:
-        """Parameter and buffer arrays under PyTorch's dotted keys (the arrays themselves, not copies)."""
+        """Parameter and buffer arrays under PyTorch's dotted keys (the arrays themselves, not copies).
+
+        A Linear's weight is column-major (see :class:`deepgrad.nn.Linear`). ``dg.save`` writes every
+        array row by row; a writer that copies an array's raw memory needs ``np.ascontiguousarray``
+        first (safetensors 0.8's own ``safetensors.numpy.save_file`` writes a column-major array's memory
+        as if it were rows, and the values load back out of place).
+        """
         state: OrderedDict[str, Array] = OrderedDict()
         for module_name, module in self.named_modules():
             for name, param in module._parameters.items():
