@@ -129,9 +129,13 @@ def map_batches(function: Callable[..., T], slices: Sequence[slice], *batched: A
 
 def splits_elementwise(array: Array) -> bool:
     """Whether :func:`elementwise` may cut a pass over ``array`` in parts: from 2·MIN_WORK of work,
-    PASS_ELEMENTS_PER_ELEMENT elements making one. Below it, an op may make a small pass itself,
-    without the split's checks and calls."""
-    return array.size // PASS_ELEMENTS_PER_ELEMENT >= 2 * MIN_WORK
+    PASS_ELEMENTS_PER_ELEMENT elements making one, and once an op that only deepgrad splits (a
+    convolution, pooling, batch norm) has claimed the threads for the pool. Until then the BLAS has
+    them, and a pass stays whole: cutting it would claim them, and an MLP's products, split by the
+    pool from then on, would run slower than on the BLAS's own threads (a large ReLU in evaluation
+    did that: the mlp's later steps 1.05, its evaluations about 1.3 times the time). Otherwise an op
+    may make the pass itself, without the split's checks and calls."""
+    return array.size // PASS_ELEMENTS_PER_ELEMENT >= 2 * MIN_WORK and not threads.products_by_blas()
 
 
 def elementwise(function: Callable[..., object], *arrays: Array) -> Array:

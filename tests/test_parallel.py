@@ -211,6 +211,30 @@ def test_the_blas_splits_the_products_until_an_op_splits_work_over_the_pool(spli
     assert threads.products_by_blas() and blas_threads() == {2}
 
 
+@pytest.mark.parametrize(
+    "name, function, shapes",
+    # 2¹⁶ elements: ReLU's forward clips from there (activation.CLIP_MIN_SIZE), and may split
+    [("relu", F.relu, [(4, 4, 64, 64)]), ("add relu", F.add_relu, [(4, 4, 64, 64), (4, 4, 64, 64)])],
+    ids=["relu", "add relu"],
+)
+def test_elementwise_passes_leave_the_threads_to_the_blas_until_an_op_claims_them(
+    split_everything, monkeypatch, kernels_path, name, function, shapes
+):
+    """A large elementwise pass (an MLP's ReLU in evaluation) stays whole while the BLAS has the
+    threads: cutting it would claim them for the pool, and the MLP's products would be split by
+    deepgrad from then on, slower than by the BLAS. After a convolution has claimed them, it is cut."""
+    handoffs = []
+    real = parallel.together
+    monkeypatch.setattr(parallel, "together", lambda calls: handoffs.append(len(calls)) or real(calls))
+    dg.set_num_threads(2)
+    outputs_and_grads(function, shapes)
+    assert handoffs == [] and threads.products_by_blas() and blas_threads() == {2}
+    outputs_and_grads(CASES[0][1], CASES[0][2])  # a convolution claims the pool
+    handoffs.clear()
+    outputs_and_grads(function, shapes)
+    assert handoffs == [2, 2], name  # forward and backward, each in two parts
+
+
 def test_by_the_blas_the_pool_claims_nothing(split_everything):
     dg.set_num_threads(2, by="blas")
     assert threads.products_by_blas()
