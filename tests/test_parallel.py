@@ -214,15 +214,20 @@ def test_the_blas_splits_the_products_until_an_op_splits_work_over_the_pool(spli
 @pytest.mark.parametrize(
     "name, function, shapes",
     # 2¹⁶ elements: ReLU's forward clips from there (activation.CLIP_MIN_SIZE), and may split
-    [("relu", F.relu, [(4, 4, 64, 64)]), ("add relu", F.add_relu, [(4, 4, 64, 64), (4, 4, 64, 64)])],
-    ids=["relu", "add relu"],
+    [
+        ("relu", F.relu, [(4, 4, 64, 64)]),
+        ("add relu", F.add_relu, [(4, 4, 64, 64), (4, 4, 64, 64)]),
+        ("batch norm 1d", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [(6, 5), (5,), (5,)]),
+    ],
+    ids=["relu", "add relu", "batch norm 1d"],
 )
-def test_elementwise_passes_leave_the_threads_to_the_blas_until_an_op_claims_them(
+def test_an_mlps_ops_leave_the_threads_to_the_blas_until_an_op_claims_them(
     split_everything, monkeypatch, kernels_path, name, function, shapes
 ):
-    """A large elementwise pass (an MLP's ReLU in evaluation) stays whole while the BLAS has the
-    threads: cutting it would claim them for the pool, and the MLP's products would be split by
-    deepgrad from then on, slower than by the BLAS. After a convolution has claimed them, it is cut."""
+    """A large elementwise pass (an MLP's ReLU in evaluation) and a batch norm over (N, C) features
+    stay whole while the BLAS has the threads: cutting them would claim the threads for the pool, and
+    the MLP's products would be split by deepgrad from then on, slower than by the BLAS. After a
+    convolution has claimed them, they are cut."""
     handoffs = []
     real = parallel.together
     monkeypatch.setattr(parallel, "together", lambda calls: handoffs.append(len(calls)) or real(calls))
