@@ -130,7 +130,7 @@ def map_batches(function: Callable[..., T], slices: Sequence[slice], *batched: A
 def splits_elementwise(array: Array) -> bool:
     """Whether :func:`elementwise` may cut a pass over ``array`` in parts: from 2·MIN_WORK of work,
     PASS_ELEMENTS_PER_ELEMENT elements making one, and once an op that only deepgrad splits (a
-    convolution, pooling, batch norm) has claimed the threads for the pool. Until then the BLAS has
+    convolution, pooling, batch norm over images) has claimed the threads for the pool. Until then the BLAS has
     them, and a pass stays whole: cutting it would claim them, and an MLP's products, split by the
     pool from then on, would run slower than on the BLAS's own threads (a ReLU over an evaluation
     batch did that: ``deepgrad train``'s mlp 512-512 took 0.58-0.61 s an epoch of 12,000 MNIST
