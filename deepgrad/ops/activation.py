@@ -104,11 +104,10 @@ class AddReLU(Function):
             return self.relu.forward(a + b)
         out = np.empty_like(a)
         flat_a, flat_b, flat_out = a.reshape(-1), b.reshape(-1), out.reshape(-1)
-        whole = [slice(0, out.size)]
         work = out.size // parallel.PASS_ELEMENTS_PER_ELEMENT
         parallel.map_parts(
             lambda part: module.add_relu(flat_a, flat_b, flat_out, part.start, part.stop),
-            parallel.parts(flat_out, work) if parallel.splits_elementwise(out) else whole,
+            parallel.parts(flat_out, work) if parallel.splits_elementwise(out) else [slice(0, out.size)],
         )
         self.relu.out = out
         return out

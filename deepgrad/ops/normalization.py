@@ -82,9 +82,8 @@ def on_channels(function, x, *arrays):
     threads, as an elementwise pass does (:func:`deepgrad.parallel.splits_elementwise`): cutting it
     would claim them for the pool, and the MLP's products would run slower split by deepgrad (three
     512-wide layers with batch norm, batch 512, on two threads: 18.1 ms a step, 16.0 kept whole)."""
-    if x.size < 2 * parallel.MIN_WORK:  # one part: the call alone (mlp-bn's 100×100 layers: 0.99 of its step)
-        return function(*arrays)
-    if x.ndim == 2 and threads.products_by_blas():
+    # one part: the call alone (mlp-bn's 100×100 layers: 0.99 of its step)
+    if x.size < 2 * parallel.MIN_WORK or (x.ndim == 2 and threads.products_by_blas()):
         return function(*arrays)
     slices = channel_parts(x)
     if len(slices) == 1:
